@@ -1,0 +1,98 @@
+//! Blob storage: one container per request in each stage account.
+
+use super::PortError;
+use crate::domain::SasPermissions;
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::stream::BoxStream;
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ContainerRef {
+    pub account: String,
+    pub container: String,
+}
+
+impl ContainerRef {
+    pub fn blob(&self, name: &str) -> BlobRef {
+        BlobRef {
+            account: self.account.clone(),
+            container: self.container.clone(),
+            name: name.to_string(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct BlobRef {
+    pub account: String,
+    pub container: String,
+    pub name: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlobInfo {
+    pub name: String,
+    pub size: u64,
+    pub etag: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CopyState {
+    Pending,
+    Success,
+    /// Failed or aborted, with the service's description.
+    Failed(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlobProperties {
+    pub size: u64,
+    pub etag: String,
+    /// Set when the blob is (or was) the destination of a copy.
+    pub copy: Option<CopyState>,
+    /// User metadata (lower-case keys); copies carry the request revision they belong to.
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// A container link to sign with a user-delegation key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SasRequest {
+    pub permissions: SasPermissions,
+    pub expires_at: DateTime<Utc>,
+    /// A single address or `from-to` range, when the workspace restricts links.
+    pub ip_range: Option<String>,
+}
+
+pub type ByteStream = BoxStream<'static, Result<Bytes, PortError>>;
+
+/// Contract:
+/// - container and blob deletes are idempotent: a missing one is success;
+/// - `create_container` on an existing container is success;
+/// - `list_blobs` of a missing container is empty, and lists committed blobs only;
+/// - `start_copy` sets `metadata` on the destination; it may return `Pending`: completion is observed through `properties` (or the
+///   `BlobCreated` event in the destination), never assumed;
+/// - `read` streams the blob in chunks (never the whole blob in memory) and returns the
+///   properties of the version being read; a missing blob is `NotFound`;
+/// - links are signed with a user-delegation key, never an account key, and are HTTPS only.
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    async fn create_container(&self, container: &ContainerRef) -> Result<(), PortError>;
+    async fn delete_container(&self, container: &ContainerRef) -> Result<(), PortError>;
+    async fn list_blobs(&self, container: &ContainerRef) -> Result<Vec<BlobInfo>, PortError>;
+    async fn properties(&self, blob: &BlobRef) -> Result<Option<BlobProperties>, PortError>;
+    async fn start_copy(
+        &self,
+        from: &BlobRef,
+        to: &BlobRef,
+        metadata: &BTreeMap<String, String>,
+    ) -> Result<CopyState, PortError>;
+    async fn read(&self, blob: &BlobRef) -> Result<(BlobProperties, ByteStream), PortError>;
+    async fn delete_blob(&self, blob: &BlobRef) -> Result<(), PortError>;
+    async fn container_link(
+        &self,
+        container: &ContainerRef,
+        sas: &SasRequest,
+    ) -> Result<String, PortError>;
+}

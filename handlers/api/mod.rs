@@ -1,0 +1,210 @@
+//! The REST API (DESIGN §7), served by the `Api` function through forwarded HTTP.
+
+pub mod auth;
+pub mod error;
+mod openapi;
+mod requests;
+
+use crate::app::Deps;
+use crate::domain::{AirlockRequest, Caller, Workspace};
+use auth::Identity;
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, header};
+use axum::routing::{get, post};
+pub use error::ApiError;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// Every route: (method, path, summary). The router and the OpenAPI document both read it.
+pub const ROUTES: &[(&str, &str, &str)] = &[
+    (
+        "post",
+        "/api/workspaces/{workspaceId}/requests",
+        "Create a draft request",
+    ),
+    (
+        "get",
+        "/api/workspaces/{workspaceId}/requests",
+        "List the workspace's requests",
+    ),
+    (
+        "get",
+        "/api/workspaces/{workspaceId}/requests/{requestId}",
+        "Read a request",
+    ),
+    (
+        "get",
+        "/api/workspaces/{workspaceId}/requests/{requestId}/link",
+        "Get a container link for the request's files",
+    ),
+    (
+        "post",
+        "/api/workspaces/{workspaceId}/requests/{requestId}/submit",
+        "Submit a draft",
+    ),
+    (
+        "post",
+        "/api/workspaces/{workspaceId}/requests/{requestId}/cancel",
+        "Cancel a request",
+    ),
+    (
+        "post",
+        "/api/workspaces/{workspaceId}/requests/{requestId}/review",
+        "Review a request",
+    ),
+    (
+        "post",
+        "/api/workspaces/{workspaceId}/requests/{requestId}/revoke",
+        "Revoke an approval",
+    ),
+    (
+        "get",
+        "/api/requests",
+        "The caller's requests across workspaces",
+    ),
+    ("get", "/api/health", "Liveness"),
+    ("get", "/api/openapi.json", "This API's OpenAPI document"),
+];
+
+pub fn router() -> Router<Arc<Deps>> {
+    Router::new()
+        .route(
+            "/api/workspaces/{ws}/requests",
+            post(requests::create).get(requests::list),
+        )
+        .route("/api/workspaces/{ws}/requests/{id}", get(requests::read))
+        .route(
+            "/api/workspaces/{ws}/requests/{id}/link",
+            get(requests::link),
+        )
+        .route(
+            "/api/workspaces/{ws}/requests/{id}/submit",
+            post(requests::submit),
+        )
+        .route(
+            "/api/workspaces/{ws}/requests/{id}/cancel",
+            post(requests::cancel),
+        )
+        .route(
+            "/api/workspaces/{ws}/requests/{id}/review",
+            post(requests::review),
+        )
+        .route(
+            "/api/workspaces/{ws}/requests/{id}/revoke",
+            post(requests::revoke),
+        )
+        .route("/api/requests", get(requests::mine))
+        .route(
+            "/api/health",
+            get(|| async { axum::Json(json!({"status": "healthy"})) }),
+        )
+        .route(
+            "/api/openapi.json",
+            get(|| async { axum::Json(openapi::document()) }),
+        )
+        .route("/api", axum::routing::any(not_found))
+        .route("/api/{*rest}", axum::routing::any(not_found))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such API endpoint")
+}
+
+/// Reads a JSON body of at most `limit` bytes; 413 above, 400 with serde's words if malformed.
+pub async fn read_json<T: DeserializeOwned>(
+    body: Body,
+    headers: &HeaderMap,
+    limit: usize,
+) -> Result<T, ApiError> {
+    let bytes = read_body(body, headers, limit).await?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+}
+
+pub async fn read_body(
+    body: Body,
+    headers: &HeaderMap,
+    limit: usize,
+) -> Result<bytes::Bytes, ApiError> {
+    let too_large =
+        || ApiError::too_large(format!("the request body is larger than {limit} bytes"));
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        if format!("{e:?}").contains("LengthLimit") {
+            too_large()
+        } else {
+            ApiError::bad_request(format!("could not read the body: {e}"))
+        }
+    })
+}
+
+/// Verifies the bearer token (signature, issuer, expiry) without looking at the audience.
+pub async fn identify(deps: &Deps, headers: &HeaderMap) -> Result<Identity, ApiError> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or(auth::AuthError::Missing)?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or(auth::AuthError::Missing)?;
+    Ok(deps.tokens.verify(token).await?)
+}
+
+/// Authenticates the caller for one workspace: a token for that workspace's audience.
+pub async fn caller_in(
+    deps: &Deps,
+    headers: &HeaderMap,
+    workspace_id: &str,
+) -> Result<(Workspace, Caller), ApiError> {
+    let identity = identify(deps, headers).await?;
+    let ws = deps
+        .workspaces
+        .get(workspace_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("workspace {workspace_id} not found")))?;
+    if !identity.audiences.contains(&ws.token_audience) {
+        return Err(ApiError::unauthorized(format!(
+            "the token is not for workspace {workspace_id} (audience {})",
+            ws.token_audience
+        )));
+    }
+    if !ws.airlock_enabled {
+        return Err(ApiError::bad_request(format!(
+            "the airlock is disabled for workspace {workspace_id}"
+        )));
+    }
+    Ok((
+        ws,
+        Caller {
+            user: identity.user,
+            roles: identity.roles,
+        },
+    ))
+}
+
+/// The record as the API shows it: without the internal outbox.
+pub fn view(request: &AirlockRequest) -> Value {
+    let mut v = serde_json::to_value(request).expect("records serialise");
+    if let Some(o) = v.as_object_mut() {
+        o.remove("outbox");
+    }
+    v
+}
+
+pub fn envelope(caller: &Caller, request: &AirlockRequest) -> Value {
+    json!({
+        "airlockRequest": view(request),
+        "allowedUserActions": crate::domain::access::allowed_user_actions(caller, request),
+    })
+}

@@ -1,0 +1,500 @@
+//! Who may do what (DESIGN §1, §3): roles, the actions a caller may take on a request now,
+//! and the link permission table.
+
+use super::lifecycle::{self, Status};
+use super::request::{AirlockRequest, User};
+use super::stages::{StageRole, data_role_for};
+use serde::{Deserialize, Serialize};
+
+/// Workspace app roles as they appear in the token's `roles` claim.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Role {
+    WorkspaceResearcher,
+    WorkspaceOwner,
+    AirlockManager,
+    #[serde(rename = "TREAdmin")]
+    TreAdmin,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "WorkspaceResearcher" => Some(Role::WorkspaceResearcher),
+            "WorkspaceOwner" => Some(Role::WorkspaceOwner),
+            "AirlockManager" => Some(Role::AirlockManager),
+            "TREAdmin" => Some(Role::TreAdmin),
+            _ => None,
+        }
+    }
+}
+
+/// An authenticated person and the roles their token gives them in one workspace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    pub user: User,
+    pub roles: Vec<Role>,
+}
+
+impl Caller {
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    fn is_creator(&self, request: &AirlockRequest) -> bool {
+        self.user.id == request.created_by.id
+    }
+
+    /// Researchers act on their own requests; owners on every request of the workspace.
+    fn is_requester(&self, request: &AirlockRequest) -> bool {
+        self.has(Role::WorkspaceOwner)
+            || (self.has(Role::WorkspaceResearcher) && self.is_creator(request))
+    }
+}
+
+/// What a caller can do to a request, as listed in `allowedUserActions`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UserAction {
+    Submit,
+    Cancel,
+    Review,
+    Revoke,
+    Link,
+}
+
+impl UserAction {
+    pub const ALL: [UserAction; 5] = [
+        UserAction::Submit,
+        UserAction::Cancel,
+        UserAction::Review,
+        UserAction::Revoke,
+        UserAction::Link,
+    ];
+}
+
+/// May the caller create requests in the workspace?
+pub fn may_create(caller: &Caller) -> Result<(), String> {
+    if caller.has(Role::WorkspaceResearcher) || caller.has(Role::WorkspaceOwner) {
+        Ok(())
+    } else {
+        Err("only workspace researchers and owners may create airlock requests".into())
+    }
+}
+
+/// May the caller see this request at all?
+pub fn may_read(caller: &Caller, request: &AirlockRequest) -> Result<(), String> {
+    let ok = caller.has(Role::WorkspaceOwner)
+        || caller.has(Role::AirlockManager)
+        || caller.has(Role::TreAdmin)
+        || (caller.has(Role::WorkspaceResearcher)
+            && (caller.is_creator(request) || request.status == Status::Approved));
+    if ok {
+        Ok(())
+    } else {
+        Err("you may only see your own requests and approved ones".into())
+    }
+}
+
+/// Role check for an action, independent of the request's status. `Err` is a 403 reason.
+pub fn may(caller: &Caller, action: UserAction, request: &AirlockRequest) -> Result<(), String> {
+    may_read(caller, request)?;
+    match action {
+        UserAction::Submit | UserAction::Cancel => {
+            if caller.is_requester(request) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "only the creator of the request or a workspace owner may {}",
+                    if action == UserAction::Submit {
+                        "submit it"
+                    } else {
+                        "cancel it"
+                    }
+                ))
+            }
+        }
+        UserAction::Review => {
+            if !caller.has(Role::AirlockManager) {
+                Err("only airlock managers may review".into())
+            } else if caller.is_creator(request) {
+                Err("you created this request, so you cannot review it".into())
+            } else {
+                Ok(())
+            }
+        }
+        UserAction::Revoke => {
+            if caller.has(Role::AirlockManager) {
+                Ok(())
+            } else {
+                Err("only airlock managers may revoke an approval".into())
+            }
+        }
+        UserAction::Link => link_grant(caller, request)
+            .map(|_| ())
+            .or_else(|e| match e {
+                LinkRefusal::Forbidden(m) => Err(m),
+                LinkRefusal::Unavailable(_) => Ok(()),
+            }),
+    }
+}
+
+/// SAS permissions in their canonical order (`racwdl`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SasPermissions {
+    pub read: bool,
+    pub add: bool,
+    pub create: bool,
+    pub write: bool,
+    pub delete: bool,
+    pub list: bool,
+}
+
+impl SasPermissions {
+    pub const UPLOAD: SasPermissions = SasPermissions {
+        read: false,
+        add: true,
+        create: true,
+        write: true,
+        delete: true,
+        list: true,
+    };
+    pub const READ: SasPermissions = SasPermissions {
+        read: true,
+        add: false,
+        create: false,
+        write: false,
+        delete: false,
+        list: true,
+    };
+
+    pub fn as_sas(&self) -> String {
+        [
+            (self.read, 'r'),
+            (self.add, 'a'),
+            (self.create, 'c'),
+            (self.write, 'w'),
+            (self.delete, 'd'),
+            (self.list, 'l'),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, c)| *c)
+        .collect()
+    }
+
+    pub fn parse(s: &str) -> SasPermissions {
+        SasPermissions {
+            read: s.contains('r'),
+            add: s.contains('a'),
+            create: s.contains('c'),
+            write: s.contains('w'),
+            delete: s.contains('d'),
+            list: s.contains('l'),
+        }
+    }
+}
+
+/// A link the caller may have: which stage's container, with which permissions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinkGrant {
+    pub stage: StageRole,
+    pub permissions: SasPermissions,
+}
+
+/// Why no link: the caller's role (403) or the request's status (400).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LinkRefusal {
+    Forbidden(String),
+    Unavailable(String),
+}
+
+/// The link permission table of DESIGN §3.
+pub fn link_grant(caller: &Caller, request: &AirlockRequest) -> Result<LinkGrant, LinkRefusal> {
+    may_read(caller, request).map_err(LinkRefusal::Forbidden)?;
+    let stage = data_role_for(request.status);
+    match request.status {
+        Status::Draft => {
+            if caller.is_requester(request) {
+                Ok(LinkGrant {
+                    stage: StageRole::Draft,
+                    permissions: SasPermissions::UPLOAD,
+                })
+            } else {
+                Err(LinkRefusal::Forbidden(
+                    "only the creator or a workspace owner may upload to a draft".into(),
+                ))
+            }
+        }
+        Status::InReview => {
+            if caller.has(Role::AirlockManager) || caller.has(Role::WorkspaceOwner) {
+                Ok(LinkGrant {
+                    stage: stage.expect("in_review has data"),
+                    permissions: SasPermissions::READ,
+                })
+            } else {
+                Err(LinkRefusal::Forbidden(
+                    "only airlock managers and workspace owners may read files under review".into(),
+                ))
+            }
+        }
+        Status::Approved => {
+            if caller.is_creator(request)
+                || caller.has(Role::WorkspaceOwner)
+                || caller.has(Role::WorkspaceResearcher)
+            {
+                Ok(LinkGrant {
+                    stage: StageRole::Approved,
+                    permissions: SasPermissions::READ,
+                })
+            } else {
+                Err(LinkRefusal::Forbidden(
+                    "only the workspace's researchers and owners may download approved files"
+                        .into(),
+                ))
+            }
+        }
+        Status::Submitted
+        | Status::ApprovalInProgress
+        | Status::RejectionInProgress
+        | Status::BlockingInProgress => Err(LinkRefusal::Unavailable(format!(
+            "the request is being processed ({}); try again when it is in review or approved",
+            request.status
+        ))),
+        Status::Cancelled => Err(LinkRefusal::Unavailable(
+            "the request was cancelled; its files are deleted".into(),
+        )),
+        Status::Revoked => Err(LinkRefusal::Unavailable(
+            "the approval was revoked; its files are deleted".into(),
+        )),
+        Status::Rejected | Status::BlockedByScan | Status::Failed => {
+            Err(LinkRefusal::Unavailable(format!(
+                "the request is {}: its files are not available",
+                request.status
+            )))
+        }
+    }
+}
+
+/// Actions the caller may take on the request right now (role and status both allow).
+pub fn allowed_user_actions(caller: &Caller, request: &AirlockRequest) -> Vec<UserAction> {
+    UserAction::ALL
+        .into_iter()
+        .filter(|&action| may(caller, action, request).is_ok())
+        .filter(|&action| match action {
+            UserAction::Submit => request.status == Status::Draft,
+            UserAction::Cancel => {
+                lifecycle::transition(request.status, Status::Cancelled).is_some()
+            }
+            UserAction::Review => {
+                request.status == Status::InReview
+                    && !request.has_reviewed_this_revision(&caller.user.id)
+            }
+            UserAction::Revoke => request.status == Status::Approved,
+            UserAction::Link => link_grant(caller, request).is_ok(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::request::{Ctx, RequestType};
+    use crate::domain::workspace::Workspace;
+
+    fn user(id: &str) -> User {
+        User {
+            id: id.into(),
+            name: id.into(),
+            email: None,
+        }
+    }
+
+    fn request_in(status: Status) -> AirlockRequest {
+        let ws = Workspace {
+            id: "ws1".into(),
+            display_name: "ws".into(),
+            short_id: "ws1".into(),
+            airlock_enabled: true,
+            token_audience: "api://ws1".into(),
+            policy: Default::default(),
+            contacts: Default::default(),
+        };
+        let ctx = Ctx {
+            now: chrono::Utc::now(),
+            workspace: &ws,
+        };
+        let mut r = AirlockRequest::create(
+            "r1".into(),
+            RequestType::Export,
+            "t".into(),
+            "j".into(),
+            user("creator"),
+            &ctx,
+        )
+        .unwrap();
+        r.status = status;
+        r
+    }
+
+    use Role::*;
+    use Status::*;
+    use UserAction::*;
+
+    /// (role, is the creator, action, statuses in which the action is offered).
+    /// Written out by hand from DESIGN §1-§3; every other cell must be refused.
+    const TABLE: &[(Role, bool, UserAction, &[Status])] = &[
+        (WorkspaceResearcher, true, Submit, &[Draft]),
+        (WorkspaceResearcher, true, Cancel, &[Draft, InReview]),
+        (WorkspaceResearcher, true, Review, &[]),
+        (WorkspaceResearcher, true, Revoke, &[]),
+        (WorkspaceResearcher, true, Link, &[Draft, Approved]),
+        (WorkspaceResearcher, false, Submit, &[]),
+        (WorkspaceResearcher, false, Cancel, &[]),
+        (WorkspaceResearcher, false, Review, &[]),
+        (WorkspaceResearcher, false, Revoke, &[]),
+        (WorkspaceResearcher, false, Link, &[Approved]),
+        (WorkspaceOwner, false, Submit, &[Draft]),
+        (WorkspaceOwner, false, Cancel, &[Draft, InReview]),
+        (WorkspaceOwner, false, Review, &[]),
+        (WorkspaceOwner, false, Revoke, &[]),
+        (WorkspaceOwner, false, Link, &[Draft, InReview, Approved]),
+        (AirlockManager, false, Submit, &[]),
+        (AirlockManager, false, Cancel, &[]),
+        (AirlockManager, false, Review, &[InReview]),
+        (AirlockManager, false, Revoke, &[Approved]),
+        (AirlockManager, false, Link, &[InReview]),
+        (AirlockManager, true, Review, &[]),
+        (AirlockManager, true, Revoke, &[Approved]),
+        (TreAdmin, false, Submit, &[]),
+        (TreAdmin, false, Cancel, &[]),
+        (TreAdmin, false, Review, &[]),
+        (TreAdmin, false, Revoke, &[]),
+        (TreAdmin, false, Link, &[]),
+    ];
+
+    #[test]
+    fn every_role_action_status_cell() {
+        let mut cells = 0;
+        for &(role, creator, action, allowed) in TABLE {
+            let caller = Caller {
+                user: user(if creator { "creator" } else { "someone" }),
+                roles: vec![role],
+            };
+            for status in Status::ALL {
+                let req = request_in(status);
+                let offered = allowed_user_actions(&caller, &req).contains(&action);
+                assert_eq!(
+                    offered,
+                    allowed.contains(&status),
+                    "{role:?} (creator: {creator}) {action:?} in {status}"
+                );
+                cells += 1;
+            }
+        }
+        assert_eq!(cells, TABLE.len() * 12);
+    }
+
+    #[test]
+    fn link_permissions_table() {
+        let owner = Caller {
+            user: user("o"),
+            roles: vec![WorkspaceOwner],
+        };
+        let table: &[(Status, Option<&str>)] = &[
+            (Draft, Some("acwdl")),
+            (Submitted, None),
+            (InReview, Some("rl")),
+            (ApprovalInProgress, None),
+            (Approved, Some("rl")),
+            (RejectionInProgress, None),
+            (Rejected, None),
+            (BlockingInProgress, None),
+            (BlockedByScan, None),
+            (Cancelled, None),
+            (Failed, None),
+            (Revoked, None),
+        ];
+        for &(status, perms) in table {
+            let got = link_grant(&owner, &request_in(status));
+            match perms {
+                Some(p) => assert_eq!(got.unwrap().permissions.as_sas(), p, "{status}"),
+                None => assert!(
+                    matches!(got, Err(LinkRefusal::Unavailable(_))),
+                    "{status}: {got:?}"
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn draft_link_never_reads() {
+        let creator = Caller {
+            user: user("creator"),
+            roles: vec![WorkspaceResearcher],
+        };
+        let grant = link_grant(&creator, &request_in(Draft)).unwrap();
+        assert!(!grant.permissions.read);
+        assert!(grant.permissions.write && grant.permissions.list);
+    }
+
+    #[test]
+    fn refusal_reasons_name_the_cause() {
+        let creator = Caller {
+            user: user("creator"),
+            roles: vec![WorkspaceResearcher],
+        };
+        let reason = |s| match link_grant(&creator, &request_in(s)) {
+            Err(LinkRefusal::Unavailable(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        assert!(reason(Submitted).contains("being processed"));
+        assert!(reason(Cancelled).contains("cancelled"));
+        assert!(reason(Revoked).contains("revoked"));
+        assert!(reason(Rejected).contains("not available"));
+    }
+
+    #[test]
+    fn reading_requests() {
+        let other = Caller {
+            user: user("other"),
+            roles: vec![WorkspaceResearcher],
+        };
+        assert!(may_read(&other, &request_in(Draft)).is_err());
+        assert!(may_read(&other, &request_in(Approved)).is_ok());
+        let nobody = Caller {
+            user: user("x"),
+            roles: vec![],
+        };
+        assert!(may_read(&nobody, &request_in(Approved)).is_err());
+        assert!(may_create(&nobody).is_err());
+        for role in [AirlockManager, TreAdmin] {
+            let c = Caller {
+                user: user("m"),
+                roles: vec![role],
+            };
+            assert!(may_read(&c, &request_in(Draft)).is_ok());
+            assert!(may_create(&c).is_err());
+        }
+    }
+
+    #[test]
+    fn sas_permission_strings() {
+        assert_eq!(SasPermissions::UPLOAD.as_sas(), "acwdl");
+        assert_eq!(SasPermissions::READ.as_sas(), "rl");
+        assert_eq!(SasPermissions::parse("acwdl"), SasPermissions::UPLOAD);
+    }
+
+    #[test]
+    fn roles_parse_from_token_strings() {
+        for (s, r) in [
+            ("WorkspaceResearcher", WorkspaceResearcher),
+            ("WorkspaceOwner", WorkspaceOwner),
+            ("AirlockManager", AirlockManager),
+            ("TREAdmin", TreAdmin),
+        ] {
+            assert_eq!(Role::parse(s), Some(r));
+            assert_eq!(serde_json::to_string(&r).unwrap(), format!("\"{s}\""));
+        }
+        assert_eq!(Role::parse("airlockmanager"), None);
+    }
+}

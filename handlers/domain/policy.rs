@@ -1,0 +1,217 @@
+//! What a workspace accepts: file names and size limits, checked synchronously on submit so a
+//! bad submit is a 400 and never a later failure.
+
+use serde::{Deserialize, Serialize};
+
+/// Per-workspace airlock policy (stored on the workspace record).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct WorkspacePolicy {
+    /// Distinct airlock managers whose approval (in one revision) is needed.
+    pub approvals_required: u32,
+    pub max_files: u32,
+    pub max_file_bytes: u64,
+    pub max_total_bytes: u64,
+    pub link_expiry_minutes: u32,
+    /// CIDR ranges or single addresses; a link is restricted to the first when set.
+    pub allowed_ip_ranges: Vec<String>,
+    pub scan_required: bool,
+    /// Minutes a submitted request may wait for scan verdicts before `Reconcile` fails it.
+    pub scan_timeout_minutes: u32,
+}
+
+const GIB: u64 = 1024 * 1024 * 1024;
+
+impl Default for WorkspacePolicy {
+    fn default() -> Self {
+        WorkspacePolicy {
+            approvals_required: 1,
+            max_files: 100,
+            max_file_bytes: 50 * GIB,
+            max_total_bytes: 200 * GIB,
+            link_expiry_minutes: 60,
+            allowed_ip_ranges: Vec::new(),
+            scan_required: true,
+            scan_timeout_minutes: 30,
+        }
+    }
+}
+
+/// Longest file name (blob name) accepted, in bytes; Azure's own limit.
+pub const MAX_FILE_NAME_BYTES: usize = 1024;
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FileNameError {
+    #[error("the file name is empty")]
+    Empty,
+    #[error("the file name is longer than {MAX_FILE_NAME_BYTES} bytes")]
+    TooLong,
+    #[error("the file name must be relative, not start with '/'")]
+    Absolute,
+    #[error("the file name has an empty path segment ('//' or a trailing '/')")]
+    EmptySegment,
+    #[error("the file name has a '.' or '..' path segment")]
+    DotSegment,
+    #[error("the file name contains a backslash")]
+    Backslash,
+    #[error("the file name contains a control character")]
+    ControlCharacter,
+}
+
+/// Accepts nested relative names (`dir/file.csv`) and refuses anything that could escape or
+/// confuse a path on the reviewer's or recipient's machine.
+pub fn validate_file_name(name: &str) -> Result<(), FileNameError> {
+    if name.is_empty() {
+        return Err(FileNameError::Empty);
+    }
+    if name.len() > MAX_FILE_NAME_BYTES {
+        return Err(FileNameError::TooLong);
+    }
+    if name.chars().any(char::is_control) {
+        return Err(FileNameError::ControlCharacter);
+    }
+    if name.contains('\\') {
+        return Err(FileNameError::Backslash);
+    }
+    if name.starts_with('/') {
+        return Err(FileNameError::Absolute);
+    }
+    for segment in name.split('/') {
+        match segment {
+            "" => return Err(FileNameError::EmptySegment),
+            "." | ".." => return Err(FileNameError::DotSegment),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Every problem with a draft's files, in one message a researcher can act on.
+pub fn check_files(files: &[(String, u64)], policy: &WorkspacePolicy) -> Result<(), String> {
+    let mut problems = Vec::new();
+    if files.is_empty() {
+        problems
+            .push("the request has no files: upload at least one before submitting".to_string());
+    }
+    if files.len() > policy.max_files as usize {
+        problems.push(format!(
+            "the request has {} files; the workspace allows at most {}",
+            files.len(),
+            policy.max_files
+        ));
+    }
+    for (name, size) in files {
+        if let Err(e) = validate_file_name(name) {
+            problems.push(format!("{:?}: {e}", truncate(name)));
+        }
+        if *size > policy.max_file_bytes {
+            problems.push(format!(
+                "{:?} is {size} bytes; the workspace allows at most {} bytes per file",
+                truncate(name),
+                policy.max_file_bytes
+            ));
+        }
+    }
+    let total: u64 = files.iter().map(|(_, s)| *s).sum();
+    if total > policy.max_total_bytes {
+        problems.push(format!(
+            "the files total {total} bytes; the workspace allows at most {} bytes",
+            policy.max_total_bytes
+        ));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+fn truncate(name: &str) -> String {
+    name.chars().take(80).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names() {
+        let long_ok = "a".repeat(MAX_FILE_NAME_BYTES);
+        let too_long = "a".repeat(MAX_FILE_NAME_BYTES + 1);
+        let table: &[(&str, Result<(), FileNameError>)] = &[
+            ("results.csv", Ok(())),
+            ("dir/file.csv", Ok(())),
+            ("a/b/c/d.txt", Ok(())),
+            ("..hidden", Ok(())),
+            ("file..csv", Ok(())),
+            ("ünïcode/数据.csv", Ok(())),
+            (&long_ok, Ok(())),
+            ("", Err(FileNameError::Empty)),
+            (&too_long, Err(FileNameError::TooLong)),
+            ("/etc/passwd", Err(FileNameError::Absolute)),
+            ("../secret", Err(FileNameError::DotSegment)),
+            ("dir/../../x", Err(FileNameError::DotSegment)),
+            ("./x", Err(FileNameError::DotSegment)),
+            ("dir/.", Err(FileNameError::DotSegment)),
+            ("dir//x", Err(FileNameError::EmptySegment)),
+            ("dir/", Err(FileNameError::EmptySegment)),
+            ("dir\\x", Err(FileNameError::Backslash)),
+            ("..\\x", Err(FileNameError::Backslash)),
+            ("a\nb", Err(FileNameError::ControlCharacter)),
+            ("a\0b", Err(FileNameError::ControlCharacter)),
+            ("a\u{7f}b", Err(FileNameError::ControlCharacter)),
+        ];
+        for (name, expected) in table {
+            assert_eq!(&validate_file_name(name), expected, "{name:?}");
+        }
+    }
+
+    fn files(list: &[(&str, u64)]) -> Vec<(String, u64)> {
+        list.iter().map(|(n, s)| (n.to_string(), *s)).collect()
+    }
+
+    #[test]
+    fn limits() {
+        let policy = WorkspacePolicy {
+            max_files: 2,
+            max_file_bytes: 10,
+            max_total_bytes: 15,
+            ..Default::default()
+        };
+        assert!(check_files(&files(&[("a", 10), ("b", 5)]), &policy).is_ok());
+        let cases: &[(&[(&str, u64)], &str)] = &[
+            (&[], "no files"),
+            (
+                &[("a", 1), ("b", 1), ("c", 1)],
+                "has 3 files; the workspace allows at most 2",
+            ),
+            (&[("a", 11)], "\"a\" is 11 bytes"),
+            (&[("a", 10), ("b", 6)], "total 16 bytes"),
+            (&[("../a", 1)], "'.' or '..'"),
+        ];
+        for (list, needle) in cases {
+            let err = check_files(&files(list), &policy).unwrap_err();
+            assert!(err.contains(needle), "{err} should mention {needle}");
+        }
+    }
+
+    #[test]
+    fn all_problems_reported_at_once() {
+        let policy = WorkspacePolicy {
+            max_files: 1,
+            ..Default::default()
+        };
+        let err = check_files(&files(&[("/a", 1), ("b\\c", 1)]), &policy).unwrap_err();
+        assert!(err.contains("at most 1"), "{err}");
+        assert!(err.contains("relative"), "{err}");
+        assert!(err.contains("backslash"), "{err}");
+    }
+
+    #[test]
+    fn policy_defaults_fill_missing_fields() {
+        let p: WorkspacePolicy = serde_json::from_str(r#"{"approvalsRequired": 2}"#).unwrap();
+        assert_eq!(p.approvals_required, 2);
+        assert_eq!(p.link_expiry_minutes, 60);
+        assert!(p.scan_required);
+    }
+}

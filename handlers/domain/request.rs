@@ -1,0 +1,700 @@
+//! The request record and every change that may happen to it. Each change checks the
+//! lifecycle table, appends to the audit history and, when the status changes, queues the
+//! events in the record's outbox, so that the caller can persist all of it in one
+//! conditional write.
+
+use super::events::{PendingEvent, status_change_events};
+use super::lifecycle::{self, Status};
+use super::policy::check_files;
+use super::stages::StageRole;
+use super::workspace::Workspace;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RequestType {
+    Import,
+    Export,
+}
+
+impl RequestType {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "import" => Some(RequestType::Import),
+            "export" => Some(RequestType::Export),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+impl User {
+    /// The actor for changes the airlock makes by itself.
+    pub fn system() -> User {
+        User {
+            id: "system".into(),
+            name: "Airlock".into(),
+            email: None,
+        }
+    }
+}
+
+/// A malware scan verdict for one file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScanVerdict {
+    /// The scanner's words: `No threats found`, `Malicious`, or an error text.
+    pub result: String,
+    #[serde(default)]
+    pub malware_names: Vec<String>,
+    pub scanned_at: DateTime<Utc>,
+    /// ETag of the blob the verdict is about, when the scanner says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+}
+
+pub const CLEAN_VERDICT: &str = "No threats found";
+
+impl ScanVerdict {
+    pub fn is_clean(&self) -> bool {
+        self.result == CLEAN_VERDICT
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileRecord {
+    pub name: String,
+    pub size: u64,
+    /// sha256 (hex) of the sealed copy in the in-progress stage.
+    #[serde(default)]
+    pub sha256: Option<String>,
+    /// ETag of the sealed copy that was hashed; scan verdicts must be about this version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    #[serde(default)]
+    pub scan: Option<ScanVerdict>,
+    /// The stage the file was last confirmed in by the data movement under way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arrived_in: Option<StageRoleName>,
+}
+
+/// Serialisable stage role for the record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StageRoleName {
+    Draft,
+    InProgress,
+    Approved,
+    Rejected,
+    Blocked,
+}
+
+impl From<StageRole> for StageRoleName {
+    fn from(r: StageRole) -> Self {
+        match r {
+            StageRole::Draft => StageRoleName::Draft,
+            StageRole::InProgress => StageRoleName::InProgress,
+            StageRole::Approved => StageRoleName::Approved,
+            StageRole::Rejected => StageRoleName::Rejected,
+            StageRole::Blocked => StageRoleName::Blocked,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Approved,
+    Rejected,
+    ChangesRequested,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Review {
+    pub id: String,
+    pub reviewer: User,
+    pub decision: Decision,
+    pub explanation: String,
+    pub revision: u32,
+    pub created_when: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryEntry {
+    pub at: DateTime<Utc>,
+    /// User id, or `system`.
+    pub by: String,
+    pub action: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<Status>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<Status>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// The airlock request record (DESIGN §6).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AirlockRequest {
+    pub id: String,
+    pub workspace_id: String,
+    #[serde(rename = "type")]
+    pub request_type: RequestType,
+    pub title: String,
+    pub business_justification: String,
+    pub status: Status,
+    #[serde(default)]
+    pub status_message: Option<String>,
+    pub revision: u32,
+    pub created_by: User,
+    pub created_when: DateTime<Utc>,
+    pub updated_by: User,
+    pub updated_when: DateTime<Utc>,
+    #[serde(default)]
+    pub files: Vec<FileRecord>,
+    #[serde(default)]
+    pub reviews: Vec<Review>,
+    #[serde(default)]
+    pub history: Vec<HistoryEntry>,
+    #[serde(default)]
+    pub outbox: Vec<PendingEvent>,
+}
+
+/// Why a change was refused. Each maps to one HTTP status in the API.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    /// The lifecycle forbids it in the current status (400).
+    #[error("cannot {action} a request that is {status}")]
+    IllegalTransition {
+        action: &'static str,
+        status: Status,
+    },
+    /// The input is not acceptable (400).
+    #[error("{0}")]
+    Invalid(String),
+    /// Separation of duties (403).
+    #[error("{0}")]
+    Forbidden(String),
+}
+
+/// What a system step did, so handlers can log it and skip needless writes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// The record changed and must be saved.
+    Changed,
+    /// The event was already accounted for or no longer applies; nothing to save.
+    Unchanged(String),
+}
+
+/// Everything a change needs besides the record: the time and the workspace (for
+/// notifications and policy).
+pub struct Ctx<'a> {
+    pub now: DateTime<Utc>,
+    pub workspace: &'a Workspace,
+}
+
+impl AirlockRequest {
+    /// A new draft, with its creation queued for the `StatusChanged` function (which creates
+    /// the draft container).
+    pub fn create(
+        id: String,
+        request_type: RequestType,
+        title: String,
+        business_justification: String,
+        creator: User,
+        ctx: &Ctx,
+    ) -> Result<Self, DomainError> {
+        let title = title.trim().to_string();
+        let business_justification = business_justification.trim().to_string();
+        if title.is_empty() || title.chars().count() > 200 {
+            return Err(DomainError::Invalid(
+                "title must be 1 to 200 characters".into(),
+            ));
+        }
+        if business_justification.is_empty() || business_justification.chars().count() > 4000 {
+            return Err(DomainError::Invalid(
+                "businessJustification must be 1 to 4000 characters".into(),
+            ));
+        }
+        let mut req = AirlockRequest {
+            id,
+            workspace_id: ctx.workspace.id.clone(),
+            request_type,
+            title,
+            business_justification,
+            status: Status::Draft,
+            status_message: None,
+            revision: 1,
+            created_by: creator.clone(),
+            created_when: ctx.now,
+            updated_by: creator.clone(),
+            updated_when: ctx.now,
+            files: vec![],
+            reviews: vec![],
+            history: vec![],
+            outbox: vec![],
+        };
+        req.log(ctx, &creator, "created", None, Some(Status::Draft), None);
+        req.outbox = status_change_events(&req, None, ctx.workspace, ctx.now);
+        Ok(req)
+    }
+
+    fn log(
+        &mut self,
+        ctx: &Ctx,
+        by: &User,
+        action: &str,
+        from: Option<Status>,
+        to: Option<Status>,
+        message: Option<String>,
+    ) {
+        self.history.push(HistoryEntry {
+            at: ctx.now,
+            by: by.id.clone(),
+            action: action.to_string(),
+            from,
+            to,
+            message,
+        });
+    }
+
+    /// Records an audit entry that is not a status change (e.g. a link issued).
+    pub fn audit(&mut self, ctx: &Ctx, by: &User, action: &str, message: String) {
+        self.log(ctx, by, action, None, None, Some(message));
+    }
+
+    /// Moves to `to` if the lifecycle table allows it, with history and outbox events.
+    fn transition(
+        &mut self,
+        to: Status,
+        by: &User,
+        action: &'static str,
+        message: Option<String>,
+        ctx: &Ctx,
+    ) -> Result<(), DomainError> {
+        let from = self.status;
+        if lifecycle::transition(from, to).is_none() {
+            return Err(DomainError::IllegalTransition {
+                action,
+                status: from,
+            });
+        }
+        self.status = to;
+        self.status_message = message.clone();
+        self.updated_by = by.clone();
+        self.updated_when = ctx.now;
+        self.log(ctx, by, action, Some(from), Some(to), message);
+        self.outbox.extend(status_change_events(
+            self,
+            Some(from),
+            ctx.workspace,
+            ctx.now,
+        ));
+        Ok(())
+    }
+
+    /// Submits the draft with the files found in its container.
+    pub fn submit(
+        &mut self,
+        by: &User,
+        files: Vec<(String, u64)>,
+        ctx: &Ctx,
+    ) -> Result<(), DomainError> {
+        if self.status != Status::Draft {
+            return Err(DomainError::IllegalTransition {
+                action: "submit",
+                status: self.status,
+            });
+        }
+        check_files(&files, &ctx.workspace.policy).map_err(DomainError::Invalid)?;
+        self.files = files
+            .into_iter()
+            .map(|(name, size)| FileRecord {
+                name,
+                size,
+                sha256: None,
+                etag: None,
+                scan: None,
+                arrived_in: None,
+            })
+            .collect();
+        let count = self.files.len();
+        self.transition(
+            Status::Submitted,
+            by,
+            "submit",
+            Some(format!("{count} file(s) submitted")),
+            ctx,
+        )
+    }
+
+    pub fn cancel(&mut self, by: &User, ctx: &Ctx) -> Result<(), DomainError> {
+        self.transition(Status::Cancelled, by, "cancel", None, ctx)
+    }
+
+    /// Approvals given in the current revision, one per reviewer.
+    pub fn approvals_this_revision(&self) -> usize {
+        let mut ids: Vec<&str> = self
+            .reviews
+            .iter()
+            .filter(|r| r.revision == self.revision && r.decision == Decision::Approved)
+            .map(|r| r.reviewer.id.as_str())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids.len()
+    }
+
+    pub fn has_reviewed_this_revision(&self, user_id: &str) -> bool {
+        self.reviews
+            .iter()
+            .any(|r| r.revision == self.revision && r.reviewer.id == user_id)
+    }
+
+    /// A reviewer's decision. Approvals below the quorum are recorded without a status change.
+    pub fn review(
+        &mut self,
+        by: &User,
+        decision: Decision,
+        explanation: String,
+        ctx: &Ctx,
+    ) -> Result<(), DomainError> {
+        if self.status != Status::InReview {
+            return Err(DomainError::IllegalTransition {
+                action: "review",
+                status: self.status,
+            });
+        }
+        if by.id == self.created_by.id {
+            return Err(DomainError::Forbidden(
+                "you created this request, so you cannot review it".into(),
+            ));
+        }
+        if self.has_reviewed_this_revision(&by.id) {
+            return Err(DomainError::Invalid(format!(
+                "you have already reviewed revision {} of this request",
+                self.revision
+            )));
+        }
+        let explanation = explanation.trim().to_string();
+        if decision != Decision::Approved && explanation.is_empty() {
+            return Err(DomainError::Invalid(
+                "an explanation is required to reject or request changes".into(),
+            ));
+        }
+        self.reviews.push(Review {
+            id: uuid::Uuid::new_v4().to_string(),
+            reviewer: by.clone(),
+            decision,
+            explanation: explanation.clone(),
+            revision: self.revision,
+            created_when: ctx.now,
+        });
+        let message = (!explanation.is_empty()).then(|| explanation.clone());
+        match decision {
+            Decision::Rejected => self.transition(
+                Status::RejectionInProgress,
+                by,
+                "review: rejected",
+                message,
+                ctx,
+            ),
+            Decision::ChangesRequested => {
+                // The draft the researcher gets back is the next revision: its StatusChanged
+                // event and notification must say so, and the old files' seals no longer apply.
+                self.revision += 1;
+                self.files.clear();
+                self.transition(Status::Draft, by, "review: changes requested", message, ctx)
+            }
+            Decision::Approved => {
+                let approvals = self.approvals_this_revision();
+                let required = ctx.workspace.policy.approvals_required.max(1) as usize;
+                if approvals >= required {
+                    self.transition(
+                        Status::ApprovalInProgress,
+                        by,
+                        "review: approved",
+                        message,
+                        ctx,
+                    )
+                } else {
+                    self.updated_by = by.clone();
+                    self.updated_when = ctx.now;
+                    self.log(
+                        ctx,
+                        by,
+                        "review: approved",
+                        None,
+                        None,
+                        Some(format!("approval {approvals} of {required}")),
+                    );
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    pub fn revoke(&mut self, by: &User, reason: String, ctx: &Ctx) -> Result<(), DomainError> {
+        let reason = reason.trim().to_string();
+        if self.status == Status::Approved && reason.is_empty() {
+            return Err(DomainError::Invalid(
+                "a reason is required to revoke".into(),
+            ));
+        }
+        self.transition(Status::Revoked, by, "revoke", Some(reason), ctx)
+    }
+
+    /// Fails the request for a reason retrying cannot fix. A request already terminal is
+    /// left alone.
+    pub fn fail(&mut self, message: String, ctx: &Ctx) -> Applied {
+        if self.status.is_terminal() {
+            return Applied::Unchanged(format!("already {}", self.status));
+        }
+        match self.transition(Status::Failed, &User::system(), "fail", Some(message), ctx) {
+            Ok(()) => Applied::Changed,
+            Err(e) => Applied::Unchanged(e.to_string()),
+        }
+    }
+
+    fn file_mut(&mut self, name: &str) -> Option<&mut FileRecord> {
+        self.files.iter_mut().find(|f| f.name == name)
+    }
+
+    /// The sealed copy of `name` in the in-progress stage was hashed.
+    pub fn record_sealed(
+        &mut self,
+        name: &str,
+        size: u64,
+        sha256: String,
+        etag: String,
+        ctx: &Ctx,
+    ) -> Applied {
+        if self.status != Status::Submitted {
+            return Applied::Unchanged(format!("request is {}, not submitted", self.status));
+        }
+        let max = ctx.workspace.policy.max_file_bytes;
+        let Some(file) = self.file_mut(name) else {
+            return Applied::Unchanged(format!("{name:?} is not a file of this request"));
+        };
+        if file.sha256.is_some() && file.etag.as_deref() == Some(etag.as_str()) {
+            return Applied::Unchanged(format!("{name:?} already sealed"));
+        }
+        if file.sha256.is_some() {
+            // The sealed copy changed after it was hashed: nobody should be able to write
+            // there, so this is tampering.
+            let message = format!(
+                "the sealed copy of {name:?} changed after it was hashed (etag {} then {etag})",
+                file.etag.clone().unwrap_or_default()
+            );
+            return self.fail(message, ctx);
+        }
+        file.size = size;
+        file.sha256 = Some(sha256.clone());
+        file.etag = Some(etag);
+        file.arrived_in = Some(StageRoleName::InProgress);
+        if size > max {
+            let message = format!(
+                "{name:?} is {size} bytes once sealed; the workspace allows at most {max} bytes per file"
+            );
+            return self.fail(message, ctx);
+        }
+        self.log(
+            ctx,
+            &User::system(),
+            "sealed",
+            None,
+            None,
+            Some(format!("{name} ({size} bytes) sha256 {sha256}")),
+        );
+        self.advance_after_sealing(ctx);
+        Applied::Changed
+    }
+
+    /// A malware verdict for `name`. Verdicts about another version of the blob are ignored.
+    pub fn record_verdict(&mut self, name: &str, verdict: ScanVerdict, ctx: &Ctx) -> Applied {
+        if self.status != Status::Submitted {
+            return Applied::Unchanged(format!("request is {}, not submitted", self.status));
+        }
+        let Some(file) = self.file_mut(name) else {
+            return Applied::Unchanged(format!("{name:?} is not a file of this request"));
+        };
+        if let (Some(sealed), Some(seen)) = (&file.etag, &verdict.etag)
+            && sealed != seen
+        {
+            return Applied::Unchanged(format!(
+                "verdict for {name:?} is about etag {seen}, the sealed copy is {sealed}"
+            ));
+        }
+        if file.scan.as_ref() == Some(&verdict) {
+            return Applied::Unchanged(format!("verdict for {name:?} already recorded"));
+        }
+        let message = if verdict.malware_names.is_empty() {
+            format!("{name}: {}", verdict.result)
+        } else {
+            format!(
+                "{name}: {} ({})",
+                verdict.result,
+                verdict.malware_names.join(", ")
+            )
+        };
+        file.scan = Some(verdict);
+        self.log(ctx, &User::system(), "scanned", None, None, Some(message));
+        self.advance_after_sealing(ctx);
+        Applied::Changed
+    }
+
+    /// From `submitted`: block on any bad verdict, review once everything is sealed and clean.
+    fn advance_after_sealing(&mut self, ctx: &Ctx) {
+        if self.status != Status::Submitted {
+            return;
+        }
+        let bad: Vec<String> = self
+            .files
+            .iter()
+            .filter_map(|f| {
+                let v = f.scan.as_ref()?;
+                // A verdict about another version of the blob does not count.
+                let matches = match (&f.etag, &v.etag) {
+                    (Some(a), Some(b)) => a == b,
+                    _ => true,
+                };
+                (matches && !v.is_clean()).then(|| {
+                    if v.malware_names.is_empty() {
+                        format!("{}: {}", f.name, v.result)
+                    } else {
+                        format!("{}: {} ({})", f.name, v.result, v.malware_names.join(", "))
+                    }
+                })
+            })
+            .collect();
+        if !bad.is_empty() {
+            let message = format!("blocked by malware scan: {}", bad.join("; "));
+            let _ = self.transition(
+                Status::BlockingInProgress,
+                &User::system(),
+                "scan: blocked",
+                Some(message),
+                ctx,
+            );
+            return;
+        }
+        let scan_required = ctx.workspace.policy.scan_required;
+        let ready = self.files.iter().all(|f| {
+            f.sha256.is_some()
+                && (!scan_required
+                    || f.scan
+                        .as_ref()
+                        .is_some_and(|v| v.is_clean() && (v.etag.is_none() || v.etag == f.etag)))
+        });
+        if ready {
+            let _ = self.transition(
+                Status::InReview,
+                &User::system(),
+                "ready for review",
+                None,
+                ctx,
+            );
+        }
+    }
+
+    /// A file arrived in the destination of the movement under way. For the approved stage
+    /// the copy's sha256 must match the sealed one, else the request fails naming the file.
+    pub fn record_arrival(
+        &mut self,
+        name: &str,
+        stage: StageRole,
+        observed_sha256: Option<&str>,
+        ctx: &Ctx,
+    ) -> Applied {
+        let Some((_, destination)) = super::stages::movement_for(self.status) else {
+            return Applied::Unchanged(format!(
+                "request is {}: no movement under way",
+                self.status
+            ));
+        };
+        if destination != stage || stage == StageRole::InProgress {
+            return Applied::Unchanged(format!(
+                "arrival in {stage:?} does not match the movement of a {} request",
+                self.status
+            ));
+        }
+        let status = self.status;
+        let Some(file) = self.file_mut(name) else {
+            return Applied::Unchanged(format!("{name:?} is not a file of this request"));
+        };
+        if file.arrived_in == Some(stage.into()) {
+            return Applied::Unchanged(format!("{name:?} already arrived in {stage:?}"));
+        }
+        if status == Status::ApprovalInProgress {
+            let expected = file.sha256.clone().unwrap_or_default();
+            match observed_sha256 {
+                Some(seen) if seen == expected => {}
+                seen => {
+                    let message = format!(
+                        "integrity check failed: the approved copy of {name:?} has sha256 {} but the sealed copy had {expected}",
+                        seen.unwrap_or("(not computed)")
+                    );
+                    return self.fail(message, ctx);
+                }
+            }
+        }
+        file.arrived_in = Some(stage.into());
+        let verb = if status == Status::ApprovalInProgress {
+            "verified"
+        } else {
+            "moved"
+        };
+        self.log(
+            ctx,
+            &User::system(),
+            verb,
+            None,
+            None,
+            Some(format!("{name} in {stage:?}")),
+        );
+        if self
+            .files
+            .iter()
+            .all(|f| f.arrived_in == Some(stage.into()))
+        {
+            let to = match status {
+                Status::ApprovalInProgress => Status::Approved,
+                Status::RejectionInProgress => Status::Rejected,
+                _ => Status::BlockedByScan,
+            };
+            let message = self
+                .status_message
+                .clone()
+                .filter(|_| to == Status::BlockedByScan);
+            let _ = self.transition(to, &User::system(), "data moved", message, ctx);
+        }
+        Applied::Changed
+    }
+
+    /// Takes the outbox's events for publishing; the caller clears them after publishing.
+    pub fn pending_event_ids(&self) -> Vec<String> {
+        self.outbox.iter().map(|p| p.event.id.clone()).collect()
+    }
+
+    /// Drops the events that were published.
+    pub fn clear_published(&mut self, ids: &[String]) -> bool {
+        let before = self.outbox.len();
+        self.outbox.retain(|p| !ids.contains(&p.event.id));
+        self.outbox.len() != before
+    }
+}
+
+#[cfg(test)]
+mod tests;

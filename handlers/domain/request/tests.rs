@@ -1,0 +1,455 @@
+use super::*;
+use crate::domain::events::{NOTIFICATION, STATUS_CHANGED, StatusChangedData, Topic};
+use crate::domain::policy::WorkspacePolicy;
+use crate::domain::workspace::Contacts;
+
+fn user(id: &str) -> User {
+    User {
+        id: id.into(),
+        name: format!("{id} name"),
+        email: Some(format!("{id}@example.org")),
+    }
+}
+
+fn workspace(policy: WorkspacePolicy) -> Workspace {
+    Workspace {
+        id: "ws1".into(),
+        display_name: "Workspace One".into(),
+        short_id: "ws1".into(),
+        airlock_enabled: true,
+        token_audience: "api://ws1".into(),
+        policy,
+        contacts: Contacts {
+            workspace_owner: vec!["owner@example.org".into()],
+            airlock_manager: vec!["manager@example.org".into(), "".into()],
+        },
+    }
+}
+
+fn ctx(ws: &Workspace) -> Ctx<'_> {
+    Ctx {
+        now: chrono::Utc::now(),
+        workspace: ws,
+    }
+}
+
+fn new_request(ws: &Workspace) -> AirlockRequest {
+    AirlockRequest::create(
+        "req-1".into(),
+        RequestType::Export,
+        "Results".into(),
+        "Paper figures".into(),
+        user("alice"),
+        &ctx(ws),
+    )
+    .unwrap()
+}
+
+fn files(n: usize) -> Vec<(String, u64)> {
+    (0..n).map(|i| (format!("f{i}.csv"), 10)).collect()
+}
+
+fn clean(etag: &str) -> ScanVerdict {
+    ScanVerdict {
+        result: CLEAN_VERDICT.into(),
+        malware_names: vec![],
+        scanned_at: chrono::Utc::now(),
+        etag: Some(etag.into()),
+    }
+}
+
+/// Submits and seals every file (clean when scanning is on) so the request is in review.
+fn in_review(ws: &Workspace, n: usize) -> AirlockRequest {
+    let mut r = new_request(ws);
+    r.submit(&user("alice"), files(n), &ctx(ws)).unwrap();
+    for i in 0..n {
+        let name = format!("f{i}.csv");
+        r.record_sealed(&name, 10, format!("hash{i}"), format!("etag{i}"), &ctx(ws));
+        if ws.policy.scan_required {
+            r.record_verdict(&name, clean(&format!("etag{i}")), &ctx(ws));
+        }
+    }
+    assert_eq!(r.status, Status::InReview);
+    r
+}
+
+fn status_changes(r: &AirlockRequest) -> Vec<StatusChangedData> {
+    r.outbox
+        .iter()
+        .filter(|p| p.topic == Topic::StatusChanged)
+        .map(|p| serde_json::from_value(p.event.data.clone()).unwrap())
+        .collect()
+}
+
+#[test]
+fn create_queues_draft_event_and_history() {
+    let ws = workspace(Default::default());
+    let r = new_request(&ws);
+    assert_eq!(r.status, Status::Draft);
+    assert_eq!(r.revision, 1);
+    assert_eq!(r.history.len(), 1);
+    let changes = status_changes(&r);
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0].previous_status, None);
+    assert_eq!(changes[0].new_status, Status::Draft);
+    assert_eq!(r.outbox[0].event.event_type, STATUS_CHANGED);
+    assert_eq!(r.outbox[1].event.event_type, NOTIFICATION);
+    assert_eq!(r.outbox[0].event.subject, "/workspaces/ws1/requests/req-1");
+}
+
+#[test]
+fn create_validates_text() {
+    let ws = workspace(Default::default());
+    for (title, just) in [
+        ("", "j"),
+        ("  ", "j"),
+        ("t", ""),
+        (&"x".repeat(201)[..], "j"),
+    ] {
+        let err = AirlockRequest::create(
+            "r".into(),
+            RequestType::Import,
+            title.into(),
+            just.into(),
+            user("a"),
+            &ctx(&ws),
+        )
+        .unwrap_err();
+        assert!(matches!(err, DomainError::Invalid(_)), "{title:?} {just:?}");
+    }
+}
+
+#[test]
+fn submit_checks_files_and_status() {
+    let ws = workspace(WorkspacePolicy {
+        max_files: 2,
+        ..Default::default()
+    });
+    let mut r = new_request(&ws);
+    let err = r.submit(&user("alice"), vec![], &ctx(&ws)).unwrap_err();
+    assert!(
+        matches!(err, DomainError::Invalid(ref m) if m.contains("no files")),
+        "{err}"
+    );
+    let err = r.submit(&user("alice"), files(3), &ctx(&ws)).unwrap_err();
+    assert!(matches!(err, DomainError::Invalid(_)));
+    assert_eq!(r.status, Status::Draft, "a refused submit changes nothing");
+    r.submit(&user("alice"), files(2), &ctx(&ws)).unwrap();
+    assert_eq!(r.status, Status::Submitted);
+    assert_eq!(r.files.len(), 2);
+    let err = r.submit(&user("alice"), files(1), &ctx(&ws)).unwrap_err();
+    assert_eq!(
+        err,
+        DomainError::IllegalTransition {
+            action: "submit",
+            status: Status::Submitted
+        }
+    );
+}
+
+#[test]
+fn sealing_without_scanning_goes_to_review() {
+    let ws = workspace(WorkspacePolicy {
+        scan_required: false,
+        ..Default::default()
+    });
+    let mut r = new_request(&ws);
+    r.submit(&user("alice"), files(2), &ctx(&ws)).unwrap();
+    assert_eq!(
+        r.record_sealed("f0.csv", 10, "h0".into(), "e0".into(), &ctx(&ws)),
+        Applied::Changed
+    );
+    assert_eq!(r.status, Status::Submitted);
+    // Duplicate delivery of the same blob is a no-op.
+    assert!(matches!(
+        r.record_sealed("f0.csv", 10, "h0".into(), "e0".into(), &ctx(&ws)),
+        Applied::Unchanged(_)
+    ));
+    assert!(matches!(
+        r.record_sealed("unknown.csv", 10, "h".into(), "e".into(), &ctx(&ws)),
+        Applied::Unchanged(_)
+    ));
+    r.record_sealed("f1.csv", 10, "h1".into(), "e1".into(), &ctx(&ws));
+    assert_eq!(r.status, Status::InReview);
+}
+
+#[test]
+fn scanning_waits_for_every_clean_verdict_in_any_order() {
+    let ws = workspace(Default::default());
+    let mut r = new_request(&ws);
+    r.submit(&user("alice"), files(2), &ctx(&ws)).unwrap();
+    // Verdict before the seal (out of order), then the seal.
+    r.record_verdict("f0.csv", clean("e0"), &ctx(&ws));
+    r.record_sealed("f0.csv", 10, "h0".into(), "e0".into(), &ctx(&ws));
+    r.record_sealed("f1.csv", 10, "h1".into(), "e1".into(), &ctx(&ws));
+    assert_eq!(r.status, Status::Submitted, "f1 has no verdict yet");
+    // A verdict about another version of the blob is ignored.
+    assert!(matches!(
+        r.record_verdict("f1.csv", clean("stale"), &ctx(&ws)),
+        Applied::Unchanged(_)
+    ));
+    assert_eq!(r.status, Status::Submitted);
+    r.record_verdict("f1.csv", clean("e1"), &ctx(&ws));
+    assert_eq!(r.status, Status::InReview);
+}
+
+#[test]
+fn a_bad_verdict_blocks_naming_file_and_malware() {
+    let ws = workspace(Default::default());
+    let mut r = new_request(&ws);
+    r.submit(&user("alice"), files(2), &ctx(&ws)).unwrap();
+    let verdict = ScanVerdict {
+        result: "Malicious".into(),
+        malware_names: vec!["Eicar-Test-Signature".into()],
+        scanned_at: chrono::Utc::now(),
+        etag: None,
+    };
+    r.record_verdict("f1.csv", verdict, &ctx(&ws));
+    assert_eq!(r.status, Status::BlockingInProgress);
+    let msg = r.status_message.clone().unwrap();
+    assert!(
+        msg.contains("f1.csv") && msg.contains("Malicious") && msg.contains("Eicar"),
+        "{msg}"
+    );
+    // Files then move to the blocked stage.
+    r.record_arrival("f0.csv", StageRole::Blocked, None, &ctx(&ws));
+    assert_eq!(r.status, Status::BlockingInProgress);
+    r.record_arrival("f1.csv", StageRole::Blocked, None, &ctx(&ws));
+    assert_eq!(r.status, Status::BlockedByScan);
+    assert!(r.status_message.unwrap().contains("f1.csv"));
+}
+
+#[test]
+fn scan_errors_are_not_clean() {
+    let ws = workspace(Default::default());
+    let mut r = new_request(&ws);
+    r.submit(&user("alice"), files(1), &ctx(&ws)).unwrap();
+    r.record_sealed("f0.csv", 10, "h".into(), "e".into(), &ctx(&ws));
+    let verdict = ScanVerdict {
+        result: "SAM259201: scan error".into(),
+        malware_names: vec![],
+        scanned_at: chrono::Utc::now(),
+        etag: Some("e".into()),
+    };
+    r.record_verdict("f0.csv", verdict, &ctx(&ws));
+    assert_eq!(r.status, Status::BlockingInProgress);
+}
+
+#[test]
+fn sealed_copy_changing_after_hash_fails() {
+    let ws = workspace(Default::default());
+    let mut r = new_request(&ws);
+    r.submit(&user("alice"), files(1), &ctx(&ws)).unwrap();
+    r.record_sealed("f0.csv", 10, "h".into(), "e1".into(), &ctx(&ws));
+    r.record_sealed("f0.csv", 11, "other".into(), "e2".into(), &ctx(&ws));
+    assert_eq!(r.status, Status::Failed);
+    assert!(r.status_message.unwrap().contains("f0.csv"));
+}
+
+#[test]
+fn oversized_sealed_copy_fails() {
+    let ws = workspace(WorkspacePolicy {
+        max_file_bytes: 100,
+        scan_required: false,
+        ..Default::default()
+    });
+    let mut r = new_request(&ws);
+    r.submit(&user("alice"), vec![("a".into(), 10)], &ctx(&ws))
+        .unwrap();
+    r.record_sealed("a", 101, "h".into(), "e".into(), &ctx(&ws));
+    assert_eq!(r.status, Status::Failed);
+    assert!(r.status_message.unwrap().contains("101 bytes"));
+}
+
+#[test]
+fn creator_never_reviews_and_reviewers_count_once() {
+    let ws = workspace(WorkspacePolicy {
+        approvals_required: 2,
+        ..Default::default()
+    });
+    let mut r = in_review(&ws, 1);
+    let err = r
+        .review(&user("alice"), Decision::Approved, "".into(), &ctx(&ws))
+        .unwrap_err();
+    assert!(matches!(err, DomainError::Forbidden(_)));
+    r.review(&user("m1"), Decision::Approved, "".into(), &ctx(&ws))
+        .unwrap();
+    assert_eq!(r.status, Status::InReview, "one of two approvals");
+    let err = r
+        .review(&user("m1"), Decision::Approved, "".into(), &ctx(&ws))
+        .unwrap_err();
+    assert!(matches!(err, DomainError::Invalid(ref m) if m.contains("already reviewed")));
+    r.review(&user("m2"), Decision::Approved, "ok".into(), &ctx(&ws))
+        .unwrap();
+    assert_eq!(r.status, Status::ApprovalInProgress);
+    assert_eq!(r.approvals_this_revision(), 2);
+}
+
+#[test]
+fn reject_and_changes_need_explanations() {
+    let ws = workspace(Default::default());
+    for decision in [Decision::Rejected, Decision::ChangesRequested] {
+        let mut r = in_review(&ws, 1);
+        let err = r
+            .review(&user("m"), decision, "  ".into(), &ctx(&ws))
+            .unwrap_err();
+        assert!(matches!(err, DomainError::Invalid(_)));
+        assert!(r.reviews.is_empty(), "a refused review is not recorded");
+    }
+}
+
+#[test]
+fn changes_requested_starts_a_new_revision() {
+    let ws = workspace(Default::default());
+    let mut r = in_review(&ws, 2);
+    r.outbox.clear();
+    r.review(
+        &user("m1"),
+        Decision::ChangesRequested,
+        "drop column x".into(),
+        &ctx(&ws),
+    )
+    .unwrap();
+    assert_eq!(r.status, Status::Draft);
+    assert_eq!(r.revision, 2);
+    assert!(r.files.is_empty());
+    let changes = status_changes(&r);
+    assert_eq!(changes[0].revision, 2, "the event carries the new revision");
+    assert_eq!(changes[0].previous_status, Some(Status::InReview));
+    // The same manager may review the next revision.
+    r.submit(&user("alice"), files(1), &ctx(&ws)).unwrap();
+    r.record_sealed("f0.csv", 10, "h".into(), "e".into(), &ctx(&ws));
+    r.record_verdict("f0.csv", clean("e"), &ctx(&ws));
+    r.review(&user("m1"), Decision::Approved, "".into(), &ctx(&ws))
+        .unwrap();
+    assert_eq!(r.status, Status::ApprovalInProgress);
+}
+
+#[test]
+fn approved_copy_is_verified_against_the_seal() {
+    let ws = workspace(Default::default());
+    let mut r = in_review(&ws, 2);
+    r.review(&user("m"), Decision::Approved, "".into(), &ctx(&ws))
+        .unwrap();
+    // Arrival in the wrong stage is ignored.
+    assert!(matches!(
+        r.record_arrival("f0.csv", StageRole::Rejected, Some("hash0"), &ctx(&ws)),
+        Applied::Unchanged(_)
+    ));
+    r.record_arrival("f0.csv", StageRole::Approved, Some("hash0"), &ctx(&ws));
+    assert_eq!(r.status, Status::ApprovalInProgress);
+    assert!(matches!(
+        r.record_arrival("f0.csv", StageRole::Approved, Some("hash0"), &ctx(&ws)),
+        Applied::Unchanged(_)
+    ));
+    r.record_arrival("f1.csv", StageRole::Approved, Some("hash1"), &ctx(&ws));
+    assert_eq!(r.status, Status::Approved);
+}
+
+#[test]
+fn tampered_approved_copy_fails_naming_the_file() {
+    let ws = workspace(Default::default());
+    let mut r = in_review(&ws, 2);
+    r.review(&user("m"), Decision::Approved, "".into(), &ctx(&ws))
+        .unwrap();
+    r.record_arrival("f1.csv", StageRole::Approved, Some("evil"), &ctx(&ws));
+    assert_eq!(r.status, Status::Failed);
+    let msg = r.status_message.unwrap();
+    assert!(
+        msg.contains("f1.csv") && msg.contains("evil") && msg.contains("hash1"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn revoke_needs_reason_and_approval() {
+    let ws = workspace(Default::default());
+    let mut r = in_review(&ws, 1);
+    let err = r.revoke(&user("m"), "leak".into(), &ctx(&ws)).unwrap_err();
+    assert!(matches!(err, DomainError::IllegalTransition { .. }));
+    r.review(&user("m"), Decision::Approved, "".into(), &ctx(&ws))
+        .unwrap();
+    r.record_arrival("f0.csv", StageRole::Approved, Some("hash0"), &ctx(&ws));
+    assert_eq!(r.status, Status::Approved);
+    assert!(matches!(
+        r.revoke(&user("m"), " ".into(), &ctx(&ws)),
+        Err(DomainError::Invalid(_))
+    ));
+    r.revoke(&user("m"), "contains identifiers".into(), &ctx(&ws))
+        .unwrap();
+    assert_eq!(r.status, Status::Revoked);
+    assert_eq!(r.status_message.as_deref(), Some("contains identifiers"));
+}
+
+#[test]
+fn fail_is_a_no_op_once_terminal() {
+    let ws = workspace(Default::default());
+    let mut r = new_request(&ws);
+    r.cancel(&user("alice"), &ctx(&ws)).unwrap();
+    assert!(matches!(
+        r.fail("x".into(), &ctx(&ws)),
+        Applied::Unchanged(_)
+    ));
+    assert_eq!(r.status, Status::Cancelled);
+    let err = r.cancel(&user("alice"), &ctx(&ws)).unwrap_err();
+    assert!(matches!(err, DomainError::IllegalTransition { .. }));
+}
+
+#[test]
+fn notifications_choose_recipients_by_status() {
+    let ws = workspace(Default::default());
+    let r = in_review(&ws, 1);
+    let last = r
+        .outbox
+        .iter()
+        .rev()
+        .find(|p| p.topic == Topic::Notification)
+        .unwrap();
+    let rec = &last.event.data["recipients"];
+    assert_eq!(rec["researcher"], serde_json::json!(["alice@example.org"]));
+    assert_eq!(
+        rec["airlockManager"],
+        serde_json::json!(["manager@example.org"]),
+        "empty emails skipped"
+    );
+    assert_eq!(rec["workspaceOwner"], serde_json::json!([]));
+    assert_eq!(last.event.data["workspace"]["displayName"], "Workspace One");
+
+    let mut failed = new_request(&ws);
+    failed.created_by.email = None;
+    failed.fail("boom".into(), &ctx(&ws));
+    let last = failed.outbox.last().unwrap();
+    assert_eq!(
+        last.event.data["recipients"]["researcher"],
+        serde_json::json!([])
+    );
+    assert_eq!(
+        last.event.data["recipients"]["workspaceOwner"],
+        serde_json::json!(["owner@example.org"])
+    );
+    assert_eq!(last.event.data["request"]["statusMessage"], "boom");
+}
+
+#[test]
+fn outbox_clears_only_published_events() {
+    let ws = workspace(Default::default());
+    let mut r = new_request(&ws);
+    let first = r.pending_event_ids();
+    r.cancel(&user("alice"), &ctx(&ws)).unwrap();
+    assert_eq!(r.outbox.len(), 4);
+    assert!(r.clear_published(&first));
+    assert_eq!(r.outbox.len(), 2, "events queued after the read stay");
+    assert!(!r.clear_published(&first));
+}
+
+#[test]
+fn record_round_trips_through_json() {
+    let ws = workspace(Default::default());
+    let r = in_review(&ws, 2);
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["status"], "in_review");
+    assert_eq!(json["type"], "export");
+    assert!(json["createdBy"]["id"].is_string());
+    let back: AirlockRequest = serde_json::from_value(json).unwrap();
+    assert_eq!(back, r);
+}
