@@ -650,6 +650,9 @@ impl AirlockRequest {
                 }
             }
         }
+        if file.sha256.is_none() {
+            file.sha256 = observed_sha256.map(str::to_string);
+        }
         file.arrived_in = Some(stage.into());
         let verb = if status == Status::ApprovalInProgress {
             "verified"

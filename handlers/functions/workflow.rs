@@ -371,7 +371,14 @@ pub async fn settle_file(
         )));
     }
     let blob = container(deps, ws, request, role).blob(name);
-    let hashed = if matches!(role, StageRole::InProgress | StageRole::Approved) {
+    // Blocked files may never have been hashed (a bad verdict can beat the seal): hash the
+    // quarantined copy so the record says exactly what was blocked, whatever the order.
+    let needs_hash = match role {
+        StageRole::InProgress | StageRole::Approved => true,
+        StageRole::Blocked => file.sha256.is_none(),
+        _ => false,
+    };
+    let hashed = if needs_hash {
         hash_blob(deps, &blob).await?
     } else {
         deps.blobs.properties(&blob).await?.map(|p| Hashed {
@@ -417,6 +424,7 @@ pub async fn settle_file(
                 ctx,
             ),
             StageRole::Approved => r.record_arrival(name, role, Some(&hashed.sha256), ctx),
+            _ if needs_hash => r.record_arrival(name, role, Some(&hashed.sha256), ctx),
             _ => r.record_arrival(name, role, None, ctx),
         })
     })
