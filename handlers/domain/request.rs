@@ -80,6 +80,9 @@ pub struct FileRecord {
     /// ETag of the sealed copy that was hashed; scan verdicts must be about this version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub etag: Option<String>,
+    /// When the sealed copy was hashed; the scan deadline runs from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub scan: Option<ScanVerdict>,
     /// The stage the file was last confirmed in by the data movement under way.
@@ -326,6 +329,7 @@ impl AirlockRequest {
                 size,
                 sha256: None,
                 etag: None,
+                sealed_at: None,
                 scan: None,
                 arrived_in: None,
             })
@@ -503,6 +507,7 @@ impl AirlockRequest {
         file.size = size;
         file.sha256 = Some(sha256.clone());
         file.etag = Some(etag);
+        file.sealed_at = Some(ctx.now);
         file.arrived_in = Some(StageRoleName::InProgress);
         if size > max {
             let message = format!(

@@ -109,19 +109,19 @@ async fn heal(
         return Ok(Healed::Waiting);
     }
     let minutes = age.num_minutes();
-    if request.status == Status::Submitted
-        && ws.policy.scan_required
-        && age >= chrono::Duration::minutes(ws.policy.scan_timeout_minutes.into())
-    {
+    if request.status == Status::Submitted && ws.policy.scan_required {
+        // A verdict is overdue once its sealed copy has waited longer than the timeout.
+        let timeout = chrono::Duration::minutes(ws.policy.scan_timeout_minutes.into());
+        let now = deps.clock.now();
         let unscanned: Vec<&str> = request
             .files
             .iter()
-            .filter(|f| f.scan.is_none())
+            .filter(|f| f.scan.is_none() && f.sealed_at.is_some_and(|t| now - t >= timeout))
             .map(|f| f.name.as_str())
             .collect();
         if !unscanned.is_empty() {
             let message = format!(
-                "no malware scan verdict after {minutes} minutes (limit {}) for: {}",
+                "no malware scan verdict within {} minutes of sealing for: {}",
                 ws.policy.scan_timeout_minutes,
                 unscanned.join(", ")
             );
