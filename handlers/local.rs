@@ -146,6 +146,11 @@ pub fn eicar_scanner(bytes: &[u8]) -> (String, Vec<String>) {
     }
 }
 
+/// A hook run on each blob notice before its event is delivered.
+pub type BlobHook = Box<dyn Fn(&BlobNotice) + Send + Sync>;
+/// Decides whether a delivery is lost (once).
+pub type DropRule = Box<dyn Fn(&FunctionName, &EventGridEvent) -> bool + Send + Sync>;
+
 /// Plays Event Grid + Defender + the Functions host for a handler at `base_url`.
 pub struct LocalHost {
     pub base_url: String,
@@ -155,9 +160,9 @@ pub struct LocalHost {
     pub options: Mutex<DeliveryOptions>,
     pub scanner: Box<Scanner>,
     /// Runs on every blob notice before its event is delivered (tests tamper here).
-    pub on_blob: Mutex<Option<Box<dyn Fn(&BlobNotice) + Send + Sync>>>,
+    pub on_blob: Mutex<Option<BlobHook>>,
     /// Drops matching deliveries once, as a lost event (tests).
-    pub drop_if: Mutex<Option<Box<dyn Fn(&FunctionName, &EventGridEvent) -> bool + Send + Sync>>>,
+    pub drop_if: Mutex<Option<DropRule>>,
     notifications: Mutex<Vec<EventGridEvent>>,
     dead_letters: Mutex<Vec<(FunctionName, EventGridEvent, String)>>,
     retries: Mutex<Vec<Delivery>>,

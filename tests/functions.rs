@@ -254,7 +254,7 @@ async fn cloud_events_are_accepted() {
 
 /// Seals the fixture file, then returns the sealed copy's ETag.
 async fn sealed(s: &Stack) -> String {
-    post(&s, "BlobCreated", &fixture("envelope-object.json")).await;
+    post(s, "BlobCreated", &fixture("envelope-object.json")).await;
     s.record(RID).files[0].etag.clone().unwrap()
 }
 
