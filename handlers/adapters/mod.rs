@@ -1,6 +1,7 @@
 //! The ports: one small trait per IO capability, each with a documented contract that the
 //! Azure adapters and the in-memory fakes both honour.
 
+pub mod azure;
 pub mod blob;
 pub mod clock;
 pub mod events;

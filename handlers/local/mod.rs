@@ -3,6 +3,8 @@
 //! Storage and the Functions host (same envelopes, retry on non-2xx, dead letters, optional
 //! duplicate and shuffled delivery). The end-to-end tests and the in-memory run mode use it.
 
+pub mod emulators;
+
 use crate::adapters::memory::{BlobNotice, MemoryBlobStore, MemoryPublisher};
 use crate::domain::{AccountNames, EventGridEvent, StageRole, Topic};
 use crate::functions::FunctionName;
@@ -14,8 +16,8 @@ use std::sync::{Arc, Mutex};
 
 /// The development signing key; its public half is `infra/local/dev-jwks.json`.
 /// It signs local tokens only and must never be trusted outside a developer machine.
-pub const DEV_SIGNING_KEY: &str = include_str!("../infra/local/dev-signing-key.pem");
-pub const DEV_JWKS: &str = include_str!("../infra/local/dev-jwks.json");
+pub const DEV_SIGNING_KEY: &str = include_str!("../../infra/local/dev-signing-key.pem");
+pub const DEV_JWKS: &str = include_str!("../../infra/local/dev-jwks.json");
 pub const DEV_KEY_ID: &str = "airlock-dev-1";
 pub const DEV_ISSUER: &str = "https://login.airlock.local/tre/v2.0";
 

@@ -1,0 +1,9 @@
+//! The production adapters: Azure Blob Storage and Cosmos DB through the official Azure SDK
+//! for Rust, Event Grid through its REST API.
+
+pub mod blob;
+pub mod credential;
+pub mod errors;
+
+pub use blob::AzureBlobStore;
+pub use credential::{LocalEntraCredential, credential_from_mode};

@@ -1,0 +1,202 @@
+//! Starts the emulators the local stack and the real-stack tests run on: Azurite (Blob, over
+//! HTTPS with `--oauth basic`, so the production bearer-token path is exercised) and the Cosmos
+//! DB emulator (through a launcher that patches its known bugs). Each runs as a child process
+//! that is killed when its handle drops.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The well-known Azurite development key; it is never used by the handler (which has no
+/// shared-key code path), only required by Azurite's account list.
+const DEV_ACCOUNT_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+/// The repository's `infra/local` folder.
+pub fn infra_local() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("infra/local")
+}
+
+/// A free loopback port (bound then released; good enough for local use).
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A child process killed (with its process group) on drop.
+pub struct ChildGuard {
+    pub name: String,
+    child: Child,
+}
+
+impl ChildGuard {
+    pub fn spawn(name: &str, mut command: Command, log: &Path) -> std::io::Result<ChildGuard> {
+        let out = std::fs::File::create(log)?;
+        command
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .stdin(Stdio::null());
+        #[cfg(unix)]
+        {
+            use std::os::unix::process::CommandExt;
+            command.process_group(0);
+        }
+        let child = command
+            .spawn()
+            .map_err(|e| std::io::Error::other(format!("starting {name}: {e}")))?;
+        Ok(ChildGuard {
+            name: name.to_string(),
+            child,
+        })
+    }
+
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn has_exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
+    pub fn stop(&mut self) {
+        #[cfg(unix)]
+        unsafe {
+            // SAFETY: signalling our own child's process group; no memory is touched.
+            libc_kill(-(self.child.id() as i32), 15);
+        }
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            if self.has_exited() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[cfg(unix)]
+unsafe extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Waits until `port` accepts TCP connections, or the child exits, or time runs out.
+pub fn wait_for_port(
+    child: &mut ChildGuard,
+    port: u16,
+    log: &Path,
+    within: Duration,
+) -> std::io::Result<()> {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        if child.has_exited() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let tail = std::fs::read_to_string(log).unwrap_or_default();
+    let tail: String = tail
+        .lines()
+        .rev()
+        .take(20)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect::<Vec<_>>()
+        .join("\n");
+    Err(std::io::Error::other(format!(
+        "{} did not start on port {port}:\n{tail}",
+        child.name
+    )))
+}
+
+/// Makes the local CA and server certificate in `dir` (idempotent).
+pub fn ensure_tls(dir: &Path) -> std::io::Result<()> {
+    let status = Command::new("bash")
+        .arg(infra_local().join("tls.sh"))
+        .arg(dir)
+        .stdout(Stdio::null())
+        .status()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other("infra/local/tls.sh failed"))
+    }
+}
+
+/// Installs the emulators from the lockfile when they are missing.
+pub fn ensure_npm() -> std::io::Result<()> {
+    let dir = infra_local();
+    if dir.join("node_modules/azurite").exists()
+        && dir.join("node_modules/@vercel/cosmosdb-server").exists()
+    {
+        return Ok(());
+    }
+    let status = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(&dir)
+        .status()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other("npm ci in infra/local failed"))
+    }
+}
+
+pub struct Azurite {
+    pub port: u16,
+    /// `https://127.0.0.1:{port}/{account}`
+    pub endpoint_template: String,
+    pub child: ChildGuard,
+}
+
+impl Azurite {
+    /// Starts Azurite over HTTPS with OAuth, serving `accounts`, in memory.
+    pub fn start(tls_dir: &Path, accounts: &[String], log_dir: &Path) -> std::io::Result<Azurite> {
+        ensure_npm()?;
+        let port = free_port()?;
+        let list: Vec<String> = accounts
+            .iter()
+            .map(|a| format!("{a}:{DEV_ACCOUNT_KEY}"))
+            .collect();
+        let mut command = Command::new("node");
+        command
+            .arg(infra_local().join("node_modules/azurite/dist/src/blob/main.js"))
+            .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
+            .args([
+                "--oauth",
+                "basic",
+                "--inMemoryPersistence",
+                "--disableTelemetry",
+                "--loose",
+            ])
+            .arg("--debug")
+            .arg(log_dir.join("azurite-debug.log"))
+            .arg("--cert")
+            .arg(tls_dir.join("server.pem"))
+            .arg("--key")
+            .arg(tls_dir.join("server.key"))
+            .env("AZURITE_ACCOUNTS", list.join(";"))
+            // Azurite reads copy sources over HTTPS itself: it must trust the local CA too.
+            .env("NODE_EXTRA_CA_CERTS", tls_dir.join("ca.pem"));
+        let log = log_dir.join("azurite.log");
+        let mut child = ChildGuard::spawn("azurite", command, &log)?;
+        wait_for_port(&mut child, port, &log, Duration::from_secs(30))?;
+        Ok(Azurite {
+            port,
+            endpoint_template: format!("https://127.0.0.1:{port}/{{account}}"),
+            child,
+        })
+    }
+}
