@@ -200,3 +200,38 @@ impl Azurite {
         })
     }
 }
+
+/// The Cosmos DB emulator's well-known key (accepted, not checked, by the emulator).
+pub const COSMOS_EMULATOR_KEY: &str =
+    "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==";
+
+pub struct CosmosEmulator {
+    pub port: u16,
+    pub endpoint: String,
+    pub child: ChildGuard,
+}
+
+impl CosmosEmulator {
+    /// Starts `@vercel/cosmosdb-server` over HTTPS with the local certificate, patched by
+    /// `infra/local/cosmos-emulator.js`.
+    pub fn start(tls_dir: &Path, log_dir: &Path) -> std::io::Result<CosmosEmulator> {
+        ensure_npm()?;
+        let port = free_port()?;
+        let mut command = Command::new("node");
+        command
+            .arg(infra_local().join("cosmos-emulator.js"))
+            .args(["--port", &port.to_string()])
+            .arg("--cert")
+            .arg(tls_dir.join("server.pem"))
+            .arg("--key")
+            .arg(tls_dir.join("server.key"));
+        let log = log_dir.join("cosmos.log");
+        let mut child = ChildGuard::spawn("cosmos emulator", command, &log)?;
+        wait_for_port(&mut child, port, &log, Duration::from_secs(30))?;
+        Ok(CosmosEmulator {
+            port,
+            endpoint: format!("https://127.0.0.1:{port}/"),
+            child,
+        })
+    }
+}

@@ -97,3 +97,24 @@ impl SasOnly {
         Ok(out)
     }
 }
+
+pub fn cosmos() -> airlock::local::emulators::CosmosEmulator {
+    let tls = tls_dir();
+    airlock::local::emulators::CosmosEmulator::start(&tls, &log_dir())
+        .expect("cosmos emulator starts")
+}
+
+pub async fn cosmos_stores(
+    emulator: &airlock::local::emulators::CosmosEmulator,
+) -> airlock::adapters::azure::cosmos::CosmosStores {
+    airlock::adapters::azure::cosmos::CosmosStores::connect(
+        &emulator.endpoint,
+        airlock::adapters::azure::cosmos::CosmosAuth::Key(
+            airlock::local::emulators::COSMOS_EMULATOR_KEY.into(),
+        ),
+        "airlock",
+        true,
+    )
+    .await
+    .expect("connects to the emulator")
+}

@@ -2,6 +2,7 @@
 //! for Rust, Event Grid through its REST API.
 
 pub mod blob;
+pub mod cosmos;
 pub mod credential;
 pub mod errors;
 
