@@ -5,6 +5,7 @@ pub mod blob;
 pub mod cosmos;
 pub mod credential;
 pub mod errors;
+pub mod eventgrid;
 
 pub use blob::AzureBlobStore;
 pub use credential::{LocalEntraCredential, credential_from_mode};
