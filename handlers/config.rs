@@ -8,6 +8,27 @@ use std::collections::HashMap;
 pub enum Backend {
     /// In-memory adapters, an in-process event loop and a development token issuer.
     Memory,
+    /// Azure Blob Storage, Cosmos DB and Event Grid (or their local emulators).
+    Azure(AzureConfig),
+}
+
+/// Where the Azure services are and how to reach them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AzureConfig {
+    /// Blob endpoint with an `{account}` placeholder.
+    pub blob_endpoint: String,
+    pub cosmos_endpoint: String,
+    pub cosmos_database: String,
+    /// Emulator only: Azure accounts run with key auth off.
+    pub cosmos_key: Option<String>,
+    /// Create the database and containers at start-up.
+    pub cosmos_create: bool,
+    /// `managed-identity`, `developer` or `local` (emulators).
+    pub credential: String,
+    pub status_changed_topic: String,
+    pub status_changed_topic_key: Option<String>,
+    pub notification_topic: String,
+    pub notification_topic_key: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -46,12 +67,44 @@ impl Config {
                 ))
             })?,
         };
+        let required = |k: &str| get(k).ok_or_else(|| ConfigError(format!("{k} is required when AIRLOCK_BACKEND=azure")));
         let backend = match get("AIRLOCK_BACKEND").as_deref() {
             None | Some("memory") => Backend::Memory,
+            Some("azure") => {
+                let blob_endpoint = required("AIRLOCK_BLOB_ENDPOINT")?;
+                if !blob_endpoint.contains("{account}") || !blob_endpoint.starts_with("https://") {
+                    return Err(ConfigError(format!(
+                        "AIRLOCK_BLOB_ENDPOINT must be an https URL with an {{account}} placeholder, not {blob_endpoint:?}"
+                    )));
+                }
+                let credential = get("AIRLOCK_CREDENTIAL").unwrap_or_else(|| "managed-identity".into());
+                if !["managed-identity", "developer", "local"].contains(&credential.as_str()) {
+                    return Err(ConfigError(format!(
+                        "AIRLOCK_CREDENTIAL must be managed-identity, developer or local, not {credential:?}"
+                    )));
+                }
+                let flag = |k: &str| -> Result<bool, ConfigError> {
+                    match get(k).as_deref() {
+                        None | Some("false") => Ok(false),
+                        Some("true") => Ok(true),
+                        Some(v) => Err(ConfigError(format!("{k} must be true or false, not {v:?}"))),
+                    }
+                };
+                Backend::Azure(AzureConfig {
+                    blob_endpoint,
+                    cosmos_endpoint: required("AIRLOCK_COSMOS_ENDPOINT")?,
+                    cosmos_database: get("AIRLOCK_COSMOS_DATABASE").unwrap_or_else(|| "airlock".into()),
+                    cosmos_key: get("AIRLOCK_COSMOS_KEY"),
+                    cosmos_create: flag("AIRLOCK_COSMOS_CREATE")?,
+                    credential,
+                    status_changed_topic: required("AIRLOCK_STATUS_CHANGED_TOPIC_ENDPOINT")?,
+                    status_changed_topic_key: get("AIRLOCK_STATUS_CHANGED_TOPIC_KEY"),
+                    notification_topic: required("AIRLOCK_NOTIFICATION_TOPIC_ENDPOINT")?,
+                    notification_topic_key: get("AIRLOCK_NOTIFICATION_TOPIC_KEY"),
+                })
+            }
             Some(other) => {
-                return Err(ConfigError(format!(
-                    "AIRLOCK_BACKEND must be \"memory\" (the Azure adapters are not built yet), not {other:?}"
-                )));
+                return Err(ConfigError(format!("AIRLOCK_BACKEND must be memory or azure, not {other:?}")));
             }
         };
         let tre_id = get("AIRLOCK_TRE_ID").unwrap_or_else(|| "dev".into());
@@ -71,7 +124,12 @@ impl Config {
                 api_audience: get("AIRLOCK_API_AUDIENCE"),
                 leeway_secs: 60,
             }),
-            (None, None) => None,
+            (None, None) if backend == Backend::Memory => None,
+            (None, None) => {
+                return Err(ConfigError(
+                    "AIRLOCK_AUTH_ISSUER and AIRLOCK_AUTH_JWKS_URL are required when AIRLOCK_BACKEND=azure".into(),
+                ));
+            }
             (Some(_), None) => {
                 return Err(ConfigError(
                     "AIRLOCK_AUTH_JWKS_URL is missing (AIRLOCK_AUTH_ISSUER is set)".into(),
@@ -138,6 +196,15 @@ mod tests {
                 "FUNCTIONS_CUSTOMHANDLER_PORT",
             ),
             (vec![("AIRLOCK_BACKEND", "cloud")], "AIRLOCK_BACKEND"),
+            (vec![("AIRLOCK_BACKEND", "azure")], "AIRLOCK_BLOB_ENDPOINT"),
+            (
+                vec![("AIRLOCK_BACKEND", "azure"), ("AIRLOCK_BLOB_ENDPOINT", "http://x/{account}")],
+                "AIRLOCK_BLOB_ENDPOINT",
+            ),
+            (
+                vec![("AIRLOCK_BACKEND", "azure"), ("AIRLOCK_BLOB_ENDPOINT", "https://{account}.blob.core.windows.net")],
+                "AIRLOCK_COSMOS_ENDPOINT",
+            ),
             (vec![("AIRLOCK_TRE_ID", "My-TRE")], "AIRLOCK_TRE_ID"),
             (vec![("AIRLOCK_AUTH_ISSUER", "x")], "AIRLOCK_AUTH_JWKS_URL"),
             (vec![("AIRLOCK_LOG_FORMAT", "xml")], "AIRLOCK_LOG_FORMAT"),
@@ -146,6 +213,28 @@ mod tests {
             let err = Config::from_map(&env(&pairs)).unwrap_err();
             assert!(err.0.contains(needle), "{err} should name {needle}");
         }
+    }
+
+    #[test]
+    fn azure_backend_needs_every_endpoint_and_auth() {
+        let mut pairs = vec![
+            ("AIRLOCK_BACKEND", "azure"),
+            ("AIRLOCK_BLOB_ENDPOINT", "https://{account}.blob.core.windows.net"),
+            ("AIRLOCK_COSMOS_ENDPOINT", "https://acct.documents.azure.com:443/"),
+            ("AIRLOCK_STATUS_CHANGED_TOPIC_ENDPOINT", "https://t1.uksouth-1.eventgrid.azure.net/api/events"),
+            ("AIRLOCK_NOTIFICATION_TOPIC_ENDPOINT", "https://t2.uksouth-1.eventgrid.azure.net/api/events"),
+        ];
+        let err = Config::from_map(&env(&pairs)).unwrap_err();
+        assert!(err.0.contains("AIRLOCK_AUTH_ISSUER"), "{err}");
+        pairs.push(("AIRLOCK_AUTH_ISSUER", "https://login.microsoftonline.com/t/v2.0"));
+        pairs.push(("AIRLOCK_AUTH_JWKS_URL", "https://login.microsoftonline.com/t/discovery/v2.0/keys"));
+        let c = Config::from_map(&env(&pairs)).unwrap();
+        let Backend::Azure(azure) = c.backend else { panic!("azure") };
+        assert_eq!(azure.credential, "managed-identity");
+        assert_eq!(azure.cosmos_database, "airlock");
+        assert!(!azure.cosmos_create);
+        pairs.push(("AIRLOCK_CREDENTIAL", "password"));
+        assert!(Config::from_map(&env(&pairs)).unwrap_err().0.contains("AIRLOCK_CREDENTIAL"));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use airlock::adapters::memory::{
 use airlock::adapters::{Clock, SystemClock};
 use airlock::api::auth::{AuthConfig, TokenVerifier};
 use airlock::app::Deps;
-use airlock::config::{Backend, Config};
+use airlock::config::{AzureConfig, Backend, Config};
 use airlock::domain::{AccountNames, Workspace};
 use airlock::local::{DEV_ISSUER, DEV_JWKS, LocalHost, TokenIssuer, TokenSpec};
 use std::sync::Arc;
@@ -39,8 +39,9 @@ async fn main() {
 }
 
 async fn run(config: Config) -> std::io::Result<()> {
-    match config.backend {
+    match config.backend.clone() {
         Backend::Memory => run_in_memory(config).await,
+        Backend::Azure(azure) => run_on_azure(config, azure).await,
     }
 }
 
@@ -131,6 +132,55 @@ async fn run_in_memory(config: Config) -> std::io::Result<()> {
         }
     });
 
+    airlock::host::serve(listener, deps, shutdown_signal()).await
+}
+
+/// The production wiring: Azure Blob, Cosmos DB, Event Grid (or their emulators).
+async fn run_on_azure(config: Config, azure: AzureConfig) -> std::io::Result<()> {
+    use airlock::adapters::azure::cosmos::{CosmosAuth, CosmosStores};
+    use airlock::adapters::azure::eventgrid::{EventGridPublisher, TopicAuth, TopicEndpoint};
+    use airlock::adapters::azure::{AzureBlobStore, credential_from_mode};
+    use airlock::domain::Topic;
+    let fail = |m: String| std::io::Error::other(m);
+    let credential = credential_from_mode(&azure.credential).map_err(fail)?;
+    let blobs = AzureBlobStore::new(&azure.blob_endpoint, credential.clone()).map_err(fail)?;
+    let cosmos_auth = match &azure.cosmos_key {
+        Some(key) => CosmosAuth::Key(key.clone()),
+        None => CosmosAuth::Credential(credential.clone()),
+    };
+    let stores = Arc::new(
+        CosmosStores::connect(&azure.cosmos_endpoint, cosmos_auth, &azure.cosmos_database, azure.cosmos_create)
+            .await
+            .map_err(fail)?,
+    );
+    let topic = |url: &str, key: &Option<String>| TopicEndpoint {
+        url: url.to_string(),
+        auth: match key {
+            Some(k) => TopicAuth::Key(k.clone()),
+            None => TopicAuth::Credential(credential.clone()),
+        },
+    };
+    let http = reqwest::Client::new();
+    let publisher = EventGridPublisher::new(
+        http.clone(),
+        std::collections::HashMap::from([
+            (Topic::StatusChanged, topic(&azure.status_changed_topic, &azure.status_changed_topic_key)),
+            (Topic::Notification, topic(&azure.notification_topic, &azure.notification_topic_key)),
+        ]),
+    );
+    let auth = config.auth.clone().expect("validated: azure mode requires auth settings");
+    let deps = Arc::new(Deps {
+        blobs: Arc::new(blobs),
+        requests: stores.clone(),
+        workspaces: stores,
+        publisher: Arc::new(publisher),
+        clock: Arc::new(SystemClock),
+        tokens: Arc::new(TokenVerifier::new(auth, http)),
+        names: AccountNames::new(config.tre_id.clone()),
+        settings: config.settings.clone(),
+    });
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port)).await?;
+    tracing::info!(url = %format!("http://{}", listener.local_addr()?), "handler ready (Azure adapters)");
     airlock::host::serve(listener, deps, shutdown_signal()).await
 }
 
