@@ -67,7 +67,9 @@ impl Config {
                 ))
             })?,
         };
-        let required = |k: &str| get(k).ok_or_else(|| ConfigError(format!("{k} is required when AIRLOCK_BACKEND=azure")));
+        let required = |k: &str| {
+            get(k).ok_or_else(|| ConfigError(format!("{k} is required when AIRLOCK_BACKEND=azure")))
+        };
         let backend = match get("AIRLOCK_BACKEND").as_deref() {
             None | Some("memory") => Backend::Memory,
             Some("azure") => {
@@ -77,7 +79,8 @@ impl Config {
                         "AIRLOCK_BLOB_ENDPOINT must be an https URL with an {{account}} placeholder, not {blob_endpoint:?}"
                     )));
                 }
-                let credential = get("AIRLOCK_CREDENTIAL").unwrap_or_else(|| "managed-identity".into());
+                let credential =
+                    get("AIRLOCK_CREDENTIAL").unwrap_or_else(|| "managed-identity".into());
                 if !["managed-identity", "developer", "local"].contains(&credential.as_str()) {
                     return Err(ConfigError(format!(
                         "AIRLOCK_CREDENTIAL must be managed-identity, developer or local, not {credential:?}"
@@ -87,13 +90,16 @@ impl Config {
                     match get(k).as_deref() {
                         None | Some("false") => Ok(false),
                         Some("true") => Ok(true),
-                        Some(v) => Err(ConfigError(format!("{k} must be true or false, not {v:?}"))),
+                        Some(v) => {
+                            Err(ConfigError(format!("{k} must be true or false, not {v:?}")))
+                        }
                     }
                 };
                 Backend::Azure(AzureConfig {
                     blob_endpoint,
                     cosmos_endpoint: required("AIRLOCK_COSMOS_ENDPOINT")?,
-                    cosmos_database: get("AIRLOCK_COSMOS_DATABASE").unwrap_or_else(|| "airlock".into()),
+                    cosmos_database: get("AIRLOCK_COSMOS_DATABASE")
+                        .unwrap_or_else(|| "airlock".into()),
                     cosmos_key: get("AIRLOCK_COSMOS_KEY"),
                     cosmos_create: flag("AIRLOCK_COSMOS_CREATE")?,
                     credential,
@@ -104,7 +110,9 @@ impl Config {
                 })
             }
             Some(other) => {
-                return Err(ConfigError(format!("AIRLOCK_BACKEND must be memory or azure, not {other:?}")));
+                return Err(ConfigError(format!(
+                    "AIRLOCK_BACKEND must be memory or azure, not {other:?}"
+                )));
             }
         };
         let tre_id = get("AIRLOCK_TRE_ID").unwrap_or_else(|| "dev".into());
@@ -198,11 +206,20 @@ mod tests {
             (vec![("AIRLOCK_BACKEND", "cloud")], "AIRLOCK_BACKEND"),
             (vec![("AIRLOCK_BACKEND", "azure")], "AIRLOCK_BLOB_ENDPOINT"),
             (
-                vec![("AIRLOCK_BACKEND", "azure"), ("AIRLOCK_BLOB_ENDPOINT", "http://x/{account}")],
+                vec![
+                    ("AIRLOCK_BACKEND", "azure"),
+                    ("AIRLOCK_BLOB_ENDPOINT", "http://x/{account}"),
+                ],
                 "AIRLOCK_BLOB_ENDPOINT",
             ),
             (
-                vec![("AIRLOCK_BACKEND", "azure"), ("AIRLOCK_BLOB_ENDPOINT", "https://{account}.blob.core.windows.net")],
+                vec![
+                    ("AIRLOCK_BACKEND", "azure"),
+                    (
+                        "AIRLOCK_BLOB_ENDPOINT",
+                        "https://{account}.blob.core.windows.net",
+                    ),
+                ],
                 "AIRLOCK_COSMOS_ENDPOINT",
             ),
             (vec![("AIRLOCK_TRE_ID", "My-TRE")], "AIRLOCK_TRE_ID"),
@@ -219,22 +236,47 @@ mod tests {
     fn azure_backend_needs_every_endpoint_and_auth() {
         let mut pairs = vec![
             ("AIRLOCK_BACKEND", "azure"),
-            ("AIRLOCK_BLOB_ENDPOINT", "https://{account}.blob.core.windows.net"),
-            ("AIRLOCK_COSMOS_ENDPOINT", "https://acct.documents.azure.com:443/"),
-            ("AIRLOCK_STATUS_CHANGED_TOPIC_ENDPOINT", "https://t1.uksouth-1.eventgrid.azure.net/api/events"),
-            ("AIRLOCK_NOTIFICATION_TOPIC_ENDPOINT", "https://t2.uksouth-1.eventgrid.azure.net/api/events"),
+            (
+                "AIRLOCK_BLOB_ENDPOINT",
+                "https://{account}.blob.core.windows.net",
+            ),
+            (
+                "AIRLOCK_COSMOS_ENDPOINT",
+                "https://acct.documents.azure.com:443/",
+            ),
+            (
+                "AIRLOCK_STATUS_CHANGED_TOPIC_ENDPOINT",
+                "https://t1.uksouth-1.eventgrid.azure.net/api/events",
+            ),
+            (
+                "AIRLOCK_NOTIFICATION_TOPIC_ENDPOINT",
+                "https://t2.uksouth-1.eventgrid.azure.net/api/events",
+            ),
         ];
         let err = Config::from_map(&env(&pairs)).unwrap_err();
         assert!(err.0.contains("AIRLOCK_AUTH_ISSUER"), "{err}");
-        pairs.push(("AIRLOCK_AUTH_ISSUER", "https://login.microsoftonline.com/t/v2.0"));
-        pairs.push(("AIRLOCK_AUTH_JWKS_URL", "https://login.microsoftonline.com/t/discovery/v2.0/keys"));
+        pairs.push((
+            "AIRLOCK_AUTH_ISSUER",
+            "https://login.microsoftonline.com/t/v2.0",
+        ));
+        pairs.push((
+            "AIRLOCK_AUTH_JWKS_URL",
+            "https://login.microsoftonline.com/t/discovery/v2.0/keys",
+        ));
         let c = Config::from_map(&env(&pairs)).unwrap();
-        let Backend::Azure(azure) = c.backend else { panic!("azure") };
+        let Backend::Azure(azure) = c.backend else {
+            panic!("azure")
+        };
         assert_eq!(azure.credential, "managed-identity");
         assert_eq!(azure.cosmos_database, "airlock");
         assert!(!azure.cosmos_create);
         pairs.push(("AIRLOCK_CREDENTIAL", "password"));
-        assert!(Config::from_map(&env(&pairs)).unwrap_err().0.contains("AIRLOCK_CREDENTIAL"));
+        assert!(
+            Config::from_map(&env(&pairs))
+                .unwrap_err()
+                .0
+                .contains("AIRLOCK_CREDENTIAL")
+        );
     }
 
     #[test]

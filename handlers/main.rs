@@ -149,9 +149,14 @@ async fn run_on_azure(config: Config, azure: AzureConfig) -> std::io::Result<()>
         None => CosmosAuth::Credential(credential.clone()),
     };
     let stores = Arc::new(
-        CosmosStores::connect(&azure.cosmos_endpoint, cosmos_auth, &azure.cosmos_database, azure.cosmos_create)
-            .await
-            .map_err(fail)?,
+        CosmosStores::connect(
+            &azure.cosmos_endpoint,
+            cosmos_auth,
+            &azure.cosmos_database,
+            azure.cosmos_create,
+        )
+        .await
+        .map_err(fail)?,
     );
     let topic = |url: &str, key: &Option<String>| TopicEndpoint {
         url: url.to_string(),
@@ -164,11 +169,20 @@ async fn run_on_azure(config: Config, azure: AzureConfig) -> std::io::Result<()>
     let publisher = EventGridPublisher::new(
         http.clone(),
         std::collections::HashMap::from([
-            (Topic::StatusChanged, topic(&azure.status_changed_topic, &azure.status_changed_topic_key)),
-            (Topic::Notification, topic(&azure.notification_topic, &azure.notification_topic_key)),
+            (
+                Topic::StatusChanged,
+                topic(&azure.status_changed_topic, &azure.status_changed_topic_key),
+            ),
+            (
+                Topic::Notification,
+                topic(&azure.notification_topic, &azure.notification_topic_key),
+            ),
         ]),
     );
-    let auth = config.auth.clone().expect("validated: azure mode requires auth settings");
+    let auth = config
+        .auth
+        .clone()
+        .expect("validated: azure mode requires auth settings");
     let deps = Arc::new(Deps {
         blobs: Arc::new(blobs),
         requests: stores.clone(),

@@ -4,6 +4,8 @@
 //! duplicate and shuffled delivery). The end-to-end tests and the in-memory run mode use it.
 
 pub mod emulators;
+pub mod router;
+pub mod stack;
 
 use crate::adapters::memory::{BlobNotice, MemoryBlobStore, MemoryPublisher};
 use crate::domain::{AccountNames, EventGridEvent, StageRole, Topic};

@@ -92,6 +92,25 @@ impl AzureBlobStore {
             .blob_container_client(&c.container))
     }
 
+    /// Names of the account's containers (the local router watches stage accounts with it).
+    pub async fn list_containers(&self, account: &str) -> Result<Vec<String>, PortError> {
+        let mut pager = self
+            .service(account)?
+            .list_containers(None)
+            .map_err(|e| port_error("listing containers", e))?;
+        let mut out = Vec::new();
+        while let Some(item) = pager
+            .try_next()
+            .await
+            .map_err(|e| port_error("listing containers", e))?
+        {
+            if let Some(name) = item.name {
+                out.push(name);
+            }
+        }
+        Ok(out)
+    }
+
     /// The blob's URL, with `/` in the name kept as a path separator.
     pub fn blob_url(&self, b: &BlobRef) -> String {
         format!(
