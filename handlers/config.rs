@@ -9,7 +9,7 @@ pub enum Backend {
     /// In-memory adapters, an in-process event loop and a development token issuer.
     Memory,
     /// Azure Blob Storage, Cosmos DB and Event Grid (or their local emulators).
-    Azure(AzureConfig),
+    Azure(Box<AzureConfig>),
 }
 
 /// Where the Azure services are and how to reach them.
@@ -95,7 +95,7 @@ impl Config {
                         }
                     }
                 };
-                Backend::Azure(AzureConfig {
+                Backend::Azure(Box::new(AzureConfig {
                     blob_endpoint,
                     cosmos_endpoint: required("AIRLOCK_COSMOS_ENDPOINT")?,
                     cosmos_database: get("AIRLOCK_COSMOS_DATABASE")
@@ -107,7 +107,7 @@ impl Config {
                     status_changed_topic_key: get("AIRLOCK_STATUS_CHANGED_TOPIC_KEY"),
                     notification_topic: required("AIRLOCK_NOTIFICATION_TOPIC_ENDPOINT")?,
                     notification_topic_key: get("AIRLOCK_NOTIFICATION_TOPIC_KEY"),
-                })
+                }))
             }
             Some(other) => {
                 return Err(ConfigError(format!(

@@ -41,7 +41,7 @@ async fn main() {
 async fn run(config: Config) -> std::io::Result<()> {
     match config.backend.clone() {
         Backend::Memory => run_in_memory(config).await,
-        Backend::Azure(azure) => run_on_azure(config, azure).await,
+        Backend::Azure(azure) => run_on_azure(config, *azure).await,
     }
 }
 

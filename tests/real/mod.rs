@@ -72,12 +72,16 @@ impl SasOnly {
         BlobClient::new(url, None, None).unwrap()
     }
 
+    fn status(e: azure_core::Error) -> u16 {
+        e.http_status().map(u16::from).unwrap_or(0)
+    }
+
     pub async fn upload(&self, name: &str, data: Vec<u8>) -> Result<(), u16> {
         self.blob(name)
             .upload(RequestContent::from(data), None)
             .await
             .map(|_| ())
-            .map_err(|e| e.http_status().map(|s| u16::from(s)).unwrap_or(0))
+            .map_err(Self::status)
     }
 
     pub async fn download(&self, name: &str) -> Result<Vec<u8>, u16> {
@@ -86,13 +90,11 @@ impl SasOnly {
             .blob(name)
             .download(None)
             .await
-            .map_err(|e| e.http_status().map(|s| u16::from(s)).unwrap_or(0))?
+            .map_err(Self::status)?
             .body;
         let mut out = Vec::new();
         while let Some(chunk) = body.next().await {
-            out.extend_from_slice(
-                &chunk.map_err(|e| e.http_status().map(|s| u16::from(s)).unwrap_or(0))?,
-            );
+            out.extend_from_slice(&chunk.map_err(Self::status)?);
         }
         Ok(out)
     }

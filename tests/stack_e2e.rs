@@ -1,0 +1,484 @@
+//! End to end on the real local stack: Azurite (HTTPS, OAuth), the Cosmos emulator, the
+//! local router and the `handler` binary as the Functions host runs it. Files go up and
+//! down through the links the API hands out, with a SAS-only blob client.
+
+mod real;
+
+use airlock::local::router::RouterOptions;
+use airlock::local::stack::{LocalStack, StackOptions, demo_workspaces};
+use real::*;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::time::{Duration, Instant};
+
+const ALPHA: &str = "ws-alpha";
+const BETA: &str = "ws-beta";
+
+async fn start(router: RouterOptions) -> LocalStack {
+    let dir = std::env::temp_dir().join(format!(
+        "airlock-stack-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Reuse the test command's CA so SSL_CERT_FILE (read at process start) matches.
+    let tls = tls_dir();
+    std::os::unix::fs::symlink(&tls, dir.join("tls")).unwrap();
+    LocalStack::start(StackOptions {
+        state_dir: dir,
+        handler_bin: env!("CARGO_BIN_EXE_handler").into(),
+        tre_id: "e2e".into(),
+        api_port: None,
+        router_port: None,
+        router: RouterOptions {
+            max_attempts: 8,
+            ..router
+        },
+        workspaces: demo_workspaces(),
+    })
+    .await
+    .expect("the local stack starts")
+}
+
+struct Client<'a> {
+    stack: &'a LocalStack,
+    http: reqwest::Client,
+}
+
+impl Client<'_> {
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(
+                method.parse().unwrap(),
+                format!("{}/api{path}", self.stack.api_url),
+            )
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn ok(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> Value {
+        let (status, v) = self.call(method, path, token, body).await;
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path}: {status} {v}"
+        );
+        v
+    }
+
+    async fn create(&self, ws: &str, token: &str, kind: &str) -> String {
+        let v = self
+            .ok(
+                "POST",
+                &format!("/workspaces/{ws}/requests"),
+                token,
+                Some(json!({"type": kind, "title": "e2e", "businessJustification": "testing"})),
+            )
+            .await;
+        v["airlockRequest"]["id"].as_str().unwrap().to_string()
+    }
+
+    async fn link(&self, ws: &str, id: &str, token: &str) -> SasOnly {
+        let v = self
+            .ok(
+                "GET",
+                &format!("/workspaces/{ws}/requests/{id}/link"),
+                token,
+                None,
+            )
+            .await;
+        SasOnly::new(v["containerUrl"].as_str().unwrap())
+    }
+
+    /// Waits for `status`; fails at once if the request settles elsewhere.
+    async fn wait(&self, ws: &str, id: &str, token: &str, status: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let v = self
+                .ok(
+                    "GET",
+                    &format!("/workspaces/{ws}/requests/{id}"),
+                    token,
+                    None,
+                )
+                .await;
+            let now = v["airlockRequest"]["status"].as_str().unwrap().to_string();
+            if now == status {
+                return v["airlockRequest"].clone();
+            }
+            let terminal = [
+                "approved",
+                "rejected",
+                "blocked_by_scan",
+                "cancelled",
+                "failed",
+                "revoked",
+            ];
+            assert!(
+                !(terminal.contains(&now.as_str()) && now != status),
+                "expected {status}, got {now}: {v}"
+            );
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {status}: {v}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+fn sha(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+/// Export of a 64 MiB file and a small nested one, approved, downloaded and verified.
+async fn export_approved(c: &Client<'_>, big: &[u8]) -> (String, Duration, Duration) {
+    let s = c.stack;
+    let alice = s.token("alice", &["WorkspaceResearcher"], ALPHA);
+    let mike = s.token("mike", &["AirlockManager"], ALPHA);
+    let id = c.create(ALPHA, &alice, "export").await;
+    c.wait(ALPHA, &id, &alice, "draft").await;
+    let upload = c.link(ALPHA, &id, &alice).await;
+    upload
+        .upload("model/weights.bin", big.to_vec())
+        .await
+        .expect("64 MiB upload through the link");
+    upload
+        .upload("summary.csv", b"id,value\n1,2\n".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(
+        upload.download("summary.csv").await,
+        Err(403),
+        "the draft link cannot read"
+    );
+    let submitted = Instant::now();
+    c.ok(
+        "POST",
+        &format!("/workspaces/{ALPHA}/requests/{id}/submit"),
+        &alice,
+        None,
+    )
+    .await;
+    let r = c.wait(ALPHA, &id, &mike, "in_review").await;
+    let sealed = submitted.elapsed();
+    let weights = r["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "model/weights.bin")
+        .unwrap();
+    assert_eq!(weights["sha256"], sha(big), "hashed from the sealed copy");
+    assert_eq!(weights["size"], big.len() as u64);
+    let review = c.link(ALPHA, &id, &mike).await;
+    assert_eq!(
+        review.download("summary.csv").await.unwrap(),
+        b"id,value\n1,2\n"
+    );
+    assert_eq!(
+        review.upload("extra.csv", b"x".to_vec()).await,
+        Err(403),
+        "the review link cannot write"
+    );
+    let reviewed = Instant::now();
+    c.ok(
+        "POST",
+        &format!("/workspaces/{ALPHA}/requests/{id}/review"),
+        &mike,
+        Some(json!({"decision": "approved", "explanation": "ok"})),
+    )
+    .await;
+    c.wait(ALPHA, &id, &alice, "approved").await;
+    let approving = reviewed.elapsed();
+    let download = c.link(ALPHA, &id, &alice).await;
+    let got = download.download("model/weights.bin").await.unwrap();
+    assert_eq!(sha(&got), sha(big), "the approved copy is the sealed one");
+    assert!(
+        download.container_url.contains("/stalexappe2e/"),
+        "{}",
+        download.container_url
+    );
+    (id, sealed, approving)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lifecycles_on_the_real_stack() {
+    let stack = start(RouterOptions::default()).await;
+    let c = Client {
+        stack: &stack,
+        http: reqwest::Client::new(),
+    };
+    let big: Vec<u8> = (0..64 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let (exported, sealed, approving) = export_approved(&c, &big).await;
+    eprintln!(
+        "64 MiB export: submit -> in_review {:.2} s, approve -> approved {:.2} s",
+        sealed.as_secs_f64(),
+        approving.as_secs_f64()
+    );
+
+    let alice = stack.token("alice", &["WorkspaceResearcher"], ALPHA);
+    let bob = stack.token("bob", &["WorkspaceResearcher"], ALPHA);
+    let mike = stack.token("mike", &["AirlockManager"], ALPHA);
+    let owner = stack.token("olivia", &["WorkspaceOwner"], ALPHA);
+
+    // Another request's container is out of reach with this request's link.
+    let other = c.create(ALPHA, &alice, "export").await;
+    c.wait(ALPHA, &other, &alice, "draft").await;
+    let link = c.link(ALPHA, &other, &alice).await;
+    let stolen = SasOnly::new(&link.container_url.replacen(&other, &exported, 1));
+    assert_eq!(stolen.upload("x.csv", b"x".to_vec()).await, Err(403));
+
+    // Import approved, by way of changes requested and a second revision.
+    let id = c.create(ALPHA, &alice, "import").await;
+    c.wait(ALPHA, &id, &alice, "draft").await;
+    let upload = c.link(ALPHA, &id, &alice).await;
+    upload.upload("data.csv", b"raw\n".to_vec()).await.unwrap();
+    c.ok(
+        "POST",
+        &format!("/workspaces/{ALPHA}/requests/{id}/submit"),
+        &alice,
+        None,
+    )
+    .await;
+    c.wait(ALPHA, &id, &mike, "in_review").await;
+    c.ok(
+        "POST",
+        &format!("/workspaces/{ALPHA}/requests/{id}/review"),
+        &mike,
+        Some(json!({"decision": "changes_requested", "explanation": "aggregate it"})),
+    )
+    .await;
+    let r = c.wait(ALPHA, &id, &alice, "draft").await;
+    assert_eq!(r["revision"], 2);
+    let upload = c.link(ALPHA, &id, &alice).await;
+    upload
+        .upload("data.csv", b"aggregated\n".to_vec())
+        .await
+        .unwrap();
+    c.ok(
+        "POST",
+        &format!("/workspaces/{ALPHA}/requests/{id}/submit"),
+        &alice,
+        None,
+    )
+    .await;
+    let r = c.wait(ALPHA, &id, &mike, "in_review").await;
+    assert_eq!(
+        r["files"][0]["sha256"],
+        sha(b"aggregated\n"),
+        "revision 2 is sealed afresh"
+    );
+    c.ok(
+        "POST",
+        &format!("/workspaces/{ALPHA}/requests/{id}/review"),
+        &mike,
+        Some(json!({"approval": true, "decisionExplanation": "fine"})),
+    )
+    .await;
+    c.wait(ALPHA, &id, &alice, "approved").await;
+    // Approved imports land in the workspace; any researcher of it may read them.
+    let read = c.link(ALPHA, &id, &bob).await;
+    assert!(
+        read.container_url.contains("/stalimappwsalpha/"),
+        "{}",
+        read.container_url
+    );
+    assert_eq!(read.download("data.csv").await.unwrap(), b"aggregated\n");
+
+    // Rejected.
+    let id = c.create(ALPHA, &alice, "export").await;
+    c.wait(ALPHA, &id, &alice, "draft").await;
+    c.link(ALPHA, &id, &alice)
+        .await
+        .upload("names.csv", b"alice,bob\n".to_vec())
+        .await
+        .unwrap();
+    c.ok(
+        "POST",
+        &format!("/workspaces/{ALPHA}/requests/{id}/submit"),
+        &alice,
+        None,
+    )
+    .await;
+    c.wait(ALPHA, &id, &mike, "in_review").await;
+    c.ok(
+        "POST",
+        &format!("/workspaces/{ALPHA}/requests/{id}/review"),
+        &mike,
+        Some(json!({"decision": "rejected", "explanation": "names"})),
+    )
+    .await;
+    c.wait(ALPHA, &id, &alice, "rejected").await;
+    let (status, _) = c
+        .call(
+            "GET",
+            &format!("/workspaces/{ALPHA}/requests/{id}/link"),
+            &alice,
+            None,
+        )
+        .await;
+    assert_eq!(status, 400);
+
+    // Cancelled from draft: the draft container goes.
+    let id = c.create(ALPHA, &alice, "export").await;
+    c.wait(ALPHA, &id, &alice, "draft").await;
+    let upload = c.link(ALPHA, &id, &alice).await;
+    upload.upload("a.csv", b"a\n".to_vec()).await.unwrap();
+    c.ok(
+        "POST",
+        &format!("/workspaces/{ALPHA}/requests/{id}/cancel"),
+        &owner,
+        None,
+    )
+    .await;
+    c.wait(ALPHA, &id, &alice, "cancelled").await;
+    let gone = async {
+        for _ in 0..100 {
+            if upload.upload("b.csv", b"b\n".to_vec()).await.is_err() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    };
+    assert!(gone.await, "the cancelled draft's container is deleted");
+
+    // Revoke the big export: its approved data is deleted.
+    c.ok(
+        "POST",
+        &format!("/workspaces/{ALPHA}/requests/{exported}/revoke"),
+        &mike,
+        Some(json!({"reason": "contains identifiers"})),
+    )
+    .await;
+    c.wait(ALPHA, &exported, &alice, "revoked").await;
+    let (status, body) = c
+        .call(
+            "GET",
+            &format!("/workspaces/{ALPHA}/requests/{exported}/link"),
+            &alice,
+            None,
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+
+    // Quorum of two in ws-beta; the creator is refused even with the manager role.
+    let carol = stack.token("carol", &["WorkspaceResearcher", "AirlockManager"], BETA);
+    let m1 = stack.token("m1", &["AirlockManager"], BETA);
+    let m2 = stack.token("m2", &["AirlockManager"], BETA);
+    let id = c.create(BETA, &carol, "export").await;
+    c.wait(BETA, &id, &carol, "draft").await;
+    c.link(BETA, &id, &carol)
+        .await
+        .upload("r.csv", b"r\n".to_vec())
+        .await
+        .unwrap();
+    c.ok(
+        "POST",
+        &format!("/workspaces/{BETA}/requests/{id}/submit"),
+        &carol,
+        None,
+    )
+    .await;
+    c.wait(BETA, &id, &m1, "in_review").await;
+    let (status, _) = c
+        .call(
+            "POST",
+            &format!("/workspaces/{BETA}/requests/{id}/review"),
+            &carol,
+            Some(json!({"decision": "approved"})),
+        )
+        .await;
+    assert_eq!(status, 403);
+    c.ok(
+        "POST",
+        &format!("/workspaces/{BETA}/requests/{id}/review"),
+        &m1,
+        Some(json!({"decision": "approved"})),
+    )
+    .await;
+    assert_eq!(
+        c.wait(BETA, &id, &m1, "in_review").await["reviews"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    c.ok(
+        "POST",
+        &format!("/workspaces/{BETA}/requests/{id}/review"),
+        &m2,
+        Some(json!({"decision": "approved"})),
+    )
+    .await;
+    c.wait(BETA, &id, &carol, "approved").await;
+    assert!(
+        !stack
+            .log_dir
+            .parent()
+            .unwrap()
+            .join("dead-letters.jsonl")
+            .exists(),
+        "nothing was dead-lettered"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn duplicated_and_reordered_delivery_reaches_the_same_end() {
+    let stack = start(RouterOptions {
+        duplicate: true,
+        reorder: true,
+        max_attempts: 8,
+    })
+    .await;
+    let c = Client {
+        stack: &stack,
+        http: reqwest::Client::new(),
+    };
+    let big: Vec<u8> = (0..1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let (id, sealed, approving) = export_approved(&c, &big).await;
+    eprintln!(
+        "1 MiB export, duplicated and reordered delivery: submit -> in_review {:.2} s, approve -> approved {:.2} s",
+        sealed.as_secs_f64(),
+        approving.as_secs_f64()
+    );
+    let alice = stack.token("alice", &["WorkspaceResearcher"], ALPHA);
+    let r = c
+        .ok(
+            "GET",
+            &format!("/workspaces/{ALPHA}/requests/{id}"),
+            &alice,
+            None,
+        )
+        .await;
+    let history: Vec<&str> = r["airlockRequest"]["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(history.iter().filter(|a| **a == "submit").count(), 1);
+    assert_eq!(
+        history.iter().filter(|a| **a == "data moved").count(),
+        1,
+        "{history:?}"
+    );
+    assert_eq!(
+        history.iter().filter(|a| **a == "sealed").count(),
+        2,
+        "each file sealed once: {history:?}"
+    );
+}
