@@ -695,3 +695,37 @@ async fn forwarded_http_fixture_creates_a_request() {
         json!(["submit", "cancel", "link"])
     );
 }
+
+#[tokio::test]
+async fn an_upload_link_works_before_any_event_is_delivered() {
+    let s = Stack::start(json!({})).await;
+    let alice = s.token("alice", &[RESEARCHER], WS1);
+    let v = s
+        .ok(
+            "POST",
+            &format!("/api/workspaces/{WS1}/requests"),
+            &alice,
+            Some(json!({"type": "import", "title": "t", "businessJustification": "j"})),
+            201,
+        )
+        .await;
+    let id = v["airlockRequest"]["id"].as_str().unwrap();
+    // No settle(): StatusChanged(draft) has not run yet.
+    let link = s
+        .ok(
+            "GET",
+            &format!("/api/workspaces/{WS1}/requests/{id}/link"),
+            &alice,
+            None,
+            200,
+        )
+        .await;
+    let url = link["containerUrl"].as_str().unwrap();
+    assert!(
+        s.blobs.container_exists(&airlock::adapters::ContainerRef {
+            account: "stalimextre1".into(),
+            container: id.into()
+        }),
+        "{url}"
+    );
+}

@@ -232,3 +232,33 @@ async fn links_are_enforced_by_the_storage_service() {
         .collect();
     assert_eq!(listed, vec!["a.csv"], "nothing else was written");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etags_agree_between_listing_properties_and_reads() {
+    let azurite = azurite(&["stalexipwsone"]);
+    let store = blob_store(&azurite);
+    let c = ContainerRef {
+        account: "stalexipwsone".into(),
+        container: "req-e".into(),
+    };
+    store.create_container(&c).await.unwrap();
+    let url = store
+        .container_link(&c, &link(SasPermissions::UPLOAD, 10))
+        .await
+        .unwrap();
+    SasOnly::new(&url)
+        .upload("f.bin", b"x".to_vec())
+        .await
+        .unwrap();
+    let listed = store.list_blobs(&c).await.unwrap()[0].etag.clone();
+    let props = store
+        .properties(&c.blob("f.bin"))
+        .await
+        .unwrap()
+        .unwrap()
+        .etag;
+    let (read, _) = store.read(&c.blob("f.bin")).await.unwrap();
+    assert_eq!(listed, props);
+    assert_eq!(props, read.etag);
+    assert!(listed.starts_with('"') && listed.ends_with('"'), "{listed}");
+}

@@ -482,3 +482,82 @@ async fn duplicated_and_reordered_delivery_reaches_the_same_end() {
         "each file sealed once: {history:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn clamav_blocks_malware_and_passes_clean_files() {
+    let stack = start(RouterOptions::default()).await;
+    let c = Client {
+        stack: &stack,
+        http: reqwest::Client::new(),
+    };
+    let alice = stack.token("alice", &["WorkspaceResearcher"], ALPHA);
+    let owner = stack.token("olivia", &["WorkspaceOwner"], ALPHA);
+    let id = c.create(ALPHA, &alice, "import").await;
+    c.wait(ALPHA, &id, &alice, "draft").await;
+    let upload = c.link(ALPHA, &id, &alice).await;
+    upload.upload("clean.csv", b"a,b\n".to_vec()).await.unwrap();
+    upload
+        .upload("tools/eicar.com", airlock::local::EICAR.as_bytes().to_vec())
+        .await
+        .unwrap();
+    c.ok(
+        "POST",
+        &format!("/workspaces/{ALPHA}/requests/{id}/submit"),
+        &alice,
+        None,
+    )
+    .await;
+    let r = c.wait(ALPHA, &id, &owner, "blocked_by_scan").await;
+    let message = r["statusMessage"].as_str().unwrap();
+    assert!(
+        message.contains("tools/eicar.com") && message.contains("Airlock.Test.EICAR"),
+        "{message}"
+    );
+    let files = r["files"].as_array().unwrap();
+    let verdict =
+        |name: &str| files.iter().find(|f| f["name"] == name).unwrap()["scan"]["result"].clone();
+    assert_eq!(verdict("tools/eicar.com"), "Malicious");
+    // The blocked files sit in the blocked stage, nowhere else.
+    let blocked = airlock::adapters::ContainerRef {
+        account: "stalimblockede2e".into(),
+        container: id.clone(),
+    };
+    let mut names: Vec<String> = airlock::adapters::BlobStore::list_blobs(&*stack.blobs, &blocked)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|b| b.name)
+        .collect();
+    names.sort();
+    assert_eq!(names, vec!["clean.csv", "tools/eicar.com"]);
+    for gone in ["stalimexe2e", "stalimipe2e"] {
+        let c = airlock::adapters::ContainerRef {
+            account: gone.into(),
+            container: id.clone(),
+        };
+        assert!(
+            airlock::adapters::BlobStore::list_blobs(&*stack.blobs, &c)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{gone} still holds data"
+        );
+    }
+    // A clean request in the same workspace is scanned and reviewed.
+    let id = c.create(ALPHA, &alice, "export").await;
+    c.wait(ALPHA, &id, &alice, "draft").await;
+    c.link(ALPHA, &id, &alice)
+        .await
+        .upload("ok.csv", b"fine\n".to_vec())
+        .await
+        .unwrap();
+    c.ok(
+        "POST",
+        &format!("/workspaces/{ALPHA}/requests/{id}/submit"),
+        &alice,
+        None,
+    )
+    .await;
+    let r = c.wait(ALPHA, &id, &owner, "in_review").await;
+    assert_eq!(r["files"][0]["scan"]["result"], "No threats found");
+}

@@ -278,6 +278,11 @@ pub async fn link(
         ip_range: sas_ip_range(&ws.policy.allowed_ip_ranges)?,
     };
     let target = container(&deps, &ws, &request, grant.stage);
+    if grant.stage == crate::domain::StageRole::Draft {
+        // The link may be asked for before StatusChanged made the container: an upload link
+        // must never point at nothing.
+        deps.blobs.create_container(&target).await?;
+    }
     let url = deps.blobs.container_link(&target, &sas).await?;
     let permissions = grant.permissions.as_sas();
     // Every link issued is on the record: who, what, until when.

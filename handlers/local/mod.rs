@@ -3,6 +3,7 @@
 //! Storage and the Functions host (same envelopes, retry on non-2xx, dead letters, optional
 //! duplicate and shuffled delivery). The end-to-end tests and the in-memory run mode use it.
 
+pub mod clamav;
 pub mod emulators;
 pub mod router;
 pub mod stack;

@@ -10,7 +10,7 @@ use super::{DEV_JWKS, TokenIssuer, TokenSpec};
 use crate::adapters::BlobRef;
 use crate::adapters::azure::AzureBlobStore;
 use crate::domain::EventGridEvent;
-use crate::functions::inbound::blob_event;
+use crate::functions::inbound::{blob_event, scan_result_event};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
@@ -313,6 +313,8 @@ async fn token(
 pub struct BlobWatcher {
     pub store: Arc<AzureBlobStore>,
     pub accounts: Vec<(String, String)>,
+    /// clamd's port: blobs landing in an in-progress stage are scanned, as Defender would.
+    pub clamd_port: Option<u16>,
     seen: Mutex<HashSet<(String, String, String, String)>>,
 }
 
@@ -322,11 +324,12 @@ impl BlobWatcher {
         BlobWatcher {
             store,
             accounts,
+            clamd_port: None,
             seen: Mutex::new(HashSet::new()),
         }
     }
 
-    pub async fn scan(&self, router: &Router) {
+    pub async fn scan(&self, router: &Arc<Router>) {
         let mut now_seen = HashMap::new();
         for (account, prefix) in &self.accounts {
             let Ok(containers) = self.store.list_containers(account).await else {
@@ -370,6 +373,36 @@ impl BlobWatcher {
                 &prefix,
                 blob_event(&blob, &url, &etag, size, false, chrono::Utc::now()),
             );
+            if let (Some(port), true) = (
+                self.clamd_port,
+                prefix == "stalimip" || prefix == "stalexip",
+            ) {
+                // Scan in the background, like Defender: the verdict is an event of its own.
+                let (store, router) = (self.store.clone(), router.clone());
+                tokio::spawn(async move {
+                    let verdict = match crate::adapters::BlobStore::read(&*store, &blob).await {
+                        Ok((props, stream)) if props.etag == etag => {
+                            super::clamav::scan(port, stream).await
+                        }
+                        // This version is gone (overwritten or deleted): its successor is scanned.
+                        Ok(_) | Err(crate::adapters::PortError::NotFound(_)) => return,
+                        Err(e) => super::clamav::Verdict {
+                            result: format!("Error: {e}"),
+                            malware_names: vec![],
+                        },
+                    };
+                    let event = scan_result_event(
+                        &blob,
+                        &url,
+                        &etag,
+                        &verdict.result,
+                        &verdict.malware_names,
+                        None,
+                        chrono::Utc::now(),
+                    );
+                    router.publish_to_topic("scan-result", event);
+                });
+            }
         }
     }
 }

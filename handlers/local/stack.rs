@@ -3,6 +3,7 @@
 //! readiness probe on `GET /`). Used by `airlock-local` and by the end-to-end tests; dropping
 //! a `LocalStack` stops every process it started.
 
+use super::clamav::Clamd;
 use super::emulators::{
     Azurite, COSMOS_EMULATOR_KEY, ChildGuard, CosmosEmulator, ensure_npm, ensure_tls, free_port,
 };
@@ -39,8 +40,7 @@ pub fn demo_workspaces() -> Vec<Workspace> {
                 "displayName": format!("Demo workspace {name}"),
                 "shortId": name,
                 "tokenAudience": audience(&format!("ws-{name}")),
-                // Malware scanning on the local stack arrives with ClamAV; until then it is off.
-                "policy": {"approvalsRequired": approvals, "scanRequired": false},
+                "policy": {"approvalsRequired": approvals, "scanRequired": true},
                 "contacts": {
                     "workspaceOwner": [format!("owner@{name}.airlock.local")],
                     "airlockManager": [format!("manager1@{name}.airlock.local"), format!("manager2@{name}.airlock.local")]
@@ -72,6 +72,7 @@ pub struct LocalStack {
     tasks: Vec<tokio::task::JoinHandle<()>>,
     // Dropped last-to-first: the handler stops before the emulators.
     handler: ChildGuard,
+    _clamd: Clamd,
     _cosmos: CosmosEmulator,
     _azurite: Azurite,
 }
@@ -153,6 +154,7 @@ impl LocalStack {
         let names: Vec<String> = accounts.iter().map(|(a, _)| a.clone()).collect();
         let azurite = Azurite::start(&tls, &names, &log_dir)?;
         let cosmos = CosmosEmulator::start(&tls, &log_dir)?;
+        let clamd = Clamd::start(&options.state_dir, &log_dir)?;
 
         // Seed the workspace records (a TRE admin's job on Azure).
         let stores = CosmosStores::connect(
@@ -208,7 +210,7 @@ impl LocalStack {
                 }
             }
         }));
-        let watcher = BlobWatcher::new(
+        let mut watcher = BlobWatcher::new(
             blobs.clone(),
             accounts
                 .iter()
@@ -221,6 +223,7 @@ impl LocalStack {
                 .cloned()
                 .collect(),
         );
+        watcher.clamd_port = Some(clamd.port);
         let watching = router.clone();
         tasks.push(tokio::spawn(async move {
             loop {
@@ -284,6 +287,7 @@ impl LocalStack {
             issuer: TokenIssuer::dev(),
             tasks,
             handler,
+            _clamd: clamd,
             _cosmos: cosmos,
             _azurite: azurite,
         })

@@ -232,6 +232,18 @@ fn copy_state(status: Option<CopyStatus>, description: Option<String>) -> Option
     })
 }
 
+/// ETags in their quoted HTTP form, whichever way the service returned them (listings give
+/// them bare, headers quoted), so versions compare equal across calls.
+fn etag(e: Option<azure_core::http::Etag>) -> String {
+    let raw = e.map(|e| e.to_string()).unwrap_or_default();
+    let bare = raw.trim_matches('"');
+    if bare.is_empty() {
+        String::new()
+    } else {
+        format!("\"{bare}\"")
+    }
+}
+
 fn lower(metadata: HashMap<String, String>) -> BTreeMap<String, String> {
     metadata
         .into_iter()
@@ -281,7 +293,7 @@ impl BlobStore for AzureBlobStore {
                     out.push(BlobInfo {
                         name: item.name.unwrap_or_default(),
                         size: props.content_length.unwrap_or(0),
-                        etag: props.etag.map(|e| e.to_string()).unwrap_or_default(),
+                        etag: etag(props.etag),
                     });
                 }
                 Ok(None) => return Ok(out),
@@ -371,7 +383,7 @@ impl BlobStore for AzureBlobStore {
         let p = result.properties;
         let props = BlobProperties {
             size: p.content_length.unwrap_or(0),
-            etag: p.etag.map(|e| e.to_string()).unwrap_or_default(),
+            etag: etag(p.etag),
             copy: copy_state(p.copy_status, p.copy_status_description),
             metadata: lower(p.metadata),
         };
