@@ -30,21 +30,32 @@ impl Verdict {
     }
 }
 
+/// `clamd` on the PATH, or where Debian puts it (`/usr/sbin` is not always on the PATH).
+fn clamd_binary() -> Option<std::path::PathBuf> {
+    ["clamd", "/usr/sbin/clamd"]
+        .iter()
+        .find(|c| {
+            Command::new(c)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .map(std::path::PathBuf::from)
+}
+
 /// Installs `clamd` from Debian's packages when it is missing and we may.
-pub fn ensure_clamd() -> std::io::Result<()> {
-    if Command::new("clamd")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-    {
-        return Ok(());
+pub fn ensure_clamd() -> std::io::Result<std::path::PathBuf> {
+    if let Some(path) = clamd_binary() {
+        return Ok(path);
     }
     let install = Command::new("apt-get")
         .args(["install", "-y", "--no-install-recommends", "clamav-daemon"])
         .env("DEBIAN_FRONTEND", "noninteractive")
         .status();
     match install {
-        Ok(s) if s.success() => Ok(()),
+        Ok(s) if s.success() => {
+            clamd_binary().ok_or_else(|| std::io::Error::other("clamd installed but not found"))
+        }
         _ => Err(std::io::Error::other(
             "clamd is not installed and could not be installed: run `apt-get install clamav-daemon`",
         )),
@@ -58,7 +69,7 @@ pub struct Clamd {
 
 impl Clamd {
     pub fn start(state_dir: &Path, log_dir: &Path) -> std::io::Result<Clamd> {
-        ensure_clamd()?;
+        let clamd = ensure_clamd()?;
         let port = free_port()?;
         let conf = state_dir.join("clamd.conf");
         std::fs::write(
@@ -71,7 +82,7 @@ impl Clamd {
                 max = STREAM_MAX_BYTES
             ),
         )?;
-        let mut command = Command::new("clamd");
+        let mut command = Command::new(clamd);
         command.arg("-c").arg(&conf);
         let log = log_dir.join("clamd.log");
         let mut child = ChildGuard::spawn("clamd", command, &log)?;
