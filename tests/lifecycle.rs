@@ -506,4 +506,76 @@ async fn history_records_every_step() {
     }
     let links = actions.iter().filter(|a| *a == "link issued").count();
     assert_eq!(links, 3, "upload, review and download links: {actions:?}");
+    let trail = s
+        .ok(
+            "GET",
+            &format!("/api/workspaces/{WS1}/requests/{id}/history"),
+            &s.token("bob", &[OWNER], WS1),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(trail["verified"], true, "{trail}");
+    assert_eq!(trail["history"].as_array().unwrap().len(), actions.len());
+    let (status, _) = s
+        .call(
+            "GET",
+            &format!("/api/workspaces/{WS1}/requests/{id}/history"),
+            Some(&s.token("eve", &[RESEARCHER], WS1)),
+            None,
+        )
+        .await;
+    assert_eq!(
+        status, 200,
+        "approved requests are readable by the workspace's researchers"
+    );
+}
+
+#[tokio::test]
+async fn duplicate_deliveries_do_not_repeat_the_trail_and_tampering_shows() {
+    let s = Stack::start(json!({})).await;
+    s.host.set_options(chaos(99));
+    let id = export_approved(&s).await;
+    let r = s.record(&id);
+    for once in [
+        "copies started",
+        "data removed",
+        "data moved",
+        "ready for review",
+    ] {
+        let n = r.history.iter().filter(|h| h.action == once).count();
+        assert!(
+            n <= 2,
+            "{once} written {n} times: {:?}",
+            r.history.iter().map(|h| &h.action).collect::<Vec<_>>()
+        );
+    }
+    assert_eq!(
+        r.history
+            .iter()
+            .filter(|h| h.action == "data removed")
+            .count(),
+        1
+    );
+    // Someone with database access rewrites a review explanation.
+    let mut forged = r.clone();
+    let i = forged
+        .history
+        .iter()
+        .position(|h| h.action == "review: approved")
+        .unwrap();
+    forged.history[i].by = "someone-else".into();
+    s.requests.force_put(&forged);
+    let owner = s.token("olivia", &[OWNER], WS1);
+    let trail = s
+        .ok(
+            "GET",
+            &format!("/api/workspaces/{WS1}/requests/{id}/history"),
+            &owner,
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(trail["verified"], false);
+    assert_eq!(trail["brokenAt"], i);
 }

@@ -80,6 +80,10 @@ pub fn router() -> Router<Arc<Deps>> {
             get(requests::link),
         )
         .route(
+            "/api/workspaces/{ws}/requests/{id}/history",
+            get(requests::history),
+        )
+        .route(
             "/api/workspaces/{ws}/requests/{id}/submit",
             post(requests::submit),
         )

@@ -84,6 +84,23 @@ async fn load(
     Ok(request)
 }
 
+/// The audit trail, with the result of checking its hash chain.
+pub async fn history(
+    State(deps): State<Arc<Deps>>,
+    Path((ws_id, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let (ws, caller) = caller_in(&deps, &headers, &ws_id).await?;
+    let request = load(&deps, &ws, &caller, &id).await?;
+    let check = crate::domain::request::verify_history(&request.id, &request.history);
+    ok(json!({
+        "requestId": request.id,
+        "history": request.history,
+        "verified": check.is_ok(),
+        "brokenAt": check.err(),
+    }))
+}
+
 pub async fn read(
     State(deps): State<Arc<Deps>>,
     Path((ws_id, id)): Path<(String, String)>,

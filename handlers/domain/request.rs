@@ -145,6 +145,39 @@ pub struct HistoryEntry {
     pub to: Option<Status>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// sha256 over the previous entry's hash and this entry's fields: editing, removing or
+    /// reordering any entry breaks every hash after it.
+    #[serde(default)]
+    pub hash: String,
+}
+
+impl HistoryEntry {
+    /// The chain hash of this entry given the previous one's (the request id for the first).
+    pub fn chain_hash(&self, previous: &str) -> String {
+        use sha2::{Digest, Sha256};
+        let fields = serde_json::json!([
+            previous,
+            self.at,
+            self.by,
+            self.action,
+            self.from,
+            self.to,
+            self.message
+        ]);
+        hex::encode(Sha256::digest(fields.to_string().as_bytes()))
+    }
+}
+
+/// Checks the history's hash chain; `Err` names the first entry that does not verify.
+pub fn verify_history(request_id: &str, history: &[HistoryEntry]) -> Result<(), usize> {
+    let mut previous = request_id.to_string();
+    for (i, entry) in history.iter().enumerate() {
+        if entry.chain_hash(&previous) != entry.hash {
+            return Err(i);
+        }
+        previous = entry.hash.clone();
+    }
+    Ok(())
 }
 
 /// The airlock request record (DESIGN §6).
@@ -263,14 +296,21 @@ impl AirlockRequest {
         to: Option<Status>,
         message: Option<String>,
     ) {
-        self.history.push(HistoryEntry {
+        let mut entry = HistoryEntry {
             at: ctx.now,
             by: by.id.clone(),
             action: action.to_string(),
             from,
             to,
             message,
-        });
+            hash: String::new(),
+        };
+        let previous = self
+            .history
+            .last()
+            .map_or(self.id.as_str(), |e| e.hash.as_str());
+        entry.hash = entry.chain_hash(previous);
+        self.history.push(entry);
     }
 
     /// Records an audit entry that is not a status change (e.g. a link issued).

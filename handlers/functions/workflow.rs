@@ -214,12 +214,14 @@ pub async fn drive(
                     deleted.push(c.account);
                 }
             }
-            Ok(Outcome::Done(format!(
+            let message = format!(
                 "{terminal}: data kept in {}, removed from {}",
                 keep.map(|r| format!("{r:?}"))
                     .unwrap_or_else(|| "nowhere".into()),
                 deleted.join(", ")
-            )))
+            );
+            audit_once(deps, ws, &request.id, "data removed", message.clone()).await?;
+            Ok(Outcome::Done(message))
         }
     }
 }
@@ -274,10 +276,36 @@ async fn start_movement(
         let outcome = fail(deps, ws, &request.id, message.clone()).await?;
         return Ok(Outcome::Done(format!("{message}; {}", outcome.message())));
     }
-    Ok(Outcome::Done(format!(
-        "{}: started {started} cop(ies) to {}",
-        request.status, to.account
-    )))
+    let message = format!(
+        "{}: {started} cop(ies) started from {} to {}",
+        request.status, from.account, to.account
+    );
+    if started > 0 {
+        audit_once(deps, ws, &request.id, "copies started", message.clone()).await?;
+    }
+    Ok(Outcome::Done(message))
+}
+
+/// Adds an audit entry unless one with the same action was already written since the last
+/// status change (duplicate deliveries must not repeat the trail).
+pub async fn audit_once(
+    deps: &Deps,
+    ws: &Workspace,
+    id: &str,
+    action: &str,
+    message: String,
+) -> Result<(), FunctionError> {
+    let status = deps.requests.get(&ws.id, id).await?.map(|r| r.value.status);
+    modify::<FunctionError>(deps, ws, id, |r, ctx| {
+        let since_change = r.history.iter().rev().take_while(|h| h.to.is_none());
+        if Some(r.status) != status || since_change.clone().any(|h| h.action == action) {
+            return Ok(Applied::Unchanged("already on the record".into()));
+        }
+        r.audit(ctx, &crate::domain::User::system(), action, message.clone());
+        Ok(Applied::Changed)
+    })
+    .await?;
+    Ok(())
 }
 
 /// Fails the request with `message` (a no-op when already terminal).

@@ -453,3 +453,30 @@ fn record_round_trips_through_json() {
     let back: AirlockRequest = serde_json::from_value(json).unwrap();
     assert_eq!(back, r);
 }
+
+#[test]
+fn history_is_a_verifiable_hash_chain() {
+    let ws = workspace(Default::default());
+    let mut r = in_review(&ws, 2);
+    r.review(&user("m"), Decision::Approved, "ok".into(), &ctx(&ws))
+        .unwrap();
+    assert!(r.history.len() > 5);
+    assert_eq!(super::verify_history(&r.id, &r.history), Ok(()));
+    // Survives a round trip through JSON (as stored in Cosmos DB).
+    let back: AirlockRequest = serde_json::from_value(serde_json::to_value(&r).unwrap()).unwrap();
+    assert_eq!(super::verify_history(&back.id, &back.history), Ok(()));
+    let mut edited = r.history.clone();
+    edited[2].message = Some("nothing to see".into());
+    assert_eq!(super::verify_history(&r.id, &edited), Err(2));
+    let mut removed = r.history.clone();
+    removed.remove(1);
+    assert_eq!(super::verify_history(&r.id, &removed), Err(1));
+    let mut swapped = r.history.clone();
+    swapped.swap(3, 4);
+    assert_eq!(super::verify_history(&r.id, &swapped), Err(3));
+    assert_eq!(
+        super::verify_history("another-request", &r.history),
+        Err(0),
+        "chains are bound to their request"
+    );
+}
