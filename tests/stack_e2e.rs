@@ -35,6 +35,7 @@ async fn start(router: RouterOptions) -> LocalStack {
             ..router
         },
         workspaces: demo_workspaces(),
+        reconcile_every: Duration::from_secs(2),
     })
     .await
     .expect("the local stack starts")
@@ -441,7 +442,7 @@ async fn duplicated_and_reordered_delivery_reaches_the_same_end() {
     let stack = start(RouterOptions {
         duplicate: true,
         reorder: true,
-        max_attempts: 8,
+        ..Default::default()
     })
     .await;
     let c = Client {
@@ -485,7 +486,29 @@ async fn duplicated_and_reordered_delivery_reaches_the_same_end() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn clamav_blocks_malware_and_passes_clean_files() {
-    let stack = start(RouterOptions::default()).await;
+    // An organisation's notification subscriber (as a Logic App would be).
+    let received: std::sync::Arc<std::sync::Mutex<Vec<Value>>> = Default::default();
+    let hook = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_url = format!("http://{}/notify", hook.local_addr().unwrap());
+    let sink = received.clone();
+    let hook_task = tokio::spawn(async move {
+        let app = axum::Router::new().route(
+            "/notify",
+            axum::routing::post(move |axum::Json(events): axum::Json<Vec<Value>>| {
+                let sink = sink.clone();
+                async move {
+                    sink.lock().unwrap().extend(events);
+                    "ok"
+                }
+            }),
+        );
+        let _ = axum::serve(hook, app).await;
+    });
+    let stack = start(RouterOptions {
+        notification_webhooks: vec![hook_url],
+        ..Default::default()
+    })
+    .await;
     let c = Client {
         stack: &stack,
         http: reqwest::Client::new(),
@@ -508,6 +531,7 @@ async fn clamav_blocks_malware_and_passes_clean_files() {
     )
     .await;
     let r = c.wait(ALPHA, &id, &owner, "blocked_by_scan").await;
+    let blocked_id = id.clone();
     let message = r["statusMessage"].as_str().unwrap();
     assert!(
         message.contains("tools/eicar.com") && message.contains("Airlock.Test.EICAR"),
@@ -560,4 +584,78 @@ async fn clamav_blocks_malware_and_passes_clean_files() {
     .await;
     let r = c.wait(ALPHA, &id, &owner, "in_review").await;
     assert_eq!(r["files"][0]["scan"]["result"], "No threats found");
+
+    // Every status change of both requests reached the subscriber, with context.
+    let statuses_of = |rid: &str| -> Vec<String> {
+        received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e["data"]["request"]["id"] == rid)
+            .map(|e| e["data"]["request"]["status"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while statuses_of(&blocked_id).len() < 4 || statuses_of(&id).len() < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "notifications missing: {:?} {:?}",
+            statuses_of(&blocked_id),
+            statuses_of(&id)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        statuses_of(&blocked_id),
+        [
+            "draft",
+            "submitted",
+            "blocking_in_progress",
+            "blocked_by_scan"
+        ]
+    );
+    assert_eq!(statuses_of(&id), ["draft", "submitted", "in_review"]);
+    let events = received.lock().unwrap().clone();
+    let blocked = events
+        .iter()
+        .find(|e| {
+            e["data"]["request"]["id"] == blocked_id
+                && e["data"]["request"]["status"] == "blocked_by_scan"
+        })
+        .unwrap();
+    assert_eq!(blocked["eventType"], "Airlock.Notification");
+    assert_eq!(
+        blocked["data"]["recipients"]["researcher"],
+        json!(["alice@airlock.local"])
+    );
+    assert_eq!(
+        blocked["data"]["recipients"]["workspaceOwner"],
+        json!(["owner@alpha.airlock.local"])
+    );
+    assert!(
+        blocked["data"]["request"]["statusMessage"]
+            .as_str()
+            .unwrap()
+            .contains("tools/eicar.com")
+    );
+    assert_eq!(
+        blocked["data"]["workspace"]["displayName"],
+        "Demo workspace alpha"
+    );
+    let review = events
+        .iter()
+        .find(|e| e["data"]["request"]["id"] == id && e["data"]["request"]["status"] == "in_review")
+        .unwrap();
+    assert_eq!(
+        review["data"]["recipients"]["airlockManager"],
+        json!([
+            "manager1@alpha.airlock.local",
+            "manager2@alpha.airlock.local"
+        ])
+    );
+    assert_eq!(
+        review["data"]["request"]["files"][0]["sha256"],
+        sha(b"fine\n")
+    );
+    hook_task.abort();
 }

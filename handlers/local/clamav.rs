@@ -69,6 +69,15 @@ pub struct Clamd {
 
 impl Clamd {
     pub fn start(state_dir: &Path, log_dir: &Path) -> std::io::Result<Clamd> {
+        Self::start_with_limit(state_dir, log_dir, STREAM_MAX_BYTES)
+    }
+
+    /// `max_bytes`: clamd's own stream and file size limits.
+    pub fn start_with_limit(
+        state_dir: &Path,
+        log_dir: &Path,
+        max_bytes: u64,
+    ) -> std::io::Result<Clamd> {
         let clamd = ensure_clamd()?;
         let port = free_port()?;
         let conf = state_dir.join("clamd.conf");
@@ -79,7 +88,7 @@ impl Clamd {
                  StreamMaxLength {max}\nMaxFileSize {max}\nMaxScanSize {max}\nSelfCheck 0\n",
                 infra_local().join("clamav").display(),
                 log_dir.join("clamd-scans.log").display(),
-                max = STREAM_MAX_BYTES
+                max = max_bytes
             ),
         )?;
         let mut command = Command::new(clamd);

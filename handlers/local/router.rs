@@ -22,6 +22,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// Deliveries to a webhook carry its URL after this prefix instead of a function name.
+const WEBHOOK: &str = "webhook:";
+
 pub const SUBSCRIPTIONS: &str = include_str!("../../infra/subscriptions.json");
 
 #[derive(Clone, Debug, Deserialize)]
@@ -58,6 +61,9 @@ pub struct RouterOptions {
     pub duplicate: bool,
     pub reorder: bool,
     pub max_attempts: u32,
+    /// Webhooks subscribed to the notification topic, as an organisation's Logic App would
+    /// be: each gets the events as a JSON array (Event Grid schema), retried like the rest.
+    pub notification_webhooks: Vec<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -149,6 +155,17 @@ impl Router {
             .lock()
             .unwrap()
             .push((topic.to_string(), event.clone()));
+        if topic == "notification" {
+            let mut queue = self.queue.lock().unwrap();
+            for hook in &self.options.notification_webhooks {
+                queue.push_back(Delivery {
+                    function: format!("{WEBHOOK}{hook}"),
+                    event: event.clone(),
+                    attempts: 0,
+                    not_before: Instant::now(),
+                });
+            }
+        }
         self.route(|s| s.topic.as_deref() == Some(topic), event);
     }
 
@@ -189,17 +206,23 @@ impl Router {
                 "Data": {"event": d.event},
                 "Metadata": {"sys": {"MethodName": d.function, "UtcNow": chrono::Utc::now(), "RandGuid": uuid::Uuid::new_v4()}}
             });
-            let result = self
-                .http
-                .post(format!("{}/{}", self.handler_url, d.function))
-                .header(
-                    "X-Azure-Functions-InvocationId",
-                    uuid::Uuid::new_v4().to_string(),
-                )
-                .json(&envelope)
-                .timeout(Duration::from_secs(600))
-                .send()
-                .await;
+            let request = match d.function.strip_prefix(WEBHOOK) {
+                // A webhook subscriber gets what Event Grid sends: an array of events.
+                Some(url) => self
+                    .http
+                    .post(url)
+                    .header("aeg-event-type", "Notification")
+                    .json(&[&d.event]),
+                None => self
+                    .http
+                    .post(format!("{}/{}", self.handler_url, d.function))
+                    .header(
+                        "X-Azure-Functions-InvocationId",
+                        uuid::Uuid::new_v4().to_string(),
+                    )
+                    .json(&envelope),
+            };
+            let result = request.timeout(Duration::from_secs(600)).send().await;
             *self.delivered.lock().unwrap() += 1;
             let failure = match result {
                 Ok(r) if r.status().is_success() => None,
@@ -231,6 +254,25 @@ impl Router {
             }
         }
         count
+    }
+
+    /// Fires the `Reconcile` timer trigger once, as the Functions host does on schedule.
+    pub async fn reconcile(&self) -> Result<Value, String> {
+        let envelope = json!({"Data": {"timer": {"Schedule": {"AdjustForDST": true}, "IsPastDue": false}}, "Metadata": {}});
+        let r = self
+            .http
+            .post(format!("{}/Reconcile", self.handler_url))
+            .json(&envelope)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = r.status();
+        let body: Value = r.json().await.unwrap_or(Value::Null);
+        if status.is_success() {
+            Ok(body)
+        } else {
+            Err(format!("{status}: {body}"))
+        }
     }
 
     pub fn http_routes(self: &Arc<Self>) -> axum::Router {

@@ -28,6 +28,8 @@ pub struct StackOptions {
     pub router_port: Option<u16>,
     pub router: RouterOptions,
     pub workspaces: Vec<Workspace>,
+    /// How often the `Reconcile` timer fires (every 5 minutes on Azure).
+    pub reconcile_every: Duration,
 }
 
 /// The demo workspaces: `ws-alpha` (one approval) and `ws-beta` (two approvals).
@@ -225,6 +227,16 @@ impl LocalStack {
         );
         watcher.clamd_port = Some(clamd.port);
         let watching = router.clone();
+        let timer = router.clone();
+        let every = options.reconcile_every;
+        tasks.push(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                if let Err(e) = timer.reconcile().await {
+                    tracing::warn!(error = %e, "Reconcile timer");
+                }
+            }
+        }));
         tasks.push(tokio::spawn(async move {
             loop {
                 watcher.scan(&watching).await;

@@ -24,7 +24,7 @@ async fn main() {
     };
     if flag("--help") {
         println!(
-            "airlock-local [--port API_PORT] [--router-port PORT] [--state DIR] [--duplicate] [--reorder]"
+            "airlock-local [--port API_PORT] [--router-port PORT] [--state DIR] [--duplicate] [--reorder] [--notify WEBHOOK_URL]..."
         );
         return;
     }
@@ -64,8 +64,15 @@ async fn main() {
             duplicate: flag("--duplicate"),
             reorder: flag("--reorder"),
             max_attempts: 8,
+            notification_webhooks: args
+                .iter()
+                .enumerate()
+                .filter(|(_, a)| *a == "--notify")
+                .filter_map(|(i, _)| args.get(i + 1).cloned())
+                .collect(),
         },
         workspaces: demo_workspaces(),
+        reconcile_every: std::time::Duration::from_secs(60),
     };
     let stack = match LocalStack::start(options).await {
         Ok(s) => s,
