@@ -159,6 +159,18 @@ impl Config {
             }
         };
         let mut settings = Settings::default();
+        let seconds = |k: &str, target: &mut chrono::Duration| -> Result<(), ConfigError> {
+            if let Some(v) = get(k) {
+                let n: i64 = v.parse().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                    ConfigError(format!("{k} must be a whole number of seconds, not {v:?}"))
+                })?;
+                *target = chrono::Duration::seconds(n);
+            }
+            Ok(())
+        };
+        seconds("AIRLOCK_REDRIVE_AFTER_SECONDS", &mut settings.redrive_after)?;
+        seconds("AIRLOCK_GIVE_UP_AFTER_SECONDS", &mut settings.give_up_after)?;
+        seconds("AIRLOCK_OUTBOX_GRACE_SECONDS", &mut settings.outbox_grace)?;
         if let Some(v) = get("AIRLOCK_MAX_BODY_BYTES") {
             settings.max_body_bytes = v.parse().map_err(|_| {
                 ConfigError(format!(
@@ -225,6 +237,14 @@ mod tests {
             (vec![("AIRLOCK_TRE_ID", "My-TRE")], "AIRLOCK_TRE_ID"),
             (vec![("AIRLOCK_AUTH_ISSUER", "x")], "AIRLOCK_AUTH_JWKS_URL"),
             (vec![("AIRLOCK_LOG_FORMAT", "xml")], "AIRLOCK_LOG_FORMAT"),
+            (
+                vec![("AIRLOCK_REDRIVE_AFTER_SECONDS", "-1")],
+                "AIRLOCK_REDRIVE_AFTER_SECONDS",
+            ),
+            (
+                vec![("AIRLOCK_GIVE_UP_AFTER_SECONDS", "soon")],
+                "AIRLOCK_GIVE_UP_AFTER_SECONDS",
+            ),
         ];
         for (pairs, needle) in cases {
             let err = Config::from_map(&env(&pairs)).unwrap_err();

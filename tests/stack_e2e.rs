@@ -36,6 +36,7 @@ async fn start(router: RouterOptions) -> LocalStack {
         },
         workspaces: demo_workspaces(),
         reconcile_every: Duration::from_secs(2),
+        handler_env: vec![],
     })
     .await
     .expect("the local stack starts")

@@ -50,6 +50,25 @@ impl ChildGuard {
         })
     }
 
+    /// Wraps a child spawned elsewhere (in its own process group).
+    pub fn adopt(name: &str, child: Child) -> ChildGuard {
+        ChildGuard {
+            name: name.to_string(),
+            child,
+        }
+    }
+
+    /// SIGKILL, no chance to finish anything: a crash.
+    pub fn kill_now(&mut self) {
+        #[cfg(unix)]
+        unsafe {
+            // SAFETY: signalling our own child's process group; no memory is touched.
+            libc_kill(-(self.child.id() as i32), 9);
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     pub fn id(&self) -> u32 {
         self.child.id()
     }

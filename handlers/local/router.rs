@@ -88,7 +88,14 @@ pub struct Router {
     received: Mutex<Vec<(String, EventGridEvent)>>,
     delivered: Mutex<usize>,
     rng: Mutex<u64>,
+    /// Fault injection: publishes answered 503 while this is above zero.
+    failing_publishes: std::sync::atomic::AtomicU32,
+    /// Fault injection: deliveries for which this answers true are lost.
+    drop_rule: Mutex<Option<DropRule>>,
 }
+
+/// Decides whether a delivery (function name, event) is lost.
+pub type DropRule = Box<dyn Fn(&str, &EventGridEvent) -> bool + Send + Sync>;
 
 impl Router {
     pub fn new(
@@ -111,7 +118,20 @@ impl Router {
             received: Mutex::new(Vec::new()),
             delivered: Mutex::new(0),
             rng: Mutex::new(0x9E37_79B9_7F4A_7C15),
+            failing_publishes: std::sync::atomic::AtomicU32::new(0),
+            drop_rule: Mutex::new(None),
         }
+    }
+
+    /// The next `n` publishes to any topic are refused with 503, as a throttled topic would.
+    pub fn fail_next_publishes(&self, n: u32) {
+        self.failing_publishes
+            .store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Loses every delivery `rule` matches until cleared with `None`.
+    pub fn drop_deliveries(&self, rule: Option<DropRule>) {
+        *self.drop_rule.lock().unwrap() = rule;
     }
 
     pub fn received(&self, topic: &str) -> Vec<EventGridEvent> {
@@ -134,8 +154,15 @@ impl Router {
 
     /// Queues `event` for every subscription it matches.
     fn route(&self, matches: impl Fn(&Source) -> bool, event: EventGridEvent) {
+        let drop_rule = self.drop_rule.lock().unwrap();
         let mut queue = self.queue.lock().unwrap();
         for s in &self.subscriptions {
+            if drop_rule
+                .as_ref()
+                .is_some_and(|lose| lose(&s.function, &event))
+            {
+                continue;
+            }
             if matches(&s.source) && s.event_types.contains(&event.event_type) {
                 let copies = if self.options.duplicate { 2 } else { 1 };
                 for _ in 0..copies {
@@ -298,6 +325,17 @@ async fn publish(
             StatusCode::UNAUTHORIZED,
             "missing or wrong aeg-sas-key".into(),
         );
+    }
+    let failing = router
+        .failing_publishes
+        .fetch_update(
+            std::sync::atomic::Ordering::SeqCst,
+            std::sync::atomic::Ordering::SeqCst,
+            |n| n.checked_sub(1),
+        )
+        .is_ok();
+    if failing {
+        return (StatusCode::SERVICE_UNAVAILABLE, "injected failure".into());
     }
     if body.len() > 1_048_576 {
         return (

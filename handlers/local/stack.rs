@@ -30,6 +30,8 @@ pub struct StackOptions {
     pub workspaces: Vec<Workspace>,
     /// How often the `Reconcile` timer fires (every 5 minutes on Azure).
     pub reconcile_every: Duration,
+    /// Extra environment for the handler (e.g. shorter healing deadlines in tests).
+    pub handler_env: Vec<(String, String)>,
 }
 
 /// The demo workspaces: `ws-alpha` (one approval) and `ws-beta` (two approvals).
@@ -72,8 +74,9 @@ pub struct LocalStack {
     pub log_dir: PathBuf,
     issuer: TokenIssuer,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    handler_log: PathBuf,
     // Dropped last-to-first: the handler stops before the emulators.
-    handler: ChildGuard,
+    handler: (ChildGuard, Command),
     _clamd: Clamd,
     _cosmos: CosmosEmulator,
     _azurite: Azurite,
@@ -84,8 +87,35 @@ impl Drop for LocalStack {
         for t in &self.tasks {
             t.abort();
         }
-        self.handler.stop();
+        self.handler.0.stop();
     }
+}
+
+/// Starts the handler and waits for its readiness probe. Its output is appended to `log`.
+fn spawn_handler(
+    mut command: Command,
+    log: &Path,
+    api_url: &str,
+) -> std::io::Result<(ChildGuard, Command)> {
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)?;
+    command
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .stdin(std::process::Stdio::null());
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        command.process_group(0);
+    }
+    let child = command
+        .spawn()
+        .map_err(|e| std::io::Error::other(format!("starting the handler: {e}")))?;
+    let mut guard = ChildGuard::adopt("handler", child);
+    wait_ready(api_url, &mut guard, log, Duration::from_secs(60))?;
+    Ok((guard, command))
 }
 
 /// Every stage account of the TRE and of each workspace, with its stage prefix.
@@ -275,15 +305,15 @@ impl LocalStack {
             .env("SSL_CERT_FILE", &ca_cert)
             .env("COSMOS_DISABLE_IMDS", "1")
             .env("AZURE_COSMOS_CONNECTION_POOL_IS_HTTP2_ALLOWED", "false")
-            .env("AZURE_COSMOS_BINARY_ENCODING_ENABLED", "false");
+            .env("AZURE_COSMOS_BINARY_ENCODING_ENABLED", "false")
+            .envs(
+                options
+                    .handler_env
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str())),
+            );
         let handler_log = log_dir.join("handler.log");
-        let mut handler = ChildGuard::spawn("handler", command, &handler_log)?;
-        wait_ready(
-            &api_url,
-            &mut handler,
-            &handler_log,
-            Duration::from_secs(60),
-        )?;
+        let handler = spawn_handler(command, &handler_log, &api_url)?;
 
         Ok(LocalStack {
             api_url,
@@ -299,10 +329,21 @@ impl LocalStack {
             issuer: TokenIssuer::dev(),
             tasks,
             handler,
+            handler_log,
             _clamd: clamd,
             _cosmos: cosmos,
             _azurite: azurite,
         })
+    }
+
+    /// Kills the handler process (as a crash or a host recycle would) and starts it again
+    /// after `down`; events meanwhile are retried by the router.
+    pub async fn crash_handler(&mut self, down: Duration) -> std::io::Result<()> {
+        self.handler.0.kill_now();
+        tokio::time::sleep(down).await;
+        let command = std::mem::replace(&mut self.handler.1, Command::new("true"));
+        self.handler = spawn_handler(command, &self.handler_log, &self.api_url)?;
+        Ok(())
     }
 
     pub fn token(&self, user: &str, roles: &[&str], workspace_id: &str) -> String {

@@ -73,6 +73,7 @@ async fn main() {
         },
         workspaces: demo_workspaces(),
         reconcile_every: std::time::Duration::from_secs(60),
+        handler_env: vec![],
     };
     let stack = match LocalStack::start(options).await {
         Ok(s) => s,
