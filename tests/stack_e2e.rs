@@ -5,7 +5,7 @@
 mod real;
 
 use airlock::local::router::RouterOptions;
-use airlock::local::stack::{LocalStack, StackOptions, demo_workspaces};
+use airlock::local::stack::{LocalStack, demo_workspaces};
 use real::*;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -15,130 +15,21 @@ const ALPHA: &str = "ws-alpha";
 const BETA: &str = "ws-beta";
 
 async fn start(router: RouterOptions) -> LocalStack {
-    let dir = std::env::temp_dir().join(format!(
-        "airlock-stack-{}-{}",
-        std::process::id(),
-        uuid::Uuid::new_v4()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    // Reuse the test command's CA so SSL_CERT_FILE (read at process start) matches.
-    let tls = tls_dir();
-    std::os::unix::fs::symlink(&tls, dir.join("tls")).unwrap();
-    LocalStack::start(StackOptions {
-        state_dir: dir,
-        handler_bin: env!("CARGO_BIN_EXE_handler").into(),
-        tre_id: "e2e".into(),
-        api_port: None,
-        router_port: None,
-        router: RouterOptions {
-            max_attempts: 8,
-            ..router
-        },
-        workspaces: demo_workspaces(),
-        reconcile_every: Duration::from_secs(2),
-        handler_env: vec![],
-    })
+    let router = RouterOptions {
+        max_attempts: 8,
+        ..router
+    };
+    start_stack(
+        "e2e",
+        router,
+        demo_workspaces(),
+        Duration::from_secs(2),
+        vec![],
+    )
     .await
-    .expect("the local stack starts")
 }
 
-struct Client<'a> {
-    stack: &'a LocalStack,
-    http: reqwest::Client,
-}
-
-impl Client<'_> {
-    async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        token: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let mut req = self
-            .http
-            .request(
-                method.parse().unwrap(),
-                format!("{}/api{path}", self.stack.api_url),
-            )
-            .bearer_auth(token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn ok(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> Value {
-        let (status, v) = self.call(method, path, token, body).await;
-        assert!(
-            (200..300).contains(&status),
-            "{method} {path}: {status} {v}"
-        );
-        v
-    }
-
-    async fn create(&self, ws: &str, token: &str, kind: &str) -> String {
-        let v = self
-            .ok(
-                "POST",
-                &format!("/workspaces/{ws}/requests"),
-                token,
-                Some(json!({"type": kind, "title": "e2e", "businessJustification": "testing"})),
-            )
-            .await;
-        v["airlockRequest"]["id"].as_str().unwrap().to_string()
-    }
-
-    async fn link(&self, ws: &str, id: &str, token: &str) -> SasOnly {
-        let v = self
-            .ok(
-                "GET",
-                &format!("/workspaces/{ws}/requests/{id}/link"),
-                token,
-                None,
-            )
-            .await;
-        SasOnly::new(v["containerUrl"].as_str().unwrap())
-    }
-
-    /// Waits for `status`; fails at once if the request settles elsewhere.
-    async fn wait(&self, ws: &str, id: &str, token: &str, status: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(90);
-        loop {
-            let v = self
-                .ok(
-                    "GET",
-                    &format!("/workspaces/{ws}/requests/{id}"),
-                    token,
-                    None,
-                )
-                .await;
-            let now = v["airlockRequest"]["status"].as_str().unwrap().to_string();
-            if now == status {
-                return v["airlockRequest"].clone();
-            }
-            let terminal = [
-                "approved",
-                "rejected",
-                "blocked_by_scan",
-                "cancelled",
-                "failed",
-                "revoked",
-            ];
-            assert!(
-                !(terminal.contains(&now.as_str()) && now != status),
-                "expected {status}, got {now}: {v}"
-            );
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {status}: {v}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
+type Client<'a> = StackClient<'a>;
 
 fn sha(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
@@ -217,10 +108,7 @@ async fn export_approved(c: &Client<'_>, big: &[u8]) -> (String, Duration, Durat
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn lifecycles_on_the_real_stack() {
     let stack = start(RouterOptions::default()).await;
-    let c = Client {
-        stack: &stack,
-        http: reqwest::Client::new(),
-    };
+    let c = Client::new(&stack);
     let big: Vec<u8> = (0..64 * 1024 * 1024u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
         .collect();
@@ -446,10 +334,7 @@ async fn duplicated_and_reordered_delivery_reaches_the_same_end() {
         ..Default::default()
     })
     .await;
-    let c = Client {
-        stack: &stack,
-        http: reqwest::Client::new(),
-    };
+    let c = Client::new(&stack);
     let big: Vec<u8> = (0..1024 * 1024u32).map(|i| (i % 251) as u8).collect();
     let (id, sealed, approving) = export_approved(&c, &big).await;
     eprintln!(
@@ -510,10 +395,7 @@ async fn clamav_blocks_malware_and_passes_clean_files() {
         ..Default::default()
     })
     .await;
-    let c = Client {
-        stack: &stack,
-        http: reqwest::Client::new(),
-    };
+    let c = Client::new(&stack);
     let alice = stack.token("alice", &["WorkspaceResearcher"], ALPHA);
     let owner = stack.token("olivia", &["WorkspaceOwner"], ALPHA);
     let id = c.create(ALPHA, &alice, "import").await;

@@ -8,23 +8,16 @@ mod real;
 
 use airlock::domain::{EventGridEvent, Workspace};
 use airlock::local::router::RouterOptions;
-use airlock::local::stack::{LocalStack, StackOptions, audience, demo_workspaces};
+use airlock::local::stack::{LocalStack, audience, demo_workspaces};
 use real::*;
-use serde_json::{Value, json};
+use serde_json::json;
 use sha2::{Digest, Sha256};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const ALPHA: &str = "ws-alpha";
 const GAMMA: &str = "ws-gamma";
 
 async fn start() -> LocalStack {
-    let dir = std::env::temp_dir().join(format!(
-        "airlock-faults-{}-{}",
-        std::process::id(),
-        uuid::Uuid::new_v4()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::os::unix::fs::symlink(tls_dir(), dir.join("tls")).unwrap();
     let mut workspaces = demo_workspaces();
     let gamma: Workspace = serde_json::from_value(json!({
         "id": GAMMA, "displayName": "Impatient scans", "shortId": "gamma", "tokenAudience": audience(GAMMA),
@@ -33,122 +26,22 @@ async fn start() -> LocalStack {
     }))
     .unwrap();
     workspaces.push(gamma);
-    LocalStack::start(StackOptions {
-        state_dir: dir,
-        handler_bin: env!("CARGO_BIN_EXE_handler").into(),
-        tre_id: "faults".into(),
-        api_port: None,
-        router_port: None,
-        router: RouterOptions {
-            max_attempts: 20,
-            ..Default::default()
-        },
+    let deadlines = vec![
+        ("AIRLOCK_REDRIVE_AFTER_SECONDS".into(), "2".into()),
+        ("AIRLOCK_OUTBOX_GRACE_SECONDS".into(), "1".into()),
+    ];
+    let router = RouterOptions {
+        max_attempts: 20,
+        ..Default::default()
+    };
+    start_stack(
+        "faults",
+        router,
         workspaces,
-        reconcile_every: Duration::from_millis(500),
-        handler_env: vec![
-            ("AIRLOCK_REDRIVE_AFTER_SECONDS".into(), "2".into()),
-            ("AIRLOCK_OUTBOX_GRACE_SECONDS".into(), "1".into()),
-        ],
-    })
+        Duration::from_millis(500),
+        deadlines,
+    )
     .await
-    .expect("the local stack starts")
-}
-
-struct Api<'a> {
-    stack: &'a LocalStack,
-    http: reqwest::Client,
-}
-
-impl Api<'_> {
-    async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        token: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let mut req = self
-            .http
-            .request(
-                method.parse().unwrap(),
-                format!("{}/api{path}", self.stack.api_url),
-            )
-            .bearer_auth(token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        match req.send().await {
-            Ok(r) => {
-                let status = r.status().as_u16();
-                (status, r.json().await.unwrap_or(Value::Null))
-            }
-            Err(e) => (0, Value::String(e.to_string())),
-        }
-    }
-
-    async fn ok(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> Value {
-        let (status, v) = self.call(method, path, token, body).await;
-        assert!(
-            (200..300).contains(&status),
-            "{method} {path}: {status} {v}"
-        );
-        v
-    }
-
-    async fn wait(&self, ws: &str, id: &str, token: &str, status: &str, within: Duration) -> Value {
-        let deadline = Instant::now() + within;
-        loop {
-            let (code, v) = self
-                .call(
-                    "GET",
-                    &format!("/workspaces/{ws}/requests/{id}"),
-                    token,
-                    None,
-                )
-                .await;
-            if code == 200 && v["airlockRequest"]["status"] == status {
-                return v["airlockRequest"].clone();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {status}: {code} {v}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// Creates a request with one file and submits it.
-    async fn submitted(&self, ws: &str, token: &str, kind: &str, data: &[u8]) -> String {
-        let v = self
-            .ok(
-                "POST",
-                &format!("/workspaces/{ws}/requests"),
-                token,
-                Some(json!({"type": kind, "title": "fault", "businessJustification": "tests"})),
-            )
-            .await;
-        let id = v["airlockRequest"]["id"].as_str().unwrap().to_string();
-        let link = self
-            .ok(
-                "GET",
-                &format!("/workspaces/{ws}/requests/{id}/link"),
-                token,
-                None,
-            )
-            .await;
-        SasOnly::new(link["containerUrl"].as_str().unwrap())
-            .upload("data.bin", data.to_vec())
-            .await
-            .unwrap();
-        self.ok(
-            "POST",
-            &format!("/workspaces/{ws}/requests/{id}/submit"),
-            token,
-            None,
-        )
-        .await;
-        id
-    }
 }
 
 /// Which stage accounts hold blobs of the request.
@@ -185,15 +78,12 @@ async fn injected_faults_heal() {
     // 1. Every publish fails for a while after the submit was written: the record keeps its
     //    events in the outbox and Reconcile publishes them.
     {
-        let api = Api {
-            stack: &stack,
-            http: reqwest::Client::new(),
-        };
+        let api = StackClient::new(&stack);
         stack.router.fail_next_publishes(12);
-        let id = api.submitted(ALPHA, &alice, "export", &data).await;
-        let r = api
-            .wait(ALPHA, &id, &mike, "in_review", Duration::from_secs(60))
+        let id = api
+            .submitted(ALPHA, &alice, "export", &[("data.bin", &data)])
             .await;
+        let r = api.wait(ALPHA, &id, &mike, "in_review").await;
         assert_eq!(r["files"][0]["sha256"], sha);
         api.ok(
             "POST",
@@ -202,8 +92,7 @@ async fn injected_faults_heal() {
             Some(json!({"decision": "approved"})),
         )
         .await;
-        api.wait(ALPHA, &id, &alice, "approved", Duration::from_secs(60))
-            .await;
+        api.wait(ALPHA, &id, &alice, "approved").await;
         assert_eq!(
             holders(&stack, &id).await,
             vec!["stalexappfaults"],
@@ -215,13 +104,11 @@ async fn injected_faults_heal() {
     // 2. The handler is killed right after an approval: the router retries, the restarted
     //    handler finishes the move.
     let id = {
-        let api = Api {
-            stack: &stack,
-            http: reqwest::Client::new(),
-        };
-        let id = api.submitted(ALPHA, &alice, "import", &data).await;
-        api.wait(ALPHA, &id, &mike, "in_review", Duration::from_secs(60))
+        let api = StackClient::new(&stack);
+        let id = api
+            .submitted(ALPHA, &alice, "import", &[("data.bin", &data)])
             .await;
+        api.wait(ALPHA, &id, &mike, "in_review").await;
         api.ok(
             "POST",
             &format!("/workspaces/{ALPHA}/requests/{id}/review"),
@@ -236,12 +123,8 @@ async fn injected_faults_heal() {
         .await
         .expect("the handler restarts");
     {
-        let api = Api {
-            stack: &stack,
-            http: reqwest::Client::new(),
-        };
-        api.wait(ALPHA, &id, &alice, "approved", Duration::from_secs(60))
-            .await;
+        let api = StackClient::new(&stack);
+        api.wait(ALPHA, &id, &alice, "approved").await;
         assert_eq!(
             holders(&stack, &id).await,
             vec!["stalimappwsalpha"],
@@ -269,10 +152,7 @@ async fn injected_faults_heal() {
 
     // 3. Every BlobCreated for the sealed copies is lost: Reconcile checks the copies itself.
     {
-        let api = Api {
-            stack: &stack,
-            http: reqwest::Client::new(),
-        };
+        let api = StackClient::new(&stack);
         stack
             .router
             .drop_deliveries(Some(Box::new(|function: &str, e: &EventGridEvent| {
@@ -282,10 +162,10 @@ async fn injected_faults_heal() {
                         .unwrap_or("")
                         .ends_with("stalexipwsalpha")
             })));
-        let id = api.submitted(ALPHA, &alice, "export", &data).await;
-        let r = api
-            .wait(ALPHA, &id, &mike, "in_review", Duration::from_secs(60))
+        let id = api
+            .submitted(ALPHA, &alice, "export", &[("data.bin", &data)])
             .await;
+        let r = api.wait(ALPHA, &id, &mike, "in_review").await;
         stack.router.drop_deliveries(None);
         assert_eq!(r["files"][0]["sha256"], sha);
         assert!(
@@ -300,20 +180,17 @@ async fn injected_faults_heal() {
 
     // 4. The scan result never comes: the request fails, naming the file, and the owners hear.
     {
-        let api = Api {
-            stack: &stack,
-            http: reqwest::Client::new(),
-        };
+        let api = StackClient::new(&stack);
         let gina = stack.token("gina", &["WorkspaceResearcher"], GAMMA);
         stack
             .router
             .drop_deliveries(Some(Box::new(|function: &str, _: &EventGridEvent| {
                 function == "ScanCompleted"
             })));
-        let id = api.submitted(GAMMA, &gina, "export", &data).await;
-        let r = api
-            .wait(GAMMA, &id, &gina, "failed", Duration::from_secs(60))
+        let id = api
+            .submitted(GAMMA, &gina, "export", &[("data.bin", &data)])
             .await;
+        let r = api.wait(GAMMA, &id, &gina, "failed").await;
         stack.router.drop_deliveries(None);
         let message = r["statusMessage"].as_str().unwrap();
         assert!(

@@ -120,3 +120,193 @@ pub async fn cosmos_stores(
     .await
     .expect("connects to the emulator")
 }
+
+/// Starts the whole local stack for a test, reusing the test command's CA (`SSL_CERT_FILE`
+/// is read at process start, so the stack must use the same one).
+pub async fn start_stack(
+    tre_id: &str,
+    router: airlock::local::router::RouterOptions,
+    workspaces: Vec<airlock::domain::Workspace>,
+    reconcile_every: std::time::Duration,
+    handler_env: Vec<(String, String)>,
+) -> airlock::local::stack::LocalStack {
+    let dir = std::env::temp_dir().join(format!(
+        "airlock-{tre_id}-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::os::unix::fs::symlink(tls_dir(), dir.join("tls")).unwrap();
+    airlock::local::stack::LocalStack::start(airlock::local::stack::StackOptions {
+        state_dir: dir,
+        handler_bin: env!("CARGO_BIN_EXE_handler").into(),
+        tre_id: tre_id.into(),
+        api_port: None,
+        router_port: None,
+        router,
+        workspaces,
+        reconcile_every,
+        handler_env,
+    })
+    .await
+    .expect("the local stack starts")
+}
+
+/// The API of a running local stack, as a researcher's or manager's client sees it.
+pub struct StackClient<'a> {
+    pub stack: &'a airlock::local::stack::LocalStack,
+    http: reqwest::Client,
+}
+
+impl<'a> StackClient<'a> {
+    pub fn new(stack: &'a airlock::local::stack::LocalStack) -> Self {
+        StackClient {
+            stack,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// `(0, error text)` when the handler cannot be reached at all.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = self
+            .http
+            .request(
+                method.parse().unwrap(),
+                format!("{}/api{path}", self.stack.api_url),
+            )
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        match req.send().await {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                (status, r.json().await.unwrap_or(serde_json::Value::Null))
+            }
+            Err(e) => (0, serde_json::Value::String(e.to_string())),
+        }
+    }
+
+    pub async fn ok(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<serde_json::Value>,
+    ) -> serde_json::Value {
+        let (status, v) = self.call(method, path, token, body).await;
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path}: {status} {v}"
+        );
+        v
+    }
+
+    pub async fn create(&self, ws: &str, token: &str, kind: &str) -> String {
+        let body =
+            serde_json::json!({"type": kind, "title": "e2e", "businessJustification": "testing"});
+        let v = self
+            .ok(
+                "POST",
+                &format!("/workspaces/{ws}/requests"),
+                token,
+                Some(body),
+            )
+            .await;
+        v["airlockRequest"]["id"].as_str().unwrap().to_string()
+    }
+
+    pub async fn link(&self, ws: &str, id: &str, token: &str) -> SasOnly {
+        let v = self
+            .ok(
+                "GET",
+                &format!("/workspaces/{ws}/requests/{id}/link"),
+                token,
+                None,
+            )
+            .await;
+        SasOnly::new(v["containerUrl"].as_str().unwrap())
+    }
+
+    pub async fn act(
+        &self,
+        ws: &str,
+        id: &str,
+        action: &str,
+        token: &str,
+        body: Option<serde_json::Value>,
+    ) -> serde_json::Value {
+        self.ok(
+            "POST",
+            &format!("/workspaces/{ws}/requests/{id}/{action}"),
+            token,
+            body,
+        )
+        .await
+    }
+
+    /// Creates a request, uploads `files` through its link and submits it.
+    pub async fn submitted(
+        &self,
+        ws: &str,
+        token: &str,
+        kind: &str,
+        files: &[(&str, &[u8])],
+    ) -> String {
+        let id = self.create(ws, token, kind).await;
+        let upload = self.link(ws, &id, token).await;
+        for (name, data) in files {
+            upload
+                .upload(name, data.to_vec())
+                .await
+                .expect("upload through the link");
+        }
+        self.act(ws, &id, "submit", token, None).await;
+        id
+    }
+
+    /// Waits for `status` (riding out a handler restart); fails at once if the request
+    /// settles in another terminal status.
+    pub async fn wait(&self, ws: &str, id: &str, token: &str, status: &str) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+        loop {
+            let (code, v) = self
+                .call(
+                    "GET",
+                    &format!("/workspaces/{ws}/requests/{id}"),
+                    token,
+                    None,
+                )
+                .await;
+            if code == 200 {
+                let now = v["airlockRequest"]["status"].as_str().unwrap_or_default();
+                if now == status {
+                    return v["airlockRequest"].clone();
+                }
+                let terminal = [
+                    "approved",
+                    "rejected",
+                    "blocked_by_scan",
+                    "cancelled",
+                    "failed",
+                    "revoked",
+                ];
+                assert!(
+                    !terminal.contains(&now),
+                    "expected {status}, got {now}: {v}"
+                );
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {status}: {code} {v}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+}
