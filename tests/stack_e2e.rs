@@ -189,20 +189,9 @@ async fn lifecycles_on_the_real_stack() {
     assert_eq!(read.download("data.csv").await.unwrap(), b"aggregated\n");
 
     // Rejected.
-    let id = c.create(ALPHA, &alice, "export").await;
-    c.wait(ALPHA, &id, &alice, "draft").await;
-    c.link(ALPHA, &id, &alice)
-        .await
-        .upload("names.csv", b"alice,bob\n".to_vec())
-        .await
-        .unwrap();
-    c.ok(
-        "POST",
-        &format!("/workspaces/{ALPHA}/requests/{id}/submit"),
-        &alice,
-        None,
-    )
-    .await;
+    let id = c
+        .submitted(ALPHA, &alice, "export", &[("names.csv", b"alice,bob\n")])
+        .await;
     c.wait(ALPHA, &id, &mike, "in_review").await;
     c.ok(
         "POST",
@@ -269,20 +258,9 @@ async fn lifecycles_on_the_real_stack() {
     let carol = stack.token("carol", &["WorkspaceResearcher", "AirlockManager"], BETA);
     let m1 = stack.token("m1", &["AirlockManager"], BETA);
     let m2 = stack.token("m2", &["AirlockManager"], BETA);
-    let id = c.create(BETA, &carol, "export").await;
-    c.wait(BETA, &id, &carol, "draft").await;
-    c.link(BETA, &id, &carol)
-        .await
-        .upload("r.csv", b"r\n".to_vec())
-        .await
-        .unwrap();
-    c.ok(
-        "POST",
-        &format!("/workspaces/{BETA}/requests/{id}/submit"),
-        &carol,
-        None,
-    )
-    .await;
+    let id = c
+        .submitted(BETA, &carol, "export", &[("r.csv", b"r\n")])
+        .await;
     c.wait(BETA, &id, &m1, "in_review").await;
     let (status, _) = c
         .call(
@@ -451,20 +429,9 @@ async fn clamav_blocks_malware_and_passes_clean_files() {
         );
     }
     // A clean request in the same workspace is scanned and reviewed.
-    let id = c.create(ALPHA, &alice, "export").await;
-    c.wait(ALPHA, &id, &alice, "draft").await;
-    c.link(ALPHA, &id, &alice)
-        .await
-        .upload("ok.csv", b"fine\n".to_vec())
-        .await
-        .unwrap();
-    c.ok(
-        "POST",
-        &format!("/workspaces/{ALPHA}/requests/{id}/submit"),
-        &alice,
-        None,
-    )
-    .await;
+    let id = c
+        .submitted(ALPHA, &alice, "export", &[("ok.csv", b"fine\n")])
+        .await;
     let r = c.wait(ALPHA, &id, &owner, "in_review").await;
     assert_eq!(r["files"][0]["scan"]["result"], "No threats found");
 
