@@ -40,6 +40,8 @@ pub struct Config {
     pub auth: Option<crate::api::auth::AuthConfig>,
     pub json_logs: bool,
     pub settings: Settings,
+    /// Operator defaults for workspace policy fields (`AIRLOCK_POLICY_DEFAULTS`).
+    pub policy_defaults: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -178,7 +180,13 @@ impl Config {
                 ))
             })?;
         }
+        let policy_defaults = match get("AIRLOCK_POLICY_DEFAULTS") {
+            None => Default::default(),
+            Some(text) => crate::domain::workspace::parse_policy_defaults(&text)
+                .map_err(|e| ConfigError(format!("AIRLOCK_POLICY_DEFAULTS: {e}")))?,
+        };
         Ok(Config {
+            policy_defaults,
             port,
             backend,
             tre_id,
@@ -244,6 +252,10 @@ mod tests {
             (
                 vec![("AIRLOCK_GIVE_UP_AFTER_SECONDS", "soon")],
                 "AIRLOCK_GIVE_UP_AFTER_SECONDS",
+            ),
+            (
+                vec![("AIRLOCK_POLICY_DEFAULTS", r#"{"maxFiles": -1}"#)],
+                "AIRLOCK_POLICY_DEFAULTS",
             ),
         ];
         for (pairs, needle) in cases {

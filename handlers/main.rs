@@ -156,7 +156,8 @@ async fn run_on_azure(config: Config, azure: AzureConfig) -> std::io::Result<()>
             azure.cosmos_create,
         )
         .await
-        .map_err(fail)?,
+        .map_err(fail)?
+        .with_policy_defaults(config.policy_defaults.clone()),
     );
     let topic = |url: &str, key: &Option<String>| TopicEndpoint {
         url: url.to_string(),

@@ -434,6 +434,38 @@ async fn clamav_blocks_malware_and_passes_clean_files() {
         .await;
     let r = c.wait(ALPHA, &id, &owner, "in_review").await;
     assert_eq!(r["files"][0]["scan"]["result"], "No threats found");
+    let mike = stack.token("mike", &["AirlockManager"], ALPHA);
+    c.act(
+        ALPHA,
+        &id,
+        "review",
+        &mike,
+        Some(json!({"decision": "approved"})),
+    )
+    .await;
+    c.wait(ALPHA, &id, &alice, "approved").await;
+    // Both audit trails verify.
+    for rid in [&blocked_id, &id] {
+        let trail = c
+            .ok(
+                "GET",
+                &format!("/workspaces/{ALPHA}/requests/{rid}/history"),
+                &owner,
+                None,
+            )
+            .await;
+        assert_eq!(trail["verified"], true, "{trail}");
+        let actions: Vec<&str> = trail["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["action"].as_str().unwrap())
+            .collect();
+        assert!(
+            actions.contains(&"scanned") && actions.contains(&"data removed"),
+            "{actions:?}"
+        );
+    }
 
     // Every status change of both requests reached the subscriber, with context.
     let statuses_of = |rid: &str| -> Vec<String> {
@@ -446,7 +478,7 @@ async fn clamav_blocks_malware_and_passes_clean_files() {
             .collect()
     };
     let deadline = Instant::now() + Duration::from_secs(20);
-    while statuses_of(&blocked_id).len() < 4 || statuses_of(&id).len() < 3 {
+    while statuses_of(&blocked_id).len() < 4 || statuses_of(&id).len() < 5 {
         assert!(
             Instant::now() < deadline,
             "notifications missing: {:?} {:?}",
@@ -464,7 +496,16 @@ async fn clamav_blocks_malware_and_passes_clean_files() {
             "blocked_by_scan"
         ]
     );
-    assert_eq!(statuses_of(&id), ["draft", "submitted", "in_review"]);
+    assert_eq!(
+        statuses_of(&id),
+        [
+            "draft",
+            "submitted",
+            "in_review",
+            "approval_in_progress",
+            "approved"
+        ]
+    );
     let events = received.lock().unwrap().clone();
     let blocked = events
         .iter()

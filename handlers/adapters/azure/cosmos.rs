@@ -36,6 +36,8 @@ const WORKSPACE_SCOPE: &str = "tre";
 pub struct CosmosStores {
     requests: ContainerClient,
     workspaces: ContainerClient,
+    /// Operator defaults for policy fields a workspace record leaves out.
+    policy_defaults: serde_json::Map<String, Value>,
 }
 
 fn port_error(context: &str, e: azure_data_cosmos::CosmosError) -> PortError {
@@ -103,7 +105,19 @@ impl CosmosStores {
         Ok(CosmosStores {
             requests,
             workspaces,
+            policy_defaults: Default::default(),
         })
+    }
+
+    pub fn with_policy_defaults(mut self, defaults: serde_json::Map<String, Value>) -> Self {
+        self.policy_defaults = defaults;
+        self
+    }
+
+    fn workspace_from(&self, mut doc: Value) -> Result<Workspace, PortError> {
+        crate::domain::workspace::apply_policy_defaults(&mut doc, &self.policy_defaults);
+        serde_json::from_value(doc)
+            .map_err(|e| PortError::Permanent(format!("corrupt workspace record: {e}")))
     }
 
     /// Creates or replaces a workspace record (TRE admin tooling and the local stack's seed).
@@ -338,9 +352,7 @@ impl WorkspaceStore for CosmosStores {
                 let doc: Value = r
                     .into_model()
                     .map_err(|e| port_error("reading a workspace", e))?;
-                serde_json::from_value(doc).map(Some).map_err(|e| {
-                    PortError::Permanent(format!("corrupt workspace record {id}: {e}"))
-                })
+                self.workspace_from(doc).map(Some)
             }
             Err(e) if e.status().status_code() == StatusCode::NotFound => Ok(None),
             Err(e) => Err(port_error("reading a workspace", e)),
@@ -356,10 +368,7 @@ impl WorkspaceStore for CosmosStores {
             Self::query_values(&self.workspaces, WORKSPACE_SCOPE, query, None, None).await?;
         docs.into_iter()
             .next()
-            .map(|d| {
-                serde_json::from_value(d)
-                    .map_err(|e| PortError::Permanent(format!("corrupt workspace record: {e}")))
-            })
+            .map(|d| self.workspace_from(d))
             .transpose()
     }
 
@@ -369,11 +378,6 @@ impl WorkspaceStore for CosmosStores {
             .map_err(|e| PortError::Permanent(e.to_string()))?;
         let (docs, _) =
             Self::query_values(&self.workspaces, WORKSPACE_SCOPE, query, None, None).await?;
-        docs.into_iter()
-            .map(|d| {
-                serde_json::from_value(d)
-                    .map_err(|e| PortError::Permanent(format!("corrupt workspace record: {e}")))
-            })
-            .collect()
+        docs.into_iter().map(|d| self.workspace_from(d)).collect()
     }
 }
