@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod error;
 mod openapi;
+pub use openapi::document as openapi_document;
 mod requests;
 
 use crate::app::Deps;
@@ -16,57 +17,6 @@ pub use error::ApiError;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use std::sync::Arc;
-
-/// Every route: (method, path, summary). The router and the OpenAPI document both read it.
-pub const ROUTES: &[(&str, &str, &str)] = &[
-    (
-        "post",
-        "/api/workspaces/{workspaceId}/requests",
-        "Create a draft request",
-    ),
-    (
-        "get",
-        "/api/workspaces/{workspaceId}/requests",
-        "List the workspace's requests",
-    ),
-    (
-        "get",
-        "/api/workspaces/{workspaceId}/requests/{requestId}",
-        "Read a request",
-    ),
-    (
-        "get",
-        "/api/workspaces/{workspaceId}/requests/{requestId}/link",
-        "Get a container link for the request's files",
-    ),
-    (
-        "post",
-        "/api/workspaces/{workspaceId}/requests/{requestId}/submit",
-        "Submit a draft",
-    ),
-    (
-        "post",
-        "/api/workspaces/{workspaceId}/requests/{requestId}/cancel",
-        "Cancel a request",
-    ),
-    (
-        "post",
-        "/api/workspaces/{workspaceId}/requests/{requestId}/review",
-        "Review a request",
-    ),
-    (
-        "post",
-        "/api/workspaces/{workspaceId}/requests/{requestId}/revoke",
-        "Revoke an approval",
-    ),
-    (
-        "get",
-        "/api/requests",
-        "The caller's requests across workspaces",
-    ),
-    ("get", "/api/health", "Liveness"),
-    ("get", "/api/openapi.json", "This API's OpenAPI document"),
-];
 
 pub fn router() -> Router<Arc<Deps>> {
     Router::new()

@@ -1,34 +1,417 @@
-//! A minimal OpenAPI 3 document generated from the route table.
+//! The OpenAPI 3 document, generated from the code: the operations table below and the JSON
+//! schemas `schemars` derives from the Rust types the API reads and writes. Served at
+//! `/api/openapi.json` and committed as `docs/openapi.json` (a test keeps them equal).
 
-use super::ROUTES;
+use crate::domain::{AirlockRequest, Decision, HistoryEntry, RequestType, UserAction};
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+#[derive(JsonSchema, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+/// Body of `POST /api/workspaces/{workspaceId}/requests`.
+struct CreateRequest {
+    #[serde(rename = "type")]
+    request_type: RequestType,
+    /// 1 to 200 characters.
+    title: String,
+    /// 1 to 4000 characters.
+    business_justification: String,
+}
+
+#[derive(JsonSchema, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+/// Body of `review`: `decision` (with `explanation`), or AzureTRE's `approval` (with
+/// `decisionExplanation`). An explanation is required to reject or request changes.
+struct ReviewRequest {
+    decision: Option<Decision>,
+    explanation: Option<String>,
+    approval: Option<bool>,
+    decision_explanation: Option<String>,
+}
+
+#[derive(JsonSchema, Serialize)]
+#[allow(dead_code)]
+/// Body of `revoke`.
+struct RevokeRequest {
+    /// Why the approval is withdrawn (required).
+    reason: String,
+}
+
+#[derive(JsonSchema, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+/// A request with what the caller may do to it now.
+struct RequestEnvelope {
+    airlock_request: AirlockRequest,
+    allowed_user_actions: Vec<UserAction>,
+}
+
+#[derive(JsonSchema, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct RequestList {
+    airlock_requests: Vec<RequestEnvelope>,
+    /// Pass back as `continuationToken` for the next page; null on the last page.
+    continuation_token: Option<String>,
+}
+
+#[derive(JsonSchema, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+/// A container link: HTTPS only, signed with a user-delegation key.
+struct ContainerLink {
+    container_url: String,
+    expires_at: DateTime<Utc>,
+    /// SAS permissions: `acwdl` to upload to a draft, `rl` to read.
+    permissions: String,
+}
+
+#[derive(JsonSchema, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+/// The audit trail and whether its hash chain verifies.
+struct AuditTrail {
+    request_id: String,
+    history: Vec<HistoryEntry>,
+    verified: bool,
+    /// Index of the first entry that does not verify.
+    broken_at: Option<u32>,
+}
+
+#[derive(JsonSchema, Serialize)]
+#[allow(dead_code)]
+struct ErrorDetail {
+    /// `BadRequest`, `Unauthorized`, `Forbidden`, `NotFound`, `Conflict`, `PayloadTooLarge`,
+    /// `ServiceUnavailable` or `InternalError`.
+    code: String,
+    message: String,
+}
+
+#[derive(JsonSchema, Serialize)]
+#[allow(dead_code)]
+/// Every error answer.
+struct Error {
+    error: ErrorDetail,
+}
+
+#[derive(JsonSchema, Serialize)]
+#[allow(dead_code)]
+struct Health {
+    status: String,
+}
+
+/// A query or path parameter.
+struct Param {
+    name: &'static str,
+    location: &'static str,
+    schema: Value,
+    description: String,
+}
+
+fn path(name: &'static str) -> Param {
+    Param {
+        name,
+        location: "path",
+        schema: json!({"type": "string"}),
+        description: String::new(),
+    }
+}
+
+fn query(name: &'static str, schema: Value, description: impl Into<String>) -> Param {
+    Param {
+        name,
+        location: "query",
+        schema,
+        description: description.into(),
+    }
+}
+
+struct Op {
+    method: &'static str,
+    path: &'static str,
+    summary: &'static str,
+    body: Option<&'static str>,
+    status: u16,
+    response: &'static str,
+    params: Vec<Param>,
+    secured: bool,
+}
+
+fn paging(awaiting: bool) -> Vec<Param> {
+    let statuses: Vec<&str> = crate::domain::Status::ALL
+        .iter()
+        .map(|s| s.as_str())
+        .collect();
+    let mut params = vec![
+        query(
+            "type",
+            json!({"type": "string", "enum": ["import", "export"]}),
+            "only this type",
+        ),
+        query(
+            "status",
+            json!({"type": "string"}),
+            format!("comma-separated statuses, any of: {}", statuses.join(", ")),
+        ),
+        query(
+            "orderBy",
+            json!({"type": "string", "enum": ["createdWhen", "createdWhen desc", "createdWhen asc", "updatedWhen", "updatedWhen desc", "updatedWhen asc"]}),
+            "newest first by default",
+        ),
+        query(
+            "pageSize",
+            json!({"type": "integer", "minimum": 1, "maximum": 100, "default": 20}),
+            "items per page",
+        ),
+        query(
+            "continuationToken",
+            json!({"type": "string"}),
+            "from the previous page",
+        ),
+    ];
+
+    if awaiting {
+        params.push(query(
+            "awaitingMyReview",
+            json!({"type": "boolean"}),
+            "airlock managers: requests they can review now",
+        ));
+    } else {
+        params.push(query(
+            "creator",
+            json!({"type": "string"}),
+            "creator's user id (researchers always see their own)",
+        ));
+    }
+    params
+}
+
+fn operations() -> Vec<Op> {
+    let ws = || vec![path("workspaceId")];
+    let req = || vec![path("workspaceId"), path("requestId")];
+    let action = |name: &'static str, summary: &'static str, body: Option<&'static str>| Op {
+        method: "post",
+        path: match name {
+            "submit" => "/api/workspaces/{workspaceId}/requests/{requestId}/submit",
+            "cancel" => "/api/workspaces/{workspaceId}/requests/{requestId}/cancel",
+            "review" => "/api/workspaces/{workspaceId}/requests/{requestId}/review",
+            _ => "/api/workspaces/{workspaceId}/requests/{requestId}/revoke",
+        },
+        summary,
+        body,
+        status: 200,
+        response: "RequestEnvelope",
+        params: req(),
+        secured: true,
+    };
+    let mut list_params = ws();
+    list_params.extend(paging(false));
+    vec![
+        Op {
+            method: "post",
+            path: "/api/workspaces/{workspaceId}/requests",
+            summary: "Create a draft request",
+            body: Some("CreateRequest"),
+            status: 201,
+            response: "RequestEnvelope",
+            params: ws(),
+            secured: true,
+        },
+        Op {
+            method: "get",
+            path: "/api/workspaces/{workspaceId}/requests",
+            summary: "List the workspace's requests",
+            body: None,
+            status: 200,
+            response: "RequestList",
+            params: list_params,
+            secured: true,
+        },
+        Op {
+            method: "get",
+            path: "/api/workspaces/{workspaceId}/requests/{requestId}",
+            summary: "Read a request",
+            body: None,
+            status: 200,
+            response: "RequestEnvelope",
+            params: req(),
+            secured: true,
+        },
+        Op {
+            method: "get",
+            path: "/api/workspaces/{workspaceId}/requests/{requestId}/link",
+            summary: "A container link for the request's files (upload in draft, read in review and once approved)",
+            body: None,
+            status: 200,
+            response: "ContainerLink",
+            params: req(),
+            secured: true,
+        },
+        Op {
+            method: "get",
+            path: "/api/workspaces/{workspaceId}/requests/{requestId}/history",
+            summary: "The audit trail and whether its hash chain verifies",
+            body: None,
+            status: 200,
+            response: "AuditTrail",
+            params: req(),
+            secured: true,
+        },
+        action(
+            "submit",
+            "Submit a draft (its files are checked against the workspace's limits)",
+            None,
+        ),
+        action("cancel", "Cancel a draft or a request in review", None),
+        action(
+            "review",
+            "Approve, reject or request changes (airlock managers; never the creator)",
+            Some("ReviewRequest"),
+        ),
+        action(
+            "revoke",
+            "Revoke an approval; approved data is deleted",
+            Some("RevokeRequest"),
+        ),
+        Op {
+            method: "get",
+            path: "/api/requests",
+            summary: "The caller's requests across the workspaces their token is for",
+            body: None,
+            status: 200,
+            response: "RequestList",
+            params: paging(true),
+            secured: true,
+        },
+        Op {
+            method: "get",
+            path: "/api/health",
+            summary: "Liveness",
+            body: None,
+            status: 200,
+            response: "Health",
+            params: vec![],
+            secured: false,
+        },
+        Op {
+            method: "get",
+            path: "/api/openapi.json",
+            summary: "This document",
+            body: None,
+            status: 200,
+            response: "",
+            params: vec![],
+            secured: false,
+        },
+    ]
+}
+
+fn schema_ref(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+/// The document.
 pub fn document() -> Value {
-    let mut paths = Map::new();
-    for (method, path, summary) in ROUTES {
-        let params: Vec<Value> = path
-            .split('/')
-            .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
-            .collect();
-        let entry = paths.entry(path.to_string()).or_insert_with(|| json!({}));
-        entry[method] = json!({
-            "summary": summary,
-            "parameters": params,
-            "responses": {
-                "200": {"description": "OK"},
-                "default": {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    let mut generator = schemars::generate::SchemaSettings::openapi3().into_generator();
+    let mut schemas = Map::new();
+    macro_rules! add {
+        ($($t:ty),*) => {$(
+            let schema = generator.subschema_for::<$t>();
+            let name = stringify!($t).to_string();
+            // Named types become refs; keep the schema itself under its name.
+            if schema.as_value().get("$ref").is_none() {
+                schemas.insert(name, schema.to_value());
             }
+        )*};
+    }
+    add!(
+        CreateRequest,
+        ReviewRequest,
+        RevokeRequest,
+        RequestEnvelope,
+        RequestList,
+        ContainerLink,
+        AuditTrail,
+        Error,
+        Health
+    );
+    for (name, schema) in generator.take_definitions(true) {
+        schemas.insert(name, schema);
+    }
+    let error = |description: &str| json!({"description": description, "content": {"application/json": {"schema": schema_ref("Error")}}});
+    let mut paths = Map::new();
+    for op in operations() {
+        let mut operation = json!({
+            "summary": op.summary,
+            "operationId": format!("{}{}", op.method, op.path.replace(['/', '{', '}', '.'], "_")),
+            "parameters": op.params.iter().map(|p| {
+                let mut v = json!({"name": p.name, "in": p.location, "required": p.location == "path", "schema": p.schema});
+                if !p.description.is_empty() {
+                    v["description"] = json!(p.description);
+                }
+                v
+            }).collect::<Vec<_>>(),
         });
+        let success = if op.response.is_empty() {
+            json!({"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}})
+        } else {
+            json!({"description": "OK", "content": {"application/json": {"schema": schema_ref(op.response)}}})
+        };
+        let mut responses = Map::new();
+        responses.insert(op.status.to_string(), success);
+        if op.secured {
+            operation["security"] = json!([{"bearer": []}]);
+            responses.insert(
+                "400".into(),
+                error("Bad input, or the request's status does not allow this"),
+            );
+            responses.insert(
+                "401".into(),
+                error("No token, or a token that does not verify or is not for this workspace"),
+            );
+            responses.insert("403".into(), error("The caller's role does not allow this"));
+            responses.insert(
+                "404".into(),
+                error("Unknown workspace, or a request that is not in this workspace"),
+            );
+            responses.insert(
+                "409".into(),
+                error("The request changed concurrently; try again"),
+            );
+            responses.insert("413".into(), error("The body is too large"));
+            responses.insert(
+                "503".into(),
+                error("A service the airlock depends on is unavailable; try again"),
+            );
+        } else {
+            operation["security"] = json!([]);
+        }
+        operation["responses"] = Value::Object(responses);
+        if let Some(body) = op.body {
+            operation["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": schema_ref(body)}}});
+        }
+        let entry = paths
+            .entry(op.path.to_string())
+            .or_insert_with(|| json!({}));
+        entry[op.method] = operation;
     }
     json!({
         "openapi": "3.0.3",
-        "info": {"title": "Airlock API", "version": env!("CARGO_PKG_VERSION")},
+        "info": {
+            "title": "Airlock API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "The data airlock of a Trusted Research Environment: import and export requests, reviews, links and audit trails."
+        },
+        "servers": [{"url": "/"}],
         "paths": paths,
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
-            "schemas": {"Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}}}
+            "schemas": schemas,
         },
-        "security": [{"bearer": []}]
+        "security": [{"bearer": []}],
     })
 }

@@ -52,7 +52,7 @@ impl Caller {
 }
 
 /// What a caller can do to a request, as listed in `allowedUserActions`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum UserAction {
     Submit,

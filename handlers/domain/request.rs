@@ -11,7 +11,7 @@ use super::workspace::Workspace;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RequestType {
     Import,
@@ -28,7 +28,7 @@ impl RequestType {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct User {
     pub id: String,
     pub name: String,
@@ -48,7 +48,7 @@ impl User {
 }
 
 /// A malware scan verdict for one file.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ScanVerdict {
     /// The scanner's words: `No threats found`, `Malicious`, or an error text.
@@ -69,7 +69,7 @@ impl ScanVerdict {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FileRecord {
     pub name: String,
@@ -91,7 +91,7 @@ pub struct FileRecord {
 }
 
 /// Serialisable stage role for the record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StageRoleName {
     Draft,
@@ -113,7 +113,7 @@ impl From<StageRole> for StageRoleName {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
     Approved,
@@ -121,7 +121,7 @@ pub enum Decision {
     ChangesRequested,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Review {
     pub id: String,
@@ -132,7 +132,7 @@ pub struct Review {
     pub created_when: DateTime<Utc>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HistoryEntry {
     pub at: DateTime<Utc>,
@@ -181,7 +181,7 @@ pub fn verify_history(request_id: &str, history: &[HistoryEntry]) -> Result<(), 
 }
 
 /// The airlock request record (DESIGN §6).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AirlockRequest {
     pub id: String,
@@ -205,6 +205,7 @@ pub struct AirlockRequest {
     #[serde(default)]
     pub history: Vec<HistoryEntry>,
     #[serde(default)]
+    #[schemars(skip)]
     pub outbox: Vec<PendingEvent>,
 }
 
