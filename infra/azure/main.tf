@@ -1,0 +1,111 @@
+# An example composition: the TRE-level airlock plus one module per workspace. A TRE can use
+# the modules directly from its own configuration instead.
+
+terraform {
+  required_version = ">= 1.6"
+  required_providers {
+    azurerm = { source = "hashicorp/azurerm", version = ">= 4.0" }
+  }
+}
+
+provider "azurerm" {
+  features {}
+  storage_use_azuread = true
+}
+
+variable "tre_id" {
+  description = "TRE id (lower-case letters and digits, at most 11)."
+  type        = string
+}
+variable "location" {
+  description = "Azure region."
+  type        = string
+}
+variable "core_resource_group_name" {
+  description = "Existing resource group of the TRE core."
+  type        = string
+}
+variable "core_private_endpoint_subnet_id" {
+  description = "TRE core subnet for private endpoints."
+  type        = string
+}
+variable "function_integration_subnet_id" {
+  description = "Subnet delegated to Microsoft.Web/serverFarms for the Function App."
+  type        = string
+}
+variable "private_dns_zone_ids" {
+  description = "Private DNS zone ids: blob, cosmos, eventgrid, sites."
+  type = object({
+    blob      = string
+    cosmos    = string
+    eventgrid = string
+    sites     = string
+  })
+}
+variable "auth_issuer" {
+  description = "Entra ID issuer: https://login.microsoftonline.com/{tenant}/v2.0."
+  type        = string
+}
+variable "auth_jwks_url" {
+  description = "https://login.microsoftonline.com/{tenant}/discovery/v2.0/keys."
+  type        = string
+}
+variable "api_audience" {
+  description = "Audience of TRE-wide tokens (optional)."
+  type        = string
+  default     = ""
+}
+variable "retention_days" {
+  description = "Days rejected and blocked data is kept."
+  type        = number
+  default     = 30
+}
+variable "workspaces" {
+  description = "Workspaces with an airlock: short id => resource group and private endpoint subnet."
+  type = map(object({
+    resource_group_name        = string
+    private_endpoint_subnet_id = string
+  }))
+  default = {}
+}
+
+module "airlock" {
+  source                          = "./modules/airlock-core"
+  tre_id                          = var.tre_id
+  location                        = var.location
+  resource_group_name             = var.core_resource_group_name
+  core_private_endpoint_subnet_id = var.core_private_endpoint_subnet_id
+  function_integration_subnet_id  = var.function_integration_subnet_id
+  private_dns_zone_ids            = var.private_dns_zone_ids
+  auth_issuer                     = var.auth_issuer
+  auth_jwks_url                   = var.auth_jwks_url
+  api_audience                    = var.api_audience
+  retention_days                  = var.retention_days
+}
+
+module "workspace" {
+  source                         = "./modules/airlock-workspace"
+  for_each                       = var.workspaces
+  workspace_short_id             = each.key
+  location                       = var.location
+  resource_group_name            = each.value.resource_group_name
+  private_endpoint_subnet_id     = each.value.private_endpoint_subnet_id
+  blob_private_dns_zone_id       = var.private_dns_zone_ids.blob
+  function_principal_id          = module.airlock.function_principal_id
+  function_app_id                = module.airlock.function_app_id
+  scan_result_topic_id           = module.airlock.scan_result_topic_id
+  dead_letter_storage_account_id = module.airlock.dead_letter_storage_account_id
+    blob_stages                    = module.airlock.blob_stages
+  log_analytics_workspace_id     = module.airlock.log_analytics_workspace_id
+  retention_days                 = var.retention_days
+}
+
+output "api_url" {
+  value = module.airlock.api_url
+}
+output "topic_endpoints" {
+  value = module.airlock.topic_endpoints
+}
+output "notification_topic_id" {
+  value = module.airlock.notification_topic_id
+}

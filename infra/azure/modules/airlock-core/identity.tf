@@ -1,0 +1,60 @@
+# Least privilege for the Function App's identity and for Event Grid's dead-lettering.
+
+locals {
+  function_principal = azurerm_linux_function_app.airlock.identity[0].principal_id
+}
+
+# Read, write and delete blobs in each TRE stage account, and sign user-delegation SAS there.
+resource "azurerm_role_assignment" "stage_data" {
+  for_each             = module.stage
+  scope                = each.value.id
+  role_definition_name = "Storage Blob Data Contributor"
+  principal_id         = local.function_principal
+}
+
+resource "azurerm_role_assignment" "stage_delegator" {
+  for_each             = module.stage
+  scope                = each.value.id
+  role_definition_name = "Storage Blob Delegator"
+  principal_id         = local.function_principal
+}
+
+# The Functions host's own storage (identity-based AzureWebJobsStorage).
+resource "azurerm_role_assignment" "host_storage" {
+  for_each             = toset(["Storage Blob Data Owner", "Storage Queue Data Contributor", "Storage Table Data Contributor"])
+  scope                = azurerm_storage_account.host.id
+  role_definition_name = each.key
+  principal_id         = local.function_principal
+}
+
+# Publish status changes and notifications.
+resource "azurerm_role_assignment" "topic_sender" {
+  for_each             = toset(["status-changed", "notification"])
+  scope                = azurerm_eventgrid_topic.airlock[each.key].id
+  role_definition_name = "EventGrid Data Sender"
+  principal_id         = local.function_principal
+}
+
+# Cosmos DB Built-in Data Contributor, on the airlock database only.
+resource "azurerm_cosmosdb_sql_role_assignment" "function" {
+  resource_group_name = var.resource_group_name
+  account_name        = azurerm_cosmosdb_account.airlock.name
+  role_definition_id  = "${azurerm_cosmosdb_account.airlock.id}/sqlRoleDefinitions/00000000-0000-0000-0000-000000000002"
+  principal_id        = local.function_principal
+  scope               = "${azurerm_cosmosdb_account.airlock.id}/dbs/${azurerm_cosmosdb_sql_database.airlock.name}"
+}
+
+# Event Grid writes dead letters with its topics' identities.
+resource "azurerm_role_assignment" "dead_letter_system_topics" {
+  for_each             = azurerm_eventgrid_system_topic.stage
+  scope                = azurerm_storage_account.host.id
+  role_definition_name = "Storage Blob Data Contributor"
+  principal_id         = each.value.identity[0].principal_id
+}
+
+resource "azurerm_role_assignment" "dead_letter_topics" {
+  for_each             = azurerm_eventgrid_topic.airlock
+  scope                = azurerm_storage_account.host.id
+  role_definition_name = "Storage Blob Data Contributor"
+  principal_id         = each.value.identity[0].principal_id
+}

@@ -1,0 +1,75 @@
+variable "tre_id" {
+  description = "TRE id: lower-case letters and digits, part of every TRE-level account name (stalimip{tre_id})."
+  type        = string
+  validation {
+    condition     = can(regex("^[a-z0-9]{1,11}$", var.tre_id))
+    error_message = "tre_id must be 1-11 lower-case letters or digits."
+  }
+}
+variable "location" {
+  description = "Azure region."
+  type        = string
+}
+variable "resource_group_name" {
+  description = "Resource group of the TRE core (created beforehand)."
+  type        = string
+}
+variable "core_private_endpoint_subnet_id" {
+  description = "TRE core subnet for private endpoints (internal stages, Cosmos DB, topics, the Function App)."
+  type        = string
+}
+variable "function_integration_subnet_id" {
+  description = "Subnet delegated to Microsoft.Web/serverFarms for the Function App's outbound VNet integration."
+  type        = string
+}
+variable "private_dns_zone_ids" {
+  description = "Private DNS zone ids: blob (privatelink.blob.core.windows.net), cosmos (privatelink.documents.azure.com), eventgrid (privatelink.eventgrid.azure.net), sites (privatelink.azurewebsites.net)."
+  type = object({
+    blob      = string
+    cosmos    = string
+    eventgrid = string
+    sites     = string
+  })
+}
+variable "auth_issuer" {
+  description = "Token issuer, e.g. https://login.microsoftonline.com/{tenant}/v2.0."
+  type        = string
+}
+variable "auth_jwks_url" {
+  description = "The issuer's JWKS, e.g. https://login.microsoftonline.com/{tenant}/discovery/v2.0/keys."
+  type        = string
+}
+variable "api_audience" {
+  description = "Audience of TRE-wide tokens (TREAdmin listing across workspaces)."
+  type        = string
+  default     = ""
+}
+variable "policy_defaults" {
+  description = "Workspace policy defaults (AIRLOCK_POLICY_DEFAULTS), e.g. {linkExpiryMinutes = 30}."
+  type        = map(any)
+  default     = {}
+}
+variable "retention_days" {
+  description = "Days rejected and blocked data is kept before the storage service deletes it."
+  type        = number
+  default     = 30
+}
+variable "function_plan_sku" {
+  description = "App Service plan SKU for the Function App (Elastic Premium for VNet integration)."
+  type        = string
+  default     = "EP1"
+}
+variable "log_retention_days" {
+  description = "Log Analytics retention for Application Insights data."
+  type        = number
+  default     = 90
+}
+variable "malware_scanning_cap_gb_per_month" {
+  description = "Defender for Storage malware scanning cap per in-progress account."
+  type        = number
+  default     = 5000
+}
+variable "tags" {
+  type    = map(string)
+  default = {}
+}

@@ -1,0 +1,161 @@
+# One workspace's airlock stages: stalimapp (imports land here), stalexint (export drafts),
+# stalexip (export in progress, scanned by Defender), stalexrej and stalexblocked (kept for
+# `retention_days`). All internal to the workspace network; the core Function App's identity
+# gets exactly the access it needs on each.
+
+terraform {
+  required_providers {
+    azurerm = { source = "hashicorp/azurerm", version = ">= 4.0" }
+  }
+}
+
+variable "workspace_short_id" {
+  description = "Workspace short id: part of the account names (stalexipws{short_id}); lower-case letters and digits."
+  type        = string
+  validation {
+    condition     = can(regex("^[a-z0-9]{1,11}$", var.workspace_short_id))
+    error_message = "workspace_short_id must be 1-11 lower-case letters or digits."
+  }
+}
+variable "location" { type = string }
+variable "resource_group_name" {
+  description = "The workspace's resource group."
+  type        = string
+}
+variable "private_endpoint_subnet_id" {
+  description = "Workspace subnet for the stages' private endpoints."
+  type        = string
+}
+variable "blob_private_dns_zone_id" { type = string }
+variable "function_principal_id" {
+  description = "airlock-core output function_principal_id."
+  type        = string
+}
+variable "function_app_id" {
+  description = "airlock-core output function_app_id."
+  type        = string
+}
+variable "scan_result_topic_id" {
+  description = "airlock-core output scan_result_topic_id."
+  type        = string
+}
+variable "dead_letter_storage_account_id" {
+  description = "airlock-core output dead_letter_storage_account_id."
+  type        = string
+}
+variable "blob_stages" {
+  description = "airlock-core output blob_stages: stage prefixes that raise BlobCreated."
+  type        = list(string)
+}
+variable "log_analytics_workspace_id" {
+  description = "airlock-core output log_analytics_workspace_id: blob access logs of the workspace stages."
+  type        = string
+}
+variable "retention_days" {
+  type    = number
+  default = 30
+}
+variable "malware_scanning_cap_gb_per_month" {
+  type    = number
+  default = 5000
+}
+variable "tags" {
+  type    = map(string)
+  default = {}
+}
+
+locals {
+  stages = {
+    stalimapp     = 0
+    stalexint     = 0
+    stalexip      = 0
+    stalexrej     = var.retention_days
+    stalexblocked = var.retention_days
+  }
+  blob_created_types = ["Microsoft.Storage.BlobCreated"]
+}
+
+module "stage" {
+  source                     = "../stage-account"
+  for_each                   = local.stages
+  name                       = "${each.key}ws${var.workspace_short_id}"
+  resource_group_name        = var.resource_group_name
+  location                   = var.location
+  external                   = false
+  retention_days             = each.value
+  private_endpoint_subnet_id = var.private_endpoint_subnet_id
+    blob_private_dns_zone_id   = var.blob_private_dns_zone_id
+  log_analytics_workspace_id = var.log_analytics_workspace_id
+  tags                       = var.tags
+}
+
+resource "azurerm_role_assignment" "stage_data" {
+  for_each             = module.stage
+  scope                = each.value.id
+  role_definition_name = "Storage Blob Data Contributor"
+  principal_id         = var.function_principal_id
+}
+
+resource "azurerm_role_assignment" "stage_delegator" {
+  for_each             = module.stage
+  scope                = each.value.id
+  role_definition_name = "Storage Blob Delegator"
+  principal_id         = var.function_principal_id
+}
+
+resource "azurerm_eventgrid_system_topic" "stage" {
+  for_each            = toset([for s in keys(local.stages) : s if contains(var.blob_stages, s)])
+  name                = "evgst-${each.key}ws${var.workspace_short_id}"
+  resource_group_name = var.resource_group_name
+  location            = var.location
+  source_resource_id  = module.stage[each.key].id
+  topic_type          = "Microsoft.Storage.StorageAccounts"
+  tags                = var.tags
+  identity {
+    type = "SystemAssigned"
+  }
+}
+
+resource "azurerm_eventgrid_system_topic_event_subscription" "blob_created" {
+  for_each             = azurerm_eventgrid_system_topic.stage
+  name                 = "blob-created"
+  system_topic         = each.value.name
+  resource_group_name  = var.resource_group_name
+  included_event_types = local.blob_created_types
+
+  azure_function_endpoint {
+    function_id          = "${var.function_app_id}/functions/BlobCreated"
+    max_events_per_batch = 1
+  }
+  retry_policy {
+    max_delivery_attempts = 30
+    event_time_to_live    = 1440
+  }
+  dead_letter_identity {
+    type = "SystemAssigned"
+  }
+  storage_blob_dead_letter_destination {
+    storage_account_id          = var.dead_letter_storage_account_id
+    storage_blob_container_name = "deadletters"
+  }
+}
+
+resource "azurerm_role_assignment" "dead_letter" {
+  for_each             = azurerm_eventgrid_system_topic.stage
+  scope                = var.dead_letter_storage_account_id
+  role_definition_name = "Storage Blob Data Contributor"
+  principal_id         = each.value.identity[0].principal_id
+}
+
+resource "azurerm_security_center_storage_defender" "export_in_progress" {
+  storage_account_id                          = module.stage["stalexip"].id
+  override_subscription_settings_enabled      = true
+  malware_scanning_on_upload_enabled          = true
+  malware_scanning_on_upload_cap_gb_per_month = var.malware_scanning_cap_gb_per_month
+  scan_results_event_grid_topic_id            = var.scan_result_topic_id
+  sensitive_data_discovery_enabled            = false
+}
+
+output "stage_account_ids" {
+  value = { for k, m in module.stage : k => m.id }
+}

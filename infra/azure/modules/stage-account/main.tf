@@ -1,0 +1,142 @@
+# One airlock stage storage account, secure by default: Entra ID only (no shared keys),
+# HTTPS + TLS 1.2, no anonymous access, public network access only for the two external
+# stages, a private endpoint otherwise, and (optionally) deletion of old data.
+
+terraform {
+  required_providers {
+    azurerm = { source = "hashicorp/azurerm", version = ">= 4.0" }
+  }
+}
+
+variable "name" {
+  description = "Storage account name, e.g. stalimiptre1."
+  type        = string
+}
+variable "resource_group_name" { type = string }
+variable "location" { type = string }
+variable "external" {
+  description = "True for stalimex and stalexapp: reachable from the internet (with a SAS) rather than only through the private endpoint."
+  type        = bool
+  default     = false
+}
+variable "private_endpoint_subnet_id" {
+  description = "Subnet for the blob private endpoint (TRE core or workspace network)."
+  type        = string
+}
+variable "blob_private_dns_zone_id" {
+  description = "privatelink.blob.core.windows.net zone id."
+  type        = string
+}
+variable "retention_days" {
+  description = "Delete blobs this many days after they were last modified (0 = keep). Set for rejected and blocked stages."
+  type        = number
+  default     = 0
+}
+variable "log_analytics_workspace_id" {
+  description = "Where blob read/write/delete logs go (who touched which data, when)."
+  type        = string
+}
+variable "tags" {
+  type    = map(string)
+  default = {}
+}
+
+resource "azurerm_storage_account" "stage" {
+  name                              = var.name
+  resource_group_name               = var.resource_group_name
+  location                          = var.location
+  account_tier                      = "Standard"
+  account_replication_type          = "ZRS"
+  account_kind                      = "StorageV2"
+  https_traffic_only_enabled        = true
+  min_tls_version                   = "TLS1_2"
+  shared_access_key_enabled         = false
+  default_to_oauth_authentication   = true
+  allow_nested_items_to_be_public   = false
+  public_network_access_enabled     = var.external
+  infrastructure_encryption_enabled = true
+  cross_tenant_replication_enabled  = false
+  local_user_enabled                = false
+  tags                              = var.tags
+
+  sas_policy {
+    # User-delegation SAS from the airlock live 60 minutes by default; nothing longer.
+    expiration_period = "01.00:00:00"
+    expiration_action = "Block"
+  }
+
+  blob_properties {
+    delete_retention_policy {
+      days = 7
+    }
+    container_delete_retention_policy {
+      days = 7
+    }
+  }
+
+  network_rules {
+    default_action = var.external ? "Allow" : "Deny"
+    bypass         = ["AzureServices"]
+  }
+}
+
+resource "azurerm_private_endpoint" "blob" {
+  name                = "pe-${var.name}-blob"
+  resource_group_name = var.resource_group_name
+  location            = var.location
+  subnet_id           = var.private_endpoint_subnet_id
+  tags                = var.tags
+
+  private_service_connection {
+    name                           = "psc-${var.name}-blob"
+    private_connection_resource_id = azurerm_storage_account.stage.id
+    subresource_names              = ["blob"]
+    is_manual_connection           = false
+  }
+
+  private_dns_zone_group {
+    name                 = "blob"
+    private_dns_zone_ids = [var.blob_private_dns_zone_id]
+  }
+}
+
+resource "azurerm_storage_management_policy" "retention" {
+  count              = var.retention_days > 0 ? 1 : 0
+  storage_account_id = azurerm_storage_account.stage.id
+
+  rule {
+    name    = "delete-after-retention"
+    enabled = true
+    filters {
+      blob_types = ["blockBlob"]
+    }
+    actions {
+      base_blob {
+        delete_after_days_since_modification_greater_than = var.retention_days
+      }
+    }
+  }
+}
+
+resource "azurerm_monitor_diagnostic_setting" "blob" {
+  name                       = "airlock-blob-access"
+  target_resource_id         = "${azurerm_storage_account.stage.id}/blobServices/default"
+  log_analytics_workspace_id = var.log_analytics_workspace_id
+
+  enabled_log {
+    category = "StorageRead"
+  }
+  enabled_log {
+    category = "StorageWrite"
+  }
+  enabled_log {
+    category = "StorageDelete"
+  }
+}
+
+output "id" {
+  value = azurerm_storage_account.stage.id
+}
+output "name" {
+  value = azurerm_storage_account.stage.name
+}
