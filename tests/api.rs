@@ -729,3 +729,32 @@ async fn an_upload_link_works_before_any_event_is_delivered() {
         "{url}"
     );
 }
+
+#[tokio::test]
+async fn implausible_ids_are_404_not_500() {
+    let s = Stack::start(json!({})).await;
+    let owner = s.token("olivia", &[OWNER, MANAGER], WS1);
+    s.requests.fail_next(1000); // any store access would now fail loudly
+    for path in [
+        "/api/workspaces/%C2%B8%5C%C2%BB-o%1F%10/requests",
+        "/api/workspaces/ws%2Fone/requests",
+        "/api/workspaces/..%2F..%2Fetc/requests",
+    ] {
+        let (status, body) = s.call("GET", path, Some(&owner), None).await;
+        assert_eq!(status, 404, "{path}: {body}");
+    }
+    for suffix in ["", "/history", "/link"] {
+        let path = format!("/api/workspaces/{WS1}/requests/%1F%10bad{suffix}");
+        let (status, body) = s.call("GET", &path, Some(&owner), None).await;
+        assert_eq!(status, 404, "{path}: {body}");
+    }
+    let (status, _) = s
+        .call(
+            "POST",
+            &format!("/api/workspaces/{WS1}/requests/{}/cancel", "x".repeat(200)),
+            Some(&owner),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+}

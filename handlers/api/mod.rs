@@ -115,6 +115,16 @@ pub async fn identify(deps: &Deps, headers: &HeaderMap) -> Result<Identity, ApiE
     Ok(deps.tokens.verify(token).await?)
 }
 
+/// Workspace and request ids are short and plain (Cosmos DB ids, container names): anything
+/// else cannot exist, and never reaches a store.
+pub fn plausible_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        && !id.starts_with('.')
+}
+
 /// Authenticates the caller for one workspace: a token for that workspace's audience.
 pub async fn caller_in(
     deps: &Deps,
@@ -122,6 +132,9 @@ pub async fn caller_in(
     workspace_id: &str,
 ) -> Result<(Workspace, Caller), ApiError> {
     let identity = identify(deps, headers).await?;
+    if !plausible_id(workspace_id) {
+        return Err(ApiError::not_found("workspace not found"));
+    }
     let ws = deps
         .workspaces
         .get(workspace_id)

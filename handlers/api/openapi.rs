@@ -343,11 +343,22 @@ pub fn document() -> Value {
         schemas.insert(name, schema);
     }
     let error = |description: &str| json!({"description": description, "content": {"application/json": {"schema": schema_ref("Error")}}});
+        let operation_id = |op: &Op| format!("{}{}", op.method, op.path.replace(['/', '{', '}', '.'], "_"));
+    let ops = operations();
+    // Links: what a created request's id unlocks (clients and test tools follow them).
+    let mut links = Map::new();
+    for op in ops.iter().filter(|o| o.path.contains("{requestId}")) {
+        let name = format!("{}{}", op.method, op.path.rsplit('/').next().unwrap_or("").replace(['{', '}'], ""));
+        links.insert(name, json!({
+            "operationId": operation_id(op),
+            "parameters": {"workspaceId": "$request.path.workspaceId", "requestId": "$response.body#/airlockRequest/id"},
+        }));
+    }
     let mut paths = Map::new();
-    for op in operations() {
+    for op in ops {
         let mut operation = json!({
             "summary": op.summary,
-            "operationId": format!("{}{}", op.method, op.path.replace(['/', '{', '}', '.'], "_")),
+                        "operationId": operation_id(&op),
             "parameters": op.params.iter().map(|p| {
                 let mut v = json!({"name": p.name, "in": p.location, "required": p.location == "path", "schema": p.schema});
                 if !p.description.is_empty() {
@@ -356,11 +367,14 @@ pub fn document() -> Value {
                 v
             }).collect::<Vec<_>>(),
         });
-        let success = if op.response.is_empty() {
+                let mut success = if op.response.is_empty() {
             json!({"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}})
         } else {
             json!({"description": "OK", "content": {"application/json": {"schema": schema_ref(op.response)}}})
         };
+        if op.status == 201 {
+            success["links"] = Value::Object(links.clone());
+        }
         let mut responses = Map::new();
         responses.insert(op.status.to_string(), success);
         if op.secured {

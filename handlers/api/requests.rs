@@ -71,6 +71,9 @@ async fn load(
     caller: &Caller,
     id: &str,
 ) -> Result<AirlockRequest, ApiError> {
+    if !super::plausible_id(id) {
+        return Err(ApiError::not_found("request not found"));
+    }
     tracing::Span::current().record("request_id", id);
     let request = deps
         .requests
