@@ -60,3 +60,107 @@ fn the_committed_openapi_document_is_the_served_one() {
         }
     }
 }
+
+/// `docs/roles.md` is generated from the access rules, so it cannot drift from the code.
+#[test]
+fn roles_doc_matches_the_access_rules() {
+    use airlock::domain::access::{allowed_user_actions, link_grant};
+    use airlock::domain::request::Ctx;
+    use airlock::domain::{AirlockRequest, Caller, RequestType, Role, Status, User, Workspace};
+    let ws: Workspace = serde_json::from_value(
+        serde_json::json!({"id": "w", "displayName": "w", "shortId": "w", "tokenAudience": "a"}),
+    )
+    .unwrap();
+    let user = |id: &str| User {
+        id: id.into(),
+        name: id.into(),
+        email: None,
+    };
+    let ctx = Ctx {
+        now: chrono::Utc::now(),
+        workspace: &ws,
+    };
+    let base = AirlockRequest::create(
+        "r".into(),
+        RequestType::Export,
+        "t".into(),
+        "j".into(),
+        user("creator"),
+        &ctx,
+    )
+    .unwrap();
+    let callers = [
+        (
+            "WorkspaceResearcher (creator)",
+            Role::WorkspaceResearcher,
+            "creator",
+        ),
+        (
+            "WorkspaceResearcher (other)",
+            Role::WorkspaceResearcher,
+            "other",
+        ),
+        ("WorkspaceOwner", Role::WorkspaceOwner, "owner"),
+        ("AirlockManager", Role::AirlockManager, "manager"),
+        ("TREAdmin", Role::TreAdmin, "admin"),
+    ];
+    let mut doc = String::from(
+        "# Roles: who may do what\n\nGenerated from `handlers/domain/access.rs` by `tests/docs.rs`; do not edit by hand.\n\n\
+         Roles are Entra ID app roles in the caller's token for a workspace. Nobody reviews a request they created, and a\n\
+         reviewer counts once per revision. Creating requests: `WorkspaceResearcher` and `WorkspaceOwner`. Reading: owners,\n\
+         airlock managers and TRE admins read every request of the workspace; researchers read their own and approved ones.\n\n\
+         Actions offered in `allowedUserActions`, per status (link permissions: `acwdl` upload without read, `rl` read):\n\n",
+    );
+    doc.push_str("| status |");
+    for (name, _, _) in &callers {
+        doc.push_str(&format!(" {name} |"));
+    }
+    doc.push_str("\n|---|");
+    for _ in &callers {
+        doc.push_str("---|");
+    }
+    doc.push('\n');
+    for status in Status::ALL {
+        let mut r = base.clone();
+        r.status = status;
+        doc.push_str(&format!("| `{status}` |"));
+        for (_, role, id) in &callers {
+            let caller = Caller {
+                user: user(id),
+                roles: vec![*role],
+            };
+            let actions: Vec<String> = allowed_user_actions(&caller, &r)
+                .into_iter()
+                .map(|a| match a {
+                    airlock::domain::UserAction::Link => format!(
+                        "link ({})",
+                        link_grant(&caller, &r).unwrap().permissions.as_sas()
+                    ),
+                    other => serde_json::to_value(other)
+                        .unwrap()
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
+                })
+                .collect();
+            doc.push_str(&format!(
+                " {} |",
+                if actions.is_empty() {
+                    "—".to_string()
+                } else {
+                    actions.join(", ")
+                }
+            ));
+        }
+        doc.push('\n');
+    }
+    let path = format!("{}/docs/roles.md", env!("CARGO_MANIFEST_DIR"));
+    if std::env::var_os("AIRLOCK_WRITE_DOCS").is_some() {
+        std::fs::write(&path, &doc).unwrap();
+    }
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap_or_default(),
+        doc,
+        "docs/roles.md is stale: run AIRLOCK_WRITE_DOCS=1 cargo test --test docs"
+    );
+}

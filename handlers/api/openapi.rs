@@ -343,12 +343,26 @@ pub fn document() -> Value {
         schemas.insert(name, schema);
     }
     let error = |description: &str| json!({"description": description, "content": {"application/json": {"schema": schema_ref("Error")}}});
-        let operation_id = |op: &Op| format!("{}{}", op.method, op.path.replace(['/', '{', '}', '.'], "_"));
+    let operation_id = |op: &Op| {
+        format!(
+            "{}{}",
+            op.method,
+            op.path.replace(['/', '{', '}', '.'], "_")
+        )
+    };
     let ops = operations();
     // Links: what a created request's id unlocks (clients and test tools follow them).
     let mut links = Map::new();
     for op in ops.iter().filter(|o| o.path.contains("{requestId}")) {
-        let name = format!("{}{}", op.method, op.path.rsplit('/').next().unwrap_or("").replace(['{', '}'], ""));
+        let name = format!(
+            "{}{}",
+            op.method,
+            op.path
+                .rsplit('/')
+                .next()
+                .unwrap_or("")
+                .replace(['{', '}'], "")
+        );
         links.insert(name, json!({
             "operationId": operation_id(op),
             "parameters": {"workspaceId": "$request.path.workspaceId", "requestId": "$response.body#/airlockRequest/id"},
@@ -367,7 +381,7 @@ pub fn document() -> Value {
                 v
             }).collect::<Vec<_>>(),
         });
-                let mut success = if op.response.is_empty() {
+        let mut success = if op.response.is_empty() {
             json!({"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}})
         } else {
             json!({"description": "OK", "content": {"application/json": {"schema": schema_ref(op.response)}}})
