@@ -415,18 +415,21 @@ async fn clamav_blocks_malware_and_passes_clean_files() {
         .collect();
     names.sort();
     assert_eq!(names, vec!["clean.csv", "tools/eicar.com"]);
+    // The draft and in-progress copies are removed just after the final status: wait for it.
     for gone in ["stalimexe2e", "stalimipe2e"] {
         let c = airlock::adapters::ContainerRef {
             account: gone.into(),
             container: id.clone(),
         };
-        assert!(
-            airlock::adapters::BlobStore::list_blobs(&*stack.blobs, &c)
-                .await
-                .unwrap()
-                .is_empty(),
-            "{gone} still holds data"
-        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !airlock::adapters::BlobStore::list_blobs(&*stack.blobs, &c)
+            .await
+            .unwrap()
+            .is_empty()
+        {
+            assert!(Instant::now() < deadline, "{gone} still holds data");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
     // A clean request in the same workspace is scanned and reviewed.
     let id = c
@@ -444,27 +447,33 @@ async fn clamav_blocks_malware_and_passes_clean_files() {
     )
     .await;
     c.wait(ALPHA, &id, &alice, "approved").await;
-    // Both audit trails verify.
+    // Both audit trails verify; the clean-up after the final status is recorded too (it is
+    // written by the StatusChanged handler just after the status changes, so wait for it).
     for rid in [&blocked_id, &id] {
-        let trail = c
-            .ok(
-                "GET",
-                &format!("/workspaces/{ALPHA}/requests/{rid}/history"),
-                &owner,
-                None,
-            )
-            .await;
-        assert_eq!(trail["verified"], true, "{trail}");
-        let actions: Vec<&str> = trail["history"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|h| h["action"].as_str().unwrap())
-            .collect();
-        assert!(
-            actions.contains(&"scanned") && actions.contains(&"data removed"),
-            "{actions:?}"
-        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let trail = c
+                .ok(
+                    "GET",
+                    &format!("/workspaces/{ALPHA}/requests/{rid}/history"),
+                    &owner,
+                    None,
+                )
+                .await;
+            assert_eq!(trail["verified"], true, "{trail}");
+            let actions: Vec<String> = trail["history"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h["action"].as_str().unwrap().to_string())
+                .collect();
+            if actions.iter().any(|a| a == "data removed") {
+                assert!(actions.iter().any(|a| a == "scanned"), "{actions:?}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "no clean-up entry: {actions:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     // Every status change of both requests reached the subscriber, with context.

@@ -44,23 +44,32 @@ async fn start() -> LocalStack {
     .await
 }
 
-/// Which stage accounts hold blobs of the request.
-async fn holders(stack: &LocalStack, id: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for (account, _) in airlock::local::stack::stage_accounts(&stack.tre_id, &stack.workspaces) {
-        let c = airlock::adapters::ContainerRef {
-            account: account.clone(),
-            container: id.into(),
-        };
-        if !airlock::adapters::BlobStore::list_blobs(&*stack.blobs, &c)
-            .await
-            .unwrap()
-            .is_empty()
+/// Which stage accounts hold blobs of the request, once the clean-up that follows a final
+/// status has had its chance (it runs just after the status changes): waits up to 20 s for
+/// the layout to be `expected`, and returns what it saw last.
+async fn holders_settled(stack: &LocalStack, id: &str, expected: &[&str]) -> Vec<String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut out = Vec::new();
+        for (account, _) in airlock::local::stack::stage_accounts(&stack.tre_id, &stack.workspaces)
         {
-            out.push(account);
+            let c = airlock::adapters::ContainerRef {
+                account: account.clone(),
+                container: id.into(),
+            };
+            if !airlock::adapters::BlobStore::list_blobs(&*stack.blobs, &c)
+                .await
+                .unwrap()
+                .is_empty()
+            {
+                out.push(account);
+            }
         }
+        if out == expected || std::time::Instant::now() > deadline {
+            return out;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    out
 }
 
 fn touches(event: &EventGridEvent, id: &str) -> bool {
@@ -94,7 +103,7 @@ async fn injected_faults_heal() {
         .await;
         api.wait(ALPHA, &id, &alice, "approved").await;
         assert_eq!(
-            holders(&stack, &id).await,
+            holders_settled(&stack, &id, &["stalexappfaults"]).await,
             vec!["stalexappfaults"],
             "publish failure: one copy, final stage"
         );
@@ -126,7 +135,7 @@ async fn injected_faults_heal() {
         let api = StackClient::new(&stack);
         api.wait(ALPHA, &id, &alice, "approved").await;
         assert_eq!(
-            holders(&stack, &id).await,
+            holders_settled(&stack, &id, &["stalimappwsalpha"]).await,
             vec!["stalimappwsalpha"],
             "crash: one copy, final stage"
         );
@@ -209,7 +218,7 @@ async fn injected_faults_heal() {
             });
         assert!(told, "the owners are notified of the failure");
         assert_eq!(
-            holders(&stack, &id).await,
+            holders_settled(&stack, &id, &["stalexipwsgamma"]).await,
             vec!["stalexipwsgamma"],
             "a failed request keeps only its sealed copy, for investigation"
         );
