@@ -36,3 +36,7 @@ output "blob_stages" {
 output "log_analytics_workspace_id" {
   value = azurerm_log_analytics_workspace.airlock.id
 }
+output "blob_event_types" {
+  description = "Event types the blob-created subscription takes (from subscriptions.json)."
+  value       = local.blob_events
+}

@@ -47,6 +47,10 @@ variable "blob_stages" {
   description = "airlock-core output blob_stages: stage prefixes that raise BlobCreated."
   type        = list(string)
 }
+variable "blob_event_types" {
+  description = "airlock-core output blob_event_types (from subscriptions.json)."
+  type        = list(string)
+}
 variable "log_analytics_workspace_id" {
   description = "airlock-core output log_analytics_workspace_id: blob access logs of the workspace stages."
   type        = string
@@ -72,7 +76,7 @@ locals {
     stalexrej     = var.retention_days
     stalexblocked = var.retention_days
   }
-  blob_created_types = ["Microsoft.Storage.BlobCreated"]
+  
 }
 
 module "stage" {
@@ -121,7 +125,7 @@ resource "azurerm_eventgrid_system_topic_event_subscription" "blob_created" {
   name                 = "blob-created"
   system_topic         = each.value.name
   resource_group_name  = var.resource_group_name
-  included_event_types = local.blob_created_types
+    included_event_types = var.blob_event_types
 
   azure_function_endpoint {
     function_id          = "${var.function_app_id}/functions/BlobCreated"
