@@ -95,7 +95,7 @@ module "workspace" {
   function_app_id                = module.airlock.function_app_id
   scan_result_topic_id           = module.airlock.scan_result_topic_id
   dead_letter_storage_account_id = module.airlock.dead_letter_storage_account_id
-      blob_stages                    = module.airlock.blob_stages
+  blob_stages                    = module.airlock.blob_stages
   blob_event_types               = module.airlock.blob_event_types
   log_analytics_workspace_id     = module.airlock.log_analytics_workspace_id
   retention_days                 = var.retention_days

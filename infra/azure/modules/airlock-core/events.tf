@@ -3,13 +3,13 @@
 # Every subscription retries and then dead-letters.
 
 resource "azurerm_eventgrid_system_topic" "stage" {
-  for_each               = toset([for s in keys(local.stages) : s if contains(local.blob_stages, s)])
-  name                   = "evgst-${each.key}${var.tre_id}"
-  resource_group_name    = var.resource_group_name
-  location               = var.location
-  source_resource_id     = module.stage[each.key].id
-  topic_type             = "Microsoft.Storage.StorageAccounts"
-  tags                   = var.tags
+  for_each            = toset([for s in keys(local.stages) : s if contains(local.blob_stages, s)])
+  name                = "evgst-${each.key}${var.tre_id}"
+  resource_group_name = var.resource_group_name
+  location            = var.location
+  source_resource_id  = module.stage[each.key].id
+  topic_type          = "Microsoft.Storage.StorageAccounts"
+  tags                = var.tags
   identity {
     type = "SystemAssigned"
   }

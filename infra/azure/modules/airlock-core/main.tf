@@ -33,7 +33,7 @@ module "stage" {
   external                   = each.value.external
   retention_days             = each.value.retention
   private_endpoint_subnet_id = var.core_private_endpoint_subnet_id
-    blob_private_dns_zone_id   = var.private_dns_zone_ids.blob
+  blob_private_dns_zone_id   = var.private_dns_zone_ids.blob
   log_analytics_workspace_id = azurerm_log_analytics_workspace.airlock.id
   tags                       = var.tags
 }
@@ -41,17 +41,17 @@ module "stage" {
 # ---- Cosmos DB: records, Entra ID only ----
 
 resource "azurerm_cosmosdb_account" "airlock" {
-  name                              = "cosmos-airlock-${var.tre_id}"
-  resource_group_name               = var.resource_group_name
-  location                          = var.location
-  offer_type                        = "Standard"
-  kind                              = "GlobalDocumentDB"
-  local_authentication_disabled     = true
-  public_network_access_enabled     = false
-  is_virtual_network_filter_enabled = true
+  name                               = "cosmos-airlock-${var.tre_id}"
+  resource_group_name                = var.resource_group_name
+  location                           = var.location
+  offer_type                         = "Standard"
+  kind                               = "GlobalDocumentDB"
+  local_authentication_disabled      = true
+  public_network_access_enabled      = false
+  is_virtual_network_filter_enabled  = true
   access_key_metadata_writes_enabled = false
-  minimal_tls_version               = "Tls12"
-  tags                              = var.tags
+  minimal_tls_version                = "Tls12"
+  tags                               = var.tags
 
   consistency_policy {
     consistency_level = "Session"

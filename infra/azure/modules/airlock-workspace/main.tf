@@ -76,7 +76,7 @@ locals {
     stalexrej     = var.retention_days
     stalexblocked = var.retention_days
   }
-  
+
 }
 
 module "stage" {
@@ -88,7 +88,7 @@ module "stage" {
   external                   = false
   retention_days             = each.value
   private_endpoint_subnet_id = var.private_endpoint_subnet_id
-    blob_private_dns_zone_id   = var.blob_private_dns_zone_id
+  blob_private_dns_zone_id   = var.blob_private_dns_zone_id
   log_analytics_workspace_id = var.log_analytics_workspace_id
   tags                       = var.tags
 }
@@ -125,7 +125,7 @@ resource "azurerm_eventgrid_system_topic_event_subscription" "blob_created" {
   name                 = "blob-created"
   system_topic         = each.value.name
   resource_group_name  = var.resource_group_name
-    included_event_types = var.blob_event_types
+  included_event_types = var.blob_event_types
 
   azure_function_endpoint {
     function_id          = "${var.function_app_id}/functions/BlobCreated"
