@@ -34,9 +34,11 @@ variable "function_integration_subnet_id" {
   type        = string
 }
 variable "private_dns_zone_ids" {
-  description = "Private DNS zone ids: blob, cosmos, eventgrid, sites."
+  description = "Private DNS zone ids: blob, queue, table, cosmos, eventgrid, sites."
   type = object({
     blob      = string
+    queue     = string
+    table     = string
     cosmos    = string
     eventgrid = string
     sites     = string

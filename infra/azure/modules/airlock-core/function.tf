@@ -36,21 +36,28 @@ resource "azurerm_storage_account" "host" {
   }
 }
 
-resource "azurerm_private_endpoint" "host_blob" {
-  name                = "pe-stalfunc-${var.tre_id}-blob"
+# The Functions host keeps its state in blobs, queues and tables (identity-based
+# AzureWebJobsStorage), all through private endpoints.
+resource "azurerm_private_endpoint" "host" {
+  for_each = {
+    blob  = var.private_dns_zone_ids.blob
+    queue = var.private_dns_zone_ids.queue
+    table = var.private_dns_zone_ids.table
+  }
+  name                = "pe-stalfunc-${var.tre_id}-${each.key}"
   resource_group_name = var.resource_group_name
   location            = var.location
   subnet_id           = var.core_private_endpoint_subnet_id
   tags                = var.tags
   private_service_connection {
-    name                           = "psc-stalfunc-blob"
+    name                           = "psc-stalfunc-${each.key}"
     private_connection_resource_id = azurerm_storage_account.host.id
-    subresource_names              = ["blob"]
+    subresource_names              = [each.key]
     is_manual_connection           = false
   }
   private_dns_zone_group {
-    name                 = "blob"
-    private_dns_zone_ids = [var.private_dns_zone_ids.blob]
+    name                 = each.key
+    private_dns_zone_ids = [each.value]
   }
 }
 
@@ -123,6 +130,8 @@ resource "azurerm_linux_function_app" "airlock" {
   }
 
   site_config {
+    # A dedicated plan idles otherwise, and the Reconcile timer must fire.
+    always_on                              = true
     minimum_tls_version                    = "1.2"
     ftps_state                             = "Disabled"
     http2_enabled                          = true

@@ -23,9 +23,11 @@ variable "function_integration_subnet_id" {
   type        = string
 }
 variable "private_dns_zone_ids" {
-  description = "Private DNS zone ids: blob (privatelink.blob.core.windows.net), cosmos (privatelink.documents.azure.com), eventgrid (privatelink.eventgrid.azure.net), sites (privatelink.azurewebsites.net)."
+  description = "Private DNS zone ids: blob, queue, table (privatelink.{blob,queue,table}.core.windows.net), cosmos (privatelink.documents.azure.com), eventgrid (privatelink.eventgrid.azure.net), sites (privatelink.azurewebsites.net)."
   type = object({
     blob      = string
+    queue     = string
+    table     = string
     cosmos    = string
     eventgrid = string
     sites     = string
@@ -55,9 +57,9 @@ variable "retention_days" {
   default     = 30
 }
 variable "function_plan_sku" {
-  description = "App Service plan SKU for the Function App (Elastic Premium for VNet integration)."
+  description = "Dedicated Linux App Service plan SKU. Dedicated (not Elastic Premium or Consumption) because those need an Azure Files content share with a storage key, and shared keys are off."
   type        = string
-  default     = "EP1"
+  default     = "P1v3"
 }
 variable "log_retention_days" {
   description = "Log Analytics retention for Application Insights data."
