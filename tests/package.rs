@@ -8,10 +8,13 @@ use std::process::Command;
 fn the_zip_matches_the_manifests() {
     let root = env!("CARGO_MANIFEST_DIR");
     let out = std::env::temp_dir().join(format!("airlock-package-{}.zip", std::process::id()));
-    // The debug profile keeps CI to one build; the layout is the same for release.
+    // Pack the handler this test run already built (one build in CI); the layout is the same
+    // for the release build `infra/package` makes by default.
     let status = Command::new("bash")
         .arg(format!("{root}/infra/package"))
-        .args(["--debug", "--out"])
+        .arg("--binary")
+        .arg(env!("CARGO_BIN_EXE_handler"))
+        .arg("--out")
         .arg(&out)
         .status()
         .unwrap();
