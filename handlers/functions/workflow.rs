@@ -220,7 +220,7 @@ pub async fn drive(
                     .unwrap_or_else(|| "nowhere".into()),
                 deleted.join(", ")
             );
-            audit_once(deps, ws, &request.id, "data removed", message.clone()).await?;
+            audit_once(deps, ws, request, "data removed", message.clone()).await?;
             Ok(Outcome::Done(message))
         }
     }
@@ -281,24 +281,24 @@ async fn start_movement(
         request.status, from.account, to.account
     );
     if started > 0 {
-        audit_once(deps, ws, &request.id, "copies started", message.clone()).await?;
+        audit_once(deps, ws, request, "copies started", message.clone()).await?;
     }
     Ok(Outcome::Done(message))
 }
 
-/// Adds an audit entry unless one with the same action was already written since the last
-/// status change (duplicate deliveries must not repeat the trail).
+/// Adds an audit entry about work done for `request`'s status, unless the request has moved
+/// on since or the entry was already written since the last status change (duplicate
+/// deliveries must not repeat the trail).
 pub async fn audit_once(
     deps: &Deps,
     ws: &Workspace,
-    id: &str,
+    request: &AirlockRequest,
     action: &str,
     message: String,
 ) -> Result<(), FunctionError> {
-    let status = deps.requests.get(&ws.id, id).await?.map(|r| r.value.status);
-    modify::<FunctionError>(deps, ws, id, |r, ctx| {
+    modify::<FunctionError>(deps, ws, &request.id, |r, ctx| {
         let since_change = r.history.iter().rev().take_while(|h| h.to.is_none());
-        if Some(r.status) != status || since_change.clone().any(|h| h.action == action) {
+        if r.status != request.status || since_change.clone().any(|h| h.action == action) {
             return Ok(Applied::Unchanged("already on the record".into()));
         }
         r.audit(ctx, &crate::domain::User::system(), action, message.clone());
