@@ -1,0 +1,122 @@
+//! The `handler` binary the Functions host starts. `main` only wires: configuration,
+//! logging, the Azure adapters, and the server. It has no other mode: without its settings
+//! it stops with a message naming the one that is missing.
+
+use airlock::adapters::azure::cosmos::{CosmosAuth, CosmosStores};
+use airlock::adapters::azure::eventgrid::{EventGridPublisher, TopicAuth, TopicEndpoint};
+use airlock::adapters::azure::{AzureBlobStore, credential_from_mode};
+use airlock::adapters::jwks::JwksVerifier;
+use airlock::app::Deps;
+use airlock::config::Config;
+use airlock::domain::{AccountNames, Topic};
+use airlock::ports::SystemClock;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() {
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("handler: {e}");
+            std::process::exit(2);
+        }
+    };
+    let filter = EnvFilter::try_from_env("AIRLOCK_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    if config.json_logs {
+        tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_env_filter(filter)
+            .init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
+    if let Err(e) = run(config).await {
+        tracing::error!(error = %e, "the handler stopped");
+        std::process::exit(1);
+    }
+}
+
+/// Azure Blob Storage, Cosmos DB, Event Grid and Entra ID (or their emulators).
+async fn run(config: Config) -> std::io::Result<()> {
+    let azure = &config.azure;
+    let fail = |m: String| std::io::Error::other(m);
+    let credential = credential_from_mode(&azure.credential).map_err(fail)?;
+    let blobs = AzureBlobStore::new(&azure.blob_endpoint, credential.clone()).map_err(fail)?;
+    let cosmos_auth = match &azure.cosmos_key {
+        Some(key) => CosmosAuth::Key(key.clone()),
+        None => CosmosAuth::Credential(credential.clone()),
+    };
+    let stores = Arc::new(
+        CosmosStores::connect(
+            &azure.cosmos_endpoint,
+            cosmos_auth,
+            &azure.cosmos_database,
+            azure.cosmos_create,
+        )
+        .await
+        .map_err(fail)?
+        .with_policy_defaults(config.policy_defaults.clone()),
+    );
+    let topic = |url: &str, key: &Option<String>| TopicEndpoint {
+        url: url.to_string(),
+        auth: match key {
+            Some(k) => TopicAuth::Key(k.clone()),
+            None => TopicAuth::Credential(credential.clone()),
+        },
+    };
+    let http = reqwest::Client::new();
+    let publisher = EventGridPublisher::new(
+        http.clone(),
+        HashMap::from([
+            (
+                Topic::StatusChanged,
+                topic(&azure.status_changed_topic, &azure.status_changed_topic_key),
+            ),
+            (
+                Topic::Notification,
+                topic(&azure.notification_topic, &azure.notification_topic_key),
+            ),
+        ]),
+    );
+    let deps = Arc::new(Deps {
+        blobs: Arc::new(blobs),
+        requests: stores.clone(),
+        workspaces: stores,
+        publisher: Arc::new(publisher),
+        clock: Arc::new(SystemClock),
+        tokens: Arc::new(JwksVerifier::new(config.auth.clone(), http)),
+        names: AccountNames::new(config.tre_id.clone()),
+        settings: config.settings.clone(),
+    });
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port)).await?;
+    tracing::info!(url = %format!("http://{}", listener.local_addr()?), "handler ready");
+    airlock::host::serve(listener, deps, shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        // An error here means no signal handler could be installed: wait for SIGTERM instead.
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing invocations in flight");
+}

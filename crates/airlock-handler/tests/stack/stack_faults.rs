@@ -1,0 +1,228 @@
+//! Faults injected into the real local stack, each healed by idempotent handlers, the
+//! router's retries and the `Reconcile` timer: a publish that fails after the record was
+//! written, the handler killed mid-flow, a lost `BlobCreated`, a scan result that never comes.
+//! Each request must end in the right state with its data intact and exactly one copy in its
+//! final stage.
+
+use airlock::domain::{EventGridEvent, Workspace};
+use airlock_local::stack::{LocalStack, stage_accounts};
+use airlock_local::testing::*;
+use airlock_testkit::delivery::DeliveryOptions;
+use airlock_testkit::demo::{self, audience};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+
+const ALPHA: &str = "ws-alpha";
+const GAMMA: &str = "ws-gamma";
+
+async fn start() -> LocalStack {
+    let mut workspaces = demo::workspaces();
+    let gamma: Workspace = serde_json::from_value(json!({
+        "id": GAMMA, "displayName": "Impatient scans", "shortId": "gamma", "tokenAudience": audience(GAMMA),
+        "policy": {"scanRequired": true, "scanTimeoutMinutes": 0},
+        "contacts": {"workspaceOwner": ["owner@gamma.airlock.local"]},
+    }))
+    .unwrap();
+    workspaces.push(gamma);
+    let deadlines = vec![
+        ("AIRLOCK_REDRIVE_AFTER_SECONDS".into(), "2".into()),
+        ("AIRLOCK_OUTBOX_GRACE_SECONDS".into(), "1".into()),
+    ];
+    let delivery = DeliveryOptions {
+        max_attempts: 20,
+        ..Default::default()
+    };
+    start_stack(
+        env!("CARGO_BIN_EXE_handler").as_ref(),
+        "faults",
+        delivery,
+        workspaces,
+        Duration::from_millis(500),
+        deadlines,
+    )
+    .await
+}
+
+/// Which stage accounts hold blobs of the request, once the clean-up that follows a final
+/// status has had its chance (it runs just after the status changes): waits up to 20 s for
+/// the layout to be `expected`, and returns what it saw last.
+async fn holders_settled(stack: &LocalStack, id: &str, expected: &[&str]) -> Vec<String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut out = Vec::new();
+        for account in stage_accounts(&stack.tre_id, &stack.workspaces) {
+            let c = airlock::ports::ContainerRef {
+                account: account.clone(),
+                container: id.into(),
+            };
+            if !airlock::ports::BlobStore::list_blobs(&*stack.blobs, &c)
+                .await
+                .unwrap()
+                .is_empty()
+            {
+                out.push(account);
+            }
+        }
+        if out == expected || std::time::Instant::now() > deadline {
+            return out;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn touches(event: &EventGridEvent, id: &str) -> bool {
+    event.subject.contains(id) || event.data.to_string().contains(id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn injected_faults_heal() {
+    let mut stack = start().await;
+    let alice = stack.token("alice", &["WorkspaceResearcher"], ALPHA);
+    let mike = stack.token("mike", &["AirlockManager"], ALPHA);
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+    let sha = hex::encode(Sha256::digest(&data));
+
+    // 1. Every publish fails for a while after the submit was written: the record keeps its
+    //    events in the outbox and Reconcile publishes them.
+    {
+        let api = StackClient::new(&stack);
+        stack.router.fail_next_publishes(12);
+        let id = api
+            .submitted(ALPHA, &alice, "export", &[("data.bin", &data)])
+            .await;
+        let r = api.wait(ALPHA, &id, &mike, "in_review").await;
+        assert_eq!(r["files"][0]["sha256"], sha);
+        api.ok(
+            "POST",
+            &format!("/workspaces/{ALPHA}/requests/{id}/review"),
+            &mike,
+            Some(json!({"decision": "approved"})),
+        )
+        .await;
+        api.wait(ALPHA, &id, &alice, "approved").await;
+        assert_eq!(
+            holders_settled(&stack, &id, &["stalexappfaults"]).await,
+            vec!["stalexappfaults"],
+            "publish failure: one copy, final stage"
+        );
+        eprintln!("publish failure healed");
+    }
+
+    // 2. The handler is killed right after an approval: the router retries, the restarted
+    //    handler finishes the move.
+    let id = {
+        let api = StackClient::new(&stack);
+        let id = api
+            .submitted(ALPHA, &alice, "import", &[("data.bin", &data)])
+            .await;
+        api.wait(ALPHA, &id, &mike, "in_review").await;
+        api.ok(
+            "POST",
+            &format!("/workspaces/{ALPHA}/requests/{id}/review"),
+            &mike,
+            Some(json!({"decision": "approved"})),
+        )
+        .await;
+        id
+    };
+    stack
+        .crash_handler(Duration::from_millis(800))
+        .await
+        .expect("the handler restarts");
+    {
+        let api = StackClient::new(&stack);
+        api.wait(ALPHA, &id, &alice, "approved").await;
+        assert_eq!(
+            holders_settled(&stack, &id, &["stalimappwsalpha"]).await,
+            vec!["stalimappwsalpha"],
+            "crash: one copy, final stage"
+        );
+        let link = api
+            .ok(
+                "GET",
+                &format!("/workspaces/{ALPHA}/requests/{id}/link"),
+                &alice,
+                None,
+            )
+            .await;
+        let got = SasOnly::new(link["containerUrl"].as_str().unwrap())
+            .download("data.bin")
+            .await
+            .unwrap();
+        assert_eq!(
+            hex::encode(Sha256::digest(&got)),
+            sha,
+            "data intact after the crash"
+        );
+        eprintln!("handler crash healed");
+    }
+
+    // 3. Every BlobCreated for the sealed copies is lost: Reconcile checks the copies itself.
+    {
+        let api = StackClient::new(&stack);
+        stack.engine.drop_deliveries(
+            Some(Box::new(|function: &str, e: &EventGridEvent| {
+                function == "BlobCreated"
+                    && e.topic
+                        .as_deref()
+                        .unwrap_or("")
+                        .ends_with("stalexipwsalpha")
+            })),
+            false,
+        );
+        let id = api
+            .submitted(ALPHA, &alice, "export", &[("data.bin", &data)])
+            .await;
+        let r = api.wait(ALPHA, &id, &mike, "in_review").await;
+        stack.engine.drop_deliveries(None, false);
+        assert_eq!(r["files"][0]["sha256"], sha);
+        assert!(
+            r["history"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|h| h["action"] == "sealed")
+        );
+        eprintln!("lost BlobCreated healed");
+    }
+
+    // 4. The scan result never comes: the request fails, naming the file, and the owners hear.
+    {
+        let api = StackClient::new(&stack);
+        let gina = stack.token("gina", &["WorkspaceResearcher"], GAMMA);
+        stack.engine.drop_deliveries(
+            Some(Box::new(|function: &str, _: &EventGridEvent| {
+                function == "ScanCompleted"
+            })),
+            false,
+        );
+        let id = api
+            .submitted(GAMMA, &gina, "export", &[("data.bin", &data)])
+            .await;
+        let r = api.wait(GAMMA, &id, &gina, "failed").await;
+        stack.engine.drop_deliveries(None, false);
+        let message = r["statusMessage"].as_str().unwrap();
+        assert!(
+            message.contains("no malware scan verdict") && message.contains("data.bin"),
+            "{message}"
+        );
+        let told = stack
+            .engine
+            .received("notification")
+            .into_iter()
+            .filter(|e| touches(e, &id))
+            .any(|e| {
+                e.data["request"]["status"] == "failed"
+                    && e.data["recipients"]["workspaceOwner"]
+                        == json!(["owner@gamma.airlock.local"])
+            });
+        assert!(told, "the owners are notified of the failure");
+        assert_eq!(
+            holders_settled(&stack, &id, &["stalexipwsgamma"]).await,
+            vec!["stalexipwsgamma"],
+            "a failed request keeps only its sealed copy, for investigation"
+        );
+        eprintln!("missing scan verdict failed cleanly");
+    }
+}

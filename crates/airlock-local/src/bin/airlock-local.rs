@@ -1,0 +1,188 @@
+//! `airlock-local`: runs the whole airlock on this machine (see `infra/local/run`).
+//! Prints the API URL, the CA certificate and ready tokens, writes them to
+//! `<state>/stack.json`, and stops every process it started on Ctrl-C.
+//!
+//! `--memory` runs the airlock in this one process on the in-memory fakes instead (no
+//! emulators; data is lost on exit): handy for poking at the API.
+
+use airlock::app::Settings;
+use airlock::ports::SystemClock;
+use airlock_local::emulators::repo_root;
+use airlock_local::stack::{LocalStack, StackOptions};
+use airlock_testkit::delivery::DeliveryOptions;
+use airlock_testkit::demo::{self, PEOPLE};
+use airlock_testkit::in_memory::{InMemoryAirlock, InMemoryOptions};
+use airlock_testkit::{TokenIssuer, TokenSpec};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+const USAGE: &str = "airlock-local [--memory] [--port API_PORT] [--router-port PORT] [--state DIR] [--duplicate] [--reorder] [--notify WEBHOOK_URL]...";
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("AIRLOCK_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let flag = |name: &str| args.iter().any(|a| a == name);
+    let value = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    if flag("--help") || flag("-h") {
+        println!("{USAGE}");
+        return;
+    }
+    let port = |name: &str| {
+        value(name).map(|p| {
+            p.parse::<u16>().unwrap_or_else(|_| {
+                eprintln!("{name} takes a port number, not {p:?}\n{USAGE}");
+                std::process::exit(2);
+            })
+        })
+    };
+    let delivery = DeliveryOptions {
+        duplicate: flag("--duplicate"),
+        reorder: flag("--reorder"),
+        max_attempts: 8,
+        notification_webhooks: args
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| *a == "--notify")
+            .filter_map(|(i, _)| args.get(i + 1).cloned())
+            .collect(),
+        ..Default::default()
+    };
+    if flag("--memory") {
+        run_in_memory(port("--port").or(Some(8080)), delivery).await;
+        return;
+    }
+    let exe = std::env::current_exe().expect("own path");
+    let handler_bin = exe.with_file_name("handler");
+    if !handler_bin.exists() {
+        eprintln!(
+            "{} is missing: build it first (infra/local/run does)",
+            handler_bin.display()
+        );
+        std::process::exit(2);
+    }
+    let state_dir = value("--state")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/airlock-local"));
+    let ca = state_dir.join("tls/ca.pem");
+    if std::env::var_os("SSL_CERT_FILE").map(PathBuf::from) != Some(ca.clone()) {
+        eprintln!(
+            "SSL_CERT_FILE must be {} (TLS trust is read at start-up): use infra/local/run",
+            ca.display()
+        );
+        std::process::exit(2);
+    }
+    let options = StackOptions {
+        state_dir: state_dir.clone(),
+        handler_bin,
+        tre_id: "local".into(),
+        api_port: port("--port").or(Some(8080)),
+        router_port: port("--router-port").or(Some(8090)),
+        delivery,
+        workspaces: demo::workspaces(),
+        reconcile_every: std::time::Duration::from_secs(60),
+        handler_env: vec![],
+    };
+    let stack = match LocalStack::start(options).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("the local stack did not start: {e}");
+            std::process::exit(1);
+        }
+    };
+    let summary = stack.summary();
+    let file = state_dir.join("stack.json");
+    std::fs::write(&file, serde_json::to_string_pretty(&summary).unwrap())
+        .expect("write stack.json");
+    let t = &summary["tokens"]["ws-alpha"];
+    println!("Airlock is running.");
+    println!("  API:           {}", summary["apiUrl"].as_str().unwrap());
+    println!("  CA cert:       {}", summary["caCert"].as_str().unwrap());
+    println!("  details:       {}", file.display());
+    println!(
+        "  mint a token:  {}",
+        summary["mintToken"].as_str().unwrap()
+    );
+    println!();
+    println!("Tokens for ws-alpha (researcher, second researcher, owner, two airlock managers):");
+    for (key, _, _) in PEOPLE {
+        println!(
+            "export {}={}",
+            format!("TOKEN_{key}").to_uppercase(),
+            t[key].as_str().unwrap()
+        );
+    }
+    println!();
+    println!("Ctrl-C stops everything.");
+    let _ = tokio::signal::ctrl_c().await;
+    println!("stopping…");
+    drop(stack);
+}
+
+/// The airlock on the in-memory fakes, in this process: the same server and the same
+/// delivery engine as the tests use, on the demo workspaces, with development tokens.
+async fn run_in_memory(port: Option<u16>, delivery: DeliveryOptions) {
+    let airlock = match InMemoryAirlock::start(InMemoryOptions {
+        tre_id: "local".into(),
+        workspaces: demo::workspaces(),
+        clock: Arc::new(SystemClock),
+        settings: Settings::default(),
+        port,
+        jwks_url: None,
+        leeway_secs: 60,
+    })
+    .await
+    {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("the in-memory airlock did not start: {e}");
+            std::process::exit(1);
+        }
+    };
+    airlock.engine.set_options(DeliveryOptions {
+        retry_base: Duration::ZERO,
+        ..delivery
+    });
+    let airlock = Arc::new(airlock);
+    let issuer = TokenIssuer::dev();
+    println!("Airlock is running in memory (no emulators; data is lost on exit).");
+    println!("  API:           {}/api", airlock.base);
+    println!();
+    println!("Tokens for ws-alpha (researcher, second researcher, owner, two airlock managers):");
+    for (key, user, role) in PEOPLE {
+        let token = issuer.mint(&TokenSpec::new(user, &[role], &demo::audience("ws-alpha")));
+        println!("export {}={token}", format!("TOKEN_{key}").to_uppercase());
+    }
+    println!();
+    println!("Ctrl-C stops it.");
+    let delivering = airlock.clone();
+    let loop_task = tokio::spawn(async move {
+        let mut last_reconcile = std::time::Instant::now();
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if let Err(e) = delivering.settle().await {
+                tracing::warn!(error = %e, "local delivery");
+            }
+            if last_reconcile.elapsed() >= Duration::from_secs(60) {
+                last_reconcile = std::time::Instant::now();
+                if let Err(e) = delivering.engine.reconcile().await {
+                    tracing::warn!(error = %e, "Reconcile timer");
+                }
+            }
+        }
+    });
+    let _ = tokio::signal::ctrl_c().await;
+    loop_task.abort();
+    println!("stopping…");
+}

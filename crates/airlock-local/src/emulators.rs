@@ -1,0 +1,271 @@
+//! Starts the emulators the local stack and the real-stack tests run on: Azurite (Blob, over
+//! HTTPS with `--oauth basic`, so the production bearer-token path is exercised) and the Cosmos
+//! DB emulator (through a launcher that patches its known bugs). Each runs as a child process
+//! that is killed when its handle drops.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The well-known Azurite development key; it is never used by the handler (which has no
+/// shared-key code path), only required by Azurite's account list.
+const DEV_ACCOUNT_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+/// The repository's root (this crate is `crates/airlock-local`).
+pub fn repo_root() -> PathBuf {
+    let crate_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    crate_dir
+        .ancestors()
+        .nth(2)
+        .map(PathBuf::from)
+        .unwrap_or(crate_dir)
+}
+
+/// The repository's `infra/local` folder.
+pub fn infra_local() -> PathBuf {
+    repo_root().join("infra/local")
+}
+
+/// A free loopback port (bound then released; good enough for local use).
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A child process killed (with its process group) on drop.
+pub struct ChildGuard {
+    pub name: String,
+    child: Child,
+}
+
+impl ChildGuard {
+    pub fn spawn(name: &str, mut command: Command, log: &Path) -> std::io::Result<ChildGuard> {
+        let out = std::fs::File::create(log)?;
+        command
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .stdin(Stdio::null());
+        #[cfg(unix)]
+        {
+            use std::os::unix::process::CommandExt;
+            command.process_group(0);
+        }
+        let child = command
+            .spawn()
+            .map_err(|e| std::io::Error::other(format!("starting {name}: {e}")))?;
+        Ok(ChildGuard {
+            name: name.to_string(),
+            child,
+        })
+    }
+
+    /// Wraps a child spawned elsewhere (in its own process group).
+    pub fn adopt(name: &str, child: Child) -> ChildGuard {
+        ChildGuard {
+            name: name.to_string(),
+            child,
+        }
+    }
+
+    /// SIGKILL, no chance to finish anything: a crash.
+    pub fn kill_now(&mut self) {
+        self.signal_group("KILL");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Signals the child's whole process group (npx and node, or a shell and its children),
+    /// with kill(1) rather than `unsafe` libc: this crate forbids `unsafe`.
+    fn signal_group(&self, signal: &str) {
+        #[cfg(unix)]
+        {
+            let group = format!("-{}", self.child.id());
+            let _ = Command::new("kill")
+                .args(["-s", signal, "--", &group])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn has_exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
+    pub fn stop(&mut self) {
+        self.signal_group("TERM");
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            if self.has_exited() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Waits until `port` accepts TCP connections, or the child exits, or time runs out.
+pub fn wait_for_port(
+    child: &mut ChildGuard,
+    port: u16,
+    log: &Path,
+    within: Duration,
+) -> std::io::Result<()> {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        if child.has_exited() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let tail = std::fs::read_to_string(log).unwrap_or_default();
+    let tail: String = tail
+        .lines()
+        .rev()
+        .take(20)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect::<Vec<_>>()
+        .join("\n");
+    Err(std::io::Error::other(format!(
+        "{} did not start on port {port}:\n{tail}",
+        child.name
+    )))
+}
+
+/// Makes the local CA and server certificate in `dir` (idempotent; one thread at a time).
+pub fn ensure_tls(dir: &Path) -> std::io::Result<()> {
+    static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = MAKING.lock().unwrap_or_else(|e| e.into_inner());
+    let status = Command::new("bash")
+        .arg(infra_local().join("tls.sh"))
+        .arg(dir)
+        .stdout(Stdio::null())
+        .status()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other("infra/local/tls.sh failed"))
+    }
+}
+
+/// Installs the emulators from the lockfile when they are missing. Tests start emulators
+/// from several threads at once: one installs, the others wait for it.
+pub fn ensure_npm() -> std::io::Result<()> {
+    static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = infra_local();
+    if dir.join("node_modules/azurite").exists()
+        && dir.join("node_modules/@vercel/cosmosdb-server").exists()
+    {
+        return Ok(());
+    }
+    let status = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(&dir)
+        .status()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other("npm ci in infra/local failed"))
+    }
+}
+
+pub struct Azurite {
+    pub port: u16,
+    /// `https://127.0.0.1:{port}/{account}`
+    pub endpoint_template: String,
+    pub child: ChildGuard,
+}
+
+impl Azurite {
+    /// Starts Azurite over HTTPS with OAuth, serving `accounts`, in memory.
+    pub fn start(tls_dir: &Path, accounts: &[String], log_dir: &Path) -> std::io::Result<Azurite> {
+        ensure_npm()?;
+        let port = free_port()?;
+        let list: Vec<String> = accounts
+            .iter()
+            .map(|a| format!("{a}:{DEV_ACCOUNT_KEY}"))
+            .collect();
+        let mut command = Command::new("node");
+        command
+            .arg(infra_local().join("node_modules/azurite/dist/src/blob/main.js"))
+            .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
+            .args([
+                "--oauth",
+                "basic",
+                "--inMemoryPersistence",
+                "--disableTelemetry",
+                "--loose",
+            ])
+            .arg("--debug")
+            .arg(log_dir.join("azurite-debug.log"))
+            .arg("--cert")
+            .arg(tls_dir.join("server.pem"))
+            .arg("--key")
+            .arg(tls_dir.join("server.key"))
+            .env("AZURITE_ACCOUNTS", list.join(";"))
+            // Azurite reads copy sources over HTTPS itself: it must trust the local CA too.
+            .env("NODE_EXTRA_CA_CERTS", tls_dir.join("ca.pem"));
+        let log = log_dir.join("azurite.log");
+        let mut child = ChildGuard::spawn("azurite", command, &log)?;
+        wait_for_port(&mut child, port, &log, Duration::from_secs(30))?;
+        Ok(Azurite {
+            port,
+            endpoint_template: format!("https://127.0.0.1:{port}/{{account}}"),
+            child,
+        })
+    }
+}
+
+/// The Cosmos DB emulator's well-known key (accepted, not checked, by the emulator).
+pub const COSMOS_EMULATOR_KEY: &str =
+    "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==";
+
+pub struct CosmosEmulator {
+    pub port: u16,
+    pub endpoint: String,
+    pub child: ChildGuard,
+}
+
+impl CosmosEmulator {
+    /// Starts `@vercel/cosmosdb-server` over HTTPS with the local certificate, patched by
+    /// `infra/local/cosmos-emulator.js`.
+    pub fn start(tls_dir: &Path, log_dir: &Path) -> std::io::Result<CosmosEmulator> {
+        ensure_npm()?;
+        let port = free_port()?;
+        let mut command = Command::new("node");
+        command
+            .arg(infra_local().join("cosmos-emulator.js"))
+            .args(["--port", &port.to_string()])
+            .arg("--cert")
+            .arg(tls_dir.join("server.pem"))
+            .arg("--key")
+            .arg(tls_dir.join("server.key"));
+        let log = log_dir.join("cosmos.log");
+        let mut child = ChildGuard::spawn("cosmos emulator", command, &log)?;
+        wait_for_port(&mut child, port, &log, Duration::from_secs(30))?;
+        Ok(CosmosEmulator {
+            port,
+            endpoint: format!("https://127.0.0.1:{port}/"),
+            child,
+        })
+    }
+}

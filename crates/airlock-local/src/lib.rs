@@ -1,0 +1,17 @@
+//! The local stack: everything Azure provides around the `handler`, on this machine, for
+//! development and the end-to-end tests. Never linked into the `handler`.
+//!
+//! - [`emulators`]: Azurite and the Cosmos DB emulator as child processes;
+//! - [`clamav`]: clamd with an offline signature set, and its INSTREAM client (plays Defender);
+//! - [`router`]: Event Grid's publish endpoint and the local token issuer, feeding the one
+//!   delivery engine (`airlock_testkit::delivery`);
+//! - [`watcher`]: raises `BlobCreated` for Azurite (which emits no events) and scans;
+//! - [`stack`]: all of it plus the `handler` binary, started as the Functions host starts it;
+//! - [`testing`]: helpers for tests on the emulators and the stack.
+
+pub mod clamav;
+pub mod emulators;
+pub mod router;
+pub mod stack;
+pub mod testing;
+pub mod watcher;

@@ -1,0 +1,129 @@
+//! The local router: the HTTP face of Event Grid and the token issuer for the local stack.
+//! It accepts publishes on Event Grid's REST shape (with the `aeg-sas-key` check) and hands
+//! them to the one [`DeliveryEngine`], serves the development JWKS, and mints Entra-shaped
+//! tokens for local users. Delivery itself (subscriptions, retries, dead letters, duplicates,
+//! reordering) is the engine's.
+
+use airlock::domain::EventGridEvent;
+use airlock_testkit::delivery::DeliveryEngine;
+use airlock_testkit::{DEV_JWKS, TokenIssuer, TokenSpec};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Event Grid refuses publishes above 1 MB.
+const MAX_PUBLISH_BYTES: usize = 1_048_576;
+
+pub struct Router {
+    pub engine: Arc<DeliveryEngine>,
+    pub topic_key: String,
+    issuer: TokenIssuer,
+    audience_of: Box<dyn Fn(&str) -> String + Send + Sync>,
+    /// Fault injection: publishes answered 503 while this is above zero.
+    failing_publishes: AtomicU32,
+}
+
+impl Router {
+    pub fn new(
+        engine: Arc<DeliveryEngine>,
+        topic_key: String,
+        audience_of: Box<dyn Fn(&str) -> String + Send + Sync>,
+    ) -> Self {
+        Router {
+            engine,
+            topic_key,
+            issuer: TokenIssuer::dev(),
+            audience_of,
+            failing_publishes: AtomicU32::new(0),
+        }
+    }
+
+    /// The next `n` publishes to any topic are refused with 503, as a throttled topic would.
+    pub fn fail_next_publishes(&self, n: u32) {
+        self.failing_publishes.store(n, Ordering::SeqCst);
+    }
+
+    pub fn http_routes(self: &Arc<Self>) -> axum::Router {
+        axum::Router::new()
+            .route("/topics/{topic}/api/events", post(publish))
+            .route(
+                "/discovery/v2.0/keys",
+                get(|| async { ([("content-type", "application/json")], DEV_JWKS) }),
+            )
+            .route("/token", get(token))
+            .with_state(self.clone())
+    }
+}
+
+async fn publish(
+    State(router): State<Arc<Router>>,
+    Path(topic): Path<String>,
+    headers: HeaderMap,
+    body: String,
+) -> (StatusCode, String) {
+    if headers.get("aeg-sas-key").and_then(|v| v.to_str().ok()) != Some(router.topic_key.as_str()) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong aeg-sas-key".into(),
+        );
+    }
+    let failing = router
+        .failing_publishes
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok();
+    if failing {
+        return (StatusCode::SERVICE_UNAVAILABLE, "injected failure".into());
+    }
+    if body.len() > MAX_PUBLISH_BYTES {
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "batches are limited to 1 MB".into(),
+        );
+    }
+    let events: Vec<EventGridEvent> = match serde_json::from_str(&body) {
+        Ok(e) => e,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("expected an array of Event Grid events: {e}"),
+            );
+        }
+    };
+    if !router.engine.subscriptions().topics.contains(&topic) {
+        return (StatusCode::NOT_FOUND, format!("no topic {topic:?}"));
+    }
+    for event in events {
+        router.engine.publish(&topic, event);
+    }
+    (StatusCode::OK, String::new())
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    user: String,
+    roles: String,
+    workspace: String,
+    email: Option<String>,
+}
+
+/// `GET /token?user=alice&roles=WorkspaceResearcher,AirlockManager&workspace=ws-alpha`
+async fn token(
+    State(router): State<Arc<Router>>,
+    Query(q): Query<TokenQuery>,
+) -> (StatusCode, axum::Json<Value>) {
+    let roles: Vec<&str> = q.roles.split(',').filter(|r| !r.is_empty()).collect();
+    let mut spec = TokenSpec::new(&q.user, &roles, &(router.audience_of)(&q.workspace));
+    if let Some(e) = q.email {
+        spec.email = Some(e);
+    }
+    (
+        StatusCode::OK,
+        axum::Json(
+            json!({"accessToken": router.issuer.mint(&spec), "expiresOn": spec.valid_until}),
+        ),
+    )
+}

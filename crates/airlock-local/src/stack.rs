@@ -1,0 +1,353 @@
+//! The whole airlock on this machine: Azurite and the Cosmos emulator, the local router, and
+//! the `handler` binary started exactly as the Functions host starts it (environment, port,
+//! readiness probe on `GET /`). Used by `airlock-local` and by the end-to-end tests; dropping
+//! a `LocalStack` stops every process it started.
+
+use crate::clamav::Clamd;
+use crate::emulators::{
+    Azurite, COSMOS_EMULATOR_KEY, ChildGuard, CosmosEmulator, ensure_npm, ensure_tls, free_port,
+};
+use crate::router::Router;
+use crate::watcher::BlobWatcher;
+use airlock::adapters::azure::cosmos::{CosmosAuth, CosmosStores};
+use airlock::adapters::azure::{AzureBlobStore, LocalEntraCredential};
+use airlock::domain::stages::Scope;
+use airlock::domain::{AccountNames, Stage, Workspace};
+use airlock_testkit::delivery::{DeliveryEngine, DeliveryOptions};
+use airlock_testkit::demo::{PEOPLE, audience};
+use airlock_testkit::{DEV_ISSUER, TokenIssuer, TokenSpec};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Debug)]
+pub struct StackOptions {
+    pub state_dir: PathBuf,
+    pub handler_bin: PathBuf,
+    pub tre_id: String,
+    /// Port for the handler (the API); a free one when `None`.
+    pub api_port: Option<u16>,
+    pub router_port: Option<u16>,
+    /// How events are delivered (`handler_url` and the dead-letter file are the stack's).
+    pub delivery: DeliveryOptions,
+    pub workspaces: Vec<Workspace>,
+    /// How often the `Reconcile` timer fires (every 5 minutes on Azure).
+    pub reconcile_every: Duration,
+    /// Extra environment for the handler (e.g. shorter healing deadlines in tests).
+    pub handler_env: Vec<(String, String)>,
+}
+
+pub const TOPIC_KEY: &str = "local-topic-key";
+
+pub struct LocalStack {
+    pub api_url: String,
+    pub router_url: String,
+    pub ca_cert: PathBuf,
+    pub blob_endpoint: String,
+    pub cosmos_endpoint: String,
+    pub router: Arc<Router>,
+    pub engine: Arc<DeliveryEngine>,
+    pub blobs: Arc<AzureBlobStore>,
+    pub workspaces: Vec<Workspace>,
+    pub tre_id: String,
+    pub log_dir: PathBuf,
+    issuer: TokenIssuer,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    handler_log: PathBuf,
+    // Dropped last-to-first: the handler stops before the emulators.
+    handler: (ChildGuard, Command),
+    _clamd: Clamd,
+    _cosmos: CosmosEmulator,
+    _azurite: Azurite,
+}
+
+impl Drop for LocalStack {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        self.handler.0.stop();
+    }
+}
+
+/// Starts the handler and waits for its readiness probe. Its output is appended to `log`.
+fn spawn_handler(
+    mut command: Command,
+    log: &Path,
+    api_url: &str,
+) -> std::io::Result<(ChildGuard, Command)> {
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)?;
+    command
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .stdin(std::process::Stdio::null());
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        command.process_group(0);
+    }
+    let child = command
+        .spawn()
+        .map_err(|e| std::io::Error::other(format!("starting the handler: {e}")))?;
+    let mut guard = ChildGuard::adopt("handler", child);
+    wait_ready(api_url, &mut guard, log, Duration::from_secs(60))?;
+    Ok((guard, command))
+}
+
+/// Every stage account of the TRE and of each workspace.
+pub fn stage_accounts(tre_id: &str, workspaces: &[Workspace]) -> Vec<String> {
+    let names = AccountNames::new(tre_id);
+    let mut out = Vec::new();
+    for stage in Stage::ALL {
+        match stage.scope() {
+            Scope::Tre => out.push(names.account(stage, "")),
+            Scope::Workspace => {
+                for ws in workspaces {
+                    out.push(names.account(stage, &ws.short_id));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn wait_ready(
+    url: &str,
+    handler: &mut ChildGuard,
+    log: &Path,
+    within: Duration,
+) -> std::io::Result<()> {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        let port = url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse::<u16>().ok())
+            .unwrap_or(0);
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            use std::io::{Read, Write};
+            let _ = s.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+            let mut buf = [0u8; 16];
+            if s.read(&mut buf).is_ok_and(|n| n > 0) {
+                return Ok(());
+            }
+        }
+        if handler.has_exited() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let tail = std::fs::read_to_string(log).unwrap_or_default();
+    Err(std::io::Error::other(format!(
+        "the handler did not become ready:\n{}",
+        tail.lines().rev().take(20).collect::<Vec<_>>().join("\n")
+    )))
+}
+
+impl LocalStack {
+    pub async fn start(options: StackOptions) -> std::io::Result<LocalStack> {
+        let fail = |m: String| std::io::Error::other(m);
+        let tls = options.state_dir.join("tls");
+        let log_dir = options.state_dir.join("logs");
+        std::fs::create_dir_all(&log_dir)?;
+        ensure_tls(&tls)?;
+        ensure_npm()?;
+        let ca_cert = tls.join("ca.pem");
+        let accounts = stage_accounts(&options.tre_id, &options.workspaces);
+        let azurite = Azurite::start(&tls, &accounts, &log_dir)?;
+        let cosmos = CosmosEmulator::start(&tls, &log_dir)?;
+        let clamd = Clamd::start(&options.state_dir, &log_dir)?;
+
+        // Seed the workspace records (a TRE admin's job on Azure).
+        let stores = CosmosStores::connect(
+            &cosmos.endpoint,
+            CosmosAuth::Key(COSMOS_EMULATOR_KEY.into()),
+            "airlock",
+            true,
+        )
+        .await
+        .map_err(fail)?;
+        for ws in &options.workspaces {
+            stores
+                .put_workspace(ws)
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+        }
+
+        let api_port = match options.api_port {
+            Some(p) => p,
+            None => free_port()?,
+        };
+        let api_url = format!("http://127.0.0.1:{api_port}");
+        let router_listener =
+            tokio::net::TcpListener::bind(("127.0.0.1", options.router_port.unwrap_or(0))).await?;
+        let router_url = format!("http://{}", router_listener.local_addr()?);
+        let engine = Arc::new(DeliveryEngine::new(
+            api_url.clone(),
+            DeliveryOptions {
+                dead_letter_file: Some(options.state_dir.join("dead-letters.jsonl")),
+                ..options.delivery.clone()
+            },
+        ));
+        let router = Arc::new(Router::new(
+            engine.clone(),
+            TOPIC_KEY.into(),
+            Box::new(audience),
+        ));
+        let blobs = Arc::new(
+            AzureBlobStore::new(
+                &azurite.endpoint_template,
+                Arc::new(LocalEntraCredential::default()),
+            )
+            .map_err(fail)?,
+        );
+        let mut tasks = Vec::new();
+        let routes = router.http_routes();
+        tasks.push(tokio::spawn(async move {
+            let _ = axum::serve(router_listener, routes).await;
+        }));
+        let delivering = engine.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                if delivering.deliver_due().await == 0 {
+                    tokio::time::sleep(Duration::from_millis(25)).await;
+                }
+            }
+        }));
+        let names = AccountNames::new(&options.tre_id);
+        let watched = accounts
+            .iter()
+            .filter(|a| {
+                names
+                    .parse(a)
+                    .is_some_and(|p| engine.subscriptions().watches_stage(p.stage.prefix()))
+            })
+            .cloned()
+            .collect();
+        let mut watcher = BlobWatcher::new(blobs.clone(), names, watched);
+        watcher.clamd_port = Some(clamd.port);
+        let watching = engine.clone();
+        let timer = engine.clone();
+        let every = options.reconcile_every;
+        tasks.push(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                if let Err(e) = timer.reconcile().await {
+                    tracing::warn!(error = %e, "Reconcile timer");
+                }
+            }
+        }));
+        tasks.push(tokio::spawn(async move {
+            loop {
+                watcher.scan(&watching).await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }));
+
+        // The handler, started as the Functions host starts it.
+        let mut command = Command::new(&options.handler_bin);
+        command
+            .env("FUNCTIONS_CUSTOMHANDLER_PORT", api_port.to_string())
+            .env("AIRLOCK_BACKEND", "azure")
+            .env("AIRLOCK_TRE_ID", &options.tre_id)
+            .env("AIRLOCK_CREDENTIAL", "local")
+            .env("AIRLOCK_BLOB_ENDPOINT", &azurite.endpoint_template)
+            .env("AIRLOCK_COSMOS_ENDPOINT", &cosmos.endpoint)
+            .env("AIRLOCK_COSMOS_KEY", COSMOS_EMULATOR_KEY)
+            .env("AIRLOCK_COSMOS_CREATE", "true")
+            .env(
+                "AIRLOCK_STATUS_CHANGED_TOPIC_ENDPOINT",
+                format!("{router_url}/topics/status-changed/api/events"),
+            )
+            .env("AIRLOCK_STATUS_CHANGED_TOPIC_KEY", TOPIC_KEY)
+            .env(
+                "AIRLOCK_NOTIFICATION_TOPIC_ENDPOINT",
+                format!("{router_url}/topics/notification/api/events"),
+            )
+            .env("AIRLOCK_NOTIFICATION_TOPIC_KEY", TOPIC_KEY)
+            .env("AIRLOCK_AUTH_ISSUER", DEV_ISSUER)
+            .env(
+                "AIRLOCK_AUTH_JWKS_URL",
+                format!("{router_url}/discovery/v2.0/keys"),
+            )
+            .env("AIRLOCK_API_AUDIENCE", "api://airlock")
+            .env("AIRLOCK_LOG_FORMAT", "json")
+            .env("SSL_CERT_FILE", &ca_cert)
+            .env("COSMOS_DISABLE_IMDS", "1")
+            .env("AZURE_COSMOS_CONNECTION_POOL_IS_HTTP2_ALLOWED", "false")
+            .env("AZURE_COSMOS_BINARY_ENCODING_ENABLED", "false")
+            .envs(
+                options
+                    .handler_env
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str())),
+            );
+        let handler_log = log_dir.join("handler.log");
+        let handler = spawn_handler(command, &handler_log, &api_url)?;
+
+        Ok(LocalStack {
+            api_url,
+            router_url,
+            ca_cert,
+            blob_endpoint: azurite.endpoint_template.clone(),
+            cosmos_endpoint: cosmos.endpoint.clone(),
+            router,
+            engine,
+            blobs,
+            workspaces: options.workspaces.clone(),
+            tre_id: options.tre_id.clone(),
+            log_dir,
+            issuer: TokenIssuer::dev(),
+            tasks,
+            handler,
+            handler_log,
+            _clamd: clamd,
+            _cosmos: cosmos,
+            _azurite: azurite,
+        })
+    }
+
+    /// Kills the handler process (as a crash or a host recycle would) and starts it again
+    /// after `down`; events meanwhile are retried by the router.
+    pub async fn crash_handler(&mut self, down: Duration) -> std::io::Result<()> {
+        self.handler.0.kill_now();
+        tokio::time::sleep(down).await;
+        let command = std::mem::replace(&mut self.handler.1, Command::new("true"));
+        self.handler = spawn_handler(command, &self.handler_log, &self.api_url)?;
+        Ok(())
+    }
+
+    pub fn token(&self, user: &str, roles: &[&str], workspace_id: &str) -> String {
+        self.issuer
+            .mint(&TokenSpec::new(user, roles, &audience(workspace_id)))
+    }
+
+    /// What a newcomer needs: URLs, the CA, ready tokens, and how to mint more.
+    pub fn summary(&self) -> Value {
+        let mut tokens = serde_json::Map::new();
+        for ws in &self.workspaces {
+            let mut per = serde_json::Map::new();
+            for (key, user, role) in PEOPLE {
+                per.insert(key.into(), Value::String(self.token(user, &[role], &ws.id)));
+            }
+            tokens.insert(ws.id.clone(), Value::Object(per));
+        }
+        json!({
+            "apiUrl": format!("{}/api", self.api_url),
+            "routerUrl": self.router_url,
+            "caCert": self.ca_cert,
+            "blobEndpoint": self.blob_endpoint,
+            "cosmosEndpoint": self.cosmos_endpoint,
+            "workspaces": self.workspaces.iter().map(|w| &w.id).collect::<Vec<_>>(),
+            "tokens": tokens,
+            "mintToken": format!("curl -s '{}/token?user=USER&roles=WorkspaceResearcher,AirlockManager&workspace=ws-alpha'", self.router_url),
+            "deadLetters": self.log_dir.parent().map(|p| p.join("dead-letters.jsonl")),
+            "logs": self.log_dir,
+        })
+    }
+}

@@ -1,0 +1,309 @@
+//! Helpers for tests on the real emulators and the whole local stack: start Azurite, the
+//! Cosmos emulator or the stack for one test, and talk to them as a user's client would.
+//!
+//! TLS trust: the test process trusts the local CA through `SSL_CERT_FILE`, which
+//! `.cargo/config.toml` points at `target/airlock-local/tls/ca.pem` for every `cargo test`;
+//! the CA itself is made here, before any TLS client exists, when it is missing.
+
+use crate::emulators::{Azurite, COSMOS_EMULATOR_KEY, CosmosEmulator, ensure_tls, repo_root};
+use crate::stack::{LocalStack, StackOptions};
+use airlock::adapters::azure::blob::percent_encode_path;
+use airlock::adapters::azure::cosmos::{CosmosAuth, CosmosStores};
+use airlock::adapters::azure::{AzureBlobStore, LocalEntraCredential};
+use airlock::domain::Workspace;
+use airlock_testkit::delivery::DeliveryOptions;
+use azure_core::http::{RequestContent, Url};
+use azure_storage_blob::BlobClient;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Once};
+
+pub fn tls_dir() -> PathBuf {
+    let dir = std::env::var_os("AIRLOCK_LOCAL_TLS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/airlock-local/tls"));
+    static TLS: Once = Once::new();
+    TLS.call_once(|| {
+        ensure_tls(&dir).expect("local CA");
+        let expected = dir.join("ca.pem");
+        let set = std::env::var_os("SSL_CERT_FILE").map(PathBuf::from);
+        assert!(
+            set.as_deref() == Some(expected.as_path()),
+            "tests on the emulators need SSL_CERT_FILE={} (TLS trust is read at process start); .cargo/config.toml sets it for cargo test",
+            expected.display()
+        );
+    });
+    dir
+}
+
+pub fn log_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("airlock-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub fn azurite(accounts: &[&str]) -> Azurite {
+    let tls = tls_dir();
+    let accounts: Vec<String> = accounts.iter().map(|a| a.to_string()).collect();
+    Azurite::start(&tls, &accounts, &log_dir()).expect("azurite starts")
+}
+
+pub fn blob_store(azurite: &Azurite) -> AzureBlobStore {
+    AzureBlobStore::new(
+        &azurite.endpoint_template,
+        Arc::new(LocalEntraCredential::default()),
+    )
+    .unwrap()
+}
+
+/// A client that holds nothing but a container link, as AzCopy or Storage Explorer would.
+pub struct SasOnly {
+    pub container_url: String,
+}
+
+impl SasOnly {
+    pub fn new(container_url: &str) -> SasOnly {
+        SasOnly {
+            container_url: container_url.to_string(),
+        }
+    }
+
+    fn blob(&self, name: &str) -> BlobClient {
+        let (base, query) = self.container_url.split_once('?').expect("a SAS query");
+        let url = Url::parse(&format!("{base}/{}?{query}", percent_encode_path(name))).unwrap();
+        BlobClient::new(url, None, None).unwrap()
+    }
+
+    fn status(e: azure_core::Error) -> u16 {
+        e.http_status().map(u16::from).unwrap_or(0)
+    }
+
+    pub async fn upload(&self, name: &str, data: Vec<u8>) -> Result<(), u16> {
+        self.blob(name)
+            .upload(RequestContent::from(data), None)
+            .await
+            .map(|_| ())
+            .map_err(Self::status)
+    }
+
+    pub async fn download(&self, name: &str) -> Result<Vec<u8>, u16> {
+        use futures::StreamExt;
+        let mut body = self
+            .blob(name)
+            .download(None)
+            .await
+            .map_err(Self::status)?
+            .body;
+        let mut out = Vec::new();
+        while let Some(chunk) = body.next().await {
+            out.extend_from_slice(&chunk.map_err(Self::status)?);
+        }
+        Ok(out)
+    }
+}
+
+pub fn cosmos() -> CosmosEmulator {
+    let tls = tls_dir();
+    CosmosEmulator::start(&tls, &log_dir()).expect("cosmos emulator starts")
+}
+
+pub async fn cosmos_stores(emulator: &CosmosEmulator) -> CosmosStores {
+    CosmosStores::connect(
+        &emulator.endpoint,
+        CosmosAuth::Key(COSMOS_EMULATOR_KEY.into()),
+        "airlock",
+        true,
+    )
+    .await
+    .expect("connects to the emulator")
+}
+
+/// Starts the whole local stack for a test, reusing the test command's CA (`SSL_CERT_FILE`
+/// is read at process start, so the stack must use the same one).
+pub async fn start_stack(
+    handler_bin: &Path,
+    tre_id: &str,
+    delivery: DeliveryOptions,
+    workspaces: Vec<Workspace>,
+    reconcile_every: std::time::Duration,
+    handler_env: Vec<(String, String)>,
+) -> LocalStack {
+    let dir = std::env::temp_dir().join(format!(
+        "airlock-{tre_id}-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::os::unix::fs::symlink(tls_dir(), dir.join("tls")).unwrap();
+    LocalStack::start(StackOptions {
+        state_dir: dir,
+        handler_bin: handler_bin.to_path_buf(),
+        tre_id: tre_id.into(),
+        api_port: None,
+        router_port: None,
+        delivery,
+        workspaces,
+        reconcile_every,
+        handler_env,
+    })
+    .await
+    .expect("the local stack starts")
+}
+
+/// The API of a running local stack, as a researcher's or manager's client sees it.
+pub struct StackClient<'a> {
+    pub stack: &'a LocalStack,
+    http: reqwest::Client,
+}
+
+impl<'a> StackClient<'a> {
+    pub fn new(stack: &'a LocalStack) -> Self {
+        StackClient {
+            stack,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// `(0, error text)` when the handler cannot be reached at all.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = self
+            .http
+            .request(
+                method.parse().unwrap(),
+                format!("{}/api{path}", self.stack.api_url),
+            )
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        match req.send().await {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                (status, r.json().await.unwrap_or(serde_json::Value::Null))
+            }
+            Err(e) => (0, serde_json::Value::String(e.to_string())),
+        }
+    }
+
+    pub async fn ok(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<serde_json::Value>,
+    ) -> serde_json::Value {
+        let (status, v) = self.call(method, path, token, body).await;
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path}: {status} {v}"
+        );
+        v
+    }
+
+    pub async fn create(&self, ws: &str, token: &str, kind: &str) -> String {
+        let body =
+            serde_json::json!({"type": kind, "title": "e2e", "businessJustification": "testing"});
+        let v = self
+            .ok(
+                "POST",
+                &format!("/workspaces/{ws}/requests"),
+                token,
+                Some(body),
+            )
+            .await;
+        v["airlockRequest"]["id"].as_str().unwrap().to_string()
+    }
+
+    pub async fn link(&self, ws: &str, id: &str, token: &str) -> SasOnly {
+        let v = self
+            .ok(
+                "GET",
+                &format!("/workspaces/{ws}/requests/{id}/link"),
+                token,
+                None,
+            )
+            .await;
+        SasOnly::new(v["containerUrl"].as_str().unwrap())
+    }
+
+    pub async fn act(
+        &self,
+        ws: &str,
+        id: &str,
+        action: &str,
+        token: &str,
+        body: Option<serde_json::Value>,
+    ) -> serde_json::Value {
+        self.ok(
+            "POST",
+            &format!("/workspaces/{ws}/requests/{id}/{action}"),
+            token,
+            body,
+        )
+        .await
+    }
+
+    /// Creates a request, uploads `files` through its link and submits it.
+    pub async fn submitted(
+        &self,
+        ws: &str,
+        token: &str,
+        kind: &str,
+        files: &[(&str, &[u8])],
+    ) -> String {
+        let id = self.create(ws, token, kind).await;
+        let upload = self.link(ws, &id, token).await;
+        for (name, data) in files {
+            upload
+                .upload(name, data.to_vec())
+                .await
+                .expect("upload through the link");
+        }
+        self.act(ws, &id, "submit", token, None).await;
+        id
+    }
+
+    /// Waits for `status` (riding out a handler restart); fails at once if the request
+    /// settles in another terminal status.
+    pub async fn wait(&self, ws: &str, id: &str, token: &str, status: &str) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+        loop {
+            let (code, v) = self
+                .call(
+                    "GET",
+                    &format!("/workspaces/{ws}/requests/{id}"),
+                    token,
+                    None,
+                )
+                .await;
+            if code == 200 {
+                let now = v["airlockRequest"]["status"].as_str().unwrap_or_default();
+                if now == status {
+                    return v["airlockRequest"].clone();
+                }
+                let terminal = [
+                    "approved",
+                    "rejected",
+                    "blocked_by_scan",
+                    "cancelled",
+                    "failed",
+                    "revoked",
+                ];
+                assert!(
+                    !terminal.contains(&now),
+                    "expected {status}, got {now}: {v}"
+                );
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {status}: {code} {v}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+}

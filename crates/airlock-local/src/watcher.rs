@@ -1,0 +1,110 @@
+//! Azurite emits no events: this watcher lists the stage accounts and raises
+//! `Microsoft.Storage.BlobCreated` for every committed blob version it has not seen, and, as
+//! Defender for Storage would, scans blobs that land in an in-progress stage with ClamAV and
+//! publishes the verdict to the scan-result topic.
+
+use airlock::adapters::azure::AzureBlobStore;
+use airlock::domain::{AccountNames, StageRole};
+use airlock::ports::{BlobRef, BlobStore, ContainerRef, PortError};
+use airlock_testkit::builders::{blob_event, scan_result_event};
+use airlock_testkit::delivery::{DeliveryEngine, SCAN_RESULT_TOPIC};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+/// Watches stage accounts and raises `BlobCreated` for every committed blob version.
+pub struct BlobWatcher {
+    pub store: Arc<AzureBlobStore>,
+    pub names: AccountNames,
+    /// The accounts to watch.
+    pub accounts: Vec<String>,
+    /// clamd's port: blobs landing in an in-progress stage are scanned, as Defender would.
+    pub clamd_port: Option<u16>,
+    seen: Mutex<HashSet<(String, String, String, String)>>,
+}
+
+impl BlobWatcher {
+    pub fn new(store: Arc<AzureBlobStore>, names: AccountNames, accounts: Vec<String>) -> Self {
+        BlobWatcher {
+            store,
+            names,
+            accounts,
+            clamd_port: None,
+            seen: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Lists every watched account once and raises events for what is new.
+    pub async fn scan(&self, engine: &Arc<DeliveryEngine>) {
+        let mut now_seen = HashMap::new();
+        for account in &self.accounts {
+            let Ok(containers) = self.store.list_containers(account).await else {
+                continue;
+            };
+            for container in containers {
+                let c = ContainerRef {
+                    account: account.clone(),
+                    container: container.clone(),
+                };
+                let Ok(blobs) = self.store.list_blobs(&c).await else {
+                    continue;
+                };
+                for b in blobs {
+                    let key = (account.clone(), container.clone(), b.name, b.etag);
+                    now_seen.insert(key, b.size);
+                }
+            }
+        }
+        let fresh: Vec<_> = {
+            let mut seen = self.seen.lock().unwrap();
+            now_seen
+                .into_iter()
+                .filter(|(k, _)| seen.insert(k.clone()))
+                .collect()
+        };
+        for ((account, container, name, etag), size) in fresh {
+            let Some(parsed) = self.names.parse(&account) else {
+                continue;
+            };
+            let blob = BlobRef {
+                account,
+                container,
+                name,
+            };
+            let url = self.store.blob_url(&blob);
+            engine.blob_event(
+                parsed.stage.prefix(),
+                blob_event(&blob, &url, &etag, size, false, chrono::Utc::now()),
+            );
+            let Some(port) = self
+                .clamd_port
+                .filter(|_| parsed.stage.role() == StageRole::InProgress)
+            else {
+                continue;
+            };
+            // Scan in the background, like Defender: the verdict is an event of its own.
+            let (store, engine) = (self.store.clone(), engine.clone());
+            tokio::spawn(async move {
+                let verdict = match store.read(&blob).await {
+                    Ok((props, stream)) if props.etag == etag => {
+                        crate::clamav::scan(port, stream).await
+                    }
+                    // This version is gone (overwritten or deleted): its successor is scanned.
+                    Ok(_) | Err(PortError::NotFound(_)) => return,
+                    Err(e) => crate::clamav::Verdict {
+                        result: format!("Error: {e}"),
+                        malware_names: vec![],
+                    },
+                };
+                let event = scan_result_event(
+                    &blob,
+                    &url,
+                    &etag,
+                    &(verdict.result, verdict.malware_names),
+                    None,
+                    chrono::Utc::now(),
+                );
+                engine.publish(SCAN_RESULT_TOPIC, event);
+            });
+        }
+    }
+}

@@ -1,0 +1,483 @@
+//! The one event-delivery engine: what Event Grid and the Functions host do on Azure, for the
+//! local stack and the fast tests alike.
+//!
+//! Events come in by topic ([`DeliveryEngine::publish`]) or as blob events of a stage account
+//! ([`DeliveryEngine::blob_event`]); the engine queues one delivery per subscription in
+//! `infra/subscriptions.json` that matches (the list Terraform reads too), and POSTs each to
+//! the handler in the Functions host's envelope (or, for notification webhooks, as Event Grid
+//! posts to a webhook). Like Event Grid it is at least once: a non-2xx answer or no answer is
+//! retried with exponential back-off and dead-lettered after `max_attempts`; it can also
+//! deliver every event twice and in shuffled order, to prove the handler does not care.
+//!
+//! Who feeds it differs: the local router feeds it from HTTP publishes and a watcher of the
+//! Azurite accounts (`airlock-local`); the in-memory airlock feeds it from the fakes
+//! ([`crate::in_memory`]).
+
+use airlock::domain::{EventGridEvent, Topic};
+use airlock::functions::FunctionName;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::VecDeque;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// `infra/subscriptions.json`: which events reach which function.
+pub const SUBSCRIPTIONS: &str = include_str!("../../../infra/subscriptions.json");
+
+pub const STATUS_CHANGED_TOPIC: &str = "status-changed";
+pub const NOTIFICATION_TOPIC: &str = "notification";
+pub const SCAN_RESULT_TOPIC: &str = "scan-result";
+
+/// The custom topic a published event goes to, by its name in `infra/subscriptions.json`.
+pub fn topic_name(topic: Topic) -> &'static str {
+    match topic {
+        Topic::StatusChanged => STATUS_CHANGED_TOPIC,
+        Topic::Notification => NOTIFICATION_TOPIC,
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Subscription {
+    pub name: String,
+    pub source: Source,
+    pub event_types: Vec<String>,
+    pub function: String,
+}
+
+/// Where a subscription's events come from: a custom topic, or the system topics of the
+/// stage accounts with these prefixes.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Source {
+    pub topic: Option<String>,
+    #[serde(default)]
+    pub storage_stages: Vec<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct SubscriptionFile {
+    pub topics: Vec<String>,
+    pub subscriptions: Vec<Subscription>,
+}
+
+impl SubscriptionFile {
+    /// The checked-in list.
+    pub fn load() -> SubscriptionFile {
+        serde_json::from_str(SUBSCRIPTIONS).expect("infra/subscriptions.json is valid")
+    }
+
+    /// Whether blob events of stage accounts with this prefix reach any function.
+    pub fn watches_stage(&self, prefix: &str) -> bool {
+        self.subscriptions
+            .iter()
+            .any(|s| s.source.storage_stages.iter().any(|p| p == prefix))
+    }
+}
+
+/// How the engine delivers.
+#[derive(Clone, Debug)]
+pub struct DeliveryOptions {
+    /// Deliver every event twice.
+    pub duplicate: bool,
+    /// Shuffle each batch of due deliveries (deterministically, from `seed`).
+    pub reorder: bool,
+    pub seed: u64,
+    /// Send `Data.event` as a JSON string instead of an object (the host does either).
+    pub event_as_string: bool,
+    /// Attempts before a delivery is dead-lettered.
+    pub max_attempts: u32,
+    /// First retry delay; doubled per attempt up to 64×. Zero retries at once (fast tests).
+    pub retry_base: Duration,
+    /// How long one delivery may take before it counts as failed.
+    pub timeout: Duration,
+    /// Webhooks subscribed to the notification topic, as an organisation's Logic App would
+    /// be: each gets the events as an Event Grid webhook does.
+    pub notification_webhooks: Vec<String>,
+    /// Dead letters are also appended here as JSON lines, when set.
+    pub dead_letter_file: Option<PathBuf>,
+}
+
+impl Default for DeliveryOptions {
+    fn default() -> Self {
+        DeliveryOptions {
+            duplicate: false,
+            reorder: false,
+            seed: 0x9E37_79B9_7F4A_7C15,
+            event_as_string: false,
+            max_attempts: 5,
+            retry_base: Duration::from_millis(200),
+            timeout: Duration::from_secs(600),
+            notification_webhooks: Vec::new(),
+            dead_letter_file: None,
+        }
+    }
+}
+
+/// Where a delivery goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A function of the handler, by name.
+    Function(String),
+    /// A webhook subscribed to the notification topic.
+    Webhook(String),
+}
+
+#[derive(Clone, Debug)]
+struct Delivery {
+    target: Target,
+    event: EventGridEvent,
+    attempts: u32,
+    not_before: Instant,
+}
+
+/// A delivery given up on.
+#[derive(Clone, Debug)]
+pub struct DeadLetter {
+    pub target: Target,
+    pub event: EventGridEvent,
+    pub attempts: u32,
+    pub last_error: String,
+}
+
+/// Decides whether a delivery (function name, event) is lost.
+pub type DropRule = Box<dyn Fn(&str, &EventGridEvent) -> bool + Send + Sync>;
+
+struct Drop {
+    rule: DropRule,
+    /// Lose only the first match, then clear.
+    once: bool,
+}
+
+pub struct DeliveryEngine {
+    handler_url: String,
+    options: Mutex<DeliveryOptions>,
+    subscriptions: SubscriptionFile,
+    queue: Mutex<VecDeque<Delivery>>,
+    http: reqwest::Client,
+    received: Mutex<Vec<(String, EventGridEvent)>>,
+    dead_letters: Mutex<Vec<DeadLetter>>,
+    delivered: AtomicUsize,
+    rng: Mutex<u64>,
+    drop: Mutex<Option<Drop>>,
+}
+
+impl DeliveryEngine {
+    pub fn new(handler_url: String, options: DeliveryOptions) -> Self {
+        DeliveryEngine {
+            handler_url,
+            rng: Mutex::new(options.seed.max(1)),
+            options: Mutex::new(options),
+            subscriptions: SubscriptionFile::load(),
+            queue: Mutex::new(VecDeque::new()),
+            http: reqwest::Client::new(),
+            received: Mutex::new(Vec::new()),
+            dead_letters: Mutex::new(Vec::new()),
+            delivered: AtomicUsize::new(0),
+            drop: Mutex::new(None),
+        }
+    }
+
+    pub fn handler_url(&self) -> &str {
+        &self.handler_url
+    }
+
+    pub fn subscriptions(&self) -> &SubscriptionFile {
+        &self.subscriptions
+    }
+
+    pub fn options(&self) -> DeliveryOptions {
+        self.options.lock().unwrap().clone()
+    }
+
+    pub fn set_options(&self, options: DeliveryOptions) {
+        *self.rng.lock().unwrap() = options.seed.max(1);
+        *self.options.lock().unwrap() = options;
+    }
+
+    /// Loses deliveries that `rule` matches: only the first when `once`, else every one
+    /// until cleared with `None`.
+    pub fn drop_deliveries(&self, rule: Option<DropRule>, once: bool) {
+        *self.drop.lock().unwrap() = rule.map(|rule| Drop { rule, once });
+    }
+
+    /// An event published to a custom topic.
+    pub fn publish(&self, topic: &str, event: EventGridEvent) {
+        self.received
+            .lock()
+            .unwrap()
+            .push((topic.to_string(), event.clone()));
+        if topic == NOTIFICATION_TOPIC {
+            for hook in self.options().notification_webhooks {
+                self.enqueue(Target::Webhook(hook), &event);
+            }
+        }
+        self.route(|s| s.topic.as_deref() == Some(topic), event);
+    }
+
+    /// A blob event from the system topic of a stage account with this prefix.
+    pub fn blob_event(&self, stage_prefix: &str, event: EventGridEvent) {
+        self.route(
+            |s| s.storage_stages.iter().any(|p| p == stage_prefix),
+            event,
+        );
+    }
+
+    fn route(&self, matches: impl Fn(&Source) -> bool, event: EventGridEvent) {
+        let functions: Vec<String> = self
+            .subscriptions
+            .subscriptions
+            .iter()
+            .filter(|s| matches(&s.source) && s.event_types.contains(&event.event_type))
+            .map(|s| s.function.clone())
+            .collect();
+        for function in functions {
+            if self.lost(&function, &event) {
+                continue;
+            }
+            self.enqueue(Target::Function(function), &event);
+        }
+    }
+
+    fn lost(&self, function: &str, event: &EventGridEvent) -> bool {
+        let mut drop = self.drop.lock().unwrap();
+        let Some(d) = drop.as_ref() else {
+            return false;
+        };
+        if !(d.rule)(function, event) {
+            return false;
+        }
+        if d.once {
+            *drop = None;
+        }
+        true
+    }
+
+    fn enqueue(&self, target: Target, event: &EventGridEvent) {
+        let copies = if self.options().duplicate { 2 } else { 1 };
+        let mut queue = self.queue.lock().unwrap();
+        for _ in 0..copies {
+            queue.push_back(Delivery {
+                target: target.clone(),
+                event: event.clone(),
+                attempts: 0,
+                not_before: Instant::now(),
+            });
+        }
+    }
+
+    /// Events published to `topic` so far.
+    pub fn received(&self, topic: &str) -> Vec<EventGridEvent> {
+        self.received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(t, _)| t == topic)
+            .map(|(_, e)| e.clone())
+            .collect()
+    }
+
+    /// Invocations made so far (including failed ones).
+    pub fn delivered(&self) -> usize {
+        self.delivered.load(Ordering::SeqCst)
+    }
+
+    /// Deliveries waiting (due or backing off).
+    pub fn pending(&self) -> usize {
+        self.queue.lock().unwrap().len()
+    }
+
+    pub fn dead_letters(&self) -> Vec<DeadLetter> {
+        self.dead_letters.lock().unwrap().clone()
+    }
+
+    fn next_random(&self) -> u64 {
+        // xorshift64: deterministic for a seed, no dependency needed.
+        let mut s = self.rng.lock().unwrap();
+        *s ^= *s << 13;
+        *s ^= *s >> 7;
+        *s ^= *s << 17;
+        *s
+    }
+
+    /// Delivers what is due now; returns how many deliveries it attempted.
+    pub async fn deliver_due(&self) -> usize {
+        self.deliver(false).await
+    }
+
+    /// Delivers everything queued, back-off or not (the fast tests' "let time pass").
+    async fn deliver(&self, ignore_backoff: bool) -> usize {
+        let now = Instant::now();
+        let mut due: Vec<Delivery> = {
+            let mut queue = self.queue.lock().unwrap();
+            let (ready, later): (Vec<_>, Vec<_>) = queue
+                .drain(..)
+                .partition(|d| ignore_backoff || d.not_before <= now);
+            queue.extend(later);
+            ready
+        };
+        let options = self.options();
+        if options.reorder {
+            for i in (1..due.len()).rev() {
+                let j = (self.next_random() % (i as u64 + 1)) as usize;
+                due.swap(i, j);
+            }
+        }
+        let count = due.len();
+        for mut d in due {
+            self.delivered.fetch_add(1, Ordering::SeqCst);
+            let result = match &d.target {
+                Target::Function(name) => self.invoke_with(name, &d.event, &options).await,
+                Target::Webhook(url) => self.post_webhook(url, &d.event, &options).await,
+            };
+            let Err(why) = result else { continue };
+            d.attempts += 1;
+            if d.attempts >= options.max_attempts.max(1) {
+                self.dead_letter(d, why, &options);
+            } else {
+                let backoff = options.retry_base * 2u32.pow(d.attempts.min(6));
+                d.not_before = Instant::now() + backoff;
+                self.queue.lock().unwrap().push_back(d);
+            }
+        }
+        count
+    }
+
+    fn dead_letter(&self, d: Delivery, why: String, options: &DeliveryOptions) {
+        tracing::warn!(target = ?d.target, event_id = %d.event.id, %why, "dead-lettered");
+        if let Some(file) = &options.dead_letter_file {
+            let function = match &d.target {
+                Target::Function(f) => f.clone(),
+                Target::Webhook(url) => format!("webhook:{url}"),
+            };
+            let line = json!({"function": function, "event": d.event, "attempts": d.attempts, "lastError": why, "at": chrono::Utc::now()});
+            let written = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(file)
+                .and_then(|mut f| writeln!(f, "{line}"));
+            if let Err(e) = written {
+                tracing::error!(error = %e, file = %file.display(), "writing a dead letter");
+            }
+        }
+        self.dead_letters.lock().unwrap().push(DeadLetter {
+            target: d.target,
+            event: d.event,
+            attempts: d.attempts,
+            last_error: why,
+        });
+    }
+
+    /// Delivers until nothing is queued, calling `feed` before each round so that what a
+    /// delivery caused is delivered too; returns how many deliveries it made.
+    pub async fn settle(&self, mut feed: impl FnMut()) -> Result<usize, String> {
+        let mut total = 0;
+        for _ in 0..500 {
+            feed();
+            if self.pending() == 0 {
+                return Ok(total);
+            }
+            total += self.deliver(true).await;
+        }
+        Err("deliveries never settled after 500 rounds".into())
+    }
+
+    /// POSTs one event to a function as the Functions host would; `Err` describes a failed
+    /// invocation.
+    pub async fn invoke(
+        &self,
+        function: FunctionName,
+        event: &EventGridEvent,
+    ) -> Result<Value, String> {
+        self.invoke_with(function.as_str(), event, &self.options())
+            .await
+    }
+
+    async fn invoke_with(
+        &self,
+        function: &str,
+        event: &EventGridEvent,
+        options: &DeliveryOptions,
+    ) -> Result<Value, String> {
+        let event_json = serde_json::to_value(event).expect("events serialise");
+        let data = if options.event_as_string {
+            Value::String(event_json.to_string())
+        } else {
+            event_json
+        };
+        let envelope = json!({
+            "Data": {"event": data},
+            "Metadata": {"sys": {"MethodName": function, "UtcNow": chrono::Utc::now(), "RandGuid": uuid::Uuid::new_v4()}}
+        });
+        self.post_function(function, &envelope, options.timeout)
+            .await
+    }
+
+    /// Fires the `Reconcile` timer trigger once, as the Functions host does on schedule.
+    pub async fn reconcile(&self) -> Result<Value, String> {
+        let envelope = json!({
+            "Data": {"timer": {"Schedule": {"AdjustForDST": true}, "IsPastDue": false}},
+            "Metadata": {"sys": {"MethodName": "Reconcile", "UtcNow": chrono::Utc::now()}}
+        });
+        let timeout = self.options().timeout;
+        self.post_function(FunctionName::Reconcile.as_str(), &envelope, timeout)
+            .await
+    }
+
+    async fn post_function(
+        &self,
+        function: &str,
+        envelope: &Value,
+        timeout: Duration,
+    ) -> Result<Value, String> {
+        let response = self
+            .http
+            .post(format!("{}/{function}", self.handler_url))
+            .header(
+                "X-Azure-Functions-InvocationId",
+                uuid::Uuid::new_v4().to_string(),
+            )
+            .timeout(timeout)
+            .json(envelope)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if status.is_success() {
+            Ok(body)
+        } else {
+            Err(format!("{status}: {body}"))
+        }
+    }
+
+    /// What Event Grid sends a webhook subscriber: an array of events.
+    async fn post_webhook(
+        &self,
+        url: &str,
+        event: &EventGridEvent,
+        options: &DeliveryOptions,
+    ) -> Result<Value, String> {
+        let response = self
+            .http
+            .post(url)
+            .header("aeg-event-type", "Notification")
+            .timeout(options.timeout)
+            .json(&[event])
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = response.status();
+        if status.is_success() {
+            Ok(Value::Null)
+        } else {
+            Err(format!(
+                "{status}: {}",
+                response.text().await.unwrap_or_default()
+            ))
+        }
+    }
+}

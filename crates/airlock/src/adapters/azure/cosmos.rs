@@ -1,0 +1,383 @@
+//! Cosmos DB (NoSQL API) on `azure_data_cosmos`: request records partitioned by
+//! `/workspaceId`, workspace records in one `/scope` partition ("tre") so they can be listed
+//! without a cross-partition query. Every replace is conditional on the ETag (`If-Match`);
+//! every query names its partition and passes user input as parameters, never as SQL text.
+
+use crate::domain::{AirlockRequest, Workspace};
+use crate::ports::{
+    OrderBy, Page, PortError, RequestQuery, RequestStore, Versioned, WorkspaceStore,
+};
+use async_trait::async_trait;
+use azure_core::credentials::TokenCredential;
+use azure_core::http::StatusCode;
+use azure_data_cosmos::feed::ContinuationToken;
+use azure_data_cosmos::models::{ContainerProperties, PartitionKeyDefinition};
+use azure_data_cosmos::options::{
+    BinaryEncodingOptions, FeedOptions, ItemWriteOptions, MaxItemCountHint, Precondition,
+    QueryOptions,
+};
+use azure_data_cosmos::{
+    AccountReference, ContainerClient, CosmosClient, FeedScope, Query, RoutingStrategy,
+};
+use futures::TryStreamExt;
+use serde_json::Value;
+use std::sync::Arc;
+
+/// How to authenticate to Cosmos DB.
+pub enum CosmosAuth {
+    /// Entra ID (managed identity on Azure).
+    Credential(Arc<dyn TokenCredential>),
+    /// Account key: the emulator only (Azure accounts run with local auth off).
+    Key(String),
+}
+
+const WORKSPACE_SCOPE: &str = "tre";
+
+pub struct CosmosStores {
+    requests: ContainerClient,
+    workspaces: ContainerClient,
+    /// Operator defaults for policy fields a workspace record leaves out.
+    policy_defaults: serde_json::Map<String, Value>,
+}
+
+fn port_error(context: &str, e: azure_data_cosmos::CosmosError) -> PortError {
+    let message = format!("{context}: {e}");
+    match e.status().status_code() {
+        StatusCode::NotFound => PortError::NotFound(message),
+        StatusCode::Conflict | StatusCode::PreconditionFailed => PortError::Conflict(message),
+        StatusCode::TooManyRequests
+        | StatusCode::RequestTimeout
+        | StatusCode::InternalServerError
+        | StatusCode::ServiceUnavailable
+        | StatusCode::GatewayTimeout => PortError::Transient(message),
+        s if u16::from(s) == 0 => PortError::Transient(message),
+        _ if !e.is_from_wire() => PortError::Transient(message),
+        _ => PortError::Permanent(message),
+    }
+}
+
+impl CosmosStores {
+    /// Connects; with `create` the database and both containers are made if missing.
+    pub async fn connect(
+        endpoint: &str,
+        auth: CosmosAuth,
+        database: &str,
+        create: bool,
+    ) -> Result<Self, String> {
+        let endpoint = endpoint
+            .parse()
+            .map_err(|e| format!("AIRLOCK_COSMOS_ENDPOINT {endpoint:?}: {e}"))?;
+        let account = match auth {
+            CosmosAuth::Credential(c) => AccountReference::with_credential(endpoint, c),
+            CosmosAuth::Key(k) => AccountReference::with_authentication_key(endpoint, k),
+        };
+        let client = CosmosClient::builder()
+            .with_binary_encoding_options(BinaryEncodingOptions::new().with_enabled(false))
+            .build(account, RoutingStrategy::PreferredRegions(vec![]))
+            .await
+            .map_err(|e| format!("connecting to Cosmos DB: {e}"))?;
+        if create {
+            match client.create_database(database, None).await {
+                Ok(_) => {}
+                Err(e) if e.status().status_code() == StatusCode::Conflict => {}
+                Err(e) => return Err(format!("creating database {database}: {e}")),
+            }
+        }
+        let db = client.database_client(database);
+        for (name, key) in [("requests", "/workspaceId"), ("workspaces", "/scope")] {
+            if create {
+                let props = ContainerProperties::new(name, PartitionKeyDefinition::from(key));
+                match db.create_container(props, None).await {
+                    Ok(_) => {}
+                    Err(e) if e.status().status_code() == StatusCode::Conflict => {}
+                    Err(e) => return Err(format!("creating container {name}: {e}")),
+                }
+            }
+        }
+        let requests = db
+            .container_client("requests", None)
+            .await
+            .map_err(|e| format!("container requests: {e}"))?;
+        let workspaces = db
+            .container_client("workspaces", None)
+            .await
+            .map_err(|e| format!("container workspaces: {e}"))?;
+        Ok(CosmosStores {
+            requests,
+            workspaces,
+            policy_defaults: Default::default(),
+        })
+    }
+
+    pub fn with_policy_defaults(mut self, defaults: serde_json::Map<String, Value>) -> Self {
+        self.policy_defaults = defaults;
+        self
+    }
+
+    fn workspace_from(&self, mut doc: Value) -> Result<Workspace, PortError> {
+        crate::domain::workspace::apply_policy_defaults(&mut doc, &self.policy_defaults);
+        serde_json::from_value(doc)
+            .map_err(|e| PortError::Permanent(format!("corrupt workspace record: {e}")))
+    }
+
+    /// Creates or replaces a workspace record (TRE admin tooling and the local stack's seed).
+    pub async fn put_workspace(&self, ws: &Workspace) -> Result<(), PortError> {
+        let mut doc = serde_json::to_value(ws).map_err(|e| PortError::Permanent(e.to_string()))?;
+        doc["scope"] = Value::String(WORKSPACE_SCOPE.into());
+        self.workspaces
+            .upsert_item(WORKSPACE_SCOPE, &ws.id, doc, None)
+            .await
+            .map_err(|e| port_error("saving a workspace", e))?;
+        Ok(())
+    }
+
+    async fn query_values(
+        container: &ContainerClient,
+        partition: &str,
+        query: Query,
+        page_size: Option<u32>,
+        continuation: Option<String>,
+    ) -> Result<(Vec<Value>, Option<String>), PortError> {
+        let mut feed = FeedOptions::default();
+        if let Some(n) = page_size.and_then(std::num::NonZeroU32::new) {
+            feed = feed.with_max_item_count(MaxItemCountHint::Limit(n));
+        }
+        if let Some(token) = continuation {
+            feed =
+                feed.with_continuation_token(ContinuationToken::from_string(decode_token(&token)?));
+        }
+        let options = QueryOptions::default().with_feed_options(feed);
+        let mut pages = container
+            .query_items::<Value>(
+                query,
+                FeedScope::Partition(partition.to_string().into()),
+                Some(options),
+            )
+            .await
+            .map_err(|e| port_error("querying", e))?
+            .into_pages();
+        let mut items = Vec::new();
+        let mut next = None;
+        while let Some(page) = pages
+            .try_next()
+            .await
+            .map_err(|e| port_error("querying", e))?
+        {
+            next = page.headers().continuation().map(str::to_string);
+            items.extend(page.into_items());
+            if page_size.is_some() {
+                break;
+            }
+        }
+        Ok((
+            items,
+            next.filter(|t| !t.is_empty()).map(|t| encode_token(&t)),
+        ))
+    }
+}
+
+const TOKEN: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+const TOKEN_PREFIX: &str = "c1.";
+
+/// Cosmos continuation tokens are JSON; ours wrap them URL-safe and refuse anything else.
+fn encode_token(raw: &str) -> String {
+    use base64::Engine;
+    format!("{TOKEN_PREFIX}{}", TOKEN.encode(raw))
+}
+
+fn decode_token(token: &str) -> Result<String, PortError> {
+    use base64::Engine;
+    token
+        .strip_prefix(TOKEN_PREFIX)
+        .and_then(|t| TOKEN.decode(t).ok())
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| PortError::Permanent("invalid continuation token".into()))
+}
+
+fn etag_of(doc: &Value) -> String {
+    doc.get("_etag")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn parse_request(doc: Value) -> Result<Versioned<AirlockRequest>, PortError> {
+    let etag = etag_of(&doc);
+    let value = serde_json::from_value(doc)
+        .map_err(|e| PortError::Permanent(format!("corrupt request record: {e}")))?;
+    Ok(Versioned { value, etag })
+}
+
+#[async_trait]
+impl RequestStore for CosmosStores {
+    async fn get(
+        &self,
+        workspace_id: &str,
+        id: &str,
+    ) -> Result<Option<Versioned<AirlockRequest>>, PortError> {
+        match self
+            .requests
+            .read_item(workspace_id.to_string(), id, None)
+            .await
+        {
+            Ok(r) => Ok(Some(parse_request(
+                r.into_model()
+                    .map_err(|e| port_error("reading a request", e))?,
+            )?)),
+            Err(e) if e.status().status_code() == StatusCode::NotFound => Ok(None),
+            Err(e) => Err(port_error("reading a request", e)),
+        }
+    }
+
+    async fn create(
+        &self,
+        request: &AirlockRequest,
+    ) -> Result<Versioned<AirlockRequest>, PortError> {
+        self.requests
+            .create_item(request.workspace_id.clone(), &request.id, request, None)
+            .await
+            .map_err(|e| port_error("creating a request", e))?;
+        RequestStore::get(self, &request.workspace_id, &request.id)
+            .await?
+            .ok_or_else(|| PortError::Transient("the created request is not readable yet".into()))
+    }
+
+    async fn replace(
+        &self,
+        request: &AirlockRequest,
+        if_match: &str,
+    ) -> Result<Versioned<AirlockRequest>, PortError> {
+        let options = ItemWriteOptions::default()
+            .with_precondition(Precondition::IfMatch(if_match.to_string().into()));
+        let response = self
+            .requests
+            .replace_item(
+                request.workspace_id.clone(),
+                &request.id,
+                request,
+                Some(options),
+            )
+            .await
+            .map_err(|e| port_error("replacing a request", e))?;
+        let etag = response.headers().etag().map(|e| e.to_string());
+        match etag {
+            Some(etag) => Ok(Versioned {
+                value: request.clone(),
+                etag,
+            }),
+            None => RequestStore::get(self, &request.workspace_id, &request.id)
+                .await?
+                .ok_or_else(|| PortError::NotFound(format!("request {}", request.id))),
+        }
+    }
+
+    async fn query(
+        &self,
+        workspace_id: &str,
+        q: &RequestQuery,
+    ) -> Result<Page<AirlockRequest>, PortError> {
+        let mut sql = String::from("SELECT * FROM c WHERE c.workspaceId = @ws");
+        let mut params: Vec<(&str, Value)> = vec![("@ws", workspace_id.into())];
+        if let Some(creator) = &q.creator {
+            sql.push_str(" AND c.createdBy.id = @creator");
+            params.push(("@creator", creator.clone().into()));
+        }
+        if let Some(t) = q.request_type {
+            sql.push_str(" AND c.type = @type");
+            params.push(("@type", serde_json::to_value(t).expect("serialises")));
+        }
+        if !q.statuses.is_empty() {
+            sql.push_str(" AND ARRAY_CONTAINS(@statuses, c.status)");
+            params.push((
+                "@statuses",
+                serde_json::to_value(&q.statuses).expect("serialises"),
+            ));
+        }
+        if q.with_pending_events {
+            sql.push_str(" AND ARRAY_LENGTH(c.outbox) > 0");
+        }
+        sql.push_str(match q.order_by {
+            OrderBy::CreatedDesc => " ORDER BY c.createdWhen DESC",
+            OrderBy::CreatedAsc => " ORDER BY c.createdWhen ASC",
+            OrderBy::UpdatedDesc => " ORDER BY c.updatedWhen DESC",
+            OrderBy::UpdatedAsc => " ORDER BY c.updatedWhen ASC",
+        });
+        let mut query = Query::from(sql);
+        for (name, value) in params {
+            query = query
+                .with_parameter(name, value)
+                .map_err(|e| PortError::Permanent(e.to_string()))?;
+        }
+        let (docs, continuation) = Self::query_values(
+            &self.requests,
+            workspace_id,
+            query,
+            Some(q.page_size.max(1)),
+            q.continuation.clone(),
+        )
+        .await
+        .map_err(|e| match e {
+            PortError::Permanent(m) | PortError::NotFound(m) if q.continuation.is_some() => {
+                PortError::Permanent(format!("invalid continuation token: {m}"))
+            }
+            e => e,
+        })?;
+        let items = docs
+            .into_iter()
+            .map(|d| parse_request(d).map(|v| v.value))
+            .collect::<Result<_, _>>()?;
+        Ok(Page {
+            items,
+            continuation,
+        })
+    }
+
+    /// Blob events name only the container (the request id): point-read it in each
+    /// workspace's partition. Workspaces are few; this avoids a cross-partition query.
+    async fn locate(&self, id: &str) -> Result<Option<String>, PortError> {
+        for ws in WorkspaceStore::list(self).await? {
+            if RequestStore::get(self, &ws.id, id).await?.is_some() {
+                return Ok(Some(ws.id));
+            }
+        }
+        Ok(None)
+    }
+}
+
+#[async_trait]
+impl WorkspaceStore for CosmosStores {
+    async fn get(&self, id: &str) -> Result<Option<Workspace>, PortError> {
+        match self.workspaces.read_item(WORKSPACE_SCOPE, id, None).await {
+            Ok(r) => {
+                let doc: Value = r
+                    .into_model()
+                    .map_err(|e| port_error("reading a workspace", e))?;
+                self.workspace_from(doc).map(Some)
+            }
+            Err(e) if e.status().status_code() == StatusCode::NotFound => Ok(None),
+            Err(e) => Err(port_error("reading a workspace", e)),
+        }
+    }
+
+    async fn get_by_short_id(&self, short_id: &str) -> Result<Option<Workspace>, PortError> {
+        let query = Query::from("SELECT * FROM c WHERE c.scope = @scope AND c.shortId = @short")
+            .with_parameter("@scope", WORKSPACE_SCOPE)
+            .and_then(|q| q.with_parameter("@short", short_id))
+            .map_err(|e| PortError::Permanent(e.to_string()))?;
+        let (docs, _) =
+            Self::query_values(&self.workspaces, WORKSPACE_SCOPE, query, None, None).await?;
+        docs.into_iter()
+            .next()
+            .map(|d| self.workspace_from(d))
+            .transpose()
+    }
+
+    async fn list(&self) -> Result<Vec<Workspace>, PortError> {
+        let query = Query::from("SELECT * FROM c WHERE c.scope = @scope")
+            .with_parameter("@scope", WORKSPACE_SCOPE)
+            .map_err(|e| PortError::Permanent(e.to_string()))?;
+        let (docs, _) =
+            Self::query_values(&self.workspaces, WORKSPACE_SCOPE, query, None, None).await?;
+        docs.into_iter().map(|d| self.workspace_from(d)).collect()
+    }
+}

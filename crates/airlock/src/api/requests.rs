@@ -1,0 +1,538 @@
+//! The request endpoints.
+
+use super::{ApiError, caller_in, envelope, identify, read_json};
+use crate::app::Deps;
+use crate::app::workflow::{container, flush_outbox, modify};
+use crate::domain::access::{self, LinkRefusal, UserAction};
+use crate::domain::request::{Applied, Ctx};
+use crate::domain::{AirlockRequest, Caller, Decision, RequestType, Role, Status, Workspace};
+use crate::ports::{OrderBy, RequestQuery, SasRequest};
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+type ApiResult = Result<(StatusCode, Json<Value>), ApiError>;
+
+fn ok(v: Value) -> ApiResult {
+    Ok((StatusCode::OK, Json(v)))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CreateBody {
+    #[serde(rename = "type")]
+    request_type: String,
+    title: String,
+    business_justification: String,
+}
+
+pub async fn create(
+    State(deps): State<Arc<Deps>>,
+    Path(ws_id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    let (ws, caller) = caller_in(&deps, &headers, &ws_id).await?;
+    access::may_create(&caller).map_err(ApiError::forbidden)?;
+    let body: CreateBody = read_json(body, &headers, deps.settings.max_body_bytes).await?;
+    let request_type = RequestType::parse(&body.request_type).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "type must be \"import\" or \"export\", not {:?}",
+            body.request_type
+        ))
+    })?;
+    let ctx = Ctx {
+        now: deps.clock.now(),
+        workspace: &ws,
+    };
+    let request = AirlockRequest::create(
+        uuid::Uuid::new_v4().to_string(),
+        request_type,
+        body.title,
+        body.business_justification,
+        caller.user.clone(),
+        &ctx,
+    )?;
+    let saved = deps.requests.create(&request).await?;
+    tracing::Span::current().record("request_id", saved.value.id.as_str());
+    let (request, _) = flush_outbox(&deps, saved).await;
+    Ok((StatusCode::CREATED, Json(envelope(&caller, &request))))
+}
+
+async fn load(
+    deps: &Deps,
+    ws: &Workspace,
+    caller: &Caller,
+    id: &str,
+) -> Result<AirlockRequest, ApiError> {
+    if !super::plausible_id(id) {
+        return Err(ApiError::not_found("request not found"));
+    }
+    tracing::Span::current().record("request_id", id);
+    let request = deps
+        .requests
+        .get(&ws.id, id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(format!("request {id} not found in workspace {}", ws.id))
+        })?
+        .value;
+    access::may_read(caller, &request).map_err(ApiError::forbidden)?;
+    Ok(request)
+}
+
+/// The audit trail, with the result of checking its hash chain.
+pub async fn history(
+    State(deps): State<Arc<Deps>>,
+    Path((ws_id, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let (ws, caller) = caller_in(&deps, &headers, &ws_id).await?;
+    let request = load(&deps, &ws, &caller, &id).await?;
+    let check = crate::domain::request::verify_history(&request.id, &request.history);
+    ok(json!({
+        "requestId": request.id,
+        "history": request.history,
+        "verified": check.is_ok(),
+        "brokenAt": check.err(),
+    }))
+}
+
+pub async fn read(
+    State(deps): State<Arc<Deps>>,
+    Path((ws_id, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let (ws, caller) = caller_in(&deps, &headers, &ws_id).await?;
+    let request = load(&deps, &ws, &caller, &id).await?;
+    ok(envelope(&caller, &request))
+}
+
+/// Applies a caller's command: role check, then the domain, in one conditional write.
+async fn act(
+    deps: &Deps,
+    ws: &Workspace,
+    caller: &Caller,
+    id: &str,
+    action: UserAction,
+    command: impl Fn(&mut AirlockRequest, &Ctx) -> Result<(), crate::domain::DomainError>,
+) -> ApiResult {
+    load(deps, ws, caller, id).await?;
+    let m = modify::<ApiError>(deps, ws, id, |r, ctx| {
+        access::may(caller, action, r).map_err(ApiError::forbidden)?;
+        command(r, ctx)?;
+        Ok(Applied::Changed)
+    })
+    .await?;
+    ok(envelope(caller, &m.request))
+}
+
+pub async fn submit(
+    State(deps): State<Arc<Deps>>,
+    Path((ws_id, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let (ws, caller) = caller_in(&deps, &headers, &ws_id).await?;
+    let request = load(&deps, &ws, &caller, &id).await?;
+    access::may(&caller, UserAction::Submit, &request).map_err(ApiError::forbidden)?;
+    if request.status != Status::Draft {
+        return Err(ApiError::bad_request(format!(
+            "cannot submit a request that is {}",
+            request.status
+        )));
+    }
+    let draft = container(&deps, &ws, &request, crate::domain::StageRole::Draft);
+    let files: Vec<(String, u64)> = deps
+        .blobs
+        .list_blobs(&draft)
+        .await?
+        .into_iter()
+        .map(|b| (b.name, b.size))
+        .collect();
+    act(&deps, &ws, &caller, &id, UserAction::Submit, |r, ctx| {
+        r.submit(&caller.user, files.clone(), ctx)
+    })
+    .await
+}
+
+pub async fn cancel(
+    State(deps): State<Arc<Deps>>,
+    Path((ws_id, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let (ws, caller) = caller_in(&deps, &headers, &ws_id).await?;
+    act(&deps, &ws, &caller, &id, UserAction::Cancel, |r, ctx| {
+        r.cancel(&caller.user, ctx)
+    })
+    .await
+}
+
+/// Accepts ours (`decision`, `explanation`) and AzureTRE's (`approval`, `decisionExplanation`).
+fn parse_review(v: &Value) -> Result<(Decision, String), ApiError> {
+    let obj = v
+        .as_object()
+        .ok_or_else(|| ApiError::bad_request("the body must be a JSON object"))?;
+    let decision = match (obj.get("decision"), obj.get("approval")) {
+        (Some(Value::String(d)), _) => match d.as_str() {
+            "approved" => Decision::Approved,
+            "rejected" => Decision::Rejected,
+            "changes_requested" => Decision::ChangesRequested,
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "decision must be approved, rejected or changes_requested, not {other:?}"
+                )));
+            }
+        },
+        (Some(_), _) => return Err(ApiError::bad_request("decision must be a string")),
+        (None, Some(Value::Bool(true))) => Decision::Approved,
+        (None, Some(Value::Bool(false))) => Decision::Rejected,
+        (None, Some(_)) => return Err(ApiError::bad_request("approval must be true or false")),
+        (None, None) => return Err(ApiError::bad_request("missing field `decision`")),
+    };
+    let explanation = match obj
+        .get("explanation")
+        .or_else(|| obj.get("decisionExplanation"))
+    {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) if s.len() <= 4000 => s.clone(),
+        Some(Value::String(_)) => {
+            return Err(ApiError::bad_request(
+                "explanation is longer than 4000 bytes",
+            ));
+        }
+        Some(_) => return Err(ApiError::bad_request("explanation must be a string")),
+    };
+    Ok((decision, explanation))
+}
+
+pub async fn review(
+    State(deps): State<Arc<Deps>>,
+    Path((ws_id, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    let (ws, caller) = caller_in(&deps, &headers, &ws_id).await?;
+    let body: Value = read_json(body, &headers, deps.settings.max_body_bytes).await?;
+    let (decision, explanation) = parse_review(&body)?;
+    act(&deps, &ws, &caller, &id, UserAction::Review, |r, ctx| {
+        r.review(&caller.user, decision, explanation.clone(), ctx)
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevokeBody {
+    reason: String,
+}
+
+pub async fn revoke(
+    State(deps): State<Arc<Deps>>,
+    Path((ws_id, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    let (ws, caller) = caller_in(&deps, &headers, &ws_id).await?;
+    let body: RevokeBody = read_json(body, &headers, deps.settings.max_body_bytes).await?;
+    act(&deps, &ws, &caller, &id, UserAction::Revoke, |r, ctx| {
+        r.revoke(&caller.user, body.reason.clone(), ctx)
+    })
+    .await
+}
+
+/// A SAS `sip` value from the workspace's first allowed range (`a.b.c.d`, `a.b.c.d/n` or
+/// `from-to`).
+fn sas_ip_range(ranges: &[String]) -> Result<Option<String>, ApiError> {
+    let Some(first) = ranges.first() else {
+        return Ok(None);
+    };
+    let bad = || {
+        ApiError::internal(format!(
+            "the workspace's allowed IP range {first:?} is not valid"
+        ))
+    };
+    if let Some((net, bits)) = first.split_once('/') {
+        let ip: std::net::Ipv4Addr = net.parse().map_err(|_| bad())?;
+        let bits: u32 = bits.parse().ok().filter(|b| *b <= 32).ok_or_else(bad)?;
+        let mask = if bits == 0 {
+            0
+        } else {
+            u32::MAX << (32 - bits)
+        };
+        let start = u32::from(ip) & mask;
+        let end = start | !mask;
+        return Ok(Some(format!(
+            "{}-{}",
+            std::net::Ipv4Addr::from(start),
+            std::net::Ipv4Addr::from(end)
+        )));
+    }
+    for part in first.split('-') {
+        part.parse::<std::net::IpAddr>().map_err(|_| bad())?;
+    }
+    Ok(Some(first.clone()))
+}
+
+pub async fn link(
+    State(deps): State<Arc<Deps>>,
+    Path((ws_id, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let (ws, caller) = caller_in(&deps, &headers, &ws_id).await?;
+    let request = load(&deps, &ws, &caller, &id).await?;
+    let grant = access::link_grant(&caller, &request).map_err(|e| match e {
+        LinkRefusal::Forbidden(m) => ApiError::forbidden(m),
+        LinkRefusal::Unavailable(m) => ApiError::bad_request(m),
+    })?;
+    let expires_at =
+        deps.clock.now() + chrono::Duration::minutes(ws.policy.link_expiry_minutes.max(1).into());
+    let sas = SasRequest {
+        permissions: grant.permissions,
+        expires_at,
+        ip_range: sas_ip_range(&ws.policy.allowed_ip_ranges)?,
+    };
+    let target = container(&deps, &ws, &request, grant.stage);
+    if grant.stage == crate::domain::StageRole::Draft {
+        // The link may be asked for before StatusChanged made the container: an upload link
+        // must never point at nothing.
+        deps.blobs.create_container(&target).await?;
+    }
+    let url = deps.blobs.container_link(&target, &sas).await?;
+    let permissions = grant.permissions.as_sas();
+    // Every link issued is on the record: who, what, until when.
+    let note = format!(
+        "{} link ({permissions}) to the {:?} stage until {}",
+        caller.user.id,
+        grant.stage,
+        expires_at.to_rfc3339()
+    );
+    let status = request.status;
+    modify::<ApiError>(&deps, &ws, &id, |r, ctx| {
+        if r.status != status {
+            return Err(ApiError::conflict(
+                "the request changed while the link was issued; ask again",
+            ));
+        }
+        r.audit(ctx, &caller.user, "link issued", note.clone());
+        Ok(Applied::Changed)
+    })
+    .await?;
+    ok(json!({
+        "containerUrl": url,
+        "expiresAt": expires_at,
+        "permissions": permissions,
+    }))
+}
+
+fn parse_query(params: &HashMap<String, String>, known: &[&str]) -> Result<RequestQuery, ApiError> {
+    if let Some(unknown) = params.keys().find(|k| !known.contains(&k.as_str())) {
+        return Err(ApiError::bad_request(format!(
+            "unknown query parameter {unknown:?}"
+        )));
+    }
+    let mut q = RequestQuery {
+        page_size: 20,
+        ..Default::default()
+    };
+    if let Some(c) = params.get("creator") {
+        q.creator = Some(c.clone());
+    }
+    if let Some(t) = params.get("type") {
+        q.request_type = Some(RequestType::parse(t).ok_or_else(|| {
+            ApiError::bad_request(format!("type must be import or export, not {t:?}"))
+        })?);
+    }
+    if let Some(s) = params.get("status") {
+        for part in s.split(',') {
+            q.statuses.push(
+                Status::parse(part)
+                    .ok_or_else(|| ApiError::bad_request(format!("unknown status {part:?}")))?,
+            );
+        }
+    }
+    if let Some(o) = params.get("orderBy") {
+        q.order_by = OrderBy::parse(o).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "orderBy must be createdWhen or updatedWhen (optionally with asc/desc), not {o:?}"
+            ))
+        })?;
+    }
+    if let Some(p) = params.get("pageSize") {
+        q.page_size = p
+            .parse()
+            .ok()
+            .filter(|n| (1..=100).contains(n))
+            .ok_or_else(|| ApiError::bad_request("pageSize must be a number from 1 to 100"))?;
+    }
+    q.continuation = params.get("continuationToken").cloned();
+    Ok(q)
+}
+
+fn store_error_on_token(e: crate::ports::PortError) -> ApiError {
+    match e {
+        crate::ports::PortError::Permanent(m) if m.contains("continuation") => {
+            ApiError::bad_request(m)
+        }
+        e => e.into(),
+    }
+}
+
+pub async fn list(
+    State(deps): State<Arc<Deps>>,
+    Path(ws_id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let (ws, caller) = caller_in(&deps, &headers, &ws_id).await?;
+    let mut q = parse_query(
+        &params,
+        &[
+            "creator",
+            "type",
+            "status",
+            "orderBy",
+            "pageSize",
+            "continuationToken",
+        ],
+    )?;
+    let sees_all = caller.has(Role::WorkspaceOwner)
+        || caller.has(Role::AirlockManager)
+        || caller.has(Role::TreAdmin);
+    if !sees_all {
+        if !caller.has(Role::WorkspaceResearcher) {
+            return Err(ApiError::forbidden(
+                "you have no airlock role in this workspace",
+            ));
+        }
+        // Researchers list their own requests.
+        q.creator = Some(caller.user.id.clone());
+    }
+    let page = deps
+        .requests
+        .query(&ws.id, &q)
+        .await
+        .map_err(store_error_on_token)?;
+    let items: Vec<Value> = page.items.iter().map(|r| envelope(&caller, r)).collect();
+    ok(json!({"airlockRequests": items, "continuationToken": page.continuation}))
+}
+
+const TOKEN: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+/// The caller's requests across the workspaces their token is for (all workspaces for a
+/// `TREAdmin` token with the API audience); `awaitingMyReview=true` lists what a manager can
+/// review now.
+pub async fn mine(
+    State(deps): State<Arc<Deps>>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let identity = identify(&deps, &headers).await?;
+    let mut q = parse_query(
+        &params,
+        &[
+            "type",
+            "status",
+            "orderBy",
+            "pageSize",
+            "continuationToken",
+            "awaitingMyReview",
+        ],
+    )?;
+    let awaiting = match params.get("awaitingMyReview").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "awaitingMyReview must be true or false, not {other:?}"
+            )));
+        }
+    };
+    let admin = identity.roles.contains(&Role::TreAdmin)
+        && deps
+            .settings
+            .api_audience
+            .as_ref()
+            .is_some_and(|a| identity.audiences.contains(a));
+    let mut workspaces: Vec<Workspace> = deps
+        .workspaces
+        .list()
+        .await?
+        .into_iter()
+        .filter(|w| admin || identity.audiences.contains(&w.token_audience))
+        .collect();
+    workspaces.sort_by(|a, b| a.id.cmp(&b.id));
+    if awaiting {
+        if !identity.roles.contains(&Role::AirlockManager) {
+            return Err(ApiError::forbidden(
+                "only airlock managers have requests awaiting their review",
+            ));
+        }
+        q.statuses = vec![Status::InReview];
+    } else if !admin {
+        q.creator = Some(identity.user.id.clone());
+    }
+    // The continuation token carries which workspace we were in and its own token.
+    let (mut index, inner) = match q.continuation.take() {
+        None => (0usize, None),
+        Some(t) => {
+            let v: Value = TOKEN
+                .decode(&t)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .ok_or_else(|| ApiError::bad_request("invalid continuationToken"))?;
+            let index = v["w"]
+                .as_u64()
+                .ok_or_else(|| ApiError::bad_request("invalid continuationToken"))?
+                as usize;
+            (index, v["t"].as_str().map(str::to_string))
+        }
+    };
+    q.continuation = inner;
+    let caller = crate::domain::Caller {
+        user: identity.user.clone(),
+        roles: identity.roles.clone(),
+    };
+    let mut items = Vec::new();
+    let mut next = None;
+    while index < workspaces.len() && items.len() < q.page_size as usize {
+        let ws = &workspaces[index];
+        let mut wq = q.clone();
+        wq.page_size = q.page_size - items.len() as u32;
+        let page = deps
+            .requests
+            .query(&ws.id, &wq)
+            .await
+            .map_err(store_error_on_token)?;
+        for r in &page.items {
+            if awaiting
+                && (r.created_by.id == caller.user.id
+                    || r.has_reviewed_this_revision(&caller.user.id))
+            {
+                continue;
+            }
+            items.push(envelope(&caller, r));
+        }
+        match page.continuation {
+            Some(t) => {
+                q.continuation = Some(t.clone());
+                next = Some(json!({"w": index, "t": t}));
+                if items.len() >= q.page_size as usize {
+                    break;
+                }
+            }
+            None => {
+                q.continuation = None;
+                index += 1;
+                next = (index < workspaces.len()).then(|| json!({"w": index}));
+            }
+        }
+    }
+    let token = next.map(|v| TOKEN.encode(v.to_string()));
+    ok(json!({"airlockRequests": items, "continuationToken": token}))
+}

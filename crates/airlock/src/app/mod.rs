@@ -1,0 +1,47 @@
+//! The application layer: the dependencies every function receives, the settings they run
+//! with, and the [`workflow`] the event functions and the API share.
+
+pub mod workflow;
+
+use crate::domain::AccountNames;
+use crate::ports::{BlobStore, Clock, EventPublisher, RequestStore, TokenVerifier, WorkspaceStore};
+use chrono::Duration;
+use std::sync::Arc;
+
+/// Everything a handler may touch. Built once in `main` (or a test) and shared.
+pub struct Deps {
+    pub blobs: Arc<dyn BlobStore>,
+    pub requests: Arc<dyn RequestStore>,
+    pub workspaces: Arc<dyn WorkspaceStore>,
+    pub publisher: Arc<dyn EventPublisher>,
+    pub clock: Arc<dyn Clock>,
+    pub tokens: Arc<dyn TokenVerifier>,
+    pub names: AccountNames,
+    pub settings: Settings,
+}
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// `aud` of tokens for the TRE-wide API (`TREAdmin` across workspaces); optional.
+    pub api_audience: Option<String>,
+    /// Request bodies above this are refused with 413.
+    pub max_body_bytes: usize,
+    /// A transitional request untouched this long is re-driven by `Reconcile`.
+    pub redrive_after: Duration,
+    /// A transitional request untouched this long is failed by `Reconcile`.
+    pub give_up_after: Duration,
+    /// Outbox events older than this are republished by `Reconcile`.
+    pub outbox_grace: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            api_audience: None,
+            max_body_bytes: 64 * 1024,
+            redrive_after: Duration::minutes(5),
+            give_up_after: Duration::hours(24),
+            outbox_grace: Duration::minutes(1),
+        }
+    }
+}

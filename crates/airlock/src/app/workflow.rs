@@ -1,0 +1,471 @@
+//! The steps every function shares: a conditional read-modify-write with its outbox, the data
+//! movement a status needs, and settling a file that arrived in a stage.
+
+use crate::app::Deps;
+use crate::domain::request::{Applied, Ctx};
+use crate::domain::stages::{StageRole, data_role_for, movement_for};
+use crate::domain::{AirlockRequest, Stage, Status, Topic, Workspace};
+use crate::ports::{BlobRef, ContainerRef, CopyState, PortError, Versioned};
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use tracing::{info, warn};
+
+/// What a function did with its event. Both answer 2xx: an ignored event is not an error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Done(String),
+    Ignored(String),
+}
+
+impl Outcome {
+    pub fn message(&self) -> String {
+        match self {
+            Outcome::Done(m) => m.clone(),
+            Outcome::Ignored(m) => format!("ignored: {m}"),
+        }
+    }
+}
+
+/// A function failed. `Retryable` answers non-2xx so the host and Event Grid try again.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FunctionError {
+    #[error("{0} (a retry may help)")]
+    Retryable(String),
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl FunctionError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, FunctionError::Retryable(_))
+    }
+}
+
+impl From<PortError> for FunctionError {
+    fn from(e: PortError) -> Self {
+        if e.is_retryable() {
+            FunctionError::Retryable(e.to_string())
+        } else {
+            FunctionError::Permanent(e.to_string())
+        }
+    }
+}
+
+/// Lost races are retried from a fresh read this many times before giving up.
+const MAX_ATTEMPTS: usize = 8;
+
+/// The result of [`modify`].
+pub struct Modified {
+    pub applied: Applied,
+    pub request: AirlockRequest,
+    /// Publishing the outbox failed; the events stay in the record for a retry or `Reconcile`.
+    pub publish_error: Option<PortError>,
+}
+
+/// Reads the request, applies `change`, and writes it back only if nobody wrote in between
+/// (`If-Match`); a lost race starts again from a fresh read. Then publishes and clears the
+/// outbox, including events a crashed earlier invocation left behind.
+pub async fn modify<E: From<PortError>>(
+    deps: &Deps,
+    workspace: &Workspace,
+    id: &str,
+    mut change: impl FnMut(&mut AirlockRequest, &Ctx) -> Result<Applied, E>,
+) -> Result<Modified, E> {
+    for _ in 0..MAX_ATTEMPTS {
+        let current = deps
+            .requests
+            .get(&workspace.id, id)
+            .await?
+            .ok_or_else(|| PortError::NotFound(format!("request {id}")))?;
+        let mut request = current.value.clone();
+        let ctx = Ctx {
+            now: deps.clock.now(),
+            workspace,
+        };
+        let applied = change(&mut request, &ctx)?;
+        let saved = match applied {
+            Applied::Unchanged(_) => current,
+            Applied::Changed => match deps.requests.replace(&request, &current.etag).await {
+                Ok(saved) => saved,
+                Err(PortError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            },
+        };
+        let (request, publish_error) = flush_outbox(deps, saved).await;
+        return Ok(Modified {
+            applied,
+            request,
+            publish_error,
+        });
+    }
+    Err(PortError::Conflict(format!(
+        "request {id} kept changing under us ({MAX_ATTEMPTS} attempts)"
+    ))
+    .into())
+}
+
+/// Publishes the record's pending events, then removes exactly those from the outbox.
+/// Publishing is at-least-once: a crash between publish and clear republishes later.
+pub async fn flush_outbox(
+    deps: &Deps,
+    saved: Versioned<AirlockRequest>,
+) -> (AirlockRequest, Option<PortError>) {
+    if saved.value.outbox.is_empty() {
+        return (saved.value, None);
+    }
+    for topic in [Topic::StatusChanged, Topic::Notification] {
+        let events: Vec<_> = saved
+            .value
+            .outbox
+            .iter()
+            .filter(|p| p.topic == topic)
+            .map(|p| p.event.clone())
+            .collect();
+        if events.is_empty() {
+            continue;
+        }
+        if let Err(e) = deps.publisher.publish(topic, &events).await {
+            warn!(request_id = %saved.value.id, error = %e, "publishing the outbox failed; it stays pending");
+            return (saved.value, Some(e));
+        }
+    }
+    let ids = saved.value.pending_event_ids();
+    let mut current = saved;
+    for _ in 0..MAX_ATTEMPTS {
+        let mut cleared = current.value.clone();
+        if !cleared.clear_published(&ids) {
+            return (current.value, None);
+        }
+        match deps.requests.replace(&cleared, &current.etag).await {
+            Ok(saved) => return (saved.value, None),
+            Err(PortError::Conflict(_)) => {
+                match deps
+                    .requests
+                    .get(&current.value.workspace_id, &current.value.id)
+                    .await
+                {
+                    Ok(Some(fresh)) => current = fresh,
+                    _ => break,
+                }
+            }
+            Err(e) => {
+                // Published but not cleared: republished later, which consumers tolerate.
+                warn!(error = %e, "clearing the outbox failed");
+                break;
+            }
+        }
+    }
+    (current.value, None)
+}
+
+/// The request's container in the stage playing `role`.
+pub fn container(
+    deps: &Deps,
+    ws: &Workspace,
+    request: &AirlockRequest,
+    role: StageRole,
+) -> ContainerRef {
+    ContainerRef {
+        account: deps
+            .names
+            .account(Stage::of(request.request_type, role), &ws.short_id),
+        container: request.id.clone(),
+    }
+}
+
+pub const REVISION_KEY: &str = "airlockrevision";
+
+fn revision_metadata(request: &AirlockRequest) -> BTreeMap<String, String> {
+    BTreeMap::from([(REVISION_KEY.to_string(), request.revision.to_string())])
+}
+
+/// Performs what the request's current status needs of storage. Safe to repeat.
+pub async fn drive(
+    deps: &Deps,
+    ws: &Workspace,
+    request: &AirlockRequest,
+) -> Result<Outcome, FunctionError> {
+    match request.status {
+        Status::Draft => {
+            let draft = container(deps, ws, request, StageRole::Draft);
+            deps.blobs.create_container(&draft).await?;
+            if request.revision > 1 {
+                // Sealed copies of the previous revision must not be mistaken for this one's.
+                let sealed = container(deps, ws, request, StageRole::InProgress);
+                for blob in deps.blobs.list_blobs(&sealed).await? {
+                    deps.blobs.delete_blob(&sealed.blob(&blob.name)).await?;
+                }
+            }
+            Ok(Outcome::Done(format!(
+                "draft container {} ready",
+                draft.account
+            )))
+        }
+        status if movement_for(status).is_some() => start_movement(deps, ws, request).await,
+        Status::InReview => Ok(Outcome::Done("awaiting review: nothing to move".into())),
+        terminal => {
+            let keep = data_role_for(terminal);
+            let mut deleted = Vec::new();
+            for role in StageRole::ALL {
+                if Some(role) != keep {
+                    let c = container(deps, ws, request, role);
+                    deps.blobs.delete_container(&c).await?;
+                    deleted.push(c.account);
+                }
+            }
+            let message = format!(
+                "{terminal}: data kept in {}, removed from {}",
+                keep.map(|r| format!("{r:?}"))
+                    .unwrap_or_else(|| "nowhere".into()),
+                deleted.join(", ")
+            );
+            audit_once(deps, ws, request, "data removed", message.clone()).await?;
+            Ok(Outcome::Done(message))
+        }
+    }
+}
+
+/// Starts the copies of a transitional status; files already copied (for this revision) are
+/// left alone so a sealed copy is never overwritten.
+async fn start_movement(
+    deps: &Deps,
+    ws: &Workspace,
+    request: &AirlockRequest,
+) -> Result<Outcome, FunctionError> {
+    let (from_role, to_role) = movement_for(request.status).expect("transitional status");
+    let from = container(deps, ws, request, from_role);
+    let to = container(deps, ws, request, to_role);
+    deps.blobs.create_container(&to).await?;
+    let metadata = revision_metadata(request);
+    let mut started = 0;
+    let mut missing = Vec::new();
+    for file in &request.files {
+        let dest = to.blob(&file.name);
+        if let Some(props) = deps.blobs.properties(&dest).await?
+            && props.metadata.get(REVISION_KEY) == metadata.get(REVISION_KEY)
+            && !matches!(props.copy, Some(CopyState::Failed(_)))
+        {
+            continue;
+        }
+        let mut source = from.blob(&file.name);
+        if request.status == Status::BlockingInProgress
+            && deps.blobs.properties(&source).await?.is_none()
+        {
+            // A bad verdict can arrive before every file was sealed: block from the draft.
+            source = container(deps, ws, request, StageRole::Draft).blob(&file.name);
+        }
+        match deps.blobs.start_copy(&source, &dest, &metadata).await {
+            Ok(_) => started += 1,
+            Err(PortError::NotFound(_)) => missing.push(file.name.clone()),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if !missing.is_empty() {
+        let message = if from_role == StageRole::Draft {
+            format!(
+                "file(s) removed from the draft before they could be sealed: {}",
+                missing.join(", ")
+            )
+        } else {
+            format!(
+                "file(s) missing from the {from_role:?} stage, cannot move them: {}",
+                missing.join(", ")
+            )
+        };
+        let outcome = fail(deps, ws, &request.id, message.clone()).await?;
+        return Ok(Outcome::Done(format!("{message}; {}", outcome.message())));
+    }
+    let message = format!(
+        "{}: {started} cop(ies) started from {} to {}",
+        request.status, from.account, to.account
+    );
+    if started > 0 {
+        audit_once(deps, ws, request, "copies started", message.clone()).await?;
+    }
+    Ok(Outcome::Done(message))
+}
+
+/// Adds an audit entry about work done for `request`'s status, unless the request has moved
+/// on since or the entry was already written since the last status change (duplicate
+/// deliveries must not repeat the trail).
+pub async fn audit_once(
+    deps: &Deps,
+    ws: &Workspace,
+    request: &AirlockRequest,
+    action: &str,
+    message: String,
+) -> Result<(), FunctionError> {
+    modify::<FunctionError>(deps, ws, &request.id, |r, ctx| {
+        let since_change = r.history.iter().rev().take_while(|h| h.to.is_none());
+        if r.status != request.status || since_change.clone().any(|h| h.action == action) {
+            return Ok(Applied::Unchanged("already on the record".into()));
+        }
+        r.audit(ctx, &crate::domain::User::system(), action, message.clone());
+        Ok(Applied::Changed)
+    })
+    .await?;
+    Ok(())
+}
+
+/// Fails the request with `message` (a no-op when already terminal).
+pub async fn fail(
+    deps: &Deps,
+    ws: &Workspace,
+    id: &str,
+    message: String,
+) -> Result<Outcome, FunctionError> {
+    let m =
+        modify::<FunctionError>(deps, ws, id, |r, ctx| Ok(r.fail(message.clone(), ctx))).await?;
+    if let Some(e) = m.publish_error {
+        return Err(e.into());
+    }
+    Ok(match m.applied {
+        Applied::Changed => Outcome::Done(format!("failed the request: {message}")),
+        Applied::Unchanged(why) => Outcome::Ignored(why),
+    })
+}
+
+/// A blob's sha256 and the version it was computed on, streamed in bounded memory.
+pub struct Hashed {
+    pub sha256: String,
+    pub size: u64,
+    pub etag: String,
+    pub revision: Option<String>,
+    pub copy: Option<CopyState>,
+}
+
+pub async fn hash_blob(deps: &Deps, blob: &BlobRef) -> Result<Option<Hashed>, PortError> {
+    let (props, mut stream) = match deps.blobs.read(blob).await {
+        Ok(x) => x,
+        Err(PortError::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        size += chunk.len() as u64;
+        hasher.update(&chunk);
+    }
+    Ok(Some(Hashed {
+        sha256: hex::encode(hasher.finalize()),
+        size,
+        etag: props.etag,
+        revision: props.metadata.get(REVISION_KEY).cloned(),
+        copy: props.copy,
+    }))
+}
+
+/// Accounts for a file that arrived in a stage (from `BlobCreated`, or `Reconcile` checking a
+/// copy): seals it in the in-progress stage, verifies it in the approved stage, records the
+/// move in the rejected and blocked stages. Anything that does not match the record is
+/// ignored.
+pub async fn settle_file(
+    deps: &Deps,
+    ws: &Workspace,
+    request: &AirlockRequest,
+    role: StageRole,
+    name: &str,
+) -> Result<Outcome, FunctionError> {
+    let Some(file) = request.files.iter().find(|f| f.name == name) else {
+        return Ok(Outcome::Ignored(format!(
+            "{name:?} is not a file of request {}",
+            request.id
+        )));
+    };
+    let expected_status = match role {
+        StageRole::Draft => {
+            return Ok(Outcome::Ignored("uploads to a draft need no action".into()));
+        }
+        StageRole::InProgress => Status::Submitted,
+        StageRole::Approved => Status::ApprovalInProgress,
+        StageRole::Rejected => Status::RejectionInProgress,
+        StageRole::Blocked => Status::BlockingInProgress,
+    };
+    if request.status != expected_status {
+        return Ok(Outcome::Ignored(format!(
+            "request is {}, nothing to do for a file in {role:?}",
+            request.status
+        )));
+    }
+    let already = match role {
+        StageRole::InProgress => file.sha256.is_some(),
+        _ => file.arrived_in == Some(role.into()),
+    };
+    if already {
+        return Ok(Outcome::Ignored(format!(
+            "{name:?} already recorded in {role:?}"
+        )));
+    }
+    let blob = container(deps, ws, request, role).blob(name);
+    // Blocked files may never have been hashed (a bad verdict can beat the seal): hash the
+    // quarantined copy so the record says exactly what was blocked, whatever the order.
+    let needs_hash = match role {
+        StageRole::InProgress | StageRole::Approved => true,
+        StageRole::Blocked => file.sha256.is_none(),
+        _ => false,
+    };
+    let hashed = if needs_hash {
+        hash_blob(deps, &blob).await?
+    } else {
+        deps.blobs.properties(&blob).await?.map(|p| Hashed {
+            sha256: String::new(),
+            size: p.size,
+            etag: p.etag,
+            revision: p.metadata.get(REVISION_KEY).cloned(),
+            copy: p.copy,
+        })
+    };
+    let Some(hashed) = hashed else {
+        return Ok(Outcome::Ignored(format!(
+            "{name:?} is not in {role:?} (yet)"
+        )));
+    };
+    match &hashed.copy {
+        Some(CopyState::Pending) => {
+            return Ok(Outcome::Ignored(format!("copy of {name:?} still pending")));
+        }
+        Some(CopyState::Failed(why)) => {
+            warn!(file = name, why, "copy failed; restarting it");
+            let restarted = drive(deps, ws, request).await?;
+            return Ok(Outcome::Done(format!(
+                "copy of {name:?} failed ({why}); {}",
+                restarted.message()
+            )));
+        }
+        _ => {}
+    }
+    if hashed.revision.as_deref() != Some(request.revision.to_string().as_str()) {
+        return Ok(Outcome::Ignored(format!(
+            "{name:?} in {role:?} belongs to revision {:?}, the request is at {}",
+            hashed.revision, request.revision
+        )));
+    }
+    let m = modify::<FunctionError>(deps, ws, &request.id, |r, ctx| {
+        Ok(match role {
+            StageRole::InProgress => r.record_sealed(
+                name,
+                hashed.size,
+                hashed.sha256.clone(),
+                hashed.etag.clone(),
+                ctx,
+            ),
+            StageRole::Approved => r.record_arrival(name, role, Some(&hashed.sha256), ctx),
+            _ if needs_hash => r.record_arrival(name, role, Some(&hashed.sha256), ctx),
+            _ => r.record_arrival(name, role, None, ctx),
+        })
+    })
+    .await?;
+    if let Some(e) = m.publish_error {
+        return Err(e.into());
+    }
+    info!(file = name, status = %m.request.status, "file settled");
+    Ok(match m.applied {
+        Applied::Changed => Outcome::Done(format!(
+            "{name:?} recorded in {role:?}; request is {}",
+            m.request.status
+        )),
+        Applied::Unchanged(why) => Outcome::Ignored(why),
+    })
+}

@@ -1,0 +1,334 @@
+//! Start-up configuration from environment variables (the Function App's app settings),
+//! validated once with messages that name the bad or missing setting.
+
+use crate::adapters::jwks::AuthConfig;
+use crate::app::Settings;
+use std::collections::HashMap;
+
+/// Where the Azure services are and how to reach them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AzureConfig {
+    /// Blob endpoint with an `{account}` placeholder.
+    pub blob_endpoint: String,
+    pub cosmos_endpoint: String,
+    pub cosmos_database: String,
+    /// Emulator only: Azure accounts run with key auth off.
+    pub cosmos_key: Option<String>,
+    /// Create the database and containers at start-up.
+    pub cosmos_create: bool,
+    /// `managed-identity`, `developer` or `local` (emulators).
+    pub credential: String,
+    pub status_changed_topic: String,
+    pub status_changed_topic_key: Option<String>,
+    pub notification_topic: String,
+    pub notification_topic_key: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub port: u16,
+    pub azure: AzureConfig,
+    pub tre_id: String,
+    pub auth: AuthConfig,
+    pub json_logs: bool,
+    pub settings: Settings,
+    /// Operator defaults for workspace policy fields (`AIRLOCK_POLICY_DEFAULTS`).
+    pub policy_defaults: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Self::from_map(&std::env::vars().collect())
+    }
+
+    pub fn from_map(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
+        let get = |k: &str| {
+            env.get(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let port = match get("FUNCTIONS_CUSTOMHANDLER_PORT")
+            .or_else(|| get("FUNCTIONS_HTTPWORKER_PORT"))
+        {
+            None => 8080,
+            Some(p) => p.parse().map_err(|_| {
+                ConfigError(format!(
+                    "FUNCTIONS_CUSTOMHANDLER_PORT must be a port number, not {p:?}"
+                ))
+            })?,
+        };
+        let required = |k: &str| {
+            get(k).ok_or_else(|| {
+                ConfigError(format!(
+                    "{k} is required (the handler has no default for it)"
+                ))
+            })
+        };
+        // The one backend is Azure (or its emulators); there is no fallback. Requiring the
+        // setting means a Function App whose settings were lost stops at once instead of
+        // starting in some other mode.
+        match get("AIRLOCK_BACKEND").as_deref() {
+            Some("azure") => {}
+            None => {
+                return Err(ConfigError(
+                    "AIRLOCK_BACKEND is required: set it to azure (Azure Blob Storage, Cosmos DB and Event Grid, or their emulators)".into(),
+                ));
+            }
+            Some(other) => {
+                return Err(ConfigError(format!(
+                    "AIRLOCK_BACKEND must be azure, not {other:?} (the in-memory mode is `airlock-local --memory`, never the handler)"
+                )));
+            }
+        }
+        let blob_endpoint = required("AIRLOCK_BLOB_ENDPOINT")?;
+        if !blob_endpoint.contains("{account}") || !blob_endpoint.starts_with("https://") {
+            return Err(ConfigError(format!(
+                "AIRLOCK_BLOB_ENDPOINT must be an https URL with an {{account}} placeholder, not {blob_endpoint:?}"
+            )));
+        }
+        let credential = get("AIRLOCK_CREDENTIAL").unwrap_or_else(|| "managed-identity".into());
+        if !["managed-identity", "developer", "local"].contains(&credential.as_str()) {
+            return Err(ConfigError(format!(
+                "AIRLOCK_CREDENTIAL must be managed-identity, developer or local, not {credential:?}"
+            )));
+        }
+        if credential == "local" && !is_loopback_url(&blob_endpoint) {
+            // The local credential mints unsigned tokens that only Azurite accepts; refusing it
+            // anywhere else keeps a misconfiguration from looking like an Azure outage.
+            return Err(ConfigError(format!(
+                "AIRLOCK_CREDENTIAL=local is for the emulators on 127.0.0.1 only, not {blob_endpoint:?}"
+            )));
+        }
+        let flag = |k: &str| -> Result<bool, ConfigError> {
+            match get(k).as_deref() {
+                None | Some("false") => Ok(false),
+                Some("true") => Ok(true),
+                Some(v) => Err(ConfigError(format!("{k} must be true or false, not {v:?}"))),
+            }
+        };
+        let azure = AzureConfig {
+            blob_endpoint,
+            cosmos_endpoint: required("AIRLOCK_COSMOS_ENDPOINT")?,
+            cosmos_database: get("AIRLOCK_COSMOS_DATABASE").unwrap_or_else(|| "airlock".into()),
+            cosmos_key: get("AIRLOCK_COSMOS_KEY"),
+            cosmos_create: flag("AIRLOCK_COSMOS_CREATE")?,
+            credential,
+            status_changed_topic: required("AIRLOCK_STATUS_CHANGED_TOPIC_ENDPOINT")?,
+            status_changed_topic_key: get("AIRLOCK_STATUS_CHANGED_TOPIC_KEY"),
+            notification_topic: required("AIRLOCK_NOTIFICATION_TOPIC_ENDPOINT")?,
+            notification_topic_key: get("AIRLOCK_NOTIFICATION_TOPIC_KEY"),
+        };
+        let tre_id = get("AIRLOCK_TRE_ID").unwrap_or_else(|| "dev".into());
+        if !tre_id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            || tre_id.len() > 11
+        {
+            return Err(ConfigError(format!(
+                "AIRLOCK_TRE_ID must be 1-11 lower-case letters or digits (it is part of storage account names), not {tre_id:?}"
+            )));
+        }
+        let auth = AuthConfig {
+            issuer: required("AIRLOCK_AUTH_ISSUER")?,
+            jwks_url: required("AIRLOCK_AUTH_JWKS_URL")?,
+            leeway_secs: 60,
+        };
+        let json_logs = match get("AIRLOCK_LOG_FORMAT").as_deref() {
+            None | Some("text") => false,
+            Some("json") => true,
+            Some(other) => {
+                return Err(ConfigError(format!(
+                    "AIRLOCK_LOG_FORMAT must be text or json, not {other:?}"
+                )));
+            }
+        };
+        let mut settings = Settings {
+            api_audience: get("AIRLOCK_API_AUDIENCE"),
+            ..Settings::default()
+        };
+        let seconds = |k: &str, target: &mut chrono::Duration| -> Result<(), ConfigError> {
+            if let Some(v) = get(k) {
+                let n: i64 = v.parse().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                    ConfigError(format!("{k} must be a whole number of seconds, not {v:?}"))
+                })?;
+                *target = chrono::Duration::seconds(n);
+            }
+            Ok(())
+        };
+        seconds("AIRLOCK_REDRIVE_AFTER_SECONDS", &mut settings.redrive_after)?;
+        seconds("AIRLOCK_GIVE_UP_AFTER_SECONDS", &mut settings.give_up_after)?;
+        seconds("AIRLOCK_OUTBOX_GRACE_SECONDS", &mut settings.outbox_grace)?;
+        if let Some(v) = get("AIRLOCK_MAX_BODY_BYTES") {
+            settings.max_body_bytes = v.parse().map_err(|_| {
+                ConfigError(format!(
+                    "AIRLOCK_MAX_BODY_BYTES must be a number, not {v:?}"
+                ))
+            })?;
+        }
+        let policy_defaults = match get("AIRLOCK_POLICY_DEFAULTS") {
+            None => Default::default(),
+            Some(text) => crate::domain::workspace::parse_policy_defaults(&text)
+                .map_err(|e| ConfigError(format!("AIRLOCK_POLICY_DEFAULTS: {e}")))?,
+        };
+        Ok(Config {
+            policy_defaults,
+            port,
+            azure,
+            tre_id,
+            auth,
+            json_logs,
+            settings,
+        })
+    }
+}
+
+/// `https://127.0.0.1:…`, `https://localhost:…` or `https://[::1]:…`.
+fn is_loopback_url(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let host = rest.split(['/', '?']).next().unwrap_or_default();
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.split(':').next().unwrap_or_default(),
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A complete set of settings for Azure.
+    fn azure() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("AIRLOCK_BACKEND", "azure"),
+            (
+                "AIRLOCK_BLOB_ENDPOINT",
+                "https://{account}.blob.core.windows.net",
+            ),
+            (
+                "AIRLOCK_COSMOS_ENDPOINT",
+                "https://acct.documents.azure.com:443/",
+            ),
+            (
+                "AIRLOCK_STATUS_CHANGED_TOPIC_ENDPOINT",
+                "https://t1.uksouth-1.eventgrid.azure.net/api/events",
+            ),
+            (
+                "AIRLOCK_NOTIFICATION_TOPIC_ENDPOINT",
+                "https://t2.uksouth-1.eventgrid.azure.net/api/events",
+            ),
+            (
+                "AIRLOCK_AUTH_ISSUER",
+                "https://login.microsoftonline.com/t/v2.0",
+            ),
+            (
+                "AIRLOCK_AUTH_JWKS_URL",
+                "https://login.microsoftonline.com/t/discovery/v2.0/keys",
+            ),
+        ]
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// `azure()` with `key` replaced by `value` (or removed when `value` is `None`).
+    fn with(key: &str, value: Option<&'static str>) -> HashMap<String, String> {
+        let mut pairs = env(&azure());
+        match value {
+            Some(v) => pairs.insert(key.to_string(), v.to_string()),
+            None => pairs.remove(key),
+        };
+        pairs
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::from_map(&env(&azure())).unwrap();
+        assert_eq!(c.port, 8080);
+        assert_eq!(c.tre_id, "dev");
+        assert_eq!(c.azure.credential, "managed-identity");
+        assert_eq!(c.azure.cosmos_database, "airlock");
+        assert!(!c.azure.cosmos_create);
+        assert!(!c.json_logs);
+    }
+
+    #[test]
+    fn nothing_set_is_refused_with_the_setting_named() {
+        let err = Config::from_map(&HashMap::new()).unwrap_err();
+        assert!(err.0.contains("AIRLOCK_BACKEND is required"), "{err}");
+        for other in ["memory", "cloud", "Azure"] {
+            let err = Config::from_map(&with("AIRLOCK_BACKEND", Some(other))).unwrap_err();
+            assert!(err.0.contains("AIRLOCK_BACKEND must be azure"), "{err}");
+        }
+    }
+
+    #[test]
+    fn every_required_setting_is_named_when_missing() {
+        for (key, _) in azure() {
+            let err = Config::from_map(&with(key, None)).unwrap_err();
+            assert!(err.0.contains(key), "{err} should name {key}");
+        }
+    }
+
+    #[test]
+    fn errors_name_the_setting() {
+        let cases = [
+            ("FUNCTIONS_CUSTOMHANDLER_PORT", "http"),
+            ("AIRLOCK_BLOB_ENDPOINT", "http://x/{account}"),
+            (
+                "AIRLOCK_BLOB_ENDPOINT",
+                "https://acct.blob.core.windows.net",
+            ),
+            ("AIRLOCK_TRE_ID", "My-TRE"),
+            ("AIRLOCK_LOG_FORMAT", "xml"),
+            ("AIRLOCK_REDRIVE_AFTER_SECONDS", "-1"),
+            ("AIRLOCK_GIVE_UP_AFTER_SECONDS", "soon"),
+            ("AIRLOCK_POLICY_DEFAULTS", r#"{"maxFiles": -1}"#),
+            ("AIRLOCK_CREDENTIAL", "password"),
+            ("AIRLOCK_COSMOS_CREATE", "yes"),
+        ];
+        for (key, value) in cases {
+            let err = Config::from_map(&with(key, Some(value))).unwrap_err();
+            assert!(err.0.contains(key), "{err} should name {key}");
+        }
+    }
+
+    #[test]
+    fn the_local_credential_is_refused_off_loopback() {
+        let mut pairs = with("AIRLOCK_CREDENTIAL", Some("local"));
+        let err = Config::from_map(&pairs).unwrap_err();
+        assert!(err.0.contains("AIRLOCK_CREDENTIAL=local"), "{err}");
+        for local in [
+            "https://127.0.0.1:10000/{account}",
+            "https://localhost:10000/{account}",
+            "https://[::1]:10000/{account}",
+        ] {
+            pairs.insert("AIRLOCK_BLOB_ENDPOINT".into(), local.into());
+            assert!(Config::from_map(&pairs).is_ok(), "{local}");
+        }
+        for remote in [
+            "https://127.0.0.1.evil.example/{account}",
+            "https://localhost.evil.example/{account}",
+        ] {
+            pairs.insert("AIRLOCK_BLOB_ENDPOINT".into(), remote.into());
+            assert!(Config::from_map(&pairs).is_err(), "{remote}");
+        }
+    }
+
+    #[test]
+    fn host_port_is_used() {
+        let c = Config::from_map(&with("FUNCTIONS_CUSTOMHANDLER_PORT", Some("7071"))).unwrap();
+        assert_eq!(c.port, 7071);
+    }
+}

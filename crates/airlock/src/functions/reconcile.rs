@@ -1,0 +1,161 @@
+//! `Reconcile` (timer): heals what a lost event or a crash left behind. Handlers are
+//! idempotent, so re-driving is always safe; a request is failed only when waiting longer
+//! cannot help, with a message that says what went wrong.
+
+use crate::app::Deps;
+use crate::app::workflow::{FunctionError, Outcome, drive, fail, flush_outbox, settle_file};
+use crate::domain::stages::movement_for;
+use crate::domain::{AirlockRequest, Status, Workspace};
+use crate::ports::RequestQuery;
+use tracing::warn;
+
+const TRANSITIONAL: [Status; 4] = [
+    Status::Submitted,
+    Status::ApprovalInProgress,
+    Status::RejectionInProgress,
+    Status::BlockingInProgress,
+];
+
+pub async fn run(deps: &Deps) -> Result<Outcome, FunctionError> {
+    let mut republished = 0;
+    let mut redriven = 0;
+    let mut failed = 0;
+    let mut errors = Vec::new();
+    for ws in deps.workspaces.list().await? {
+        for request in all(
+            deps,
+            &ws,
+            RequestQuery {
+                with_pending_events: true,
+                ..Default::default()
+            },
+        )
+        .await?
+        {
+            let oldest = request.outbox.iter().map(|p| p.event.event_time).min();
+            if oldest.is_some_and(|t| deps.clock.now() - t >= deps.settings.outbox_grace)
+                && let Some(current) = deps.requests.get(&ws.id, &request.id).await?
+            {
+                match flush_outbox(deps, current).await {
+                    (_, None) => republished += 1,
+                    (_, Some(e)) => errors.push(format!("{}: {e}", request.id)),
+                }
+            }
+        }
+        let stuck = all(
+            deps,
+            &ws,
+            RequestQuery {
+                statuses: TRANSITIONAL.to_vec(),
+                ..Default::default()
+            },
+        )
+        .await?;
+        for request in stuck {
+            match heal(deps, &ws, &request).await {
+                Ok(Healed::Redriven) => redriven += 1,
+                Ok(Healed::Failed) => failed += 1,
+                Ok(Healed::Waiting) => {}
+                Err(e) => {
+                    warn!(request_id = %request.id, error = %e, "re-driving failed");
+                    errors.push(format!("{}: {e}", request.id));
+                }
+            }
+        }
+    }
+    let summary = format!(
+        "republished {republished} outbox(es), re-drove {redriven} request(s), failed {failed}"
+    );
+    if errors.is_empty() {
+        Ok(Outcome::Done(summary))
+    } else {
+        Ok(Outcome::Done(format!(
+            "{summary}; errors: {}",
+            errors.join("; ")
+        )))
+    }
+}
+
+async fn all(
+    deps: &Deps,
+    ws: &Workspace,
+    mut query: RequestQuery,
+) -> Result<Vec<AirlockRequest>, FunctionError> {
+    query.page_size = 100;
+    let mut out = Vec::new();
+    loop {
+        let page = deps.requests.query(&ws.id, &query).await?;
+        out.extend(page.items);
+        match page.continuation {
+            Some(token) => query.continuation = Some(token),
+            None => return Ok(out),
+        }
+    }
+}
+
+enum Healed {
+    Waiting,
+    Redriven,
+    Failed,
+}
+
+async fn heal(
+    deps: &Deps,
+    ws: &Workspace,
+    request: &AirlockRequest,
+) -> Result<Healed, FunctionError> {
+    let age = deps.clock.now() - request.updated_when;
+    if age < deps.settings.redrive_after {
+        return Ok(Healed::Waiting);
+    }
+    let minutes = age.num_minutes();
+    if request.status == Status::Submitted && ws.policy.scan_required {
+        // A verdict is overdue once its sealed copy has waited longer than the timeout.
+        let timeout = chrono::Duration::minutes(ws.policy.scan_timeout_minutes.into());
+        let now = deps.clock.now();
+        let unscanned: Vec<&str> = request
+            .files
+            .iter()
+            .filter(|f| f.scan.is_none() && f.sealed_at.is_some_and(|t| now - t >= timeout))
+            .map(|f| f.name.as_str())
+            .collect();
+        if !unscanned.is_empty() {
+            let message = format!(
+                "no malware scan verdict within {} minutes of sealing for: {}",
+                ws.policy.scan_timeout_minutes,
+                unscanned.join(", ")
+            );
+            fail(deps, ws, &request.id, message).await?;
+            return Ok(Healed::Failed);
+        }
+    }
+    if age >= deps.settings.give_up_after {
+        let (_, to) = movement_for(request.status).expect("transitional");
+        let pending: Vec<&str> = request
+            .files
+            .iter()
+            .filter(|f| f.arrived_in != Some(to.into()))
+            .map(|f| f.name.as_str())
+            .collect();
+        let message = format!(
+            "stuck in {} for {minutes} minutes; files never reached the {to:?} stage: {}",
+            request.status,
+            pending.join(", ")
+        );
+        fail(deps, ws, &request.id, message).await?;
+        return Ok(Healed::Failed);
+    }
+    drive(deps, ws, request).await?;
+    let (_, to) = movement_for(request.status).expect("transitional");
+    for file in &request.files {
+        // Re-read each time: settling one file can move the request on.
+        let Some(current) = deps.requests.get(&ws.id, &request.id).await? else {
+            break;
+        };
+        if current.value.status != request.status {
+            break;
+        }
+        settle_file(deps, ws, &current.value, to, &file.name).await?;
+    }
+    Ok(Healed::Redriven)
+}

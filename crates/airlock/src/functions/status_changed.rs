@@ -1,0 +1,39 @@
+//! `StatusChanged`: performs the data movement a request's new status needs.
+
+use super::events::Event;
+use crate::app::Deps;
+use crate::app::workflow::{FunctionError, Outcome, drive, flush_outbox};
+use crate::domain::events::StatusChangedData;
+
+pub async fn handle(
+    deps: &Deps,
+    event: &Event<StatusChangedData>,
+) -> Result<Outcome, FunctionError> {
+    let data = &event.data;
+    tracing::Span::current().record("request_id", data.request_id.as_str());
+    let Some(ws) = deps.workspaces.get(&data.workspace_id).await? else {
+        return Ok(Outcome::Ignored(format!(
+            "unknown workspace {}",
+            data.workspace_id
+        )));
+    };
+    let Some(current) = deps.requests.get(&ws.id, &data.request_id).await? else {
+        return Ok(Outcome::Ignored(format!(
+            "unknown request {}",
+            data.request_id
+        )));
+    };
+    let request = &current.value;
+    if request.status != data.new_status || request.revision != data.revision {
+        let stale = format!(
+            "stale: event says {} (revision {}), request is {} (revision {})",
+            data.new_status, data.revision, request.status, request.revision
+        );
+        // A leftover outbox (an earlier crash) is published on the way.
+        if let (_, Some(e)) = flush_outbox(deps, current).await {
+            return Err(e.into());
+        }
+        return Ok(Outcome::Ignored(stale));
+    }
+    drive(deps, &ws, request).await
+}

@@ -1,0 +1,239 @@
+//! The Azure Functions custom-handler protocol: `GET /` for readiness, `POST /{FunctionName}`
+//! with the host's envelope for triggers, and forwarded HTTP under `/api/...` for the `Api`
+//! function. One span per invocation carries the invocation id and the request id.
+
+use crate::app::Deps;
+use crate::functions::events::{EventFunction, Rejected, Trigger};
+use crate::functions::{
+    FunctionError, FunctionName, Outcome, blob_created, reconcile, scan_completed, status_changed,
+};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tracing::{Instrument, error, info, info_span, warn};
+
+/// Event Grid events are at most 1 MB; the envelope adds little.
+const MAX_ENVELOPE_BYTES: usize = 4 * 1024 * 1024;
+
+pub fn router(deps: Arc<Deps>) -> Router {
+    Router::new()
+        .route("/", get(|| async { "ready" }))
+        .merge(crate::api::router().layer(middleware::from_fn(api_span)))
+        .route(
+            "/{function}",
+            post(invoke).layer(DefaultBodyLimit::max(MAX_ENVELOPE_BYTES)),
+        )
+        .with_state(deps)
+}
+
+/// Serves until `shutdown` resolves, then finishes the invocations in flight.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    deps: Arc<Deps>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(deps))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+fn invocation_id(headers: &HeaderMap) -> String {
+    headers
+        .get("x-azure-functions-invocationid")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+async fn api_span(request: Request, next: Next) -> Response {
+    let span = info_span!(
+        "invocation",
+        function = "Api",
+        invocation_id = %invocation_id(request.headers()),
+        method = %request.method(),
+        path = %request.uri().path(),
+        request_id = tracing::field::Empty,
+    );
+    async move {
+        let response = next.run(request).await;
+        info!(status = response.status().as_u16(), "api call");
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+fn host_response(status: StatusCode, logs: Vec<String>) -> Response {
+    (
+        status,
+        axum::Json(json!({"Outputs": {}, "Logs": logs, "ReturnValue": null})),
+    )
+        .into_response()
+}
+
+async fn invoke(
+    State(deps): State<Arc<Deps>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(function) = FunctionName::parse(&name).filter(|f| *f != FunctionName::Api) else {
+        let hint = if name == "Api" {
+            "Api is served as forwarded HTTP under /api".to_string()
+        } else {
+            format!("no function named {name:?}")
+        };
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"error": {"code": "NotFound", "message": hint}})),
+        )
+            .into_response();
+    };
+    let span = info_span!(
+        "invocation",
+        function = function.as_str(),
+        invocation_id = %invocation_id(&headers),
+        request_id = tracing::field::Empty,
+    );
+    run(&deps, function, &body).instrument(span).await
+}
+
+/// What one invocation of a non-HTTP function carries, parsed once.
+#[derive(Debug, PartialEq)]
+pub enum Invocation {
+    /// The `Reconcile` timer fired.
+    Timer,
+    /// Events for an event-triggered function, each typed or rejected with the reason.
+    Events(Vec<Result<Trigger, Rejected>>),
+}
+
+impl Invocation {
+    /// Reads the host's envelope for `function`; `Err` when the envelope itself is unusable.
+    pub fn parse(function: FunctionName, body: &[u8]) -> Result<Invocation, String> {
+        let kind = match function {
+            FunctionName::Reconcile => return Ok(Invocation::Timer),
+            FunctionName::Api => {
+                return Err("Api is served as forwarded HTTP under /api".into());
+            }
+            FunctionName::StatusChanged => EventFunction::StatusChanged,
+            FunctionName::BlobCreated => EventFunction::BlobCreated,
+            FunctionName::ScanCompleted => EventFunction::ScanCompleted,
+        };
+        let events = events_in(body)?;
+        Ok(Invocation::Events(
+            events.iter().map(|raw| Trigger::parse(kind, raw)).collect(),
+        ))
+    }
+}
+
+async fn run(deps: &Deps, function: FunctionName, body: &[u8]) -> Response {
+    let events = match Invocation::parse(function, body) {
+        Ok(Invocation::Timer) => return finish(reconcile::run(deps).await),
+        Ok(Invocation::Events(events)) => events,
+        Err(why) => {
+            // Retrying a malformed delivery cannot help: acknowledge it and say why.
+            warn!(reason = %why, "malformed invocation acknowledged");
+            return host_response(StatusCode::OK, vec![format!("ignored: {why}")]);
+        }
+    };
+    let mut logs = Vec::new();
+    for event in events {
+        let result = match event {
+            Err(why) => Ok(Outcome::Ignored(why.to_string())),
+            Ok(trigger) => {
+                info!(event_id = %trigger.id(), event_type = %trigger.event_type(), "event received");
+                match &trigger {
+                    Trigger::StatusChanged(e) => status_changed::handle(deps, e).await,
+                    Trigger::BlobCreated(e) => blob_created::handle(deps, e).await,
+                    Trigger::MalwareScanningResult(e) => scan_completed::handle(deps, e).await,
+                }
+            }
+        };
+        match result {
+            Ok(outcome) => {
+                info!(outcome = %outcome.message(), "handled");
+                logs.push(outcome.message());
+            }
+            Err(e) => return finish(Err(e)),
+        }
+    }
+    host_response(StatusCode::OK, logs)
+}
+
+fn finish(result: Result<Outcome, FunctionError>) -> Response {
+    match result {
+        Ok(outcome) => {
+            info!(outcome = %outcome.message(), "handled");
+            host_response(StatusCode::OK, vec![outcome.message()])
+        }
+        Err(e) if e.is_retryable() => {
+            warn!(error = %e, "failed; the host will retry");
+            host_response(StatusCode::INTERNAL_SERVER_ERROR, vec![e.to_string()])
+        }
+        Err(e) => {
+            // Retrying cannot help; Reconcile fails the request if it stays stuck.
+            error!(error = %e, "failed permanently; acknowledged");
+            host_response(StatusCode::OK, vec![format!("error: {e}")])
+        }
+    }
+}
+
+/// The events inside a host envelope: `Data.<binding>` as an object, an array, or a JSON
+/// string of either.
+pub fn events_in(body: &[u8]) -> Result<Vec<Value>, String> {
+    let envelope: Value =
+        serde_json::from_slice(body).map_err(|e| format!("the envelope is not JSON: {e}"))?;
+    let data = envelope
+        .get("Data")
+        .and_then(Value::as_object)
+        .ok_or("the envelope has no Data object")?;
+    let binding = data
+        .get("event")
+        .or_else(|| data.values().next())
+        .ok_or("the envelope's Data has no binding")?;
+    let value = match binding {
+        Value::String(s) => {
+            serde_json::from_str(s).map_err(|e| format!("the event string is not JSON: {e}"))?
+        }
+        other => other.clone(),
+    };
+    match value {
+        Value::Array(items) => Ok(items),
+        Value::Object(_) => Ok(vec![value]),
+        Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => {
+            Err("the event is neither an object nor an array".into())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelopes() {
+        let obj = br#"{"Data": {"event": {"id": "1"}}, "Metadata": {}}"#;
+        let string = br#"{"Data": {"event": "{\"id\": \"1\"}"}, "Metadata": {}}"#;
+        let other_binding = br#"{"Data": {"eventGridEvent": {"id": "1"}}}"#;
+        let array = br#"{"Data": {"event": [{"id": "1"}, {"id": "2"}]}}"#;
+        for body in [&obj[..], &string[..], &other_binding[..]] {
+            assert_eq!(events_in(body).unwrap(), vec![json!({"id": "1"})]);
+        }
+        assert_eq!(events_in(array).unwrap().len(), 2);
+        for bad in [
+            &b"not json"[..],
+            b"{}",
+            br#"{"Data": {}}"#,
+            br#"{"Data": {"event": "{bad"}}"#,
+            br#"{"Data": {"event": 3}}"#,
+        ] {
+            assert!(events_in(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! The ports: one small trait per IO capability, each with a documented contract that the
+//! Azure adapters (`crate::adapters`) and the in-memory fakes (`airlock-testkit`) both honour.
+
+pub mod blob;
+pub mod clock;
+pub mod events;
+pub mod identity;
+pub mod requests;
+pub mod workspaces;
+
+pub use blob::{
+    BlobInfo, BlobProperties, BlobRef, BlobStore, ByteStream, ContainerRef, CopyState, SasRequest,
+};
+pub use clock::{Clock, SystemClock};
+pub use events::EventPublisher;
+pub use identity::{AuthError, Identity, TokenVerifier};
+pub use requests::{OrderBy, Page, RequestQuery, RequestStore, Versioned};
+pub use workspaces::WorkspaceStore;
+
+/// What can go wrong talking to a backing service, and whether trying again can help.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PortError {
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A conditional write lost a race (stale ETag) or the item already exists.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// Throttling, timeouts, a service briefly down: a retry may succeed.
+    #[error("temporarily unavailable: {0}")]
+    Transient(String),
+    /// Bad request, forbidden, misconfiguration: retrying will not help.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl PortError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, PortError::Transient(_) | PortError::Conflict(_))
+    }
+}

@@ -1,0 +1,173 @@
+//! The Event Grid publisher against a local stand-in topic: auth header, batching under
+//! 1 MB, retry with back-off, and clear errors.
+
+use airlock::adapters::azure::eventgrid::{
+    EventGridPublisher, MAX_BATCH_BYTES, TopicAuth, TopicEndpoint, batches,
+};
+use airlock::domain::{EventGridEvent, Topic};
+use airlock::ports::{EventPublisher, PortError};
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+fn event(i: usize, padding: usize) -> EventGridEvent {
+    EventGridEvent {
+        id: format!("e{i}"),
+        topic: None,
+        subject: "/workspaces/ws/requests/r".into(),
+        event_type: "Airlock.Notification".into(),
+        event_time: chrono::Utc::now(),
+        data: json!({"pad": "x".repeat(padding)}),
+        data_version: "1".into(),
+        metadata_version: None,
+    }
+}
+
+#[derive(Default)]
+struct Seen {
+    bodies: Vec<Vec<Value>>,
+    keys: Vec<Option<String>>,
+    fail_first: usize,
+    status: Option<u16>,
+}
+
+async fn topic(seen: Arc<Mutex<Seen>>) -> String {
+    let app = axum::Router::new().route(
+        "/api/events",
+        axum::routing::post(move |headers: HeaderMap, body: String| {
+            let seen = seen.clone();
+            async move {
+                let mut s = seen.lock().unwrap();
+                s.keys.push(
+                    headers
+                        .get("aeg-sas-key")
+                        .map(|v| v.to_str().unwrap().to_string()),
+                );
+                if let Some(code) = s.status {
+                    return StatusCode::from_u16(code).unwrap();
+                }
+                if s.fail_first > 0 {
+                    s.fail_first -= 1;
+                    return StatusCode::SERVICE_UNAVAILABLE;
+                }
+                assert!(
+                    body.len() <= MAX_BATCH_BYTES,
+                    "batch of {} bytes",
+                    body.len()
+                );
+                s.bodies.push(serde_json::from_str(&body).unwrap());
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/api/events", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+fn publisher(url: String) -> EventGridPublisher {
+    let mut p = EventGridPublisher::new(
+        reqwest::Client::new(),
+        HashMap::from([(
+            Topic::Notification,
+            TopicEndpoint {
+                url,
+                auth: TopicAuth::Key("secret".into()),
+            },
+        )]),
+    );
+    p.first_delay = Duration::from_millis(5);
+    p
+}
+
+#[tokio::test]
+async fn large_publishes_are_split_under_one_megabyte() {
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let p = publisher(topic(seen.clone()).await);
+    let events: Vec<_> = (0..12).map(|i| event(i, 200_000)).collect();
+    p.publish(Topic::Notification, &events).await.unwrap();
+    let s = seen.lock().unwrap();
+    assert!(s.bodies.len() >= 3, "{} batches", s.bodies.len());
+    let ids: Vec<String> = s
+        .bodies
+        .iter()
+        .flatten()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        ids,
+        (0..12).map(|i| format!("e{i}")).collect::<Vec<_>>(),
+        "all events, in order, once"
+    );
+    assert!(s.keys.iter().all(|k| k.as_deref() == Some("secret")));
+    assert_eq!(s.bodies[0][0]["eventType"], "Airlock.Notification");
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried() {
+    let seen = Arc::new(Mutex::new(Seen {
+        fail_first: 2,
+        ..Default::default()
+    }));
+    let p = publisher(topic(seen.clone()).await);
+    p.publish(Topic::Notification, &[event(1, 10)])
+        .await
+        .unwrap();
+    assert_eq!(seen.lock().unwrap().keys.len(), 3, "two 503s then success");
+}
+
+#[tokio::test]
+async fn errors_say_whether_a_retry_can_help() {
+    let seen = Arc::new(Mutex::new(Seen {
+        fail_first: 100,
+        ..Default::default()
+    }));
+    let p = publisher(topic(seen.clone()).await);
+    let err = p
+        .publish(Topic::Notification, &[event(1, 10)])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PortError::Transient(ref m) if m.contains("5 attempts")),
+        "{err}"
+    );
+    let seen = Arc::new(Mutex::new(Seen {
+        status: Some(401),
+        ..Default::default()
+    }));
+    let p = publisher(topic(seen.clone()).await);
+    let err = p
+        .publish(Topic::Notification, &[event(1, 10)])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PortError::Permanent(ref m) if m.contains("401")),
+        "{err}"
+    );
+    assert_eq!(seen.lock().unwrap().keys.len(), 1, "a 401 is not retried");
+    let err = publisher("http://127.0.0.1:9/api/events".into())
+        .publish(Topic::StatusChanged, &[event(1, 10)])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PortError::Permanent(ref m) if m.contains("no endpoint")),
+        "{err}"
+    );
+    let err = publisher("http://127.0.0.1:9/api/events".into())
+        .publish(Topic::Notification, &[event(1, 10)])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PortError::Transient(ref m) if m.contains("network")),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_oversized_event_is_refused() {
+    assert!(batches(&[event(1, MAX_BATCH_BYTES)], MAX_BATCH_BYTES).is_err());
+    assert_eq!(batches(&[], MAX_BATCH_BYTES).unwrap().len(), 0);
+}

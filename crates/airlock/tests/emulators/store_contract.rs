@@ -1,0 +1,222 @@
+//! The request and workspace stores' contract, on the in-memory fake and on the Cosmos DB
+//! emulator through the Cosmos adapter.
+
+use airlock::domain::request::Ctx;
+use airlock::domain::{AirlockRequest, RequestType, Status, User, Workspace};
+use airlock::ports::{OrderBy, PortError, RequestQuery, RequestStore, WorkspaceStore};
+use airlock_local::testing::*;
+use airlock_testkit::memory::{MemoryRequestStore, MemoryWorkspaceStore};
+use serde_json::json;
+
+fn workspace(id: &str, short: &str) -> Workspace {
+    serde_json::from_value(json!({"id": id, "displayName": id, "shortId": short, "tokenAudience": format!("api://{id}")})).unwrap()
+}
+
+fn request(
+    ws: &Workspace,
+    id: &str,
+    creator: &str,
+    kind: RequestType,
+    minute: i64,
+) -> AirlockRequest {
+    let ctx = Ctx {
+        now: chrono::DateTime::from_timestamp(1_800_000_000 + minute * 60, 0).unwrap(),
+        workspace: ws,
+    };
+    let user = User {
+        id: creator.into(),
+        name: creator.into(),
+        email: None,
+    };
+    AirlockRequest::create(id.into(), kind, "t".into(), "j".into(), user, &ctx).unwrap()
+}
+
+async fn contract(store: &dyn RequestStore) {
+    let ws1 = workspace("ws-one", "one");
+    let ws2 = workspace("ws-two", "two");
+    let a = store
+        .create(&request(&ws1, "req-a", "alice", RequestType::Export, 1))
+        .await
+        .unwrap();
+    assert!(!a.etag.is_empty());
+    let dup = store
+        .create(&request(&ws1, "req-a", "alice", RequestType::Export, 1))
+        .await;
+    assert!(matches!(dup, Err(PortError::Conflict(_))), "{dup:?}");
+    assert_eq!(
+        store.get("ws-one", "req-a").await.unwrap().unwrap().value,
+        a.value
+    );
+    assert_eq!(
+        store.get("ws-two", "req-a").await.unwrap(),
+        None,
+        "another workspace's partition"
+    );
+    assert_eq!(store.get("ws-one", "missing").await.unwrap(), None);
+
+    // Conditional replace: the current ETag wins, a stale one conflicts.
+    let mut changed = a.value.clone();
+    changed.title = "changed".into();
+    let b = store.replace(&changed, &a.etag).await.unwrap();
+    assert_ne!(b.etag, a.etag);
+    let mut stale = a.value.clone();
+    stale.title = "lost update".into();
+    assert!(matches!(
+        store.replace(&stale, &a.etag).await,
+        Err(PortError::Conflict(_))
+    ));
+    assert_eq!(
+        store
+            .get("ws-one", "req-a")
+            .await
+            .unwrap()
+            .unwrap()
+            .value
+            .title,
+        "changed"
+    );
+
+    for (i, (creator, kind)) in [
+        ("alice", RequestType::Import),
+        ("bob", RequestType::Export),
+        ("alice", RequestType::Export),
+        ("bob", RequestType::Import),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        store
+            .create(&request(
+                &ws1,
+                &format!("req-{i}"),
+                creator,
+                kind,
+                10 + i as i64,
+            ))
+            .await
+            .unwrap();
+    }
+    store
+        .create(&request(&ws2, "req-other", "alice", RequestType::Export, 5))
+        .await
+        .unwrap();
+
+    // Paging with continuation tokens, newest first, within one workspace.
+    let mut q = RequestQuery {
+        page_size: 2,
+        ..Default::default()
+    };
+    let mut ids = Vec::new();
+    loop {
+        let page = store.query("ws-one", &q).await.unwrap();
+        assert!(page.items.len() <= 2);
+        ids.extend(page.items.iter().map(|r| r.id.clone()));
+        match page.continuation {
+            Some(t) => q.continuation = Some(t),
+            None => break,
+        }
+    }
+    assert_eq!(ids, vec!["req-3", "req-2", "req-1", "req-0", "req-a"]);
+    let q = RequestQuery {
+        creator: Some("alice".into()),
+        request_type: Some(RequestType::Export),
+        page_size: 10,
+        order_by: OrderBy::CreatedAsc,
+        ..Default::default()
+    };
+    let ids: Vec<String> = store
+        .query("ws-one", &q)
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(ids, vec!["req-a", "req-2"]);
+    let q = RequestQuery {
+        statuses: vec![Status::Draft, Status::Cancelled],
+        with_pending_events: true,
+        page_size: 10,
+        ..Default::default()
+    };
+    assert_eq!(store.query("ws-two", &q).await.unwrap().items.len(), 1);
+    let q = RequestQuery {
+        statuses: vec![Status::Approved],
+        page_size: 10,
+        ..Default::default()
+    };
+    assert!(store.query("ws-one", &q).await.unwrap().items.is_empty());
+    // User input is data, never SQL.
+    let q = RequestQuery {
+        creator: Some("x' OR 1=1 --".into()),
+        page_size: 10,
+        ..Default::default()
+    };
+    assert!(store.query("ws-one", &q).await.unwrap().items.is_empty());
+    let bad = RequestQuery {
+        page_size: 2,
+        continuation: Some("not-a-token".into()),
+        ..Default::default()
+    };
+    let got = store.query("ws-one", &bad).await;
+    assert!(
+        matches!(got, Err(PortError::Permanent(_))),
+        "a bad token is refused: {got:?}"
+    );
+}
+
+#[tokio::test]
+async fn memory_store_honours_the_contract() {
+    let store = MemoryRequestStore::default();
+    contract(&store).await;
+    store.force_put(&request(
+        &workspace("ws-one", "one"),
+        "x",
+        "a",
+        RequestType::Import,
+        0,
+    ));
+    assert_eq!(store.locate("x").await.unwrap().as_deref(), Some("ws-one"));
+    let ws = MemoryWorkspaceStore::new(vec![workspace("ws-one", "one")]);
+    assert_eq!(
+        ws.get_by_short_id("one").await.unwrap().unwrap().id,
+        "ws-one"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cosmos_adapter_on_the_emulator_honours_the_contract() {
+    let emulator = cosmos();
+    let stores = cosmos_stores(&emulator).await;
+    contract(&stores).await;
+    for ws in [workspace("ws-one", "one"), workspace("ws-two", "two")] {
+        stores.put_workspace(&ws).await.unwrap();
+    }
+    assert_eq!(WorkspaceStore::list(&stores).await.unwrap().len(), 2);
+    assert_eq!(
+        WorkspaceStore::get(&stores, "ws-two")
+            .await
+            .unwrap()
+            .unwrap()
+            .short_id,
+        "two"
+    );
+    assert_eq!(
+        stores.get_by_short_id("one").await.unwrap().unwrap().id,
+        "ws-one"
+    );
+    assert_eq!(stores.get_by_short_id("nope").await.unwrap(), None);
+    assert_eq!(
+        stores.locate("req-other").await.unwrap().as_deref(),
+        Some("ws-two")
+    );
+    assert_eq!(stores.locate("missing").await.unwrap(), None);
+    // A second connection with create=true finds everything in place.
+    let again = cosmos_stores(&emulator).await;
+    assert!(
+        RequestStore::get(&again, "ws-one", "req-a")
+            .await
+            .unwrap()
+            .is_some()
+    );
+}

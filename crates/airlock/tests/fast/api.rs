@@ -1,0 +1,758 @@
+//! The REST API's checks, unhappy paths first: authentication, roles, workspaces, input,
+//! sizes, transitions, paging and concurrent reviews.
+
+use crate::common::*;
+use airlock_testkit::TokenIssuer;
+use serde_json::{Value, json};
+
+fn error_message(body: &Value) -> &str {
+    body["error"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error shape: {body}"))
+}
+
+async fn in_review(s: &Stack) -> String {
+    let alice = s.token("alice", &[RESEARCHER], WS1);
+    let id = s.create(WS1, &alice, "export").await;
+    s.link(WS1, &id, &alice)
+        .await
+        .upload("a.csv", b"1,2\n".to_vec())
+        .unwrap();
+    s.action(WS1, &id, "submit", &alice, None).await;
+    assert_eq!(s.record(&id).status.to_string(), "in_review");
+    id
+}
+
+#[tokio::test]
+async fn tokens_are_checked() {
+    let s = Stack::start(json!({})).await;
+    let path = format!("/api/workspaces/{WS1}/requests");
+    let now = chrono::Utc::now().timestamp();
+    let claims = |over: Value| {
+        let mut c = json!({"iss": airlock_testkit::DEV_ISSUER, "aud": audience(WS1), "oid": "alice", "roles": [RESEARCHER], "nbf": now - 60, "exp": now + 600});
+        for (k, v) in over.as_object().unwrap() {
+            if v.is_null() {
+                c.as_object_mut().unwrap().remove(k);
+            } else {
+                c[k] = v.clone();
+            }
+        }
+        c
+    };
+    let dev = TokenIssuer::dev();
+    let other = TokenIssuer::from_pem(
+        include_str!("../fixtures/other-signing-key.pem"),
+        airlock_testkit::DEV_KEY_ID,
+        airlock_testkit::DEV_ISSUER,
+    )
+    .unwrap();
+    let cases: Vec<(&str, Option<String>, &str)> = vec![
+        ("no token", None, "no bearer token"),
+        ("garbage", Some("not.a.jwt".into()), "malformed"),
+        (
+            "other key",
+            Some(other.mint_claims(&claims(json!({})))),
+            "signature",
+        ),
+        (
+            "expired",
+            Some(dev.mint_claims(&claims(json!({"exp": now - 600})))),
+            "expired",
+        ),
+        (
+            "not yet valid",
+            Some(dev.mint_claims(&claims(json!({"nbf": now + 600})))),
+            "not valid yet",
+        ),
+        (
+            "wrong issuer",
+            Some(dev.mint_claims(&claims(json!({"iss": "https://evil.example/"})))),
+            "issuer",
+        ),
+        (
+            "other workspace",
+            Some(dev.mint_claims(&claims(json!({"aud": audience(WS2)})))),
+            "not for workspace",
+        ),
+        (
+            "no oid",
+            Some(dev.mint_claims(&claims(json!({"oid": null})))),
+            "oid",
+        ),
+        (
+            "no exp",
+            Some(dev.mint_claims(&claims(json!({"exp": null})))),
+            "exp",
+        ),
+    ];
+    for (what, token, needle) in cases {
+        let (status, body) = s.call("GET", &path, token.as_deref(), None).await;
+        assert_eq!(status, 401, "{what}: {body}");
+        assert!(error_message(&body).contains(needle), "{what}: {body}");
+        assert_eq!(body["error"]["code"], "Unauthorized");
+    }
+    // A good token works, including with several audiences.
+    let good = dev.mint_claims(&claims(json!({"aud": [audience(WS2), audience(WS1)]})));
+    let (status, body) = s.call("GET", &path, Some(&good), None).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn unreachable_jwks_is_503_not_401() {
+    let s = Stack::start_with(
+        vec![workspace(WS1, "one", json!({}))],
+        Some("http://127.0.0.1:9/keys".into()),
+    )
+    .await;
+    let token = s.token("alice", &[RESEARCHER], WS1);
+    let (status, body) = s
+        .call(
+            "GET",
+            &format!("/api/workspaces/{WS1}/requests"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 503, "{body}");
+}
+
+#[tokio::test]
+async fn workspaces_are_isolated() {
+    let s = Stack::start(json!({})).await;
+    let alice = s.token("alice", &[RESEARCHER], WS1);
+    let id = s.create(WS1, &alice, "export").await;
+    let owner2 = s.token("olivia", &[OWNER, MANAGER], WS2);
+    // Another workspace's request id is unknown in this workspace.
+    for (method, suffix) in [
+        ("GET", ""),
+        ("GET", "/link"),
+        ("POST", "/submit"),
+        ("POST", "/cancel"),
+    ] {
+        let (status, body) = s
+            .call(
+                method,
+                &format!("/api/workspaces/{WS2}/requests/{id}{suffix}"),
+                Some(&owner2),
+                None,
+            )
+            .await;
+        assert_eq!(status, 404, "{method} {suffix}: {body}");
+    }
+    let (status, _) = s
+        .call(
+            "GET",
+            "/api/workspaces/ws-nowhere/requests",
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, body) = s
+        .call(
+            "GET",
+            &format!("/api/workspaces/{WS2}/requests"),
+            Some(&owner2),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["airlockRequests"], json!([]));
+}
+
+#[tokio::test]
+async fn roles_are_enforced() {
+    let s = Stack::start(json!({})).await;
+    let alice = s.token("alice", &[RESEARCHER], WS1);
+    let bob = s.token("bob", &[RESEARCHER], WS1);
+    let mike = s.token("mike", &[MANAGER], WS1);
+    let admin = s.token("root", &[ADMIN], WS1);
+    let nobody = s.token("eve", &[], WS1);
+    let create = json!({"type": "export", "title": "t", "businessJustification": "j"});
+    for token in [&mike, &admin, &nobody] {
+        let (status, body) = s
+            .call(
+                "POST",
+                &format!("/api/workspaces/{WS1}/requests"),
+                Some(token),
+                Some(create.clone()),
+            )
+            .await;
+        assert_eq!(status, 403, "{body}");
+    }
+    let id = s.create(WS1, &alice, "export").await;
+    let base = format!("/api/workspaces/{WS1}/requests/{id}");
+    let (status, _) = s.call("GET", &base, Some(&bob), None).await;
+    assert_eq!(status, 403, "bob may not read alice's draft");
+    for action in ["submit", "cancel"] {
+        let (status, _) = s
+            .call("POST", &format!("{base}/{action}"), Some(&bob), None)
+            .await;
+        assert_eq!(status, 403, "bob {action}");
+    }
+    let (status, _) = s
+        .call("GET", &format!("{base}/link"), Some(&mike), None)
+        .await;
+    assert_eq!(status, 403, "a manager cannot upload to a draft");
+    let id = in_review(&s).await;
+    let base = format!("/api/workspaces/{WS1}/requests/{id}");
+    let approve = json!({"decision": "approved"});
+    let (status, _) = s
+        .call(
+            "POST",
+            &format!("{base}/review"),
+            Some(&alice),
+            Some(approve.clone()),
+        )
+        .await;
+    assert_eq!(status, 403, "researchers do not review");
+    let (status, _) = s
+        .call(
+            "POST",
+            &format!("{base}/review"),
+            Some(&admin),
+            Some(approve),
+        )
+        .await;
+    assert_eq!(status, 403, "TRE admins never review");
+    let (status, _) = s
+        .call("GET", &format!("{base}/link"), Some(&alice), None)
+        .await;
+    assert_eq!(status, 403, "the researcher cannot read files under review");
+    let (status, body) = s.call("GET", &base, Some(&admin), None).await;
+    assert_eq!(status, 200, "admins read requests: {body}");
+    assert_eq!(body["allowedUserActions"], json!([]));
+    assert!(
+        body["airlockRequest"].get("outbox").is_none(),
+        "the outbox is internal"
+    );
+}
+
+#[tokio::test]
+async fn illegal_transitions_are_400() {
+    let s = Stack::start(json!({})).await;
+    let alice = s.token("alice", &[RESEARCHER], WS1);
+    let mike = s.token("mike", &[MANAGER], WS1);
+    let id = s.create(WS1, &alice, "export").await;
+    let base = format!("/api/workspaces/{WS1}/requests/{id}");
+    let (status, body) = s
+        .call("POST", &format!("{base}/submit"), Some(&alice), None)
+        .await;
+    assert_eq!(status, 400);
+    assert!(error_message(&body).contains("no files"), "{body}");
+    let (status, body) = s
+        .call(
+            "POST",
+            &format!("{base}/review"),
+            Some(&mike),
+            Some(json!({"decision": "approved"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(error_message(&body).contains("draft"), "{body}");
+    let (status, _) = s
+        .call(
+            "POST",
+            &format!("{base}/revoke"),
+            Some(&mike),
+            Some(json!({"reason": "x"})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    s.action(WS1, &id, "cancel", &alice, None).await;
+    for action in ["cancel", "submit"] {
+        let (status, body) = s
+            .call("POST", &format!("{base}/{action}"), Some(&alice), None)
+            .await;
+        assert_eq!(status, 400, "{action} after cancel: {body}");
+    }
+    let (status, body) = s
+        .call("GET", &format!("{base}/link"), Some(&alice), None)
+        .await;
+    assert_eq!(status, 400);
+    assert!(error_message(&body).contains("cancelled"));
+    assert_eq!(
+        s.record(&id).status.to_string(),
+        "cancelled",
+        "refused calls change nothing"
+    );
+}
+
+#[tokio::test]
+async fn bad_bodies_get_clear_errors() {
+    let s = Stack::start(json!({})).await;
+    let alice = s.token("alice", &[RESEARCHER], WS1);
+    let path = format!("/api/workspaces/{WS1}/requests");
+    let cases = [
+        (
+            json!({"type": "export", "title": "t"}),
+            "businessJustification",
+        ),
+        (
+            json!({"type": "sideways", "title": "t", "businessJustification": "j"}),
+            "import",
+        ),
+        (
+            json!({"type": "export", "title": "", "businessJustification": "j"}),
+            "title",
+        ),
+        (
+            json!({"type": "export", "title": "t", "businessJustification": "j", "admin": true}),
+            "admin",
+        ),
+        (json!([1, 2]), "invalid JSON"),
+    ];
+    for (body, needle) in cases {
+        let (status, resp) = s
+            .call("POST", &path, Some(&alice), Some(body.clone()))
+            .await;
+        assert_eq!(status, 400, "{body}: {resp}");
+        assert!(error_message(&resp).contains(needle), "{body}: {resp}");
+    }
+    let resp = s
+        .http
+        .post(format!("{}{path}", s.base))
+        .bearer_auth(&alice)
+        .header("content-type", "application/json")
+        .body("{\"type\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.unwrap();
+    assert!(error_message(&body).contains("EOF"), "{body}");
+    // Oversized, declared and streamed.
+    let huge = format!(
+        "{{\"type\":\"export\",\"title\":\"t\",\"businessJustification\":\"{}\"}}",
+        "x".repeat(100_000)
+    );
+    let resp = s
+        .http
+        .post(format!("{}{path}", s.base))
+        .bearer_auth(&alice)
+        .body(huge.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "PayloadTooLarge");
+    let stream = futures::stream::iter(vec![Ok::<_, std::io::Error>(huge.into_bytes())]);
+    let resp = s
+        .http
+        .post(format!("{}{path}", s.base))
+        .bearer_auth(&alice)
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        413,
+        "a body without Content-Length is limited too"
+    );
+    assert!(s.requests.all().is_empty(), "nothing was created");
+    // Review bodies.
+    let id = in_review(&s).await;
+    let mike = s.token("mike", &[MANAGER], WS1);
+    let review = format!("/api/workspaces/{WS1}/requests/{id}/review");
+    for (body, needle) in [
+        (json!({}), "decision"),
+        (json!({"decision": "maybe"}), "maybe"),
+        (json!({"decision": "rejected"}), "explanation"),
+        (json!({"approval": "yes"}), "approval"),
+        (
+            json!({"decision": "approved", "explanation": 5}),
+            "explanation",
+        ),
+    ] {
+        let (status, resp) = s
+            .call("POST", &review, Some(&mike), Some(body.clone()))
+            .await;
+        assert_eq!(status, 400, "{body}: {resp}");
+        assert!(error_message(&resp).contains(needle), "{body}: {resp}");
+    }
+    assert!(s.record(&id).reviews.is_empty());
+}
+
+#[tokio::test]
+async fn unsafe_file_names_and_limits_refuse_submit() {
+    let s = Stack::start(json!({"maxFiles": 3, "maxFileBytes": 1000})).await;
+    let alice = s.token("alice", &[RESEARCHER], WS1);
+    let cases: Vec<(Vec<(&str, usize)>, &str)> = vec![
+        (vec![("../../etc/passwd", 10)], "'.' or '..'"),
+        (vec![("dir\\evil.exe", 10)], "backslash"),
+        (vec![("a//b", 10)], "empty path segment"),
+        (vec![("bell\u{7}.txt", 10)], "control character"),
+        (vec![("big.bin", 1001)], "at most 1000 bytes"),
+        (vec![("a", 1), ("b", 1), ("c", 1), ("d", 1)], "at most 3"),
+    ];
+    for (files, needle) in cases {
+        let id = s.create(WS1, &alice, "export").await;
+        let upload = s.link(WS1, &id, &alice).await;
+        for (name, size) in &files {
+            upload.upload(name, vec![b'x'; *size]).unwrap();
+        }
+        let (status, body) = s
+            .call(
+                "POST",
+                &format!("/api/workspaces/{WS1}/requests/{id}/submit"),
+                Some(&alice),
+                None,
+            )
+            .await;
+        assert_eq!(status, 400, "{files:?}: {body}");
+        assert!(error_message(&body).contains(needle), "{files:?}: {body}");
+        assert_eq!(s.record(&id).status.to_string(), "draft");
+    }
+}
+
+#[tokio::test]
+async fn links_carry_the_right_permissions_and_expire() {
+    let s =
+        Stack::start(json!({"linkExpiryMinutes": 10, "allowedIpRanges": ["10.1.0.0/16"]})).await;
+    let alice = s.token("alice", &[RESEARCHER], WS1);
+    let id = s.create(WS1, &alice, "export").await;
+    let v = s
+        .ok(
+            "GET",
+            &format!("/api/workspaces/{WS1}/requests/{id}/link"),
+            &alice,
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(v["permissions"], "acwdl");
+    let url = v["containerUrl"].as_str().unwrap();
+    assert!(
+        url.starts_with("https://stalexintwsone.")
+            && url.contains("spr=https")
+            && url.contains("sip=10.1.0.0-10.1.255.255"),
+        "{url}"
+    );
+    let upload = s.blobs.sas_client(url).unwrap();
+    upload.upload("a.csv", b"1\n".to_vec()).unwrap();
+    assert!(
+        upload.download("a.csv").is_err(),
+        "a draft link cannot read"
+    );
+    // Another request's container is out of reach: the signature covers the container.
+    let other = s.create(WS1, &alice, "export").await;
+    assert!(s.blobs.sas_client(&url.replace(&id, &other)).is_err());
+    assert!(
+        s.blobs
+            .sas_client(&url.replace("sp=acwdl", "sp=racwdl"))
+            .is_err(),
+        "permissions cannot be widened"
+    );
+    s.clock.advance(chrono::Duration::minutes(11));
+    assert!(
+        upload.upload("b.csv", b"2\n".to_vec()).is_err(),
+        "an expired link is refused"
+    );
+}
+
+#[tokio::test]
+async fn listing_pages_and_filters() {
+    let s = Stack::start(json!({})).await;
+    let alice = s.token("alice", &[RESEARCHER], WS1);
+    let bob = s.token("bob", &[RESEARCHER], WS1);
+    let owner = s.token("olivia", &[OWNER], WS1);
+    for _ in 0..5 {
+        s.create(WS1, &alice, "export").await;
+        s.clock.advance(chrono::Duration::seconds(1));
+    }
+    s.create(WS1, &bob, "import").await;
+    let path = format!("/api/workspaces/{WS1}/requests");
+    let mut seen = Vec::new();
+    let mut token: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let q = match &token {
+            Some(t) => format!("{path}?pageSize=2&continuationToken={t}"),
+            None => format!("{path}?pageSize=2"),
+        };
+        let v = s.ok("GET", &q, &owner, None, 200).await;
+        pages += 1;
+        for r in v["airlockRequests"].as_array().unwrap() {
+            seen.push(r["airlockRequest"]["id"].as_str().unwrap().to_string());
+        }
+        match v["continuationToken"].as_str() {
+            Some(t) => token = Some(t.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!((pages, seen.len()), (3, 6));
+    seen.dedup();
+    assert_eq!(seen.len(), 6, "no duplicates across pages");
+    // Researchers see their own requests only.
+    let v = s.ok("GET", &path, &bob, None, 200).await;
+    assert_eq!(v["airlockRequests"].as_array().unwrap().len(), 1);
+    let v = s
+        .ok("GET", &format!("{path}?type=import"), &owner, None, 200)
+        .await;
+    assert_eq!(v["airlockRequests"].as_array().unwrap().len(), 1);
+    let v = s
+        .ok(
+            "GET",
+            &format!("{path}?status=draft,submitted&creator=alice"),
+            &owner,
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(v["airlockRequests"].as_array().unwrap().len(), 5);
+    for bad in [
+        "pageSize=0",
+        "pageSize=1000",
+        "status=done",
+        "type=x",
+        "orderBy=title",
+        "continuationToken=zzz",
+        "colour=red",
+    ] {
+        let (status, body) = s
+            .call("GET", &format!("{path}?{bad}"), Some(&owner), None)
+            .await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn my_requests_across_workspaces_and_awaiting_review() {
+    let s = Stack::start(json!({})).await;
+    let both = s.issuer.mint_claims(&json!({
+        "iss": airlock_testkit::DEV_ISSUER, "aud": [audience(WS1), audience(WS2)], "oid": "alice",
+        "roles": [RESEARCHER], "exp": chrono::Utc::now().timestamp() + 600,
+    }));
+    s.create(WS1, &both, "export").await;
+    s.create(WS2, &both, "import").await;
+    let v = s.ok("GET", "/api/requests", &both, None, 200).await;
+    assert_eq!(v["airlockRequests"].as_array().unwrap().len(), 2, "{v}");
+    let v = s
+        .ok("GET", "/api/requests?pageSize=1", &both, None, 200)
+        .await;
+    let token = v["continuationToken"].as_str().unwrap().to_string();
+    let v2 = s
+        .ok(
+            "GET",
+            &format!("/api/requests?pageSize=1&continuationToken={token}"),
+            &both,
+            None,
+            200,
+        )
+        .await;
+    assert_ne!(
+        v["airlockRequests"][0]["airlockRequest"]["id"],
+        v2["airlockRequests"][0]["airlockRequest"]["id"]
+    );
+    let id = in_review(&s).await;
+    let mike = s.token("mike", &[MANAGER], WS1);
+    let v = s
+        .ok(
+            "GET",
+            "/api/requests?awaitingMyReview=true",
+            &mike,
+            None,
+            200,
+        )
+        .await;
+    let ids: Vec<&str> = v["airlockRequests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["airlockRequest"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![id.as_str()]);
+    let (status, _) = s
+        .call(
+            "GET",
+            "/api/requests?awaitingMyReview=true",
+            Some(&both),
+            None,
+        )
+        .await;
+    assert_eq!(status, 403, "researchers have nothing to review");
+    s.action(
+        WS1,
+        &id,
+        "review",
+        &mike,
+        Some(json!({"decision": "approved"})),
+    )
+    .await;
+    let v = s
+        .ok(
+            "GET",
+            "/api/requests?awaitingMyReview=true",
+            &mike,
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(v["airlockRequests"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_reviews_count_each_reviewer_once() {
+    let s = Stack::start(json!({"approvalsRequired": 2})).await;
+    let id = in_review(&s).await;
+    let path = format!("/api/workspaces/{WS1}/requests/{id}/review");
+    let mike = s.token("mike", &[MANAGER], WS1);
+    let mary = s.token("mary", &[MANAGER], WS1);
+    let approve = json!({"decision": "approved"});
+    let (a, b, c) = tokio::join!(
+        s.call("POST", &path, Some(&mike), Some(approve.clone())),
+        s.call("POST", &path, Some(&mary), Some(approve.clone())),
+        s.call("POST", &path, Some(&mike), Some(approve.clone())),
+    );
+    let mut statuses = vec![a.0.as_u16(), b.0.as_u16(), c.0.as_u16()];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        vec![200, 200, 400],
+        "mike's second review is refused: {a:?} {b:?} {c:?}"
+    );
+    s.settle().await;
+    let r = s.record(&id);
+    assert_eq!(r.reviews.len(), 2);
+    assert_eq!(r.status.to_string(), "approved");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_approve_and_reject_never_both_win() {
+    let s = Stack::start(json!({})).await;
+    let id = in_review(&s).await;
+    let path = format!("/api/workspaces/{WS1}/requests/{id}/review");
+    let mike = s.token("mike", &[MANAGER], WS1);
+    let mary = s.token("mary", &[MANAGER], WS1);
+    let (a, b) = tokio::join!(
+        s.call(
+            "POST",
+            &path,
+            Some(&mike),
+            Some(json!({"decision": "approved"}))
+        ),
+        s.call(
+            "POST",
+            &path,
+            Some(&mary),
+            Some(json!({"decision": "rejected", "explanation": "no"}))
+        ),
+    );
+    let mut statuses = vec![a.0.as_u16(), b.0.as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, vec![200, 400], "{a:?} {b:?}");
+    s.settle().await;
+    let r = s.record(&id);
+    assert_eq!(r.reviews.len(), 1);
+    assert!(["approved", "rejected"].contains(&r.status.to_string().as_str()));
+}
+
+#[tokio::test]
+async fn unknown_endpoints_health_and_openapi() {
+    let s = Stack::start(json!({})).await;
+    let (status, body) = s.call("GET", "/api/nothing/here", None, None).await;
+    assert_eq!(status, 404);
+    assert_eq!(body["error"]["code"], "NotFound");
+    let (status, body) = s.call("GET", "/api/health", None, None).await;
+    assert_eq!(
+        (status.as_u16(), body["status"].as_str()),
+        (200, Some("healthy"))
+    );
+    let (status, doc) = s.call("GET", "/api/openapi.json", None, None).await;
+    assert_eq!(status, 200);
+    assert!(
+        doc["paths"]["/api/workspaces/{workspaceId}/requests/{requestId}/review"]["post"]
+            .is_object()
+    );
+}
+
+#[tokio::test]
+async fn forwarded_http_fixture_creates_a_request() {
+    let s = Stack::start(json!({})).await;
+    let fixture: Value =
+        serde_json::from_str(include_str!("../fixtures/forwarded-http-create.json")).unwrap();
+    let mut req = s
+        .http
+        .post(format!("{}{}", s.base, fixture["path"].as_str().unwrap()));
+    for (k, v) in fixture["headers"].as_object().unwrap() {
+        req = req.header(k, v.as_str().unwrap());
+    }
+    let resp = req
+        .bearer_auth(s.token("alice", &[RESEARCHER], WS1))
+        .body(fixture["body"].to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["airlockRequest"]["title"], "Model coefficients");
+    assert_eq!(
+        body["allowedUserActions"],
+        json!(["submit", "cancel", "link"])
+    );
+}
+
+#[tokio::test]
+async fn an_upload_link_works_before_any_event_is_delivered() {
+    let s = Stack::start(json!({})).await;
+    let alice = s.token("alice", &[RESEARCHER], WS1);
+    let v = s
+        .ok(
+            "POST",
+            &format!("/api/workspaces/{WS1}/requests"),
+            &alice,
+            Some(json!({"type": "import", "title": "t", "businessJustification": "j"})),
+            201,
+        )
+        .await;
+    let id = v["airlockRequest"]["id"].as_str().unwrap();
+    // No settle(): StatusChanged(draft) has not run yet.
+    let link = s
+        .ok(
+            "GET",
+            &format!("/api/workspaces/{WS1}/requests/{id}/link"),
+            &alice,
+            None,
+            200,
+        )
+        .await;
+    let url = link["containerUrl"].as_str().unwrap();
+    assert!(
+        s.blobs.container_exists(&airlock::ports::ContainerRef {
+            account: "stalimextre1".into(),
+            container: id.into()
+        }),
+        "{url}"
+    );
+}
+
+#[tokio::test]
+async fn implausible_ids_are_404_not_500() {
+    let s = Stack::start(json!({})).await;
+    let owner = s.token("olivia", &[OWNER, MANAGER], WS1);
+    s.requests.fail_next(1000); // any store access would now fail loudly
+    for path in [
+        "/api/workspaces/%C2%B8%5C%C2%BB-o%1F%10/requests",
+        "/api/workspaces/ws%2Fone/requests",
+        "/api/workspaces/..%2F..%2Fetc/requests",
+    ] {
+        let (status, body) = s.call("GET", path, Some(&owner), None).await;
+        assert_eq!(status, 404, "{path}: {body}");
+    }
+    for suffix in ["", "/history", "/link"] {
+        let path = format!("/api/workspaces/{WS1}/requests/%1F%10bad{suffix}");
+        let (status, body) = s.call("GET", &path, Some(&owner), None).await;
+        assert_eq!(status, 404, "{path}: {body}");
+    }
+    let (status, _) = s
+        .call(
+            "POST",
+            &format!("/api/workspaces/{WS1}/requests/{}/cancel", "x".repeat(200)),
+            Some(&owner),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+}

@@ -1,0 +1,166 @@
+//! The docs' state diagram is generated from the transition table; this keeps them equal.
+//! Regenerate with `AIRLOCK_WRITE_DOCS=1 cargo test -p airlock --test fast docs`.
+
+#[test]
+fn state_diagram_matches_the_transition_table() {
+    let path = format!("{}/docs/lifecycle.md", crate::common::REPO);
+    let mut expected = String::from(
+        "# Request lifecycle\n\nGenerated from `crates/airlock/src/domain/lifecycle.rs` (`TRANSITIONS`); do not edit by hand.\n\n```mermaid\n",
+    );
+    expected.push_str(&airlock::domain::lifecycle::mermaid());
+    expected.push_str("```\n\n| from | to | by | when |\n|---|---|---|---|\n");
+    for t in airlock::domain::TRANSITIONS {
+        expected.push_str(&format!(
+            "| {} | {} | {:?} | {} |\n",
+            t.from, t.to, t.by, t.when
+        ));
+    }
+    if std::env::var_os("AIRLOCK_WRITE_DOCS").is_some() {
+        std::fs::write(&path, &expected).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(
+        committed, expected,
+        "docs/lifecycle.md is stale: run AIRLOCK_WRITE_DOCS=1 cargo test -p airlock --test fast docs"
+    );
+}
+
+#[test]
+fn the_committed_openapi_document_is_the_served_one() {
+    let path = format!("{}/docs/openapi.json", crate::common::REPO);
+    let generated = serde_json::to_string_pretty(&airlock::api::openapi_document()).unwrap() + "\n";
+    if std::env::var_os("AIRLOCK_WRITE_DOCS").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "docs/openapi.json is stale: run AIRLOCK_WRITE_DOCS=1 cargo test -p airlock --test fast docs"
+    );
+    let doc: serde_json::Value = serde_json::from_str(&committed).unwrap();
+    // Every schema reference resolves.
+    let text = committed.clone();
+    for piece in text.split("\"$ref\": \"#/components/schemas/").skip(1) {
+        let name = piece.split('"').next().unwrap();
+        assert!(
+            doc["components"]["schemas"].get(name).is_some(),
+            "dangling $ref {name}"
+        );
+    }
+    for (path, methods) in doc["paths"].as_object().unwrap() {
+        for (method, op) in methods.as_object().unwrap() {
+            assert!(
+                op["responses"]
+                    .as_object()
+                    .unwrap()
+                    .keys()
+                    .any(|k| k.starts_with('2')),
+                "{method} {path}"
+            );
+        }
+    }
+}
+
+/// `docs/roles.md` is generated from the access rules, so it cannot drift from the code.
+#[test]
+fn roles_doc_matches_the_access_rules() {
+    use airlock::domain::access::{allowed_user_actions, link_grant};
+    use airlock::domain::request::Ctx;
+    use airlock::domain::{AirlockRequest, Caller, RequestType, Role, Status, User, Workspace};
+    let ws: Workspace = serde_json::from_value(
+        serde_json::json!({"id": "w", "displayName": "w", "shortId": "w", "tokenAudience": "a"}),
+    )
+    .unwrap();
+    let user = |id: &str| User {
+        id: id.into(),
+        name: id.into(),
+        email: None,
+    };
+    let ctx = Ctx {
+        now: chrono::Utc::now(),
+        workspace: &ws,
+    };
+    let base = AirlockRequest::create(
+        "r".into(),
+        RequestType::Export,
+        "t".into(),
+        "j".into(),
+        user("creator"),
+        &ctx,
+    )
+    .unwrap();
+    let callers = [
+        (
+            "WorkspaceResearcher (creator)",
+            Role::WorkspaceResearcher,
+            "creator",
+        ),
+        (
+            "WorkspaceResearcher (other)",
+            Role::WorkspaceResearcher,
+            "other",
+        ),
+        ("WorkspaceOwner", Role::WorkspaceOwner, "owner"),
+        ("AirlockManager", Role::AirlockManager, "manager"),
+        ("TREAdmin", Role::TreAdmin, "admin"),
+    ];
+    let mut doc = String::from(
+        "# Roles: who may do what\n\nGenerated from `crates/airlock/src/domain/access.rs` by `crates/airlock/tests/fast/docs.rs`; do not edit by hand.\n\n\
+         Roles are Entra ID app roles in the caller's token for a workspace. Nobody reviews a request they created, and a\n\
+         reviewer counts once per revision. Creating requests: `WorkspaceResearcher` and `WorkspaceOwner`. Reading: owners,\n\
+         airlock managers and TRE admins read every request of the workspace; researchers read their own and approved ones.\n\n\
+         Actions offered in `allowedUserActions`, per status (link permissions: `acwdl` upload without read, `rl` read):\n\n",
+    );
+    doc.push_str("| status |");
+    for (name, _, _) in &callers {
+        doc.push_str(&format!(" {name} |"));
+    }
+    doc.push_str("\n|---|");
+    for _ in &callers {
+        doc.push_str("---|");
+    }
+    doc.push('\n');
+    for status in Status::ALL {
+        let mut r = base.clone();
+        r.status = status;
+        doc.push_str(&format!("| `{status}` |"));
+        for (_, role, id) in &callers {
+            let caller = Caller {
+                user: user(id),
+                roles: vec![*role],
+            };
+            let actions: Vec<String> = allowed_user_actions(&caller, &r)
+                .into_iter()
+                .map(|a| match a {
+                    airlock::domain::UserAction::Link => format!(
+                        "link ({})",
+                        link_grant(&caller, &r).unwrap().permissions.as_sas()
+                    ),
+                    other => serde_json::to_value(other)
+                        .unwrap()
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
+                })
+                .collect();
+            doc.push_str(&format!(
+                " {} |",
+                if actions.is_empty() {
+                    "—".to_string()
+                } else {
+                    actions.join(", ")
+                }
+            ));
+        }
+        doc.push('\n');
+    }
+    let path = format!("{}/docs/roles.md", crate::common::REPO);
+    if std::env::var_os("AIRLOCK_WRITE_DOCS").is_some() {
+        std::fs::write(&path, &doc).unwrap();
+    }
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap_or_default(),
+        doc,
+        "docs/roles.md is stale: run AIRLOCK_WRITE_DOCS=1 cargo test -p airlock --test fast docs"
+    );
+}

@@ -1,0 +1,523 @@
+//! The functions as the Functions host drives them: real-shaped fixture payloads in host
+//! envelopes, the protocol's edge cases, and the faults `Reconcile` must heal.
+
+use crate::common::*;
+use airlock::app::workflow::modify;
+use airlock::domain::request::Applied;
+use airlock::domain::{AirlockRequest, EventGridEvent, FileRecord, RequestType, Status, User};
+use airlock::functions::FunctionName;
+use airlock::ports::{BlobStore, ContainerRef};
+use airlock_testkit::memory::CopyMode;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+const RID: &str = "7f0c1d2e-3b4a-4c5d-8e9f-0a1b2c3d4e5f";
+const FILE: &str = "results/summary.csv";
+
+fn fixture(name: &str) -> Value {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+async fn post(s: &Stack, function: &str, body: &Value) -> (u16, Value) {
+    let (status, v) = s
+        .call("POST", &format!("/{function}"), None, Some(body.clone()))
+        .await;
+    (status.as_u16(), v)
+}
+
+fn envelope(event: Value) -> Value {
+    json!({"Data": {"event": event}, "Metadata": {}})
+}
+
+/// The fixtures' request: an export in ws-one, submitted with one file whose sealed copy
+/// is already in the in-progress stage (as after `StatusChanged`).
+async fn fixture_request(s: &Stack) {
+    let now = s.clock_now();
+    let alice = User {
+        id: "alice".into(),
+        name: "Alice".into(),
+        email: Some("alice@one.test".into()),
+    };
+    let request = AirlockRequest {
+        id: RID.into(),
+        workspace_id: WS1.into(),
+        request_type: RequestType::Export,
+        title: "t".into(),
+        business_justification: "j".into(),
+        status: Status::Submitted,
+        status_message: None,
+        revision: 1,
+        created_by: alice.clone(),
+        created_when: now,
+        updated_by: alice,
+        updated_when: now,
+        files: vec![FileRecord {
+            name: FILE.into(),
+            size: 524,
+            sha256: None,
+            etag: None,
+            sealed_at: None,
+            scan: None,
+            arrived_in: None,
+        }],
+        reviews: vec![],
+        history: vec![],
+        outbox: vec![],
+    };
+    s.requests.force_put(&request);
+    let draft = ContainerRef {
+        account: "stalexintwsone".into(),
+        container: RID.into(),
+    };
+    let sealed = ContainerRef {
+        account: "stalexipwsone".into(),
+        container: RID.into(),
+    };
+    s.blobs.put(&draft.blob(FILE), b"id,value\n1,2\n".to_vec());
+    s.blobs.create_container(&sealed).await.unwrap();
+    let metadata = BTreeMap::from([("airlockrevision".to_string(), "1".to_string())]);
+    s.blobs
+        .start_copy(&draft.blob(FILE), &sealed.blob(FILE), &metadata)
+        .await
+        .unwrap();
+    s.blobs.take_notices();
+}
+
+trait Now {
+    fn clock_now(&self) -> chrono::DateTime<chrono::Utc>;
+}
+impl Now for Stack {
+    fn clock_now(&self) -> chrono::DateTime<chrono::Utc> {
+        airlock::ports::Clock::now(&*self.clock)
+    }
+}
+
+#[test]
+fn function_names_match_the_manifests() {
+    let dir = format!("{}/function-manifests", crate::common::REPO);
+    let mut folders: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    folders.sort();
+    let mut names: Vec<String> = FunctionName::ALL
+        .iter()
+        .map(|f| f.as_str().to_string())
+        .collect();
+    names.sort();
+    assert_eq!(folders, names);
+    let trigger = |name: &str| -> Value {
+        let text = std::fs::read_to_string(format!("{dir}/{name}/function.json")).unwrap();
+        serde_json::from_str::<Value>(&text).unwrap()["bindings"].clone()
+    };
+    for name in ["StatusChanged", "BlobCreated", "ScanCompleted"] {
+        assert_eq!(trigger(name)[0]["type"], "eventGridTrigger", "{name}");
+        assert_eq!(
+            trigger(name)[0]["name"],
+            "event",
+            "{name}: the handler reads Data.event"
+        );
+    }
+    assert_eq!(trigger("Api")[0]["type"], "httpTrigger");
+    assert_eq!(trigger("Api")[0]["route"], "{*path}");
+    assert_eq!(trigger("Api")[1]["type"], "http");
+    assert_eq!(trigger("Reconcile")[0]["type"], "timerTrigger");
+    let host: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{}/host.json", crate::common::REPO)).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        host["customHandler"]["description"]["defaultExecutablePath"],
+        "handler"
+    );
+    assert_eq!(host["customHandler"]["enableForwardingHttpRequest"], true);
+    assert!(
+        host["extensionBundle"]["version"]
+            .as_str()
+            .unwrap()
+            .starts_with("[4.")
+    );
+}
+
+#[tokio::test]
+async fn host_protocol_edges() {
+    let s = Stack::start(json!({})).await;
+    let (status, _) = s.call("GET", "/", None, None).await;
+    assert_eq!(status, 200, "ready probe");
+    let (status, body) = post(&s, "NoSuchFunction", &json!({})).await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = post(&s, "Api", &json!({})).await;
+    assert_eq!(status, 404, "{body}");
+    // Malformed deliveries are acknowledged with a reason, never retried forever.
+    for body in [
+        json!("nonsense"),
+        json!({"Data": {}}),
+        json!({"Data": {"event": "{not json"}}),
+        envelope(json!({"no": "id"})),
+        envelope(json!([1, 2])),
+    ] {
+        let (status, v) = post(&s, "BlobCreated", &body).await;
+        assert_eq!(status, 200, "{body}: {v}");
+        assert!(v["Logs"][0].as_str().unwrap().contains("ignored"), "{v}");
+        assert_eq!(v["ReturnValue"], Value::Null);
+    }
+    let resp = s
+        .http
+        .post(format!("{}/StatusChanged", s.base))
+        .body("\u{0}\u{1}binary")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    // Events of the wrong type, or for requests we do not know, are acknowledged.
+    let mut wrong = fixture("status-changed.json");
+    wrong["eventType"] = json!("Something.Else");
+    for (function, event) in [
+        ("StatusChanged", wrong),
+        ("StatusChanged", fixture("status-changed.json")),
+        ("ScanCompleted", fixture("scan-clean.json")),
+        ("BlobCreated", fixture("blob-created.json")),
+    ] {
+        let (status, v) = post(&s, function, &envelope(event)).await;
+        assert_eq!(status, 200, "{function}: {v}");
+        assert!(
+            v["Logs"][0].as_str().unwrap().starts_with("ignored"),
+            "{function}: {v}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn blob_created_seals_from_both_envelope_shapes() {
+    let s = Stack::start(json!({"scanRequired": false})).await;
+    fixture_request(&s).await;
+    let (status, v) = post(&s, "BlobCreated", &fixture("envelope-string.json")).await;
+    assert_eq!(status, 200, "{v}");
+    let r = s.record(RID);
+    assert_eq!(r.status, Status::InReview, "{v}");
+    assert_eq!(
+        r.files[0].sha256.as_deref(),
+        Some(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"id,value\n1,2\n")).as_str())
+    );
+    assert_eq!(r.files[0].size, 13, "size comes from the sealed copy");
+    // The same event again (object form) changes nothing.
+    let (status, v) = post(&s, "BlobCreated", &fixture("envelope-object.json")).await;
+    assert_eq!(status, 200);
+    assert!(v["Logs"][0].as_str().unwrap().starts_with("ignored"), "{v}");
+    assert_eq!(s.record(RID).history.len(), r.history.len());
+}
+
+#[tokio::test]
+async fn blob_deleted_is_ignored() {
+    let s = Stack::start(json!({})).await;
+    fixture_request(&s).await;
+    let before = s.record(RID);
+    let (status, v) = post(&s, "BlobCreated", &envelope(fixture("blob-deleted.json"))).await;
+    assert_eq!(status, 200);
+    assert!(
+        v["Logs"][0].as_str().unwrap().contains("BlobDeleted"),
+        "{v}"
+    );
+    assert_eq!(s.record(RID), before);
+}
+
+#[tokio::test]
+async fn cloud_events_are_accepted() {
+    let s = Stack::start(json!({})).await;
+    fixture_request(&s).await;
+    s.blobs
+        .delete_blob(
+            &ContainerRef {
+                account: "stalexipwsone".into(),
+                container: RID.into(),
+            }
+            .blob(FILE),
+        )
+        .await
+        .unwrap();
+    let (status, v) = post(
+        &s,
+        "StatusChanged",
+        &envelope(fixture("status-changed-cloudevent.json")),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert!(
+        s.data_of(RID).contains_key("stalexip"),
+        "the sealed copy was started again: {v}"
+    );
+}
+
+/// Seals the fixture file, then returns the sealed copy's ETag.
+async fn sealed(s: &Stack) -> String {
+    post(s, "BlobCreated", &fixture("envelope-object.json")).await;
+    s.record(RID).files[0].etag.clone().unwrap()
+}
+
+#[tokio::test]
+async fn scan_verdicts_from_defender() {
+    for (name, status, needle) in [
+        ("scan-clean.json", Status::InReview, None),
+        (
+            "scan-malicious.json",
+            Status::BlockingInProgress,
+            Some("EICAR_Test_File"),
+        ),
+        ("scan-error.json", Status::BlockingInProgress, Some("Error")),
+    ] {
+        let s = Stack::start(json!({})).await;
+        fixture_request(&s).await;
+        let etag = sealed(&s).await;
+        // A verdict about another version of the blob does not count.
+        let (code, v) = post(&s, "ScanCompleted", &envelope(fixture(name))).await;
+        assert_eq!(code, 200);
+        assert!(
+            v["Logs"][0].as_str().unwrap().contains("etag"),
+            "{name}: {v}"
+        );
+        assert_eq!(s.record(RID).status, Status::Submitted);
+        let mut event = fixture(name);
+        event["data"]["eTag"] = json!(etag);
+        let (code, v) = post(&s, "ScanCompleted", &envelope(event)).await;
+        assert_eq!(code, 200, "{v}");
+        let r = s.record(RID);
+        assert_eq!(r.status, status, "{name}: {v}");
+        if let Some(needle) = needle {
+            let message = r.status_message.unwrap();
+            assert!(
+                message.contains(needle) && message.contains(FILE),
+                "{message}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn retryable_failures_answer_500_then_succeed() {
+    let s = Stack::start(json!({})).await;
+    fixture_request(&s).await;
+    s.requests.fail_next(1);
+    let (status, v) = post(&s, "BlobCreated", &fixture("envelope-object.json")).await;
+    assert_eq!(status, 500, "{v}");
+    assert!(v["Logs"][0].as_str().unwrap().contains("retry"), "{v}");
+    let (status, _) = post(&s, "BlobCreated", &fixture("envelope-object.json")).await;
+    assert_eq!(status, 200);
+    assert!(s.record(RID).files[0].sha256.is_some());
+}
+
+#[tokio::test]
+async fn a_lost_race_is_retried_from_a_fresh_read() {
+    let s = Stack::start(json!({})).await;
+    fixture_request(&s).await;
+    let ws = s.workspaces.list_sync(WS1);
+    let mut first = true;
+    let m = modify::<airlock::functions::FunctionError>(&s.deps, &ws, RID, |r, ctx| {
+        if first {
+            first = false;
+            // Someone else writes between our read and our write.
+            let mut other = r.clone();
+            other.audit(
+                ctx,
+                &User::system(),
+                "concurrent",
+                "written meanwhile".into(),
+            );
+            s.requests.force_put(&other);
+        }
+        r.audit(ctx, &User::system(), "ours", "our change".into());
+        Ok(Applied::Changed)
+    })
+    .await
+    .unwrap();
+    let actions: Vec<&str> = m
+        .request
+        .history
+        .iter()
+        .map(|h| h.action.as_str())
+        .collect();
+    assert_eq!(actions, vec!["concurrent", "ours"], "neither write is lost");
+}
+
+trait SyncGet {
+    fn list_sync(&self, id: &str) -> airlock::domain::Workspace;
+}
+impl SyncGet for airlock_testkit::memory::MemoryWorkspaceStore {
+    fn list_sync(&self, id: &str) -> airlock::domain::Workspace {
+        futures::executor::block_on(airlock::ports::WorkspaceStore::get(self, id))
+            .unwrap()
+            .unwrap()
+    }
+}
+
+// ---- Faults that Reconcile heals ----
+
+async fn draft_with_file(s: &Stack) -> (String, String) {
+    let alice = s.token("alice", &[RESEARCHER], WS1);
+    let id = s.create(WS1, &alice, "export").await;
+    s.link(WS1, &id, &alice)
+        .await
+        .upload("data.csv", b"a,b\n1,2\n".to_vec())
+        .unwrap();
+    (id, alice)
+}
+
+async fn reconcile_after(s: &Stack, minutes: i64) -> Value {
+    s.clock.advance(chrono::Duration::minutes(minutes));
+    let v = s.engine.reconcile().await.expect("reconcile answers 2xx");
+    s.settle().await;
+    v
+}
+
+#[tokio::test]
+async fn publish_failure_after_the_write_is_healed() {
+    let s = Stack::start(json!({})).await;
+    let (id, alice) = draft_with_file(&s).await;
+    s.publisher.fail_next(1);
+    // The submit is committed even though its events could not be published.
+    s.action(WS1, &id, "submit", &alice, None).await;
+    let r = s.record(&id);
+    assert_eq!(r.status, Status::Submitted);
+    assert_eq!(r.outbox.len(), 2, "events wait in the outbox");
+    assert!(
+        !s.data_of(&id).contains_key("stalexip"),
+        "nothing moved yet"
+    );
+    let v = reconcile_after(&s, 2).await;
+    assert!(
+        v["Logs"][0].as_str().unwrap().contains("republished 1"),
+        "{v}"
+    );
+    let r = s.record(&id);
+    assert_eq!(r.status, Status::InReview);
+    assert!(r.outbox.is_empty());
+}
+
+#[tokio::test]
+async fn a_lost_blob_created_is_healed() {
+    let s = Stack::start(json!({})).await;
+    let (id, alice) = draft_with_file(&s).await;
+    s.engine.drop_deliveries(
+        Some(Box::new(|f: &str, e: &EventGridEvent| {
+            f == FunctionName::BlobCreated.as_str()
+                && e.topic.as_deref().unwrap_or("").ends_with("stalexipwsone")
+        })),
+        true,
+    );
+    s.action(WS1, &id, "submit", &alice, None).await;
+    assert_eq!(s.record(&id).status, Status::Submitted);
+    assert!(s.record(&id).files[0].sha256.is_none());
+    reconcile_after(&s, 1).await;
+    assert_eq!(
+        s.record(&id).status,
+        Status::Submitted,
+        "too early to re-drive"
+    );
+    reconcile_after(&s, 5).await;
+    let r = s.record(&id);
+    assert_eq!(r.status, Status::InReview);
+    assert!(r.files[0].sha256.is_some());
+}
+
+#[tokio::test]
+async fn a_scan_that_never_answers_fails_with_the_files_named() {
+    let s = Stack::start(json!({"scanTimeoutMinutes": 30})).await;
+    // Defender never answers.
+    s.feed
+        .scan
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let (id, alice) = draft_with_file(&s).await;
+    s.action(WS1, &id, "submit", &alice, None).await;
+    reconcile_after(&s, 10).await;
+    assert_eq!(
+        s.record(&id).status,
+        Status::Submitted,
+        "still within the scan timeout"
+    );
+    reconcile_after(&s, 25).await;
+    let r = s.record(&id);
+    assert_eq!(r.status, Status::Failed);
+    let message = r.status_message.unwrap();
+    assert!(
+        message.contains("no malware scan verdict") && message.contains("data.csv"),
+        "{message}"
+    );
+    // The failure is notified to the requester and the owners.
+    let last = s
+        .notifications()
+        .into_iter()
+        .rev()
+        .find(|e| e.subject.ends_with(&id))
+        .unwrap();
+    assert_eq!(
+        last.data["recipients"]["workspaceOwner"],
+        json!(["owner@one.test"])
+    );
+}
+
+#[tokio::test]
+async fn pending_copies_complete_later() {
+    let s = Stack::start(json!({})).await;
+    s.blobs.set_copy_mode(CopyMode::Pending);
+    let (id, alice) = draft_with_file(&s).await;
+    s.action(WS1, &id, "submit", &alice, None).await;
+    let r = s.record(&id);
+    assert_eq!(r.status, Status::Submitted);
+    assert!(
+        r.files[0].sha256.is_none(),
+        "a pending copy is never hashed"
+    );
+    assert_eq!(s.blobs.complete_copies(), 1);
+    s.settle().await;
+    assert_eq!(s.record(&id).status, Status::InReview);
+}
+
+#[tokio::test]
+async fn a_handler_killed_mid_copy_is_re_driven() {
+    let s = Stack::start(json!({})).await;
+    let (id, alice) = draft_with_file(&s).await;
+    s.action(WS1, &id, "submit", &alice, None).await;
+    // The approval's StatusChanged is lost, as if the handler died before copying.
+    s.engine.drop_deliveries(
+        Some(Box::new(|f: &str, e: &EventGridEvent| {
+            f == FunctionName::StatusChanged.as_str()
+                && e.data["newStatus"] == "approval_in_progress"
+        })),
+        true,
+    );
+    let mike = s.token("mike", &[MANAGER], WS1);
+    s.action(
+        WS1,
+        &id,
+        "review",
+        &mike,
+        Some(json!({"decision": "approved"})),
+    )
+    .await;
+    assert_eq!(s.record(&id).status, Status::ApprovalInProgress);
+    reconcile_after(&s, 6).await;
+    assert_eq!(s.record(&id).status, Status::Approved);
+    assert_eq!(
+        s.data_of(&id),
+        BTreeMap::from([("stalexapp".to_string(), vec!["data.csv".to_string()])]),
+        "exactly one copy, in the final stage"
+    );
+}
+
+#[tokio::test]
+async fn copies_that_never_finish_fail_after_the_deadline() {
+    let s = Stack::start(json!({})).await;
+    let (id, alice) = draft_with_file(&s).await;
+    s.blobs.set_copy_mode(CopyMode::Pending);
+    s.action(WS1, &id, "submit", &alice, None).await;
+    reconcile_after(&s, 60).await;
+    assert_eq!(
+        s.record(&id).status,
+        Status::Submitted,
+        "slow copies are waited for"
+    );
+    reconcile_after(&s, 24 * 60).await;
+    let r = s.record(&id);
+    assert_eq!(r.status, Status::Failed);
+    assert!(r.status_message.unwrap().contains("data.csv"));
+}

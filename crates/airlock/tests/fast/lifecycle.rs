@@ -1,0 +1,581 @@
+//! Full request lifecycles through the real server and the custom-handler protocol, on the
+//! in-memory adapters. Each scenario runs twice: with orderly delivery, and with every event
+//! delivered twice in shuffled order; both must reach the same final record and data.
+
+use crate::common::*;
+use airlock_testkit::builders::EICAR;
+use airlock_testkit::delivery::DeliveryOptions;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+#[derive(Debug, PartialEq)]
+struct Summary {
+    status: String,
+    status_message: Option<String>,
+    revision: u32,
+    files: Vec<(String, u64, Option<String>)>,
+    decisions: Vec<(String, String, u32)>,
+    data: BTreeMap<String, Vec<String>>,
+    outbox_empty: bool,
+}
+
+fn summarise(s: &Stack, id: &str) -> Summary {
+    let r = s.record(id);
+    Summary {
+        status: r.status.to_string(),
+        status_message: r.status_message.clone(),
+        revision: r.revision,
+        files: r
+            .files
+            .iter()
+            .map(|f| (f.name.clone(), f.size, f.sha256.clone()))
+            .collect(),
+        decisions: r
+            .reviews
+            .iter()
+            .map(|v| {
+                (
+                    v.reviewer.id.clone(),
+                    format!("{:?}", v.decision),
+                    v.revision,
+                )
+            })
+            .collect(),
+        data: s.data_of(id),
+        outbox_empty: r.outbox.is_empty(),
+    }
+}
+
+fn sha(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+struct People {
+    alice: String,
+    olivia: String,
+    mike: String,
+    mary: String,
+}
+
+fn people(s: &Stack) -> People {
+    People {
+        alice: s.token("alice", &[RESEARCHER], WS1),
+        olivia: s.token("olivia", &[OWNER], WS1),
+        mike: s.token("mike", &[MANAGER], WS1),
+        mary: s.token("mary", &[MANAGER], WS1),
+    }
+}
+
+const CSV: &[u8] = b"id,value\n1,0.25\n2,0.5\n";
+const NOTES: &[u8] = b"aggregate statistics only\n";
+
+/// Create, upload two files (one nested), submit; the request should reach review.
+async fn submitted(s: &Stack, p: &People, kind: &str) -> String {
+    let id = s.create(WS1, &p.alice, kind).await;
+    let upload = s.link(WS1, &id, &p.alice).await;
+    upload.upload("results/summary.csv", CSV).unwrap();
+    upload.upload("notes.txt", NOTES).unwrap();
+    s.action(WS1, &id, "submit", &p.alice, None).await;
+    id
+}
+
+async fn approved(s: &Stack, kind: &str) -> String {
+    let p = people(s);
+    let id = submitted(s, &p, kind).await;
+    let r = s.get(WS1, &id, &p.mike).await;
+    assert_eq!(r["status"], "in_review", "{r}");
+    // The reviewer reads what will cross.
+    let review = s.link(WS1, &id, &p.mike).await;
+    assert_eq!(
+        review.download("results/summary.csv").unwrap().as_ref(),
+        CSV
+    );
+    s.action(
+        WS1,
+        &id,
+        "review",
+        &p.mike,
+        Some(json!({"decision": "approved", "explanation": "aggregate only"})),
+    )
+    .await;
+    let r = s.get(WS1, &id, &p.alice).await;
+    assert_eq!(r["status"], "approved", "{r}");
+    // The researcher downloads exactly what was sealed.
+    let download = s.link(WS1, &id, &p.alice).await;
+    assert_eq!(
+        download.download("results/summary.csv").unwrap().as_ref(),
+        CSV
+    );
+    assert_eq!(download.download("notes.txt").unwrap().as_ref(), NOTES);
+    id
+}
+
+async fn import_approved(s: &Stack) -> String {
+    let id = approved(s, "import").await;
+    let r = s.record(&id);
+    let f = r
+        .files
+        .iter()
+        .find(|f| f.name == "results/summary.csv")
+        .unwrap();
+    assert_eq!(f.sha256.as_deref(), Some(sha(CSV).as_str()));
+    assert_eq!(s.data_of(&id).keys().collect::<Vec<_>>(), vec!["stalimapp"]);
+    id
+}
+
+async fn export_approved(s: &Stack) -> String {
+    let id = approved(s, "export").await;
+    assert_eq!(s.data_of(&id).keys().collect::<Vec<_>>(), vec!["stalexapp"]);
+    id
+}
+
+async fn rejected(s: &Stack) -> String {
+    let p = people(s);
+    let id = submitted(s, &p, "export").await;
+    s.action(
+        WS1,
+        &id,
+        "review",
+        &p.mike,
+        Some(json!({"decision": "rejected", "explanation": "row-level data"})),
+    )
+    .await;
+    let r = s.get(WS1, &id, &p.alice).await;
+    assert_eq!(r["status"], "rejected");
+    assert_eq!(s.data_of(&id).keys().collect::<Vec<_>>(), vec!["stalexrej"]);
+    let (status, body) = s
+        .call(
+            "GET",
+            &format!("/api/workspaces/{WS1}/requests/{id}/link"),
+            Some(&p.alice),
+            None,
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    id
+}
+
+async fn cancelled_from_draft(s: &Stack) -> String {
+    let p = people(s);
+    let id = s.create(WS1, &p.alice, "import").await;
+    s.link(WS1, &id, &p.alice)
+        .await
+        .upload("a.csv", CSV)
+        .unwrap();
+    s.action(WS1, &id, "cancel", &p.alice, None).await;
+    assert_eq!(s.get(WS1, &id, &p.alice).await["status"], "cancelled");
+    assert!(
+        s.data_of(&id).is_empty(),
+        "no data left: {:?}",
+        s.data_of(&id)
+    );
+    id
+}
+
+async fn cancelled_from_review(s: &Stack) -> String {
+    let p = people(s);
+    let id = submitted(s, &p, "export").await;
+    // The owner may cancel anyone's request.
+    s.action(WS1, &id, "cancel", &p.olivia, None).await;
+    assert_eq!(s.get(WS1, &id, &p.alice).await["status"], "cancelled");
+    assert!(
+        s.data_of(&id).is_empty(),
+        "no data left: {:?}",
+        s.data_of(&id)
+    );
+    id
+}
+
+async fn blocked_by_scan(s: &Stack) -> String {
+    let p = people(s);
+    let id = s.create(WS1, &p.alice, "import").await;
+    let upload = s.link(WS1, &id, &p.alice).await;
+    upload.upload("clean.csv", CSV).unwrap();
+    upload
+        .upload("payload/eicar.com", EICAR.as_bytes().to_vec())
+        .unwrap();
+    s.action(WS1, &id, "submit", &p.alice, None).await;
+    let r = s.get(WS1, &id, &p.alice).await;
+    assert_eq!(r["status"], "blocked_by_scan", "{r}");
+    let message = r["statusMessage"].as_str().unwrap();
+    assert!(
+        message.contains("payload/eicar.com") && message.contains("Malicious"),
+        "{message}"
+    );
+    assert!(!message.contains("clean.csv"), "{message}");
+    assert_eq!(
+        s.data_of(&id).keys().collect::<Vec<_>>(),
+        vec!["stalimblocked"]
+    );
+    id
+}
+
+async fn changes_then_approved(s: &Stack) -> String {
+    let p = people(s);
+    let id = submitted(s, &p, "export").await;
+    s.action(
+        WS1,
+        &id,
+        "review",
+        &p.mike,
+        Some(json!({"decision": "changes_requested", "explanation": "drop notes.txt"})),
+    )
+    .await;
+    let r = s.get(WS1, &id, &p.alice).await;
+    assert_eq!(
+        (r["status"].as_str(), r["revision"].as_u64()),
+        (Some("draft"), Some(2))
+    );
+    // The draft files are still there to edit.
+    let edit = s.link(WS1, &id, &p.alice).await;
+    let mut listed = edit.list().unwrap();
+    listed.sort();
+    assert_eq!(listed, vec!["notes.txt", "results/summary.csv"]);
+    edit.delete("notes.txt").unwrap();
+    edit.upload("results/summary.csv", b"id,value\n1,0.3\n".to_vec())
+        .unwrap();
+    s.action(WS1, &id, "submit", &p.alice, None).await;
+    assert_eq!(s.get(WS1, &id, &p.alice).await["status"], "in_review");
+    // The same manager may review the new revision.
+    s.action(
+        WS1,
+        &id,
+        "review",
+        &p.mike,
+        Some(json!({"approval": true, "decisionExplanation": "fine now"})),
+    )
+    .await;
+    let r = s.record(&id);
+    assert_eq!(r.status.to_string(), "approved");
+    assert_eq!(r.files.len(), 1);
+    assert_eq!(
+        r.files[0].sha256.as_deref(),
+        Some(sha(b"id,value\n1,0.3\n").as_str())
+    );
+    let download = s.link(WS1, &id, &p.alice).await;
+    assert_eq!(
+        download.download("results/summary.csv").unwrap().as_ref(),
+        b"id,value\n1,0.3\n"
+    );
+    assert!(download.download("notes.txt").is_err());
+    id
+}
+
+async fn quorum_of_two(s: &Stack) -> String {
+    let p = people(s);
+    // Alice is a researcher and an airlock manager: she still cannot review her own request.
+    let alice_both = s.token("alice", &[RESEARCHER, MANAGER], WS1);
+    let id = submitted(s, &p, "export").await;
+    let path = format!("/api/workspaces/{WS1}/requests/{id}/review");
+    let approve = json!({"decision": "approved", "explanation": ""});
+    let (status, body) = s
+        .call("POST", &path, Some(&alice_both), Some(approve.clone()))
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("created"),
+        "{body}"
+    );
+    let after_one = s
+        .action(WS1, &id, "review", &p.mike, Some(approve.clone()))
+        .await;
+    assert_eq!(after_one["airlockRequest"]["status"], "in_review");
+    assert_eq!(
+        after_one["allowedUserActions"],
+        json!(["link"]),
+        "mike has reviewed: {after_one}"
+    );
+    let (status, body) = s
+        .call("POST", &path, Some(&p.mike), Some(approve.clone()))
+        .await;
+    assert_eq!(status, 400, "a reviewer counts once: {body}");
+    s.action(WS1, &id, "review", &p.mary, Some(approve)).await;
+    assert_eq!(s.get(WS1, &id, &p.alice).await["status"], "approved");
+    id
+}
+
+async fn tampered(s: &Stack) -> String {
+    let p = people(s);
+    let id = submitted(s, &p, "export").await;
+    let blobs = s.blobs.clone();
+    *s.feed.on_blob.lock().unwrap() = Some(Box::new(move |notice| {
+        if notice.blob.account.starts_with("stalexapp")
+            && notice.blob.name == "notes.txt"
+            && !notice.deleted
+        {
+            blobs.tamper(&notice.blob, b"exfiltrated row-level data\n".to_vec());
+        }
+    }));
+    s.action(
+        WS1,
+        &id,
+        "review",
+        &p.mike,
+        Some(json!({"decision": "approved"})),
+    )
+    .await;
+    *s.feed.on_blob.lock().unwrap() = None;
+    let r = s.get(WS1, &id, &p.alice).await;
+    assert_eq!(r["status"], "failed", "{r}");
+    let message = r["statusMessage"].as_str().unwrap();
+    assert!(
+        message.contains("notes.txt") && message.contains(&sha(NOTES)),
+        "{message}"
+    );
+    // Nothing unverified is left on the far side.
+    assert!(
+        !s.data_of(&id).contains_key("stalexapp"),
+        "{:?}",
+        s.data_of(&id)
+    );
+    id
+}
+
+async fn revoked(s: &Stack) -> String {
+    let id = export_approved(s).await;
+    let p = people(s);
+    let path = format!("/api/workspaces/{WS1}/requests/{id}/revoke");
+    let (status, _) = s
+        .call("POST", &path, Some(&p.mike), Some(json!({"reason": ""})))
+        .await;
+    assert_eq!(status, 400, "a reason is required");
+    s.action(
+        WS1,
+        &id,
+        "revoke",
+        &p.mike,
+        Some(json!({"reason": "contains a name"})),
+    )
+    .await;
+    let r = s.get(WS1, &id, &p.alice).await;
+    assert_eq!(r["status"], "revoked");
+    assert!(
+        s.data_of(&id).is_empty(),
+        "approved data deleted: {:?}",
+        s.data_of(&id)
+    );
+    let (status, body) = s
+        .call(
+            "GET",
+            &format!("/api/workspaces/{WS1}/requests/{id}/link"),
+            Some(&p.alice),
+            None,
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("revoked")
+    );
+    id
+}
+
+fn chaos(seed: u64) -> DeliveryOptions {
+    DeliveryOptions {
+        duplicate: true,
+        reorder: true,
+        seed,
+        event_as_string: seed % 2 == 0,
+        retry_base: std::time::Duration::ZERO,
+        ..Default::default()
+    }
+}
+
+macro_rules! lifecycle {
+    ($name:ident, $scenario:ident, $policy:expr) => {
+        #[tokio::test]
+        async fn $name() {
+            let orderly = Stack::start($policy).await;
+            let a = $scenario(&orderly).await;
+            let expected = summarise(&orderly, &a);
+            assert!(expected.outbox_empty);
+            assert!(
+                orderly.engine.dead_letters().is_empty(),
+                "{:?}",
+                orderly.engine.dead_letters()
+            );
+            for seed in [7, 42, 1234] {
+                let chaotic = Stack::start($policy).await;
+                chaotic.engine.set_options(chaos(seed));
+                let b = $scenario(&chaotic).await;
+                assert_eq!(summarise(&chaotic, &b), expected, "seed {seed}");
+                assert!(
+                    chaotic.engine.dead_letters().is_empty(),
+                    "{:?}",
+                    chaotic.engine.dead_letters()
+                );
+            }
+        }
+    };
+}
+
+lifecycle!(import_is_approved, import_approved, json!({}));
+lifecycle!(export_is_approved, export_approved, json!({}));
+lifecycle!(export_is_rejected, rejected, json!({}));
+lifecycle!(draft_is_cancelled, cancelled_from_draft, json!({}));
+lifecycle!(review_is_cancelled, cancelled_from_review, json!({}));
+lifecycle!(malware_is_blocked, blocked_by_scan, json!({}));
+lifecycle!(
+    changes_requested_then_approved,
+    changes_then_approved,
+    json!({})
+);
+lifecycle!(
+    quorum_of_two_managers,
+    quorum_of_two,
+    json!({"approvalsRequired": 2})
+);
+lifecycle!(tampered_approved_copy_fails, tampered, json!({}));
+lifecycle!(approval_is_revoked, revoked, json!({}));
+lifecycle!(
+    scanning_off_goes_straight_to_review,
+    export_approved,
+    json!({"scanRequired": false})
+);
+
+#[tokio::test]
+async fn every_status_change_is_notified_with_context() {
+    let s = Stack::start(json!({})).await;
+    let id = export_approved(&s).await;
+    let notes: Vec<Value> = s
+        .notifications()
+        .into_iter()
+        .filter(|e| e.subject.ends_with(&id))
+        .map(|e| e.data)
+        .collect();
+    let statuses: Vec<&str> = notes
+        .iter()
+        .map(|n| n["request"]["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            "draft",
+            "submitted",
+            "in_review",
+            "approval_in_progress",
+            "approved"
+        ]
+    );
+    let review_needed = &notes[2];
+    assert_eq!(
+        review_needed["recipients"]["airlockManager"],
+        json!(["managers@one.test"])
+    );
+    assert_eq!(
+        review_needed["recipients"]["researcher"],
+        json!(["alice@airlock.local"])
+    );
+    assert_eq!(review_needed["workspace"]["id"], WS1);
+    let last = &notes[4];
+    assert_eq!(last["request"]["files"].as_array().unwrap().len(), 2);
+    assert_eq!(last["request"]["reviews"][0]["reviewer"]["id"], "mike");
+}
+
+#[tokio::test]
+async fn history_records_every_step() {
+    let s = Stack::start(json!({})).await;
+    let id = export_approved(&s).await;
+    let actions: Vec<String> = s
+        .record(&id)
+        .history
+        .iter()
+        .map(|h| h.action.clone())
+        .collect();
+    for expected in [
+        "created",
+        "link issued",
+        "submit",
+        "sealed",
+        "scanned",
+        "ready for review",
+        "review: approved",
+        "verified",
+        "data moved",
+    ] {
+        assert!(
+            actions.iter().any(|a| a == expected),
+            "{expected} missing from {actions:?}"
+        );
+    }
+    let links = actions.iter().filter(|a| *a == "link issued").count();
+    assert_eq!(links, 3, "upload, review and download links: {actions:?}");
+    let trail = s
+        .ok(
+            "GET",
+            &format!("/api/workspaces/{WS1}/requests/{id}/history"),
+            &s.token("bob", &[OWNER], WS1),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(trail["verified"], true, "{trail}");
+    assert_eq!(trail["history"].as_array().unwrap().len(), actions.len());
+    let (status, _) = s
+        .call(
+            "GET",
+            &format!("/api/workspaces/{WS1}/requests/{id}/history"),
+            Some(&s.token("eve", &[RESEARCHER], WS1)),
+            None,
+        )
+        .await;
+    assert_eq!(
+        status, 200,
+        "approved requests are readable by the workspace's researchers"
+    );
+}
+
+#[tokio::test]
+async fn duplicate_deliveries_do_not_repeat_the_trail_and_tampering_shows() {
+    let s = Stack::start(json!({})).await;
+    s.engine.set_options(chaos(99));
+    let id = export_approved(&s).await;
+    let r = s.record(&id);
+    for once in [
+        "copies started",
+        "data removed",
+        "data moved",
+        "ready for review",
+    ] {
+        let n = r.history.iter().filter(|h| h.action == once).count();
+        assert!(
+            n <= 2,
+            "{once} written {n} times: {:?}",
+            r.history.iter().map(|h| &h.action).collect::<Vec<_>>()
+        );
+    }
+    assert_eq!(
+        r.history
+            .iter()
+            .filter(|h| h.action == "data removed")
+            .count(),
+        1
+    );
+    // Someone with database access rewrites a review explanation.
+    let mut forged = r.clone();
+    let i = forged
+        .history
+        .iter()
+        .position(|h| h.action == "review: approved")
+        .unwrap();
+    forged.history[i].by = "someone-else".into();
+    s.requests.force_put(&forged);
+    let owner = s.token("olivia", &[OWNER], WS1);
+    let trail = s
+        .ok(
+            "GET",
+            &format!("/api/workspaces/{WS1}/requests/{id}/history"),
+            &owner,
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(trail["verified"], false);
+    assert_eq!(trail["brokenAt"], i);
+}
