@@ -42,6 +42,13 @@ impl FunctionError {
     }
 }
 
+/// A rule the domain refused is not going to change on a retry.
+impl From<crate::domain::DomainError> for FunctionError {
+    fn from(e: crate::domain::DomainError) -> Self {
+        FunctionError::Permanent(e.to_string())
+    }
+}
+
 impl From<PortError> for FunctionError {
     fn from(e: PortError) -> Self {
         if e.is_retryable() {
@@ -202,9 +209,24 @@ pub async fn drive(
                 draft.account
             )))
         }
-        status if movement_for(status).is_some() => start_movement(deps, ws, request).await,
+        Status::Submitted
+        | Status::ApprovalInProgress
+        | Status::RejectionInProgress
+        | Status::BlockingInProgress => match movement_for(request.status) {
+            Some(movement) => start_movement(deps, ws, request, movement).await,
+            None => Err(FunctionError::Permanent(format!(
+                "the domain names no data movement for {}",
+                request.status
+            ))),
+        },
         Status::InReview => Ok(Outcome::Done("awaiting review: nothing to move".into())),
-        terminal => {
+        Status::Approved
+        | Status::Rejected
+        | Status::BlockedByScan
+        | Status::Cancelled
+        | Status::Failed
+        | Status::Revoked => {
+            let terminal = request.status;
             let keep = data_role_for(terminal);
             let mut deleted = Vec::new();
             for role in StageRole::ALL {
@@ -232,8 +254,8 @@ async fn start_movement(
     deps: &Deps,
     ws: &Workspace,
     request: &AirlockRequest,
+    (from_role, to_role): (StageRole, StageRole),
 ) -> Result<Outcome, FunctionError> {
-    let (from_role, to_role) = movement_for(request.status).expect("transitional status");
     let from = container(deps, ws, request, from_role);
     let to = container(deps, ws, request, to_role);
     deps.blobs.create_container(&to).await?;
@@ -391,7 +413,9 @@ pub async fn settle_file(
     }
     let already = match role {
         StageRole::InProgress => file.sha256.is_some(),
-        _ => file.arrived_in == Some(role.into()),
+        StageRole::Draft | StageRole::Approved | StageRole::Rejected | StageRole::Blocked => {
+            file.arrived_in == Some(role.into())
+        }
     };
     if already {
         return Ok(Outcome::Ignored(format!(
@@ -404,7 +428,7 @@ pub async fn settle_file(
     let needs_hash = match role {
         StageRole::InProgress | StageRole::Approved => true,
         StageRole::Blocked => file.sha256.is_none(),
-        _ => false,
+        StageRole::Draft | StageRole::Rejected => false,
     };
     let hashed = if needs_hash {
         hash_blob(deps, &blob).await?
@@ -442,19 +466,24 @@ pub async fn settle_file(
             hashed.revision, request.revision
         )));
     }
-    let m = modify::<FunctionError>(deps, ws, &request.id, |r, ctx| {
-        Ok(match role {
-            StageRole::InProgress => r.record_sealed(
+    let m = modify::<FunctionError>(deps, ws, &request.id, |r, ctx| match role {
+        StageRole::InProgress => r
+            .record_sealed(
                 name,
                 hashed.size,
                 hashed.sha256.clone(),
                 hashed.etag.clone(),
                 ctx,
-            ),
-            StageRole::Approved => r.record_arrival(name, role, Some(&hashed.sha256), ctx),
-            _ if needs_hash => r.record_arrival(name, role, Some(&hashed.sha256), ctx),
-            _ => r.record_arrival(name, role, None, ctx),
-        })
+            )
+            .map_err(FunctionError::from),
+        StageRole::Draft | StageRole::Approved | StageRole::Rejected | StageRole::Blocked => r
+            .record_arrival(
+                name,
+                role,
+                needs_hash.then_some(hashed.sha256.as_str()),
+                ctx,
+            )
+            .map_err(FunctionError::from),
     })
     .await?;
     if let Some(e) = m.publish_error {

@@ -1,11 +1,11 @@
-//! The events the airlock publishes (DESIGN §5), in Event Grid schema.
+//! The events the airlock publishes (DESIGN §5), in Event Grid schema. What a status change
+//! puts in a request's outbox is built in `request::outbox`.
 
 use super::lifecycle::Status;
-use super::request::{AirlockRequest, RequestType};
-use super::workspace::Workspace;
+use super::request_type::RequestType;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 pub const STATUS_CHANGED: &str = "Airlock.StatusChanged";
 pub const NOTIFICATION: &str = "Airlock.Notification";
@@ -62,103 +62,4 @@ pub struct StatusChangedData {
     pub previous_status: Option<Status>,
     pub new_status: Status,
     pub revision: u32,
-}
-
-pub fn subject_for(workspace_id: &str, request_id: &str) -> String {
-    format!("/workspaces/{workspace_id}/requests/{request_id}")
-}
-
-/// The two events every status change produces.
-pub fn status_change_events(
-    request: &AirlockRequest,
-    previous: Option<Status>,
-    workspace: &Workspace,
-    now: DateTime<Utc>,
-) -> Vec<PendingEvent> {
-    let subject = subject_for(&request.workspace_id, &request.id);
-    let data = StatusChangedData {
-        request_id: request.id.clone(),
-        workspace_id: request.workspace_id.clone(),
-        request_type: request.request_type,
-        previous_status: previous,
-        new_status: request.status,
-        revision: request.revision,
-    };
-    let event = |event_type: &str, data: Value| EventGridEvent {
-        id: uuid::Uuid::new_v4().to_string(),
-        topic: None,
-        subject: subject.clone(),
-        event_type: event_type.to_string(),
-        event_time: now,
-        data,
-        data_version: "1".to_string(),
-        metadata_version: None,
-    };
-    vec![
-        PendingEvent {
-            topic: Topic::StatusChanged,
-            event: event(
-                STATUS_CHANGED,
-                serde_json::to_value(data).expect("plain data serialises"),
-            ),
-        },
-        PendingEvent {
-            topic: Topic::Notification,
-            event: event(
-                NOTIFICATION,
-                notification_data(request, previous, workspace),
-            ),
-        },
-    ]
-}
-
-/// Who hears about a status change: the requester always, airlock managers when a review is
-/// needed, owners on blocks and failures. People without an email are skipped.
-pub fn recipients(request: &AirlockRequest, workspace: &Workspace) -> Value {
-    let clean = |v: Vec<String>| -> Vec<String> {
-        let mut v: Vec<String> = v.into_iter().filter(|e| !e.trim().is_empty()).collect();
-        v.sort();
-        v.dedup();
-        v
-    };
-    let researcher = clean(request.created_by.email.clone().into_iter().collect());
-    let managers = if request.status == Status::InReview {
-        clean(workspace.contacts.airlock_manager.clone())
-    } else {
-        vec![]
-    };
-    let owners = if matches!(request.status, Status::BlockedByScan | Status::Failed) {
-        clean(workspace.contacts.workspace_owner.clone())
-    } else {
-        vec![]
-    };
-    json!({"researcher": researcher, "workspaceOwner": owners, "airlockManager": managers})
-}
-
-fn notification_data(
-    request: &AirlockRequest,
-    previous: Option<Status>,
-    workspace: &Workspace,
-) -> Value {
-    json!({
-        "event": "statusChanged",
-        "request": {
-            "id": request.id,
-            "type": request.request_type,
-            "title": request.title,
-            "businessJustification": request.business_justification,
-            "status": request.status,
-            "previousStatus": previous,
-            "statusMessage": request.status_message,
-            "revision": request.revision,
-            "createdBy": request.created_by,
-            "createdWhen": request.created_when,
-            "updatedBy": request.updated_by,
-            "updatedWhen": request.updated_when,
-            "files": request.files,
-            "reviews": request.reviews,
-        },
-        "workspace": {"id": workspace.id, "displayName": workspace.display_name},
-        "recipients": recipients(request, workspace),
-    })
 }

@@ -74,26 +74,47 @@ impl Status {
     /// Terminal statuses are never left by the system. `approved` is terminal although an
     /// airlock manager may still revoke it.
     pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
+        // Every status is named: a new one must be placed here deliberately.
+        match self {
             Status::Approved
-                | Status::Rejected
-                | Status::BlockedByScan
-                | Status::Cancelled
-                | Status::Failed
-                | Status::Revoked
-        )
+            | Status::Rejected
+            | Status::BlockedByScan
+            | Status::Cancelled
+            | Status::Failed
+            | Status::Revoked => true,
+            Status::Draft
+            | Status::Submitted
+            | Status::InReview
+            | Status::ApprovalInProgress
+            | Status::RejectionInProgress
+            | Status::BlockingInProgress => false,
+        }
     }
 
     /// Statuses the system (not a person) must leave; `Reconcile` watches these for deadlines.
     pub fn is_transitional(self) -> bool {
-        matches!(
-            self,
+        match self {
             Status::Submitted
-                | Status::ApprovalInProgress
-                | Status::RejectionInProgress
-                | Status::BlockingInProgress
-        )
+            | Status::ApprovalInProgress
+            | Status::RejectionInProgress
+            | Status::BlockingInProgress => true,
+            Status::Draft
+            | Status::InReview
+            | Status::Approved
+            | Status::Rejected
+            | Status::BlockedByScan
+            | Status::Cancelled
+            | Status::Failed
+            | Status::Revoked => false,
+        }
+    }
+
+    /// The statuses `Reconcile` watches: the transitional ones, in table order.
+    pub fn transitional() -> Vec<Status> {
+        Status::ALL
+            .into_iter()
+            .filter(|s| s.is_transitional())
+            .collect()
     }
 }
 

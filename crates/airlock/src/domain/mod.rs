@@ -9,6 +9,7 @@ pub mod events;
 pub mod lifecycle;
 pub mod policy;
 pub mod request;
+pub mod request_type;
 pub mod stages;
 pub mod workspace;
 

@@ -3,30 +3,17 @@
 //! events in the record's outbox, so that the caller can persist all of it in one
 //! conditional write.
 
-use super::events::{PendingEvent, status_change_events};
+mod outbox;
+
+use super::events::PendingEvent;
 use super::lifecycle::{self, Status};
 use super::policy::check_files;
+pub use super::request_type::RequestType;
 use super::stages::StageRole;
 use super::workspace::Workspace;
 use chrono::{DateTime, Utc};
+pub use outbox::{recipients, status_change_events};
 use serde::{Deserialize, Serialize};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum RequestType {
-    Import,
-    Export,
-}
-
-impl RequestType {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "import" => Some(RequestType::Import),
-            "export" => Some(RequestType::Export),
-            _ => None,
-        }
-    }
-}
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct User {
@@ -525,16 +512,21 @@ impl AirlockRequest {
         sha256: String,
         etag: String,
         ctx: &Ctx,
-    ) -> Applied {
+    ) -> Result<Applied, DomainError> {
         if self.status != Status::Submitted {
-            return Applied::Unchanged(format!("request is {}, not submitted", self.status));
+            return Ok(Applied::Unchanged(format!(
+                "request is {}, not submitted",
+                self.status
+            )));
         }
         let max = ctx.workspace.policy.max_file_bytes;
         let Some(file) = self.file_mut(name) else {
-            return Applied::Unchanged(format!("{name:?} is not a file of this request"));
+            return Ok(Applied::Unchanged(format!(
+                "{name:?} is not a file of this request"
+            )));
         };
         if file.sha256.is_some() && file.etag.as_deref() == Some(etag.as_str()) {
-            return Applied::Unchanged(format!("{name:?} already sealed"));
+            return Ok(Applied::Unchanged(format!("{name:?} already sealed")));
         }
         if file.sha256.is_some() {
             // The sealed copy changed after it was hashed: nobody should be able to write
@@ -543,7 +535,7 @@ impl AirlockRequest {
                 "the sealed copy of {name:?} changed after it was hashed (etag {} then {etag})",
                 file.etag.clone().unwrap_or_default()
             );
-            return self.fail(message, ctx);
+            return Ok(self.fail(message, ctx));
         }
         file.size = size;
         file.sha256 = Some(sha256.clone());
@@ -554,7 +546,7 @@ impl AirlockRequest {
             let message = format!(
                 "{name:?} is {size} bytes once sealed; the workspace allows at most {max} bytes per file"
             );
-            return self.fail(message, ctx);
+            return Ok(self.fail(message, ctx));
         }
         self.log(
             ctx,
@@ -564,27 +556,39 @@ impl AirlockRequest {
             None,
             Some(format!("{name} ({size} bytes) sha256 {sha256}")),
         );
-        self.advance_after_sealing(ctx);
-        Applied::Changed
+        self.advance_after_sealing(ctx)?;
+        Ok(Applied::Changed)
     }
 
     /// A malware verdict for `name`. Verdicts about another version of the blob are ignored.
-    pub fn record_verdict(&mut self, name: &str, verdict: ScanVerdict, ctx: &Ctx) -> Applied {
+    pub fn record_verdict(
+        &mut self,
+        name: &str,
+        verdict: ScanVerdict,
+        ctx: &Ctx,
+    ) -> Result<Applied, DomainError> {
         if self.status != Status::Submitted {
-            return Applied::Unchanged(format!("request is {}, not submitted", self.status));
+            return Ok(Applied::Unchanged(format!(
+                "request is {}, not submitted",
+                self.status
+            )));
         }
         let Some(file) = self.file_mut(name) else {
-            return Applied::Unchanged(format!("{name:?} is not a file of this request"));
+            return Ok(Applied::Unchanged(format!(
+                "{name:?} is not a file of this request"
+            )));
         };
         if let (Some(sealed), Some(seen)) = (&file.etag, &verdict.etag)
             && sealed != seen
         {
-            return Applied::Unchanged(format!(
+            return Ok(Applied::Unchanged(format!(
                 "verdict for {name:?} is about etag {seen}, the sealed copy is {sealed}"
-            ));
+            )));
         }
         if file.scan.as_ref() == Some(&verdict) {
-            return Applied::Unchanged(format!("verdict for {name:?} already recorded"));
+            return Ok(Applied::Unchanged(format!(
+                "verdict for {name:?} already recorded"
+            )));
         }
         let message = if verdict.malware_names.is_empty() {
             format!("{name}: {}", verdict.result)
@@ -597,14 +601,16 @@ impl AirlockRequest {
         };
         file.scan = Some(verdict);
         self.log(ctx, &User::system(), "scanned", None, None, Some(message));
-        self.advance_after_sealing(ctx);
-        Applied::Changed
+        self.advance_after_sealing(ctx)?;
+        Ok(Applied::Changed)
     }
 
     /// From `submitted`: block on any bad verdict, review once everything is sealed and clean.
-    fn advance_after_sealing(&mut self, ctx: &Ctx) {
+    /// Both moves are in the lifecycle table; an error here means the table and this rule
+    /// disagree, and is reported rather than ignored.
+    fn advance_after_sealing(&mut self, ctx: &Ctx) -> Result<(), DomainError> {
         if self.status != Status::Submitted {
-            return;
+            return Ok(());
         }
         let bad: Vec<String> = self
             .files
@@ -627,14 +633,13 @@ impl AirlockRequest {
             .collect();
         if !bad.is_empty() {
             let message = format!("blocked by malware scan: {}", bad.join("; "));
-            let _ = self.transition(
+            return self.transition(
                 Status::BlockingInProgress,
                 &User::system(),
                 "scan: blocked",
                 Some(message),
                 ctx,
             );
-            return;
         }
         let scan_required = ctx.workspace.policy.scan_required;
         let ready = self.files.iter().all(|f| {
@@ -645,14 +650,15 @@ impl AirlockRequest {
                         .is_some_and(|v| v.is_clean() && (v.etag.is_none() || v.etag == f.etag)))
         });
         if ready {
-            let _ = self.transition(
+            self.transition(
                 Status::InReview,
                 &User::system(),
                 "ready for review",
                 None,
                 ctx,
-            );
+            )?;
         }
+        Ok(())
     }
 
     /// A file arrived in the destination of the movement under way. For the approved stage
@@ -663,25 +669,29 @@ impl AirlockRequest {
         stage: StageRole,
         observed_sha256: Option<&str>,
         ctx: &Ctx,
-    ) -> Applied {
+    ) -> Result<Applied, DomainError> {
         let Some((_, destination)) = super::stages::movement_for(self.status) else {
-            return Applied::Unchanged(format!(
+            return Ok(Applied::Unchanged(format!(
                 "request is {}: no movement under way",
                 self.status
-            ));
+            )));
         };
         if destination != stage || stage == StageRole::InProgress {
-            return Applied::Unchanged(format!(
+            return Ok(Applied::Unchanged(format!(
                 "arrival in {stage:?} does not match the movement of a {} request",
                 self.status
-            ));
+            )));
         }
         let status = self.status;
         let Some(file) = self.file_mut(name) else {
-            return Applied::Unchanged(format!("{name:?} is not a file of this request"));
+            return Ok(Applied::Unchanged(format!(
+                "{name:?} is not a file of this request"
+            )));
         };
         if file.arrived_in == Some(stage.into()) {
-            return Applied::Unchanged(format!("{name:?} already arrived in {stage:?}"));
+            return Ok(Applied::Unchanged(format!(
+                "{name:?} already arrived in {stage:?}"
+            )));
         }
         if status == Status::ApprovalInProgress {
             let expected = file.sha256.clone().unwrap_or_default();
@@ -692,7 +702,7 @@ impl AirlockRequest {
                         "integrity check failed: the approved copy of {name:?} has sha256 {} but the sealed copy had {expected}",
                         seen.unwrap_or("(not computed)")
                     );
-                    return self.fail(message, ctx);
+                    return Ok(self.fail(message, ctx));
                 }
             }
         }
@@ -721,15 +731,28 @@ impl AirlockRequest {
             let to = match status {
                 Status::ApprovalInProgress => Status::Approved,
                 Status::RejectionInProgress => Status::Rejected,
-                _ => Status::BlockedByScan,
+                Status::BlockingInProgress => Status::BlockedByScan,
+                Status::Draft
+                | Status::Submitted
+                | Status::InReview
+                | Status::Approved
+                | Status::Rejected
+                | Status::BlockedByScan
+                | Status::Cancelled
+                | Status::Failed
+                | Status::Revoked => {
+                    return Err(DomainError::Invalid(format!(
+                        "no movement of a {status} request ends with every file in {stage:?}"
+                    )));
+                }
             };
             let message = self
                 .status_message
                 .clone()
                 .filter(|_| to == Status::BlockedByScan);
-            let _ = self.transition(to, &User::system(), "data moved", message, ctx);
+            self.transition(to, &User::system(), "data moved", message, ctx)?;
         }
-        Applied::Changed
+        Ok(Applied::Changed)
     }
 
     /// Takes the outbox's events for publishing; the caller clears them after publishing.

@@ -1,7 +1,7 @@
 //! Stage routing (DESIGN §3): which storage account holds a request's container in each status.
 
 use super::lifecycle::Status;
-use super::request::RequestType;
+use super::request_type::RequestType;
 
 /// The role a stage plays in a request's journey, independent of import/export.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -82,7 +82,11 @@ impl Stage {
             | Stage::ExportInProgress
             | Stage::ExportRejected
             | Stage::ExportBlocked => Scope::Workspace,
-            _ => Scope::Tre,
+            Stage::ImportExternal
+            | Stage::ImportInProgress
+            | Stage::ImportRejected
+            | Stage::ImportBlocked
+            | Stage::ExportApproved => Scope::Tre,
         }
     }
 
@@ -93,7 +97,11 @@ impl Stage {
             | Stage::ImportApproved
             | Stage::ImportRejected
             | Stage::ImportBlocked => RequestType::Import,
-            _ => RequestType::Export,
+            Stage::ExportInternal
+            | Stage::ExportInProgress
+            | Stage::ExportApproved
+            | Stage::ExportRejected
+            | Stage::ExportBlocked => RequestType::Export,
         }
     }
 
@@ -140,7 +148,14 @@ pub fn movement_for(status: Status) -> Option<(StageRole, StageRole)> {
         Status::ApprovalInProgress => Some((StageRole::InProgress, StageRole::Approved)),
         Status::RejectionInProgress => Some((StageRole::InProgress, StageRole::Rejected)),
         Status::BlockingInProgress => Some((StageRole::InProgress, StageRole::Blocked)),
-        _ => None,
+        Status::Draft
+        | Status::InReview
+        | Status::Approved
+        | Status::Rejected
+        | Status::BlockedByScan
+        | Status::Cancelled
+        | Status::Failed
+        | Status::Revoked => None,
     }
 }
 

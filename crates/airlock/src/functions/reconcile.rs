@@ -4,17 +4,10 @@
 
 use crate::app::Deps;
 use crate::app::workflow::{FunctionError, Outcome, drive, fail, flush_outbox, settle_file};
-use crate::domain::stages::movement_for;
+use crate::domain::stages::{StageRole, movement_for};
 use crate::domain::{AirlockRequest, Status, Workspace};
 use crate::ports::RequestQuery;
 use tracing::warn;
-
-const TRANSITIONAL: [Status; 4] = [
-    Status::Submitted,
-    Status::ApprovalInProgress,
-    Status::RejectionInProgress,
-    Status::BlockingInProgress,
-];
 
 pub async fn run(deps: &Deps) -> Result<Outcome, FunctionError> {
     let mut republished = 0;
@@ -46,13 +39,17 @@ pub async fn run(deps: &Deps) -> Result<Outcome, FunctionError> {
             deps,
             &ws,
             RequestQuery {
-                statuses: TRANSITIONAL.to_vec(),
+                statuses: Status::transitional(),
                 ..Default::default()
             },
         )
         .await?;
         for request in stuck {
-            match heal(deps, &ws, &request).await {
+            // Every transitional status moves files somewhere (a domain table test says so).
+            let Some((_, to)) = movement_for(request.status) else {
+                continue;
+            };
+            match heal(deps, &ws, &request, to).await {
                 Ok(Healed::Redriven) => redriven += 1,
                 Ok(Healed::Failed) => failed += 1,
                 Ok(Healed::Waiting) => {}
@@ -99,10 +96,13 @@ enum Healed {
     Failed,
 }
 
+/// Re-drives (or, past its deadlines, fails) a request whose transitional status moves its
+/// files to the `to` stage.
 async fn heal(
     deps: &Deps,
     ws: &Workspace,
     request: &AirlockRequest,
+    to: StageRole,
 ) -> Result<Healed, FunctionError> {
     let age = deps.clock.now() - request.updated_when;
     if age < deps.settings.redrive_after {
@@ -130,7 +130,6 @@ async fn heal(
         }
     }
     if age >= deps.settings.give_up_after {
-        let (_, to) = movement_for(request.status).expect("transitional");
         let pending: Vec<&str> = request
             .files
             .iter()
@@ -146,7 +145,6 @@ async fn heal(
         return Ok(Healed::Failed);
     }
     drive(deps, ws, request).await?;
-    let (_, to) = movement_for(request.status).expect("transitional");
     for file in &request.files {
         // Re-read each time: settling one file can move the request on.
         let Some(current) = deps.requests.get(&ws.id, &request.id).await? else {

@@ -40,7 +40,8 @@ pub async fn handle(
         )));
     }
     let m = modify::<FunctionError>(deps, &ws, &request.id, |r, ctx| {
-        Ok(r.record_verdict(&blob.name, verdict.clone(), ctx))
+        r.record_verdict(&blob.name, verdict.clone(), ctx)
+            .map_err(FunctionError::from)
     })
     .await?;
     if let Some(e) = m.publish_error {

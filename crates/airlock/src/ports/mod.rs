@@ -1,5 +1,5 @@
 //! The ports: one small trait per IO capability, each with a documented contract that the
-//! Azure adapters (`crate::adapters`) and the in-memory fakes (`airlock-testkit`) both honour.
+//! Azure adapters (the `adapters` module) and the in-memory fakes (`airlock-testkit`) both honour.
 
 pub mod blob;
 pub mod clock;

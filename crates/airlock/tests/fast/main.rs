@@ -3,6 +3,7 @@
 //! whole local stack in `crates/airlock-handler/tests/stack`.
 
 mod api;
+mod architecture;
 mod common;
 mod docs;
 mod events;

@@ -64,9 +64,11 @@ fn in_review(ws: &Workspace, n: usize) -> AirlockRequest {
     r.submit(&user("alice"), files(n), &ctx(ws)).unwrap();
     for i in 0..n {
         let name = format!("f{i}.csv");
-        r.record_sealed(&name, 10, format!("hash{i}"), format!("etag{i}"), &ctx(ws));
+        r.record_sealed(&name, 10, format!("hash{i}"), format!("etag{i}"), &ctx(ws))
+            .unwrap();
         if ws.policy.scan_required {
-            r.record_verdict(&name, clean(&format!("etag{i}")), &ctx(ws));
+            r.record_verdict(&name, clean(&format!("etag{i}")), &ctx(ws))
+                .unwrap();
         }
     }
     assert_eq!(r.status, Status::InReview);
@@ -156,20 +158,24 @@ fn sealing_without_scanning_goes_to_review() {
     let mut r = new_request(&ws);
     r.submit(&user("alice"), files(2), &ctx(&ws)).unwrap();
     assert_eq!(
-        r.record_sealed("f0.csv", 10, "h0".into(), "e0".into(), &ctx(&ws)),
+        r.record_sealed("f0.csv", 10, "h0".into(), "e0".into(), &ctx(&ws))
+            .unwrap(),
         Applied::Changed
     );
     assert_eq!(r.status, Status::Submitted);
     // Duplicate delivery of the same blob is a no-op.
     assert!(matches!(
-        r.record_sealed("f0.csv", 10, "h0".into(), "e0".into(), &ctx(&ws)),
+        r.record_sealed("f0.csv", 10, "h0".into(), "e0".into(), &ctx(&ws))
+            .unwrap(),
         Applied::Unchanged(_)
     ));
     assert!(matches!(
-        r.record_sealed("unknown.csv", 10, "h".into(), "e".into(), &ctx(&ws)),
+        r.record_sealed("unknown.csv", 10, "h".into(), "e".into(), &ctx(&ws))
+            .unwrap(),
         Applied::Unchanged(_)
     ));
-    r.record_sealed("f1.csv", 10, "h1".into(), "e1".into(), &ctx(&ws));
+    r.record_sealed("f1.csv", 10, "h1".into(), "e1".into(), &ctx(&ws))
+        .unwrap();
     assert_eq!(r.status, Status::InReview);
 }
 
@@ -179,17 +185,20 @@ fn scanning_waits_for_every_clean_verdict_in_any_order() {
     let mut r = new_request(&ws);
     r.submit(&user("alice"), files(2), &ctx(&ws)).unwrap();
     // Verdict before the seal (out of order), then the seal.
-    r.record_verdict("f0.csv", clean("e0"), &ctx(&ws));
-    r.record_sealed("f0.csv", 10, "h0".into(), "e0".into(), &ctx(&ws));
-    r.record_sealed("f1.csv", 10, "h1".into(), "e1".into(), &ctx(&ws));
+    r.record_verdict("f0.csv", clean("e0"), &ctx(&ws)).unwrap();
+    r.record_sealed("f0.csv", 10, "h0".into(), "e0".into(), &ctx(&ws))
+        .unwrap();
+    r.record_sealed("f1.csv", 10, "h1".into(), "e1".into(), &ctx(&ws))
+        .unwrap();
     assert_eq!(r.status, Status::Submitted, "f1 has no verdict yet");
     // A verdict about another version of the blob is ignored.
     assert!(matches!(
-        r.record_verdict("f1.csv", clean("stale"), &ctx(&ws)),
+        r.record_verdict("f1.csv", clean("stale"), &ctx(&ws))
+            .unwrap(),
         Applied::Unchanged(_)
     ));
     assert_eq!(r.status, Status::Submitted);
-    r.record_verdict("f1.csv", clean("e1"), &ctx(&ws));
+    r.record_verdict("f1.csv", clean("e1"), &ctx(&ws)).unwrap();
     assert_eq!(r.status, Status::InReview);
 }
 
@@ -204,7 +213,7 @@ fn a_bad_verdict_blocks_naming_file_and_malware() {
         scanned_at: chrono::Utc::now(),
         etag: None,
     };
-    r.record_verdict("f1.csv", verdict, &ctx(&ws));
+    r.record_verdict("f1.csv", verdict, &ctx(&ws)).unwrap();
     assert_eq!(r.status, Status::BlockingInProgress);
     let msg = r.status_message.clone().unwrap();
     assert!(
@@ -212,9 +221,11 @@ fn a_bad_verdict_blocks_naming_file_and_malware() {
         "{msg}"
     );
     // Files then move to the blocked stage.
-    r.record_arrival("f0.csv", StageRole::Blocked, None, &ctx(&ws));
+    r.record_arrival("f0.csv", StageRole::Blocked, None, &ctx(&ws))
+        .unwrap();
     assert_eq!(r.status, Status::BlockingInProgress);
-    r.record_arrival("f1.csv", StageRole::Blocked, None, &ctx(&ws));
+    r.record_arrival("f1.csv", StageRole::Blocked, None, &ctx(&ws))
+        .unwrap();
     assert_eq!(r.status, Status::BlockedByScan);
     assert!(r.status_message.unwrap().contains("f1.csv"));
 }
@@ -224,14 +235,15 @@ fn scan_errors_are_not_clean() {
     let ws = workspace(Default::default());
     let mut r = new_request(&ws);
     r.submit(&user("alice"), files(1), &ctx(&ws)).unwrap();
-    r.record_sealed("f0.csv", 10, "h".into(), "e".into(), &ctx(&ws));
+    r.record_sealed("f0.csv", 10, "h".into(), "e".into(), &ctx(&ws))
+        .unwrap();
     let verdict = ScanVerdict {
         result: "SAM259201: scan error".into(),
         malware_names: vec![],
         scanned_at: chrono::Utc::now(),
         etag: Some("e".into()),
     };
-    r.record_verdict("f0.csv", verdict, &ctx(&ws));
+    r.record_verdict("f0.csv", verdict, &ctx(&ws)).unwrap();
     assert_eq!(r.status, Status::BlockingInProgress);
 }
 
@@ -240,8 +252,10 @@ fn sealed_copy_changing_after_hash_fails() {
     let ws = workspace(Default::default());
     let mut r = new_request(&ws);
     r.submit(&user("alice"), files(1), &ctx(&ws)).unwrap();
-    r.record_sealed("f0.csv", 10, "h".into(), "e1".into(), &ctx(&ws));
-    r.record_sealed("f0.csv", 11, "other".into(), "e2".into(), &ctx(&ws));
+    r.record_sealed("f0.csv", 10, "h".into(), "e1".into(), &ctx(&ws))
+        .unwrap();
+    r.record_sealed("f0.csv", 11, "other".into(), "e2".into(), &ctx(&ws))
+        .unwrap();
     assert_eq!(r.status, Status::Failed);
     assert!(r.status_message.unwrap().contains("f0.csv"));
 }
@@ -256,7 +270,8 @@ fn oversized_sealed_copy_fails() {
     let mut r = new_request(&ws);
     r.submit(&user("alice"), vec![("a".into(), 10)], &ctx(&ws))
         .unwrap();
-    r.record_sealed("a", 101, "h".into(), "e".into(), &ctx(&ws));
+    r.record_sealed("a", 101, "h".into(), "e".into(), &ctx(&ws))
+        .unwrap();
     assert_eq!(r.status, Status::Failed);
     assert!(r.status_message.unwrap().contains("101 bytes"));
 }
@@ -318,8 +333,9 @@ fn changes_requested_starts_a_new_revision() {
     assert_eq!(changes[0].previous_status, Some(Status::InReview));
     // The same manager may review the next revision.
     r.submit(&user("alice"), files(1), &ctx(&ws)).unwrap();
-    r.record_sealed("f0.csv", 10, "h".into(), "e".into(), &ctx(&ws));
-    r.record_verdict("f0.csv", clean("e"), &ctx(&ws));
+    r.record_sealed("f0.csv", 10, "h".into(), "e".into(), &ctx(&ws))
+        .unwrap();
+    r.record_verdict("f0.csv", clean("e"), &ctx(&ws)).unwrap();
     r.review(&user("m1"), Decision::Approved, "".into(), &ctx(&ws))
         .unwrap();
     assert_eq!(r.status, Status::ApprovalInProgress);
@@ -333,16 +349,20 @@ fn approved_copy_is_verified_against_the_seal() {
         .unwrap();
     // Arrival in the wrong stage is ignored.
     assert!(matches!(
-        r.record_arrival("f0.csv", StageRole::Rejected, Some("hash0"), &ctx(&ws)),
+        r.record_arrival("f0.csv", StageRole::Rejected, Some("hash0"), &ctx(&ws))
+            .unwrap(),
         Applied::Unchanged(_)
     ));
-    r.record_arrival("f0.csv", StageRole::Approved, Some("hash0"), &ctx(&ws));
+    r.record_arrival("f0.csv", StageRole::Approved, Some("hash0"), &ctx(&ws))
+        .unwrap();
     assert_eq!(r.status, Status::ApprovalInProgress);
     assert!(matches!(
-        r.record_arrival("f0.csv", StageRole::Approved, Some("hash0"), &ctx(&ws)),
+        r.record_arrival("f0.csv", StageRole::Approved, Some("hash0"), &ctx(&ws))
+            .unwrap(),
         Applied::Unchanged(_)
     ));
-    r.record_arrival("f1.csv", StageRole::Approved, Some("hash1"), &ctx(&ws));
+    r.record_arrival("f1.csv", StageRole::Approved, Some("hash1"), &ctx(&ws))
+        .unwrap();
     assert_eq!(r.status, Status::Approved);
 }
 
@@ -352,7 +372,8 @@ fn tampered_approved_copy_fails_naming_the_file() {
     let mut r = in_review(&ws, 2);
     r.review(&user("m"), Decision::Approved, "".into(), &ctx(&ws))
         .unwrap();
-    r.record_arrival("f1.csv", StageRole::Approved, Some("evil"), &ctx(&ws));
+    r.record_arrival("f1.csv", StageRole::Approved, Some("evil"), &ctx(&ws))
+        .unwrap();
     assert_eq!(r.status, Status::Failed);
     let msg = r.status_message.unwrap();
     assert!(
@@ -369,7 +390,8 @@ fn revoke_needs_reason_and_approval() {
     assert!(matches!(err, DomainError::IllegalTransition { .. }));
     r.review(&user("m"), Decision::Approved, "".into(), &ctx(&ws))
         .unwrap();
-    r.record_arrival("f0.csv", StageRole::Approved, Some("hash0"), &ctx(&ws));
+    r.record_arrival("f0.csv", StageRole::Approved, Some("hash0"), &ctx(&ws))
+        .unwrap();
     assert_eq!(r.status, Status::Approved);
     assert!(matches!(
         r.revoke(&user("m"), " ".into(), &ctx(&ws)),
