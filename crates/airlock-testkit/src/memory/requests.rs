@@ -147,7 +147,7 @@ impl RequestStore for MemoryRequestStore {
                     s.strip_prefix("offset:")
                         .and_then(|n| n.parse::<usize>().ok())
                 })
-                .ok_or_else(|| PortError::Permanent("invalid continuation token".into()))?,
+                .ok_or_else(|| PortError::InvalidInput("invalid continuation token".into()))?,
         };
         let mut matching: Vec<AirlockRequest> = {
             let docs = self.docs.lock().unwrap();

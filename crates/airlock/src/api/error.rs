@@ -5,7 +5,6 @@ use crate::ports::{AuthError, PortError};
 use axum::Json;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -50,7 +49,12 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Json(json!({"error": {"code": self.code, "message": self.message}}));
+        let body = Json(super::types::Error {
+            error: super::types::ErrorDetail {
+                code: self.code.to_string(),
+                message: self.message,
+            },
+        });
         if self.status == StatusCode::UNAUTHORIZED {
             (self.status, [(header::WWW_AUTHENTICATE, "Bearer")], body).into_response()
         } else {
@@ -67,6 +71,7 @@ impl From<PortError> for ApiError {
                 ApiError::conflict(format!("the request changed concurrently, try again: {m}"))
             }
             PortError::Transient(m) => ApiError::unavailable(m),
+            PortError::InvalidInput(m) => ApiError::bad_request(m),
             PortError::Permanent(m) => {
                 tracing::error!(error = %m, "storage error");
                 ApiError::internal("an internal error occurred; it has been logged")
@@ -90,7 +95,7 @@ impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
             AuthError::KeysUnavailable(_) => ApiError::unavailable(e.to_string()),
-            _ => ApiError::unauthorized(e.to_string()),
+            AuthError::Missing | AuthError::Invalid(_) => ApiError::unauthorized(e.to_string()),
         }
     }
 }

@@ -1,21 +1,31 @@
 //! The REST API (DESIGN §7), served by the `Api` function through forwarded HTTP.
+//!
+//! Handlers take typed extractors: [`InWorkspace`] (the caller, authenticated for the
+//! workspace in the path), [`JsonBody`] (a size-limited JSON body whose errors name the
+//! field), and answer with the types in [`types`], which the OpenAPI document is made from.
 
 pub mod error;
 mod openapi;
 pub use openapi::document as openapi_document;
 mod requests;
+pub mod types;
 
 use crate::app::Deps;
 use crate::domain::{AirlockRequest, Caller, Workspace};
 use crate::ports::{AuthError, Identity};
 use axum::Router;
 use axum::body::Body;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use axum::routing::{get, post};
+use bytes::{Bytes, BytesMut};
 pub use error::ApiError;
+use futures::StreamExt;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::sync::Arc;
+use types::{Health, RequestEnvelope};
 
 pub fn router() -> Router<Arc<Deps>> {
     Router::new()
@@ -51,7 +61,11 @@ pub fn router() -> Router<Arc<Deps>> {
         .route("/api/requests", get(requests::mine))
         .route(
             "/api/health",
-            get(|| async { axum::Json(json!({"status": "healthy"})) }),
+            get(|| async {
+                axum::Json(Health {
+                    status: "healthy".into(),
+                })
+            }),
         )
         .route(
             "/api/openapi.json",
@@ -65,22 +79,28 @@ async fn not_found() -> ApiError {
     ApiError::not_found("no such API endpoint")
 }
 
-/// Reads a JSON body of at most `limit` bytes; 413 above, 400 with serde's words if malformed.
-pub async fn read_json<T: DeserializeOwned>(
-    body: Body,
-    headers: &HeaderMap,
-    limit: usize,
-) -> Result<T, ApiError> {
-    let bytes = read_body(body, headers, limit).await?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+/// A JSON body of at most `Settings::max_body_bytes`: 413 above (declared or streamed), 400
+/// with the offending field's path when it does not parse.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<Arc<Deps>> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, deps: &Arc<Deps>) -> Result<Self, ApiError> {
+        let (parts, body) = request.into_parts();
+        let bytes = read_body(body, &parts.headers, deps.settings.max_body_bytes).await?;
+        let invalid =
+            |e: &dyn std::fmt::Display| ApiError::bad_request(format!("invalid JSON body: {e}"));
+        let mut json = serde_json::Deserializer::from_slice(&bytes);
+        let value = serde_path_to_error::deserialize(&mut json).map_err(|e| invalid(&e))?;
+        json.end().map_err(|e| invalid(&e))?;
+        Ok(JsonBody(value))
+    }
 }
 
-pub async fn read_body(
-    body: Body,
-    headers: &HeaderMap,
-    limit: usize,
-) -> Result<bytes::Bytes, ApiError> {
+/// Reads a body of at most `limit` bytes, counting as it streams (a body without
+/// `Content-Length` is limited too).
+pub async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Bytes, ApiError> {
     let too_large =
         || ApiError::too_large(format!("the request body is larger than {limit} bytes"));
     let declared = headers
@@ -90,13 +110,17 @@ pub async fn read_body(
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
-        if format!("{e:?}").contains("LengthLimit") {
-            too_large()
-        } else {
-            ApiError::bad_request(format!("could not read the body: {e}"))
+    let mut stream = body.into_data_stream();
+    let mut read = BytesMut::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::bad_request(format!("could not read the body: {e}")))?;
+        if read.len() + chunk.len() > limit {
+            return Err(too_large());
         }
-    })
+        read.extend_from_slice(&chunk);
+    }
+    Ok(read.freeze())
 }
 
 /// Verifies the bearer token (signature, issuer, expiry) without looking at the audience.
@@ -124,53 +148,68 @@ pub fn plausible_id(id: &str) -> bool {
         && !id.starts_with('.')
 }
 
-/// Authenticates the caller for one workspace: a token for that workspace's audience.
-pub async fn caller_in(
-    deps: &Deps,
-    headers: &HeaderMap,
-    workspace_id: &str,
-) -> Result<(Workspace, Caller), ApiError> {
-    let identity = identify(deps, headers).await?;
-    if !plausible_id(workspace_id) {
-        return Err(ApiError::not_found("workspace not found"));
-    }
-    let ws = deps
-        .workspaces
-        .get(workspace_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("workspace {workspace_id} not found")))?;
-    if !identity.audiences.contains(&ws.token_audience) {
-        return Err(ApiError::unauthorized(format!(
-            "the token is not for workspace {workspace_id} (audience {})",
-            ws.token_audience
-        )));
-    }
-    if !ws.airlock_enabled {
-        return Err(ApiError::bad_request(format!(
-            "the airlock is disabled for workspace {workspace_id}"
-        )));
-    }
-    Ok((
-        ws,
-        Caller {
-            user: identity.user,
-            roles: identity.roles,
-        },
-    ))
+/// The caller, authenticated for the workspace named in the path (`{ws}`): a verified token
+/// whose audience is that workspace's, for a workspace whose airlock is enabled.
+pub struct InWorkspace {
+    pub ws: Workspace,
+    pub caller: Caller,
 }
 
-/// The record as the API shows it: without the internal outbox.
-pub fn view(request: &AirlockRequest) -> Value {
-    let mut v = serde_json::to_value(request).expect("records serialise");
-    if let Some(o) = v.as_object_mut() {
-        o.remove("outbox");
+impl FromRequestParts<Arc<Deps>> for InWorkspace {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, deps: &Arc<Deps>) -> Result<Self, ApiError> {
+        // Who first: an anonymous caller learns nothing about which workspaces exist.
+        let identity = identify(deps, &parts.headers).await?;
+        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, deps)
+            .await
+            .map_err(|e| ApiError::bad_request(e.body_text()))?;
+        let workspace_id = params
+            .get("ws")
+            .ok_or_else(|| ApiError::internal("this route names no workspace"))?;
+        if !plausible_id(workspace_id) {
+            return Err(ApiError::not_found("workspace not found"));
+        }
+        let ws =
+            deps.workspaces.get(workspace_id).await?.ok_or_else(|| {
+                ApiError::not_found(format!("workspace {workspace_id} not found"))
+            })?;
+        if !identity.audiences.contains(&ws.token_audience) {
+            return Err(ApiError::unauthorized(format!(
+                "the token is not for workspace {workspace_id} (audience {})",
+                ws.token_audience
+            )));
+        }
+        if !ws.airlock_enabled {
+            return Err(ApiError::bad_request(format!(
+                "the airlock is disabled for workspace {workspace_id}"
+            )));
+        }
+        Ok(InWorkspace {
+            ws,
+            caller: Caller {
+                user: identity.user,
+                roles: identity.roles,
+            },
+        })
     }
-    v
 }
 
-pub fn envelope(caller: &Caller, request: &AirlockRequest) -> Value {
-    json!({
-        "airlockRequest": view(request),
-        "allowedUserActions": crate::domain::access::allowed_user_actions(caller, request),
-    })
+/// The caller, whoever it is: a verified token, audience not yet checked.
+pub struct Authenticated(pub Identity);
+
+impl FromRequestParts<Arc<Deps>> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, deps: &Arc<Deps>) -> Result<Self, ApiError> {
+        identify(deps, &parts.headers).await.map(Authenticated)
+    }
+}
+
+/// A request with what the caller may do to it now.
+pub fn envelope(caller: &Caller, request: &AirlockRequest) -> RequestEnvelope {
+    RequestEnvelope {
+        airlock_request: request.clone(),
+        allowed_user_actions: crate::domain::access::allowed_user_actions(caller, request),
+    }
 }

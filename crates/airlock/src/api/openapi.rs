@@ -1,108 +1,13 @@
 //! The OpenAPI 3 document, generated from the code: the operations table below and the JSON
-//! schemas `schemars` derives from the Rust types the API reads and writes. Served at
+//! schemas `schemars` derives from the Rust types the API reads and writes (`super::types`,
+//! the same types the handlers use). Served at
 //! `/api/openapi.json` and committed as `docs/openapi.json` (a test keeps them equal).
 
-use crate::domain::{AirlockRequest, Decision, HistoryEntry, RequestType, UserAction};
-use chrono::{DateTime, Utc};
-use schemars::JsonSchema;
-use serde::Serialize;
+use super::types::{
+    AuditTrail, ContainerLink, CreateRequest, Error, Health, RequestEnvelope, RequestList,
+    ReviewRequest, RevokeRequest,
+};
 use serde_json::{Map, Value, json};
-
-#[derive(JsonSchema, Serialize)]
-#[serde(rename_all = "camelCase")]
-#[allow(dead_code)]
-/// Body of `POST /api/workspaces/{workspaceId}/requests`.
-struct CreateRequest {
-    #[serde(rename = "type")]
-    request_type: RequestType,
-    /// 1 to 200 characters.
-    title: String,
-    /// 1 to 4000 characters.
-    business_justification: String,
-}
-
-#[derive(JsonSchema, Serialize)]
-#[serde(rename_all = "camelCase")]
-#[allow(dead_code)]
-/// Body of `review`: `decision` (with `explanation`), or AzureTRE's `approval` (with
-/// `decisionExplanation`). An explanation is required to reject or request changes.
-struct ReviewRequest {
-    decision: Option<Decision>,
-    explanation: Option<String>,
-    approval: Option<bool>,
-    decision_explanation: Option<String>,
-}
-
-#[derive(JsonSchema, Serialize)]
-#[allow(dead_code)]
-/// Body of `revoke`.
-struct RevokeRequest {
-    /// Why the approval is withdrawn (required).
-    reason: String,
-}
-
-#[derive(JsonSchema, Serialize)]
-#[serde(rename_all = "camelCase")]
-#[allow(dead_code)]
-/// A request with what the caller may do to it now.
-struct RequestEnvelope {
-    airlock_request: AirlockRequest,
-    allowed_user_actions: Vec<UserAction>,
-}
-
-#[derive(JsonSchema, Serialize)]
-#[serde(rename_all = "camelCase")]
-#[allow(dead_code)]
-struct RequestList {
-    airlock_requests: Vec<RequestEnvelope>,
-    /// Pass back as `continuationToken` for the next page; null on the last page.
-    continuation_token: Option<String>,
-}
-
-#[derive(JsonSchema, Serialize)]
-#[serde(rename_all = "camelCase")]
-#[allow(dead_code)]
-/// A container link: HTTPS only, signed with a user-delegation key.
-struct ContainerLink {
-    container_url: String,
-    expires_at: DateTime<Utc>,
-    /// SAS permissions: `acwdl` to upload to a draft, `rl` to read.
-    permissions: String,
-}
-
-#[derive(JsonSchema, Serialize)]
-#[serde(rename_all = "camelCase")]
-#[allow(dead_code)]
-/// The audit trail and whether its hash chain verifies.
-struct AuditTrail {
-    request_id: String,
-    history: Vec<HistoryEntry>,
-    verified: bool,
-    /// Index of the first entry that does not verify.
-    broken_at: Option<u32>,
-}
-
-#[derive(JsonSchema, Serialize)]
-#[allow(dead_code)]
-struct ErrorDetail {
-    /// `BadRequest`, `Unauthorized`, `Forbidden`, `NotFound`, `Conflict`, `PayloadTooLarge`,
-    /// `ServiceUnavailable` or `InternalError`.
-    code: String,
-    message: String,
-}
-
-#[derive(JsonSchema, Serialize)]
-#[allow(dead_code)]
-/// Every error answer.
-struct Error {
-    error: ErrorDetail,
-}
-
-#[derive(JsonSchema, Serialize)]
-#[allow(dead_code)]
-struct Health {
-    status: String,
-}
 
 /// A query or path parameter.
 struct Param {
@@ -193,14 +98,9 @@ fn paging(awaiting: bool) -> Vec<Param> {
 fn operations() -> Vec<Op> {
     let ws = || vec![path("workspaceId")];
     let req = || vec![path("workspaceId"), path("requestId")];
-    let action = |name: &'static str, summary: &'static str, body: Option<&'static str>| Op {
+    let action = |path: &'static str, summary: &'static str, body: Option<&'static str>| Op {
         method: "post",
-        path: match name {
-            "submit" => "/api/workspaces/{workspaceId}/requests/{requestId}/submit",
-            "cancel" => "/api/workspaces/{workspaceId}/requests/{requestId}/cancel",
-            "review" => "/api/workspaces/{workspaceId}/requests/{requestId}/review",
-            _ => "/api/workspaces/{workspaceId}/requests/{requestId}/revoke",
-        },
+        path,
         summary,
         body,
         status: 200,
@@ -262,18 +162,22 @@ fn operations() -> Vec<Op> {
             secured: true,
         },
         action(
-            "submit",
+            "/api/workspaces/{workspaceId}/requests/{requestId}/submit",
             "Submit a draft (its files are checked against the workspace's limits)",
             None,
         ),
-        action("cancel", "Cancel a draft or a request in review", None),
         action(
-            "review",
+            "/api/workspaces/{workspaceId}/requests/{requestId}/cancel",
+            "Cancel a draft or a request in review",
+            None,
+        ),
+        action(
+            "/api/workspaces/{workspaceId}/requests/{requestId}/review",
             "Approve, reject or request changes (airlock managers; never the creator)",
             Some("ReviewRequest"),
         ),
         action(
-            "revoke",
+            "/api/workspaces/{workspaceId}/requests/{requestId}/revoke",
             "Revoke an approval; approved data is deleted",
             Some("RevokeRequest"),
         ),

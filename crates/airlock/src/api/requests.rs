@@ -1,6 +1,11 @@
-//! The request endpoints.
+//! The request endpoints. Each is a free async function of typed extractors; what it
+//! answers is one of the types in `super::types`.
 
-use super::{ApiError, caller_in, envelope, identify, read_json};
+use super::types::{
+    AuditTrail, ContainerLink, CreateRequest, RequestEnvelope, RequestList, ReviewRequest,
+    RevokeRequest,
+};
+use super::{ApiError, Authenticated, InWorkspace, JsonBody, envelope};
 use crate::app::Deps;
 use crate::app::workflow::{container, flush_outbox, modify};
 use crate::domain::access::{self, LinkRefusal, UserAction};
@@ -8,52 +13,35 @@ use crate::domain::request::{Applied, Ctx};
 use crate::domain::{AirlockRequest, Caller, Decision, RequestType, Role, Status, Workspace};
 use crate::ports::{OrderBy, RequestQuery, SasRequest};
 use axum::Json;
-use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-type ApiResult = Result<(StatusCode, Json<Value>), ApiError>;
+type ApiResult<T> = Result<Json<T>, ApiError>;
 
-fn ok(v: Value) -> ApiResult {
-    Ok((StatusCode::OK, Json(v)))
-}
-
+/// The request named in the path (`{id}`; the workspace is [`InWorkspace`]'s).
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct CreateBody {
-    #[serde(rename = "type")]
-    request_type: String,
-    title: String,
-    business_justification: String,
+pub struct RequestPath {
+    id: String,
 }
 
 pub async fn create(
     State(deps): State<Arc<Deps>>,
-    Path(ws_id): Path<String>,
-    headers: HeaderMap,
-    body: Body,
-) -> ApiResult {
-    let (ws, caller) = caller_in(&deps, &headers, &ws_id).await?;
+    InWorkspace { ws, caller }: InWorkspace,
+    JsonBody(body): JsonBody<CreateRequest>,
+) -> Result<(StatusCode, Json<RequestEnvelope>), ApiError> {
     access::may_create(&caller).map_err(ApiError::forbidden)?;
-    let body: CreateBody = read_json(body, &headers, deps.settings.max_body_bytes).await?;
-    let request_type = RequestType::parse(&body.request_type).ok_or_else(|| {
-        ApiError::bad_request(format!(
-            "type must be \"import\" or \"export\", not {:?}",
-            body.request_type
-        ))
-    })?;
     let ctx = Ctx {
         now: deps.clock.now(),
         workspace: &ws,
     };
     let request = AirlockRequest::create(
         uuid::Uuid::new_v4().to_string(),
-        request_type,
+        body.request_type,
         body.title,
         body.business_justification,
         caller.user.clone(),
@@ -90,28 +78,26 @@ async fn load(
 /// The audit trail, with the result of checking its hash chain.
 pub async fn history(
     State(deps): State<Arc<Deps>>,
-    Path((ws_id, id)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> ApiResult {
-    let (ws, caller) = caller_in(&deps, &headers, &ws_id).await?;
+    InWorkspace { ws, caller }: InWorkspace,
+    Path(RequestPath { id }): Path<RequestPath>,
+) -> ApiResult<AuditTrail> {
     let request = load(&deps, &ws, &caller, &id).await?;
     let check = crate::domain::request::verify_history(&request.id, &request.history);
-    ok(json!({
-        "requestId": request.id,
-        "history": request.history,
-        "verified": check.is_ok(),
-        "brokenAt": check.err(),
+    Ok(Json(AuditTrail {
+        verified: check.is_ok(),
+        broken_at: check.err().map(|i| u32::try_from(i).unwrap_or(u32::MAX)),
+        request_id: request.id,
+        history: request.history,
     }))
 }
 
 pub async fn read(
     State(deps): State<Arc<Deps>>,
-    Path((ws_id, id)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> ApiResult {
-    let (ws, caller) = caller_in(&deps, &headers, &ws_id).await?;
+    InWorkspace { ws, caller }: InWorkspace,
+    Path(RequestPath { id }): Path<RequestPath>,
+) -> ApiResult<RequestEnvelope> {
     let request = load(&deps, &ws, &caller, &id).await?;
-    ok(envelope(&caller, &request))
+    Ok(Json(envelope(&caller, &request)))
 }
 
 /// Applies a caller's command: role check, then the domain, in one conditional write.
@@ -122,7 +108,7 @@ async fn act(
     id: &str,
     action: UserAction,
     command: impl Fn(&mut AirlockRequest, &Ctx) -> Result<(), crate::domain::DomainError>,
-) -> ApiResult {
+) -> ApiResult<RequestEnvelope> {
     load(deps, ws, caller, id).await?;
     let m = modify::<ApiError>(deps, ws, id, |r, ctx| {
         access::may(caller, action, r).map_err(ApiError::forbidden)?;
@@ -130,15 +116,14 @@ async fn act(
         Ok(Applied::Changed)
     })
     .await?;
-    ok(envelope(caller, &m.request))
+    Ok(Json(envelope(caller, &m.request)))
 }
 
 pub async fn submit(
     State(deps): State<Arc<Deps>>,
-    Path((ws_id, id)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> ApiResult {
-    let (ws, caller) = caller_in(&deps, &headers, &ws_id).await?;
+    InWorkspace { ws, caller }: InWorkspace,
+    Path(RequestPath { id }): Path<RequestPath>,
+) -> ApiResult<RequestEnvelope> {
     let request = load(&deps, &ws, &caller, &id).await?;
     access::may(&caller, UserAction::Submit, &request).map_err(ApiError::forbidden)?;
     if request.status != Status::Draft {
@@ -163,10 +148,9 @@ pub async fn submit(
 
 pub async fn cancel(
     State(deps): State<Arc<Deps>>,
-    Path((ws_id, id)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> ApiResult {
-    let (ws, caller) = caller_in(&deps, &headers, &ws_id).await?;
+    InWorkspace { ws, caller }: InWorkspace,
+    Path(RequestPath { id }): Path<RequestPath>,
+) -> ApiResult<RequestEnvelope> {
     act(&deps, &ws, &caller, &id, UserAction::Cancel, |r, ctx| {
         r.cancel(&caller.user, ctx)
     })
@@ -174,72 +158,44 @@ pub async fn cancel(
 }
 
 /// Accepts ours (`decision`, `explanation`) and AzureTRE's (`approval`, `decisionExplanation`).
-fn parse_review(v: &Value) -> Result<(Decision, String), ApiError> {
-    let obj = v
-        .as_object()
-        .ok_or_else(|| ApiError::bad_request("the body must be a JSON object"))?;
-    let decision = match (obj.get("decision"), obj.get("approval")) {
-        (Some(Value::String(d)), _) => match d.as_str() {
-            "approved" => Decision::Approved,
-            "rejected" => Decision::Rejected,
-            "changes_requested" => Decision::ChangesRequested,
-            other => {
-                return Err(ApiError::bad_request(format!(
-                    "decision must be approved, rejected or changes_requested, not {other:?}"
-                )));
-            }
-        },
-        (Some(_), _) => return Err(ApiError::bad_request("decision must be a string")),
-        (None, Some(Value::Bool(true))) => Decision::Approved,
-        (None, Some(Value::Bool(false))) => Decision::Rejected,
-        (None, Some(_)) => return Err(ApiError::bad_request("approval must be true or false")),
+fn parse_review(body: ReviewRequest) -> Result<(Decision, String), ApiError> {
+    let decision = match (body.decision, body.approval) {
+        (Some(d), _) => d,
+        (None, Some(true)) => Decision::Approved,
+        (None, Some(false)) => Decision::Rejected,
         (None, None) => return Err(ApiError::bad_request("missing field `decision`")),
     };
-    let explanation = match obj
-        .get("explanation")
-        .or_else(|| obj.get("decisionExplanation"))
-    {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) if s.len() <= 4000 => s.clone(),
-        Some(Value::String(_)) => {
-            return Err(ApiError::bad_request(
-                "explanation is longer than 4000 bytes",
-            ));
-        }
-        Some(_) => return Err(ApiError::bad_request("explanation must be a string")),
-    };
+    let explanation = body
+        .explanation
+        .or(body.decision_explanation)
+        .unwrap_or_default();
+    if explanation.len() > 4000 {
+        return Err(ApiError::bad_request(
+            "explanation is longer than 4000 bytes",
+        ));
+    }
     Ok((decision, explanation))
 }
 
 pub async fn review(
     State(deps): State<Arc<Deps>>,
-    Path((ws_id, id)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Body,
-) -> ApiResult {
-    let (ws, caller) = caller_in(&deps, &headers, &ws_id).await?;
-    let body: Value = read_json(body, &headers, deps.settings.max_body_bytes).await?;
-    let (decision, explanation) = parse_review(&body)?;
+    InWorkspace { ws, caller }: InWorkspace,
+    Path(RequestPath { id }): Path<RequestPath>,
+    JsonBody(body): JsonBody<ReviewRequest>,
+) -> ApiResult<RequestEnvelope> {
+    let (decision, explanation) = parse_review(body)?;
     act(&deps, &ws, &caller, &id, UserAction::Review, |r, ctx| {
         r.review(&caller.user, decision, explanation.clone(), ctx)
     })
     .await
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RevokeBody {
-    reason: String,
-}
-
 pub async fn revoke(
     State(deps): State<Arc<Deps>>,
-    Path((ws_id, id)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Body,
-) -> ApiResult {
-    let (ws, caller) = caller_in(&deps, &headers, &ws_id).await?;
-    let body: RevokeBody = read_json(body, &headers, deps.settings.max_body_bytes).await?;
+    InWorkspace { ws, caller }: InWorkspace,
+    Path(RequestPath { id }): Path<RequestPath>,
+    JsonBody(body): JsonBody<RevokeRequest>,
+) -> ApiResult<RequestEnvelope> {
     act(&deps, &ws, &caller, &id, UserAction::Revoke, |r, ctx| {
         r.revoke(&caller.user, body.reason.clone(), ctx)
     })
@@ -281,10 +237,9 @@ fn sas_ip_range(ranges: &[String]) -> Result<Option<String>, ApiError> {
 
 pub async fn link(
     State(deps): State<Arc<Deps>>,
-    Path((ws_id, id)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> ApiResult {
-    let (ws, caller) = caller_in(&deps, &headers, &ws_id).await?;
+    InWorkspace { ws, caller }: InWorkspace,
+    Path(RequestPath { id }): Path<RequestPath>,
+) -> ApiResult<ContainerLink> {
     let request = load(&deps, &ws, &caller, &id).await?;
     let grant = access::link_grant(&caller, &request).map_err(|e| match e {
         LinkRefusal::Forbidden(m) => ApiError::forbidden(m),
@@ -323,10 +278,10 @@ pub async fn link(
         Ok(Applied::Changed)
     })
     .await?;
-    ok(json!({
-        "containerUrl": url,
-        "expiresAt": expires_at,
-        "permissions": permissions,
+    Ok(Json(ContainerLink {
+        container_url: url,
+        expires_at,
+        permissions,
     }))
 }
 
@@ -374,22 +329,11 @@ fn parse_query(params: &HashMap<String, String>, known: &[&str]) -> Result<Reque
     Ok(q)
 }
 
-fn store_error_on_token(e: crate::ports::PortError) -> ApiError {
-    match e {
-        crate::ports::PortError::Permanent(m) if m.contains("continuation") => {
-            ApiError::bad_request(m)
-        }
-        e => e.into(),
-    }
-}
-
 pub async fn list(
     State(deps): State<Arc<Deps>>,
-    Path(ws_id): Path<String>,
+    InWorkspace { ws, caller }: InWorkspace,
     Query(params): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-) -> ApiResult {
-    let (ws, caller) = caller_in(&deps, &headers, &ws_id).await?;
+) -> ApiResult<RequestList> {
     let mut q = parse_query(
         &params,
         &[
@@ -413,13 +357,11 @@ pub async fn list(
         // Researchers list their own requests.
         q.creator = Some(caller.user.id.clone());
     }
-    let page = deps
-        .requests
-        .query(&ws.id, &q)
-        .await
-        .map_err(store_error_on_token)?;
-    let items: Vec<Value> = page.items.iter().map(|r| envelope(&caller, r)).collect();
-    ok(json!({"airlockRequests": items, "continuationToken": page.continuation}))
+    let page = deps.requests.query(&ws.id, &q).await?;
+    Ok(Json(RequestList {
+        airlock_requests: page.items.iter().map(|r| envelope(&caller, r)).collect(),
+        continuation_token: page.continuation,
+    }))
 }
 
 const TOKEN: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -429,10 +371,9 @@ const TOKEN: base64::engine::GeneralPurpose = base64::engine::general_purpose::U
 /// review now.
 pub async fn mine(
     State(deps): State<Arc<Deps>>,
+    Authenticated(identity): Authenticated,
     Query(params): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-) -> ApiResult {
-    let identity = identify(&deps, &headers).await?;
+) -> ApiResult<RequestList> {
     let mut q = parse_query(
         &params,
         &[
@@ -504,11 +445,7 @@ pub async fn mine(
         let ws = &workspaces[index];
         let mut wq = q.clone();
         wq.page_size = q.page_size - items.len() as u32;
-        let page = deps
-            .requests
-            .query(&ws.id, &wq)
-            .await
-            .map_err(store_error_on_token)?;
+        let page = deps.requests.query(&ws.id, &wq).await?;
         for r in &page.items {
             if awaiting
                 && (r.created_by.id == caller.user.id
@@ -533,6 +470,8 @@ pub async fn mine(
             }
         }
     }
-    let token = next.map(|v| TOKEN.encode(v.to_string()));
-    ok(json!({"airlockRequests": items, "continuationToken": token}))
+    Ok(Json(RequestList {
+        airlock_requests: items,
+        continuation_token: next.map(|v| TOKEN.encode(v.to_string())),
+    }))
 }

@@ -28,6 +28,10 @@ pub enum PortError {
     /// Throttling, timeouts, a service briefly down: a retry may succeed.
     #[error("temporarily unavailable: {0}")]
     Transient(String),
+    /// Something the caller passed through to the service was refused (an unknown or
+    /// tampered continuation token): the caller's fault, and retrying will not help.
+    #[error("{0}")]
+    InvalidInput(String),
     /// Bad request, forbidden, misconfiguration: retrying will not help.
     #[error("{0}")]
     Permanent(String),

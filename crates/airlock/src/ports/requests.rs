@@ -57,6 +57,7 @@ pub struct Page<T> {
 /// - `replace` succeeds only if `if_match` is the current ETag, else `Conflict`; every
 ///   successful write returns a new ETag;
 /// - `query` is always scoped to one workspace and pages with an opaque continuation token;
+///   a token it did not issue is `InvalidInput`;
 ///   an unknown or tampered token is `Permanent`;
 /// - `locate` finds the workspace of a request id (blob events know only the container name).
 #[async_trait]

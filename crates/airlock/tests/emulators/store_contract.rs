@@ -160,7 +160,7 @@ async fn contract(store: &dyn RequestStore) {
     };
     let got = store.query("ws-one", &bad).await;
     assert!(
-        matches!(got, Err(PortError::Permanent(_))),
+        matches!(got, Err(PortError::InvalidInput(_))),
         "a bad token is refused: {got:?}"
     );
 }

@@ -191,7 +191,7 @@ fn decode_token(token: &str) -> Result<String, PortError> {
         .strip_prefix(TOKEN_PREFIX)
         .and_then(|t| TOKEN.decode(t).ok())
         .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(|| PortError::Permanent("invalid continuation token".into()))
+        .ok_or_else(|| PortError::InvalidInput("invalid continuation token".into()))
 }
 
 fn etag_of(doc: &Value) -> String {
@@ -318,7 +318,7 @@ impl RequestStore for CosmosStores {
         .await
         .map_err(|e| match e {
             PortError::Permanent(m) | PortError::NotFound(m) if q.continuation.is_some() => {
-                PortError::Permanent(format!("invalid continuation token: {m}"))
+                PortError::InvalidInput(format!("invalid continuation token: {m}"))
             }
             e => e,
         })?;

@@ -1,0 +1,110 @@
+//! What the API reads and writes: the bodies the handlers parse and the answers they build,
+//! and the very types the OpenAPI document's schemas are generated from (`openapi.rs`), so
+//! the document cannot drift from the code.
+
+use crate::domain::{AirlockRequest, Decision, HistoryEntry, RequestType, UserAction};
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize, Serializer};
+
+/// Body of `POST /api/workspaces/{workspaceId}/requests`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateRequest {
+    #[serde(rename = "type")]
+    pub request_type: RequestType,
+    /// 1 to 200 characters.
+    pub title: String,
+    /// 1 to 4000 characters.
+    pub business_justification: String,
+}
+
+/// Body of `review`: `decision` (with `explanation`), or AzureTRE's `approval` (with
+/// `decisionExplanation`). An explanation is required to reject or request changes.
+///
+/// Other fields are ignored, as AzureTRE's own clients send some.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReviewRequest {
+    pub decision: Option<Decision>,
+    pub explanation: Option<String>,
+    pub approval: Option<bool>,
+    pub decision_explanation: Option<String>,
+}
+
+/// Body of `revoke`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeRequest {
+    /// Why the approval is withdrawn (required).
+    pub reason: String,
+}
+
+/// A request with what the caller may do to it now.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestEnvelope {
+    // The record as the API shows it: without the internal outbox.
+    #[serde(serialize_with = "without_outbox")]
+    #[schemars(with = "AirlockRequest")]
+    pub airlock_request: AirlockRequest,
+    pub allowed_user_actions: Vec<UserAction>,
+}
+
+/// The outbox is the airlock's own bookkeeping (events not yet published), never shown.
+fn without_outbox<S: Serializer>(request: &AirlockRequest, s: S) -> Result<S::Ok, S::Error> {
+    let mut value = serde_json::to_value(request).map_err(serde::ser::Error::custom)?;
+    if let Some(fields) = value.as_object_mut() {
+        fields.remove("outbox");
+    }
+    value.serialize(s)
+}
+
+/// A page of requests.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestList {
+    pub airlock_requests: Vec<RequestEnvelope>,
+    /// Pass back as `continuationToken` for the next page; null on the last page.
+    pub continuation_token: Option<String>,
+}
+
+/// A container link: HTTPS only, signed with a user-delegation key.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerLink {
+    pub container_url: String,
+    pub expires_at: DateTime<Utc>,
+    /// SAS permissions: `acwdl` to upload to a draft, `rl` to read.
+    pub permissions: String,
+}
+
+/// The audit trail and whether its hash chain verifies.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditTrail {
+    pub request_id: String,
+    pub history: Vec<HistoryEntry>,
+    pub verified: bool,
+    /// Index of the first entry that does not verify.
+    pub broken_at: Option<u32>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ErrorDetail {
+    /// `BadRequest`, `Unauthorized`, `Forbidden`, `NotFound`, `Conflict`, `PayloadTooLarge`,
+    /// `ServiceUnavailable` or `InternalError`.
+    pub code: String,
+    pub message: String,
+}
+
+/// Every error answer.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Error {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Health {
+    pub status: String,
+}
