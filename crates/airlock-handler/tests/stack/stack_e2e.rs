@@ -175,7 +175,7 @@ async fn lifecycles_on_the_real_stack() {
         "POST",
         &format!("/workspaces/{ALPHA}/requests/{id}/review"),
         &mike,
-        Some(json!({"approval": true, "decisionExplanation": "fine"})),
+        Some(json!({"approval": true, "decisionExplanation": "fine", "revision": 2})),
     )
     .await;
     c.wait(ALPHA, &id, &alice, "approved").await;

@@ -87,6 +87,7 @@ impl From<DomainError> for ApiError {
                 ApiError::bad_request(e.to_string())
             }
             DomainError::Forbidden(m) => ApiError::forbidden(m),
+            DomainError::Stale(m) => ApiError::conflict(m),
         }
     }
 }

@@ -135,7 +135,16 @@ pub async fn identify(deps: &Deps, headers: &HeaderMap) -> Result<Identity, ApiE
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or(AuthError::Missing)?;
-    Ok(deps.tokens.verify(token).await?)
+    let identity = deps.tokens.verify(token).await?;
+    if identity.user.id == crate::domain::User::SYSTEM_ID {
+        // The airlock's own actor id: a person with it would pass for the airlock in the trail.
+        return Err(AuthError::Invalid(format!(
+            "the user id {:?} is reserved for the airlock itself",
+            crate::domain::User::SYSTEM_ID
+        ))
+        .into());
+    }
+    Ok(identity)
 }
 
 /// Workspace and request ids are short and plain (Cosmos DB ids, container names): anything

@@ -158,7 +158,7 @@ pub async fn cancel(
 }
 
 /// Accepts ours (`decision`, `explanation`) and AzureTRE's (`approval`, `decisionExplanation`).
-fn parse_review(body: ReviewRequest) -> Result<(Decision, String), ApiError> {
+fn parse_review(body: &ReviewRequest) -> Result<(Decision, String), ApiError> {
     let decision = match (body.decision, body.approval) {
         (Some(d), _) => d,
         (None, Some(true)) => Decision::Approved,
@@ -167,7 +167,8 @@ fn parse_review(body: ReviewRequest) -> Result<(Decision, String), ApiError> {
     };
     let explanation = body
         .explanation
-        .or(body.decision_explanation)
+        .clone()
+        .or_else(|| body.decision_explanation.clone())
         .unwrap_or_default();
     if explanation.len() > 4000 {
         return Err(ApiError::bad_request(
@@ -183,9 +184,15 @@ pub async fn review(
     Path(RequestPath { id }): Path<RequestPath>,
     JsonBody(body): JsonBody<ReviewRequest>,
 ) -> ApiResult<RequestEnvelope> {
-    let (decision, explanation) = parse_review(body)?;
+    let (decision, explanation) = parse_review(&body)?;
     act(&deps, &ws, &caller, &id, UserAction::Review, |r, ctx| {
-        r.review(&caller.user, decision, explanation.clone(), ctx)
+        r.review(
+            &caller.user,
+            decision,
+            explanation.clone(),
+            body.revision,
+            ctx,
+        )
     })
     .await
 }
@@ -274,7 +281,8 @@ pub async fn link(
                 "the request changed while the link was issued; ask again",
             ));
         }
-        r.audit(ctx, &caller.user, "link issued", note.clone());
+        let can_write = grant.permissions.write || grant.permissions.add;
+        r.record_link_issued(ctx, &caller.user, can_write, note.clone());
         Ok(Applied::Changed)
     })
     .await?;

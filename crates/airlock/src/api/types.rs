@@ -30,6 +30,10 @@ pub struct ReviewRequest {
     pub explanation: Option<String>,
     pub approval: Option<bool>,
     pub decision_explanation: Option<String>,
+    /// The revision the reviewer looked at (`airlockRequest.revision`). A review of anything
+    /// but the current revision is refused with 409; it may be left out only while the
+    /// request has had a single revision.
+    pub revision: Option<u32>,
 }
 
 /// Body of `revoke`.

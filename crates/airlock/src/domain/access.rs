@@ -116,8 +116,8 @@ pub fn may(caller: &Caller, action: UserAction, request: &AirlockRequest) -> Res
         UserAction::Review => {
             if !caller.has(Role::AirlockManager) {
                 Err("only airlock managers may review".into())
-            } else if caller.is_creator(request) {
-                Err("you created this request, so you cannot review it".into())
+            } else if request.is_contributor(&caller.user.id) {
+                Err(super::request::NOT_INDEPENDENT.into())
             } else {
                 Ok(())
             }

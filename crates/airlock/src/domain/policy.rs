@@ -56,6 +56,50 @@ pub enum FileNameError {
     Backslash,
     #[error("the file name contains a control character")]
     ControlCharacter,
+    /// Bidirectional overrides, zero-width and other invisible formatting characters make a
+    /// name display as something it is not (`invoice\u{202E}gpj.exe` shows as `invoiceexe.jpg`).
+    #[error("the file name contains an invisible formatting character (U+{0:04X})")]
+    FormatCharacter(u32),
+    /// Names Windows cannot hold (`CON`, `aux.txt`, `x:stream`, a trailing dot): a recipient
+    /// on Windows would get another file, an alternate data stream, or nothing.
+    #[error("the file name has a segment Windows reserves or cannot store: {0:?}")]
+    ReservedOnWindows(String),
+}
+
+/// Invisible characters that change how a name reads: Unicode's bidirectional controls,
+/// zero-width characters, and the other format (Cf) characters a name has no use for.
+fn is_format_character(c: char) -> bool {
+    matches!(
+        c as u32,
+        0x00AD
+            | 0x061C
+            | 0x180E
+            | 0x200B..=0x200F
+            | 0x202A..=0x202E
+            | 0x2060..=0x206F
+            | 0xFEFF
+            | 0xFFF9..=0xFFFB
+            | 0xE0000..=0xE007F
+    )
+}
+
+/// Windows' reserved device names, matched without case and whatever the extension.
+const WINDOWS_DEVICES: [&str; 4] = ["CON", "PRN", "AUX", "NUL"];
+
+fn reserved_on_windows(segment: &str) -> bool {
+    if segment.contains(['<', '>', ':', '"', '|', '?', '*']) || segment.ends_with(['.', ' ']) {
+        return true;
+    }
+    let stem = segment
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_uppercase();
+    let numbered = |prefix: &str| {
+        stem.strip_prefix(prefix)
+            .is_some_and(|n| n.len() == 1 && n.chars().all(|c| c.is_ascii_digit()))
+    };
+    WINDOWS_DEVICES.contains(&stem.as_str()) || numbered("COM") || numbered("LPT")
 }
 
 /// Accepts nested relative names (`dir/file.csv`) and refuses anything that could escape or
@@ -70,6 +114,9 @@ pub fn validate_file_name(name: &str) -> Result<(), FileNameError> {
     if name.chars().any(char::is_control) {
         return Err(FileNameError::ControlCharacter);
     }
+    if let Some(c) = name.chars().find(|c| is_format_character(*c)) {
+        return Err(FileNameError::FormatCharacter(c as u32));
+    }
     if name.contains('\\') {
         return Err(FileNameError::Backslash);
     }
@@ -80,6 +127,9 @@ pub fn validate_file_name(name: &str) -> Result<(), FileNameError> {
         match segment {
             "" => return Err(FileNameError::EmptySegment),
             "." | ".." => return Err(FileNameError::DotSegment),
+            s if reserved_on_windows(s) => {
+                return Err(FileNameError::ReservedOnWindows(s.to_string()));
+            }
             _ => {}
         }
     }
@@ -109,6 +159,17 @@ pub fn check_files(files: &[(String, u64)], policy: &WorkspacePolicy) -> Result<
                 "{:?} is {size} bytes; the workspace allows at most {} bytes per file",
                 truncate(name),
                 policy.max_file_bytes
+            ));
+        }
+    }
+    // Two names that differ only in case are one file on Windows and macOS.
+    let mut seen: std::collections::BTreeMap<String, &str> = Default::default();
+    for (name, _) in files {
+        if let Some(first) = seen.insert(name.to_lowercase(), name) {
+            problems.push(format!(
+                "{:?} and {:?} differ only in letter case",
+                truncate(first),
+                truncate(name)
             ));
         }
     }
@@ -160,6 +221,64 @@ mod tests {
             ("a\nb", Err(FileNameError::ControlCharacter)),
             ("a\0b", Err(FileNameError::ControlCharacter)),
             ("a\u{7f}b", Err(FileNameError::ControlCharacter)),
+            // Invisible formatting: bidi overrides and isolates, zero-width, BOM, tags.
+            (
+                "invoice\u{202E}gpj.exe",
+                Err(FileNameError::FormatCharacter(0x202E)),
+            ),
+            ("a\u{2066}b", Err(FileNameError::FormatCharacter(0x2066))),
+            (
+                "a\u{200B}b.csv",
+                Err(FileNameError::FormatCharacter(0x200B)),
+            ),
+            (
+                "re\u{200D}sults.csv",
+                Err(FileNameError::FormatCharacter(0x200D)),
+            ),
+            ("\u{FEFF}x.csv", Err(FileNameError::FormatCharacter(0xFEFF))),
+            (
+                "soft\u{AD}hyphen",
+                Err(FileNameError::FormatCharacter(0xAD)),
+            ),
+            ("x\u{E0041}", Err(FileNameError::FormatCharacter(0xE0041))),
+            // What Windows reserves or cannot store.
+            ("CON", Err(FileNameError::ReservedOnWindows("CON".into()))),
+            (
+                "dir/aux.txt",
+                Err(FileNameError::ReservedOnWindows("aux.txt".into())),
+            ),
+            (
+                "Nul.tar.gz",
+                Err(FileNameError::ReservedOnWindows("Nul.tar.gz".into())),
+            ),
+            ("com1", Err(FileNameError::ReservedOnWindows("com1".into()))),
+            (
+                "lpt9.log",
+                Err(FileNameError::ReservedOnWindows("lpt9.log".into())),
+            ),
+            (
+                "x:stream",
+                Err(FileNameError::ReservedOnWindows("x:stream".into())),
+            ),
+            (
+                "what?.csv",
+                Err(FileNameError::ReservedOnWindows("what?.csv".into())),
+            ),
+            ("a<b", Err(FileNameError::ReservedOnWindows("a<b".into()))),
+            (
+                "dir./x",
+                Err(FileNameError::ReservedOnWindows("dir.".into())),
+            ),
+            (
+                "trailing ",
+                Err(FileNameError::ReservedOnWindows("trailing ".into())),
+            ),
+            // ... and what it does not.
+            ("console.csv", Ok(())),
+            ("com10.txt", Ok(())),
+            ("auxiliary/data.csv", Ok(())),
+            ("a.b.c", Ok(())),
+            ("naïve café.csv", Ok(())),
         ];
         for (name, expected) in table {
             assert_eq!(&validate_file_name(name), expected, "{name:?}");
@@ -188,6 +307,14 @@ mod tests {
             (&[("a", 11)], "\"a\" is 11 bytes"),
             (&[("a", 10), ("b", 6)], "total 16 bytes"),
             (&[("../a", 1)], "'.' or '..'"),
+            (
+                &[("Results.csv", 1), ("results.csv", 1)],
+                "\"Results.csv\" and \"results.csv\" differ only in letter case",
+            ),
+            (
+                &[("inv\u{202E}gpj.exe", 1)],
+                "\"inv\\u{202e}gpj.exe\": the file name contains an invisible formatting character (U+202E)",
+            ),
         ];
         for (list, needle) in cases {
             let err = check_files(&files(list), &policy).unwrap_err();

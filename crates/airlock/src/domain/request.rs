@@ -24,10 +24,13 @@ pub struct User {
 }
 
 impl User {
+    /// The id of the airlock itself in history entries and reviews; no person may have it.
+    pub const SYSTEM_ID: &'static str = "system";
+
     /// The actor for changes the airlock makes by itself.
     pub fn system() -> User {
         User {
-            id: "system".into(),
+            id: Self::SYSTEM_ID.into(),
             name: "Airlock".into(),
             email: None,
         }
@@ -191,10 +194,18 @@ pub struct AirlockRequest {
     pub reviews: Vec<Review>,
     #[serde(default)]
     pub history: Vec<HistoryEntry>,
+    /// Who wrote, or could have written, the request's data: its creator, everyone issued an
+    /// upload link for it, and whoever submitted it. None of them may review it.
+    #[serde(default)]
+    pub contributors: Vec<String>,
     #[serde(default)]
     #[schemars(skip)]
     pub outbox: Vec<PendingEvent>,
 }
+
+/// Why a contributor may not review (separation of duties).
+pub const NOT_INDEPENDENT: &str =
+    "you created, submitted or were given an upload link for this request, so you cannot review it";
 
 /// Why a change was refused. Each maps to one HTTP status in the API.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -211,6 +222,9 @@ pub enum DomainError {
     /// Separation of duties (403).
     #[error("{0}")]
     Forbidden(String),
+    /// The caller acted on a version of the request that is no longer current (409).
+    #[error("{0}")]
+    Stale(String),
 }
 
 /// What a system step did, so handlers can log it and skip needless writes.
@@ -268,6 +282,7 @@ impl AirlockRequest {
             files: vec![],
             reviews: vec![],
             history: vec![],
+            contributors: vec![creator.id.clone()],
             outbox: vec![],
         };
         req.log(ctx, &creator, "created", None, Some(Status::Draft), None);
@@ -304,6 +319,27 @@ impl AirlockRequest {
     /// Records an audit entry that is not a status change (e.g. a link issued).
     pub fn audit(&mut self, ctx: &Ctx, by: &User, action: &str, message: String) {
         self.log(ctx, by, action, None, None, Some(message));
+    }
+
+    /// Whether `user_id` wrote, or could have written, this request's data (see
+    /// [`AirlockRequest::contributors`]); records from before that field count the creator.
+    pub fn is_contributor(&self, user_id: &str) -> bool {
+        self.created_by.id == user_id || self.contributors.iter().any(|c| c == user_id)
+    }
+
+    fn add_contributor(&mut self, user_id: &str) {
+        if !self.is_contributor(user_id) {
+            self.contributors.push(user_id.to_string());
+        }
+    }
+
+    /// A link was issued (who, what, until when goes on the record). A link that can write
+    /// makes its holder a contributor, who may then not review the request.
+    pub fn record_link_issued(&mut self, ctx: &Ctx, by: &User, can_write: bool, note: String) {
+        if can_write {
+            self.add_contributor(&by.id);
+        }
+        self.audit(ctx, by, "link issued", note);
     }
 
     /// Moves to `to` if the lifecycle table allows it, with history and outbox events.
@@ -350,6 +386,7 @@ impl AirlockRequest {
             });
         }
         check_files(&files, &ctx.workspace.policy).map_err(DomainError::Invalid)?;
+        self.add_contributor(&by.id);
         self.files = files
             .into_iter()
             .map(|(name, size)| FileRecord {
@@ -377,11 +414,14 @@ impl AirlockRequest {
     }
 
     /// Approvals given in the current revision, one per reviewer.
+    /// Distinct independent approvals of the current revision: a reviewer who has since become
+    /// a contributor no longer counts.
     pub fn approvals_this_revision(&self) -> usize {
         let mut ids: Vec<&str> = self
             .reviews
             .iter()
             .filter(|r| r.revision == self.revision && r.decision == Decision::Approved)
+            .filter(|r| !self.is_contributor(&r.reviewer.id))
             .map(|r| r.reviewer.id.as_str())
             .collect();
         ids.sort();
@@ -396,11 +436,16 @@ impl AirlockRequest {
     }
 
     /// A reviewer's decision. Approvals below the quorum are recorded without a status change.
+    ///
+    /// `revision` is the revision the reviewer looked at: a review counts only for what was
+    /// seen. It may be left out (AzureTRE's clients do) only while the request has had a
+    /// single revision.
     pub fn review(
         &mut self,
         by: &User,
         decision: Decision,
         explanation: String,
+        revision: Option<u32>,
         ctx: &Ctx,
     ) -> Result<(), DomainError> {
         if self.status != Status::InReview {
@@ -409,10 +454,23 @@ impl AirlockRequest {
                 status: self.status,
             });
         }
-        if by.id == self.created_by.id {
-            return Err(DomainError::Forbidden(
-                "you created this request, so you cannot review it".into(),
-            ));
+        match revision {
+            Some(seen) if seen != self.revision => {
+                return Err(DomainError::Stale(format!(
+                    "this review is for revision {seen}, but the request is at revision {}: look at its files again and review revision {}",
+                    self.revision, self.revision
+                )));
+            }
+            None if self.revision > 1 => {
+                return Err(DomainError::Stale(format!(
+                    "the request has been resubmitted (it is at revision {}): say which revision you reviewed (\"revision\": {})",
+                    self.revision, self.revision
+                )));
+            }
+            Some(_) | None => {}
+        }
+        if self.is_contributor(&by.id) {
+            return Err(DomainError::Forbidden(NOT_INDEPENDENT.into()));
         }
         if self.has_reviewed_this_revision(&by.id) {
             return Err(DomainError::Invalid(format!(

@@ -84,6 +84,11 @@ async fn tokens_are_checked() {
             Some(dev.mint_claims(&claims(json!({"exp": null})))),
             "exp",
         ),
+        (
+            "the airlock's own actor id",
+            Some(dev.mint_claims(&claims(json!({"oid": "system"})))),
+            "reserved for the airlock",
+        ),
     ];
     for (what, token, needle) in cases {
         let (status, body) = s.call("GET", &path, token.as_deref(), None).await;
@@ -755,4 +760,192 @@ async fn implausible_ids_are_404_not_500() {
         )
         .await;
     assert_eq!(status, 404);
+}
+
+/// Attack: a workspace owner who is also an airlock manager slips a file into a researcher's
+/// draft (owners get upload links for any draft) and approves the request alone. Whoever was
+/// given an upload link, or submitted, is no independent reviewer.
+#[tokio::test]
+async fn whoever_could_write_the_data_cannot_review_it() {
+    let s = Stack::start(json!({})).await;
+    let alice = s.token("alice", &[RESEARCHER], WS1);
+    let olga = s.token("olga", &[OWNER, MANAGER], WS1);
+    let id = s.create(WS1, &alice, "export").await;
+    s.link(WS1, &id, &alice)
+        .await
+        .upload("results.csv", b"1,2\n".to_vec())
+        .unwrap();
+    // Olga takes an upload link for Alice's draft and adds her own file.
+    s.link(WS1, &id, &olga)
+        .await
+        .upload("extra.csv", b"row-level data\n".to_vec())
+        .unwrap();
+    s.action(WS1, &id, "submit", &alice, None).await;
+    let r = s.get(WS1, &id, &olga).await;
+    assert_eq!(r["status"], "in_review");
+    let offered = s
+        .ok(
+            "GET",
+            &format!("/api/workspaces/{WS1}/requests/{id}"),
+            &olga,
+            None,
+            200,
+        )
+        .await["allowedUserActions"]
+        .clone();
+    assert!(
+        !offered.as_array().unwrap().contains(&json!("review")),
+        "review is not offered to a contributor: {offered}"
+    );
+    let (status, body) = s
+        .call(
+            "POST",
+            &format!("/api/workspaces/{WS1}/requests/{id}/review"),
+            Some(&olga),
+            Some(json!({"decision": "approved"})),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(error_message(&body).contains("upload link"), "{body}");
+    assert!(s.record(&id).reviews.is_empty());
+    assert!(s.record(&id).contributors.contains(&"olga".to_string()));
+    // An independent manager still can.
+    let mike = s.token("mike", &[MANAGER], WS1);
+    s.action(
+        WS1,
+        &id,
+        "review",
+        &mike,
+        Some(json!({"decision": "approved"})),
+    )
+    .await;
+    assert_eq!(s.record(&id).status.to_string(), "approved");
+}
+
+/// The same for whoever submits someone else's draft (an owner may), and a reader's link
+/// (read-only, in review) does not disqualify anyone.
+#[tokio::test]
+async fn the_submitter_cannot_review_but_a_reader_can() {
+    let s = Stack::start(json!({})).await;
+    let alice = s.token("alice", &[RESEARCHER], WS1);
+    let olga = s.token("olga", &[OWNER, MANAGER], WS1);
+    let id = s.create(WS1, &alice, "export").await;
+    s.link(WS1, &id, &alice)
+        .await
+        .upload("results.csv", b"1,2\n".to_vec())
+        .unwrap();
+    s.action(WS1, &id, "submit", &olga, None).await;
+    let review = format!("/api/workspaces/{WS1}/requests/{id}/review");
+    let (status, body) = s
+        .call(
+            "POST",
+            &review,
+            Some(&olga),
+            Some(json!({"decision": "approved"})),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    let mike = s.token("mike", &[MANAGER], WS1);
+    s.link(WS1, &id, &mike).await; // a read link to look at the files
+    s.action(
+        WS1,
+        &id,
+        "review",
+        &mike,
+        Some(json!({"decision": "approved"})),
+    )
+    .await;
+    assert_eq!(s.record(&id).status.to_string(), "approved");
+}
+
+/// Attack: a manager reads revision 1; the researcher swaps the file and resubmits as
+/// revision 2; the manager's approval, naming revision 1 or nothing, must not approve it.
+#[tokio::test]
+async fn an_approval_for_what_the_reviewer_did_not_see_is_409() {
+    let s = Stack::start(json!({})).await;
+    let alice = s.token("alice", &[RESEARCHER], WS1);
+    let mike = s.token("mike", &[MANAGER], WS1);
+    let mary = s.token("mary", &[MANAGER], WS1);
+    let id = in_review(&s).await;
+    let seen = s.get(WS1, &id, &mary).await;
+    assert_eq!(seen["revision"], 1);
+    s.action(
+        WS1,
+        &id,
+        "review",
+        &mike,
+        Some(
+            json!({"decision": "changes_requested", "explanation": "drop the ids", "revision": 1}),
+        ),
+    )
+    .await;
+    s.link(WS1, &id, &alice)
+        .await
+        .upload("a.csv", b"swapped after review\n".to_vec())
+        .unwrap();
+    s.action(WS1, &id, "submit", &alice, None).await;
+    assert_eq!(s.record(&id).status.to_string(), "in_review");
+    assert_eq!(s.record(&id).revision, 2);
+    let review = format!("/api/workspaces/{WS1}/requests/{id}/review");
+    for body in [
+        json!({"decision": "approved", "revision": 1}),
+        json!({"decision": "approved"}),
+        json!({"approval": true, "decisionExplanation": "ok"}),
+    ] {
+        let (status, resp) = s
+            .call("POST", &review, Some(&mary), Some(body.clone()))
+            .await;
+        assert_eq!(status, 409, "{body}: {resp}");
+        assert!(error_message(&resp).contains("revision 2"), "{resp}");
+        assert_eq!(resp["error"]["code"], "Conflict");
+    }
+    assert_eq!(s.record(&id).status.to_string(), "in_review");
+    assert!(s.record(&id).reviews.iter().all(|r| r.revision == 1));
+    s.action(
+        WS1,
+        &id,
+        "review",
+        &mary,
+        Some(json!({"decision": "approved", "revision": 2})),
+    )
+    .await;
+    assert_eq!(s.record(&id).status.to_string(), "approved");
+}
+
+/// Names that display as something else, clash on case, or are reserved on Windows are
+/// refused at submit with a 400 naming the file.
+#[tokio::test]
+async fn deceptive_file_names_refuse_submit() {
+    let s = Stack::start(json!({})).await;
+    let alice = s.token("alice", &[RESEARCHER], WS1);
+    for (files, needle) in [
+        (
+            vec!["invoice\u{202E}gpj.exe"],
+            "invisible formatting character (U+202E)",
+        ),
+        (vec!["re\u{200B}sults.csv"], "U+200B"),
+        (
+            vec!["Results.csv", "results.csv"],
+            "differ only in letter case",
+        ),
+        (vec!["CON.txt"], "Windows"),
+        (vec!["data:stream"], "Windows"),
+    ] {
+        let id = s.create(WS1, &alice, "export").await;
+        let link = s.link(WS1, &id, &alice).await;
+        for name in &files {
+            link.upload(name, b"1\n".to_vec()).unwrap();
+        }
+        let (status, body) = s
+            .call(
+                "POST",
+                &format!("/api/workspaces/{WS1}/requests/{id}/submit"),
+                Some(&alice),
+                None,
+            )
+            .await;
+        assert_eq!(status, 400, "{files:?}: {body}");
+        assert!(error_message(&body).contains(needle), "{files:?}: {body}");
+        assert_eq!(s.record(&id).status.to_string(), "draft");
+    }
 }

@@ -4,14 +4,10 @@
 //! 127.0.0.1 and stops when the `Stack` drops.
 #![allow(dead_code)]
 
-use airlock::app::{Deps, Settings};
+use airlock::app::Settings;
 use airlock::domain::{AirlockRequest, Workspace};
-use airlock_testkit::delivery::DeliveryEngine;
-use airlock_testkit::in_memory::{InMemoryAirlock, InMemoryOptions, MemoryFeed};
-use airlock_testkit::memory::{
-    ManualClock, MemoryBlobStore, MemoryPublisher, MemoryRequestStore, MemoryWorkspaceStore,
-    SasClient,
-};
+use airlock_testkit::in_memory::{InMemoryAirlock, InMemoryOptions};
+use airlock_testkit::memory::{ManualClock, SasClient};
 use airlock_testkit::{TokenIssuer, TokenSpec};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -46,21 +42,21 @@ pub fn audience(ws: &str) -> String {
     format!("api://airlock-{ws}")
 }
 
+/// The in-memory airlock (its fields: `base`, `deps`, `engine`, `feed`, `blobs`, ... are
+/// reached through `Deref`) with a hand-driven clock and a token issuer.
 pub struct Stack {
     pub airlock: InMemoryAirlock,
-    pub base: String,
-    pub deps: Arc<Deps>,
-    /// Plays Event Grid and the Functions host.
-    pub engine: Arc<DeliveryEngine>,
-    /// Feeds the engine from the fakes; plays Defender.
-    pub feed: Arc<MemoryFeed>,
-    pub blobs: Arc<MemoryBlobStore>,
-    pub publisher: Arc<MemoryPublisher>,
-    pub requests: Arc<MemoryRequestStore>,
-    pub workspaces: Arc<MemoryWorkspaceStore>,
     pub clock: Arc<ManualClock>,
     pub issuer: TokenIssuer,
     pub http: reqwest::Client,
+}
+
+impl std::ops::Deref for Stack {
+    type Target = InMemoryAirlock;
+
+    fn deref(&self) -> &InMemoryAirlock {
+        &self.airlock
+    }
 }
 
 impl Stack {
@@ -90,18 +86,10 @@ impl Stack {
         .await
         .expect("the in-memory airlock starts");
         Stack {
-            base: airlock.base.clone(),
-            deps: airlock.deps.clone(),
-            engine: airlock.engine.clone(),
-            feed: airlock.feed.clone(),
-            blobs: airlock.blobs.clone(),
-            publisher: airlock.publisher.clone(),
-            requests: airlock.requests.clone(),
-            workspaces: airlock.workspaces.clone(),
+            airlock,
             clock,
             issuer: TokenIssuer::dev(),
             http: reqwest::Client::new(),
-            airlock,
         }
     }
 
@@ -149,11 +137,6 @@ impl Stack {
 
     pub async fn settle(&self) {
         self.airlock.settle().await.expect("deliveries settle");
-    }
-
-    /// Notifications published so far.
-    pub fn notifications(&self) -> Vec<airlock::domain::EventGridEvent> {
-        self.airlock.notifications()
     }
 
     pub async fn create(&self, ws: &str, token: &str, kind: &str) -> String {

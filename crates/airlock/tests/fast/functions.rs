@@ -63,6 +63,7 @@ async fn fixture_request(s: &Stack) {
         }],
         reviews: vec![],
         history: vec![],
+        contributors: vec!["alice".into()],
         outbox: vec![],
     };
     s.requests.force_put(&request);

@@ -237,13 +237,13 @@ async fn changes_then_approved(s: &Stack) -> String {
         .unwrap();
     s.action(WS1, &id, "submit", &p.alice, None).await;
     assert_eq!(s.get(WS1, &id, &p.alice).await["status"], "in_review");
-    // The same manager may review the new revision.
+    // The same manager may review the new revision, saying which one it is.
     s.action(
         WS1,
         &id,
         "review",
         &p.mike,
-        Some(json!({"approval": true, "decisionExplanation": "fine now"})),
+        Some(json!({"approval": true, "decisionExplanation": "fine now", "revision": 2})),
     )
     .await;
     let r = s.record(&id);

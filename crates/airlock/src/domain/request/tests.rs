@@ -284,18 +284,30 @@ fn creator_never_reviews_and_reviewers_count_once() {
     });
     let mut r = in_review(&ws, 1);
     let err = r
-        .review(&user("alice"), Decision::Approved, "".into(), &ctx(&ws))
+        .review(
+            &user("alice"),
+            Decision::Approved,
+            "".into(),
+            None,
+            &ctx(&ws),
+        )
         .unwrap_err();
     assert!(matches!(err, DomainError::Forbidden(_)));
-    r.review(&user("m1"), Decision::Approved, "".into(), &ctx(&ws))
+    r.review(&user("m1"), Decision::Approved, "".into(), None, &ctx(&ws))
         .unwrap();
     assert_eq!(r.status, Status::InReview, "one of two approvals");
     let err = r
-        .review(&user("m1"), Decision::Approved, "".into(), &ctx(&ws))
+        .review(&user("m1"), Decision::Approved, "".into(), None, &ctx(&ws))
         .unwrap_err();
     assert!(matches!(err, DomainError::Invalid(ref m) if m.contains("already reviewed")));
-    r.review(&user("m2"), Decision::Approved, "ok".into(), &ctx(&ws))
-        .unwrap();
+    r.review(
+        &user("m2"),
+        Decision::Approved,
+        "ok".into(),
+        None,
+        &ctx(&ws),
+    )
+    .unwrap();
     assert_eq!(r.status, Status::ApprovalInProgress);
     assert_eq!(r.approvals_this_revision(), 2);
 }
@@ -306,7 +318,7 @@ fn reject_and_changes_need_explanations() {
     for decision in [Decision::Rejected, Decision::ChangesRequested] {
         let mut r = in_review(&ws, 1);
         let err = r
-            .review(&user("m"), decision, "  ".into(), &ctx(&ws))
+            .review(&user("m"), decision, "  ".into(), None, &ctx(&ws))
             .unwrap_err();
         assert!(matches!(err, DomainError::Invalid(_)));
         assert!(r.reviews.is_empty(), "a refused review is not recorded");
@@ -322,6 +334,7 @@ fn changes_requested_starts_a_new_revision() {
         &user("m1"),
         Decision::ChangesRequested,
         "drop column x".into(),
+        None,
         &ctx(&ws),
     )
     .unwrap();
@@ -336,7 +349,7 @@ fn changes_requested_starts_a_new_revision() {
     r.record_sealed("f0.csv", 10, "h".into(), "e".into(), &ctx(&ws))
         .unwrap();
     r.record_verdict("f0.csv", clean("e"), &ctx(&ws)).unwrap();
-    r.review(&user("m1"), Decision::Approved, "".into(), &ctx(&ws))
+    r.review(&user("m1"), Decision::Approved, "".into(), Some(2), &ctx(&ws))
         .unwrap();
     assert_eq!(r.status, Status::ApprovalInProgress);
 }
@@ -345,7 +358,7 @@ fn changes_requested_starts_a_new_revision() {
 fn approved_copy_is_verified_against_the_seal() {
     let ws = workspace(Default::default());
     let mut r = in_review(&ws, 2);
-    r.review(&user("m"), Decision::Approved, "".into(), &ctx(&ws))
+    r.review(&user("m"), Decision::Approved, "".into(), None, &ctx(&ws))
         .unwrap();
     // Arrival in the wrong stage is ignored.
     assert!(matches!(
@@ -370,7 +383,7 @@ fn approved_copy_is_verified_against_the_seal() {
 fn tampered_approved_copy_fails_naming_the_file() {
     let ws = workspace(Default::default());
     let mut r = in_review(&ws, 2);
-    r.review(&user("m"), Decision::Approved, "".into(), &ctx(&ws))
+    r.review(&user("m"), Decision::Approved, "".into(), None, &ctx(&ws))
         .unwrap();
     r.record_arrival("f1.csv", StageRole::Approved, Some("evil"), &ctx(&ws))
         .unwrap();
@@ -388,7 +401,7 @@ fn revoke_needs_reason_and_approval() {
     let mut r = in_review(&ws, 1);
     let err = r.revoke(&user("m"), "leak".into(), &ctx(&ws)).unwrap_err();
     assert!(matches!(err, DomainError::IllegalTransition { .. }));
-    r.review(&user("m"), Decision::Approved, "".into(), &ctx(&ws))
+    r.review(&user("m"), Decision::Approved, "".into(), None, &ctx(&ws))
         .unwrap();
     r.record_arrival("f0.csv", StageRole::Approved, Some("hash0"), &ctx(&ws))
         .unwrap();
@@ -480,7 +493,7 @@ fn record_round_trips_through_json() {
 fn history_is_a_verifiable_hash_chain() {
     let ws = workspace(Default::default());
     let mut r = in_review(&ws, 2);
-    r.review(&user("m"), Decision::Approved, "ok".into(), &ctx(&ws))
+    r.review(&user("m"), Decision::Approved, "ok".into(), None, &ctx(&ws))
         .unwrap();
     assert!(r.history.len() > 5);
     assert_eq!(super::verify_history(&r.id, &r.history), Ok(()));
@@ -501,4 +514,94 @@ fn history_is_a_verifiable_hash_chain() {
         Err(0),
         "chains are bound to their request"
     );
+}
+
+/// A review counts only for the revision the reviewer saw: after a resubmit, a review naming
+/// the old revision (or none, as AzureTRE's clients send) is stale.
+#[test]
+fn a_review_names_the_revision_it_reviewed() {
+    let ws = workspace(Default::default());
+    let mut r = in_review(&ws, 1);
+    // Leaving the revision out is fine while there has been only one.
+    let mut first = r.clone();
+    first
+        .review(&user("m1"), Decision::Approved, "".into(), None, &ctx(&ws))
+        .unwrap();
+    assert_eq!(first.status, Status::ApprovalInProgress);
+    assert!(matches!(
+        r.clone().review(
+            &user("m1"),
+            Decision::Approved,
+            "".into(),
+            Some(2),
+            &ctx(&ws)
+        ),
+        Err(DomainError::Stale(_))
+    ));
+    r.review(
+        &user("m1"),
+        Decision::ChangesRequested,
+        "round the counts".into(),
+        Some(1),
+        &ctx(&ws),
+    )
+    .unwrap();
+    r.submit(&user("alice"), files(1), &ctx(&ws)).unwrap();
+    r.record_sealed("f0.csv", 10, "swapped".into(), "etag-b".into(), &ctx(&ws))
+        .unwrap();
+    r.record_verdict("f0.csv", clean("etag-b"), &ctx(&ws))
+        .unwrap();
+    assert_eq!((r.status, r.revision), (Status::InReview, 2));
+    for stale in [Some(1), None, Some(3)] {
+        let err = r
+            .clone()
+            .review(&user("m2"), Decision::Approved, "".into(), stale, &ctx(&ws))
+            .unwrap_err();
+        let DomainError::Stale(message) = err else {
+            panic!("{stale:?}: {err:?}")
+        };
+        assert!(message.contains("revision 2"), "{message}");
+    }
+    r.review(
+        &user("m2"),
+        Decision::Approved,
+        "".into(),
+        Some(2),
+        &ctx(&ws),
+    )
+    .unwrap();
+    assert_eq!(r.status, Status::ApprovalInProgress);
+}
+
+/// Separation of duties: the creator, whoever submitted and whoever was given an upload
+/// link are contributors; none of them may review, and a read link does not make one.
+#[test]
+fn contributors_cannot_review() {
+    let ws = workspace(Default::default());
+    let mut r = new_request(&ws);
+    r.record_link_issued(&ctx(&ws), &user("olga"), true, "upload link".into());
+    r.record_link_issued(&ctx(&ws), &user("rita"), false, "read link".into());
+    r.submit(&user("sam"), files(1), &ctx(&ws)).unwrap();
+    r.record_sealed("f0.csv", 10, "h".into(), "etag0".into(), &ctx(&ws))
+        .unwrap();
+    r.record_verdict("f0.csv", clean("etag0"), &ctx(&ws))
+        .unwrap();
+    for who in ["alice", "olga", "sam"] {
+        assert!(r.is_contributor(who), "{who}");
+        let err = r
+            .clone()
+            .review(&user(who), Decision::Approved, "".into(), None, &ctx(&ws))
+            .unwrap_err();
+        assert!(matches!(err, DomainError::Forbidden(_)), "{who}: {err:?}");
+    }
+    assert!(!r.is_contributor("rita"));
+    r.review(
+        &user("rita"),
+        Decision::Approved,
+        "".into(),
+        None,
+        &ctx(&ws),
+    )
+    .unwrap();
+    assert_eq!(r.status, Status::ApprovalInProgress);
 }
