@@ -349,8 +349,14 @@ fn changes_requested_starts_a_new_revision() {
     r.record_sealed("f0.csv", 10, "h".into(), "e".into(), &ctx(&ws))
         .unwrap();
     r.record_verdict("f0.csv", clean("e"), &ctx(&ws)).unwrap();
-    r.review(&user("m1"), Decision::Approved, "".into(), Some(2), &ctx(&ws))
-        .unwrap();
+    r.review(
+        &user("m1"),
+        Decision::Approved,
+        "".into(),
+        Some(2),
+        &ctx(&ws),
+    )
+    .unwrap();
     assert_eq!(r.status, Status::ApprovalInProgress);
 }
 
