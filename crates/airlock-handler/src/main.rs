@@ -7,6 +7,7 @@ use airlock::adapters::azure::eventgrid::{EventGridPublisher, TopicAuth, TopicEn
 use airlock::adapters::azure::{AzureBlobStore, credential_from_mode};
 use airlock::adapters::jwks::JwksVerifier;
 use airlock::app::Deps;
+use airlock::app::limits::RateLimiter;
 use airlock::config::Config;
 use airlock::domain::{AccountNames, Topic};
 use airlock::ports::SystemClock;
@@ -89,6 +90,7 @@ async fn run(config: Config) -> std::io::Result<()> {
         clock: Arc::new(SystemClock),
         tokens: Arc::new(JwksVerifier::new(config.auth.clone(), http)),
         names: AccountNames::new(config.tre_id.clone()),
+        limiter: RateLimiter::new(config.settings.api_calls_per_minute),
         settings: config.settings.clone(),
     });
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port)).await?;

@@ -3,6 +3,7 @@
 //!
 //! - [`emulators`]: Azurite and the Cosmos DB emulator as child processes;
 //! - [`clamav`]: clamd with an offline signature set, and its INSTREAM client (plays Defender);
+//! - [`front`]: the Functions host's front door: `/api/...` forwarded, functions unreachable;
 //! - [`router`]: Event Grid's publish endpoint and the local token issuer, feeding the one
 //!   delivery engine (`airlock_testkit::delivery`);
 //! - [`watcher`]: raises `BlobCreated` for Azurite (which emits no events) and scans;
@@ -11,6 +12,7 @@
 
 pub mod clamav;
 pub mod emulators;
+pub mod front;
 pub mod router;
 pub mod stack;
 pub mod testing;

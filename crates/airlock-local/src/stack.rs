@@ -7,6 +7,7 @@ use crate::clamav::Clamd;
 use crate::emulators::{
     Azurite, COSMOS_EMULATOR_KEY, ChildGuard, CosmosEmulator, ensure_npm, ensure_tls, free_port,
 };
+use crate::front::FrontDoor;
 use crate::router::Router;
 use crate::watcher::BlobWatcher;
 use airlock::adapters::azure::cosmos::{CosmosAuth, CosmosStores};
@@ -42,7 +43,11 @@ pub struct StackOptions {
 pub const TOPIC_KEY: &str = "local-topic-key";
 
 pub struct LocalStack {
+    /// The front door (as the Functions host's public address): `/api/...` only.
     pub api_url: String,
+    /// The handler itself, on a port only the local router uses (as the Functions host's
+    /// private channel to its custom handler).
+    pub handler_url: String,
     pub router_url: String,
     pub ca_cert: PathBuf,
     pub blob_endpoint: String,
@@ -76,7 +81,7 @@ impl Drop for LocalStack {
 fn spawn_handler(
     mut command: Command,
     log: &Path,
-    api_url: &str,
+    handler_url: &str,
 ) -> std::io::Result<(ChildGuard, Command)> {
     let out = std::fs::OpenOptions::new()
         .create(true)
@@ -95,7 +100,7 @@ fn spawn_handler(
         .spawn()
         .map_err(|e| std::io::Error::other(format!("starting the handler: {e}")))?;
     let mut guard = ChildGuard::adopt("handler", child);
-    wait_ready(api_url, &mut guard, log, Duration::from_secs(60))?;
+    wait_ready(handler_url, &mut guard, log, Duration::from_secs(60))?;
     Ok((guard, command))
 }
 
@@ -184,11 +189,13 @@ impl LocalStack {
             None => free_port()?,
         };
         let api_url = format!("http://127.0.0.1:{api_port}");
+        let handler_port = free_port()?;
+        let handler_url = format!("http://127.0.0.1:{handler_port}");
         let router_listener =
             tokio::net::TcpListener::bind(("127.0.0.1", options.router_port.unwrap_or(0))).await?;
         let router_url = format!("http://{}", router_listener.local_addr()?);
         let engine = Arc::new(DeliveryEngine::new(
-            api_url.clone(),
+            handler_url.clone(),
             DeliveryOptions {
                 dead_letter_file: Some(options.state_dir.join("dead-letters.jsonl")),
                 ..options.delivery.clone()
@@ -252,7 +259,7 @@ impl LocalStack {
         // The handler, started as the Functions host starts it.
         let mut command = Command::new(&options.handler_bin);
         command
-            .env("FUNCTIONS_CUSTOMHANDLER_PORT", api_port.to_string())
+            .env("FUNCTIONS_CUSTOMHANDLER_PORT", handler_port.to_string())
             .env("AIRLOCK_BACKEND", "azure")
             .env("AIRLOCK_TRE_ID", &options.tre_id)
             .env("AIRLOCK_CREDENTIAL", "local")
@@ -288,10 +295,20 @@ impl LocalStack {
                     .map(|(k, v)| (k.as_str(), v.as_str())),
             );
         let handler_log = log_dir.join("handler.log");
-        let handler = spawn_handler(command, &handler_log, &api_url)?;
+        let handler = spawn_handler(command, &handler_log, &handler_url)?;
+        // Only now open the front door: the API port answers once the handler does.
+        let front = Arc::new(FrontDoor::new(handler_url.clone()));
+        let front_listener = tokio::net::TcpListener::bind(("127.0.0.1", api_port)).await?;
+        let front_routes = front.routes();
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = axum::serve(front_listener, front_routes).await {
+                tracing::error!(error = %e, "the front door stopped");
+            }
+        }));
 
         Ok(LocalStack {
             api_url,
+            handler_url,
             router_url,
             ca_cert,
             blob_endpoint: azurite.endpoint_template.clone(),
@@ -318,7 +335,7 @@ impl LocalStack {
         self.handler.0.kill_now();
         tokio::time::sleep(down).await;
         let command = std::mem::replace(&mut self.handler.1, Command::new("true"));
-        self.handler = spawn_handler(command, &self.handler_log, &self.api_url)?;
+        self.handler = spawn_handler(command, &self.handler_log, &self.handler_url)?;
         Ok(())
     }
 

@@ -85,6 +85,28 @@ impl SasOnly {
             .map_err(Self::status)
     }
 
+    /// Uploads with content headers of the uploader's choosing (as any SDK or AzCopy can).
+    pub async fn upload_with_headers(
+        &self,
+        name: &str,
+        data: Vec<u8>,
+        headers: &airlock::ports::ContentHeaders,
+    ) -> Result<(), u16> {
+        let options = azure_storage_blob::models::BlobClientUploadOptions {
+            blob_content_type: headers.content_type.clone(),
+            blob_cache_control: headers.cache_control.clone(),
+            blob_content_disposition: headers.content_disposition.clone(),
+            blob_content_encoding: headers.content_encoding.clone(),
+            blob_content_language: headers.content_language.clone(),
+            ..Default::default()
+        };
+        self.blob(name)
+            .upload(RequestContent::from(data), Some(options))
+            .await
+            .map(|_| ())
+            .map_err(Self::status)
+    }
+
     pub async fn download(&self, name: &str) -> Result<Vec<u8>, u16> {
         use futures::StreamExt;
         let mut body = self

@@ -178,6 +178,7 @@ impl InMemoryAirlock {
                 reqwest::Client::new(),
             )),
             names: names.clone(),
+            limiter: airlock::app::limits::RateLimiter::new(options.settings.api_calls_per_minute),
             settings: Settings {
                 api_audience: options
                     .settings

@@ -162,6 +162,13 @@ impl Config {
         seconds("AIRLOCK_REDRIVE_AFTER_SECONDS", &mut settings.redrive_after)?;
         seconds("AIRLOCK_GIVE_UP_AFTER_SECONDS", &mut settings.give_up_after)?;
         seconds("AIRLOCK_OUTBOX_GRACE_SECONDS", &mut settings.outbox_grace)?;
+        if let Some(v) = get("AIRLOCK_API_CALLS_PER_MINUTE") {
+            settings.api_calls_per_minute = v.parse().map_err(|_| {
+                ConfigError(format!(
+                    "AIRLOCK_API_CALLS_PER_MINUTE must be a whole number (0 for no limit), not {v:?}"
+                ))
+            })?;
+        }
         if let Some(v) = get("AIRLOCK_MAX_BODY_BYTES") {
             settings.max_body_bytes = v.parse().map_err(|_| {
                 ConfigError(format!(
@@ -296,6 +303,11 @@ mod tests {
             ("AIRLOCK_GIVE_UP_AFTER_SECONDS", "soon"),
             ("AIRLOCK_POLICY_DEFAULTS", r#"{"maxFiles": -1}"#),
             ("AIRLOCK_CREDENTIAL", "password"),
+            (
+                "AIRLOCK_POLICY_DEFAULTS",
+                r#"{"allowedIpRanges": ["2001:db8::/32"]}"#,
+            ),
+            ("AIRLOCK_API_CALLS_PER_MINUTE", "lots"),
             ("AIRLOCK_COSMOS_CREATE", "yes"),
         ];
         for (key, value) in cases {

@@ -394,6 +394,11 @@ async fn clamav_blocks_malware_and_passes_clean_files() {
         None,
     )
     .await;
+    // Attack: right after submit, post Defender-shaped "No threats found" verdicts for the
+    // EICAR file straight to the function, as the Functions host would. Only the host can:
+    // the API port forwards /api/... and nothing else.
+    let forged = forged_clean_verdicts(&stack, &id, "tools/eicar.com").await;
+    assert!(forged.iter().all(|s| *s == 404), "{forged:?}");
     let r = c.wait(ALPHA, &id, &owner, "blocked_by_scan").await;
     let blocked_id = id.clone();
     let message = r["statusMessage"].as_str().unwrap();
@@ -561,4 +566,101 @@ async fn clamav_blocks_malware_and_passes_clean_files() {
         sha(b"fine\n")
     );
     hook_task.abort();
+}
+
+/// Posts a forged clean verdict for `name` to every path that might reach `ScanCompleted`
+/// through the API's port; returns the status codes.
+async fn forged_clean_verdicts(stack: &LocalStack, id: &str, name: &str) -> Vec<u16> {
+    let blob = airlock::ports::BlobRef {
+        account: "stalimipwsalpha".into(),
+        container: id.into(),
+        name: name.into(),
+    };
+    let url = stack.blobs.blob_url(&blob);
+    let verdict = airlock_testkit::builders::scan_result_event(
+        &blob,
+        &url,
+        "",
+        &("No threats found".into(), vec![]),
+        None,
+        chrono::Utc::now(),
+    );
+    let envelope = json!({"Data": {"event": verdict}, "Metadata": {}});
+    let http = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for path in [
+        "/ScanCompleted",
+        "/api/../ScanCompleted",
+        "/api/%2e%2e/ScanCompleted",
+        "//ScanCompleted",
+        "/StatusChanged",
+        "/Reconcile",
+    ] {
+        let r = http
+            .post(format!("{}{path}", stack.api_url))
+            .json(&envelope)
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    statuses
+}
+
+/// Attack: smuggle data past review in content headers (Content-Type, Cache-Control,
+/// Content-Disposition, ... about 1 KB each) set on the draft blob; a server-side copy takes
+/// them along and the sha256 does not cover them. The sealed and approved copies carry the
+/// airlock's own headers only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn content_headers_do_not_cross() {
+    let stack = start(DeliveryOptions::default()).await;
+    let c = Client::new(&stack);
+    let alice = stack.token("alice", &["WorkspaceResearcher"], ALPHA);
+    let mike = stack.token("mike", &["AirlockManager"], ALPHA);
+    let secret = "s".repeat(900);
+    let smuggled = airlock::ports::ContentHeaders {
+        content_type: Some(format!("text/html; x={secret}")),
+        cache_control: Some(format!("private, x={secret}")),
+        content_disposition: Some(format!("attachment; filename=\"{secret}.csv\"")),
+        content_encoding: Some("identity".into()),
+        content_language: Some("en-GB".into()),
+    };
+    let id = c.create(ALPHA, &alice, "export").await;
+    c.wait(ALPHA, &id, &alice, "draft").await;
+    c.link(ALPHA, &id, &alice)
+        .await
+        .upload_with_headers("summary.csv", b"n,mean\n12,3.4\n".to_vec(), &smuggled)
+        .await
+        .unwrap();
+    c.act(ALPHA, &id, "submit", &alice, None).await;
+    c.wait(ALPHA, &id, &mike, "in_review").await;
+    let expected = airlock::ports::ContentHeaders::only_type("text/csv");
+    let sealed = airlock::ports::BlobRef {
+        account: "stalexipwsalpha".into(),
+        container: id.clone(),
+        name: "summary.csv".into(),
+    };
+    let props = airlock::ports::BlobStore::properties(&*stack.blobs, &sealed)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(props.content, expected, "what the reviewer downloads");
+    c.act(
+        ALPHA,
+        &id,
+        "review",
+        &mike,
+        Some(json!({"decision": "approved", "revision": 1})),
+    )
+    .await;
+    c.wait(ALPHA, &id, &alice, "approved").await;
+    let approved = airlock::ports::BlobRef {
+        account: format!("stalexapp{}", stack.tre_id),
+        ..sealed
+    };
+    let props = airlock::ports::BlobStore::properties(&*stack.blobs, &approved)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(props.content, expected, "what crosses");
 }

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-const USAGE: &str = "airlock-local [--memory] [--port API_PORT] [--router-port PORT] [--state DIR] [--duplicate] [--reorder] [--notify WEBHOOK_URL]...";
+const USAGE: &str = "airlock-local [--memory] [--port API_PORT] [--router-port PORT] [--state DIR] [--duplicate] [--reorder] [--notify WEBHOOK_URL]... [--api-calls-per-minute N]";
 
 #[tokio::main]
 async fn main() {
@@ -92,7 +92,10 @@ async fn main() {
         delivery,
         workspaces: demo::workspaces(),
         reconcile_every: std::time::Duration::from_secs(60),
-        handler_env: vec![],
+        // The handler's own settings that a developer may want to change here.
+        handler_env: value("--api-calls-per-minute")
+            .map(|n| vec![("AIRLOCK_API_CALLS_PER_MINUTE".to_string(), n)])
+            .unwrap_or_default(),
     };
     let stack = match LocalStack::start(options).await {
         Ok(s) => s,

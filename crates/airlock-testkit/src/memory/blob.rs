@@ -1,7 +1,7 @@
 use airlock::domain::SasPermissions;
 use airlock::ports::{
-    BlobInfo, BlobProperties, BlobRef, BlobStore, ByteStream, Clock, ContainerRef, CopyState,
-    PortError, SasRequest,
+    BlobInfo, BlobProperties, BlobRef, BlobStore, ByteStream, Clock, ContainerRef, ContentHeaders,
+    CopyState, PortError, SasRequest,
 };
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -35,6 +35,7 @@ struct Stored {
     etag: String,
     copy: Option<CopyState>,
     metadata: BTreeMap<String, String>,
+    content: ContentHeaders,
     /// Content a pending copy will have when it completes.
     pending: Option<Bytes>,
 }
@@ -93,11 +94,22 @@ impl MemoryBlobStore {
 
     /// Writes a blob directly (creating the container), as a user with storage access would.
     pub fn put(&self, blob: &BlobRef, data: impl Into<Bytes>) -> String {
+        self.put_with_headers(blob, data, ContentHeaders::default())
+    }
+
+    /// Writes a blob with content headers, as an upload that sets them would.
+    pub fn put_with_headers(
+        &self,
+        blob: &BlobRef,
+        data: impl Into<Bytes>,
+        content: ContentHeaders,
+    ) -> String {
         let stored = Stored {
             data: data.into(),
             etag: self.etag(),
             copy: None,
             metadata: BTreeMap::new(),
+            content,
             pending: None,
         };
         self.containers
@@ -362,6 +374,7 @@ impl BlobStore for MemoryBlobStore {
                 etag: s.etag.clone(),
                 copy: s.copy.clone(),
                 metadata: s.metadata.clone(),
+                content: s.content.clone(),
             }))
     }
 
@@ -379,7 +392,7 @@ impl BlobStore for MemoryBlobStore {
                 .get(&(from.account.clone(), from.container.clone()))
                 .and_then(|c| c.get(&from.name))
                 .filter(|s| s.copy != Some(CopyState::Pending))
-                .map(|s| s.data.clone())
+                .map(|s| (s.data.clone(), s.content.clone()))
                 .ok_or_else(|| {
                     PortError::NotFound(format!(
                         "source blob {}/{}/{}",
@@ -394,12 +407,15 @@ impl BlobStore for MemoryBlobStore {
                         container: to.container.clone(),
                     })
                 })?;
+            let (source, content) = source;
+            // As the service does: a copy takes the source's content headers along.
             let stored = match mode {
                 CopyMode::Instant => Stored {
                     data: source,
                     etag,
                     copy: Some(CopyState::Success),
                     metadata: metadata.clone(),
+                    content,
                     pending: None,
                 },
                 CopyMode::Pending => Stored {
@@ -407,6 +423,7 @@ impl BlobStore for MemoryBlobStore {
                     etag,
                     copy: Some(CopyState::Pending),
                     metadata: metadata.clone(),
+                    content,
                     pending: Some(source),
                 },
             };
@@ -438,6 +455,7 @@ impl BlobStore for MemoryBlobStore {
             etag: stored.etag.clone(),
             copy: stored.copy.clone(),
             metadata: stored.metadata.clone(),
+            content: stored.content.clone(),
         };
         let data = stored.data;
         let chunk = self.chunk;
@@ -446,6 +464,28 @@ impl BlobStore for MemoryBlobStore {
             .map(|start| Ok(data.slice(start..(start + chunk).min(data.len()))))
             .collect();
         Ok((props, Box::pin(futures::stream::iter(chunks))))
+    }
+
+    async fn set_content_headers(
+        &self,
+        blob: &BlobRef,
+        headers: &ContentHeaders,
+    ) -> Result<(), PortError> {
+        let etag = self.etag();
+        let mut containers = self.containers.lock().unwrap();
+        let stored = containers
+            .get_mut(&(blob.account.clone(), blob.container.clone()))
+            .and_then(|c| c.get_mut(&blob.name))
+            .ok_or_else(|| {
+                PortError::NotFound(format!(
+                    "blob {}/{}/{}",
+                    blob.account, blob.container, blob.name
+                ))
+            })?;
+        stored.content = headers.clone();
+        // As on the service: new properties are a new version of the blob.
+        stored.etag = etag;
+        Ok(())
     }
 
     async fn delete_blob(&self, blob: &BlobRef) -> Result<(), PortError> {

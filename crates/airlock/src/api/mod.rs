@@ -136,6 +136,9 @@ pub async fn identify(deps: &Deps, headers: &HeaderMap) -> Result<Identity, ApiE
         .filter(|t| !t.is_empty())
         .ok_or(AuthError::Missing)?;
     let identity = deps.tokens.verify(token).await?;
+    if let Err(wait) = deps.limiter.take(&identity.user.id, deps.clock.now()) {
+        return Err(ApiError::too_many(wait));
+    }
     if identity.user.id == crate::domain::User::SYSTEM_ID {
         // The airlock's own actor id: a person with it would pass for the airlock in the trail.
         return Err(AuthError::Invalid(format!(

@@ -316,6 +316,10 @@ pub fn document() -> Value {
             );
             responses.insert("413".into(), error("The body is too large"));
             responses.insert(
+                "429".into(),
+                error("Too many calls from this caller: wait the `Retry-After` seconds"),
+            );
+            responses.insert(
                 "503".into(),
                 error("A service the airlock depends on is unavailable; try again"),
             );

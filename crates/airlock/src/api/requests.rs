@@ -209,37 +209,17 @@ pub async fn revoke(
     .await
 }
 
-/// A SAS `sip` value from the workspace's first allowed range (`a.b.c.d`, `a.b.c.d/n` or
-/// `from-to`).
-fn sas_ip_range(ranges: &[String]) -> Result<Option<String>, ApiError> {
-    let Some(first) = ranges.first() else {
-        return Ok(None);
-    };
-    let bad = || {
-        ApiError::internal(format!(
-            "the workspace's allowed IP range {first:?} is not valid"
-        ))
-    };
-    if let Some((net, bits)) = first.split_once('/') {
-        let ip: std::net::Ipv4Addr = net.parse().map_err(|_| bad())?;
-        let bits: u32 = bits.parse().ok().filter(|b| *b <= 32).ok_or_else(bad)?;
-        let mask = if bits == 0 {
-            0
-        } else {
-            u32::MAX << (32 - bits)
-        };
-        let start = u32::from(ip) & mask;
-        let end = start | !mask;
-        return Ok(Some(format!(
-            "{}-{}",
-            std::net::Ipv4Addr::from(start),
-            std::net::Ipv4Addr::from(end)
-        )));
-    }
-    for part in first.split('-') {
-        part.parse::<std::net::IpAddr>().map_err(|_| bad())?;
-    }
-    Ok(Some(first.clone()))
+/// Links expire on a 5-minute boundary at least `lifetime` from now: the same link asked
+/// for again within those minutes is the same grant, already on the record (so a caller in a
+/// loop adds at most 12 entries an hour, and the rate limit bounds the calls).
+fn link_expiry(
+    now: chrono::DateTime<chrono::Utc>,
+    lifetime: chrono::Duration,
+) -> chrono::DateTime<chrono::Utc> {
+    const STEP: i64 = 5 * 60;
+    let at = (now + lifetime).timestamp();
+    let rounded = at.div_euclid(STEP) * STEP + if at.rem_euclid(STEP) == 0 { 0 } else { STEP };
+    chrono::DateTime::from_timestamp(rounded, 0).unwrap_or(now + lifetime)
 }
 
 pub async fn link(
@@ -252,12 +232,16 @@ pub async fn link(
         LinkRefusal::Forbidden(m) => ApiError::forbidden(m),
         LinkRefusal::Unavailable(m) => ApiError::bad_request(m),
     })?;
-    let expires_at =
-        deps.clock.now() + chrono::Duration::minutes(ws.policy.link_expiry_minutes.max(1).into());
+    let expires_at = link_expiry(
+        deps.clock.now(),
+        chrono::Duration::minutes(ws.policy.link_expiry_minutes.max(1).into()),
+    );
     let sas = SasRequest {
         permissions: grant.permissions,
         expires_at,
-        ip_range: sas_ip_range(&ws.policy.allowed_ip_ranges)?,
+        // A policy no link can honour is refused plainly (it is the workspace's, not the
+        // caller's, to fix), never answered with a link that ignores it.
+        ip_range: ws.policy.link_ip_range().map_err(ApiError::bad_request)?,
     };
     let target = container(&deps, &ws, &request, grant.stage);
     if grant.stage == crate::domain::StageRole::Draft {
@@ -282,8 +266,7 @@ pub async fn link(
             ));
         }
         let can_write = grant.permissions.write || grant.permissions.add;
-        r.record_link_issued(ctx, &caller.user, can_write, note.clone());
-        Ok(Applied::Changed)
+        Ok(r.record_link_issued(ctx, &caller.user, can_write, note.clone()))
     })
     .await?;
     Ok(Json(ContainerLink {

@@ -1,6 +1,7 @@
 //! The application layer: the dependencies every function receives, the settings they run
 //! with, and the [`workflow`] the event functions and the API share.
 
+pub mod limits;
 pub mod workflow;
 
 use crate::domain::AccountNames;
@@ -18,6 +19,8 @@ pub struct Deps {
     pub tokens: Arc<dyn TokenVerifier>,
     pub names: AccountNames,
     pub settings: Settings,
+    /// Per-caller API rate limit (`Settings::api_calls_per_minute`).
+    pub limiter: limits::RateLimiter,
 }
 
 #[derive(Clone, Debug)]
@@ -32,6 +35,8 @@ pub struct Settings {
     pub give_up_after: Duration,
     /// Outbox events older than this are republished by `Reconcile`.
     pub outbox_grace: Duration,
+    /// API calls one caller may make per minute (sustained, and as a burst); 0 is no limit.
+    pub api_calls_per_minute: u32,
 }
 
 impl Default for Settings {
@@ -42,6 +47,7 @@ impl Default for Settings {
             redrive_after: Duration::minutes(5),
             give_up_after: Duration::hours(24),
             outbox_grace: Duration::minutes(1),
+            api_calls_per_minute: 300,
         }
     }
 }

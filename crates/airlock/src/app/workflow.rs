@@ -2,10 +2,11 @@
 //! movement a status needs, and settling a file that arrived in a stage.
 
 use crate::app::Deps;
+use crate::domain::policy::content_type_for;
 use crate::domain::request::{Applied, Ctx};
 use crate::domain::stages::{StageRole, data_role_for, movement_for};
 use crate::domain::{AirlockRequest, Stage, Status, Topic, Workspace};
-use crate::ports::{BlobRef, ContainerRef, CopyState, PortError, Versioned};
+use crate::ports::{BlobRef, ContainerRef, ContentHeaders, CopyState, PortError, Versioned};
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -183,6 +184,10 @@ pub fn container(
 
 pub const REVISION_KEY: &str = "airlockrevision";
 
+/// The history action written once a final status's clean-up has run (`Reconcile` re-drives
+/// final requests without it).
+pub const DATA_REMOVED: &str = "data removed";
+
 fn revision_metadata(request: &AirlockRequest) -> BTreeMap<String, String> {
     BTreeMap::from([(REVISION_KEY.to_string(), request.revision.to_string())])
 }
@@ -242,7 +247,7 @@ pub async fn drive(
                     .unwrap_or_else(|| "nowhere".into()),
                 deleted.join(", ")
             );
-            audit_once(deps, ws, request, "data removed", message.clone()).await?;
+            audit_once(deps, ws, request, DATA_REMOVED, message.clone()).await?;
             Ok(Outcome::Done(message))
         }
     }
@@ -271,6 +276,19 @@ async fn start_movement(
             continue;
         }
         let mut source = from.blob(&file.name);
+        if from_role == StageRole::Draft {
+            // Content headers travel with a copy and are not covered by the sha256: the
+            // uploader's (a Content-Disposition, a Cache-Control, ~1 KB each) must not reach
+            // the sealed copy. The approved copy is checked again.
+            match deps
+                .blobs
+                .set_content_headers(&source, &airlock_headers(&file.name))
+                .await
+            {
+                Ok(()) | Err(PortError::NotFound(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         if request.status == Status::BlockingInProgress
             && deps.blobs.properties(&source).await?.is_none()
         {
@@ -348,6 +366,11 @@ pub async fn fail(
     })
 }
 
+/// The only content headers the airlock's copies carry: the type for the file's name.
+pub fn airlock_headers(name: &str) -> ContentHeaders {
+    ContentHeaders::only_type(content_type_for(name))
+}
+
 /// A blob's sha256 and the version it was computed on, streamed in bounded memory.
 pub struct Hashed {
     pub sha256: String,
@@ -355,6 +378,7 @@ pub struct Hashed {
     pub etag: String,
     pub revision: Option<String>,
     pub copy: Option<CopyState>,
+    pub content: ContentHeaders,
 }
 
 pub async fn hash_blob(deps: &Deps, blob: &BlobRef) -> Result<Option<Hashed>, PortError> {
@@ -376,6 +400,7 @@ pub async fn hash_blob(deps: &Deps, blob: &BlobRef) -> Result<Option<Hashed>, Po
         etag: props.etag,
         revision: props.metadata.get(REVISION_KEY).cloned(),
         copy: props.copy,
+        content: props.content,
     }))
 }
 
@@ -439,6 +464,7 @@ pub async fn settle_file(
             etag: p.etag,
             revision: p.metadata.get(REVISION_KEY).cloned(),
             copy: p.copy,
+            content: p.content,
         })
     };
     let Some(hashed) = hashed else {
@@ -465,6 +491,21 @@ pub async fn settle_file(
             "{name:?} in {role:?} belongs to revision {:?}, the request is at {}",
             hashed.revision, request.revision
         )));
+    }
+    if role == StageRole::Approved {
+        // Only reviewed bytes cross: the approved copy carries the airlock's headers and
+        // nothing of the uploader's, or the request fails.
+        let expected = airlock_headers(name);
+        if hashed.content != expected {
+            deps.blobs.set_content_headers(&blob, &expected).await?;
+            let now = deps.blobs.properties(&blob).await?.map(|p| p.content);
+            if now.as_ref() != Some(&expected) {
+                let message = format!(
+                    "the approved copy of {name:?} carries content headers the airlock did not set"
+                );
+                return fail(deps, ws, &request.id, message).await;
+            }
+        }
     }
     let m = modify::<FunctionError>(deps, ws, &request.id, |r, ctx| match role {
         StageRole::InProgress => r

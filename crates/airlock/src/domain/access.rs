@@ -3,6 +3,7 @@
 
 use super::lifecycle::{self, Status};
 use super::request::{AirlockRequest, User};
+use super::request_type::RequestType;
 use super::stages::{StageRole, data_role_for};
 use serde::{Deserialize, Serialize};
 
@@ -238,19 +239,31 @@ pub fn link_grant(caller: &Caller, request: &AirlockRequest) -> Result<LinkGrant
             }
         }
         Status::Approved => {
-            if caller.is_creator(request)
-                || caller.has(Role::WorkspaceOwner)
-                || caller.has(Role::WorkspaceResearcher)
-            {
+            // Imported data is for the whole workspace; an export is the creator's to take
+            // out (and the owners', who answer for the workspace), not every researcher's.
+            let may_download = match request.request_type {
+                RequestType::Import => {
+                    caller.has(Role::WorkspaceResearcher) || caller.has(Role::WorkspaceOwner)
+                }
+                RequestType::Export => {
+                    caller.is_creator(request) || caller.has(Role::WorkspaceOwner)
+                }
+            };
+            if may_download {
                 Ok(LinkGrant {
                     stage: StageRole::Approved,
                     permissions: SasPermissions::READ,
                 })
             } else {
-                Err(LinkRefusal::Forbidden(
-                    "only the workspace's researchers and owners may download approved files"
-                        .into(),
-                ))
+                Err(LinkRefusal::Forbidden(match request.request_type {
+                    RequestType::Import => {
+                        "only the workspace's researchers and owners may download an approved import"
+                    }
+                    RequestType::Export => {
+                        "only the creator of an export and the workspace's owners may download it"
+                    }
+                }
+                .into()))
             }
         }
         Status::Submitted
@@ -340,8 +353,8 @@ mod tests {
     use Status::*;
     use UserAction::*;
 
-    /// (role, is the creator, action, statuses in which the action is offered).
-    /// Written out by hand from DESIGN §1-§3; every other cell must be refused.
+    /// (role, is the creator, action, statuses in which the action is offered), for an
+    /// export. Written out by hand from DESIGN §1-§3; every other cell must be refused.
     const TABLE: &[(Role, bool, UserAction, &[Status])] = &[
         (WorkspaceResearcher, true, Submit, &[Draft]),
         (WorkspaceResearcher, true, Cancel, &[Draft, InReview]),
@@ -352,7 +365,9 @@ mod tests {
         (WorkspaceResearcher, false, Cancel, &[]),
         (WorkspaceResearcher, false, Review, &[]),
         (WorkspaceResearcher, false, Revoke, &[]),
-        (WorkspaceResearcher, false, Link, &[Approved]),
+        // An approved export is its creator's (and the owners') to take out, not every
+        // researcher's; an approved import is everyone's (`approved_imports_are_the_workspaces`).
+        (WorkspaceResearcher, false, Link, &[]),
         (WorkspaceOwner, false, Submit, &[Draft]),
         (WorkspaceOwner, false, Cancel, &[Draft, InReview]),
         (WorkspaceOwner, false, Review, &[]),
@@ -371,6 +386,22 @@ mod tests {
         (TreAdmin, false, Revoke, &[]),
         (TreAdmin, false, Link, &[]),
     ];
+
+    #[test]
+    fn approved_imports_are_the_workspaces() {
+        let mut import = request_in(Approved);
+        import.request_type = RequestType::Import;
+        let export = request_in(Approved);
+        let bob = Caller {
+            user: user("bob"),
+            roles: vec![WorkspaceResearcher],
+        };
+        assert!(link_grant(&bob, &import).is_ok());
+        let Err(LinkRefusal::Forbidden(why)) = link_grant(&bob, &export) else {
+            panic!("another researcher's export")
+        };
+        assert!(why.contains("creator of an export"), "{why}");
+    }
 
     #[test]
     fn every_role_action_status_cell() {

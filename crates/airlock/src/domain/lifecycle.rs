@@ -182,6 +182,12 @@ pub const TRANSITIONS: &[Transition] = &[
     t(InReview, RejectionInProgress, By::Reviewer, "one rejection"),
     t(
         InReview,
+        BlockingInProgress,
+        By::System,
+        "a later scan verdict other than `No threats found` for a sealed copy",
+    ),
+    t(
+        InReview,
         Draft,
         By::Reviewer,
         "changes requested: revision += 1",
@@ -269,6 +275,7 @@ mod tests {
         (Submitted, Failed),
         (InReview, ApprovalInProgress),
         (InReview, RejectionInProgress),
+        (InReview, BlockingInProgress),
         (InReview, Draft),
         (InReview, Cancelled),
         (InReview, Failed),

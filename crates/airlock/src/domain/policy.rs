@@ -37,6 +37,94 @@ impl Default for WorkspacePolicy {
     }
 }
 
+impl WorkspacePolicy {
+    /// The signed IP range (`sip`) every link of this workspace carries: `None` when links are
+    /// not restricted. A SAS carries one IPv4 address or range, so a policy with an IPv6
+    /// range, a malformed one, or several is refused with what to fix.
+    pub fn link_ip_range(&self) -> Result<Option<String>, String> {
+        match self.allowed_ip_ranges.as_slice() {
+            [] => Ok(None),
+            [one] => sas_ip_range(one).map(Some),
+            several => Err(format!(
+                "the workspace allows {} IP ranges ({}), but a link can be restricted to one: a TRE admin must merge them into one IPv4 range",
+                several.len(),
+                several.join(", ")
+            )),
+        }
+    }
+}
+
+/// `a.b.c.d`, `a.b.c.d/n` or `a.b.c.d-e.f.g.h` as a SAS `sip` value (a single address or a
+/// `from-to` range; CIDR is expanded).
+pub fn sas_ip_range(range: &str) -> Result<String, String> {
+    let bad = |why: &str| format!("the allowed IP range {range:?} {why}");
+    let v4 = |s: &str| {
+        s.trim().parse::<std::net::Ipv4Addr>().map_err(|_| {
+            if s.contains(':') {
+                bad("is IPv6: Azure Storage links take IPv4 addresses only")
+            } else {
+                bad("is not an IPv4 address, CIDR range or from-to range")
+            }
+        })
+    };
+    if let Some((net, bits)) = range.split_once('/') {
+        let ip = v4(net)?;
+        let bits: u32 = bits
+            .parse()
+            .ok()
+            .filter(|b| *b <= 32)
+            .ok_or_else(|| bad("has a prefix length that is not 0 to 32"))?;
+        let mask = if bits == 0 {
+            0
+        } else {
+            u32::MAX << (32 - bits)
+        };
+        let start = u32::from(ip) & mask;
+        let end = start | !mask;
+        return Ok(format!(
+            "{}-{}",
+            std::net::Ipv4Addr::from(start),
+            std::net::Ipv4Addr::from(end)
+        ));
+    }
+    match range.split_once('-') {
+        Some((from, to)) => {
+            let (from, to) = (v4(from)?, v4(to)?);
+            if from > to {
+                return Err(bad("ends before it starts"));
+            }
+            Ok(format!("{from}-{to}"))
+        }
+        None => Ok(v4(range)?.to_string()),
+    }
+}
+
+/// The content type a copy made by the airlock carries: from the file name's extension on an
+/// allowlist, else `application/octet-stream`. Never the uploader's: a header set on the
+/// draft blob is data nobody reviewed (and a type like `text/html` changes how a browser
+/// treats the download).
+pub fn content_type_for(name: &str) -> &'static str {
+    let extension = name
+        .rsplit('/')
+        .next()
+        .and_then(|file| file.rsplit_once('.'))
+        .map(|(_, ext)| ext.to_ascii_lowercase())
+        .unwrap_or_default();
+    match extension.as_str() {
+        "csv" => "text/csv",
+        "tsv" => "text/tab-separated-values",
+        "txt" | "log" | "md" => "text/plain",
+        "json" => "application/json",
+        "pdf" => "application/pdf",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "parquet" => "application/vnd.apache.parquet",
+        "zip" => "application/zip",
+        "gz" | "tgz" => "application/gzip",
+        _ => "application/octet-stream",
+    }
+}
+
 /// Longest file name (blob name) accepted, in bytes; Azure's own limit.
 pub const MAX_FILE_NAME_BYTES: usize = 1024;
 
@@ -319,6 +407,37 @@ mod tests {
         for (list, needle) in cases {
             let err = check_files(&files(list), &policy).unwrap_err();
             assert!(err.contains(needle), "{err} should mention {needle}");
+        }
+    }
+
+    #[test]
+    fn link_ip_ranges() {
+        let policy = |ranges: &[&str]| WorkspacePolicy {
+            allowed_ip_ranges: ranges.iter().map(|r| r.to_string()).collect(),
+            ..Default::default()
+        };
+        /// (ranges, the `sip` expected, or a phrase of the refusal)
+        type Case<'a> = (&'a [&'a str], Result<Option<&'a str>, &'a str>);
+        let table: &[Case] = &[
+            (&[], Ok(None)),
+            (&["10.1.2.3"], Ok(Some("10.1.2.3"))),
+            (&["10.1.2.0/24"], Ok(Some("10.1.2.0-10.1.2.255"))),
+            (&["10.1.2.77/24"], Ok(Some("10.1.2.0-10.1.2.255"))),
+            (&["0.0.0.0/0"], Ok(Some("0.0.0.0-255.255.255.255"))),
+            (&["10.0.0.1-10.0.0.9"], Ok(Some("10.0.0.1-10.0.0.9"))),
+            (&["2001:db8::/32"], Err("IPv6")),
+            (&["2001:db8::1"], Err("IPv6")),
+            (&["10.0.0.9-10.0.0.1"], Err("ends before it starts")),
+            (&["10.0.0.0/33"], Err("prefix length")),
+            (&["example.org"], Err("not an IPv4 address")),
+            (&["10.0.0.0/8", "192.168.0.0/16"], Err("2 IP ranges")),
+        ];
+        for (ranges, expected) in table {
+            match (policy(ranges).link_ip_range(), expected) {
+                (Ok(got), Ok(want)) => assert_eq!(got.as_deref(), *want, "{ranges:?}"),
+                (Err(got), Err(needle)) => assert!(got.contains(needle), "{ranges:?}: {got}"),
+                (got, want) => panic!("{ranges:?}: {got:?}, expected {want:?}"),
+            }
         }
     }
 

@@ -203,6 +203,9 @@ pub struct AirlockRequest {
     pub outbox: Vec<PendingEvent>,
 }
 
+/// The history action of an issued link.
+pub const LINK_ISSUED: &str = "link issued";
+
 /// Why a contributor may not review (separation of duties).
 pub const NOT_INDEPENDENT: &str =
     "you created, submitted or were given an upload link for this request, so you cannot review it";
@@ -334,12 +337,33 @@ impl AirlockRequest {
     }
 
     /// A link was issued (who, what, until when goes on the record). A link that can write
-    /// makes its holder a contributor, who may then not review the request.
-    pub fn record_link_issued(&mut self, ctx: &Ctx, by: &User, can_write: bool, note: String) {
+    /// makes its holder a contributor, who may then not review the request. The same link
+    /// asked for again (same person, stage, rights and expiry, since the last status change)
+    /// is already on the record and is not written twice: a caller in a loop cannot grow the
+    /// record.
+    pub fn record_link_issued(
+        &mut self,
+        ctx: &Ctx,
+        by: &User,
+        can_write: bool,
+        note: String,
+    ) -> Applied {
+        let on_record = self
+            .history
+            .iter()
+            .rev()
+            .take_while(|h| h.to.is_none())
+            .any(|h| {
+                h.action == LINK_ISSUED && h.by == by.id && h.message.as_deref() == Some(&note)
+            });
+        if on_record {
+            return Applied::Unchanged("this link is already on the record".into());
+        }
         if can_write {
             self.add_contributor(&by.id);
         }
-        self.audit(ctx, by, "link issued", note);
+        self.audit(ctx, by, LINK_ISSUED, note);
+        Applied::Changed
     }
 
     /// Moves to `to` if the lifecycle table allows it, with history and outbox events.
@@ -619,16 +643,20 @@ impl AirlockRequest {
     }
 
     /// A malware verdict for `name`. Verdicts about another version of the blob are ignored.
+    ///
+    /// A verdict must name the version (eTag) it scanned, and only a verdict about the sealed
+    /// version counts. A clean verdict never replaces a bad one for the same version; a bad one
+    /// always counts, even after a clean one and after review began (the request is blocked).
     pub fn record_verdict(
         &mut self,
         name: &str,
         verdict: ScanVerdict,
         ctx: &Ctx,
     ) -> Result<Applied, DomainError> {
-        if self.status != Status::Submitted {
+        let status = self.status;
+        if !matches!(status, Status::Submitted | Status::InReview) {
             return Ok(Applied::Unchanged(format!(
-                "request is {}, not submitted",
-                self.status
+                "request is {status}: verdicts no longer apply"
             )));
         }
         let Some(file) = self.file_mut(name) else {
@@ -636,7 +664,12 @@ impl AirlockRequest {
                 "{name:?} is not a file of this request"
             )));
         };
-        if let (Some(sealed), Some(seen)) = (&file.etag, &verdict.etag)
+        let Some(seen) = verdict.etag.as_deref() else {
+            return Ok(Applied::Unchanged(format!(
+                "verdict for {name:?} names no eTag: it cannot be tied to the sealed copy"
+            )));
+        };
+        if let Some(sealed) = &file.etag
             && sealed != seen
         {
             return Ok(Applied::Unchanged(format!(
@@ -646,6 +679,20 @@ impl AirlockRequest {
         if file.scan.as_ref() == Some(&verdict) {
             return Ok(Applied::Unchanged(format!(
                 "verdict for {name:?} already recorded"
+            )));
+        }
+        let earlier_bad = file
+            .scan
+            .as_ref()
+            .is_some_and(|v| !v.is_clean() && v.etag.as_deref() == Some(seen));
+        if earlier_bad && verdict.is_clean() {
+            return Ok(Applied::Unchanged(format!(
+                "a clean verdict for {name:?} never overrides an earlier bad one for the same version"
+            )));
+        }
+        if status == Status::InReview && verdict.is_clean() {
+            return Ok(Applied::Unchanged(format!(
+                "request is in review: {name:?} was already found clean"
             )));
         }
         let message = if verdict.malware_names.is_empty() {
@@ -658,7 +705,26 @@ impl AirlockRequest {
             )
         };
         file.scan = Some(verdict);
-        self.log(ctx, &User::system(), "scanned", None, None, Some(message));
+        self.log(
+            ctx,
+            &User::system(),
+            "scanned",
+            None,
+            None,
+            Some(message.clone()),
+        );
+        if status == Status::InReview {
+            // A later, contradicting verdict (Defender rescans, or a first clean answer was
+            // wrong): what is under review is malware after all.
+            self.transition(
+                Status::BlockingInProgress,
+                &User::system(),
+                "scan: blocked",
+                Some(format!("blocked by malware scan during review: {message}")),
+                ctx,
+            )?;
+            return Ok(Applied::Changed);
+        }
         self.advance_after_sealing(ctx)?;
         Ok(Applied::Changed)
     }

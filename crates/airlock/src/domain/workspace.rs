@@ -62,7 +62,9 @@ pub fn parse_policy_defaults(
     if let Some(unknown) = map.keys().find(|k| known.get(k.as_str()).is_none()) {
         return Err(format!("unknown policy field {unknown:?}"));
     }
-    serde_json::from_value::<WorkspacePolicy>(value).map_err(|e| format!("invalid value: {e}"))?;
+    let policy = serde_json::from_value::<WorkspacePolicy>(value)
+        .map_err(|e| format!("invalid value: {e}"))?;
+    policy.link_ip_range()?;
     Ok(map)
 }
 

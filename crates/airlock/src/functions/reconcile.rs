@@ -3,16 +3,18 @@
 //! cannot help, with a message that says what went wrong.
 
 use crate::app::Deps;
+use crate::app::workflow::DATA_REMOVED;
 use crate::app::workflow::{FunctionError, Outcome, drive, fail, flush_outbox, settle_file};
 use crate::domain::stages::{StageRole, movement_for};
 use crate::domain::{AirlockRequest, Status, Workspace};
-use crate::ports::RequestQuery;
+use crate::ports::{OrderBy, RequestQuery};
 use tracing::warn;
 
 pub async fn run(deps: &Deps) -> Result<Outcome, FunctionError> {
     let mut republished = 0;
     let mut redriven = 0;
     let mut failed = 0;
+    let mut cleaned = 0;
     let mut errors = Vec::new();
     for ws in deps.workspaces.list().await? {
         for request in all(
@@ -59,9 +61,19 @@ pub async fn run(deps: &Deps) -> Result<Outcome, FunctionError> {
                 }
             }
         }
+        for request in unclean_terminal(deps, &ws).await? {
+            // Its StatusChanged was lost (dead-lettered): the clean-up it drives never ran.
+            match drive(deps, &ws, &request).await {
+                Ok(_) => cleaned += 1,
+                Err(e) => {
+                    warn!(request_id = %request.id, error = %e, "clean-up failed");
+                    errors.push(format!("{}: {e}", request.id));
+                }
+            }
+        }
     }
     let summary = format!(
-        "republished {republished} outbox(es), re-drove {redriven} request(s), failed {failed}"
+        "republished {republished} outbox(es), re-drove {redriven} request(s), failed {failed}, cleaned up after {cleaned}"
     );
     if errors.is_empty() {
         Ok(Outcome::Done(summary))
@@ -86,6 +98,53 @@ async fn all(
         match page.continuation {
             Some(token) => query.continuation = Some(token),
             None => return Ok(out),
+        }
+    }
+}
+
+/// How far back `Reconcile` looks for final requests whose clean-up never ran; older ones
+/// were cleaned long ago (or reported then), and the scan stays bounded.
+const CLEAN_UP_LOOKBACK_DAYS: i64 = 7;
+
+/// Requests in a final status for longer than the re-drive delay, changed within the
+/// lookback, whose clean-up ("data removed") is not on the record since they got there.
+async fn unclean_terminal(
+    deps: &Deps,
+    ws: &Workspace,
+) -> Result<Vec<AirlockRequest>, FunctionError> {
+    let now = deps.clock.now();
+    let mut query = RequestQuery {
+        statuses: Status::ALL
+            .into_iter()
+            .filter(|s| s.is_terminal())
+            .collect(),
+        order_by: OrderBy::UpdatedDesc,
+        page_size: 100,
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    loop {
+        let page = deps.requests.query(&ws.id, &query).await?;
+        let mut past_lookback = false;
+        for request in page.items {
+            let age = now - request.updated_when;
+            if age > chrono::Duration::days(CLEAN_UP_LOOKBACK_DAYS) {
+                past_lookback = true;
+                break;
+            }
+            let cleaned = request
+                .history
+                .iter()
+                .rev()
+                .take_while(|h| h.to.is_none())
+                .any(|h| h.action == DATA_REMOVED);
+            if age >= deps.settings.redrive_after && !cleaned {
+                out.push(request);
+            }
+        }
+        match page.continuation {
+            Some(token) if !past_lookback => query.continuation = Some(token),
+            _ => return Ok(out),
         }
     }
 }

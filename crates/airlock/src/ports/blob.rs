@@ -46,6 +46,27 @@ pub enum CopyState {
     Failed(String),
 }
 
+/// A blob's content headers: served with every download, and carried along by a server-side
+/// copy, so they are data too (and not covered by the sha256).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ContentHeaders {
+    pub content_type: Option<String>,
+    pub cache_control: Option<String>,
+    pub content_disposition: Option<String>,
+    pub content_encoding: Option<String>,
+    pub content_language: Option<String>,
+}
+
+impl ContentHeaders {
+    /// What the airlock sets on its copies: the type for the name, nothing else.
+    pub fn only_type(content_type: &str) -> Self {
+        ContentHeaders {
+            content_type: Some(content_type.to_string()),
+            ..Default::default()
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BlobProperties {
     pub size: u64,
@@ -54,6 +75,7 @@ pub struct BlobProperties {
     pub copy: Option<CopyState>,
     /// User metadata (lower-case keys); copies carry the request revision they belong to.
     pub metadata: BTreeMap<String, String>,
+    pub content: ContentHeaders,
 }
 
 /// A container link to sign with a user-delegation key.
@@ -71,7 +93,8 @@ pub type ByteStream = BoxStream<'static, Result<Bytes, PortError>>;
 /// - container and blob deletes are idempotent: a missing one is success;
 /// - `create_container` on an existing container is success;
 /// - `list_blobs` of a missing container is empty, and lists committed blobs only;
-/// - `start_copy` sets `metadata` on the destination; it may return `Pending`: completion is observed through `properties` (or the
+/// - `start_copy` sets `metadata` on the destination and, like the service, copies the
+///   source's content headers; it may return `Pending`: completion is observed through `properties` (or the
 ///   `BlobCreated` event in the destination), never assumed;
 /// - `read` streams the blob in chunks (never the whole blob in memory) and returns the
 ///   properties of the version being read; a missing blob is `NotFound`;
@@ -90,6 +113,13 @@ pub trait BlobStore: Send + Sync {
     ) -> Result<CopyState, PortError>;
     async fn read(&self, blob: &BlobRef) -> Result<(BlobProperties, ByteStream), PortError>;
     async fn delete_blob(&self, blob: &BlobRef) -> Result<(), PortError>;
+    /// Replaces every content header of the blob with `headers` (those left `None` are
+    /// cleared), as Set Blob Properties does; the data and metadata are untouched.
+    async fn set_content_headers(
+        &self,
+        blob: &BlobRef,
+        headers: &ContentHeaders,
+    ) -> Result<(), PortError>;
     async fn container_link(
         &self,
         container: &ContainerRef,

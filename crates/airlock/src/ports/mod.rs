@@ -9,7 +9,8 @@ pub mod requests;
 pub mod workspaces;
 
 pub use blob::{
-    BlobInfo, BlobProperties, BlobRef, BlobStore, ByteStream, ContainerRef, CopyState, SasRequest,
+    BlobInfo, BlobProperties, BlobRef, BlobStore, ByteStream, ContainerRef, ContentHeaders,
+    CopyState, SasRequest,
 };
 pub use clock::{Clock, SystemClock};
 pub use events::EventPublisher;

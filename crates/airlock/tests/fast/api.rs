@@ -450,7 +450,17 @@ async fn links_carry_the_right_permissions_and_expire() {
             .is_err(),
         "permissions cannot be widened"
     );
-    s.clock.advance(chrono::Duration::minutes(11));
+    // Links end on a 5-minute boundary at least linkExpiryMinutes (10) from now.
+    let now = airlock::ports::Clock::now(&*s.clock);
+    let expires: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(v["expiresAt"].clone()).unwrap();
+    assert!(
+        expires >= now + chrono::Duration::minutes(10)
+            && expires < now + chrono::Duration::minutes(15)
+            && expires.timestamp() % 300 == 0,
+        "{expires} from {now}"
+    );
+    s.clock.advance(chrono::Duration::minutes(15));
     assert!(
         upload.upload("b.csv", b"2\n".to_vec()).is_err(),
         "an expired link is refused"
@@ -947,5 +957,74 @@ async fn deceptive_file_names_refuse_submit() {
         assert_eq!(status, 400, "{files:?}: {body}");
         assert!(error_message(&body).contains(needle), "{files:?}: {body}");
         assert_eq!(s.record(&id).status.to_string(), "draft");
+    }
+}
+
+/// Attack: a researcher asks for the upload link in a loop to fill the request's record
+/// (Cosmos DB items stop at 2 MB, and then nothing can be written to the request). The same
+/// link is on the record once, and the caller is slowed down with 429 and `Retry-After`.
+#[tokio::test]
+async fn a_link_loop_neither_grows_the_record_nor_goes_unthrottled() {
+    let s = Stack::start(json!({})).await;
+    let alice = s.token("alice", &[RESEARCHER], WS1);
+    let id = s.create(WS1, &alice, "export").await;
+    let path = format!("{}/api/workspaces/{WS1}/requests/{id}/link", s.base);
+    let mut throttled = None;
+    let mut served = 0;
+    for _ in 0..400 {
+        let r = s.http.get(&path).bearer_auth(&alice).send().await.unwrap();
+        match r.status().as_u16() {
+            200 => served += 1,
+            429 => {
+                throttled = Some((
+                    r.headers()["retry-after"].to_str().unwrap().to_string(),
+                    r.json::<Value>().await.unwrap(),
+                ));
+                break;
+            }
+            other => panic!("{other}"),
+        }
+    }
+    let (retry_after, body) = throttled.expect("the loop is throttled");
+    assert!(retry_after.parse::<u64>().unwrap() >= 1, "{retry_after}");
+    assert_eq!(body["error"]["code"], "TooManyRequests");
+    assert!((250..400).contains(&served), "{served}");
+    let links = s
+        .record(&id)
+        .history
+        .iter()
+        .filter(|h| h.action == "link issued")
+        .count();
+    assert_eq!(links, 1, "the same link is on the record once");
+    // Someone else is not slowed down by Alice's loop.
+    let bob = s.token("bob", &[RESEARCHER], WS1);
+    s.create(WS1, &bob, "export").await;
+    // Time heals: a minute later Alice may call again.
+    s.clock.advance(chrono::Duration::minutes(1));
+    let r = s.http.get(&path).bearer_auth(&alice).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+/// A workspace whose allowed IP range no SAS can carry (IPv6, or several) gets a clear 400
+/// naming the range, never a 500 or a link that ignores the restriction.
+#[tokio::test]
+async fn links_refuse_ip_ranges_they_cannot_carry() {
+    for (ranges, needle) in [
+        (json!(["2001:db8::/32"]), "IPv6"),
+        (json!(["10.0.0.0/8", "192.168.0.0/16"]), "2 IP ranges"),
+    ] {
+        let s = Stack::start(json!({"allowedIpRanges": ranges})).await;
+        let alice = s.token("alice", &[RESEARCHER], WS1);
+        let id = s.create(WS1, &alice, "export").await;
+        let (status, body) = s
+            .call(
+                "GET",
+                &format!("/api/workspaces/{WS1}/requests/{id}/link"),
+                Some(&alice),
+                None,
+            )
+            .await;
+        assert_eq!(status, 400, "{ranges}: {body}");
+        assert!(error_message(&body).contains(needle), "{body}");
     }
 }

@@ -522,3 +522,37 @@ async fn copies_that_never_finish_fail_after_the_deadline() {
     assert_eq!(r.status, Status::Failed);
     assert!(r.status_message.unwrap().contains("data.csv"));
 }
+
+/// A lost (dead-lettered) StatusChanged for a final status: its clean-up never ran, and
+/// `Reconcile` runs it once the re-drive delay has passed.
+#[tokio::test]
+async fn a_lost_clean_up_after_a_final_status_is_re_driven() {
+    let s = Stack::start(json!({})).await;
+    let (id, alice) = draft_with_file(&s).await;
+    s.engine.drop_deliveries(
+        Some(Box::new(|f: &str, e: &EventGridEvent| {
+            f == FunctionName::StatusChanged.as_str() && e.data["newStatus"] == "cancelled"
+        })),
+        true,
+    );
+    s.action(WS1, &id, "cancel", &alice, None).await;
+    assert_eq!(s.record(&id).status, Status::Cancelled);
+    assert_eq!(
+        s.data_of(&id),
+        BTreeMap::from([("stalexint".to_string(), vec!["data.csv".to_string()])]),
+        "the clean-up was lost with its event"
+    );
+    reconcile_after(&s, 1).await;
+    assert!(!s.data_of(&id).is_empty(), "too early to re-drive");
+    let v = reconcile_after(&s, 5).await;
+    assert!(s.data_of(&id).is_empty(), "{v}");
+    assert!(
+        s.record(&id)
+            .history
+            .iter()
+            .any(|h| h.action == "data removed")
+    );
+    // Once done, it is not done again.
+    let again = reconcile_after(&s, 5).await;
+    assert!(again.to_string().contains("cleaned up after 0"), "{again}");
+}

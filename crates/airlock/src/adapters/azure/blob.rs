@@ -3,8 +3,8 @@
 
 use super::errors::{error_code, port_error};
 use crate::ports::{
-    BlobInfo, BlobProperties, BlobRef, BlobStore, ByteStream, ContainerRef, CopyState, PortError,
-    SasRequest,
+    BlobInfo, BlobProperties, BlobRef, BlobStore, ByteStream, ContainerRef, ContentHeaders,
+    CopyState, PortError, SasRequest,
 };
 use async_trait::async_trait;
 use azure_core::credentials::TokenCredential;
@@ -325,6 +325,13 @@ impl BlobStore for AzureBlobStore {
                 response.copy_status_description().map_err(h)?,
             ),
             metadata: lower(response.metadata().map_err(h)?),
+            content: ContentHeaders {
+                content_type: response.content_type().map_err(h)?,
+                cache_control: response.cache_control().map_err(h)?,
+                content_disposition: response.content_disposition().map_err(h)?,
+                content_encoding: response.content_encoding().map_err(h)?,
+                content_language: response.content_language().map_err(h)?,
+            },
         }))
     }
 
@@ -385,12 +392,39 @@ impl BlobStore for AzureBlobStore {
             etag: etag(p.etag),
             copy: copy_state(p.copy_status, p.copy_status_description),
             metadata: lower(p.metadata),
+            content: ContentHeaders {
+                content_type: p.content_type,
+                cache_control: p.cache_control,
+                content_disposition: p.content_disposition,
+                content_encoding: p.content_encoding,
+                content_language: p.content_language,
+            },
         };
         let name = b.name.clone();
         let stream = result
             .body
             .map(move |chunk| chunk.map_err(|e| port_error(&format!("reading {name}"), e)));
         Ok((props, Box::pin(stream)))
+    }
+
+    async fn set_content_headers(
+        &self,
+        b: &BlobRef,
+        headers: &ContentHeaders,
+    ) -> Result<(), PortError> {
+        let options = azure_storage_blob::models::BlobClientSetPropertiesOptions {
+            blob_content_type: headers.content_type.clone(),
+            blob_cache_control: headers.cache_control.clone(),
+            blob_content_disposition: headers.content_disposition.clone(),
+            blob_content_encoding: headers.content_encoding.clone(),
+            blob_content_language: headers.content_language.clone(),
+            ..Default::default()
+        };
+        self.blob(b)?
+            .set_properties(Some(options))
+            .await
+            .map(|_| ())
+            .map_err(|e| port_error("setting content headers", e))
     }
 
     async fn delete_blob(&self, b: &BlobRef) -> Result<(), PortError> {

@@ -211,7 +211,7 @@ fn a_bad_verdict_blocks_naming_file_and_malware() {
         result: "Malicious".into(),
         malware_names: vec!["Eicar-Test-Signature".into()],
         scanned_at: chrono::Utc::now(),
-        etag: None,
+        etag: Some("etag1".into()),
     };
     r.record_verdict("f1.csv", verdict, &ctx(&ws)).unwrap();
     assert_eq!(r.status, Status::BlockingInProgress);
@@ -610,4 +610,77 @@ fn contributors_cannot_review() {
     )
     .unwrap();
     assert_eq!(r.status, Status::ApprovalInProgress);
+}
+
+fn malicious(etag: Option<&str>) -> ScanVerdict {
+    ScanVerdict {
+        result: "Malicious".into(),
+        malware_names: vec!["EICAR".into()],
+        scanned_at: chrono::Utc::now(),
+        etag: etag.map(str::to_string),
+    }
+}
+
+/// Attack: a forged "No threats found" with no eTag, posted right after submit, must not
+/// count; neither may a clean verdict replace a bad one for the same version.
+#[test]
+fn verdicts_must_name_the_sealed_version_and_clean_never_beats_bad() {
+    let ws = workspace(Default::default());
+    let mut r = new_request(&ws);
+    r.submit(&user("alice"), files(1), &ctx(&ws)).unwrap();
+    let mut forged = clean("x");
+    forged.etag = None;
+    assert!(matches!(
+        r.record_verdict("f0.csv", forged, &ctx(&ws)).unwrap(),
+        Applied::Unchanged(ref why) if why.contains("names no eTag")
+    ));
+    assert!(r.files[0].scan.is_none());
+    // A bad verdict before the seal, then a "clean" one for the same version.
+    let mut blocked = r.clone();
+    blocked
+        .record_verdict("f0.csv", malicious(Some("e0")), &ctx(&ws))
+        .unwrap();
+    assert_eq!(blocked.status, Status::BlockingInProgress);
+    let mut early = r.clone();
+    early.files[0].scan = Some(malicious(Some("e0")));
+    assert!(matches!(
+        early.record_verdict("f0.csv", clean("e0"), &ctx(&ws)).unwrap(),
+        Applied::Unchanged(ref why) if why.contains("never overrides")
+    ));
+    assert!(!early.files[0].scan.as_ref().unwrap().is_clean());
+    // A verdict without an eTag does not seal anyone's fate either way.
+    r.record_sealed("f0.csv", 10, "h".into(), "e0".into(), &ctx(&ws))
+        .unwrap();
+    r.record_verdict("f0.csv", malicious(None), &ctx(&ws))
+        .unwrap();
+    assert_eq!(r.status, Status::Submitted);
+}
+
+/// A bad verdict after a clean one (Defender rescans; a first answer was wrong) blocks a
+/// request that is already in review; a later clean one changes nothing.
+#[test]
+fn a_later_bad_verdict_blocks_a_request_in_review() {
+    let ws = workspace(Default::default());
+    let mut r = in_review(&ws, 1);
+    assert!(matches!(
+        r.record_verdict("f0.csv", clean("etag0"), &ctx(&ws))
+            .unwrap(),
+        Applied::Unchanged(_)
+    ));
+    assert!(matches!(
+        r.record_verdict("f0.csv", malicious(Some("other")), &ctx(&ws))
+            .unwrap(),
+        Applied::Unchanged(_)
+    ));
+    assert_eq!(r.status, Status::InReview);
+    r.record_verdict("f0.csv", malicious(Some("etag0")), &ctx(&ws))
+        .unwrap();
+    assert_eq!(r.status, Status::BlockingInProgress);
+    assert!(r.status_message.clone().unwrap().contains("during review"));
+    // Nobody can approve it now.
+    assert!(
+        r.clone()
+            .review(&user("m"), Decision::Approved, "".into(), None, &ctx(&ws))
+            .is_err()
+    );
 }

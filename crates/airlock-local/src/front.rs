@@ -1,0 +1,106 @@
+//! The Functions host's front door, for the local stack. On Azure, callers reach only the
+//! host: it forwards `/api/...` to the handler (`enableForwardingHttpRequest`) and invokes the
+//! other functions itself, on the handler's port, which nothing outside can reach. Here the
+//! same: the handler listens on a private port that only the local router knows, and this
+//! listener, on the API port people use, forwards `/api/...` and answers 404 for anything
+//! else, so nobody can post a forged event (a clean scan verdict, say) to a function.
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use std::sync::Arc;
+
+pub struct FrontDoor {
+    /// `http://127.0.0.1:PRIVATE_PORT`: the handler.
+    pub handler_url: String,
+    http: reqwest::Client,
+}
+
+/// Headers that describe one hop, not the request (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [HeaderName; 5] = [
+    header::CONNECTION,
+    header::HOST,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::TE,
+];
+
+impl FrontDoor {
+    pub fn new(handler_url: String) -> Self {
+        FrontDoor {
+            handler_url,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn routes(self: &Arc<Self>) -> axum::Router {
+        axum::Router::new()
+            .route("/api", axum::routing::any(forward))
+            .route("/api/{*rest}", axum::routing::any(forward))
+            .fallback(not_here)
+            .with_state(self.clone())
+    }
+}
+
+async fn not_here() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(json!({"error": {
+            "code": "NotFound",
+            "message": "only /api/... is served here; functions are invoked by the Functions host"
+        }})),
+    )
+        .into_response()
+}
+
+/// Forwards one request to the handler as the Functions host does: same method, path, query,
+/// headers and body (streamed both ways), plus an invocation id.
+async fn forward(State(front): State<Arc<FrontDoor>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/api");
+    let mut outbound = front
+        .http
+        .request(parts.method.clone(), format!("{}{path}", front.handler_url))
+        .header(
+            "x-azure-functions-invocationid",
+            uuid::Uuid::new_v4().to_string(),
+        );
+    for (name, value) in &parts.headers {
+        if !HOP_BY_HOP.contains(name) {
+            outbound = outbound.header(name, value);
+        }
+    }
+    let answer = outbound
+        .body(reqwest::Body::wrap_stream(body.into_data_stream()))
+        .send()
+        .await;
+    match answer {
+        Ok(answer) => {
+            let mut response = Response::builder().status(answer.status());
+            for (name, value) in answer.headers() {
+                if !HOP_BY_HOP.contains(name) {
+                    response = response.header(name, value);
+                }
+            }
+            response
+                .body(Body::from_stream(answer.bytes_stream()))
+                .unwrap_or_else(|e| {
+                    (StatusCode::BAD_GATEWAY, format!("forwarding: {e}")).into_response()
+                })
+        }
+        Err(e) => (
+            StatusCode::BAD_GATEWAY,
+            axum::Json(json!({"error": {
+                "code": "BadGateway",
+                "message": format!("the handler did not answer: {e}")
+            }})),
+        )
+            .into_response(),
+    }
+}
