@@ -383,6 +383,7 @@ impl BlobStore for MemoryBlobStore {
         from: &BlobRef,
         to: &BlobRef,
         metadata: &BTreeMap<String, String>,
+        source_etag: Option<&str>,
     ) -> Result<CopyState, PortError> {
         let mode = *self.mode.lock().unwrap();
         let etag = self.etag();
@@ -392,13 +393,21 @@ impl BlobStore for MemoryBlobStore {
                 .get(&(from.account.clone(), from.container.clone()))
                 .and_then(|c| c.get(&from.name))
                 .filter(|s| s.copy != Some(CopyState::Pending))
-                .map(|s| (s.data.clone(), s.content.clone()))
                 .ok_or_else(|| {
                     PortError::NotFound(format!(
                         "source blob {}/{}/{}",
                         from.account, from.container, from.name
                     ))
                 })?;
+            if let Some(wanted) = source_etag
+                && source.etag != wanted
+            {
+                return Err(PortError::PreconditionFailed(format!(
+                    "copy source {}/{}/{} is no longer version {wanted}",
+                    from.account, from.container, from.name
+                )));
+            }
+            let source = (source.data.clone(), source.content.clone());
             let dest = containers
                 .get_mut(&(to.account.clone(), to.container.clone()))
                 .ok_or_else(|| {
@@ -470,7 +479,8 @@ impl BlobStore for MemoryBlobStore {
         &self,
         blob: &BlobRef,
         headers: &ContentHeaders,
-    ) -> Result<(), PortError> {
+        if_match: Option<&str>,
+    ) -> Result<String, PortError> {
         let etag = self.etag();
         let mut containers = self.containers.lock().unwrap();
         let stored = containers
@@ -482,10 +492,18 @@ impl BlobStore for MemoryBlobStore {
                     blob.account, blob.container, blob.name
                 ))
             })?;
+        if let Some(wanted) = if_match
+            && stored.etag != wanted
+        {
+            return Err(PortError::PreconditionFailed(format!(
+                "{}/{}/{} is no longer version {wanted}",
+                blob.account, blob.container, blob.name
+            )));
+        }
         stored.content = headers.clone();
         // As on the service: new properties are a new version of the blob.
-        stored.etag = etag;
-        Ok(())
+        stored.etag = etag.clone();
+        Ok(etag)
     }
 
     async fn delete_blob(&self, blob: &BlobRef) -> Result<(), PortError> {

@@ -92,6 +92,7 @@ impl From<PortError> for ApiError {
             }
             PortError::Transient(m) => ApiError::unavailable(m),
             PortError::InvalidInput(m) => ApiError::bad_request(m),
+            PortError::PreconditionFailed(m) => ApiError::conflict(m),
             PortError::Permanent(m) => {
                 tracing::error!(error = %m, "storage error");
                 ApiError::internal("an internal error occurred; it has been logged")

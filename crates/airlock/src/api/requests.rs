@@ -9,7 +9,7 @@ use super::{ApiError, Authenticated, InWorkspace, JsonBody, envelope};
 use crate::app::Deps;
 use crate::app::workflow::{container, flush_outbox, modify};
 use crate::domain::access::{self, LinkRefusal, UserAction};
-use crate::domain::request::{Applied, Ctx};
+use crate::domain::request::{Applied, Ctx, DraftFile};
 use crate::domain::{AirlockRequest, Caller, Decision, RequestType, Role, Status, Workspace};
 use crate::ports::{OrderBy, RequestQuery, SasRequest};
 use axum::Json;
@@ -133,13 +133,32 @@ pub async fn submit(
         )));
     }
     let draft = container(&deps, &ws, &request, crate::domain::StageRole::Draft);
-    let files: Vec<(String, u64)> = deps
-        .blobs
-        .list_blobs(&draft)
-        .await?
-        .into_iter()
-        .map(|b| (b.name, b.size))
-        .collect();
+    let listed = deps.blobs.list_blobs(&draft).await?;
+    let mut files = Vec::with_capacity(listed.len());
+    for blob in listed {
+        // What is submitted is this version of each file, with the airlock's content headers
+        // only: an uploader's (a Content-Disposition, a Cache-Control, ~1 KB each) would ride
+        // along with every copy, uncovered by the sha256. The seal then copies exactly the
+        // version recorded here; an overwrite after submit fails the request instead.
+        let headers = crate::app::workflow::airlock_headers(&blob.name);
+        let etag = deps
+            .blobs
+            .set_content_headers(&draft.blob(&blob.name), &headers, Some(&blob.etag))
+            .await
+            .map_err(|e| match e {
+                crate::ports::PortError::PreconditionFailed(_)
+                | crate::ports::PortError::NotFound(_) => ApiError::conflict(format!(
+                    "{:?} changed while the request was being submitted; submit again",
+                    blob.name
+                )),
+                e => e.into(),
+            })?;
+        files.push(DraftFile {
+            name: blob.name,
+            size: blob.size,
+            etag: Some(etag),
+        });
+    }
     act(&deps, &ws, &caller, &id, UserAction::Submit, |r, ctx| {
         r.submit(&caller.user, files.clone(), ctx)
     })

@@ -267,6 +267,7 @@ async fn start_movement(
     let metadata = revision_metadata(request);
     let mut started = 0;
     let mut missing = Vec::new();
+    let mut changed = Vec::new();
     for file in &request.files {
         let dest = to.blob(&file.name);
         if let Some(props) = deps.blobs.properties(&dest).await?
@@ -276,30 +277,36 @@ async fn start_movement(
             continue;
         }
         let mut source = from.blob(&file.name);
-        if from_role == StageRole::Draft {
-            // Content headers travel with a copy and are not covered by the sha256: the
-            // uploader's (a Content-Disposition, a Cache-Control, ~1 KB each) must not reach
-            // the sealed copy. The approved copy is checked again.
-            match deps
-                .blobs
-                .set_content_headers(&source, &airlock_headers(&file.name))
-                .await
-            {
-                Ok(()) | Err(PortError::NotFound(_)) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
         if request.status == Status::BlockingInProgress
             && deps.blobs.properties(&source).await?.is_none()
         {
             // A bad verdict can arrive before every file was sealed: block from the draft.
             source = container(deps, ws, request, StageRole::Draft).blob(&file.name);
         }
-        match deps.blobs.start_copy(&source, &dest, &metadata).await {
+        // The seal copies exactly the version that was submitted.
+        let version = if from_role == StageRole::Draft {
+            file.submitted_etag.as_deref()
+        } else {
+            None
+        };
+        match deps
+            .blobs
+            .start_copy(&source, &dest, &metadata, version)
+            .await
+        {
             Ok(_) => started += 1,
             Err(PortError::NotFound(_)) => missing.push(file.name.clone()),
+            Err(PortError::PreconditionFailed(_)) => changed.push(file.name.clone()),
             Err(e) => return Err(e.into()),
         }
+    }
+    if !changed.is_empty() {
+        let message = format!(
+            "file(s) changed in the draft after submit, so what would be sealed is not what was submitted: {}; submit again",
+            changed.join(", ")
+        );
+        let outcome = fail(deps, ws, &request.id, message.clone()).await?;
+        return Ok(Outcome::Done(format!("{message}; {}", outcome.message())));
     }
     if !missing.is_empty() {
         let message = if from_role == StageRole::Draft {
@@ -497,7 +504,9 @@ pub async fn settle_file(
         // nothing of the uploader's, or the request fails.
         let expected = airlock_headers(name);
         if hashed.content != expected {
-            deps.blobs.set_content_headers(&blob, &expected).await?;
+            deps.blobs
+                .set_content_headers(&blob, &expected, None)
+                .await?;
             let now = deps.blobs.properties(&blob).await?.map(|p| p.content);
             if now.as_ref() != Some(&expected) {
                 let message = format!(

@@ -64,6 +64,11 @@ impl ScanVerdict {
 pub struct FileRecord {
     pub name: String,
     pub size: u64,
+    /// ETag of the draft blob when it was submitted: the seal copies exactly this version,
+    /// so an overwrite after submit (the upload link is still valid) fails the request
+    /// instead of changing what is reviewed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitted_etag: Option<String>,
     /// sha256 (hex) of the sealed copy in the in-progress stage.
     #[serde(default)]
     pub sha256: Option<String>,
@@ -201,6 +206,14 @@ pub struct AirlockRequest {
     #[serde(default)]
     #[schemars(skip)]
     pub outbox: Vec<PendingEvent>,
+}
+
+/// A blob in the draft at submit: what is submitted is exactly this version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DraftFile {
+    pub name: String,
+    pub size: u64,
+    pub etag: Option<String>,
 }
 
 /// The history action of an issued link.
@@ -400,7 +413,7 @@ impl AirlockRequest {
     pub fn submit(
         &mut self,
         by: &User,
-        files: Vec<(String, u64)>,
+        files: Vec<DraftFile>,
         ctx: &Ctx,
     ) -> Result<(), DomainError> {
         if self.status != Status::Draft {
@@ -409,13 +422,15 @@ impl AirlockRequest {
                 status: self.status,
             });
         }
-        check_files(&files, &ctx.workspace.policy).map_err(DomainError::Invalid)?;
+        let listed: Vec<(String, u64)> = files.iter().map(|f| (f.name.clone(), f.size)).collect();
+        check_files(&listed, &ctx.workspace.policy).map_err(DomainError::Invalid)?;
         self.add_contributor(&by.id);
         self.files = files
             .into_iter()
-            .map(|(name, size)| FileRecord {
-                name,
-                size,
+            .map(|f| FileRecord {
+                name: f.name,
+                size: f.size,
+                submitted_etag: f.etag,
                 sha256: None,
                 etag: None,
                 sealed_at: None,
@@ -627,6 +642,19 @@ impl AirlockRequest {
         if size > max {
             let message = format!(
                 "{name:?} is {size} bytes once sealed; the workspace allows at most {max} bytes per file"
+            );
+            return Ok(self.fail(message, ctx));
+        }
+        let sealed_total: u64 = self
+            .files
+            .iter()
+            .filter(|f| f.sha256.is_some())
+            .map(|f| f.size)
+            .sum();
+        let max_total = ctx.workspace.policy.max_total_bytes;
+        if sealed_total > max_total {
+            let message = format!(
+                "the sealed files total {sealed_total} bytes; the workspace allows at most {max_total} bytes"
             );
             return Ok(self.fail(message, ctx));
         }

@@ -94,7 +94,8 @@ pub type ByteStream = BoxStream<'static, Result<Bytes, PortError>>;
 /// - `create_container` on an existing container is success;
 /// - `list_blobs` of a missing container is empty, and lists committed blobs only;
 /// - `start_copy` sets `metadata` on the destination and, like the service, copies the
-///   source's content headers; it may return `Pending`: completion is observed through `properties` (or the
+///   source's content headers; with `source_etag`, it copies only that version of the source
+///   and is `PreconditionFailed` (copying nothing) when the source has changed; it may return `Pending`: completion is observed through `properties` (or the
 ///   `BlobCreated` event in the destination), never assumed;
 /// - `read` streams the blob in chunks (never the whole blob in memory) and returns the
 ///   properties of the version being read; a missing blob is `NotFound`;
@@ -110,16 +111,20 @@ pub trait BlobStore: Send + Sync {
         from: &BlobRef,
         to: &BlobRef,
         metadata: &BTreeMap<String, String>,
+        source_etag: Option<&str>,
     ) -> Result<CopyState, PortError>;
     async fn read(&self, blob: &BlobRef) -> Result<(BlobProperties, ByteStream), PortError>;
     async fn delete_blob(&self, blob: &BlobRef) -> Result<(), PortError>;
     /// Replaces every content header of the blob with `headers` (those left `None` are
-    /// cleared), as Set Blob Properties does; the data and metadata are untouched.
+    /// cleared), as Set Blob Properties does; the data and metadata are untouched. With
+    /// `if_match`, only if the blob is still that version (else `PreconditionFailed`).
+    /// Returns the blob's new eTag (new properties are a new version).
     async fn set_content_headers(
         &self,
         blob: &BlobRef,
         headers: &ContentHeaders,
-    ) -> Result<(), PortError>;
+        if_match: Option<&str>,
+    ) -> Result<String, PortError>;
     async fn container_link(
         &self,
         container: &ContainerRef,

@@ -29,6 +29,10 @@ pub enum PortError {
     /// Throttling, timeouts, a service briefly down: a retry may succeed.
     #[error("temporarily unavailable: {0}")]
     Transient(String),
+    /// A condition the write depended on no longer holds (the source of a copy changed
+    /// since its eTag was recorded): retrying the same write cannot help.
+    #[error("precondition failed: {0}")]
+    PreconditionFailed(String),
     /// Something the caller passed through to the service was refused (an unknown or
     /// tampered continuation token): the caller's fault, and retrying will not help.
     #[error("{0}")]

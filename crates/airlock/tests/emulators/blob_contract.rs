@@ -2,7 +2,9 @@
 //! adapter (bearer tokens + user-delegation SAS, over HTTPS).
 
 use airlock::domain::SasPermissions;
-use airlock::ports::{BlobRef, BlobStore, ContainerRef, CopyState, PortError, SasRequest};
+use airlock::ports::{
+    BlobRef, BlobStore, ContainerRef, ContentHeaders, CopyState, PortError, SasRequest,
+};
 use airlock_local::testing::*;
 use airlock_testkit::memory::{ManualClock, MemoryBlobStore};
 use futures::StreamExt;
@@ -67,7 +69,7 @@ async fn contract(store: &dyn BlobStore, put: impl AsyncFn(&BlobRef, Vec<u8>)) {
     store.create_container(&dst).await.unwrap();
     let meta = BTreeMap::from([("airlockrevision".to_string(), "3".to_string())]);
     let state = store
-        .start_copy(&src.blob(name), &dst.blob(name), &meta)
+        .start_copy(&src.blob(name), &dst.blob(name), &meta, None)
         .await
         .unwrap();
     assert!(matches!(state, CopyState::Success | CopyState::Pending));
@@ -82,8 +84,52 @@ async fn contract(store: &dyn BlobStore, put: impl AsyncFn(&BlobRef, Vec<u8>)) {
         (hex::encode(Sha256::digest(&data)), data.len() as u64)
     );
 
+    // Conditional writes: content headers set on one version, copies pinned to a version.
+    let v1 = props.etag.clone();
+    let headers = ContentHeaders::only_type("text/csv");
+    let v2 = store
+        .set_content_headers(&src.blob(name), &headers, Some(&v1))
+        .await
+        .unwrap();
+    assert_ne!(v2, v1, "new properties are a new version");
+    let now = store.properties(&src.blob(name)).await.unwrap().unwrap();
+    assert_eq!((&now.etag, &now.content), (&v2, &headers));
+    let stale = store
+        .set_content_headers(&src.blob(name), &headers, Some(&v1))
+        .await;
+    assert!(
+        matches!(stale, Err(PortError::PreconditionFailed(_))),
+        "{stale:?}"
+    );
+    let stale = store
+        .start_copy(&src.blob(name), &dst.blob("pinned"), &meta, Some(&v1))
+        .await;
+    assert!(
+        matches!(stale, Err(PortError::PreconditionFailed(_))),
+        "{stale:?}"
+    );
+    assert_eq!(
+        store.properties(&dst.blob("pinned")).await.unwrap(),
+        None,
+        "nothing copied from a changed source"
+    );
+    store
+        .start_copy(&src.blob(name), &dst.blob("pinned"), &meta, Some(&v2))
+        .await
+        .unwrap();
+    let pinned = store
+        .properties(&dst.blob("pinned"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        pinned.content, headers,
+        "a copy carries the source's headers"
+    );
+    store.delete_blob(&dst.blob("pinned")).await.unwrap();
+
     let missing = store
-        .start_copy(&src.blob("nope"), &dst.blob("nope"), &meta)
+        .start_copy(&src.blob("nope"), &dst.blob("nope"), &meta, None)
         .await;
     assert!(
         matches!(missing, Err(PortError::NotFound(_))),

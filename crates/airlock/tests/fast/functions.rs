@@ -55,6 +55,7 @@ async fn fixture_request(s: &Stack) {
         files: vec![FileRecord {
             name: FILE.into(),
             size: 524,
+            submitted_etag: None,
             sha256: None,
             etag: None,
             sealed_at: None,
@@ -79,7 +80,7 @@ async fn fixture_request(s: &Stack) {
     s.blobs.create_container(&sealed).await.unwrap();
     let metadata = BTreeMap::from([("airlockrevision".to_string(), "1".to_string())]);
     s.blobs
-        .start_copy(&draft.blob(FILE), &sealed.blob(FILE), &metadata)
+        .start_copy(&draft.blob(FILE), &sealed.blob(FILE), &metadata, None)
         .await
         .unwrap();
     s.blobs.take_notices();
@@ -555,4 +556,38 @@ async fn a_lost_clean_up_after_a_final_status_is_re_driven() {
     // Once done, it is not done again.
     let again = reconcile_after(&s, 5).await;
     assert!(again.to_string().contains("cleaned up after 0"), "{again}");
+}
+
+/// Attack: the upload link is still valid after submit; overwrite a file in the moment
+/// between submit and the seal. What gets sealed would not be what was submitted (nor what
+/// the limits were checked on): the request fails instead, naming the file.
+#[tokio::test]
+async fn an_overwrite_between_submit_and_seal_fails_the_request() {
+    let s = Stack::start(json!({"maxTotalBytes": 100})).await;
+    let (id, alice) = draft_with_file(&s).await;
+    let upload = s.link(WS1, &id, &alice).await;
+    // Submit, but let nothing be delivered yet (the seal has not run).
+    let (status, body) = s
+        .call(
+            "POST",
+            &format!("/api/workspaces/{WS1}/requests/{id}/submit"),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    upload.upload("data.csv", vec![b'x'; 5_000]).unwrap();
+    s.settle().await;
+    let r = s.record(&id);
+    assert_eq!(r.status, Status::Failed, "{:?}", r.status_message);
+    let message = r.status_message.unwrap();
+    assert!(
+        message.contains("data.csv") && message.contains("changed in the draft after submit"),
+        "{message}"
+    );
+    assert!(
+        s.data_of(&id).get("stalexip").is_none_or(|f| f.is_empty()),
+        "nothing was sealed: {:?}",
+        s.data_of(&id)
+    );
 }

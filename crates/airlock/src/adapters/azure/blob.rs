@@ -340,6 +340,7 @@ impl BlobStore for AzureBlobStore {
         from: &BlobRef,
         to: &BlobRef,
         metadata: &BTreeMap<String, String>,
+        source_etag: Option<&str>,
     ) -> Result<CopyState, PortError> {
         // The source is read with a short-lived, read-only user-delegation SAS, so copies
         // work across accounts without the destination holding any key.
@@ -360,6 +361,7 @@ impl BlobStore for AzureBlobStore {
         let source = format!("{}?{token}", self.blob_url(from));
         let options = BlobClientStartCopyFromUrlOptions {
             metadata: Some(metadata.clone().into_iter().collect()),
+            source_if_match: source_etag.map(azure_core::http::Etag::from),
             ..Default::default()
         };
         let response = self
@@ -372,6 +374,15 @@ impl BlobStore for AzureBlobStore {
                     "copy source {}/{}/{}",
                     from.account, from.container, from.name
                 )),
+                Some(azure_core::http::StatusCode::PreconditionFailed) => {
+                    PortError::PreconditionFailed(format!(
+                        "copy source {}/{}/{} is no longer version {}",
+                        from.account,
+                        from.container,
+                        from.name,
+                        source_etag.unwrap_or("?")
+                    ))
+                }
                 _ => port_error("starting a copy", e),
             })?;
         use azure_storage_blob::models::BlobClientStartCopyFromUrlResultHeaders;
@@ -411,20 +422,37 @@ impl BlobStore for AzureBlobStore {
         &self,
         b: &BlobRef,
         headers: &ContentHeaders,
-    ) -> Result<(), PortError> {
+        if_match: Option<&str>,
+    ) -> Result<String, PortError> {
         let options = azure_storage_blob::models::BlobClientSetPropertiesOptions {
             blob_content_type: headers.content_type.clone(),
             blob_cache_control: headers.cache_control.clone(),
             blob_content_disposition: headers.content_disposition.clone(),
             blob_content_encoding: headers.content_encoding.clone(),
             blob_content_language: headers.content_language.clone(),
+            if_match: if_match.map(azure_core::http::Etag::from),
             ..Default::default()
         };
-        self.blob(b)?
+        let response = self
+            .blob(b)?
             .set_properties(Some(options))
             .await
-            .map(|_| ())
-            .map_err(|e| port_error("setting content headers", e))
+            .map_err(|e| match e.http_status() {
+                Some(azure_core::http::StatusCode::PreconditionFailed) => {
+                    PortError::PreconditionFailed(format!(
+                        "{}/{}/{} is no longer version {}",
+                        b.account,
+                        b.container,
+                        b.name,
+                        if_match.unwrap_or("?")
+                    ))
+                }
+                _ => port_error("setting content headers", e),
+            })?;
+        response
+            .headers()
+            .get_optional_string(&azure_core::http::headers::ETAG)
+            .ok_or_else(|| PortError::Permanent("Set Blob Properties returned no ETag".into()))
     }
 
     async fn delete_blob(&self, b: &BlobRef) -> Result<(), PortError> {

@@ -45,8 +45,14 @@ fn new_request(ws: &Workspace) -> AirlockRequest {
     .unwrap()
 }
 
-fn files(n: usize) -> Vec<(String, u64)> {
-    (0..n).map(|i| (format!("f{i}.csv"), 10)).collect()
+fn files(n: usize) -> Vec<DraftFile> {
+    (0..n)
+        .map(|i| DraftFile {
+            name: format!("f{i}.csv"),
+            size: 10,
+            etag: Some(format!("draft{i}")),
+        })
+        .collect()
 }
 
 fn clean(etag: &str) -> ScanVerdict {
@@ -268,8 +274,12 @@ fn oversized_sealed_copy_fails() {
         ..Default::default()
     });
     let mut r = new_request(&ws);
-    r.submit(&user("alice"), vec![("a".into(), 10)], &ctx(&ws))
-        .unwrap();
+    let one = DraftFile {
+        name: "a".into(),
+        size: 10,
+        etag: None,
+    };
+    r.submit(&user("alice"), vec![one], &ctx(&ws)).unwrap();
     r.record_sealed("a", 101, "h".into(), "e".into(), &ctx(&ws))
         .unwrap();
     assert_eq!(r.status, Status::Failed);
