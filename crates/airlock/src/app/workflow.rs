@@ -264,6 +264,15 @@ async fn start_movement(
     let from = container(deps, ws, request, from_role);
     let to = container(deps, ws, request, to_role);
     deps.blobs.create_container(&to).await?;
+    if to_role == StageRole::InProgress {
+        // A resubmit can overtake the clean-up of the previous revision's sealed copies:
+        // reviewers must only ever see this revision's files.
+        for blob in deps.blobs.list_blobs(&to).await? {
+            if !request.files.iter().any(|f| f.name == blob.name) {
+                deps.blobs.delete_blob(&to.blob(&blob.name)).await?;
+            }
+        }
+    }
     let metadata = revision_metadata(request);
     let mut started = 0;
     let mut missing = Vec::new();

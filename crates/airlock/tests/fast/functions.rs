@@ -591,3 +591,43 @@ async fn an_overwrite_between_submit_and_seal_fails_the_request() {
         s.data_of(&id)
     );
 }
+
+/// A resubmit that overtakes the clean-up of revision 1's sealed copies (its StatusChanged
+/// is late) must not leave a revision-1 file where reviewers look.
+#[tokio::test]
+async fn a_resubmit_never_shows_a_previous_revisions_file() {
+    let s = Stack::start(json!({})).await;
+    let (id, alice) = draft_with_file(&s).await;
+    s.link(WS1, &id, &alice)
+        .await
+        .upload("notes.txt", b"names of people\n".to_vec())
+        .unwrap();
+    s.action(WS1, &id, "submit", &alice, None).await;
+    assert_eq!(s.record(&id).status, Status::InReview);
+    // The clean-up of the sealed copies for revision 2's draft is lost.
+    s.engine.drop_deliveries(
+        Some(Box::new(|f: &str, e: &EventGridEvent| {
+            f == FunctionName::StatusChanged.as_str() && e.data["newStatus"] == "draft"
+        })),
+        true,
+    );
+    let mike = s.token("mike", &[MANAGER], WS1);
+    s.action(
+        WS1,
+        &id,
+        "review",
+        &mike,
+        Some(json!({"decision": "changes_requested", "explanation": "drop notes.txt"})),
+    )
+    .await;
+    let upload = s.link(WS1, &id, &alice).await;
+    upload.delete("notes.txt").unwrap();
+    s.action(WS1, &id, "submit", &alice, None).await;
+    let r = s.record(&id);
+    assert_eq!((r.status, r.revision), (Status::InReview, 2));
+    assert_eq!(
+        s.data_of(&id).get("stalexip"),
+        Some(&vec!["data.csv".to_string()]),
+        "only revision 2's files are sealed"
+    );
+}
