@@ -5,7 +5,9 @@
 
 use airlock::adapters::azure::AzureBlobStore;
 use airlock::domain::{AccountNames, StageRole};
-use airlock::ports::{BlobRef, BlobStore, ContainerRef, PortError};
+use airlock::ports::{
+    BlobRef, BlobStore, ContainerRef, DEFENDER_RESULT_TAG, DEFENDER_TIME_TAG, PortError,
+};
 use airlock_testkit::builders::{blob_event, scan_result_event};
 use airlock_testkit::delivery::{DeliveryEngine, SCAN_RESULT_TOPIC};
 use std::collections::{HashMap, HashSet};
@@ -95,13 +97,22 @@ impl BlobWatcher {
                         malware_names: vec![],
                     },
                 };
+                let now = chrono::Utc::now();
+                // As Defender: the verdict goes into the blob's index tags, then the event.
+                let tags = std::collections::BTreeMap::from([
+                    (DEFENDER_RESULT_TAG.to_string(), verdict.result.clone()),
+                    (DEFENDER_TIME_TAG.to_string(), now.to_rfc3339()),
+                ]);
+                if let Err(e) = store.set_tags(&blob, &tags).await {
+                    tracing::warn!(error = %e, blob = %blob.name, "writing the verdict tags");
+                }
                 let event = scan_result_event(
                     &blob,
                     &url,
                     &etag,
                     &(verdict.result, verdict.malware_names),
                     None,
-                    chrono::Utc::now(),
+                    now,
                 );
                 engine.publish(SCAN_RESULT_TOPIC, event);
             });

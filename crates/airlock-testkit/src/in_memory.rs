@@ -12,7 +12,7 @@ use crate::tokens::{DEV_ISSUER, DEV_JWKS};
 use airlock::adapters::jwks::{AuthConfig, JwksVerifier};
 use airlock::app::{Deps, Settings};
 use airlock::domain::{AccountNames, StageRole, Workspace};
-use airlock::ports::Clock;
+use airlock::ports::{Clock, DEFENDER_RESULT_TAG, DEFENDER_TIME_TAG};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
@@ -82,6 +82,14 @@ impl MemoryFeed {
             // Defender scans the version that raised the event; a later write is another scan.
             if let Some(bytes) = self.blobs.get(&notice.blob).filter(|_| scanned) {
                 let verdict = (self.scanner)(&bytes);
+                // As Defender: the verdict goes into the blob's index tags, then the event.
+                self.blobs.set_tags(
+                    &notice.blob,
+                    std::collections::BTreeMap::from([
+                        (DEFENDER_RESULT_TAG.to_string(), verdict.0.clone()),
+                        (DEFENDER_TIME_TAG.to_string(), now.to_rfc3339()),
+                    ]),
+                );
                 engine.publish(
                     SCAN_RESULT_TOPIC,
                     scan_result_event(&notice.blob, &url, &notice.etag, &verdict, None, now),

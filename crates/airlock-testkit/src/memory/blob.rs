@@ -36,6 +36,8 @@ struct Stored {
     copy: Option<CopyState>,
     metadata: BTreeMap<String, String>,
     content: ContentHeaders,
+    /// Index tags (not copied, as the service's Copy Blob does not by default).
+    tags: BTreeMap<String, String>,
     /// Content a pending copy will have when it completes.
     pending: Option<Bytes>,
 }
@@ -87,6 +89,22 @@ impl MemoryBlobStore {
         });
     }
 
+    /// Replaces a blob's index tags (as Defender does with its verdict); the eTag is kept,
+    /// as on the service. `false` when there is no such blob.
+    pub fn set_tags(&self, blob: &BlobRef, tags: BTreeMap<String, String>) -> bool {
+        let mut containers = self.containers.lock().unwrap();
+        match containers
+            .get_mut(&(blob.account.clone(), blob.container.clone()))
+            .and_then(|c| c.get_mut(&blob.name))
+        {
+            Some(stored) => {
+                stored.tags = tags;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Blob events since the last call.
     pub fn take_notices(&self) -> Vec<BlobNotice> {
         std::mem::take(&mut *self.notices.lock().unwrap())
@@ -110,6 +128,7 @@ impl MemoryBlobStore {
             copy: None,
             metadata: BTreeMap::new(),
             content,
+            tags: BTreeMap::new(),
             pending: None,
         };
         self.containers
@@ -425,6 +444,7 @@ impl BlobStore for MemoryBlobStore {
                     copy: Some(CopyState::Success),
                     metadata: metadata.clone(),
                     content,
+                    tags: BTreeMap::new(),
                     pending: None,
                 },
                 CopyMode::Pending => Stored {
@@ -433,6 +453,7 @@ impl BlobStore for MemoryBlobStore {
                     copy: Some(CopyState::Pending),
                     metadata: metadata.clone(),
                     content,
+                    tags: BTreeMap::new(),
                     pending: Some(source),
                 },
             };
@@ -473,6 +494,21 @@ impl BlobStore for MemoryBlobStore {
             .map(|start| Ok(data.slice(start..(start + chunk).min(data.len()))))
             .collect();
         Ok((props, Box::pin(futures::stream::iter(chunks))))
+    }
+
+    async fn tags(&self, blob: &BlobRef) -> Result<BTreeMap<String, String>, PortError> {
+        self.containers
+            .lock()
+            .unwrap()
+            .get(&(blob.account.clone(), blob.container.clone()))
+            .and_then(|c| c.get(&blob.name))
+            .map(|s| s.tags.clone())
+            .ok_or_else(|| {
+                PortError::NotFound(format!(
+                    "blob {}/{}/{}",
+                    blob.account, blob.container, blob.name
+                ))
+            })
     }
 
     async fn set_content_headers(

@@ -7,6 +7,7 @@ use crate::app::workflow::{FunctionError, Outcome, modify};
 use crate::domain::ScanVerdict;
 use crate::domain::StageRole;
 use crate::domain::request::Applied;
+use crate::ports::{DEFENDER_RESULT_TAG, PortError};
 
 pub async fn handle(
     deps: &Deps,
@@ -38,6 +39,29 @@ pub async fn handle(
             "verdicts only count in the in-progress stage, not {:?}",
             parsed.stage
         )));
+    }
+    // Defender also writes its verdict into the blob's index tags, which only it (and the
+    // storage account's owners) can write: an event that contradicts that record is not
+    // Defender's, whoever could send to the topic.
+    match deps.blobs.tags(&blob).await {
+        Ok(tags) => {
+            if let Some(recorded) = tags.get(DEFENDER_RESULT_TAG)
+                && *recorded != result
+            {
+                tracing::warn!(file = %blob.name, %result, %recorded, "verdict contradicts the blob's index tag");
+                return Ok(Outcome::Ignored(format!(
+                    "verdict {result:?} for {:?} contradicts Defender's record on the blob ({recorded:?}): not accepted",
+                    blob.name
+                )));
+            }
+        }
+        Err(PortError::NotFound(_)) => {
+            return Ok(Outcome::Ignored(format!(
+                "{:?} is no longer in the in-progress stage",
+                blob.name
+            )));
+        }
+        Err(e) => return Err(e.into()),
     }
     let m = modify::<FunctionError>(deps, &ws, &request.id, |r, ctx| {
         r.record_verdict(&blob.name, verdict.clone(), ctx)

@@ -46,6 +46,12 @@ pub enum CopyState {
     Failed(String),
 }
 
+/// The blob index tag in which Defender for Storage's malware scanning records its verdict
+/// (the same text as the event's `scanResultType`).
+pub const DEFENDER_RESULT_TAG: &str = "Malware Scanning scan result";
+/// ... and when it scanned.
+pub const DEFENDER_TIME_TAG: &str = "Malware Scanning scan time UTC";
+
 /// A blob's content headers: served with every download, and carried along by a server-side
 /// copy, so they are data too (and not covered by the sha256).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -115,6 +121,10 @@ pub trait BlobStore: Send + Sync {
     ) -> Result<CopyState, PortError>;
     async fn read(&self, blob: &BlobRef) -> Result<(BlobProperties, ByteStream), PortError>;
     async fn delete_blob(&self, blob: &BlobRef) -> Result<(), PortError>;
+    /// The blob's index tags: where Defender for Storage also records its verdict
+    /// ([`DEFENDER_RESULT_TAG`]), independently of the event it publishes. A missing blob
+    /// is `NotFound`.
+    async fn tags(&self, blob: &BlobRef) -> Result<BTreeMap<String, String>, PortError>;
     /// Replaces every content header of the blob with `headers` (those left `None` are
     /// cleared), as Set Blob Properties does; the data and metadata are untouched. With
     /// `if_match`, only if the blob is still that version (else `PreconditionFailed`).

@@ -10,7 +10,7 @@ pub mod workspaces;
 
 pub use blob::{
     BlobInfo, BlobProperties, BlobRef, BlobStore, ByteStream, ContainerRef, ContentHeaders,
-    CopyState, SasRequest,
+    CopyState, DEFENDER_RESULT_TAG, DEFENDER_TIME_TAG, SasRequest,
 };
 pub use clock::{Clock, SystemClock};
 pub use events::EventPublisher;

@@ -306,3 +306,52 @@ async fn etags_agree_between_listing_properties_and_reads() {
     assert_eq!(props, read.etag);
     assert!(listed.starts_with('"') && listed.ends_with('"'), "{listed}");
 }
+
+/// Index tags as Defender writes them: readable through the port, and writing them leaves
+/// the blob's version (eTag) alone, so a verdict about a version still names it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verdict_tags_keep_the_version() {
+    let azurite = azurite(&["stalexipwstags"]);
+    let store = blob_store(&azurite);
+    let c = ContainerRef {
+        account: "stalexipwstags".into(),
+        container: "req-tags".into(),
+    };
+    store.create_container(&c).await.unwrap();
+    let url = store
+        .container_link(&c, &link(SasPermissions::UPLOAD, 10))
+        .await
+        .unwrap();
+    SasOnly::new(&url)
+        .upload("data.csv", b"1,2\n".to_vec())
+        .await
+        .unwrap();
+    let before = store
+        .properties(&c.blob("data.csv"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(store.tags(&c.blob("data.csv")).await.unwrap().is_empty());
+    let tags = BTreeMap::from([
+        (
+            airlock::ports::DEFENDER_RESULT_TAG.to_string(),
+            "No threats found".to_string(),
+        ),
+        (
+            airlock::ports::DEFENDER_TIME_TAG.to_string(),
+            "2026-11-22T12:00:00Z".to_string(),
+        ),
+    ]);
+    store.set_tags(&c.blob("data.csv"), &tags).await.unwrap();
+    assert_eq!(store.tags(&c.blob("data.csv")).await.unwrap(), tags);
+    let after = store
+        .properties(&c.blob("data.csv"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.etag, before.etag, "tags are not a new version");
+    assert!(matches!(
+        store.tags(&c.blob("nope")).await,
+        Err(PortError::NotFound(_))
+    ));
+}

@@ -631,3 +631,58 @@ async fn a_resubmit_never_shows_a_previous_revisions_file() {
         "only revision 2's files are sealed"
     );
 }
+
+/// Attack: someone who can send to the scan-result topic posts "No threats found", with the
+/// right eTag, for a file Defender found malicious. Defender's own record on the blob (its
+/// index tag) says otherwise: the forged verdict is not accepted, the genuine one blocks.
+#[tokio::test]
+async fn a_verdict_contradicting_defenders_blob_tag_is_refused() {
+    let s = Stack::start(json!({})).await;
+    s.feed
+        .scan
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let (id, alice) = draft_with_file(&s).await;
+    s.action(WS1, &id, "submit", &alice, None).await;
+    let r = s.record(&id);
+    assert_eq!(r.status, Status::Submitted, "sealed, waiting for a verdict");
+    let etag = r.files[0].etag.clone().unwrap();
+    let sealed = airlock::ports::BlobRef {
+        account: "stalexipwsone".into(),
+        container: id.clone(),
+        name: "data.csv".into(),
+    };
+    // Defender has scanned and written its verdict to the blob; its event is on the way.
+    assert!(s.blobs.set_tags(
+        &sealed,
+        BTreeMap::from([(
+            airlock::ports::DEFENDER_RESULT_TAG.to_string(),
+            "Malicious".to_string()
+        )])
+    ));
+    let url = airlock_testkit::builders::azure_blob_url(&sealed);
+    let now = chrono::Utc::now();
+    let forged = airlock_testkit::builders::scan_result_event(
+        &sealed,
+        &url,
+        &etag,
+        &("No threats found".into(), vec![]),
+        None,
+        now,
+    );
+    s.engine.publish("scan-result", forged);
+    s.settle().await;
+    let r = s.record(&id);
+    assert_eq!(r.status, Status::Submitted, "{:?}", r.status_message);
+    assert!(r.files[0].scan.is_none());
+    let genuine = airlock_testkit::builders::scan_result_event(
+        &sealed,
+        &url,
+        &etag,
+        &("Malicious".into(), vec!["EICAR".into()]),
+        None,
+        now,
+    );
+    s.engine.publish("scan-result", genuine);
+    s.settle().await;
+    assert_eq!(s.record(&id).status, Status::BlockedByScan);
+}

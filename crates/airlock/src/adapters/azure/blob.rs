@@ -40,6 +40,25 @@ pub struct AzureBlobStore {
 }
 
 impl AzureBlobStore {
+    /// Replaces a blob's index tags. Not a port: only the local stand-in for Defender writes
+    /// verdict tags (on Azure, Defender does).
+    pub async fn set_tags(
+        &self,
+        b: &BlobRef,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<(), PortError> {
+        let tags: std::collections::HashMap<String, String> = tags.clone().into_iter().collect();
+        let content: RequestContent<azure_storage_blob::models::BlobTags, XmlFormat> =
+            azure_storage_blob::models::BlobTags::from(tags)
+                .try_into()
+                .map_err(|e: azure_core::Error| PortError::Permanent(format!("blob tags: {e}")))?;
+        self.blob(b)?
+            .set_tags(content, None)
+            .await
+            .map(|_| ())
+            .map_err(|e| port_error("writing blob tags", e))
+    }
+
     pub fn new(
         endpoint_template: &str,
         credential: Arc<dyn TokenCredential>,
@@ -453,6 +472,23 @@ impl BlobStore for AzureBlobStore {
             .headers()
             .get_optional_string(&azure_core::http::headers::ETAG)
             .ok_or_else(|| PortError::Permanent("Set Blob Properties returned no ETag".into()))
+    }
+
+    async fn tags(&self, b: &BlobRef) -> Result<BTreeMap<String, String>, PortError> {
+        let response = self
+            .blob(b)?
+            .get_tags(None)
+            .await
+            .map_err(|e| match e.http_status() {
+                Some(azure_core::http::StatusCode::NotFound) => {
+                    PortError::NotFound(format!("blob {}/{}/{}", b.account, b.container, b.name))
+                }
+                _ => port_error("reading blob tags", e),
+            })?;
+        let tags = response
+            .into_model()
+            .map_err(|e| PortError::Permanent(format!("blob tags: {e}")))?;
+        Ok(std::collections::HashMap::from(tags).into_iter().collect())
     }
 
     async fn delete_blob(&self, b: &BlobRef) -> Result<(), PortError> {
