@@ -171,11 +171,23 @@ fn operations() -> Vec<Op> {
             "Cancel a draft or a request in review",
             None,
         ),
-        action(
-            "/api/workspaces/{workspaceId}/requests/{requestId}/review",
-            "Approve, reject or request changes (airlock managers; never the creator)",
-            Some("ReviewRequest"),
-        ),
+        Op {
+            params: {
+                let mut params = req();
+                params.push(Param {
+                    name: "If-Match",
+                    location: "header",
+                    schema: json!({"type": "string"}),
+                    description: "the ETag of the version read (GET answers with it); 412 if it changed since".into(),
+                });
+                params
+            },
+            ..action(
+                "/api/workspaces/{workspaceId}/requests/{requestId}/review",
+                "Approve, reject or request changes (airlock managers; never the creator)",
+                Some("ReviewRequest"),
+            )
+        },
         action(
             "/api/workspaces/{workspaceId}/requests/{requestId}/revoke",
             "Revoke an approval; approved data is deleted",
@@ -315,6 +327,12 @@ pub fn document() -> Value {
                 error("The request changed concurrently; try again"),
             );
             responses.insert("413".into(), error("The body is too large"));
+            if op.params.iter().any(|p| p.name == "If-Match") {
+                responses.insert(
+                    "412".into(),
+                    error("The request changed since the version named in If-Match"),
+                );
+            }
             responses.insert(
                 "429".into(),
                 error("Too many calls from this caller: wait the `Retry-After` seconds"),

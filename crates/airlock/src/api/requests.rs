@@ -14,7 +14,7 @@ use crate::domain::{AirlockRequest, Caller, Decision, RequestType, Role, Status,
 use crate::ports::{OrderBy, RequestQuery, SasRequest};
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -59,20 +59,34 @@ async fn load(
     caller: &Caller,
     id: &str,
 ) -> Result<AirlockRequest, ApiError> {
+    Ok(load_versioned(deps, ws, caller, id).await?.0)
+}
+
+/// The request and the store's ETag of this version of it.
+async fn load_versioned(
+    deps: &Deps,
+    ws: &Workspace,
+    caller: &Caller,
+    id: &str,
+) -> Result<(AirlockRequest, String), ApiError> {
     if !super::plausible_id(id) {
         return Err(ApiError::not_found("request not found"));
     }
     tracing::Span::current().record("request_id", id);
-    let request = deps
-        .requests
-        .get(&ws.id, id)
-        .await?
-        .ok_or_else(|| {
-            ApiError::not_found(format!("request {id} not found in workspace {}", ws.id))
-        })?
-        .value;
-    access::may_read(caller, &request).map_err(ApiError::forbidden)?;
-    Ok(request)
+    let versioned = deps.requests.get(&ws.id, id).await?.ok_or_else(|| {
+        ApiError::not_found(format!("request {id} not found in workspace {}", ws.id))
+    })?;
+    access::may_read(caller, &versioned.value).map_err(ApiError::forbidden)?;
+    Ok((versioned.value, versioned.etag))
+}
+
+/// An entity tag as HTTP writes it (quoted).
+fn http_etag(etag: &str) -> String {
+    if etag.starts_with('"') {
+        etag.to_string()
+    } else {
+        format!("\"{etag}\"")
+    }
 }
 
 /// The audit trail, with the result of checking its hash chain.
@@ -91,13 +105,17 @@ pub async fn history(
     }))
 }
 
+/// The request, with its version as `ETag` (a reviewer may send it back as `If-Match`).
 pub async fn read(
     State(deps): State<Arc<Deps>>,
     InWorkspace { ws, caller }: InWorkspace,
     Path(RequestPath { id }): Path<RequestPath>,
-) -> ApiResult<RequestEnvelope> {
-    let request = load(&deps, &ws, &caller, &id).await?;
-    Ok(Json(envelope(&caller, &request)))
+) -> Result<([(header::HeaderName, String); 1], Json<RequestEnvelope>), ApiError> {
+    let (request, etag) = load_versioned(&deps, &ws, &caller, &id).await?;
+    Ok((
+        [(header::ETAG, http_etag(&etag))],
+        Json(envelope(&caller, &request)),
+    ))
 }
 
 /// Applies a caller's command: role check, then the domain, in one conditional write.
@@ -197,13 +215,27 @@ fn parse_review(body: &ReviewRequest) -> Result<(Decision, String), ApiError> {
     Ok((decision, explanation))
 }
 
+/// `If-Match` (optional): the `ETag` of the version the reviewer read; a review of a request
+/// that has changed since is 412. (Any write changes it, a link issued too: `revision` in
+/// the body is the precondition about the files.)
 pub async fn review(
     State(deps): State<Arc<Deps>>,
     InWorkspace { ws, caller }: InWorkspace,
     Path(RequestPath { id }): Path<RequestPath>,
+    headers: HeaderMap,
     JsonBody(body): JsonBody<ReviewRequest>,
 ) -> ApiResult<RequestEnvelope> {
     let (decision, explanation) = parse_review(&body)?;
+    if let Some(wanted) = headers.get(header::IF_MATCH) {
+        let wanted = wanted.to_str().unwrap_or_default().trim();
+        let (_, current) = load_versioned(&deps, &ws, &caller, &id).await?;
+        if wanted != "*" && wanted != http_etag(&current) {
+            return Err(ApiError::precondition_failed(format!(
+                "the request changed since you read it (it is now {}): read it again before reviewing",
+                http_etag(&current)
+            )));
+        }
+    }
     act(&deps, &ws, &caller, &id, UserAction::Review, |r, ctx| {
         r.review(
             &caller.user,

@@ -1028,3 +1028,38 @@ async fn links_refuse_ip_ranges_they_cannot_carry() {
         assert!(error_message(&body).contains(needle), "{body}");
     }
 }
+
+/// The record's version as a precondition: GET answers with `ETag`; a review sent with an
+/// `If-Match` of a version that has since changed is 412, and nothing is recorded.
+#[tokio::test]
+async fn a_review_with_a_stale_if_match_is_412() {
+    let s = Stack::start(json!({})).await;
+    let id = in_review(&s).await;
+    let mary = s.token("mary", &[MANAGER], WS1);
+    let mike = s.token("mike", &[MANAGER], WS1);
+    let path = format!("{}/api/workspaces/{WS1}/requests/{id}", s.base);
+    let read = s.http.get(&path).bearer_auth(&mary).send().await.unwrap();
+    let seen = read.headers()["etag"].to_str().unwrap().to_string();
+    assert!(seen.starts_with('"') && seen.len() > 2, "{seen}");
+    // The record changes after Mary read it (another manager takes a read link).
+    s.link(WS1, &id, &mike).await;
+    let review = |etag: String| {
+        s.http
+            .post(format!("{path}/review"))
+            .bearer_auth(&mary)
+            .header("if-match", etag)
+            .json(&json!({"decision": "approved", "revision": 1}))
+            .send()
+    };
+    let stale = review(seen.clone()).await.unwrap();
+    assert_eq!(stale.status(), 412);
+    let body: Value = stale.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "PreconditionFailed", "{body}");
+    assert!(s.record(&id).reviews.is_empty());
+    let fresh = s.http.get(&path).bearer_auth(&mary).send().await.unwrap();
+    let now = fresh.headers()["etag"].to_str().unwrap().to_string();
+    assert_ne!(now, seen);
+    assert_eq!(review(now).await.unwrap().status(), 200);
+    s.settle().await;
+    assert_eq!(s.record(&id).status.to_string(), "approved");
+}
