@@ -85,6 +85,7 @@ async fn run(config: Config) -> std::io::Result<()> {
     let deps = Arc::new(Deps {
         blobs: Arc::new(blobs),
         requests: stores.clone(),
+        history: stores.clone(),
         workspaces: stores,
         publisher: Arc::new(publisher),
         clock: Arc::new(SystemClock),

@@ -6,7 +6,8 @@
 use crate::builders::{Verdict, azure_blob_url, blob_event, eicar_scanner, scan_result_event};
 use crate::delivery::{DeliveryEngine, DeliveryOptions, SCAN_RESULT_TOPIC, topic_name};
 use crate::memory::{
-    BlobNotice, MemoryBlobStore, MemoryPublisher, MemoryRequestStore, MemoryWorkspaceStore,
+    BlobNotice, MemoryBlobStore, MemoryHistoryStore, MemoryPublisher, MemoryRequestStore,
+    MemoryWorkspaceStore,
 };
 use crate::tokens::{DEV_ISSUER, DEV_JWKS};
 use airlock::adapters::jwks::{AuthConfig, JwksVerifier};
@@ -109,6 +110,7 @@ pub struct InMemoryAirlock {
     pub blobs: Arc<MemoryBlobStore>,
     pub publisher: Arc<MemoryPublisher>,
     pub requests: Arc<MemoryRequestStore>,
+    pub history: Arc<MemoryHistoryStore>,
     pub workspaces: Arc<MemoryWorkspaceStore>,
     stop: Option<oneshot::Sender<()>>,
     tasks: Vec<JoinHandle<()>>,
@@ -169,11 +171,13 @@ impl InMemoryAirlock {
         let blobs = Arc::new(MemoryBlobStore::new(options.clock.clone()));
         let publisher = Arc::new(MemoryPublisher::default());
         let requests = Arc::new(MemoryRequestStore::default());
+        let history = Arc::new(MemoryHistoryStore::default());
         let workspaces = Arc::new(MemoryWorkspaceStore::new(options.workspaces));
         let names = AccountNames::new(options.tre_id);
         let deps = Arc::new(Deps {
             blobs: blobs.clone(),
             requests: requests.clone(),
+            history: history.clone(),
             workspaces: workspaces.clone(),
             publisher: publisher.clone(),
             clock: options.clock,
@@ -225,6 +229,7 @@ impl InMemoryAirlock {
             blobs,
             publisher,
             requests,
+            history,
             workspaces,
             stop: Some(stop),
             tasks,

@@ -324,12 +324,13 @@ async fn duplicated_and_reordered_delivery_reaches_the_same_end() {
     let r = c
         .ok(
             "GET",
-            &format!("/workspaces/{ALPHA}/requests/{id}"),
+            &format!("/workspaces/{ALPHA}/requests/{id}/history"),
             &alice,
             None,
         )
         .await;
-    let history: Vec<&str> = r["airlockRequest"]["history"]
+    assert_eq!(r["verified"], true, "the trail in Cosmos verifies: {r}");
+    let history: Vec<&str> = r["history"]
         .as_array()
         .unwrap()
         .iter()

@@ -177,12 +177,21 @@ async fn injected_faults_heal() {
         let r = api.wait(ALPHA, &id, &mike, "in_review").await;
         stack.engine.drop_deliveries(None, false);
         assert_eq!(r["files"][0]["sha256"], sha);
+        let trail = api
+            .ok(
+                "GET",
+                &format!("/workspaces/{ALPHA}/requests/{id}/history"),
+                &mike,
+                None,
+            )
+            .await;
         assert!(
-            r["history"]
+            trail["history"]
                 .as_array()
                 .unwrap()
                 .iter()
-                .any(|h| h["action"] == "sealed")
+                .any(|h| h["action"] == "sealed"),
+            "{trail}"
         );
         eprintln!("lost BlobCreated healed");
     }

@@ -537,8 +537,12 @@ impl BlobStore for MemoryBlobStore {
             )));
         }
         stored.content = headers.clone();
-        // As on the service: new properties are a new version of the blob.
+        // As on the service: new properties are a new version of the blob, and a concluded
+        // copy's details (its source URL) are no longer shown.
         stored.etag = etag.clone();
+        if stored.copy != Some(CopyState::Pending) {
+            stored.copy = None;
+        }
         Ok(etag)
     }
 

@@ -5,12 +5,14 @@
 mod blob;
 mod clock;
 mod events;
+mod history;
 mod requests;
 mod workspaces;
 
 pub use blob::{BlobNotice, CopyMode, MemoryBlobStore, SasClient, SasError};
 pub use clock::ManualClock;
 pub use events::MemoryPublisher;
+pub use history::MemoryHistoryStore;
 pub use requests::MemoryRequestStore;
 pub use workspaces::MemoryWorkspaceStore;
 

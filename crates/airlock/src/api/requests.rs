@@ -96,12 +96,14 @@ pub async fn history(
     Path(RequestPath { id }): Path<RequestPath>,
 ) -> ApiResult<AuditTrail> {
     let request = load(&deps, &ws, &caller, &id).await?;
-    let check = crate::domain::request::verify_history(&request.id, &request.history);
+    let history = crate::app::workflow::full_history(&deps, &request).await?;
+    let check =
+        crate::domain::request::verify_history(&request.id, &history, &request.history_head);
     Ok(Json(AuditTrail {
         verified: check.is_ok(),
         broken_at: check.err().map(|i| u32::try_from(i).unwrap_or(u32::MAX)),
         request_id: request.id,
-        history: request.history,
+        history,
     }))
 }
 

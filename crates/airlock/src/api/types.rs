@@ -55,11 +55,15 @@ pub struct RequestEnvelope {
     pub allowed_user_actions: Vec<UserAction>,
 }
 
-/// The outbox is the airlock's own bookkeeping (events not yet published), never shown.
+/// The outbox and the history's tail are the airlock's own bookkeeping (events not yet
+/// published, entries not yet in the history store; the trail is at `.../history`), never
+/// shown.
 fn without_outbox<S: Serializer>(request: &AirlockRequest, s: S) -> Result<S::Ok, S::Error> {
     let mut value = serde_json::to_value(request).map_err(serde::ser::Error::custom)?;
     if let Some(fields) = value.as_object_mut() {
-        fields.remove("outbox");
+        for internal in ["outbox", "historyTail", "linksIssued", "auditedSinceChange"] {
+            fields.remove(internal);
+        }
     }
     value.serialize(s)
 }

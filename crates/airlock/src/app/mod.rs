@@ -5,7 +5,9 @@ pub mod limits;
 pub mod workflow;
 
 use crate::domain::AccountNames;
-use crate::ports::{BlobStore, Clock, EventPublisher, RequestStore, TokenVerifier, WorkspaceStore};
+use crate::ports::{
+    BlobStore, Clock, EventPublisher, HistoryStore, RequestStore, TokenVerifier, WorkspaceStore,
+};
 use chrono::Duration;
 use std::sync::Arc;
 
@@ -13,6 +15,8 @@ use std::sync::Arc;
 pub struct Deps {
     pub blobs: Arc<dyn BlobStore>,
     pub requests: Arc<dyn RequestStore>,
+    /// The audit trail (append-only).
+    pub history: Arc<dyn HistoryStore>,
     pub workspaces: Arc<dyn WorkspaceStore>,
     pub publisher: Arc<dyn EventPublisher>,
     pub clock: Arc<dyn Clock>,

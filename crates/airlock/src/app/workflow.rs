@@ -94,11 +94,18 @@ pub async fn modify<E: From<PortError>>(
         let applied = change(&mut request, &ctx)?;
         let saved = match applied {
             Applied::Unchanged(_) => current,
-            Applied::Changed => match deps.requests.replace(&request, &current.etag).await {
-                Ok(saved) => saved,
-                Err(PortError::Conflict(_)) => continue,
-                Err(e) => return Err(e.into()),
-            },
+            Applied::Changed => {
+                // The entries an earlier write left in the record stop being carried once
+                // the history store is known to hold them.
+                if history_stored(deps, &current.value).await {
+                    request.history_stored_before(current.value.history_head.length);
+                }
+                match deps.requests.replace(&request, &current.etag).await {
+                    Ok(saved) => saved,
+                    Err(PortError::Conflict(_)) => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            }
         };
         let (request, publish_error) = flush_outbox(deps, saved).await;
         return Ok(Modified {
@@ -113,12 +120,60 @@ pub async fn modify<E: From<PortError>>(
     .into())
 }
 
-/// Publishes the record's pending events, then removes exactly those from the outbox.
-/// Publishing is at-least-once: a crash between publish and clear republishes later.
+/// Whether the history store holds every entry in the record's tail (true for an empty
+/// tail). Appends them if not; a failure leaves them in the record, where they stay part of
+/// the trail until a later change stores them.
+async fn history_stored(deps: &Deps, request: &AirlockRequest) -> bool {
+    let Some(last) = request.history_tail.last() else {
+        return true;
+    };
+    // Entries are appended in order, so the last one stored means all are.
+    if let Ok(Some(stored)) = deps.history.get(&request.id, last.seq).await
+        && stored.hash == last.hash
+    {
+        return true;
+    }
+    append_history(deps, request).await
+}
+
+/// Appends the record's tail to the history store; false (logged) if that failed.
+async fn append_history(deps: &Deps, request: &AirlockRequest) -> bool {
+    if request.history_tail.is_empty() {
+        return true;
+    }
+    match deps
+        .history
+        .append(&request.workspace_id, &request.id, &request.history_tail)
+        .await
+    {
+        Ok(()) => true,
+        Err(e) => {
+            warn!(request_id = %request.id, error = %e, "appending to the history store failed; the entries stay in the record");
+            false
+        }
+    }
+}
+
+/// The whole audit trail of `request`: the history store's entries and the record's tail.
+pub async fn full_history(
+    deps: &Deps,
+    request: &AirlockRequest,
+) -> Result<Vec<crate::domain::HistoryEntry>, PortError> {
+    let stored = deps.history.list(&request.id).await?;
+    Ok(crate::domain::request::merge_tail(
+        stored,
+        &request.history_tail,
+    ))
+}
+
+/// After a write: appends the new history entries to their store, then publishes the
+/// record's pending events and removes exactly those from the outbox. Publishing is
+/// at-least-once: a crash between publish and clear republishes later.
 pub async fn flush_outbox(
     deps: &Deps,
     saved: Versioned<AirlockRequest>,
 ) -> (AirlockRequest, Option<PortError>) {
+    append_history(deps, &saved.value).await;
     if saved.value.outbox.is_empty() {
         return (saved.value, None);
     }
@@ -353,8 +408,7 @@ pub async fn audit_once(
     message: String,
 ) -> Result<(), FunctionError> {
     modify::<FunctionError>(deps, ws, &request.id, |r, ctx| {
-        let since_change = r.history.iter().rev().take_while(|h| h.to.is_none());
-        if r.status != request.status || since_change.clone().any(|h| h.action == action) {
+        if r.status != request.status || r.audited_since_change(action) {
             return Ok(Applied::Unchanged("already on the record".into()));
         }
         r.audit(ctx, &crate::domain::User::system(), action, message.clone());
@@ -510,12 +564,25 @@ pub async fn settle_file(
     }
     if role == StageRole::Approved {
         // Only reviewed bytes cross: the approved copy carries the airlock's headers and
-        // nothing of the uploader's, or the request fails.
+        // nothing of the uploader's, or the request fails. Setting them also ends the
+        // copy's record on the blob (`x-ms-copy-source`, which would show the downloader a
+        // read link to the in-progress copy): the service shows a copy's details only until
+        // the blob's properties are set. Conditional on the hashed version.
         let expected = airlock_headers(name);
-        if hashed.content != expected {
-            deps.blobs
-                .set_content_headers(&blob, &expected, None)
-                .await?;
+        if hashed.content != expected || hashed.copy.is_some() {
+            match deps
+                .blobs
+                .set_content_headers(&blob, &expected, Some(&hashed.etag))
+                .await
+            {
+                Ok(_) => {}
+                Err(PortError::PreconditionFailed(why)) => {
+                    return Ok(Outcome::Ignored(format!(
+                        "{name:?} changed while it was verified ({why}); its next event settles it"
+                    )));
+                }
+                Err(e) => return Err(e.into()),
+            }
             let now = deps.blobs.properties(&blob).await?.map(|p| p.content);
             if now.as_ref() != Some(&expected) {
                 let message = format!(

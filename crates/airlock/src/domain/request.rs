@@ -3,6 +3,7 @@
 //! events in the record's outbox, so that the caller can persist all of it in one
 //! conditional write.
 
+mod history;
 mod outbox;
 
 use super::events::PendingEvent;
@@ -12,6 +13,7 @@ pub use super::request_type::RequestType;
 use super::stages::StageRole;
 use super::workspace::Workspace;
 use chrono::{DateTime, Utc};
+pub use history::{HistoryEntry, HistoryHead, IssuedLink, merge_tail, verify_history};
 pub use outbox::{recipients, status_change_events};
 use serde::{Deserialize, Serialize};
 
@@ -127,54 +129,6 @@ pub struct Review {
     pub created_when: DateTime<Utc>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct HistoryEntry {
-    pub at: DateTime<Utc>,
-    /// User id, or `system`.
-    pub by: String,
-    pub action: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub from: Option<Status>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub to: Option<Status>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-    /// sha256 over the previous entry's hash and this entry's fields: editing, removing or
-    /// reordering any entry breaks every hash after it.
-    #[serde(default)]
-    pub hash: String,
-}
-
-impl HistoryEntry {
-    /// The chain hash of this entry given the previous one's (the request id for the first).
-    pub fn chain_hash(&self, previous: &str) -> String {
-        use sha2::{Digest, Sha256};
-        let fields = serde_json::json!([
-            previous,
-            self.at,
-            self.by,
-            self.action,
-            self.from,
-            self.to,
-            self.message
-        ]);
-        hex::encode(Sha256::digest(fields.to_string().as_bytes()))
-    }
-}
-
-/// Checks the history's hash chain; `Err` names the first entry that does not verify.
-pub fn verify_history(request_id: &str, history: &[HistoryEntry]) -> Result<(), usize> {
-    let mut previous = request_id.to_string();
-    for (i, entry) in history.iter().enumerate() {
-        if entry.chain_hash(&previous) != entry.hash {
-            return Err(i);
-        }
-        previous = entry.hash.clone();
-    }
-    Ok(())
-}
-
 /// The airlock request record (DESIGN §6).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -197,8 +151,24 @@ pub struct AirlockRequest {
     pub files: Vec<FileRecord>,
     #[serde(default)]
     pub reviews: Vec<Review>,
+    /// Where the audit trail ends; the trail itself is in its own store (see `history`).
     #[serde(default)]
-    pub history: Vec<HistoryEntry>,
+    pub history_head: HistoryHead,
+    /// Entries written with the latest change that the history store may not hold yet: the
+    /// workflow appends them after the write and drops them at the next change.
+    #[serde(default)]
+    #[schemars(skip)]
+    pub history_tail: Vec<HistoryEntry>,
+    /// The latest link each person was issued since the last status change, so the same link
+    /// asked for again is not recorded again.
+    #[serde(default)]
+    #[schemars(skip)]
+    pub links_issued: Vec<IssuedLink>,
+    /// Actions audited since the last status change (work done for the current status is
+    /// recorded once, whatever the number of deliveries).
+    #[serde(default)]
+    #[schemars(skip)]
+    pub audited_since_change: Vec<String>,
     /// Who wrote, or could have written, the request's data: its creator, everyone issued an
     /// upload link for it, and whoever submitted it. None of them may review it.
     #[serde(default)]
@@ -297,7 +267,10 @@ impl AirlockRequest {
             updated_when: ctx.now,
             files: vec![],
             reviews: vec![],
-            history: vec![],
+            history_head: HistoryHead::default(),
+            history_tail: vec![],
+            links_issued: vec![],
+            audited_since_change: vec![],
             contributors: vec![creator.id.clone()],
             outbox: vec![],
         };
@@ -316,6 +289,7 @@ impl AirlockRequest {
         message: Option<String>,
     ) {
         let mut entry = HistoryEntry {
+            seq: self.history_head.length,
             at: ctx.now,
             by: by.id.clone(),
             action: action.to_string(),
@@ -324,12 +298,33 @@ impl AirlockRequest {
             message,
             hash: String::new(),
         };
-        let previous = self
-            .history
-            .last()
-            .map_or(self.id.as_str(), |e| e.hash.as_str());
+        let previous = if self.history_head.length == 0 {
+            self.id.as_str()
+        } else {
+            self.history_head.hash.as_str()
+        };
         entry.hash = entry.chain_hash(previous);
-        self.history.push(entry);
+        self.history_head = HistoryHead {
+            length: entry.seq + 1,
+            hash: entry.hash.clone(),
+        };
+        if to.is_some() {
+            self.links_issued.clear();
+            self.audited_since_change.clear();
+        } else if !self.audited_since_change.iter().any(|a| a == action) {
+            self.audited_since_change.push(action.to_string());
+        }
+        self.history_tail.push(entry);
+    }
+
+    /// Whether `action` was audited since the last status change.
+    pub fn audited_since_change(&self, action: &str) -> bool {
+        self.audited_since_change.iter().any(|a| a == action)
+    }
+
+    /// Drops tail entries the history store is known to hold (those before `seq`).
+    pub fn history_stored_before(&mut self, seq: u64) {
+        self.history_tail.retain(|e| e.seq >= seq);
     }
 
     /// Records an audit entry that is not a status change (e.g. a link issued).
@@ -362,16 +357,17 @@ impl AirlockRequest {
         note: String,
     ) -> Applied {
         let on_record = self
-            .history
+            .links_issued
             .iter()
-            .rev()
-            .take_while(|h| h.to.is_none())
-            .any(|h| {
-                h.action == LINK_ISSUED && h.by == by.id && h.message.as_deref() == Some(&note)
-            });
+            .any(|l| l.by == by.id && l.note == note);
         if on_record {
             return Applied::Unchanged("this link is already on the record".into());
         }
+        self.links_issued.retain(|l| l.by != by.id);
+        self.links_issued.push(IssuedLink {
+            by: by.id.clone(),
+            note: note.clone(),
+        });
         if can_write {
             self.add_contributor(&by.id);
         }

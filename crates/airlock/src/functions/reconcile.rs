@@ -132,12 +132,7 @@ async fn unclean_terminal(
                 past_lookback = true;
                 break;
             }
-            let cleaned = request
-                .history
-                .iter()
-                .rev()
-                .take_while(|h| h.to.is_none())
-                .any(|h| h.action == DATA_REMOVED);
+            let cleaned = request.audited_since_change(DATA_REMOVED);
             if age >= deps.settings.redrive_after && !cleaned {
                 out.push(request);
             }

@@ -4,6 +4,7 @@
 pub mod blob;
 pub mod clock;
 pub mod events;
+pub mod history;
 pub mod identity;
 pub mod requests;
 pub mod workspaces;
@@ -14,6 +15,7 @@ pub use blob::{
 };
 pub use clock::{Clock, SystemClock};
 pub use events::EventPublisher;
+pub use history::HistoryStore;
 pub use identity::{AuthError, Identity, TokenVerifier};
 pub use requests::{OrderBy, Page, RequestQuery, RequestStore, Versioned};
 pub use workspaces::WorkspaceStore;

@@ -1,11 +1,13 @@
-//! The request and workspace stores' contract, on the in-memory fake and on the Cosmos DB
-//! emulator through the Cosmos adapter.
+//! The request, workspace and history stores' contracts, on the in-memory fakes and on the
+//! Cosmos DB emulator through the Cosmos adapter.
 
 use airlock::domain::request::Ctx;
 use airlock::domain::{AirlockRequest, RequestType, Status, User, Workspace};
-use airlock::ports::{OrderBy, PortError, RequestQuery, RequestStore, WorkspaceStore};
+use airlock::ports::{
+    HistoryStore, OrderBy, PortError, RequestQuery, RequestStore, WorkspaceStore,
+};
 use airlock_local::testing::*;
-use airlock_testkit::memory::{MemoryRequestStore, MemoryWorkspaceStore};
+use airlock_testkit::memory::{MemoryHistoryStore, MemoryRequestStore, MemoryWorkspaceStore};
 use serde_json::json;
 
 fn workspace(id: &str, short: &str) -> Workspace {
@@ -165,6 +167,56 @@ async fn contract(store: &dyn RequestStore) {
     );
 }
 
+/// The history store: append-only, idempotent, never forked, in `seq` order.
+async fn history_contract(store: &dyn HistoryStore) {
+    let ws = workspace("ws-one", "one");
+    let mut r = request(&ws, "req-h", "alice", RequestType::Export, 0);
+    let ctx = Ctx {
+        now: r.created_when,
+        workspace: &ws,
+    };
+    for i in 0..14 {
+        r.audit(&ctx, &User::system(), "step", format!("step {i}"));
+    }
+    let entries = r.history_tail.clone();
+    assert_eq!(entries.len(), 15);
+    assert_eq!(store.list("req-h").await.unwrap(), vec![]);
+    assert_eq!(store.get("req-h", 0).await.unwrap(), None);
+    store
+        .append("ws-one", "req-h", &entries[..4])
+        .await
+        .unwrap();
+    // Overlapping and repeated appends write nothing twice.
+    store
+        .append("ws-one", "req-h", &entries[2..])
+        .await
+        .unwrap();
+    store.append("ws-one", "req-h", &entries).await.unwrap();
+    let listed = store.list("req-h").await.unwrap();
+    assert_eq!(listed, entries, "in seq order, 10 after 9");
+    assert_eq!(
+        store.get("req-h", 11).await.unwrap().as_ref(),
+        Some(&entries[11])
+    );
+    // Another version of a stored entry is refused: the trail cannot be rewritten.
+    let mut forged = entries[3].clone();
+    forged.by = "mallory".into();
+    forged.hash = forged.chain_hash(&entries[2].hash);
+    let got = store.append("ws-one", "req-h", &[forged]).await;
+    assert!(matches!(got, Err(PortError::Conflict(_))), "{got:?}");
+    assert_eq!(
+        store.get("req-h", 3).await.unwrap().as_ref(),
+        Some(&entries[3])
+    );
+    // Requests do not see each other's entries.
+    assert_eq!(store.list("req-other").await.unwrap(), vec![]);
+}
+
+#[tokio::test]
+async fn memory_history_store_honours_the_contract() {
+    history_contract(&MemoryHistoryStore::default()).await;
+}
+
 #[tokio::test]
 async fn memory_store_honours_the_contract() {
     let store = MemoryRequestStore::default();
@@ -189,6 +241,7 @@ async fn cosmos_adapter_on_the_emulator_honours_the_contract() {
     let emulator = cosmos();
     let stores = cosmos_stores(&emulator).await;
     contract(&stores).await;
+    history_contract(&stores).await;
     for ws in [workspace("ws-one", "one"), workspace("ws-two", "two")] {
         stores.put_workspace(&ws).await.unwrap();
     }

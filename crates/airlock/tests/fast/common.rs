@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use airlock::app::Settings;
-use airlock::domain::{AirlockRequest, Workspace};
+use airlock::domain::{AirlockRequest, HistoryEntry, Workspace};
 use airlock_testkit::in_memory::{InMemoryAirlock, InMemoryOptions};
 use airlock_testkit::memory::{ManualClock, SasClient};
 use airlock_testkit::{TokenIssuer, TokenSpec};
@@ -202,6 +202,22 @@ impl Stack {
         )
         .await["airlockRequest"]
             .clone()
+    }
+
+    /// The request's whole audit trail: the history store's entries and the record's tail.
+    pub async fn history(&self, id: &str) -> Vec<HistoryEntry> {
+        airlock::app::workflow::full_history(&self.deps, &self.record(id))
+            .await
+            .expect("history readable")
+    }
+
+    /// The actions of the request's audit trail, in order.
+    pub async fn actions(&self, id: &str) -> Vec<String> {
+        self.history(id)
+            .await
+            .into_iter()
+            .map(|h| h.action)
+            .collect()
     }
 
     pub fn record(&self, id: &str) -> AirlockRequest {

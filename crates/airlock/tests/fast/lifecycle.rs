@@ -3,6 +3,7 @@
 //! delivered twice in shuffled order; both must reach the same final record and data.
 
 use crate::common::*;
+use airlock::domain::AirlockRequest;
 use airlock_testkit::builders::EICAR;
 use airlock_testkit::delivery::DeliveryOptions;
 use serde_json::{Value, json};
@@ -482,12 +483,7 @@ async fn every_status_change_is_notified_with_context() {
 async fn history_records_every_step() {
     let s = Stack::start(json!({})).await;
     let id = export_approved(&s).await;
-    let actions: Vec<String> = s
-        .record(&id)
-        .history
-        .iter()
-        .map(|h| h.action.clone())
-        .collect();
+    let actions = s.actions(&id).await;
     for expected in [
         "created",
         "link issued",
@@ -536,36 +532,30 @@ async fn duplicate_deliveries_do_not_repeat_the_trail_and_tampering_shows() {
     let s = Stack::start(json!({})).await;
     s.engine.set_options(chaos(99));
     let id = export_approved(&s).await;
-    let r = s.record(&id);
+    let history = s.history(&id).await;
+    let actions: Vec<&str> = history.iter().map(|h| h.action.as_str()).collect();
     for once in [
         "copies started",
         "data removed",
         "data moved",
         "ready for review",
     ] {
-        let n = r.history.iter().filter(|h| h.action == once).count();
-        assert!(
-            n <= 2,
-            "{once} written {n} times: {:?}",
-            r.history.iter().map(|h| &h.action).collect::<Vec<_>>()
-        );
+        let n = actions.iter().filter(|a| **a == once).count();
+        assert!(n <= 2, "{once} written {n} times: {actions:?}");
     }
+    assert_eq!(actions.iter().filter(|a| **a == "data removed").count(), 1);
     assert_eq!(
-        r.history
-            .iter()
-            .filter(|h| h.action == "data removed")
-            .count(),
-        1
+        s.history.stored(&id),
+        history.len(),
+        "every entry is in the history store"
     );
-    // Someone with database access rewrites a review explanation.
-    let mut forged = r.clone();
-    let i = forged
-        .history
+    // Someone with database access rewrites who approved.
+    let i = actions
         .iter()
-        .position(|h| h.action == "review: approved")
+        .position(|a| *a == "review: approved")
         .unwrap();
-    forged.history[i].by = "someone-else".into();
-    s.requests.force_put(&forged);
+    s.history
+        .tamper(&id, i as u64, |h| h.by = "someone-else".into());
     let owner = s.token("olivia", &[OWNER], WS1);
     let trail = s
         .ok(
@@ -578,4 +568,119 @@ async fn duplicate_deliveries_do_not_repeat_the_trail_and_tampering_shows() {
         .await;
     assert_eq!(trail["verified"], false);
     assert_eq!(trail["brokenAt"], i);
+}
+
+/// The trail lives in its own store: a request's record does not grow with it, and an entry
+/// removed from the end of the stored trail is noticed (the record knows the chain's head).
+#[tokio::test]
+async fn the_trail_does_not_grow_the_record_and_truncation_shows() {
+    let s = Stack::start(json!({})).await;
+    let id = export_approved(&s).await;
+    let size = |r: &AirlockRequest| serde_json::to_vec(r).unwrap().len();
+    let before = s.record(&id);
+    let entries = s.history(&id).await.len();
+    assert!(
+        before.history_tail.len() <= 2,
+        "the record carries only its latest entries: {:?}",
+        before.history_tail
+    );
+    // Many audited events later (different owners each asking for a download link), the
+    // record has grown by the people on it, not by the entries.
+    for n in 0..40 {
+        let owner = s.token(&format!("o{n}"), &[OWNER], WS1);
+        s.ok(
+            "GET",
+            &format!("/api/workspaces/{WS1}/requests/{id}/link"),
+            &owner,
+            None,
+            200,
+        )
+        .await;
+    }
+    let after = s.record(&id);
+    assert_eq!(s.history(&id).await.len(), entries + 40);
+    assert!(after.history_tail.len() <= 2);
+    assert!(
+        size(&after) < size(&before) + 40 * 200,
+        "{} -> {} bytes",
+        size(&before),
+        size(&after)
+    );
+    s.history.truncate_last(&id);
+    s.history.truncate_last(&id);
+    s.history.truncate_last(&id);
+    let trail = s
+        .ok(
+            "GET",
+            &format!("/api/workspaces/{WS1}/requests/{id}/history"),
+            &s.token("olivia", &[OWNER], WS1),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(trail["verified"], false, "{trail}");
+}
+
+/// With the history store down, changes still succeed: their entries stay in the record,
+/// the trail still reads whole and verifies, and the next change stores them.
+#[tokio::test]
+async fn a_history_store_outage_loses_no_entry() {
+    let s = Stack::start(json!({})).await;
+    let alice = s.token("alice", &[RESEARCHER], WS1);
+    let created = s
+        .ok(
+            "POST",
+            &format!("/api/workspaces/{WS1}/requests"),
+            &alice,
+            Some(json!({"type": "export", "title": "t", "businessJustification": "j"})),
+            201,
+        )
+        .await;
+    let id = created["airlockRequest"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.history.fail_next(100);
+    for _ in 0..3 {
+        s.ok(
+            "GET",
+            &format!("/api/workspaces/{WS1}/requests/{id}/link"),
+            &s.token(
+                &format!("owner{}", s.history(&id).await.len()),
+                &[OWNER],
+                WS1,
+            ),
+            None,
+            200,
+        )
+        .await;
+    }
+    let r = s.record(&id);
+    assert!(r.history_tail.len() >= 3, "{:?}", r.history_tail);
+    let trail = s
+        .ok(
+            "GET",
+            &format!("/api/workspaces/{WS1}/requests/{id}/history"),
+            &alice,
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(trail["verified"], true, "{trail}");
+    assert_eq!(
+        trail["history"].as_array().unwrap().len() as u64,
+        r.history_head.length
+    );
+    s.history.fail_next(0);
+    s.ok(
+        "POST",
+        &format!("/api/workspaces/{WS1}/requests/{id}/cancel"),
+        &alice,
+        None,
+        200,
+    )
+    .await;
+    let r = s.record(&id);
+    assert_eq!(s.history.stored(&id) as u64, r.history_head.length);
+    assert!(r.history_tail.len() <= 1);
 }

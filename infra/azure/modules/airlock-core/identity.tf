@@ -35,13 +35,43 @@ resource "azurerm_role_assignment" "topic_sender" {
   principal_id         = local.function_principal
 }
 
-# Cosmos DB Built-in Data Contributor, on the airlock database only.
+# Cosmos DB Built-in Data Contributor on the request and workspace containers only.
 resource "azurerm_cosmosdb_sql_role_assignment" "function" {
+  for_each = {
+    requests   = azurerm_cosmosdb_sql_container.requests.name
+    workspaces = azurerm_cosmosdb_sql_container.workspaces.name
+  }
   resource_group_name = var.resource_group_name
   account_name        = azurerm_cosmosdb_account.airlock.name
   role_definition_id  = "${azurerm_cosmosdb_account.airlock.id}/sqlRoleDefinitions/00000000-0000-0000-0000-000000000002"
   principal_id        = local.function_principal
-  scope               = "${azurerm_cosmosdb_account.airlock.id}/dbs/${azurerm_cosmosdb_sql_database.airlock.name}"
+  scope               = "${azurerm_cosmosdb_account.airlock.id}/dbs/${azurerm_cosmosdb_sql_database.airlock.name}/colls/${each.value}"
+}
+
+# The audit trail is append-only, for the airlock too: create and read, never replace,
+# upsert or delete. Data actions: https://learn.microsoft.com/azure/cosmos-db/reference-data-plane-security
+resource "azurerm_cosmosdb_sql_role_definition" "history_appender" {
+  name                = "Airlock history appender"
+  resource_group_name = var.resource_group_name
+  account_name        = azurerm_cosmosdb_account.airlock.name
+  type                = "CustomRole"
+  assignable_scopes   = ["${azurerm_cosmosdb_account.airlock.id}/dbs/${azurerm_cosmosdb_sql_database.airlock.name}/colls/${azurerm_cosmosdb_sql_container.history.name}"]
+  permissions {
+    data_actions = [
+      "Microsoft.DocumentDB/databaseAccounts/readMetadata",
+      "Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/items/create",
+      "Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/items/read",
+      "Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/executeQuery",
+    ]
+  }
+}
+
+resource "azurerm_cosmosdb_sql_role_assignment" "history" {
+  resource_group_name = var.resource_group_name
+  account_name        = azurerm_cosmosdb_account.airlock.name
+  role_definition_id  = azurerm_cosmosdb_sql_role_definition.history_appender.id
+  principal_id        = local.function_principal
+  scope               = "${azurerm_cosmosdb_account.airlock.id}/dbs/${azurerm_cosmosdb_sql_database.airlock.name}/colls/${azurerm_cosmosdb_sql_container.history.name}"
 }
 
 # Event Grid writes dead letters with its topics' identities.

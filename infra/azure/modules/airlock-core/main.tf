@@ -91,6 +91,17 @@ resource "azurerm_cosmosdb_sql_container" "workspaces" {
   partition_key_version = 2
 }
 
+# The audit trail: one item per entry, never replaced (the function app may only create and
+# read here, see identity.tf).
+resource "azurerm_cosmosdb_sql_container" "history" {
+  name                  = "history"
+  resource_group_name   = var.resource_group_name
+  account_name          = azurerm_cosmosdb_account.airlock.name
+  database_name         = azurerm_cosmosdb_sql_database.airlock.name
+  partition_key_paths   = ["/requestId"]
+  partition_key_version = 2
+}
+
 resource "azurerm_private_endpoint" "cosmos" {
   name                = "pe-cosmos-airlock-${var.tre_id}"
   resource_group_name = var.resource_group_name

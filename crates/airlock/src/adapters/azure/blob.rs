@@ -27,8 +27,12 @@ use tokio::sync::Mutex;
 /// How long a user-delegation key is asked for, and when it is renewed.
 const KEY_LIFETIME: Duration = Duration::hours(12);
 const KEY_RENEW_BEFORE: Duration = Duration::hours(2);
-/// Lifetime of the read-only SAS on a copy source; copies that take longer are restarted.
-const COPY_SOURCE_LIFETIME: Duration = Duration::hours(6);
+/// Lifetime of the read-only, single-blob SAS on a copy source; copies that take longer fail
+/// and are restarted. Kept short because the destination shows it as `x-ms-copy-source`
+/// until its properties are next set (the approved copy's are; the sealed copy's are not, as
+/// that would change the version its scan verdict is about). A server-side copy within a
+/// region moves a 50 GiB blob well inside an hour.
+const COPY_SOURCE_LIFETIME: Duration = Duration::hours(1);
 
 pub struct AzureBlobStore {
     /// `https://{account}.blob.core.windows.net` on Azure, `https://127.0.0.1:10000/{account}`

@@ -1,11 +1,12 @@
 //! Cosmos DB (NoSQL API) on `azure_data_cosmos`: request records partitioned by
 //! `/workspaceId`, workspace records in one `/scope` partition ("tre") so they can be listed
-//! without a cross-partition query. Every replace is conditional on the ETag (`If-Match`);
+//! without a cross-partition query, and the audit trail in its own `history` container, one
+//! item per entry partitioned by `/requestId` (created, never replaced). Every replace is conditional on the ETag (`If-Match`);
 //! every query names its partition and passes user input as parameters, never as SQL text.
 
-use crate::domain::{AirlockRequest, Workspace};
+use crate::domain::{AirlockRequest, HistoryEntry, Workspace};
 use crate::ports::{
-    OrderBy, Page, PortError, RequestQuery, RequestStore, Versioned, WorkspaceStore,
+    HistoryStore, OrderBy, Page, PortError, RequestQuery, RequestStore, Versioned, WorkspaceStore,
 };
 use async_trait::async_trait;
 use azure_core::credentials::TokenCredential;
@@ -36,6 +37,7 @@ const WORKSPACE_SCOPE: &str = "tre";
 pub struct CosmosStores {
     requests: ContainerClient,
     workspaces: ContainerClient,
+    history: ContainerClient,
     /// Operator defaults for policy fields a workspace record leaves out.
     policy_defaults: serde_json::Map<String, Value>,
 }
@@ -57,7 +59,7 @@ fn port_error(context: &str, e: azure_data_cosmos::CosmosError) -> PortError {
 }
 
 impl CosmosStores {
-    /// Connects; with `create` the database and both containers are made if missing.
+    /// Connects; with `create` the database and its three containers are made if missing.
     pub async fn connect(
         endpoint: &str,
         auth: CosmosAuth,
@@ -84,7 +86,11 @@ impl CosmosStores {
             }
         }
         let db = client.database_client(database);
-        for (name, key) in [("requests", "/workspaceId"), ("workspaces", "/scope")] {
+        for (name, key) in [
+            ("requests", "/workspaceId"),
+            ("workspaces", "/scope"),
+            ("history", "/requestId"),
+        ] {
             if create {
                 let props = ContainerProperties::new(name, PartitionKeyDefinition::from(key));
                 match db.create_container(props, None).await {
@@ -102,9 +108,14 @@ impl CosmosStores {
             .container_client("workspaces", None)
             .await
             .map_err(|e| format!("container workspaces: {e}"))?;
+        let history = db
+            .container_client("history", None)
+            .await
+            .map_err(|e| format!("container history: {e}"))?;
         Ok(CosmosStores {
             requests,
             workspaces,
+            history,
             policy_defaults: Default::default(),
         })
     }
@@ -380,4 +391,82 @@ impl WorkspaceStore for CosmosStores {
             Self::query_values(&self.workspaces, WORKSPACE_SCOPE, query, None, None).await?;
         docs.into_iter().map(|d| self.workspace_from(d)).collect()
     }
+}
+
+/// A history item's id: its `seq`, zero-padded so ids sort like the trail.
+fn history_item_id(seq: u64) -> String {
+    format!("{seq:012}")
+}
+
+#[async_trait]
+impl HistoryStore for CosmosStores {
+    async fn append(
+        &self,
+        workspace_id: &str,
+        request_id: &str,
+        entries: &[HistoryEntry],
+    ) -> Result<(), PortError> {
+        for entry in entries {
+            let mut doc =
+                serde_json::to_value(entry).map_err(|e| PortError::Permanent(e.to_string()))?;
+            doc["id"] = history_item_id(entry.seq).into();
+            doc["requestId"] = request_id.into();
+            doc["workspaceId"] = workspace_id.into();
+            match self
+                .history
+                .create_item(
+                    request_id.to_string(),
+                    &history_item_id(entry.seq),
+                    doc,
+                    None,
+                )
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if e.status().status_code() == StatusCode::Conflict => {
+                    match HistoryStore::get(self, request_id, entry.seq).await? {
+                        Some(stored) if stored.hash == entry.hash => {}
+                        _ => {
+                            return Err(PortError::Conflict(format!(
+                                "history entry {} of request {request_id} is already stored with other content",
+                                entry.seq
+                            )));
+                        }
+                    }
+                }
+                Err(e) => return Err(port_error("appending to the history", e)),
+            }
+        }
+        Ok(())
+    }
+
+    async fn get(&self, request_id: &str, seq: u64) -> Result<Option<HistoryEntry>, PortError> {
+        match self
+            .history
+            .read_item(request_id.to_string(), &history_item_id(seq), None)
+            .await
+        {
+            Ok(r) => {
+                let doc: Value = r
+                    .into_model()
+                    .map_err(|e| port_error("reading a history entry", e))?;
+                parse_entry(doc).map(Some)
+            }
+            Err(e) if e.status().status_code() == StatusCode::NotFound => Ok(None),
+            Err(e) => Err(port_error("reading a history entry", e)),
+        }
+    }
+
+    async fn list(&self, request_id: &str) -> Result<Vec<HistoryEntry>, PortError> {
+        let query = Query::from("SELECT * FROM c WHERE c.requestId = @request ORDER BY c.seq")
+            .with_parameter("@request", request_id)
+            .map_err(|e| PortError::Permanent(e.to_string()))?;
+        let (docs, _) = Self::query_values(&self.history, request_id, query, None, None).await?;
+        docs.into_iter().map(parse_entry).collect()
+    }
+}
+
+fn parse_entry(doc: Value) -> Result<HistoryEntry, PortError> {
+    serde_json::from_value(doc)
+        .map_err(|e| PortError::Permanent(format!("corrupt history entry: {e}")))
 }

@@ -95,7 +95,9 @@ fn create_queues_draft_event_and_history() {
     let r = new_request(&ws);
     assert_eq!(r.status, Status::Draft);
     assert_eq!(r.revision, 1);
-    assert_eq!(r.history.len(), 1);
+    assert_eq!(r.history_tail.len(), 1);
+    assert_eq!(r.history_head.length, 1);
+    assert_eq!(r.history_head.hash, r.history_tail[0].hash);
     let changes = status_changes(&r);
     assert_eq!(changes.len(), 1);
     assert_eq!(changes[0].previous_status, None);
@@ -511,22 +513,38 @@ fn history_is_a_verifiable_hash_chain() {
     let mut r = in_review(&ws, 2);
     r.review(&user("m"), Decision::Approved, "ok".into(), None, &ctx(&ws))
         .unwrap();
-    assert!(r.history.len() > 5);
-    assert_eq!(super::verify_history(&r.id, &r.history), Ok(()));
+    let h = &r.history_tail;
+    let head = &r.history_head;
+    assert!(h.len() > 5);
+    assert_eq!(head.length, h.len() as u64);
+    assert_eq!(super::verify_history(&r.id, h, head), Ok(()));
     // Survives a round trip through JSON (as stored in Cosmos DB).
     let back: AirlockRequest = serde_json::from_value(serde_json::to_value(&r).unwrap()).unwrap();
-    assert_eq!(super::verify_history(&back.id, &back.history), Ok(()));
-    let mut edited = r.history.clone();
-    edited[2].message = Some("nothing to see".into());
-    assert_eq!(super::verify_history(&r.id, &edited), Err(2));
-    let mut removed = r.history.clone();
-    removed.remove(1);
-    assert_eq!(super::verify_history(&r.id, &removed), Err(1));
-    let mut swapped = r.history.clone();
-    swapped.swap(3, 4);
-    assert_eq!(super::verify_history(&r.id, &swapped), Err(3));
     assert_eq!(
-        super::verify_history("another-request", &r.history),
+        super::verify_history(&back.id, &back.history_tail, &back.history_head),
+        Ok(())
+    );
+    let mut edited = h.clone();
+    edited[2].message = Some("nothing to see".into());
+    assert_eq!(super::verify_history(&r.id, &edited, head), Err(2));
+    let mut removed = h.clone();
+    removed.remove(1);
+    assert_eq!(super::verify_history(&r.id, &removed, head), Err(1));
+    let mut swapped = h.clone();
+    swapped.swap(3, 4);
+    assert_eq!(super::verify_history(&r.id, &swapped, head), Err(3));
+    let mut truncated = h.clone();
+    truncated.pop();
+    assert_eq!(
+        super::verify_history(&r.id, &truncated, head),
+        Err(h.len() - 1),
+        "the record knows where the trail ends: dropping its last entries is caught"
+    );
+    let mut renumbered = h.clone();
+    renumbered[1].seq = 7;
+    assert_eq!(super::verify_history(&r.id, &renumbered, head), Err(1));
+    assert_eq!(
+        super::verify_history("another-request", h, head),
         Err(0),
         "chains are bound to their request"
     );
@@ -693,4 +711,65 @@ fn a_later_bad_verdict_blocks_a_request_in_review() {
             .review(&user("m"), Decision::Approved, "".into(), None, &ctx(&ws))
             .is_err()
     );
+}
+
+/// The record carries the chain's head and only the entries its store may not hold yet:
+/// once the store has them they are dropped, and the merged trail is whole again.
+#[test]
+fn history_tail_merges_with_the_store() {
+    let ws = workspace(Default::default());
+    let mut r = in_review(&ws, 2);
+    let all = r.history_tail.clone();
+    let split = 3;
+    r.history_stored_before(split as u64);
+    assert_eq!(r.history_tail.len(), all.len() - split);
+    let merged = super::merge_tail(all[..split].to_vec(), &r.history_tail);
+    assert_eq!(merged, all);
+    assert_eq!(
+        super::verify_history(&r.id, &merged, &r.history_head),
+        Ok(())
+    );
+    // A store missing entries before the tail leaves a gap that does not verify.
+    let gap = super::merge_tail(all[..split - 1].to_vec(), &r.history_tail);
+    assert!(super::verify_history(&r.id, &gap, &r.history_head).is_err());
+    // Where store and tail disagree, the store's entry is kept, and it does not verify.
+    let mut forged = all[..split + 1].to_vec();
+    forged[split].by = "someone-else".into();
+    let merged = super::merge_tail(forged, &r.history_tail);
+    assert_eq!(
+        super::verify_history(&r.id, &merged, &r.history_head),
+        Err(split)
+    );
+}
+
+/// A person asking for the same link again adds nothing; a different link replaces their
+/// previous one on the record (one per person), and a status change starts afresh.
+#[test]
+fn links_on_record_stay_bounded() {
+    let ws = workspace(Default::default());
+    let mut r = new_request(&ws);
+    let alice = user("alice");
+    let before = r.history_head.length;
+    for i in 0..50 {
+        let note = format!("link {}", i % 2);
+        let applied = r.record_link_issued(&ctx(&ws), &alice, true, note);
+        assert_eq!(applied, Applied::Changed, "{i}");
+    }
+    // Alternating between two links records each change, but keeps one per person.
+    assert_eq!(r.links_issued.len(), 1);
+    assert_eq!(r.history_head.length, before + 50);
+    let n = r.history_head.length;
+    for _ in 0..10 {
+        assert!(matches!(
+            r.record_link_issued(&ctx(&ws), &alice, true, "link 1".into()),
+            Applied::Unchanged(_)
+        ));
+    }
+    assert_eq!(r.history_head.length, n, "the same link is recorded once");
+    r.record_link_issued(&ctx(&ws), &user("bob"), false, "read".into());
+    assert_eq!(r.links_issued.len(), 2);
+    assert!(r.audited_since_change(super::LINK_ISSUED));
+    r.cancel(&alice, &ctx(&ws)).unwrap();
+    assert!(r.links_issued.is_empty());
+    assert!(!r.audited_since_change(super::LINK_ISSUED));
 }
