@@ -4,13 +4,28 @@
 terraform {
   required_version = ">= 1.6"
   required_providers {
-    azurerm = { source = "hashicorp/azurerm", version = ">= 4.0" }
+    azurerm = { source = "hashicorp/azurerm", version = "~> 4.55" }
   }
 }
 
 provider "azurerm" {
-  features {}
+  subscription_id     = var.subscription_id
   storage_use_azuread = true
+  features {
+    # Every stage account but two is closed to public networks, so the deploying machine
+    # cannot reach their blob/queue data planes; azurerm 4.x otherwise polls them after
+    # creating an account and fails with 403 (hashicorp/terraform-provider-azurerm#27750).
+    # Everything here is managed through Azure Resource Manager.
+    storage {
+      data_plane_available = false
+    }
+  }
+}
+
+variable "subscription_id" {
+  description = "Azure subscription to deploy into (azurerm 4.x requires it; or set ARM_SUBSCRIPTION_ID and leave this null)."
+  type        = string
+  default     = null
 }
 
 variable "tre_id" {
@@ -57,13 +72,23 @@ variable "api_audience" {
   type        = string
   default     = ""
 }
+variable "api_allowed_cidrs" {
+  description = "IPv4 ranges that may call the API over the public endpoint (empty: private endpoint only)."
+  type        = list(string)
+  default     = []
+}
+variable "policy_defaults" {
+  description = "Workspace policy defaults, e.g. { approvalsRequired = 2, linkExpiryMinutes = 30 } (modules/policy-defaults lists the fields)."
+  type        = any
+  default     = {}
+}
 variable "retention_days" {
   description = "Days rejected and blocked data is kept."
   type        = number
   default     = 30
 }
 variable "workspaces" {
-  description = "Workspaces with an airlock: short id => resource group and private endpoint subnet."
+  description = "Workspaces with an airlock: short id (1-9 lower-case letters or digits) => resource group and private endpoint subnet."
   type = map(object({
     resource_group_name        = string
     private_endpoint_subnet_id = string
@@ -82,6 +107,8 @@ module "airlock" {
   auth_issuer                     = var.auth_issuer
   auth_jwks_url                   = var.auth_jwks_url
   api_audience                    = var.api_audience
+  api_allowed_cidrs               = var.api_allowed_cidrs
+  policy_defaults                 = var.policy_defaults
   retention_days                  = var.retention_days
 }
 

@@ -55,6 +55,8 @@ pub struct LocalStack {
     pub router: Arc<Router>,
     pub engine: Arc<DeliveryEngine>,
     pub blobs: Arc<AzureBlobStore>,
+    /// Set false to take the local Defender down (no verdict tags, no verdict events).
+    pub defender_online: Arc<std::sync::atomic::AtomicBool>,
     pub workspaces: Vec<Workspace>,
     pub tre_id: String,
     pub log_dir: PathBuf,
@@ -238,6 +240,7 @@ impl LocalStack {
             .collect();
         let mut watcher = BlobWatcher::new(blobs.clone(), names, watched);
         watcher.clamd_port = Some(clamd.port);
+        let defender_online = watcher.defender_online.clone();
         let watching = engine.clone();
         let timer = engine.clone();
         let every = options.reconcile_every;
@@ -316,6 +319,7 @@ impl LocalStack {
             router,
             engine,
             blobs,
+            defender_online,
             workspaces: options.workspaces.clone(),
             tre_id: options.tre_id.clone(),
             log_dir,

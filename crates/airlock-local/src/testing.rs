@@ -325,7 +325,9 @@ impl<'a> StackClient<'a> {
                 std::time::Instant::now() < deadline,
                 "timed out waiting for {status}: {code} {v}"
             );
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            // Polling is an API caller like any other: slowed down when rate limited.
+            let pause = if code == 429 { 1000 } else { 100 };
+            tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
         }
     }
 }

@@ -21,6 +21,8 @@ pub struct BlobWatcher {
     pub accounts: Vec<String>,
     /// clamd's port: blobs landing in an in-progress stage are scanned, as Defender would.
     pub clamd_port: Option<u16>,
+    /// While false, the local Defender is down: no verdict tag, no verdict event.
+    pub defender_online: Arc<std::sync::atomic::AtomicBool>,
     seen: Mutex<HashSet<(String, String, String, String)>>,
 }
 
@@ -31,6 +33,7 @@ impl BlobWatcher {
             names,
             accounts,
             clamd_port: None,
+            defender_online: Arc::new(std::sync::atomic::AtomicBool::new(true)),
             seen: Mutex::new(HashSet::new()),
         }
     }
@@ -77,9 +80,12 @@ impl BlobWatcher {
                 parsed.stage.prefix(),
                 blob_event(&blob, &url, &etag, size, false, chrono::Utc::now()),
             );
+            let online = self
+                .defender_online
+                .load(std::sync::atomic::Ordering::SeqCst);
             let Some(port) = self
                 .clamd_port
-                .filter(|_| parsed.stage.role() == StageRole::InProgress)
+                .filter(|_| online && parsed.stage.role() == StageRole::InProgress)
             else {
                 continue;
             };

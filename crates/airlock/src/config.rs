@@ -126,7 +126,7 @@ impl Config {
         if !tre_id
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-            || tre_id.len() > 11
+            || tre_id.len() > crate::domain::stages::MAX_TRE_ID
         {
             return Err(ConfigError(format!(
                 "AIRLOCK_TRE_ID must be 1-11 lower-case letters or digits (it is part of storage account names), not {tre_id:?}"

@@ -196,10 +196,12 @@ async fn injected_faults_heal() {
         eprintln!("lost BlobCreated healed");
     }
 
-    // 4. The scan result never comes: the request fails, naming the file, and the owners hear.
+    // 4. Every verdict event is lost, but Defender's index tag on the blob says clean:
+    //    Reconcile takes the verdict from there and the request reaches review.
     {
         let api = StackClient::new(&stack);
         let gina = stack.token("gina", &["WorkspaceResearcher"], GAMMA);
+        let mona = stack.token("mona", &["AirlockManager"], GAMMA);
         stack.engine.drop_deliveries(
             Some(Box::new(|function: &str, _: &EventGridEvent| {
                 function == "ScanCompleted"
@@ -209,8 +211,28 @@ async fn injected_faults_heal() {
         let id = api
             .submitted(GAMMA, &gina, "export", &[("data.bin", &data)])
             .await;
-        let r = api.wait(GAMMA, &id, &gina, "failed").await;
+        let r = api.wait(GAMMA, &id, &mona, "in_review").await;
         stack.engine.drop_deliveries(None, false);
+        assert_eq!(r["files"][0]["scan"]["result"], "No threats found", "{r}");
+        assert_eq!(r["files"][0]["scan"]["etag"], r["files"][0]["etag"]);
+        eprintln!("lost verdict events healed from the index tags");
+    }
+
+    // 5. Defender is down (no event, no tag): the request fails, naming the file, and the
+    //    owners hear.
+    {
+        let api = StackClient::new(&stack);
+        let gina = stack.token("gina", &["WorkspaceResearcher"], GAMMA);
+        stack
+            .defender_online
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        let id = api
+            .submitted(GAMMA, &gina, "export", &[("data.bin", &data)])
+            .await;
+        let r = api.wait(GAMMA, &id, &gina, "failed").await;
+        stack
+            .defender_online
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         let message = r["statusMessage"].as_str().unwrap();
         assert!(
             message.contains("no malware scan verdict") && message.contains("data.bin"),

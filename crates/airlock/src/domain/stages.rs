@@ -159,6 +159,14 @@ pub fn movement_for(status: Status) -> Option<(StageRole, StageRole)> {
     }
 }
 
+/// Azure's limit on a storage account name.
+pub const MAX_ACCOUNT_NAME: usize = 24;
+/// The longest TRE id every TRE-level account name fits with (`stalimblocked` + 11 = 24).
+pub const MAX_TRE_ID: usize = 11;
+/// The longest workspace short id every workspace account name fits with
+/// (`stalexblocked` + `ws` + 9 = 24). Terraform validates the same limits.
+pub const MAX_WORKSPACE_SHORT_ID: usize = 9;
+
 /// Turns stages into account names and back: `{prefix}{treId}` for TRE accounts,
 /// `{prefix}ws{shortId}` for workspace accounts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -314,5 +322,29 @@ mod tests {
         ] {
             assert_eq!(names.parse(account), None, "{account}");
         }
+    }
+}
+
+#[cfg(test)]
+mod name_length_tests {
+    use super::*;
+
+    /// Every account name fits Azure's 24 characters at the longest ids allowed, and one
+    /// character more would not fit some stage (the limits are as loose as they can be).
+    #[test]
+    fn the_longest_ids_fit_every_account_name() {
+        let tre = "t".repeat(MAX_TRE_ID);
+        let short = "w".repeat(MAX_WORKSPACE_SHORT_ID);
+        let names = AccountNames::new(tre.clone());
+        for stage in Stage::ALL {
+            let name = names.account(stage, &short);
+            assert!(name.len() <= MAX_ACCOUNT_NAME, "{name}");
+        }
+        let longer = AccountNames::new(format!("{tre}t"));
+        assert!(
+            Stage::ALL
+                .iter()
+                .any(|s| longer.account(*s, &format!("{short}w")).len() > MAX_ACCOUNT_NAME)
+        );
     }
 }

@@ -4,10 +4,13 @@
 
 use crate::app::Deps;
 use crate::app::workflow::DATA_REMOVED;
-use crate::app::workflow::{FunctionError, Outcome, drive, fail, flush_outbox, settle_file};
+use crate::app::workflow::{
+    FunctionError, Outcome, container, drive, fail, flush_outbox, modify, settle_file,
+};
+use crate::domain::request::Applied;
 use crate::domain::stages::{StageRole, movement_for};
-use crate::domain::{AirlockRequest, Status, Workspace};
-use crate::ports::{OrderBy, RequestQuery};
+use crate::domain::{AirlockRequest, ScanVerdict, Status, Workspace};
+use crate::ports::{DEFENDER_RESULT_TAG, DEFENDER_TIME_TAG, OrderBy, PortError, RequestQuery};
 use tracing::warn;
 
 pub async fn run(deps: &Deps) -> Result<Outcome, FunctionError> {
@@ -144,6 +147,56 @@ async fn unclean_terminal(
     }
 }
 
+/// Records, for each sealed file still without a verdict, the verdict Defender wrote into the
+/// sealed blob's index tags, if it did and the blob is still the sealed version. Returns how
+/// many were recorded.
+async fn verdicts_from_tags(
+    deps: &Deps,
+    ws: &Workspace,
+    request: &AirlockRequest,
+) -> Result<usize, FunctionError> {
+    let mut recorded = 0;
+    let sealed = container(deps, ws, request, StageRole::InProgress);
+    for file in request.files.iter().filter(|f| f.scan.is_none()) {
+        let Some(etag) = &file.etag else { continue };
+        let blob = sealed.blob(&file.name);
+        let tags = match deps.blobs.tags(&blob).await {
+            Ok(tags) => tags,
+            Err(PortError::NotFound(_)) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let Some(result) = tags.get(DEFENDER_RESULT_TAG) else {
+            continue;
+        };
+        // Tags do not change a blob's version: the record is about the sealed copy only
+        // if the blob still is that version.
+        match deps.blobs.properties(&blob).await? {
+            Some(p) if &p.etag == etag => {}
+            _ => continue,
+        }
+        let scanned_at = tags
+            .get(DEFENDER_TIME_TAG)
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map_or_else(|| deps.clock.now(), |t| t.with_timezone(&chrono::Utc));
+        let verdict = ScanVerdict {
+            result: result.clone(),
+            malware_names: vec![],
+            scanned_at,
+            etag: Some(etag.clone()),
+        };
+        let m = modify::<FunctionError>(deps, ws, &request.id, |r, ctx| {
+            r.record_verdict(&file.name, verdict.clone(), ctx)
+                .map_err(FunctionError::from)
+        })
+        .await?;
+        if m.applied == Applied::Changed {
+            tracing::info!(file = %file.name, %result, "verdict taken from Defender's index tag (its event never came)");
+            recorded += 1;
+        }
+    }
+    Ok(recorded)
+}
+
 enum Healed {
     Waiting,
     Redriven,
@@ -164,6 +217,11 @@ async fn heal(
     }
     let minutes = age.num_minutes();
     if request.status == Status::Submitted && ws.policy.scan_required {
+        // A verdict event can be lost (dead-lettered, or never sent); Defender's own record
+        // on the blob is the second source. Only then is a missing verdict overdue.
+        if verdicts_from_tags(deps, ws, request).await? > 0 {
+            return Ok(Healed::Redriven);
+        }
         // A verdict is overdue once its sealed copy has waited longer than the timeout.
         let timeout = chrono::Duration::minutes(ws.policy.scan_timeout_minutes.into());
         let now = deps.clock.now();

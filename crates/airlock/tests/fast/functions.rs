@@ -424,6 +424,56 @@ async fn a_lost_blob_created_is_healed() {
     assert!(r.files[0].sha256.is_some());
 }
 
+/// Every verdict event is lost, but Defender also wrote each verdict into the sealed blob's
+/// index tags: Reconcile takes it from there, before any scan deadline, clean and bad alike.
+#[tokio::test]
+async fn lost_verdict_events_are_read_from_defenders_tags() {
+    let s = Stack::start(json!({"scanTimeoutMinutes": 30})).await;
+    s.engine.drop_deliveries(
+        Some(Box::new(|f: &str, _: &EventGridEvent| {
+            f == FunctionName::ScanCompleted.as_str()
+        })),
+        false,
+    );
+    let (clean, alice) = draft_with_file(&s).await;
+    let bad = s.create(WS1, &alice, "export").await;
+    s.link(WS1, &bad, &alice)
+        .await
+        .upload(
+            "payload.bin",
+            airlock_testkit::builders::EICAR.as_bytes().to_vec(),
+        )
+        .unwrap();
+    for id in [&clean, &bad] {
+        s.action(WS1, id, "submit", &alice, None).await;
+        let r = s.record(id);
+        assert_eq!(
+            r.status,
+            Status::Submitted,
+            "the verdict event was lost: {:?}",
+            r.status_message
+        );
+        assert!(r.files[0].sha256.is_some() && r.files[0].scan.is_none());
+    }
+    reconcile_after(&s, 1).await;
+    assert_eq!(s.record(&clean).status, Status::Submitted, "too early");
+    reconcile_after(&s, 5).await;
+    let r = s.record(&clean);
+    assert_eq!(r.status, Status::InReview, "{:?}", r.status_message);
+    assert_eq!(r.files[0].scan.as_ref().unwrap().etag, r.files[0].etag);
+    let r = s.record(&bad);
+    assert!(
+        matches!(r.status, Status::BlockingInProgress | Status::BlockedByScan),
+        "{:?}",
+        r.status
+    );
+    assert!(
+        r.status_message.as_deref().unwrap().contains("payload.bin"),
+        "{:?}",
+        r.status_message
+    );
+}
+
 #[tokio::test]
 async fn a_scan_that_never_answers_fails_with_the_files_named() {
     let s = Stack::start(json!({"scanTimeoutMinutes": 30})).await;

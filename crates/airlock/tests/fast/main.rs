@@ -8,4 +8,5 @@ mod common;
 mod docs;
 mod events;
 mod functions;
+mod infra;
 mod lifecycle;

@@ -1,86 +1,32 @@
-# The Function App that runs `handler` (a custom handler) with a system-assigned identity,
-# reachable only through its private endpoint, its outbound traffic routed through the TRE
-# network. Its host storage and the dead-letter container are identity-only too.
-
-resource "azurerm_storage_account" "host" {
-  name                              = "stalfunc${var.tre_id}"
-  resource_group_name               = var.resource_group_name
-  location                          = var.location
-  account_tier                      = "Standard"
-  account_replication_type          = "ZRS"
-  https_traffic_only_enabled        = true
-  min_tls_version                   = "TLS1_2"
-  shared_access_key_enabled         = false
-  default_to_oauth_authentication   = true
-  allow_nested_items_to_be_public   = false
-  public_network_access_enabled     = false
-  infrastructure_encryption_enabled = true
-  cross_tenant_replication_enabled  = false
-  local_user_enabled                = false
-  tags                              = var.tags
-  sas_policy {
-    expiration_period = "01.00:00:00"
-    expiration_action = "Block"
-  }
-  blob_properties {
-    delete_retention_policy {
-      days = 7
-    }
-    container_delete_retention_policy {
-      days = 7
-    }
-  }
-  network_rules {
-    default_action = "Deny"
-    bypass         = ["AzureServices"]
-  }
-}
+# The Function App that runs `handler` (a custom handler) with a system-assigned identity:
+# the API through its private endpoint, Event Grid's deliveries through its public endpoint
+# (service tag AzureEventGrid only), its outbound traffic routed through the TRE network.
+# Its host storage and the dead-letter container are identity-only.
 
 # The Functions host keeps its state in blobs, queues and tables (identity-based
-# AzureWebJobsStorage), all through private endpoints.
-resource "azurerm_private_endpoint" "host" {
-  for_each = {
-    blob  = var.private_dns_zone_ids.blob
+# AzureWebJobsStorage): the same hardened account as every stage, with queue and table
+# private endpoints too.
+module "host_storage" {
+  source                     = "../stage-account"
+  name                       = "stalfunc${var.tre_id}"
+  resource_group_name        = var.resource_group_name
+  location                   = var.location
+  external                   = false
+  private_endpoint_subnet_id = var.core_private_endpoint_subnet_id
+  blob_private_dns_zone_id   = var.private_dns_zone_ids.blob
+  extra_private_endpoints = {
     queue = var.private_dns_zone_ids.queue
     table = var.private_dns_zone_ids.table
   }
-  name                = "pe-stalfunc-${var.tre_id}-${each.key}"
-  resource_group_name = var.resource_group_name
-  location            = var.location
-  subnet_id           = var.core_private_endpoint_subnet_id
-  tags                = var.tags
-  private_service_connection {
-    name                           = "psc-stalfunc-${each.key}"
-    private_connection_resource_id = azurerm_storage_account.host.id
-    subresource_names              = [each.key]
-    is_manual_connection           = false
-  }
-  private_dns_zone_group {
-    name                 = each.key
-    private_dns_zone_ids = [each.value]
-  }
+  log_analytics_workspace_id = azurerm_log_analytics_workspace.airlock.id
+  tags                       = var.tags
 }
 
 # Events that could not be delivered after every retry land here, one blob per event.
 resource "azurerm_storage_container" "dead_letters" {
   name                  = "deadletters"
-  storage_account_id    = azurerm_storage_account.host.id
+  storage_account_id    = module.host_storage.id
   container_access_type = "private"
-}
-
-resource "azurerm_monitor_diagnostic_setting" "host_blob" {
-  name                       = "airlock-blob-access"
-  target_resource_id         = "${azurerm_storage_account.host.id}/blobServices/default"
-  log_analytics_workspace_id = azurerm_log_analytics_workspace.airlock.id
-  enabled_log {
-    category = "StorageRead"
-  }
-  enabled_log {
-    category = "StorageWrite"
-  }
-  enabled_log {
-    category = "StorageDelete"
-  }
 }
 
 resource "azurerm_log_analytics_workspace" "airlock" {
@@ -113,14 +59,20 @@ resource "azurerm_service_plan" "airlock" {
 }
 
 resource "azurerm_linux_function_app" "airlock" {
+  #checkov:skip=CKV_AZURE_221:Event Grid cannot deliver to private endpoints; the public endpoint admits only the AzureEventGrid service tag (ip_restriction_default_action = Deny), and each webhook needs the host's system key.
   name                          = "func-airlock-${var.tre_id}"
   resource_group_name           = var.resource_group_name
   location                      = var.location
   service_plan_id               = azurerm_service_plan.airlock.id
-  storage_account_name          = azurerm_storage_account.host.name
+  storage_account_name          = module.host_storage.name
   storage_uses_managed_identity = true
   https_only                    = true
-  public_network_access_enabled = false
+  # Public, but closed to all but Event Grid: Event Grid cannot deliver to a private
+  # endpoint, so its webhooks (which also need the host's system key) come in over the
+  # public endpoint from the AzureEventGrid service tag only. The API is reached through the
+  # private endpoint below (access restrictions do not apply there), or from the ranges in
+  # api_allowed_cidrs. See docs/deploy.md, "How events reach the functions".
+  public_network_access_enabled = true
   virtual_network_subnet_id     = var.function_integration_subnet_id
   client_certificate_enabled    = false
   tags                          = var.tags
@@ -137,10 +89,34 @@ resource "azurerm_linux_function_app" "airlock" {
     http2_enabled                          = true
     vnet_route_all_enabled                 = true
     application_insights_connection_string = azurerm_application_insights.airlock.connection_string
+    ip_restriction_default_action          = "Deny"
+    scm_ip_restriction_default_action      = "Deny"
+
+    ip_restriction {
+      name        = "event-grid"
+      description = "Event Grid webhook deliveries (the functions' eventGridTrigger endpoints)."
+      service_tag = "AzureEventGrid"
+      priority    = 100
+      action      = "Allow"
+    }
+
+    dynamic "ip_restriction" {
+      for_each = var.api_allowed_cidrs
+      content {
+        name       = "api-${ip_restriction.key}"
+        ip_address = ip_restriction.value
+        priority   = 200 + ip_restriction.key
+        action     = "Allow"
+      }
+    }
+
+    # The handler is a custom handler (sets FUNCTIONS_WORKER_RUNTIME=custom).
+    application_stack {
+      use_custom_runtime = true
+    }
   }
 
   app_settings = {
-    FUNCTIONS_WORKER_RUNTIME              = "custom"
     AIRLOCK_BACKEND                       = "azure"
     AIRLOCK_TRE_ID                        = var.tre_id
     AIRLOCK_CREDENTIAL                    = "managed-identity"
@@ -152,9 +128,14 @@ resource "azurerm_linux_function_app" "airlock" {
     AIRLOCK_AUTH_ISSUER                   = var.auth_issuer
     AIRLOCK_AUTH_JWKS_URL                 = var.auth_jwks_url
     AIRLOCK_API_AUDIENCE                  = var.api_audience
-    AIRLOCK_POLICY_DEFAULTS               = jsonencode(var.policy_defaults)
+    AIRLOCK_POLICY_DEFAULTS               = module.policy_defaults.json
     AIRLOCK_LOG_FORMAT                    = "json"
   }
+}
+
+module "policy_defaults" {
+  source          = "../policy-defaults"
+  policy_defaults = var.policy_defaults
 }
 
 resource "azurerm_private_endpoint" "function" {

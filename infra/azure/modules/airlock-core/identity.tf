@@ -22,7 +22,7 @@ resource "azurerm_role_assignment" "stage_delegator" {
 # The Functions host's own storage (identity-based AzureWebJobsStorage).
 resource "azurerm_role_assignment" "host_storage" {
   for_each             = toset(["Storage Blob Data Owner", "Storage Queue Data Contributor", "Storage Table Data Contributor"])
-  scope                = azurerm_storage_account.host.id
+  scope                = module.host_storage.id
   role_definition_name = each.key
   principal_id         = local.function_principal
 }
@@ -74,17 +74,11 @@ resource "azurerm_cosmosdb_sql_role_assignment" "history" {
   scope               = "${azurerm_cosmosdb_account.airlock.id}/dbs/${azurerm_cosmosdb_sql_database.airlock.name}/colls/${azurerm_cosmosdb_sql_container.history.name}"
 }
 
-# Event Grid writes dead letters with its topics' identities.
-resource "azurerm_role_assignment" "dead_letter_system_topics" {
-  for_each             = azurerm_eventgrid_system_topic.stage
-  scope                = azurerm_storage_account.host.id
-  role_definition_name = "Storage Blob Data Contributor"
-  principal_id         = each.value.identity[0].principal_id
-}
-
+# Event Grid writes dead letters with the custom topics' identities (the system topics'
+# are in the stage-events module).
 resource "azurerm_role_assignment" "dead_letter_topics" {
   for_each             = azurerm_eventgrid_topic.airlock
-  scope                = azurerm_storage_account.host.id
+  scope                = module.host_storage.id
   role_definition_name = "Storage Blob Data Contributor"
   principal_id         = each.value.identity[0].principal_id
 }

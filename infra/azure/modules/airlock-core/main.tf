@@ -3,7 +3,7 @@
 
 terraform {
   required_providers {
-    azurerm = { source = "hashicorp/azurerm", version = ">= 4.0" }
+    azurerm = { source = "hashicorp/azurerm", version = "~> 4.55" }
   }
 }
 
@@ -123,13 +123,18 @@ resource "azurerm_private_endpoint" "cosmos" {
 # ---- Event Grid custom topics: status changes, scan results, notifications ----
 
 resource "azurerm_eventgrid_topic" "airlock" {
-  for_each                      = local.topics
-  name                          = "evgt-airlock-${each.key}-${var.tre_id}"
-  resource_group_name           = var.resource_group_name
-  location                      = var.location
-  input_schema                  = "EventGridSchema"
-  local_auth_enabled            = false
-  public_network_access_enabled = false
+  #checkov:skip=CKV_AZURE_193:Only the scan-result topic is public (Defender for Storage cannot publish to a network-restricted topic); local auth is off, so publishing needs an Entra token with send rights.
+  for_each            = local.topics
+  name                = "evgt-airlock-${each.key}-${var.tre_id}"
+  resource_group_name = var.resource_group_name
+  location            = var.location
+  input_schema        = "EventGridSchema"
+  local_auth_enabled  = false
+  # Defender for Storage cannot publish to a network-restricted topic, so the scan-result
+  # topic alone is public; publishing still needs an Entra token with send rights (local
+  # auth is off), and ScanCompleted checks every verdict against the sealed blob's eTag and
+  # Defender's index tag (docs/deploy.md, "The scan path").
+  public_network_access_enabled = each.key == "scan-result"
   tags                          = var.tags
   identity {
     type = "SystemAssigned"

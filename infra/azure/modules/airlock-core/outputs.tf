@@ -27,7 +27,7 @@ output "cosmos_endpoint" {
   value = azurerm_cosmosdb_account.airlock.endpoint
 }
 output "dead_letter_storage_account_id" {
-  value = azurerm_storage_account.host.id
+  value = module.host_storage.id
 }
 output "blob_stages" {
   description = "Stage prefixes whose BlobCreated events the airlock consumes."

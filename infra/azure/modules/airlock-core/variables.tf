@@ -47,9 +47,18 @@ variable "api_audience" {
   default     = ""
 }
 variable "policy_defaults" {
-  description = "Workspace policy defaults (AIRLOCK_POLICY_DEFAULTS), e.g. {linkExpiryMinutes = 30}."
-  type        = map(any)
+  description = "Workspace policy defaults (AIRLOCK_POLICY_DEFAULTS), e.g. { linkExpiryMinutes = 30, scanRequired = true }; typed and checked by modules/policy-defaults."
+  type        = any
   default     = {}
+}
+variable "api_allowed_cidrs" {
+  description = "IPv4 ranges (CIDR) that may call the API over the Function App's public endpoint, besides the private endpoint. Empty: the API only through the private endpoint."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for c in var.api_allowed_cidrs : can(cidrhost(c, 0)) && !strcontains(c, ":")])
+    error_message = "api_allowed_cidrs must be IPv4 CIDR ranges."
+  }
 }
 variable "retention_days" {
   description = "Days rejected and blocked data is kept before the storage service deletes it."

@@ -5,16 +5,17 @@
 
 terraform {
   required_providers {
-    azurerm = { source = "hashicorp/azurerm", version = ">= 4.0" }
+    azurerm = { source = "hashicorp/azurerm", version = "~> 4.55" }
   }
 }
 
 variable "workspace_short_id" {
   description = "Workspace short id: part of the account names (stalexipws{short_id}); lower-case letters and digits."
   type        = string
+  # The longest account name is stalexblockedws{short_id}: 15 + 9 = 24, Azure's limit.
   validation {
-    condition     = can(regex("^[a-z0-9]{1,11}$", var.workspace_short_id))
-    error_message = "workspace_short_id must be 1-11 lower-case letters or digits."
+    condition     = can(regex("^[a-z0-9]{1,9}$", var.workspace_short_id))
+    error_message = "workspace_short_id must be 1-9 lower-case letters or digits (stalexblockedws + id is at most 24 characters)."
   }
 }
 variable "location" { type = string }
@@ -107,57 +108,21 @@ resource "azurerm_role_assignment" "stage_delegator" {
   principal_id         = var.function_principal_id
 }
 
-resource "azurerm_eventgrid_system_topic" "stage" {
-  for_each            = toset([for s in keys(local.stages) : s if contains(var.blob_stages, s)])
-  name                = "evgst-${each.key}ws${var.workspace_short_id}"
-  resource_group_name = var.resource_group_name
-  location            = var.location
-  source_resource_id  = module.stage[each.key].id
-  topic_type          = "Microsoft.Storage.StorageAccounts"
-  tags                = var.tags
-  identity {
-    type = "SystemAssigned"
+module "events" {
+  source = "../stage-events"
+  # Keys from the inputs (known at plan), values from the accounts.
+  stage_account_ids = {
+    for k, m in module.stage : "${k}ws${var.workspace_short_id}" => m.id if contains(var.blob_stages, k)
   }
-}
-
-resource "azurerm_eventgrid_system_topic_event_subscription" "blob_created" {
-  for_each             = azurerm_eventgrid_system_topic.stage
-  name                 = "blob-created"
-  system_topic         = each.value.name
-  resource_group_name  = var.resource_group_name
-  included_event_types = var.blob_event_types
-
-  azure_function_endpoint {
-    function_id          = "${var.function_app_id}/functions/BlobCreated"
-    max_events_per_batch = 1
-  }
-  retry_policy {
-    max_delivery_attempts = 30
-    event_time_to_live    = 1440
-  }
-  dead_letter_identity {
-    type = "SystemAssigned"
-  }
-  storage_blob_dead_letter_destination {
-    storage_account_id          = var.dead_letter_storage_account_id
-    storage_blob_container_name = "deadletters"
-  }
-}
-
-resource "azurerm_role_assignment" "dead_letter" {
-  for_each             = azurerm_eventgrid_system_topic.stage
-  scope                = var.dead_letter_storage_account_id
-  role_definition_name = "Storage Blob Data Contributor"
-  principal_id         = each.value.identity[0].principal_id
-}
-
-resource "azurerm_security_center_storage_defender" "export_in_progress" {
-  storage_account_id                          = module.stage["stalexip"].id
-  override_subscription_settings_enabled      = true
-  malware_scanning_on_upload_enabled          = true
-  malware_scanning_on_upload_cap_gb_per_month = var.malware_scanning_cap_gb_per_month
-  scan_results_event_grid_topic_id            = var.scan_result_topic_id
-  sensitive_data_discovery_enabled            = false
+  scanned_account_names             = ["stalexipws${var.workspace_short_id}"]
+  resource_group_name               = var.resource_group_name
+  location                          = var.location
+  function_app_id                   = var.function_app_id
+  blob_event_types                  = var.blob_event_types
+  dead_letter_storage_account_id    = var.dead_letter_storage_account_id
+  scan_result_topic_id              = var.scan_result_topic_id
+  malware_scanning_cap_gb_per_month = var.malware_scanning_cap_gb_per_month
+  tags                              = var.tags
 }
 
 output "stage_account_ids" {

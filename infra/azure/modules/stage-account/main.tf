@@ -4,13 +4,17 @@
 
 terraform {
   required_providers {
-    azurerm = { source = "hashicorp/azurerm", version = ">= 4.0" }
+    azurerm = { source = "hashicorp/azurerm", version = "~> 4.55" }
   }
 }
 
 variable "name" {
   description = "Storage account name, e.g. stalimiptre1."
   type        = string
+  validation {
+    condition     = can(regex("^[a-z0-9]{3,24}$", var.name))
+    error_message = "A storage account name is 3-24 lower-case letters and digits."
+  }
 }
 variable "resource_group_name" { type = string }
 variable "location" { type = string }
@@ -26,6 +30,11 @@ variable "private_endpoint_subnet_id" {
 variable "blob_private_dns_zone_id" {
   description = "privatelink.blob.core.windows.net zone id."
   type        = string
+}
+variable "extra_private_endpoints" {
+  description = "More private endpoints besides blob: sub-resource (queue, table) => private DNS zone id. The Function App's host storage needs queue and table."
+  type        = map(string)
+  default     = {}
 }
 variable "retention_days" {
   description = "Delete blobs this many days after they were last modified (0 = keep). Set for rejected and blocked stages."
@@ -97,6 +106,27 @@ resource "azurerm_private_endpoint" "blob" {
   private_dns_zone_group {
     name                 = "blob"
     private_dns_zone_ids = [var.blob_private_dns_zone_id]
+  }
+}
+
+resource "azurerm_private_endpoint" "extra" {
+  for_each            = var.extra_private_endpoints
+  name                = "pe-${var.name}-${each.key}"
+  resource_group_name = var.resource_group_name
+  location            = var.location
+  subnet_id           = var.private_endpoint_subnet_id
+  tags                = var.tags
+
+  private_service_connection {
+    name                           = "psc-${var.name}-${each.key}"
+    private_connection_resource_id = azurerm_storage_account.stage.id
+    subresource_names              = [each.key]
+    is_manual_connection           = false
+  }
+
+  private_dns_zone_group {
+    name                 = each.key
+    private_dns_zone_ids = [each.value]
   }
 }
 

@@ -1,0 +1,150 @@
+//! What Terraform writes, the handler reads: the typed `policy_defaults` of
+//! `infra/azure/modules/policy-defaults` become `AIRLOCK_POLICY_DEFAULTS`, which the handler
+//! parses at start-up and refuses if anything is off (a string where a number belongs was the
+//! bug: `map(any)` turned `2` into `"2"`).
+
+use crate::common::REPO;
+use airlock::domain::WorkspacePolicy;
+use airlock::domain::workspace::parse_policy_defaults;
+use std::path::Path;
+use std::process::Command;
+
+/// A scratch directory for Terraform's state, removed when dropped.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let path =
+            std::env::temp_dir().join(format!("airlock-terraform-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+const MODULE: &str = "infra/azure/modules/policy-defaults";
+const CASE: &str = "infra/azure/tests/policy-defaults";
+
+/// Runs the module with Terraform (offline: it has no provider) on the test input and
+/// returns its `json` output, or `None` when Terraform is not installed.
+fn terraform_output(input: &Path) -> Option<String> {
+    let version = Command::new("terraform").arg("version").output();
+    if !version.is_ok_and(|o| o.status.success()) {
+        eprintln!("terraform is not installed: checking the committed expected.json only");
+        return None;
+    }
+    let dir = TempDir::new();
+    std::fs::copy(
+        Path::new(REPO).join(MODULE).join("main.tf"),
+        dir.path().join("main.tf"),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new("terraform")
+            .args(args)
+            .current_dir(dir.path())
+            .env("TF_CLI_CONFIG_FILE", "/dev/null")
+            .env("TF_IN_AUTOMATION", "1")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "terraform {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    run(&["init", "-input=false", "-no-color"]);
+    let var_file = format!("-var-file={}", input.display());
+    run(&[
+        "apply",
+        "-auto-approve",
+        "-input=false",
+        "-no-color",
+        &var_file,
+    ]);
+    Some(run(&["output", "-raw", "json"]))
+}
+
+#[test]
+fn the_handler_accepts_what_terraform_writes() {
+    let case = Path::new(REPO).join(CASE);
+    let mut expected = std::fs::read_to_string(case.join("expected.json")).unwrap();
+    if let Some(written) = terraform_output(&case.join("input.tfvars.json")) {
+        if std::env::var_os("AIRLOCK_WRITE_DOCS").is_some() {
+            std::fs::write(case.join("expected.json"), &written).unwrap();
+            expected = written;
+        } else {
+            assert_eq!(
+                written.trim(),
+                expected.trim(),
+                "{CASE}/expected.json is stale: run AIRLOCK_WRITE_DOCS=1 cargo test -p airlock --test fast infra"
+            );
+        }
+    }
+    let defaults = parse_policy_defaults(&expected).expect("the handler accepts it");
+    let policy: WorkspacePolicy =
+        serde_json::from_value(serde_json::Value::Object(defaults)).unwrap();
+    assert_eq!(policy.approvals_required, 2);
+    assert_eq!(policy.max_file_bytes, 53_687_091_200);
+    assert!(!policy.scan_required);
+    assert_eq!(policy.allowed_ip_ranges, ["10.1.0.0/16"]);
+    assert_eq!(
+        policy.max_total_bytes,
+        WorkspacePolicy::default().max_total_bytes,
+        "a field left out keeps the handler's default"
+    );
+    // What the old `map(any)` wrote is refused, naming the field.
+    let stringly = parse_policy_defaults(r#"{"approvalsRequired":"2","scanRequired":"false"}"#);
+    assert!(stringly.is_err(), "{stringly:?}");
+}
+
+/// Every policy field the handler knows is in the Terraform type, and nothing else.
+#[test]
+fn the_terraform_type_lists_every_policy_field() {
+    let tf = std::fs::read_to_string(Path::new(REPO).join(MODULE).join("main.tf")).unwrap();
+    let mut in_terraform: Vec<String> = tf
+        .lines()
+        .filter(|l| l.contains("= optional("))
+        .map(|l| l.split('=').next().unwrap().trim().to_string())
+        .collect();
+    in_terraform.sort();
+    let serde_json::Value::Object(fields) =
+        serde_json::to_value(WorkspacePolicy::default()).unwrap()
+    else {
+        panic!("a policy is an object")
+    };
+    let mut in_handler: Vec<String> = fields.keys().cloned().collect();
+    in_handler.sort();
+    assert_eq!(in_terraform, in_handler);
+}
+
+/// Terraform refuses at plan the ids the handler's account names could not hold.
+#[test]
+fn terraform_validates_the_id_limits_account_names_need() {
+    use airlock::domain::stages::{MAX_TRE_ID, MAX_WORKSPACE_SHORT_ID};
+    let read = |p: &str| std::fs::read_to_string(Path::new(REPO).join(p)).unwrap();
+    let core = read("infra/azure/modules/airlock-core/variables.tf");
+    let workspace = read("infra/azure/modules/airlock-workspace/main.tf");
+    assert!(
+        core.contains(&format!("^[a-z0-9]{{1,{MAX_TRE_ID}}}$")),
+        "tre_id validation"
+    );
+    assert!(
+        workspace.contains(&format!("^[a-z0-9]{{1,{MAX_WORKSPACE_SHORT_ID}}}$")),
+        "workspace_short_id validation"
+    );
+}

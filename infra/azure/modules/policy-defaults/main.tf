@@ -1,0 +1,34 @@
+# The operator's workspace policy defaults, typed, and the JSON the handler reads from
+# AIRLOCK_POLICY_DEFAULTS. Typed so numbers stay numbers and booleans stay booleans (a
+# `map(any)` turns mixed values into strings, which the handler refuses at start-up); fields
+# left out are left out of the JSON, so the handler's own defaults apply. A test runs this
+# module with Terraform and feeds its output to the handler's parser
+# (crates/airlock/tests/fast/docs.rs).
+
+terraform {
+  required_version = ">= 1.6"
+}
+
+variable "policy_defaults" {
+  description = "Workspace policy defaults; every field optional (DESIGN.md, workspace policy)."
+  type = object({
+    approvalsRequired  = optional(number)
+    maxFiles           = optional(number)
+    maxFileBytes       = optional(number)
+    maxTotalBytes      = optional(number)
+    linkExpiryMinutes  = optional(number)
+    allowedIpRanges    = optional(list(string))
+    scanRequired       = optional(bool)
+    scanTimeoutMinutes = optional(number)
+  })
+  default = {}
+  validation {
+    condition     = try(var.policy_defaults.approvalsRequired, null) == null || try(var.policy_defaults.approvalsRequired >= 1, false)
+    error_message = "approvalsRequired must be at least 1."
+  }
+}
+
+output "json" {
+  description = "AIRLOCK_POLICY_DEFAULTS."
+  value       = jsonencode({ for k, v in var.policy_defaults : k => v if v != null })
+}
