@@ -18,6 +18,21 @@ pub struct WorkspacePolicy {
     pub scan_required: bool,
     /// Minutes a submitted request may wait for scan verdicts before `Reconcile` fails it.
     pub scan_timeout_minutes: u32,
+    /// What a scan that ends without judging the content means (see [`UnscannedFiles`]).
+    pub unscanned_files: UnscannedFiles,
+}
+
+/// What a scan verdict that is neither clean nor malicious means for a request: the scanner
+/// could not judge the file (an error, larger than it scans, an encrypted or password-protected
+/// archive, throttled, timed out). Never a silent wait: either way the outcome is explicit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnscannedFiles {
+    /// Fail safe: the request is blocked like malware, with the scanner's words.
+    #[default]
+    Block,
+    /// The request goes to review with the verdict on the file for the reviewer to weigh.
+    Review,
 }
 
 const GIB: u64 = 1024 * 1024 * 1024;
@@ -33,6 +48,7 @@ impl Default for WorkspacePolicy {
             allowed_ip_ranges: Vec::new(),
             scan_required: true,
             scan_timeout_minutes: 30,
+            unscanned_files: UnscannedFiles::Block,
         }
     }
 }

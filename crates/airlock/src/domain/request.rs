@@ -55,9 +55,41 @@ pub struct ScanVerdict {
 
 pub const CLEAN_VERDICT: &str = "No threats found";
 
+/// What a verdict says about the content.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VerdictKind {
+    Clean,
+    Malicious,
+    /// The scanner could not judge the file (error, too large, encrypted, throttled, ...).
+    Unscanned,
+}
+
 impl ScanVerdict {
     pub fn is_clean(&self) -> bool {
         self.result == CLEAN_VERDICT
+    }
+
+    pub fn kind(&self) -> VerdictKind {
+        if self.is_clean() {
+            VerdictKind::Clean
+        } else if !self.malware_names.is_empty()
+            || self.result.to_ascii_lowercase().contains("malicious")
+        {
+            VerdictKind::Malicious
+        } else {
+            VerdictKind::Unscanned
+        }
+    }
+
+    /// Whether this verdict lets a file go to review under `policy`.
+    pub fn passes(&self, policy: &super::policy::WorkspacePolicy) -> bool {
+        match self.kind() {
+            VerdictKind::Clean => true,
+            VerdictKind::Malicious => false,
+            VerdictKind::Unscanned => {
+                policy.unscanned_files == super::policy::UnscannedFiles::Review
+            }
+        }
     }
 }
 
@@ -719,6 +751,7 @@ impl AirlockRequest {
                 "request is in review: {name:?} was already found clean"
             )));
         }
+        let passes = verdict.passes(&ctx.workspace.policy);
         let message = if verdict.malware_names.is_empty() {
             format!("{name}: {}", verdict.result)
         } else {
@@ -737,7 +770,7 @@ impl AirlockRequest {
             None,
             Some(message.clone()),
         );
-        if status == Status::InReview {
+        if status == Status::InReview && !passes {
             // A later, contradicting verdict (Defender rescans, or a first clean answer was
             // wrong): what is under review is malware after all.
             self.transition(
@@ -770,7 +803,7 @@ impl AirlockRequest {
                     (Some(a), Some(b)) => a == b,
                     _ => true,
                 };
-                (matches && !v.is_clean()).then(|| {
+                (matches && !v.passes(&ctx.workspace.policy)).then(|| {
                     if v.malware_names.is_empty() {
                         format!("{}: {}", f.name, v.result)
                     } else {
@@ -793,9 +826,9 @@ impl AirlockRequest {
         let ready = self.files.iter().all(|f| {
             f.sha256.is_some()
                 && (!scan_required
-                    || f.scan
-                        .as_ref()
-                        .is_some_and(|v| v.is_clean() && (v.etag.is_none() || v.etag == f.etag)))
+                    || f.scan.as_ref().is_some_and(|v| {
+                        v.passes(&ctx.workspace.policy) && (v.etag.is_none() || v.etag == f.etag)
+                    }))
         });
         if ready {
             self.transition(

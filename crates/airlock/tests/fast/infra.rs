@@ -103,6 +103,10 @@ fn the_handler_accepts_what_terraform_writes() {
     assert!(!policy.scan_required);
     assert_eq!(policy.allowed_ip_ranges, ["10.1.0.0/16"]);
     assert_eq!(
+        policy.unscanned_files,
+        airlock::domain::policy::UnscannedFiles::Review
+    );
+    assert_eq!(
         policy.max_total_bytes,
         WorkspacePolicy::default().max_total_bytes,
         "a field left out keeps the handler's default"

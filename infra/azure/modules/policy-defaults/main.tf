@@ -20,11 +20,16 @@ variable "policy_defaults" {
     allowedIpRanges    = optional(list(string))
     scanRequired       = optional(bool)
     scanTimeoutMinutes = optional(number)
+    unscannedFiles     = optional(string)
   })
   default = {}
   validation {
     condition     = try(var.policy_defaults.approvalsRequired, null) == null || try(var.policy_defaults.approvalsRequired >= 1, false)
     error_message = "approvalsRequired must be at least 1."
+  }
+  validation {
+    condition     = contains(["block", "review"], coalesce(try(var.policy_defaults.unscannedFiles, null), "block"))
+    error_message = "unscannedFiles is \"block\" (the default) or \"review\"."
   }
 }
 

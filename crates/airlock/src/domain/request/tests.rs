@@ -773,3 +773,91 @@ fn links_on_record_stay_bounded() {
     assert!(r.links_issued.is_empty());
     assert!(!r.audited_since_change(super::LINK_ISSUED));
 }
+
+/// Every scanner outcome has an explicit request outcome, by workspace policy: clean goes to
+/// review, malicious is blocked, and what the scanner could not judge is blocked or reviewed
+/// as the workspace's `unscannedFiles` says — including when it arrives during review.
+#[test]
+fn every_scan_outcome_has_an_explicit_request_outcome() {
+    use super::super::policy::UnscannedFiles::{Block, Review};
+    let verdict = |result: &str, names: &[&str]| ScanVerdict {
+        result: result.into(),
+        malware_names: names.iter().map(|n| n.to_string()).collect(),
+        scanned_at: chrono::Utc::now(),
+        etag: Some("e0".into()),
+    };
+    let table = [
+        ("No threats found", &[][..], Block, Status::InReview),
+        ("No threats found", &[][..], Review, Status::InReview),
+        (
+            "Malicious",
+            &["EICAR"][..],
+            Block,
+            Status::BlockingInProgress,
+        ),
+        (
+            "Malicious",
+            &["EICAR"][..],
+            Review,
+            Status::BlockingInProgress,
+        ),
+        ("Malicious", &[][..], Review, Status::BlockingInProgress),
+        ("Error", &[][..], Block, Status::BlockingInProgress),
+        ("Error", &[][..], Review, Status::InReview),
+        (
+            "Not scanned: larger than the scanner's limit",
+            &[][..],
+            Block,
+            Status::BlockingInProgress,
+        ),
+        (
+            "Not scanned: larger than the scanner's limit",
+            &[][..],
+            Review,
+            Status::InReview,
+        ),
+        (
+            "Not scanned: encrypted archive",
+            &[][..],
+            Review,
+            Status::InReview,
+        ),
+        ("Scan throttled", &[][..], Block, Status::BlockingInProgress),
+        ("Scan timed out", &[][..], Review, Status::InReview),
+    ];
+    for (result, names, unscanned_files, expected) in table {
+        let ws = workspace(WorkspacePolicy {
+            unscanned_files,
+            ..Default::default()
+        });
+        let mut r = new_request(&ws);
+        r.submit(&user("alice"), files(1), &ctx(&ws)).unwrap();
+        r.record_sealed("f0.csv", 10, "h0".into(), "e0".into(), &ctx(&ws))
+            .unwrap();
+        r.record_verdict("f0.csv", verdict(result, names), &ctx(&ws))
+            .unwrap();
+        assert_eq!(r.status, expected, "{result} under {unscanned_files:?}");
+        if expected == Status::BlockingInProgress {
+            let message = r.status_message.clone().unwrap();
+            assert!(
+                message.contains("f0.csv") && message.contains(result),
+                "{message}"
+            );
+        }
+        // The same outcome arriving during review (a rescan): only what the policy does
+        // not accept pulls the request out of review.
+        let mut reviewed = in_review(&ws, 1);
+        let mut late = verdict(result, names);
+        late.etag = Some("etag0".into());
+        reviewed.record_verdict("f0.csv", late, &ctx(&ws)).unwrap();
+        let expected_late = if expected == Status::BlockingInProgress {
+            Status::BlockingInProgress
+        } else {
+            Status::InReview
+        };
+        assert_eq!(
+            reviewed.status, expected_late,
+            "late {result} under {unscanned_files:?}"
+        );
+    }
+}
