@@ -4,6 +4,7 @@
 
 use airlock::adapters::azure::cosmos::{CosmosAuth, CosmosStores};
 use airlock::adapters::azure::eventgrid::{EventGridPublisher, TopicAuth, TopicEndpoint};
+use airlock::adapters::azure::queue::AzureWorkQueue;
 use airlock::adapters::azure::{AzureBlobStore, credential_from_mode};
 use airlock::adapters::jwks::JwksVerifier;
 use airlock::app::Deps;
@@ -88,6 +89,11 @@ async fn run(config: Config) -> std::io::Result<()> {
         history: stores.clone(),
         workspaces: stores,
         publisher: Arc::new(publisher),
+        work: Arc::new(AzureWorkQueue::new(
+            http.clone(),
+            azure.work_queue_url.clone(),
+            credential.clone(),
+        )),
         clock: Arc::new(SystemClock),
         tokens: Arc::new(JwksVerifier::new(config.auth.clone(), http)),
         names: AccountNames::new(config.tre_id.clone()),

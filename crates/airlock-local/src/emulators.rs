@@ -193,6 +193,11 @@ pub struct Azurite {
     /// `https://127.0.0.1:{port}/{account}`
     pub endpoint_template: String,
     pub child: ChildGuard,
+    /// The queue service (the `Work` queue), on its own port.
+    pub queue_port: u16,
+    /// `https://127.0.0.1:{queue_port}/{account}`
+    pub queue_endpoint_template: String,
+    pub queue_child: ChildGuard,
 }
 
 impl Azurite {
@@ -227,10 +232,43 @@ impl Azurite {
         let log = log_dir.join("azurite.log");
         let mut child = ChildGuard::spawn("azurite", command, &log)?;
         wait_for_port(&mut child, port, &log, Duration::from_secs(30))?;
+        let queue_port = free_port()?;
+        let mut queue = Command::new("node");
+        queue
+            .arg(infra_local().join("node_modules/azurite/dist/src/queue/main.js"))
+            .args([
+                "--queueHost",
+                "127.0.0.1",
+                "--queuePort",
+                &queue_port.to_string(),
+            ])
+            .args([
+                "--oauth",
+                "basic",
+                "--inMemoryPersistence",
+                "--disableTelemetry",
+                "--loose",
+            ])
+            .arg("--cert")
+            .arg(tls_dir.join("server.pem"))
+            .arg("--key")
+            .arg(tls_dir.join("server.key"))
+            .env("AZURITE_ACCOUNTS", list.join(";"));
+        let queue_log = log_dir.join("azurite-queue.log");
+        let mut queue_child = ChildGuard::spawn("azurite queue", queue, &queue_log)?;
+        wait_for_port(
+            &mut queue_child,
+            queue_port,
+            &queue_log,
+            Duration::from_secs(30),
+        )?;
         Ok(Azurite {
             port,
             endpoint_template: format!("https://127.0.0.1:{port}/{{account}}"),
             child,
+            queue_port,
+            queue_endpoint_template: format!("https://127.0.0.1:{queue_port}/{{account}}"),
+            queue_child,
         })
     }
 }

@@ -17,3 +17,4 @@ pub mod router;
 pub mod stack;
 pub mod testing;
 pub mod watcher;
+pub mod work_queue;

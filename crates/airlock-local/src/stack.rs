@@ -10,6 +10,7 @@ use crate::emulators::{
 use crate::front::FrontDoor;
 use crate::router::Router;
 use crate::watcher::BlobWatcher;
+use crate::work_queue::QueueTrigger;
 use airlock::adapters::azure::cosmos::{CosmosAuth, CosmosStores};
 use airlock::adapters::azure::{AzureBlobStore, LocalEntraCredential};
 use airlock::domain::stages::Scope;
@@ -166,7 +167,17 @@ impl LocalStack {
         ensure_npm()?;
         let ca_cert = tls.join("ca.pem");
         let accounts = stage_accounts(&options.tre_id, &options.workspaces);
-        let azurite = Azurite::start(&tls, &accounts, &log_dir)?;
+        // The Function App's own storage account holds the `Work` queue.
+        let host_account = format!("stalfunc{}", options.tre_id);
+        let mut azurite_accounts = accounts.clone();
+        azurite_accounts.push(host_account.clone());
+        let azurite = Azurite::start(&tls, &azurite_accounts, &log_dir)?;
+        let work_queue_url = format!(
+            "{}/airlock-work",
+            azurite
+                .queue_endpoint_template
+                .replace("{account}", &host_account)
+        );
         let cosmos = CosmosEmulator::start(&tls, &log_dir)?;
         let clamd = Clamd::start(&options.state_dir, &log_dir)?;
 
@@ -223,8 +234,26 @@ impl LocalStack {
         let delivering = engine.clone();
         tasks.push(tokio::spawn(async move {
             loop {
-                if delivering.deliver_due().await == 0 {
+                if delivering.dispatch_due() == 0 {
                     tokio::time::sleep(Duration::from_millis(25)).await;
+                }
+            }
+        }));
+        // The queue trigger: what the handler queues on Azurite reaches `Work`.
+        let trigger = QueueTrigger::new(
+            work_queue_url.clone(),
+            Arc::new(LocalEntraCredential::default()),
+        );
+        let working = engine.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                match trigger.poll(&working).await {
+                    Ok(0) => tokio::time::sleep(Duration::from_millis(100)).await,
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "polling the work queue");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
                 }
             }
         }));
@@ -275,6 +304,7 @@ impl LocalStack {
                 format!("{router_url}/topics/status-changed/api/events"),
             )
             .env("AIRLOCK_STATUS_CHANGED_TOPIC_KEY", TOPIC_KEY)
+            .env("AIRLOCK_WORK_QUEUE_URL", &work_queue_url)
             .env(
                 "AIRLOCK_NOTIFICATION_TOPIC_ENDPOINT",
                 format!("{router_url}/topics/notification/api/events"),

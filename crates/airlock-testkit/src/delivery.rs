@@ -9,6 +9,12 @@
 //! retried with exponential back-off and dead-lettered after `max_attempts`; it can also
 //! deliver every event twice and in shuffled order, to prove the handler does not care.
 //!
+//! It also plays the Functions host's queue trigger for `Work`: work items (JSON messages of
+//! the `airlock-work` queue) are delivered with the host's retries (`max_dequeue`, then the
+//! poison list) and its longer time limit. Deliveries run concurrently (`concurrency`), and
+//! an event delivery that takes longer than `timeout` (Event Grid's 30 s) fails and is
+//! retried, so a slow handler shows up here as it would on Azure.
+//!
 //! Who feeds it differs: the local router feeds it from HTTP publishes and a watcher of the
 //! Azurite accounts (`airlock-local`); the in-memory airlock feeds it from the fakes
 //! ([`crate::in_memory`]).
@@ -92,8 +98,16 @@ pub struct DeliveryOptions {
     pub max_attempts: u32,
     /// First retry delay; doubled per attempt up to 64×. Zero retries at once (fast tests).
     pub retry_base: Duration,
-    /// How long one delivery may take before it counts as failed.
+    /// How long one event delivery may take before it counts as failed (Event Grid: 30 s).
     pub timeout: Duration,
+    /// How long one `Work` invocation may take (the Function App's `functionTimeout`).
+    pub work_timeout: Duration,
+    /// Invocations of a work item before it goes to the poison list (`maxDequeueCount`).
+    pub max_dequeue: u32,
+    /// Event deliveries in flight at once.
+    pub concurrency: usize,
+    /// `Work` invocations in flight at once (host.json `queues.batchSize`).
+    pub work_concurrency: usize,
     /// Webhooks subscribed to the notification topic, as an organisation's Logic App would
     /// be: each gets the events as an Event Grid webhook does.
     pub notification_webhooks: Vec<String>,
@@ -110,7 +124,11 @@ impl Default for DeliveryOptions {
             event_as_string: false,
             max_attempts: 5,
             retry_base: Duration::from_millis(200),
-            timeout: Duration::from_secs(600),
+            timeout: Duration::from_secs(30),
+            work_timeout: Duration::from_secs(2 * 3600),
+            max_dequeue: 5,
+            concurrency: 8,
+            work_concurrency: 4,
             notification_webhooks: Vec::new(),
             dead_letter_file: None,
         }
@@ -132,6 +150,28 @@ struct Delivery {
     event: EventGridEvent,
     attempts: u32,
     not_before: Instant,
+}
+
+/// A queued work item (the text of a queue message) and how often it was dequeued.
+#[derive(Clone, Debug)]
+struct WorkDelivery {
+    text: String,
+    dequeue_count: u32,
+    not_before: Instant,
+}
+
+/// One due delivery of either kind.
+enum Due {
+    Event(Delivery),
+    Work(WorkDelivery),
+}
+
+/// A work item given up on after `max_dequeue` invocations.
+#[derive(Clone, Debug)]
+pub struct Poisoned {
+    pub text: String,
+    pub dequeue_count: u32,
+    pub last_error: String,
 }
 
 /// A delivery given up on.
@@ -157,6 +197,11 @@ pub struct DeliveryEngine {
     options: Mutex<DeliveryOptions>,
     subscriptions: SubscriptionFile,
     queue: Mutex<VecDeque<Delivery>>,
+    work: Mutex<VecDeque<WorkDelivery>>,
+    poisoned: Mutex<Vec<Poisoned>>,
+    event_slots: std::sync::Arc<tokio::sync::Semaphore>,
+    work_slots: std::sync::Arc<tokio::sync::Semaphore>,
+    in_flight: AtomicUsize,
     http: reqwest::Client,
     received: Mutex<Vec<(String, EventGridEvent)>>,
     dead_letters: Mutex<Vec<DeadLetter>>,
@@ -167,12 +212,18 @@ pub struct DeliveryEngine {
 
 impl DeliveryEngine {
     pub fn new(handler_url: String, options: DeliveryOptions) -> Self {
+        let (events, works) = (options.concurrency.max(1), options.work_concurrency.max(1));
         DeliveryEngine {
             handler_url,
             rng: Mutex::new(options.seed.max(1)),
             options: Mutex::new(options),
             subscriptions: SubscriptionFile::load(),
             queue: Mutex::new(VecDeque::new()),
+            work: Mutex::new(VecDeque::new()),
+            poisoned: Mutex::new(Vec::new()),
+            event_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(events)),
+            work_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(works)),
+            in_flight: AtomicUsize::new(0),
             http: reqwest::Client::new(),
             received: Mutex::new(Vec::new()),
             dead_letters: Mutex::new(Vec::new()),
@@ -269,6 +320,24 @@ impl DeliveryEngine {
         }
     }
 
+    /// A message put on the work queue (delivered twice with `duplicate`, as a queue may).
+    pub fn enqueue_work(&self, text: String) {
+        let copies = if self.options().duplicate { 2 } else { 1 };
+        let mut work = self.work.lock().unwrap();
+        for _ in 0..copies {
+            work.push_back(WorkDelivery {
+                text: text.clone(),
+                dequeue_count: 0,
+                not_before: Instant::now(),
+            });
+        }
+    }
+
+    /// Work items given up on (the poison queue).
+    pub fn poisoned(&self) -> Vec<Poisoned> {
+        self.poisoned.lock().unwrap().clone()
+    }
+
     /// Events published to `topic` so far.
     pub fn received(&self, topic: &str) -> Vec<EventGridEvent> {
         self.received
@@ -285,9 +354,9 @@ impl DeliveryEngine {
         self.delivered.load(Ordering::SeqCst)
     }
 
-    /// Deliveries waiting (due or backing off).
+    /// Deliveries waiting (due or backing off), work items included.
     pub fn pending(&self) -> usize {
-        self.queue.lock().unwrap().len()
+        self.queue.lock().unwrap().len() + self.work.lock().unwrap().len()
     }
 
     pub fn dead_letters(&self) -> Vec<DeadLetter> {
@@ -303,47 +372,140 @@ impl DeliveryEngine {
         *s
     }
 
-    /// Delivers what is due now; returns how many deliveries it attempted.
+    /// Delivers what is due now and waits for those deliveries; returns how many it
+    /// attempted.
     pub async fn deliver_due(&self) -> usize {
         self.deliver(false).await
     }
 
-    /// Delivers everything queued, back-off or not (the fast tests' "let time pass").
-    async fn deliver(&self, ignore_backoff: bool) -> usize {
+    /// Starts what is due now without waiting for it, as Event Grid and the Functions host
+    /// do: event deliveries and work items run in separate pools of `concurrency` slots, so
+    /// a long work item never holds up an event. Returns how many it started.
+    pub fn dispatch_due(self: &std::sync::Arc<Self>) -> usize {
+        let due = self.take_due(false);
+        let mut count = 0;
+        let options = self.options();
+        for d in due {
+            let pool = match d {
+                Due::Event(_) => self.event_slots.clone(),
+                Due::Work(_) => self.work_slots.clone(),
+            };
+            // A full pool leaves its item queued for the next round; the other pool goes on.
+            let Ok(permit) = pool.try_acquire_owned() else {
+                match d {
+                    Due::Event(e) => self.queue.lock().unwrap().push_back(e),
+                    Due::Work(w) => self.work.lock().unwrap().push_back(w),
+                }
+                continue;
+            };
+            count += 1;
+            self.in_flight.fetch_add(1, Ordering::SeqCst);
+            let (engine, options) = (self.clone(), options.clone());
+            tokio::spawn(async move {
+                engine.deliver_one(d, &options).await;
+                engine.in_flight.fetch_sub(1, Ordering::SeqCst);
+                drop(permit);
+            });
+        }
+        count
+    }
+
+    /// Deliveries under way (started by [`DeliveryEngine::dispatch_due`]).
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Takes what is due (everything with `ignore_backoff`), shuffled when asked.
+    fn take_due(&self, ignore_backoff: bool) -> Vec<Due> {
         let now = Instant::now();
-        let mut due: Vec<Delivery> = {
+        let mut due: Vec<Due> = {
             let mut queue = self.queue.lock().unwrap();
             let (ready, later): (Vec<_>, Vec<_>) = queue
                 .drain(..)
                 .partition(|d| ignore_backoff || d.not_before <= now);
             queue.extend(later);
-            ready
+            ready.into_iter().map(Due::Event).collect()
         };
-        let options = self.options();
-        if options.reorder {
+        {
+            let mut work = self.work.lock().unwrap();
+            let (ready, later): (Vec<_>, Vec<_>) = work
+                .drain(..)
+                .partition(|d| ignore_backoff || d.not_before <= now);
+            work.extend(later);
+            due.extend(ready.into_iter().map(Due::Work));
+        }
+        if self.options().reorder {
             for i in (1..due.len()).rev() {
                 let j = (self.next_random() % (i as u64 + 1)) as usize;
                 due.swap(i, j);
             }
         }
+        due
+    }
+
+    /// Delivers everything due (everything queued with `ignore_backoff`: the fast tests'
+    /// "let time pass") and waits for it.
+    async fn deliver(&self, ignore_backoff: bool) -> usize {
+        use futures::StreamExt;
+        let due = self.take_due(ignore_backoff);
         let count = due.len();
-        for mut d in due {
-            self.delivered.fetch_add(1, Ordering::SeqCst);
-            let result = match &d.target {
-                Target::Function(name) => self.invoke_with(name, &d.event, &options).await,
-                Target::Webhook(url) => self.post_webhook(url, &d.event, &options).await,
-            };
-            let Err(why) = result else { continue };
-            d.attempts += 1;
-            if d.attempts >= options.max_attempts.max(1) {
-                self.dead_letter(d, why, &options);
-            } else {
-                let backoff = options.retry_base * 2u32.pow(d.attempts.min(6));
-                d.not_before = Instant::now() + backoff;
-                self.queue.lock().unwrap().push_back(d);
-            }
-        }
+        let options = self.options();
+        futures::stream::iter(due)
+            .for_each_concurrent(options.concurrency.max(1), |d| {
+                let options = options.clone();
+                async move { self.deliver_one(d, &options).await }
+            })
+            .await;
         count
+    }
+
+    async fn deliver_one(&self, d: Due, options: &DeliveryOptions) {
+        self.delivered.fetch_add(1, Ordering::SeqCst);
+        match d {
+            Due::Event(d) => self.deliver_event(d, options).await,
+            Due::Work(w) => self.deliver_work(w, options).await,
+        }
+    }
+
+    async fn deliver_event(&self, mut d: Delivery, options: &DeliveryOptions) {
+        let result = match &d.target {
+            Target::Function(name) => self.invoke_with(name, &d.event, options).await,
+            Target::Webhook(url) => self.post_webhook(url, &d.event, options).await,
+        };
+        let Err(why) = result else { return };
+        d.attempts += 1;
+        if d.attempts >= options.max_attempts.max(1) {
+            self.dead_letter(d, why, options);
+        } else {
+            let backoff = options.retry_base * 2u32.pow(d.attempts.min(6));
+            d.not_before = Instant::now() + backoff;
+            self.queue.lock().unwrap().push_back(d);
+        }
+    }
+
+    /// Invokes `Work` with one message as the Functions host's queue trigger does; a failed
+    /// invocation makes the message visible again after a pause, up to `max_dequeue` times.
+    async fn deliver_work(&self, mut w: WorkDelivery, options: &DeliveryOptions) {
+        w.dequeue_count += 1;
+        let envelope = json!({
+            "Data": {"item": w.text},
+            "Metadata": {"DequeueCount": w.dequeue_count, "sys": {"MethodName": "Work", "UtcNow": chrono::Utc::now()}}
+        });
+        let result = self
+            .post_function(FunctionName::Work.as_str(), &envelope, options.work_timeout)
+            .await;
+        let Err(why) = result else { return };
+        if w.dequeue_count >= options.max_dequeue.max(1) {
+            tracing::warn!(message = %w.text, %why, "work item poisoned");
+            self.poisoned.lock().unwrap().push(Poisoned {
+                text: w.text,
+                dequeue_count: w.dequeue_count,
+                last_error: why,
+            });
+        } else {
+            w.not_before = Instant::now() + options.retry_base * 2u32.pow(w.dequeue_count.min(6));
+            self.work.lock().unwrap().push_back(w);
+        }
     }
 
     fn dead_letter(&self, d: Delivery, why: String, options: &DeliveryOptions) {

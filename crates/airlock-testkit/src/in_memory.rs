@@ -7,7 +7,7 @@ use crate::builders::{Verdict, azure_blob_url, blob_event, eicar_scanner, scan_r
 use crate::delivery::{DeliveryEngine, DeliveryOptions, SCAN_RESULT_TOPIC, topic_name};
 use crate::memory::{
     BlobNotice, MemoryBlobStore, MemoryHistoryStore, MemoryPublisher, MemoryRequestStore,
-    MemoryWorkspaceStore,
+    MemoryWorkQueue, MemoryWorkspaceStore,
 };
 use crate::tokens::{DEV_ISSUER, DEV_JWKS};
 use airlock::adapters::jwks::{AuthConfig, JwksVerifier};
@@ -28,6 +28,7 @@ pub type Scanner = dyn Fn(&[u8]) -> Verdict + Send + Sync;
 /// Defender's verdicts on blobs that land in an in-progress stage.
 pub struct MemoryFeed {
     pub publisher: Arc<MemoryPublisher>,
+    pub work: Arc<MemoryWorkQueue>,
     pub blobs: Arc<MemoryBlobStore>,
     pub names: AccountNames,
     /// Play Defender: scan every blob that lands in an in-progress stage.
@@ -39,11 +40,13 @@ pub struct MemoryFeed {
 impl MemoryFeed {
     pub fn new(
         publisher: Arc<MemoryPublisher>,
+        work: Arc<MemoryWorkQueue>,
         blobs: Arc<MemoryBlobStore>,
         names: AccountNames,
     ) -> Self {
         MemoryFeed {
             publisher,
+            work,
             blobs,
             names,
             scan: AtomicBool::new(true),
@@ -56,6 +59,9 @@ impl MemoryFeed {
     pub fn feed(&self, engine: &DeliveryEngine) {
         for (topic, event) in self.publisher.take_new() {
             engine.publish(topic_name(topic), event);
+        }
+        for message in self.work.take_new() {
+            engine.enqueue_work(message);
         }
         let now = chrono::Utc::now();
         for notice in self.blobs.take_notices() {
@@ -109,6 +115,7 @@ pub struct InMemoryAirlock {
     pub feed: Arc<MemoryFeed>,
     pub blobs: Arc<MemoryBlobStore>,
     pub publisher: Arc<MemoryPublisher>,
+    pub work: Arc<MemoryWorkQueue>,
     pub requests: Arc<MemoryRequestStore>,
     pub history: Arc<MemoryHistoryStore>,
     pub workspaces: Arc<MemoryWorkspaceStore>,
@@ -170,6 +177,7 @@ impl InMemoryAirlock {
         };
         let blobs = Arc::new(MemoryBlobStore::new(options.clock.clone()));
         let publisher = Arc::new(MemoryPublisher::default());
+        let work = Arc::new(MemoryWorkQueue::default());
         let requests = Arc::new(MemoryRequestStore::default());
         let history = Arc::new(MemoryHistoryStore::default());
         let workspaces = Arc::new(MemoryWorkspaceStore::new(options.workspaces));
@@ -180,6 +188,7 @@ impl InMemoryAirlock {
             history: history.clone(),
             workspaces: workspaces.clone(),
             publisher: publisher.clone(),
+            work: work.clone(),
             clock: options.clock,
             tokens: Arc::new(JwksVerifier::new(
                 AuthConfig {
@@ -220,7 +229,12 @@ impl InMemoryAirlock {
                 ..Default::default()
             },
         ));
-        let feed = Arc::new(MemoryFeed::new(publisher.clone(), blobs.clone(), names));
+        let feed = Arc::new(MemoryFeed::new(
+            publisher.clone(),
+            work.clone(),
+            blobs.clone(),
+            names,
+        ));
         Ok(InMemoryAirlock {
             base,
             deps,
@@ -228,6 +242,7 @@ impl InMemoryAirlock {
             feed,
             blobs,
             publisher,
+            work,
             requests,
             history,
             workspaces,

@@ -22,6 +22,8 @@ pub struct AzureConfig {
     pub status_changed_topic_key: Option<String>,
     pub notification_topic: String,
     pub notification_topic_key: Option<String>,
+    /// The `Work` queue: `https://{account}.queue.core.windows.net/airlock-work`.
+    pub work_queue_url: String,
 }
 
 #[derive(Clone, Debug)]
@@ -121,6 +123,7 @@ impl Config {
             status_changed_topic_key: get("AIRLOCK_STATUS_CHANGED_TOPIC_KEY"),
             notification_topic: required("AIRLOCK_NOTIFICATION_TOPIC_ENDPOINT")?,
             notification_topic_key: get("AIRLOCK_NOTIFICATION_TOPIC_KEY"),
+            work_queue_url: required("AIRLOCK_WORK_QUEUE_URL")?,
         };
         let tre_id = get("AIRLOCK_TRE_ID").unwrap_or_else(|| "dev".into());
         if !tre_id
@@ -230,6 +233,10 @@ mod tests {
             (
                 "AIRLOCK_NOTIFICATION_TOPIC_ENDPOINT",
                 "https://t2.uksouth-1.eventgrid.azure.net/api/events",
+            ),
+            (
+                "AIRLOCK_WORK_QUEUE_URL",
+                "https://stalfuncdev.queue.core.windows.net/airlock-work",
             ),
             (
                 "AIRLOCK_AUTH_ISSUER",

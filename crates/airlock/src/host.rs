@@ -6,7 +6,9 @@ use crate::app::Deps;
 use crate::functions::events::{EventFunction, Rejected, Trigger};
 use crate::functions::{
     FunctionError, FunctionName, Outcome, blob_created, reconcile, scan_completed, status_changed,
+    work,
 };
+use crate::ports::WorkItem;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Request, State};
@@ -111,6 +113,8 @@ pub enum Invocation {
     Timer,
     /// Events for an event-triggered function, each typed or rejected with the reason.
     Events(Vec<Result<Trigger, Rejected>>),
+    /// A queued work item for `Work`.
+    Work(WorkItem),
 }
 
 impl Invocation {
@@ -118,6 +122,7 @@ impl Invocation {
     pub fn parse(function: FunctionName, body: &[u8]) -> Result<Invocation, String> {
         let kind = match function {
             FunctionName::Reconcile => return Ok(Invocation::Timer),
+            FunctionName::Work => return work_item_in(body).map(Invocation::Work),
             FunctionName::Api => {
                 return Err("Api is served as forwarded HTTP under /api".into());
             }
@@ -135,6 +140,7 @@ impl Invocation {
 async fn run(deps: &Deps, function: FunctionName, body: &[u8]) -> Response {
     let events = match Invocation::parse(function, body) {
         Ok(Invocation::Timer) => return finish(reconcile::run(deps).await),
+        Ok(Invocation::Work(item)) => return finish(work::handle(deps, &item).await),
         Ok(Invocation::Events(events)) => events,
         Err(why) => {
             // Retrying a malformed delivery cannot help: acknowledge it and say why.
@@ -182,6 +188,25 @@ fn finish(result: Result<Outcome, FunctionError>) -> Response {
             host_response(StatusCode::OK, vec![format!("error: {e}")])
         }
     }
+}
+
+/// The work item in a queue trigger's envelope: `Data.<binding>`, the message text (JSON),
+/// or the JSON itself (the host passes a JSON message either way).
+pub fn work_item_in(body: &[u8]) -> Result<WorkItem, String> {
+    let envelope: Value =
+        serde_json::from_slice(body).map_err(|e| format!("the envelope is not JSON: {e}"))?;
+    let message = envelope
+        .get("Data")
+        .and_then(Value::as_object)
+        .and_then(|d| d.get("item").or_else(|| d.values().next()))
+        .ok_or("the envelope has no Data binding")?;
+    let value = match message {
+        Value::String(s) => {
+            serde_json::from_str(s).map_err(|e| format!("the message is not JSON: {e}"))?
+        }
+        other => other.clone(),
+    };
+    serde_json::from_value(value).map_err(|e| format!("not a work item: {e}"))
 }
 
 /// The events inside a host envelope: `Data.<binding>` as an object, an array, or a JSON

@@ -101,6 +101,10 @@ fn a_missing_azure_setting_is_named_and_nothing_is_served() {
             "https://t2.uksouth-1.eventgrid.azure.net/api/events",
         ),
         (
+            "AIRLOCK_WORK_QUEUE_URL",
+            "https://stalfuncdev.queue.core.windows.net/airlock-work",
+        ),
+        (
             "AIRLOCK_AUTH_ISSUER",
             "https://login.microsoftonline.com/t/v2.0",
         ),

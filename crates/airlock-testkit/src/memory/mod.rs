@@ -7,6 +7,7 @@ mod clock;
 mod events;
 mod history;
 mod requests;
+mod work;
 mod workspaces;
 
 pub use blob::{BlobNotice, CopyMode, MemoryBlobStore, SasClient, SasError};
@@ -14,6 +15,7 @@ pub use clock::ManualClock;
 pub use events::MemoryPublisher;
 pub use history::MemoryHistoryStore;
 pub use requests::MemoryRequestStore;
+pub use work::MemoryWorkQueue;
 pub use workspaces::MemoryWorkspaceStore;
 
 /// Counts down injected failures: `take()` is true for the next `n` calls.

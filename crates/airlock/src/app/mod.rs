@@ -6,7 +6,8 @@ pub mod workflow;
 
 use crate::domain::AccountNames;
 use crate::ports::{
-    BlobStore, Clock, EventPublisher, HistoryStore, RequestStore, TokenVerifier, WorkspaceStore,
+    BlobStore, Clock, EventPublisher, HistoryStore, RequestStore, TokenVerifier, WorkQueue,
+    WorkspaceStore,
 };
 use chrono::Duration;
 use std::sync::Arc;
@@ -19,6 +20,8 @@ pub struct Deps {
     pub history: Arc<dyn HistoryStore>,
     pub workspaces: Arc<dyn WorkspaceStore>,
     pub publisher: Arc<dyn EventPublisher>,
+    /// Where work proportional to data size goes (hashing), out of the event deliveries.
+    pub work: Arc<dyn WorkQueue>,
     pub clock: Arc<dyn Clock>,
     pub tokens: Arc<dyn TokenVerifier>,
     pub names: AccountNames,

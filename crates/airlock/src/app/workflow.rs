@@ -6,7 +6,9 @@ use crate::domain::policy::content_type_for;
 use crate::domain::request::{Applied, Ctx};
 use crate::domain::stages::{StageRole, data_role_for, movement_for};
 use crate::domain::{AirlockRequest, Stage, Status, Topic, Workspace};
-use crate::ports::{BlobRef, ContainerRef, ContentHeaders, CopyState, PortError, Versioned};
+use crate::ports::{
+    BlobRef, ContainerRef, ContentHeaders, CopyState, PortError, Versioned, WorkItem,
+};
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -474,16 +476,72 @@ pub async fn hash_blob(deps: &Deps, blob: &BlobRef) -> Result<Option<Hashed>, Po
     }))
 }
 
+/// Queues the hashing of a file's copy once the copy is there and complete (a missing or
+/// pending copy raises its own event later; a failed one is restarted now).
+async fn queue_hashing(
+    deps: &Deps,
+    ws: &Workspace,
+    request: &AirlockRequest,
+    role: StageRole,
+    name: &str,
+    blob: &BlobRef,
+) -> Result<Outcome, FunctionError> {
+    let Some(props) = deps.blobs.properties(blob).await? else {
+        return Ok(Outcome::Ignored(format!(
+            "{name:?} is not in {role:?} (yet)"
+        )));
+    };
+    match &props.copy {
+        Some(CopyState::Pending) => {
+            return Ok(Outcome::Ignored(format!("copy of {name:?} still pending")));
+        }
+        Some(CopyState::Failed(why)) => {
+            warn!(file = name, why, "copy failed; restarting it");
+            let restarted = drive(deps, ws, request).await?;
+            return Ok(Outcome::Done(format!(
+                "copy of {name:?} failed ({why}); {}",
+                restarted.message()
+            )));
+        }
+        _ => {}
+    }
+    deps.work
+        .enqueue(&WorkItem::SettleFile {
+            workspace_id: ws.id.clone(),
+            request_id: request.id.clone(),
+            stage: role.into(),
+            name: name.to_string(),
+        })
+        .await?;
+    info!(file = name, ?role, size = props.size, "hashing queued");
+    Ok(Outcome::Done(format!(
+        "hashing of {name:?} in {role:?} ({} bytes) queued",
+        props.size
+    )))
+}
+
+/// How [`settle_file`] treats work proportional to the file's size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hashing {
+    /// Queue it as a [`WorkItem`] and return at once (event deliveries and the timer).
+    Queue,
+    /// Do it now (the `Work` function).
+    Now,
+}
+
 /// Accounts for a file that arrived in a stage (from `BlobCreated`, or `Reconcile` checking a
 /// copy): seals it in the in-progress stage, verifies it in the approved stage, records the
 /// move in the rejected and blocked stages. Anything that does not match the record is
 /// ignored.
+/// The hashing itself runs in the `Work` function ([`Hashing::Queue`]), never inside an
+/// event delivery, which Event Grid gives 30 seconds.
 pub async fn settle_file(
     deps: &Deps,
     ws: &Workspace,
     request: &AirlockRequest,
     role: StageRole,
     name: &str,
+    hashing: Hashing,
 ) -> Result<Outcome, FunctionError> {
     let Some(file) = request.files.iter().find(|f| f.name == name) else {
         return Ok(Outcome::Ignored(format!(
@@ -525,6 +583,9 @@ pub async fn settle_file(
         StageRole::Blocked => file.sha256.is_none(),
         StageRole::Draft | StageRole::Rejected => false,
     };
+    if needs_hash && hashing == Hashing::Queue {
+        return queue_hashing(deps, ws, request, role, name, &blob).await;
+    }
     let hashed = if needs_hash {
         hash_blob(deps, &blob).await?
     } else {

@@ -130,6 +130,18 @@ pub enum StageRoleName {
     Blocked,
 }
 
+impl From<StageRoleName> for StageRole {
+    fn from(r: StageRoleName) -> Self {
+        match r {
+            StageRoleName::Draft => StageRole::Draft,
+            StageRoleName::InProgress => StageRole::InProgress,
+            StageRoleName::Approved => StageRole::Approved,
+            StageRoleName::Rejected => StageRole::Rejected,
+            StageRoleName::Blocked => StageRole::Blocked,
+        }
+    }
+}
+
 impl From<StageRole> for StageRoleName {
     fn from(r: StageRole) -> Self {
         match r {

@@ -2,7 +2,7 @@
 
 use super::events::{BlobCreatedData, Event};
 use crate::app::Deps;
-use crate::app::workflow::{FunctionError, Outcome, settle_file};
+use crate::app::workflow::{FunctionError, Hashing, Outcome, settle_file};
 use crate::domain::stages::ParsedAccount;
 use crate::domain::{AirlockRequest, Workspace};
 use crate::ports::BlobRef;
@@ -19,7 +19,15 @@ pub async fn handle(deps: &Deps, event: &Event<BlobCreatedData>) -> Result<Outco
             blob.account, blob.container
         )));
     };
-    settle_file(deps, &ws, &request, parsed.stage.role(), &blob.name).await
+    settle_file(
+        deps,
+        &ws,
+        &request,
+        parsed.stage.role(),
+        &blob.name,
+        Hashing::Queue,
+    )
+    .await
 }
 
 /// The workspace and request a stage blob belongs to; `None` for anything that is not ours.

@@ -7,6 +7,7 @@ pub mod events;
 pub mod reconcile;
 pub mod scan_completed;
 pub mod status_changed;
+pub mod work;
 
 pub use crate::app::workflow::{FunctionError, Outcome};
 
@@ -18,15 +19,18 @@ pub enum FunctionName {
     ScanCompleted,
     Api,
     Reconcile,
+    /// The queue trigger that does the work events queue (`airlock-work`).
+    Work,
 }
 
 impl FunctionName {
-    pub const ALL: [FunctionName; 5] = [
+    pub const ALL: [FunctionName; 6] = [
         FunctionName::StatusChanged,
         FunctionName::BlobCreated,
         FunctionName::ScanCompleted,
         FunctionName::Api,
         FunctionName::Reconcile,
+        FunctionName::Work,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -36,6 +40,7 @@ impl FunctionName {
             FunctionName::ScanCompleted => "ScanCompleted",
             FunctionName::Api => "Api",
             FunctionName::Reconcile => "Reconcile",
+            FunctionName::Work => "Work",
         }
     }
 

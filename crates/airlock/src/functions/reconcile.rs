@@ -5,7 +5,7 @@
 use crate::app::Deps;
 use crate::app::workflow::DATA_REMOVED;
 use crate::app::workflow::{
-    FunctionError, Outcome, container, drive, fail, flush_outbox, modify, settle_file,
+    FunctionError, Hashing, Outcome, container, drive, fail, flush_outbox, modify, settle_file,
 };
 use crate::domain::request::Applied;
 use crate::domain::stages::{StageRole, movement_for};
@@ -265,7 +265,7 @@ async fn heal(
         if current.value.status != request.status {
             break;
         }
-        settle_file(deps, ws, &current.value, to, &file.name).await?;
+        settle_file(deps, ws, &current.value, to, &file.name, Hashing::Queue).await?;
     }
     Ok(Healed::Redriven)
 }

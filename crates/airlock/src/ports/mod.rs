@@ -7,6 +7,7 @@ pub mod events;
 pub mod history;
 pub mod identity;
 pub mod requests;
+pub mod work;
 pub mod workspaces;
 
 pub use blob::{
@@ -18,6 +19,7 @@ pub use events::EventPublisher;
 pub use history::HistoryStore;
 pub use identity::{AuthError, Identity, TokenVerifier};
 pub use requests::{OrderBy, Page, RequestQuery, RequestStore, Versioned};
+pub use work::{WorkItem, WorkQueue};
 pub use workspaces::WorkspaceStore;
 
 /// What can go wrong talking to a backing service, and whether trying again can help.

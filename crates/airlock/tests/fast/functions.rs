@@ -30,6 +30,17 @@ fn envelope(event: Value) -> Value {
     json!({"Data": {"event": event}, "Metadata": {}})
 }
 
+/// Plays the queue trigger: invokes `Work` with every message queued so far, as the
+/// Functions host does; returns the answers.
+async fn run_work(s: &Stack) -> Vec<(u16, Value)> {
+    let mut answers = Vec::new();
+    for message in s.work.take_new() {
+        let body = json!({"Data": {"item": message}, "Metadata": {"DequeueCount": 1}});
+        answers.push(post(s, "Work", &body).await);
+    }
+    answers
+}
+
 /// The fixtures' request: an export in ws-one, submitted with one file whose sealed copy
 /// is already in the in-progress stage (as after `StatusChanged`).
 async fn fixture_request(s: &Stack) {
@@ -199,8 +210,14 @@ async fn blob_created_seals_from_both_envelope_shapes() {
     fixture_request(&s).await;
     let (status, v) = post(&s, "BlobCreated", &fixture("envelope-string.json")).await;
     assert_eq!(status, 200, "{v}");
+    // The event delivery only queues the hashing; the `Work` function does it.
+    assert!(v["Logs"][0].as_str().unwrap().contains("queued"), "{v}");
+    assert!(s.record(RID).files[0].sha256.is_none());
+    let answers = run_work(&s).await;
+    assert_eq!(answers.len(), 1);
+    assert_eq!(answers[0].0, 200, "{:?}", answers[0].1);
     let r = s.record(RID);
-    assert_eq!(r.status, Status::InReview, "{v}");
+    assert_eq!(r.status, Status::InReview, "{:?}", answers[0].1);
     assert_eq!(
         r.files[0].sha256.as_deref(),
         Some(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"id,value\n1,2\n")).as_str())
@@ -257,6 +274,7 @@ async fn cloud_events_are_accepted() {
 /// Seals the fixture file, then returns the sealed copy's ETag.
 async fn sealed(s: &Stack) -> String {
     post(s, "BlobCreated", &fixture("envelope-object.json")).await;
+    run_work(s).await;
     s.record(RID).files[0].etag.clone().unwrap()
 }
 
@@ -308,7 +326,57 @@ async fn retryable_failures_answer_500_then_succeed() {
     assert!(v["Logs"][0].as_str().unwrap().contains("retry"), "{v}");
     let (status, _) = post(&s, "BlobCreated", &fixture("envelope-object.json")).await;
     assert_eq!(status, 200);
+    // The same for the queued work: a retryable failure is a 500 (the host retries the
+    // message), then it succeeds.
+    let message = s.work.take_new().pop().expect("hashing queued");
+    let body = json!({"Data": {"item": message}, "Metadata": {"DequeueCount": 1}});
+    s.requests.fail_next(1);
+    let (status, v) = post(&s, "Work", &body).await;
+    assert_eq!(status, 500, "{v}");
+    assert!(s.record(RID).files[0].sha256.is_none());
+    let (status, v) = post(&s, "Work", &body).await;
+    assert_eq!(status, 200, "{v}");
     assert!(s.record(RID).files[0].sha256.is_some());
+    // Delivered again (at least once): nothing is hashed or recorded twice.
+    let head = s.record(RID).history_head;
+    let (status, v) = post(&s, "Work", &body).await;
+    assert_eq!(status, 200, "{v}");
+    assert!(v["Logs"][0].as_str().unwrap().starts_with("ignored"), "{v}");
+    assert_eq!(s.record(RID).history_head, head);
+}
+
+/// Work items the handler cannot use are acknowledged with the reason (retrying cannot
+/// help, and the poison queue is for items that failed), never a panic or a 500.
+#[tokio::test]
+async fn malformed_or_stale_work_items_are_acknowledged() {
+    let s = Stack::start(json!({})).await;
+    fixture_request(&s).await;
+    for (item, needle) in [
+        (json!("not json"), "not JSON"),
+        (json!({"kind": "formatDisk"}), "not a work item"),
+        (json!("{\"kind\": \"settleFile\"}"), "not a work item"),
+        (
+            json!({"kind": "settleFile", "workspaceId": WS1, "requestId": "nope", "stage": "in_progress", "name": FILE}),
+            "no longer exists",
+        ),
+        (
+            json!({"kind": "settleFile", "workspaceId": "ws-gone", "requestId": RID, "stage": "in_progress", "name": FILE}),
+            "no longer exists",
+        ),
+        (
+            json!({"kind": "settleFile", "workspaceId": WS1, "requestId": RID, "stage": "in_progress", "name": "../other.csv"}),
+            "not a file",
+        ),
+    ] {
+        let body = json!({"Data": {"item": item}, "Metadata": {}});
+        let (status, v) = post(&s, "Work", &body).await;
+        assert_eq!(status, 200, "{item}: {v}");
+        assert!(
+            v["Logs"][0].as_str().unwrap().contains(needle),
+            "{item}: {v}"
+        );
+    }
+    assert_eq!(s.record(RID).status, Status::Submitted);
 }
 
 #[tokio::test]

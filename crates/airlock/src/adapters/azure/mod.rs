@@ -1,11 +1,12 @@
 //! The production adapters: Azure Blob Storage and Cosmos DB through the official Azure SDK
-//! for Rust, Event Grid through its REST API.
+//! for Rust, Event Grid and the Storage work queue through their REST APIs.
 
 pub mod blob;
 pub mod cosmos;
 pub mod credential;
 pub mod errors;
 pub mod eventgrid;
+pub mod queue;
 
 pub use blob::AzureBlobStore;
 pub use credential::{LocalEntraCredential, credential_from_mode};

@@ -1,0 +1,135 @@
+//! The Functions host's queue trigger for `Work`, on Azurite's queue service: takes each
+//! message off the `airlock-work` queue the handler writes to and hands it to the delivery
+//! engine, which invokes `Work` with the host's retries and poison list.
+
+use airlock::ports::PortError;
+use airlock_testkit::delivery::DeliveryEngine;
+use azure_core::credentials::TokenCredential;
+use base64::Engine;
+use std::sync::Arc;
+
+const VERSION: &str = "2021-08-06";
+
+pub struct QueueTrigger {
+    http: reqwest::Client,
+    /// `https://127.0.0.1:{port}/{account}/airlock-work`
+    pub queue_url: String,
+    credential: Arc<dyn TokenCredential>,
+}
+
+/// One message as Get Messages returns it.
+struct Message {
+    id: String,
+    pop_receipt: String,
+    text: String,
+}
+
+fn between<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
+    let open = format!("<{tag}>");
+    let close = format!("</{tag}>");
+    let start = xml.find(&open)? + open.len();
+    let end = xml[start..].find(&close)? + start;
+    Some(&xml[start..end])
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
+}
+
+impl QueueTrigger {
+    pub fn new(queue_url: String, credential: Arc<dyn TokenCredential>) -> Self {
+        QueueTrigger {
+            http: reqwest::Client::new(),
+            queue_url,
+            credential,
+        }
+    }
+
+    async fn token(&self) -> Result<String, PortError> {
+        let token = self
+            .credential
+            .get_token(&["https://storage.azure.com/.default"], None)
+            .await
+            .map_err(|e| PortError::Transient(e.to_string()))?;
+        Ok(token.token.secret().to_string())
+    }
+
+    async fn take(&self) -> Result<Vec<Message>, PortError> {
+        let response = self
+            .http
+            .get(format!(
+                "{}/messages?numofmessages=32&visibilitytimeout=300",
+                self.queue_url
+            ))
+            .bearer_auth(self.token().await?)
+            .header("x-ms-version", VERSION)
+            .send()
+            .await
+            .map_err(|e| PortError::Transient(e.to_string()))?;
+        match response.status().as_u16() {
+            200 => {}
+            // The handler creates the queue with its first message.
+            404 => return Ok(vec![]),
+            status => return Err(PortError::Transient(format!("get messages: {status}"))),
+        }
+        let xml = response
+            .text()
+            .await
+            .map_err(|e| PortError::Transient(e.to_string()))?;
+        let mut out = Vec::new();
+        for chunk in xml.split("<QueueMessage>").skip(1) {
+            let (Some(id), Some(receipt), Some(text)) = (
+                between(chunk, "MessageId"),
+                between(chunk, "PopReceipt"),
+                between(chunk, "MessageText"),
+            ) else {
+                continue;
+            };
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(unescape(text))
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .unwrap_or_else(|| unescape(text));
+            out.push(Message {
+                id: id.to_string(),
+                pop_receipt: unescape(receipt),
+                text: decoded,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn delete(&self, m: &Message) -> Result<(), PortError> {
+        let receipt = m
+            .pop_receipt
+            .replace('%', "%25")
+            .replace('+', "%2B")
+            .replace('/', "%2F")
+            .replace('=', "%3D");
+        self.http
+            .delete(format!(
+                "{}/messages/{}?popreceipt={receipt}",
+                self.queue_url, m.id
+            ))
+            .bearer_auth(self.token().await?)
+            .header("x-ms-version", VERSION)
+            .send()
+            .await
+            .map_err(|e| PortError::Transient(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Moves what is on the queue to `engine`; returns how many messages it moved.
+    pub async fn poll(&self, engine: &DeliveryEngine) -> Result<usize, PortError> {
+        let messages = self.take().await?;
+        for m in &messages {
+            engine.enqueue_work(m.text.clone());
+            self.delete(m).await?;
+        }
+        Ok(messages.len())
+    }
+}

@@ -1,0 +1,34 @@
+//! Work proportional to data size, taken out of the event deliveries: an event handler
+//! enqueues a [`WorkItem`] and answers at once; the `Work` function (an Azure Storage queue
+//! trigger in the same Function App) does it, with the queue's retries and poison queue.
+
+use super::PortError;
+use crate::domain::request::StageRoleName;
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+/// One unit of work, as a queue message (JSON).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum WorkItem {
+    /// Hash a file's copy in a stage and record it: the seal of a submitted file, the
+    /// verification of an approved copy, the hash of a quarantined one.
+    #[serde(rename_all = "camelCase")]
+    SettleFile {
+        workspace_id: String,
+        request_id: String,
+        stage: StageRoleName,
+        name: String,
+    },
+}
+
+/// Contract:
+/// - `enqueue` returns once the item is durably queued (or fails, and nothing is queued);
+/// - delivery is at least once, in any order, possibly concurrently: the `Work` function is
+///   idempotent; a message whose invocation fails is retried and, after the host's
+///   `maxDequeueCount`, moved to the poison queue (`Reconcile` re-drives what it left
+///   undone).
+#[async_trait]
+pub trait WorkQueue: Send + Sync {
+    async fn enqueue(&self, item: &WorkItem) -> Result<(), PortError>;
+}
