@@ -22,6 +22,20 @@ module "host_storage" {
   tags                       = var.tags
 }
 
+# Work proportional to data size (hashing a sealed or approved copy), queued by the event
+# functions and done by the `Work` queue trigger (function-manifests/Work, host.json
+# `extensions.queues`): an Event Grid delivery is answered at once whatever the file size.
+# Created through Resource Manager (storage_account_id), as the data plane is private.
+resource "azurerm_storage_queue" "work" {
+  name               = "airlock-work"
+  storage_account_id = module.host_storage.id
+}
+
+resource "azurerm_storage_queue" "work_poison" {
+  name               = "airlock-work-poison"
+  storage_account_id = module.host_storage.id
+}
+
 # Events that could not be delivered after every retry land here, one blob per event.
 resource "azurerm_storage_container" "dead_letters" {
   name                  = "deadletters"
@@ -125,6 +139,7 @@ resource "azurerm_linux_function_app" "airlock" {
     AIRLOCK_COSMOS_DATABASE               = azurerm_cosmosdb_sql_database.airlock.name
     AIRLOCK_STATUS_CHANGED_TOPIC_ENDPOINT = azurerm_eventgrid_topic.airlock["status-changed"].endpoint
     AIRLOCK_NOTIFICATION_TOPIC_ENDPOINT   = azurerm_eventgrid_topic.airlock["notification"].endpoint
+    AIRLOCK_WORK_QUEUE_URL                = "https://${module.host_storage.name}.queue.core.windows.net/${azurerm_storage_queue.work.name}"
     AIRLOCK_AUTH_ISSUER                   = var.auth_issuer
     AIRLOCK_AUTH_JWKS_URL                 = var.auth_jwks_url
     AIRLOCK_API_AUDIENCE                  = var.api_audience
