@@ -201,9 +201,18 @@ pub struct Azurite {
 }
 
 impl Azurite {
-    /// Starts Azurite over HTTPS with OAuth, serving `accounts`, in memory.
-    pub fn start(tls_dir: &Path, accounts: &[String], log_dir: &Path) -> std::io::Result<Azurite> {
+    /// Starts Azurite over HTTPS with OAuth, serving `accounts`, keeping blobs and queues on
+    /// disk under `data_dir` (a multi-GiB file and its stage copies would not fit in memory,
+    /// and a restarted emulator keeps its data).
+    pub fn start(
+        tls_dir: &Path,
+        accounts: &[String],
+        log_dir: &Path,
+        data_dir: &Path,
+    ) -> std::io::Result<Azurite> {
         ensure_npm()?;
+        std::fs::create_dir_all(data_dir.join("blob"))?;
+        std::fs::create_dir_all(data_dir.join("queue"))?;
         let port = free_port()?;
         let list: Vec<String> = accounts
             .iter()
@@ -213,13 +222,9 @@ impl Azurite {
         command
             .arg(infra_local().join("node_modules/azurite/dist/src/blob/main.js"))
             .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
-            .args([
-                "--oauth",
-                "basic",
-                "--inMemoryPersistence",
-                "--disableTelemetry",
-                "--loose",
-            ])
+            .args(["--oauth", "basic", "--disableTelemetry", "--loose"])
+            .arg("--location")
+            .arg(data_dir.join("blob"))
             .arg("--debug")
             .arg(log_dir.join("azurite-debug.log"))
             .arg("--cert")
@@ -242,13 +247,9 @@ impl Azurite {
                 "--queuePort",
                 &queue_port.to_string(),
             ])
-            .args([
-                "--oauth",
-                "basic",
-                "--inMemoryPersistence",
-                "--disableTelemetry",
-                "--loose",
-            ])
+            .args(["--oauth", "basic", "--disableTelemetry", "--loose"])
+            .arg("--location")
+            .arg(data_dir.join("queue"))
             .arg("--cert")
             .arg(tls_dir.join("server.pem"))
             .arg("--key")

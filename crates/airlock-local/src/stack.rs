@@ -39,6 +39,9 @@ pub struct StackOptions {
     pub reconcile_every: Duration,
     /// Extra environment for the handler (e.g. shorter healing deadlines in tests).
     pub handler_env: Vec<(String, String)>,
+    /// Keep Azurite's data (`state_dir/azurite`) when the stack stops: the developer's stack
+    /// does, so a restart loses nothing; tests do not.
+    pub keep_data: bool,
 }
 
 pub const TOPIC_KEY: &str = "local-topic-key";
@@ -63,6 +66,8 @@ pub struct LocalStack {
     pub log_dir: PathBuf,
     issuer: TokenIssuer,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Azurite's data, removed when the stack stops (unless `keep_data`).
+    discard_data: Option<PathBuf>,
     handler_log: PathBuf,
     // Dropped last-to-first: the handler stops before the emulators.
     handler: (ChildGuard, Command),
@@ -77,6 +82,9 @@ impl Drop for LocalStack {
             t.abort();
         }
         self.handler.0.stop();
+        if let Some(dir) = &self.discard_data {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
@@ -171,7 +179,9 @@ impl LocalStack {
         let host_account = format!("stalfunc{}", options.tre_id);
         let mut azurite_accounts = accounts.clone();
         azurite_accounts.push(host_account.clone());
-        let azurite = Azurite::start(&tls, &azurite_accounts, &log_dir)?;
+        let data_dir = options.state_dir.join("azurite");
+        let azurite = Azurite::start(&tls, &azurite_accounts, &log_dir, &data_dir)?;
+        let discard_data = (!options.keep_data).then(|| data_dir.clone());
         let work_queue_url = format!(
             "{}/airlock-work",
             azurite
@@ -355,6 +365,7 @@ impl LocalStack {
             log_dir,
             issuer: TokenIssuer::dev(),
             tasks,
+            discard_data,
             handler,
             handler_log,
             _clamd: clamd,

@@ -42,9 +42,12 @@ pub fn log_dir() -> PathBuf {
 }
 
 pub fn azurite(accounts: &[&str]) -> Azurite {
+    static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let tls = tls_dir();
     let accounts: Vec<String> = accounts.iter().map(|a| a.to_string()).collect();
-    Azurite::start(&tls, &accounts, &log_dir()).expect("azurite starts")
+    let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let data = log_dir().join(format!("azurite-data-{n}"));
+    Azurite::start(&tls, &accounts, &log_dir(), &data).expect("azurite starts")
 }
 
 pub fn blob_store(azurite: &Azurite) -> AzureBlobStore {
@@ -107,6 +110,68 @@ impl SasOnly {
             .map_err(Self::status)
     }
 
+    /// Uploads `total` bytes made by `fill(offset, chunk)` in blocks of `block` bytes, as
+    /// AzCopy does (Put Block, then Put Block List), never holding more than one block in
+    /// memory. Returns the sha256 (hex) of what was uploaded.
+    pub async fn upload_blocks(
+        &self,
+        name: &str,
+        total: u64,
+        block: usize,
+        fill: impl Fn(u64, &mut [u8]),
+    ) -> Result<String, String> {
+        use base64::Engine;
+        use sha2::Digest;
+        let (base, query) = self.container_url.split_once('?').expect("a SAS query");
+        let url = format!("{base}/{}?{query}", percent_encode_path(name));
+        let http = reqwest::Client::new();
+        let mut hasher = sha2::Sha256::new();
+        let mut ids = Vec::new();
+        let mut buffer = vec![0u8; block];
+        let mut offset = 0u64;
+        while offset < total {
+            let n = usize::try_from((total - offset).min(block as u64)).unwrap();
+            fill(offset, &mut buffer[..n]);
+            hasher.update(&buffer[..n]);
+            let id = base64::engine::general_purpose::STANDARD
+                .encode(format!("block-{:010}", ids.len()));
+            let response = http
+                .put(format!(
+                    "{url}&comp=block&blockid={}",
+                    percent_encode_path(&id)
+                        .replace('=', "%3D")
+                        .replace('+', "%2B")
+                ))
+                .header("x-ms-version", "2021-08-06")
+                .body(buffer[..n].to_vec())
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            if !response.status().is_success() {
+                return Err(format!("put block: {}", response.status()));
+            }
+            ids.push(id);
+            offset += n as u64;
+        }
+        let list: String = ids
+            .iter()
+            .map(|id| format!("<Latest>{id}</Latest>"))
+            .collect();
+        let response = http
+            .put(format!("{url}&comp=blocklist"))
+            .header("x-ms-version", "2021-08-06")
+            .body(format!(
+                "<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>{list}</BlockList>"
+            ))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !response.status().is_success() {
+            return Err(format!("put block list: {}", response.status()));
+        }
+        Ok(hex::encode(hasher.finalize()))
+    }
+
     pub async fn download(&self, name: &str) -> Result<Vec<u8>, u16> {
         use futures::StreamExt;
         let mut body = self
@@ -166,6 +231,7 @@ pub async fn start_stack(
         workspaces,
         reconcile_every,
         handler_env,
+        keep_data: false,
     })
     .await
     .expect("the local stack starts")

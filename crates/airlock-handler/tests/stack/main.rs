@@ -6,3 +6,4 @@ mod binary;
 mod package;
 mod stack_e2e;
 mod stack_faults;
+mod stack_large;

@@ -96,6 +96,8 @@ async fn main() {
         handler_env: value("--api-calls-per-minute")
             .map(|n| vec![("AIRLOCK_API_CALLS_PER_MINUTE".to_string(), n)])
             .unwrap_or_default(),
+        // Blobs and queued work stay on disk under the state directory across restarts.
+        keep_data: true,
     };
     let stack = match LocalStack::start(options).await {
         Ok(s) => s,

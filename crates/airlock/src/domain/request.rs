@@ -86,8 +86,11 @@ impl ScanVerdict {
         match self.kind() {
             VerdictKind::Clean => true,
             VerdictKind::Malicious => false,
+            // A workspace that does not require scanning does not require a verdict on
+            // the content either; one that does decides by `unscannedFiles`.
             VerdictKind::Unscanned => {
-                policy.unscanned_files == super::policy::UnscannedFiles::Review
+                !policy.scan_required
+                    || policy.unscanned_files == super::policy::UnscannedFiles::Review
             }
         }
     }

@@ -861,3 +861,34 @@ fn every_scan_outcome_has_an_explicit_request_outcome() {
         );
     }
 }
+
+/// Without required scanning, a verdict the scanner could not reach passes; malware still
+/// blocks.
+#[test]
+fn unscanned_passes_where_scanning_is_not_required() {
+    let ws = workspace(WorkspacePolicy {
+        scan_required: false,
+        ..Default::default()
+    });
+    for (result, names, expected) in [
+        ("Error: not scanned: too large", vec![], Status::InReview),
+        (
+            "Malicious",
+            vec!["EICAR".to_string()],
+            Status::BlockingInProgress,
+        ),
+    ] {
+        let mut r = new_request(&ws);
+        r.submit(&user("alice"), files(1), &ctx(&ws)).unwrap();
+        let verdict = ScanVerdict {
+            result: result.into(),
+            malware_names: names,
+            scanned_at: chrono::Utc::now(),
+            etag: Some("e0".into()),
+        };
+        r.record_verdict("f0.csv", verdict, &ctx(&ws)).unwrap();
+        r.record_sealed("f0.csv", 10, "h0".into(), "e0".into(), &ctx(&ws))
+            .unwrap();
+        assert_eq!(r.status, expected, "{result}");
+    }
+}
