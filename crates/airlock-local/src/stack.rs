@@ -166,6 +166,11 @@ fn wait_ready(
 }
 
 impl LocalStack {
+    /// The handler's process id (for measuring its memory).
+    pub fn handler_pid(&self) -> u32 {
+        self.handler.0.id()
+    }
+
     pub async fn start(options: StackOptions) -> std::io::Result<LocalStack> {
         let fail = |m: String| std::io::Error::other(m);
         let tls = options.state_dir.join("tls");

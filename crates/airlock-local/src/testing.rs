@@ -172,6 +172,26 @@ impl SasOnly {
         Ok(hex::encode(hasher.finalize()))
     }
 
+    /// Downloads streaming, returning the sha256 (hex) and size without keeping the bytes.
+    pub async fn download_sha256(&self, name: &str) -> Result<(String, u64), u16> {
+        use futures::StreamExt;
+        use sha2::Digest;
+        let mut body = self
+            .blob(name)
+            .download(None)
+            .await
+            .map_err(Self::status)?
+            .body;
+        let mut hasher = sha2::Sha256::new();
+        let mut size = 0u64;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(Self::status)?;
+            size += chunk.len() as u64;
+            hasher.update(&chunk);
+        }
+        Ok((hex::encode(hasher.finalize()), size))
+    }
+
     pub async fn download(&self, name: &str) -> Result<Vec<u8>, u16> {
         use futures::StreamExt;
         let mut body = self
@@ -359,7 +379,31 @@ impl<'a> StackClient<'a> {
     /// Waits for `status` (riding out a handler restart); fails at once if the request
     /// settles in another terminal status.
     pub async fn wait(&self, ws: &str, id: &str, token: &str, status: &str) -> serde_json::Value {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+        self.wait_for(ws, id, token, status, std::time::Duration::from_secs(90))
+            .await
+    }
+
+    /// [`StackClient::wait`] for up to an hour (benchmarks of large files).
+    pub async fn wait_long(
+        &self,
+        ws: &str,
+        id: &str,
+        token: &str,
+        status: &str,
+    ) -> serde_json::Value {
+        self.wait_for(ws, id, token, status, std::time::Duration::from_secs(3600))
+            .await
+    }
+
+    async fn wait_for(
+        &self,
+        ws: &str,
+        id: &str,
+        token: &str,
+        status: &str,
+        patience: std::time::Duration,
+    ) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + patience;
         loop {
             let (code, v) = self
                 .call(

@@ -486,12 +486,16 @@ async fn clamav_blocks_malware_and_passes_clean_files() {
     }
 
     // Every status change of both requests reached the subscriber, with context.
+    // Delivery is at least once (the same event may come twice, as from Event Grid): a
+    // subscriber counts each event id once.
     let statuses_of = |rid: &str| -> Vec<String> {
+        let mut seen = std::collections::HashSet::new();
         received
             .lock()
             .unwrap()
             .iter()
             .filter(|e| e["data"]["request"]["id"] == rid)
+            .filter(|e| seen.insert(e["id"].as_str().unwrap_or_default().to_string()))
             .map(|e| e["data"]["request"]["status"].as_str().unwrap().to_string())
             .collect()
     };

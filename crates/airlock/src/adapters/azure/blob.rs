@@ -34,6 +34,11 @@ const KEY_RENEW_BEFORE: Duration = Duration::hours(2);
 /// region moves a 50 GiB blob well inside an hour.
 const COPY_SOURCE_LIFETIME: Duration = Duration::hours(1);
 
+/// Ranges one read downloads at once, and their size: at most 8 MiB in memory per read,
+/// and enough requests in flight to keep a stream going.
+const READ_PARALLEL: usize = 4;
+const READ_PARTITION: usize = 2 * 1024 * 1024;
+
 pub struct AzureBlobStore {
     /// `https://{account}.blob.core.windows.net` on Azure, `https://127.0.0.1:10000/{account}`
     /// on Azurite.
@@ -416,7 +421,15 @@ impl BlobStore for AzureBlobStore {
     }
 
     async fn read(&self, b: &BlobRef) -> Result<(BlobProperties, ByteStream), PortError> {
-        let result = match self.blob(b)?.download(None).await {
+        // The SDK downloads in parallel ranges and holds each range in memory until it is
+        // read in order: its default (8 to 96 ranges of 4 MiB, by CPU count) would hold up to
+        // 384 MiB per read. Bounded here: READ_PARALLEL × READ_PARTITION per read.
+        let options = azure_storage_blob::models::BlobClientDownloadOptions {
+            parallel: std::num::NonZero::new(READ_PARALLEL),
+            partition_size: std::num::NonZero::new(READ_PARTITION),
+            ..Default::default()
+        };
+        let result = match self.blob(b)?.download(Some(options)).await {
             Ok(r) => r,
             Err(e) => return Err(port_error(&format!("reading {}", b.name), e)),
         };
