@@ -285,9 +285,10 @@ pub async fn link(
         LinkRefusal::Forbidden(m) => ApiError::forbidden(m),
         LinkRefusal::Unavailable(m) => ApiError::bad_request(m),
     })?;
+    let upload = grant.permissions.write;
     let expires_at = link_expiry(
         deps.clock.now(),
-        chrono::Duration::minutes(ws.policy.link_expiry_minutes.max(1).into()),
+        chrono::Duration::minutes(ws.policy.link_minutes(upload).into()),
     );
     let sas = SasRequest {
         permissions: grant.permissions,

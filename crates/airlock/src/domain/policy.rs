@@ -13,6 +13,10 @@ pub struct WorkspacePolicy {
     pub max_file_bytes: u64,
     pub max_total_bytes: u64,
     pub link_expiry_minutes: u32,
+    /// Lifetime of upload links (to a draft), when it should differ from
+    /// `linkExpiryMinutes`: a large upload may need longer. At most
+    /// [`MAX_UPLOAD_LINK_MINUTES`]; a researcher may also ask for a new link at any time.
+    pub upload_link_expiry_minutes: Option<u32>,
     /// CIDR ranges or single addresses; a link is restricted to the first when set.
     pub allowed_ip_ranges: Vec<String>,
     pub scan_required: bool,
@@ -45,6 +49,7 @@ impl Default for WorkspacePolicy {
             max_file_bytes: 50 * GIB,
             max_total_bytes: 200 * GIB,
             link_expiry_minutes: 60,
+            upload_link_expiry_minutes: None,
             allowed_ip_ranges: Vec::new(),
             scan_required: true,
             scan_timeout_minutes: 30,
@@ -53,7 +58,20 @@ impl Default for WorkspacePolicy {
     }
 }
 
+/// The longest an upload link may live: the stage accounts' SAS expiration policy (1 day).
+pub const MAX_UPLOAD_LINK_MINUTES: u32 = 24 * 60;
+
 impl WorkspacePolicy {
+    /// Minutes a link lives: upload links by `uploadLinkExpiryMinutes` (capped at a day),
+    /// others by `linkExpiryMinutes`; at least one minute.
+    pub fn link_minutes(&self, upload: bool) -> u32 {
+        let minutes = match self.upload_link_expiry_minutes {
+            Some(m) if upload => m.min(MAX_UPLOAD_LINK_MINUTES),
+            _ => self.link_expiry_minutes,
+        };
+        minutes.max(1)
+    }
+
     /// The signed IP range (`sip`) every link of this workspace carries: `None` when links are
     /// not restricted. A SAS carries one IPv4 address or range, so a policy with an IPv6
     /// range, a malformed one, or several is refused with what to fix.
@@ -475,5 +493,30 @@ mod tests {
         assert_eq!(p.approvals_required, 2);
         assert_eq!(p.link_expiry_minutes, 60);
         assert!(p.scan_required);
+    }
+
+    #[test]
+    fn upload_links_may_live_longer_up_to_a_day() {
+        let table = [
+            (60, None, false, 60),
+            (60, None, true, 60),
+            (30, Some(480), true, 480),
+            (30, Some(480), false, 30),
+            (30, Some(100_000), true, MAX_UPLOAD_LINK_MINUTES),
+            (0, Some(0), true, 1),
+            (0, None, false, 1),
+        ];
+        for (links, uploads, upload, expected) in table {
+            let p = WorkspacePolicy {
+                link_expiry_minutes: links,
+                upload_link_expiry_minutes: uploads,
+                ..Default::default()
+            };
+            assert_eq!(
+                p.link_minutes(upload),
+                expected,
+                "{links} {uploads:?} {upload}"
+            );
+        }
     }
 }

@@ -412,6 +412,54 @@ async fn unsafe_file_names_and_limits_refuse_submit() {
     }
 }
 
+/// A large upload may need longer than a download: upload links live
+/// `uploadLinkExpiryMinutes` (capped at a day), other links `linkExpiryMinutes`; asking again
+/// while the draft is open gives a fresh link, and each is on the record.
+#[tokio::test]
+async fn upload_links_live_as_long_as_the_policy_gives_uploads() {
+    let s = Stack::start(json!({"linkExpiryMinutes": 10, "uploadLinkExpiryMinutes": 480})).await;
+    let alice = s.token("alice", &[RESEARCHER], WS1);
+    let id = s.create(WS1, &alice, "export").await;
+    let expiry = |v: &Value| -> chrono::DateTime<chrono::Utc> {
+        serde_json::from_value(v["expiresAt"].clone()).unwrap()
+    };
+    let path = format!("/api/workspaces/{WS1}/requests/{id}/link");
+    let now = airlock::ports::Clock::now(&*s.clock);
+    let first = s.ok("GET", &path, &alice, None, 200).await;
+    assert_eq!(first["permissions"], "acwdl");
+    let hours = (expiry(&first) - now).num_minutes();
+    assert!((480..485).contains(&hours), "{hours} minutes");
+    // The upload link held by an AzCopy job that runs out: a new one, later, to resume.
+    s.clock.advance(chrono::Duration::minutes(470));
+    let renewed = s.ok("GET", &path, &alice, None, 200).await;
+    assert!(expiry(&renewed) > expiry(&first));
+    let upload = s
+        .blobs
+        .sas_client(renewed["containerUrl"].as_str().unwrap())
+        .unwrap();
+    s.clock.advance(chrono::Duration::minutes(20));
+    upload.upload("big.bin", b"late but fine".to_vec()).unwrap();
+    // Read links keep the shorter lifetime.
+    s.action(WS1, &id, "submit", &alice, None).await;
+    s.settle().await;
+    let now = airlock::ports::Clock::now(&*s.clock);
+    let manager = s.token("mona", &[MANAGER], WS1);
+    let read = s.ok("GET", &path, &manager, None, 200).await;
+    assert_eq!(read["permissions"], "rl");
+    let minutes = (expiry(&read) - now).num_minutes();
+    assert!((10..15).contains(&minutes), "{minutes} minutes");
+    let links = s
+        .actions(&id)
+        .await
+        .iter()
+        .filter(|a| *a == "link issued")
+        .count();
+    assert_eq!(
+        links, 3,
+        "both upload links and the read link are on the record"
+    );
+}
+
 #[tokio::test]
 async fn links_carry_the_right_permissions_and_expire() {
     let s =

@@ -102,6 +102,7 @@ fn the_handler_accepts_what_terraform_writes() {
     assert_eq!(policy.max_file_bytes, 53_687_091_200);
     assert!(!policy.scan_required);
     assert_eq!(policy.allowed_ip_ranges, ["10.1.0.0/16"]);
+    assert_eq!(policy.upload_link_expiry_minutes, Some(480));
     assert_eq!(
         policy.unscanned_files,
         airlock::domain::policy::UnscannedFiles::Review

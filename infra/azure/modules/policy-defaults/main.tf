@@ -12,20 +12,25 @@ terraform {
 variable "policy_defaults" {
   description = "Workspace policy defaults; every field optional (DESIGN.md, workspace policy)."
   type = object({
-    approvalsRequired  = optional(number)
-    maxFiles           = optional(number)
-    maxFileBytes       = optional(number)
-    maxTotalBytes      = optional(number)
-    linkExpiryMinutes  = optional(number)
-    allowedIpRanges    = optional(list(string))
-    scanRequired       = optional(bool)
-    scanTimeoutMinutes = optional(number)
-    unscannedFiles     = optional(string)
+    approvalsRequired       = optional(number)
+    maxFiles                = optional(number)
+    maxFileBytes            = optional(number)
+    maxTotalBytes           = optional(number)
+    linkExpiryMinutes       = optional(number)
+    uploadLinkExpiryMinutes = optional(number)
+    allowedIpRanges         = optional(list(string))
+    scanRequired            = optional(bool)
+    scanTimeoutMinutes      = optional(number)
+    unscannedFiles          = optional(string)
   })
   default = {}
   validation {
     condition     = try(var.policy_defaults.approvalsRequired, null) == null || try(var.policy_defaults.approvalsRequired >= 1, false)
     error_message = "approvalsRequired must be at least 1."
+  }
+  validation {
+    condition     = try(var.policy_defaults.uploadLinkExpiryMinutes, null) == null || try(var.policy_defaults.uploadLinkExpiryMinutes <= 1440, false)
+    error_message = "uploadLinkExpiryMinutes is at most 1440 (a day: the stage accounts' SAS expiration policy)."
   }
   validation {
     condition     = contains(["block", "review"], coalesce(try(var.policy_defaults.unscannedFiles, null), "block"))

@@ -155,20 +155,29 @@ impl AzureBlobStore {
             .map_err(|e| PortError::Permanent(e.to_string()))
     }
 
-    /// A user-delegation key for the account, cached until shortly before it expires.
-    async fn delegation_key(&self, account: &str) -> Result<UserDelegationKey, PortError> {
+    /// A user-delegation key for the account that stays valid until at least `until` (a SAS
+    /// is only as valid as the key it is signed with), cached until shortly before it
+    /// expires. Keys live at most 7 days (the service's limit).
+    async fn delegation_key(
+        &self,
+        account: &str,
+        until: OffsetDateTime,
+    ) -> Result<UserDelegationKey, PortError> {
         let mut keys = self.keys.lock().await;
         let now = OffsetDateTime::now_utc();
         if let Some(key) = keys.get(account)
             && key
                 .signed_expiry
-                .is_some_and(|e| e - now > KEY_RENEW_BEFORE)
+                .is_some_and(|e| e - now > KEY_RENEW_BEFORE && e >= until)
         {
             return Ok(key.clone());
         }
+        let expiry = (now + KEY_LIFETIME)
+            .max(until + Duration::hours(1))
+            .min(now + Duration::days(7));
         let info = KeyInfo {
             start: Some(now - Duration::minutes(5)),
-            expiry: Some(now + KEY_LIFETIME),
+            expiry: Some(expiry),
             ..Default::default()
         };
         let content: RequestContent<KeyInfo, XmlFormat> = info
@@ -191,9 +200,9 @@ impl AzureBlobStore {
         sas: &SasRequest,
         blob: Option<&str>,
     ) -> Result<String, PortError> {
-        let key = self.delegation_key(&c.account).await?;
         let expiry = OffsetDateTime::from_unix_timestamp(sas.expires_at.timestamp())
             .map_err(|e| PortError::Permanent(format!("expiry: {e}")))?;
+        let key = self.delegation_key(&c.account, expiry).await?;
         let builder = SasBuilder::new(c.account.clone(), &key, expiry)
             .map_err(|e| PortError::Permanent(format!("SAS: {e}")))?
             .protocol(SasProtocol::Https);
