@@ -37,6 +37,8 @@ pub enum UnscannedFiles {
     Block,
     /// The request goes to review with the verdict on the file for the reviewer to weigh.
     Review,
+    /// The request fails (its data stays where it is for investigation), naming the files.
+    Fail,
 }
 
 const GIB: u64 = 1024 * 1024 * 1024;

@@ -81,6 +81,14 @@ impl ScanVerdict {
         }
     }
 
+    /// Whether this verdict fails the request (the scanner could not judge the file, and
+    /// the workspace fails such requests rather than blocking or reviewing them).
+    pub fn fails_request(&self, policy: &super::policy::WorkspacePolicy) -> bool {
+        self.kind() == VerdictKind::Unscanned
+            && policy.scan_required
+            && policy.unscanned_files == super::policy::UnscannedFiles::Fail
+    }
+
     /// Whether this verdict lets a file go to review under `policy`.
     pub fn passes(&self, policy: &super::policy::WorkspacePolicy) -> bool {
         match self.kind() {
@@ -174,6 +182,14 @@ pub struct Review {
     pub explanation: String,
     pub revision: u32,
     pub created_when: DateTime<Utc>,
+}
+
+/// The status message of a request failed for files its scanner could not judge.
+fn unscanned_failure(files: &[String]) -> String {
+    format!(
+        "not scanned, and this workspace fails requests with files the scanner cannot judge: {}",
+        files.join("; ")
+    )
 }
 
 /// The airlock request record (DESIGN §6).
@@ -767,6 +783,7 @@ impl AirlockRequest {
             )));
         }
         let passes = verdict.passes(&ctx.workspace.policy);
+        let fails = verdict.fails_request(&ctx.workspace.policy);
         let message = if verdict.malware_names.is_empty() {
             format!("{name}: {}", verdict.result)
         } else {
@@ -785,6 +802,10 @@ impl AirlockRequest {
             None,
             Some(message.clone()),
         );
+        if status == Status::InReview && fails {
+            self.fail(unscanned_failure(&[message]), ctx);
+            return Ok(Applied::Changed);
+        }
         if status == Status::InReview && !passes {
             // A later, contradicting verdict (Defender rescans, or a first clean answer was
             // wrong): what is under review is malware after all.
@@ -808,25 +829,41 @@ impl AirlockRequest {
         if self.status != Status::Submitted {
             return Ok(());
         }
-        let bad: Vec<String> = self
+        let policy = &ctx.workspace.policy;
+        // Verdicts about the sealed version (one about another version does not count),
+        // described for the status message.
+        let verdicts: Vec<(&ScanVerdict, String)> = self
             .files
             .iter()
             .filter_map(|f| {
                 let v = f.scan.as_ref()?;
-                // A verdict about another version of the blob does not count.
                 let matches = match (&f.etag, &v.etag) {
                     (Some(a), Some(b)) => a == b,
                     _ => true,
                 };
-                (matches && !v.passes(&ctx.workspace.policy)).then(|| {
-                    if v.malware_names.is_empty() {
-                        format!("{}: {}", f.name, v.result)
-                    } else {
-                        format!("{}: {} ({})", f.name, v.result, v.malware_names.join(", "))
-                    }
-                })
+                let described = if v.malware_names.is_empty() {
+                    format!("{}: {}", f.name, v.result)
+                } else {
+                    format!("{}: {} ({})", f.name, v.result, v.malware_names.join(", "))
+                };
+                matches.then_some((v, described))
             })
             .collect();
+        let failing: Vec<String> = verdicts
+            .iter()
+            .filter(|(v, _)| v.fails_request(policy))
+            .map(|(_, d)| d.clone())
+            .collect();
+        let bad: Vec<String> = verdicts
+            .iter()
+            .filter(|(v, _)| !v.passes(policy) && !v.fails_request(policy))
+            .map(|(_, d)| d.clone())
+            .collect();
+        // Malware blocks (quarantine) even when another file only fails the request.
+        if bad.is_empty() && !failing.is_empty() {
+            self.fail(unscanned_failure(&failing), ctx);
+            return Ok(());
+        }
         if !bad.is_empty() {
             let message = format!("blocked by malware scan: {}", bad.join("; "));
             return self.transition(

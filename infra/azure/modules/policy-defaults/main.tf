@@ -33,8 +33,8 @@ variable "policy_defaults" {
     error_message = "uploadLinkExpiryMinutes is at most 1440 (a day: the stage accounts' SAS expiration policy)."
   }
   validation {
-    condition     = contains(["block", "review"], coalesce(try(var.policy_defaults.unscannedFiles, null), "block"))
-    error_message = "unscannedFiles is \"block\" (the default) or \"review\"."
+    condition     = contains(["block", "review", "fail"], coalesce(try(var.policy_defaults.unscannedFiles, null), "block"))
+    error_message = "unscannedFiles is \"block\" (the default), \"review\" or \"fail\"."
   }
 }
 

@@ -779,7 +779,7 @@ fn links_on_record_stay_bounded() {
 /// as the workspace's `unscannedFiles` says — including when it arrives during review.
 #[test]
 fn every_scan_outcome_has_an_explicit_request_outcome() {
-    use super::super::policy::UnscannedFiles::{Block, Review};
+    use super::super::policy::UnscannedFiles::{Block, Fail, Review};
     let verdict = |result: &str, names: &[&str]| ScanVerdict {
         result: result.into(),
         malware_names: names.iter().map(|n| n.to_string()).collect(),
@@ -824,6 +824,20 @@ fn every_scan_outcome_has_an_explicit_request_outcome() {
         ),
         ("Scan throttled", &[][..], Block, Status::BlockingInProgress),
         ("Scan timed out", &[][..], Review, Status::InReview),
+        ("Error", &[][..], Fail, Status::Failed),
+        (
+            "Not scanned: encrypted archive",
+            &[][..],
+            Fail,
+            Status::Failed,
+        ),
+        (
+            "Malicious",
+            &["EICAR"][..],
+            Fail,
+            Status::BlockingInProgress,
+        ),
+        ("No threats found", &[][..], Fail, Status::InReview),
     ];
     for (result, names, unscanned_files, expected) in table {
         let ws = workspace(WorkspacePolicy {
@@ -837,7 +851,7 @@ fn every_scan_outcome_has_an_explicit_request_outcome() {
         r.record_verdict("f0.csv", verdict(result, names), &ctx(&ws))
             .unwrap();
         assert_eq!(r.status, expected, "{result} under {unscanned_files:?}");
-        if expected == Status::BlockingInProgress {
+        if matches!(expected, Status::BlockingInProgress | Status::Failed) {
             let message = r.status_message.clone().unwrap();
             assert!(
                 message.contains("f0.csv") && message.contains(result),
@@ -850,10 +864,9 @@ fn every_scan_outcome_has_an_explicit_request_outcome() {
         let mut late = verdict(result, names);
         late.etag = Some("etag0".into());
         reviewed.record_verdict("f0.csv", late, &ctx(&ws)).unwrap();
-        let expected_late = if expected == Status::BlockingInProgress {
-            Status::BlockingInProgress
-        } else {
-            Status::InReview
+        let expected_late = match expected {
+            Status::BlockingInProgress | Status::Failed => expected,
+            _ => Status::InReview,
         };
         assert_eq!(
             reviewed.status, expected_late,
