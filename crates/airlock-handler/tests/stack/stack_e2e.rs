@@ -486,18 +486,25 @@ async fn clamav_blocks_malware_and_passes_clean_files() {
     }
 
     // Every status change of both requests reached the subscriber, with context.
-    // Delivery is at least once (the same event may come twice, as from Event Grid): a
-    // subscriber counts each event id once.
+    // Delivery is at least once and in no particular order (as from Event Grid): a
+    // subscriber counts each event id once and orders by the request's `updatedWhen`.
     let statuses_of = |rid: &str| -> Vec<String> {
         let mut seen = std::collections::HashSet::new();
-        received
+        let mut events: Vec<(chrono::DateTime<chrono::Utc>, String)> = received
             .lock()
             .unwrap()
             .iter()
             .filter(|e| e["data"]["request"]["id"] == rid)
             .filter(|e| seen.insert(e["id"].as_str().unwrap_or_default().to_string()))
-            .map(|e| e["data"]["request"]["status"].as_str().unwrap().to_string())
-            .collect()
+            .map(|e| {
+                let when = serde_json::from_value(e["data"]["request"]["updatedWhen"].clone())
+                    .expect("updatedWhen is a time");
+                let status = e["data"]["request"]["status"].as_str().unwrap().to_string();
+                (when, status)
+            })
+            .collect();
+        events.sort();
+        events.into_iter().map(|(_, status)| status).collect()
     };
     let deadline = Instant::now() + Duration::from_secs(20);
     while statuses_of(&blocked_id).len() < 4 || statuses_of(&id).len() < 5 {
