@@ -111,6 +111,11 @@ async fn main() {
     let seal = t.elapsed();
     assert_eq!(r["files"][0]["sha256"], expected.as_str());
     line("submit -> in_review (copy + hash)", seal, size);
+    // Up to 2 GiB clamd scans it; beyond, "not scanned" and the policy (review) applies.
+    println!(
+        "scan verdict on the record: {}",
+        r["files"][0]["scan"]["result"].as_str().unwrap_or("none")
+    );
 
     let t = Instant::now();
     api.act(

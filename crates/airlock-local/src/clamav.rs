@@ -11,8 +11,21 @@ use std::process::Command;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Largest stream clamd accepts; larger files get an error verdict.
-pub const STREAM_MAX_BYTES: u64 = 256 * 1024 * 1024;
+/// The largest file clamd can scan: ClamAV 1.x cannot scan files of 2 GiB or more ("scanning
+/// files greater than 2147483647 bytes is not supported"; set higher, clamd lowers its file
+/// limit to this, measured with 1.4.3). The local stack scans up to here by default; larger
+/// files get an error verdict ("not scanned") and the workspace's `unscannedFiles` applies.
+pub const CLAMD_MAX_BYTES: u64 = 2_147_483_645;
+
+/// How long clamd may spend on one file. Its default (2 minutes) is shorter than a 2 GiB
+/// scan takes on a small machine (about 50 MB/s measured on 2 cores); an exceeded time limit is
+/// an error verdict, like every other limit.
+const MAX_SCAN_TIME: Duration = Duration::from_secs(15 * 60);
+
+/// Signature-name prefix clamd gives a file it stopped scanning at a limit
+/// (`AlertExceedsMax yes`): without that option clamd answers `OK` for the part it never
+/// read, a silent pass.
+const LIMIT_EXCEEDED: &str = "Heuristics.Limits.Exceeded";
 
 /// A Defender-shaped verdict: `scanResultType` and the malware found.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,21 +76,21 @@ pub fn ensure_clamd() -> std::io::Result<std::path::PathBuf> {
 }
 
 pub struct Clamd {
-    pub port: u16,
+    pub scanner: Scanner,
     pub child: ChildGuard,
 }
 
-impl Clamd {
-    pub fn start(state_dir: &Path, log_dir: &Path) -> std::io::Result<Clamd> {
-        Self::start_with_limit(state_dir, log_dir, STREAM_MAX_BYTES)
-    }
+/// Where to send a stream, and how much of one clamd takes.
+#[derive(Clone, Copy, Debug)]
+pub struct Scanner {
+    pub port: u16,
+    pub max_bytes: u64,
+}
 
-    /// `max_bytes`: clamd's own stream and file size limits.
-    pub fn start_with_limit(
-        state_dir: &Path,
-        log_dir: &Path,
-        max_bytes: u64,
-    ) -> std::io::Result<Clamd> {
+impl Clamd {
+    /// `max_bytes`: clamd's stream, file and scan size limits (at most [`CLAMD_MAX_BYTES`]).
+    pub fn start(state_dir: &Path, log_dir: &Path, max_bytes: u64) -> std::io::Result<Clamd> {
+        let max_bytes = max_bytes.min(CLAMD_MAX_BYTES);
         let clamd = ensure_clamd()?;
         let port = free_port()?;
         let conf = state_dir.join("clamd.conf");
@@ -85,10 +98,12 @@ impl Clamd {
             &conf,
             format!(
                 "Foreground true\nTCPSocket {port}\nTCPAddr 127.0.0.1\nDatabaseDirectory {}\nLogFile {}\n\
-                 StreamMaxLength {max}\nMaxFileSize {max}\nMaxScanSize {max}\nSelfCheck 0\n",
+                 StreamMaxLength {max}\nMaxFileSize {max}\nMaxScanSize {max}\nMaxScanTime {ms}\n\
+                 AlertExceedsMax yes\nSelfCheck 0\n",
                 infra_local().join("clamav").display(),
                 log_dir.join("clamd-scans.log").display(),
-                max = max_bytes
+                max = max_bytes,
+                ms = MAX_SCAN_TIME.as_millis(),
             ),
         )?;
         let mut command = Command::new(clamd);
@@ -96,12 +111,23 @@ impl Clamd {
         let log = log_dir.join("clamd.log");
         let mut child = ChildGuard::spawn("clamd", command, &log)?;
         wait_for_port(&mut child, port, &log, Duration::from_secs(30))?;
-        Ok(Clamd { port, child })
+        Ok(Clamd {
+            scanner: Scanner { port, max_bytes },
+            child,
+        })
     }
 }
 
-/// Scans a byte stream over clamd's INSTREAM protocol.
-pub async fn scan(port: u16, mut data: ByteStream) -> Verdict {
+impl Scanner {
+    /// Scans a byte stream over clamd's INSTREAM protocol.
+    pub async fn scan(&self, data: ByteStream) -> Verdict {
+        scan(self.port, self.max_bytes, data).await
+    }
+}
+
+/// Scans a byte stream over clamd's INSTREAM protocol; a stream longer than `max_bytes` is
+/// not sent on (clamd would close the session) and gets a "not scanned" error verdict.
+pub async fn scan(port: u16, max_bytes: u64, mut data: ByteStream) -> Verdict {
     let mut socket = match tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
         Ok(s) => s,
         Err(e) => return Verdict::error(format!("scanner unreachable: {e}")),
@@ -116,9 +142,9 @@ pub async fn scan(port: u16, mut data: ByteStream) -> Verdict {
             Err(e) => return Verdict::error(format!("reading the blob: {e}")),
         };
         sent += chunk.len() as u64;
-        if sent > STREAM_MAX_BYTES {
+        if sent > max_bytes {
             return Verdict::error(format!(
-                "not scanned: larger than the scanner's {STREAM_MAX_BYTES}-byte limit"
+                "not scanned: larger than the scanner's {max_bytes}-byte limit"
             ));
         }
         let len = (chunk.len() as u32).to_be_bytes();
@@ -135,7 +161,8 @@ pub async fn scan(port: u16, mut data: ByteStream) -> Verdict {
         return Verdict::error(format!("the scanner dropped the connection: {e}"));
     }
     let mut reply = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(300), socket.read_to_end(&mut reply)).await;
+    let answer_within = MAX_SCAN_TIME + Duration::from_secs(60);
+    let read = tokio::time::timeout(answer_within, socket.read_to_end(&mut reply)).await;
     if !matches!(read, Ok(Ok(_))) {
         return Verdict::error("no answer from the scanner");
     }
@@ -155,9 +182,19 @@ pub fn parse_reply(reply: &str) -> Verdict {
             malware_names: vec![],
         }
     } else if let Some(name) = body.strip_suffix("FOUND") {
+        let name = name.trim();
+        if let Some(limit) = name.strip_prefix(LIMIT_EXCEEDED) {
+            // Not malware: clamd stopped reading (a file in an archive too large, too
+            // deep, too slow). The content was not judged.
+            let limit = limit.trim_start_matches('.');
+            return Verdict::error(format!(
+                "not scanned: the scanner's {} limit was exceeded",
+                if limit.is_empty() { "size" } else { limit }
+            ));
+        }
         Verdict {
             result: "Malicious".into(),
-            malware_names: vec![name.trim().to_string()],
+            malware_names: vec![name.to_string()],
         }
     } else {
         Verdict::error(if body.is_empty() {
@@ -189,5 +226,14 @@ mod tests {
             "{v:?}"
         );
         assert!(parse_reply("").result.starts_with("Error"));
+        // A limit clamd stopped at is neither clean nor malware.
+        let v = parse_reply("stream: Heuristics.Limits.Exceeded.MaxFileSize FOUND\0");
+        assert_eq!(
+            (v.result.as_str(), v.malware_names.len()),
+            (
+                "Error: not scanned: the scanner's MaxFileSize limit was exceeded",
+                0
+            )
+        );
     }
 }

@@ -42,6 +42,9 @@ pub struct StackOptions {
     /// Keep Azurite's data (`state_dir/azurite`) when the stack stops: the developer's stack
     /// does, so a restart loses nothing; tests do not.
     pub keep_data: bool,
+    /// The largest file the scanner reads ([`crate::clamav::CLAMD_MAX_BYTES`], clamd's
+    /// ceiling, unless a test wants the "not scanned" path with a small file).
+    pub scanner_max_bytes: u64,
 }
 
 pub const TOPIC_KEY: &str = "local-topic-key";
@@ -194,7 +197,7 @@ impl LocalStack {
                 .replace("{account}", &host_account)
         );
         let cosmos = CosmosEmulator::start(&tls, &log_dir)?;
-        let clamd = Clamd::start(&options.state_dir, &log_dir)?;
+        let clamd = Clamd::start(&options.state_dir, &log_dir, options.scanner_max_bytes)?;
 
         // Seed the workspace records (a TRE admin's job on Azure).
         let stores = CosmosStores::connect(
@@ -283,7 +286,7 @@ impl LocalStack {
             .cloned()
             .collect();
         let mut watcher = BlobWatcher::new(blobs.clone(), names, watched);
-        watcher.clamd_port = Some(clamd.port);
+        watcher.scanner = Some(clamd.scanner);
         let defender_online = watcher.defender_online.clone();
         let watching = engine.clone();
         let timer = engine.clone();

@@ -234,6 +234,34 @@ pub async fn start_stack(
     reconcile_every: std::time::Duration,
     handler_env: Vec<(String, String)>,
 ) -> LocalStack {
+    let options = stack_options(
+        handler_bin,
+        tre_id,
+        delivery,
+        workspaces,
+        reconcile_every,
+        handler_env,
+    );
+    start_stack_with(options).await
+}
+
+/// Starts the local stack with options a test has adjusted (see [`stack_options`]).
+pub async fn start_stack_with(options: StackOptions) -> LocalStack {
+    LocalStack::start(options)
+        .await
+        .expect("the local stack starts")
+}
+
+/// A test's stack options: a fresh state directory under the temporary directory, free
+/// ports, data removed when the stack stops, clamd scanning as much as it can.
+pub fn stack_options(
+    handler_bin: &Path,
+    tre_id: &str,
+    delivery: DeliveryOptions,
+    workspaces: Vec<Workspace>,
+    reconcile_every: std::time::Duration,
+    handler_env: Vec<(String, String)>,
+) -> StackOptions {
     let dir = std::env::temp_dir().join(format!(
         "airlock-{tre_id}-{}-{}",
         std::process::id(),
@@ -241,7 +269,7 @@ pub async fn start_stack(
     ));
     std::fs::create_dir_all(&dir).unwrap();
     std::os::unix::fs::symlink(tls_dir(), dir.join("tls")).unwrap();
-    LocalStack::start(StackOptions {
+    StackOptions {
         state_dir: dir,
         handler_bin: handler_bin.to_path_buf(),
         tre_id: tre_id.into(),
@@ -252,9 +280,8 @@ pub async fn start_stack(
         reconcile_every,
         handler_env,
         keep_data: false,
-    })
-    .await
-    .expect("the local stack starts")
+        scanner_max_bytes: crate::clamav::CLAMD_MAX_BYTES,
+    }
 }
 
 /// The API of a running local stack, as a researcher's or manager's client sees it.

@@ -19,8 +19,8 @@ pub struct BlobWatcher {
     pub names: AccountNames,
     /// The accounts to watch.
     pub accounts: Vec<String>,
-    /// clamd's port: blobs landing in an in-progress stage are scanned, as Defender would.
-    pub clamd_port: Option<u16>,
+    /// clamd: blobs landing in an in-progress stage are scanned, as Defender would.
+    pub scanner: Option<crate::clamav::Scanner>,
     /// While false, the local Defender is down: no verdict tag, no verdict event.
     pub defender_online: Arc<std::sync::atomic::AtomicBool>,
     seen: Mutex<HashSet<(String, String, String, String)>>,
@@ -32,7 +32,7 @@ impl BlobWatcher {
             store,
             names,
             accounts,
-            clamd_port: None,
+            scanner: None,
             defender_online: Arc::new(std::sync::atomic::AtomicBool::new(true)),
             seen: Mutex::new(HashSet::new()),
         }
@@ -83,8 +83,8 @@ impl BlobWatcher {
             let online = self
                 .defender_online
                 .load(std::sync::atomic::Ordering::SeqCst);
-            let Some(port) = self
-                .clamd_port
+            let Some(scanner) = self
+                .scanner
                 .filter(|_| online && parsed.stage.role() == StageRole::InProgress)
             else {
                 continue;
@@ -93,9 +93,7 @@ impl BlobWatcher {
             let (store, engine) = (self.store.clone(), engine.clone());
             tokio::spawn(async move {
                 let verdict = match store.read(&blob).await {
-                    Ok((props, stream)) if props.etag == etag => {
-                        crate::clamav::scan(port, stream).await
-                    }
+                    Ok((props, stream)) if props.etag == etag => scanner.scan(stream).await,
                     // This version is gone (overwritten or deleted): its successor is scanned.
                     Ok(_) | Err(PortError::NotFound(_)) => return,
                     Err(e) => crate::clamav::Verdict {

@@ -606,7 +606,7 @@ impl DeliveryEngine {
             .json(envelope)
             .send()
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| no_answer(e, timeout))?;
         let status = response.status();
         let body: Value = response.json().await.unwrap_or(Value::Null);
         if status.is_success() {
@@ -631,7 +631,7 @@ impl DeliveryEngine {
             .json(&[event])
             .send()
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| no_answer(e, options.timeout))?;
         let status = response.status();
         if status.is_success() {
             Ok(Value::Null)
@@ -641,5 +641,15 @@ impl DeliveryEngine {
                 response.text().await.unwrap_or_default()
             ))
         }
+    }
+}
+
+/// Why a delivery got no answer; a timeout says so plainly (Event Grid counts a delivery
+/// unanswered after 30 s as failed and retries it, however far the handler got).
+fn no_answer(e: reqwest::Error, timeout: Duration) -> String {
+    if e.is_timeout() {
+        format!("no answer within {} ms: timed out", timeout.as_millis())
+    } else {
+        e.to_string()
     }
 }

@@ -98,6 +98,7 @@ async fn main() {
             .unwrap_or_default(),
         // Blobs and queued work stay on disk under the state directory across restarts.
         keep_data: true,
+        scanner_max_bytes: airlock_local::clamav::CLAMD_MAX_BYTES,
     };
     let stack = match LocalStack::start(options).await {
         Ok(s) => s,

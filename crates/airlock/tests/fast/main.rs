@@ -5,6 +5,7 @@
 mod api;
 mod architecture;
 mod common;
+mod delivery;
 mod docs;
 mod events;
 mod functions;
