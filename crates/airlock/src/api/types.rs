@@ -1,6 +1,7 @@
 //! What the API reads and writes: the bodies the handlers parse and the answers they build,
 //! and the very types the OpenAPI document's schemas are generated from (`openapi.rs`), so
-//! the document cannot drift from the code.
+//! the document cannot drift from the code. The `airlock` command line reads and writes the
+//! same types, so a client and the server cannot disagree about a field either.
 
 use crate::domain::{AirlockRequest, Decision, HistoryEntry, RequestType, UserAction};
 use chrono::{DateTime, Utc};
@@ -8,7 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize, Serializer};
 
 /// Body of `POST /api/workspaces/{workspaceId}/requests`.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateRequest {
     #[serde(rename = "type")]
@@ -23,21 +24,26 @@ pub struct CreateRequest {
 /// `decisionExplanation`). An explanation is required to reject or request changes.
 ///
 /// Other fields are ignored, as AzureTRE's own clients send some.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReviewRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub decision: Option<Decision>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub explanation: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub approval: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub decision_explanation: Option<String>,
     /// The revision the reviewer looked at (`airlockRequest.revision`). A review of anything
     /// but the current revision is refused with 409; it may be left out only while the
     /// request has had a single revision.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub revision: Option<u32>,
 }
 
 /// Body of `revoke`.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RevokeRequest {
     /// Why the approval is withdrawn (required).
@@ -45,7 +51,7 @@ pub struct RevokeRequest {
 }
 
 /// A request with what the caller may do to it now.
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RequestEnvelope {
     // The record as the API shows it: without the internal outbox.
@@ -69,7 +75,7 @@ fn without_outbox<S: Serializer>(request: &AirlockRequest, s: S) -> Result<S::Ok
 }
 
 /// A page of requests.
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RequestList {
     pub airlock_requests: Vec<RequestEnvelope>,
@@ -78,7 +84,7 @@ pub struct RequestList {
 }
 
 /// A container link: HTTPS only, signed with a user-delegation key.
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ContainerLink {
     pub container_url: String,
@@ -88,7 +94,7 @@ pub struct ContainerLink {
 }
 
 /// The audit trail and whether its hash chain verifies.
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditTrail {
     pub request_id: String,
@@ -98,7 +104,7 @@ pub struct AuditTrail {
     pub broken_at: Option<u32>,
 }
 
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct ErrorDetail {
     /// `BadRequest`, `Unauthorized`, `Forbidden`, `NotFound`, `Conflict`, `PayloadTooLarge`,
     /// `ServiceUnavailable` or `InternalError`.
@@ -107,7 +113,7 @@ pub struct ErrorDetail {
 }
 
 /// Every error answer.
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct Error {
     pub error: ErrorDetail,
 }

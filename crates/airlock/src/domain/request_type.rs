@@ -18,4 +18,11 @@ impl RequestType {
             _ => None,
         }
     }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestType::Import => "import",
+            RequestType::Export => "export",
+        }
+    }
 }

@@ -1,0 +1,225 @@
+//! The command line: every command and flag, with the help text `--help` shows.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Move data in and out of a Trusted Research Environment through its airlock: export
+/// results, import data, review what crosses, download what was approved.
+///
+/// Exit codes: 0 done, 1 refused or failed, 2 usage, 3 timed out waiting.
+#[derive(Debug, Parser)]
+#[command(name = "airlock", version, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// The airlock API, e.g. https://airlock.example.org/api [default: from `airlock login`]
+    #[arg(long, env = "AIRLOCK_API", global = true)]
+    pub api: Option<String>,
+    /// The workspace to work in [default: from `airlock login`]
+    #[arg(long, short = 'w', env = "AIRLOCK_WORKSPACE", global = true)]
+    pub workspace: Option<String>,
+    /// A CA certificate (PEM) to trust besides the system's
+    #[arg(long, env = "AIRLOCK_CA_CERT", global = true)]
+    pub ca_cert: Option<PathBuf>,
+    /// A bearer token to use instead of the login's
+    #[arg(
+        long,
+        env = "AIRLOCK_TOKEN",
+        global = true,
+        hide_env_values = true,
+        hide = true
+    )]
+    pub token: Option<String>,
+    /// Print JSON for scripts instead of text
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// No progress bars or step lines
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Sign in: Entra ID's device code, or a token from the local stack with --local
+    Login(LoginArgs),
+    /// Forget the cached tokens
+    Logout,
+    /// Export files and folders from the workspace: create, upload, submit (and --wait)
+    Export(SendArgs),
+    /// Import files and folders into the workspace: create, upload, submit (and --wait)
+    Import(SendArgs),
+    /// Create a draft request (then `upload` and `submit`)
+    Create(CreateArgs),
+    /// Upload files and folders to a draft request (resumes an interrupted upload)
+    Upload(UploadArgs),
+    /// Submit a draft request for scanning and review
+    Submit(SubmitArgs),
+    /// Cancel a request
+    Cancel(IdArgs),
+    /// Show a request: status, files with sha256 and scan result, reviews
+    Status(StatusArgs),
+    /// List requests
+    List(ListArgs),
+    /// Download an approved request's files, each verified against its sha256
+    Download(DownloadArgs),
+    /// Airlock managers: show a request's files (or download them) and decide
+    Review(ReviewArgs),
+    /// Airlock managers: withdraw an approval
+    Revoke(RevokeArgs),
+    /// The request's audit trail, and whether its hash chain verifies
+    History(IdArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Take a token from the local stack's issuer (`infra/local/run`)
+    #[arg(long)]
+    pub local: bool,
+    /// The local stack's summary [default: target/airlock-local/stack.json]
+    #[arg(long, requires = "local")]
+    pub stack: Option<PathBuf>,
+    /// The user to be (local)
+    #[arg(long, requires = "local", default_value = "researcher")]
+    pub user: String,
+    /// Roles, comma separated (local): WorkspaceResearcher, AirlockManager, WorkspaceOwner
+    #[arg(long, requires = "local", default_value = "WorkspaceResearcher")]
+    pub roles: String,
+    /// Entra ID tenant (id or domain)
+    #[arg(long, conflicts_with = "local")]
+    pub tenant: Option<String>,
+    /// The application (client) id the CLI signs in as
+    #[arg(long, conflicts_with = "local")]
+    pub client_id: Option<String>,
+    /// The workspace API's scope, e.g. api://<workspace app id>/user_impersonation
+    #[arg(long, conflicts_with = "local")]
+    pub scope: Option<String>,
+    /// Entra ID's sign-in address (a sovereign cloud's, or a test's)
+    #[arg(long, conflicts_with = "local")]
+    pub authority: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// Files and folders (a folder's files keep their paths below it, with its name first)
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    #[arg(long)]
+    pub title: String,
+    /// Why this data should cross the airlock
+    #[arg(long)]
+    pub justification: String,
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// Follow the request until it is in review (or ends), printing each step
+    #[arg(long)]
+    pub wait: bool,
+    /// Give up waiting after this many seconds (exit code 3)
+    #[arg(long, default_value_t = 1800)]
+    pub timeout: u64,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Direction {
+    Export,
+    Import,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    #[arg(long = "type", value_enum)]
+    pub request_type: Direction,
+    #[arg(long)]
+    pub title: String,
+    #[arg(long)]
+    pub justification: String,
+}
+
+#[derive(Debug, Args)]
+pub struct UploadArgs {
+    pub id: String,
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    pub id: String,
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct IdArgs {
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    pub id: String,
+    /// Keep following the request, printing each change, until it ends
+    #[arg(long)]
+    pub watch: bool,
+    /// Give up watching after this many seconds (exit code 3)
+    #[arg(long, default_value_t = 3600)]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only these statuses (comma separated), e.g. in_review,approved
+    #[arg(long)]
+    pub status: Option<String>,
+    #[arg(long = "type", value_enum)]
+    pub request_type: Option<Direction>,
+    /// My requests, across my workspaces
+    #[arg(long, conflicts_with = "awaiting_review")]
+    pub mine: bool,
+    /// Requests I can review now, across the workspaces I am logged in to
+    #[arg(long)]
+    pub awaiting_review: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DownloadArgs {
+    pub id: String,
+    /// Where to put the files (created if missing)
+    pub dir: PathBuf,
+    /// How long to wait for an approval in progress to finish (exit code 3 after)
+    #[arg(long, default_value_t = 1800)]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("decision").args(["approve", "reject", "request_changes"])))]
+pub struct ReviewArgs {
+    pub id: String,
+    /// Download the sealed files here (verified) to look at them first
+    #[arg(long)]
+    pub download: Option<PathBuf>,
+    #[arg(long)]
+    pub approve: bool,
+    #[arg(long)]
+    pub reject: bool,
+    #[arg(long)]
+    pub request_changes: bool,
+    /// Why (required to reject or request changes)
+    #[arg(long)]
+    pub explanation: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    pub id: String,
+    #[arg(long)]
+    pub reason: String,
+}

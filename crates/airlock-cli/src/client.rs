@@ -1,0 +1,243 @@
+//! The airlock's REST API, typed with the server's own request and answer types
+//! (`airlock::api::types`), so the CLI cannot send a field the server does not read.
+
+use crate::auth;
+use crate::config::Settings;
+use crate::error::{CliError, CliResult};
+use airlock::api::types::{
+    AuditTrail, ContainerLink, CreateRequest, Error as ApiErrorBody, RequestEnvelope, RequestList,
+    ReviewRequest, RevokeRequest,
+};
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub struct Api {
+    pub http: reqwest::Client,
+    pub settings: Settings,
+}
+
+/// An HTTP client that trusts the configured CA too (the local stack's), with the same
+/// settings for the API and for storage.
+pub fn http_client(settings: &Settings) -> CliResult<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .user_agent(concat!("airlock-cli/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .pool_max_idle_per_host(32);
+    if let Some(ca) = &settings.ca_cert {
+        let pem = std::fs::read(ca).map_err(|e| {
+            CliError::Usage(format!(
+                "the CA certificate {} cannot be read: {e} (pass --ca-cert or fix the config)",
+                ca.display()
+            ))
+        })?;
+        let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| {
+            CliError::Usage(format!("{} is not a PEM certificate: {e}", ca.display()))
+        })?;
+        builder = builder.add_root_certificate(cert);
+    }
+    builder
+        .build()
+        .map_err(|e| CliError::Failed(format!("setting up HTTPS: {e}")))
+}
+
+/// A list query: the filters the API takes.
+#[derive(Debug, Default, Clone)]
+pub struct ListQuery {
+    pub status: Option<String>,
+    pub request_type: Option<String>,
+    pub creator: Option<String>,
+}
+
+impl Api {
+    pub fn new(settings: Settings) -> CliResult<Api> {
+        Ok(Api {
+            http: http_client(&settings)?,
+            settings,
+        })
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        workspace: &str,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&(impl Serialize + ?Sized)>,
+    ) -> CliResult<T> {
+        let token = auth::token_for(&self.http, &self.settings, workspace).await?;
+        let url = format!("{}{path}", self.settings.api()?);
+        let mut request = self
+            .http
+            .request(method, &url)
+            .bearer_auth(token)
+            .query(query);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(|e| {
+            CliError::Unreachable(format!(
+                "the airlock API at {} could not be reached: {}",
+                self.settings.api().unwrap_or_default(),
+                root_cause(&e)
+            ))
+        })?;
+        let status = response.status();
+        if status.is_success() {
+            return response.json().await.map_err(|e| {
+                CliError::Failed(format!("the airlock answered something unexpected: {e}"))
+            });
+        }
+        let message = match response.json::<ApiErrorBody>().await {
+            Ok(body) => body.error.message,
+            Err(_) => status.canonical_reason().unwrap_or("error").to_string(),
+        };
+        Err(match status {
+            StatusCode::UNAUTHORIZED => CliError::Login(format!(
+                "the airlock did not accept your login ({message}): run `airlock login`"
+            )),
+            StatusCode::TOO_MANY_REQUESTS => {
+                CliError::Failed(format!("too many calls ({message}): try again in a minute"))
+            }
+            s if s.is_client_error() => CliError::Refused(message),
+            _ => CliError::Failed(format!("the airlock failed ({status}): {message}")),
+        })
+    }
+
+    fn request_path(workspace: &str, id: &str) -> String {
+        format!("/workspaces/{workspace}/requests/{id}")
+    }
+
+    pub async fn create(
+        &self,
+        workspace: &str,
+        body: &CreateRequest,
+    ) -> CliResult<RequestEnvelope> {
+        let path = format!("/workspaces/{workspace}/requests");
+        self.call(Method::POST, workspace, &path, &[], Some(body))
+            .await
+    }
+
+    pub async fn get(&self, workspace: &str, id: &str) -> CliResult<RequestEnvelope> {
+        self.call(
+            Method::GET,
+            workspace,
+            &Self::request_path(workspace, id),
+            &[],
+            None::<&()>,
+        )
+        .await
+    }
+
+    pub async fn link(&self, workspace: &str, id: &str) -> CliResult<ContainerLink> {
+        let path = format!("{}/link", Self::request_path(workspace, id));
+        self.call(Method::GET, workspace, &path, &[], None::<&()>)
+            .await
+    }
+
+    pub async fn history(&self, workspace: &str, id: &str) -> CliResult<AuditTrail> {
+        let path = format!("{}/history", Self::request_path(workspace, id));
+        self.call(Method::GET, workspace, &path, &[], None::<&()>)
+            .await
+    }
+
+    /// `submit` or `cancel`.
+    pub async fn act(&self, workspace: &str, id: &str, action: &str) -> CliResult<RequestEnvelope> {
+        let path = format!("{}/{action}", Self::request_path(workspace, id));
+        self.call(Method::POST, workspace, &path, &[], None::<&()>)
+            .await
+    }
+
+    pub async fn review(
+        &self,
+        workspace: &str,
+        id: &str,
+        body: &ReviewRequest,
+    ) -> CliResult<RequestEnvelope> {
+        let path = format!("{}/review", Self::request_path(workspace, id));
+        self.call(Method::POST, workspace, &path, &[], Some(body))
+            .await
+    }
+
+    pub async fn revoke(
+        &self,
+        workspace: &str,
+        id: &str,
+        body: &RevokeRequest,
+    ) -> CliResult<RequestEnvelope> {
+        let path = format!("{}/revoke", Self::request_path(workspace, id));
+        self.call(Method::POST, workspace, &path, &[], Some(body))
+            .await
+    }
+
+    /// Every page of a workspace's requests.
+    pub async fn list(&self, workspace: &str, q: &ListQuery) -> CliResult<Vec<RequestEnvelope>> {
+        let mut query = vec![("pageSize", "100".to_string())];
+        if let Some(s) = &q.status {
+            query.push(("status", s.clone()));
+        }
+        if let Some(t) = &q.request_type {
+            query.push(("type", t.clone()));
+        }
+        if let Some(c) = &q.creator {
+            query.push(("creator", c.clone()));
+        }
+        let path = format!("/workspaces/{workspace}/requests");
+        self.pages(workspace, &path, query).await
+    }
+
+    /// `GET /requests`: the caller's own requests across the workspaces the token is for,
+    /// or (with `awaiting_review`) what this manager can review now.
+    pub async fn mine(
+        &self,
+        workspace: &str,
+        q: &ListQuery,
+        awaiting_review: bool,
+    ) -> CliResult<Vec<RequestEnvelope>> {
+        let mut query = vec![("pageSize", "100".to_string())];
+        if awaiting_review {
+            query.push(("awaitingMyReview", "true".into()));
+        }
+        if let Some(s) = &q.status {
+            query.push(("status", s.clone()));
+        }
+        if let Some(t) = &q.request_type {
+            query.push(("type", t.clone()));
+        }
+        self.pages(workspace, "/requests", query).await
+    }
+
+    async fn pages(
+        &self,
+        workspace: &str,
+        path: &str,
+        query: Vec<(&str, String)>,
+    ) -> CliResult<Vec<RequestEnvelope>> {
+        let mut all = Vec::new();
+        let mut continuation: Option<String> = None;
+        loop {
+            let mut q = query.clone();
+            if let Some(c) = &continuation {
+                q.push(("continuationToken", c.clone()));
+            }
+            let page: RequestList = self
+                .call(Method::GET, workspace, path, &q, None::<&()>)
+                .await?;
+            all.extend(page.airlock_requests);
+            match page.continuation_token {
+                Some(c) => continuation = Some(c),
+                None => return Ok(all),
+            }
+        }
+    }
+}
+
+/// The innermost cause of a transport error: "connection refused" says more than reqwest's
+/// "error sending request".
+pub fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(inner) = cause.source() {
+        cause = inner;
+    }
+    cause.to_string()
+}

@@ -1,0 +1,709 @@
+//! What each command does, on the API client and the transfers. Every command ends with what
+//! it produced (a request, a list, a trail) so `main` prints it as text or JSON.
+
+use crate::cli::{
+    CreateArgs, Direction, DownloadArgs, ListArgs, LoginArgs, ReviewArgs, RevokeArgs, SendArgs,
+    StatusArgs, WaitArgs,
+};
+use crate::client::{Api, ListQuery};
+use crate::config::{EntraConfig, LocalLogin, Settings, default_authority};
+use crate::error::{CliError, CliResult};
+use crate::progress::Progress;
+use crate::transfer::{self, Download, Upload, Uploaded};
+use crate::{auth, output};
+use airlock::api::types::{CreateRequest, RequestEnvelope, ReviewRequest, RevokeRequest};
+use airlock::domain::{Decision, RequestType, Status};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// What a command produced.
+pub enum Outcome {
+    Request(Box<RequestEnvelope>),
+    List(Vec<RequestEnvelope>),
+    Trail(airlock::api::types::AuditTrail),
+    /// A plain message (and its JSON form).
+    Message(String, serde_json::Value),
+}
+
+/// How a command talks to the person running it while it works (stderr; never with
+/// `--quiet`), so stdout keeps only the result.
+#[derive(Clone, Copy)]
+pub struct Say {
+    pub quiet: bool,
+}
+
+impl Say {
+    pub fn line(&self, text: &str) {
+        if !self.quiet {
+            eprintln!("{text}");
+        }
+    }
+}
+
+// ----- login -----
+
+pub async fn login(settings: &mut Settings, args: LoginArgs, say: Say) -> CliResult<Outcome> {
+    let workspace = settings.workspace.clone();
+    let http = crate::client::http_client(settings)?;
+    if args.local {
+        let path = args
+            .stack
+            .unwrap_or_else(|| PathBuf::from("target/airlock-local/stack.json"));
+        let stack: serde_json::Value = std::fs::read(&path)
+            .map_err(|e| {
+                CliError::Login(format!(
+                    "{} cannot be read ({e}): is the local stack running (`infra/local/run`)? Pass --stack if it is elsewhere",
+                    path.display()
+                ))
+            })
+            .and_then(|b| {
+                serde_json::from_slice(&b).map_err(|e| {
+                    CliError::Login(format!("{} is not the stack's summary: {e}", path.display()))
+                })
+            })?;
+        let text = |k: &str| stack[k].as_str().map(str::to_string);
+        let workspace = workspace
+            .or_else(|| {
+                stack["workspaces"]
+                    .as_array()
+                    .and_then(|w| w.first())
+                    .and_then(|w| w.as_str())
+                    .map(str::to_string)
+            })
+            .ok_or_else(|| CliError::Usage("which workspace? pass --workspace".into()))?;
+        let local = LocalLogin {
+            router_url: text("routerUrl")
+                .ok_or_else(|| CliError::Login(format!("{} names no routerUrl", path.display())))?,
+            user: args.user.clone(),
+            roles: args
+                .roles
+                .split(',')
+                .map(|r| r.trim().to_string())
+                .filter(|r| !r.is_empty())
+                .collect(),
+        };
+        // The CA must be trusted before anything is uploaded to the stack's storage.
+        settings.file.ca_cert = text("caCert")
+            .map(PathBuf::from)
+            .map(|p| std::fs::canonicalize(&p).unwrap_or(p));
+        settings.file.api = text("apiUrl");
+        settings.file.workspace = Some(workspace.clone());
+        settings.file.entra = None;
+        let token = auth::local_token(&http, &local, &workspace).await?;
+        settings.file.local = Some(local);
+        settings.save()?;
+        let mut tokens = settings.tokens()?;
+        tokens.retain(|_, t| t.refresh_token.is_none());
+        tokens.insert(workspace.clone(), token);
+        settings.save_tokens(&tokens)?;
+        let message = format!(
+            "logged in to the local stack as {} ({}) for {workspace}",
+            args.user, args.roles
+        );
+        return Ok(Outcome::Message(
+            message,
+            serde_json::json!({"workspace": workspace, "user": args.user, "api": settings.file.api}),
+        ));
+    }
+    let mut entra = settings.file.entra.clone().unwrap_or_default();
+    if let Some(t) = args.tenant {
+        entra.tenant = t;
+    }
+    if let Some(c) = args.client_id {
+        entra.client_id = c;
+    }
+    if let Some(a) = args.authority {
+        entra.authority = a;
+    }
+    if entra.authority.is_empty() {
+        entra.authority = default_authority();
+    }
+    let workspace = workspace.ok_or_else(|| {
+        CliError::Usage(
+            "which workspace? pass --workspace (each workspace has its own sign-in scope)".into(),
+        )
+    })?;
+    if let Some(s) = args.scope {
+        entra.scopes.insert(workspace.clone(), s);
+    }
+    if entra.tenant.is_empty() || entra.client_id.is_empty() {
+        return Err(CliError::Usage(
+            "Entra ID sign-in needs --tenant and --client-id (once; they are kept in the config), or use --local for the local stack".into(),
+        ));
+    }
+    let token = auth::device_code_login(&http, &entra, &workspace, |m| say.line(m)).await?;
+    settings.file.entra = Some(EntraConfig { ..entra });
+    settings.file.local = None;
+    settings.file.workspace = Some(workspace.clone());
+    if let Some(api) = &settings.api {
+        settings.file.api = Some(api.clone());
+    }
+    settings.save()?;
+    let mut tokens = settings.tokens()?;
+    tokens.insert(workspace.clone(), token);
+    settings.save_tokens(&tokens)?;
+    Ok(Outcome::Message(
+        format!("logged in for {workspace}"),
+        serde_json::json!({"workspace": workspace}),
+    ))
+}
+
+pub fn logout(settings: &Settings) -> CliResult<Outcome> {
+    let path = settings.dir.join("tokens.json");
+    match std::fs::remove_file(&path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(CliError::io(format!("removing {}", path.display()), e)),
+    }
+    Ok(Outcome::Message(
+        "logged out".into(),
+        serde_json::json!({"loggedOut": true}),
+    ))
+}
+
+// ----- files -----
+
+/// The files under `paths`, each with its blob name: a file's own name, or for a folder the
+/// folder's name and the path below it. Every name is checked against the airlock's file-name
+/// rules before anything is uploaded.
+pub fn collect(paths: &[PathBuf]) -> CliResult<Vec<Upload>> {
+    let mut out: Vec<Upload> = Vec::new();
+    for path in paths {
+        let meta = std::fs::metadata(path).map_err(|e| {
+            CliError::Usage(format!(
+                "{}: {}",
+                path.display(),
+                match e.kind() {
+                    std::io::ErrorKind::NotFound => "no such file or folder".to_string(),
+                    _ => e.to_string(),
+                }
+            ))
+        })?;
+        let base = path
+            .canonicalize()
+            .map_err(|e| CliError::io(format!("reading {}", path.display()), e))?;
+        let top = base
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| CliError::Usage(format!("{}: the name is not UTF-8", path.display())))?
+            .to_string();
+        if meta.is_file() {
+            out.push(Upload {
+                local: base,
+                name: top,
+                size: meta.len(),
+            });
+        } else if meta.is_dir() {
+            walk(&base, &top, &mut out)?;
+        } else {
+            return Err(CliError::Usage(format!(
+                "{}: not a file or folder",
+                path.display()
+            )));
+        }
+    }
+    for file in &out {
+        airlock::domain::policy::validate_file_name(&file.name).map_err(|e| {
+            CliError::Refused(format!(
+                "{}: the airlock would refuse this name: {e}; rename it and try again",
+                file.local.display()
+            ))
+        })?;
+    }
+    let mut names: Vec<&str> = out.iter().map(|f| f.name.as_str()).collect();
+    names.sort_unstable();
+    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+        return Err(CliError::Usage(format!(
+            "two files would both be named {:?} in the request",
+            w[0]
+        )));
+    }
+    if out.is_empty() {
+        return Err(CliError::Usage(
+            "no files to upload in the paths given".into(),
+        ));
+    }
+    Ok(out)
+}
+
+/// Files below `dir`, named `prefix/relative/path`. Symbolic links to folders are not
+/// followed (a loop, or data outside what was named); links to files are.
+fn walk(dir: &Path, prefix: &str, out: &mut Vec<Upload>) -> CliResult<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| CliError::io(format!("reading {}", dir.display()), e))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| CliError::io(format!("reading {}", dir.display()), e))?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let path = entry.path();
+        let name = entry.file_name().into_string().map_err(|n| {
+            CliError::Usage(format!("{}: the name {n:?} is not UTF-8", path.display()))
+        })?;
+        let kind = entry
+            .file_type()
+            .map_err(|e| CliError::io(format!("reading {}", path.display()), e))?;
+        let blob = format!("{prefix}/{name}");
+        if kind.is_dir() {
+            walk(&path, &blob, out)?;
+        } else if kind.is_symlink() {
+            if let Ok(meta) = std::fs::metadata(&path)
+                && meta.is_file()
+            {
+                out.push(Upload {
+                    local: path,
+                    name: blob,
+                    size: meta.len(),
+                });
+            }
+        } else if kind.is_file() {
+            let size = entry
+                .metadata()
+                .map_err(|e| CliError::io(format!("reading {}", path.display()), e))?
+                .len();
+            out.push(Upload {
+                local: path,
+                name: blob,
+                size,
+            });
+        }
+    }
+    Ok(())
+}
+
+async fn upload_files(
+    api: &Api,
+    workspace: &str,
+    id: &str,
+    files: &[Upload],
+    say: Say,
+) -> CliResult<Vec<Uploaded>> {
+    let total: u64 = files.iter().map(|f| f.size).sum();
+    let progress = Progress::new("uploading", total, say.quiet);
+    let started = Instant::now();
+    let result = transfer::upload(api, workspace, id, files, &progress).await;
+    progress.finish();
+    let uploaded = result?;
+    let sent: u64 = uploaded.iter().filter(|u| !u.skipped).map(|u| u.size).sum();
+    for u in &uploaded {
+        say.line(&format!(
+            "  {} {} ({}, sha256 {})",
+            if u.skipped {
+                "already uploaded"
+            } else {
+                "uploaded"
+            },
+            u.name,
+            output::bytes(u.size),
+            &u.sha256[..12]
+        ));
+    }
+    say.line(&format!(
+        "uploaded {} file(s), {} in {:.1} s",
+        uploaded.len(),
+        output::bytes(sent),
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(uploaded)
+}
+
+// ----- researchers and data providers -----
+
+pub async fn send(api: &Api, direction: Direction, args: SendArgs, say: Say) -> CliResult<Outcome> {
+    let workspace = api.settings.workspace()?.to_string();
+    // Everything local is checked before the request exists.
+    let files = collect(&args.paths)?;
+    let created = create(
+        api,
+        CreateArgs {
+            request_type: direction,
+            title: args.title,
+            justification: args.justification,
+        },
+    )
+    .await?;
+    let id = created.airlock_request.id.clone();
+    say.line(&format!(
+        "created {} request {id}",
+        type_of(direction).as_str()
+    ));
+    let uploaded = upload_files(api, &workspace, &id, &files, say).await?;
+    let submitted = api.act(&workspace, &id, "submit").await?;
+    say.line(&format!("submitted {id}"));
+    finish_submit(api, &workspace, submitted, &args.wait, Some(&uploaded), say).await
+}
+
+fn type_of(direction: Direction) -> RequestType {
+    match direction {
+        Direction::Export => RequestType::Export,
+        Direction::Import => RequestType::Import,
+    }
+}
+
+pub async fn create(api: &Api, args: CreateArgs) -> CliResult<RequestEnvelope> {
+    let workspace = api.settings.workspace()?;
+    api.create(
+        workspace,
+        &CreateRequest {
+            request_type: type_of(args.request_type),
+            title: args.title,
+            business_justification: args.justification,
+        },
+    )
+    .await
+}
+
+pub async fn upload(api: &Api, id: &str, paths: &[PathBuf], say: Say) -> CliResult<Outcome> {
+    let workspace = api.settings.workspace()?.to_string();
+    let files = collect(paths)?;
+    upload_files(api, &workspace, id, &files, say).await?;
+    Ok(Outcome::Request(Box::new(api.get(&workspace, id).await?)))
+}
+
+pub async fn submit(api: &Api, id: &str, wait: &WaitArgs, say: Say) -> CliResult<Outcome> {
+    let workspace = api.settings.workspace()?.to_string();
+    let submitted = api.act(&workspace, id, "submit").await?;
+    say.line(&format!("submitted {id}"));
+    finish_submit(api, &workspace, submitted, wait, None, say).await
+}
+
+/// After submit: with `--wait`, follow the request to review and check that what was sealed
+/// is what was uploaded.
+async fn finish_submit(
+    api: &Api,
+    workspace: &str,
+    submitted: RequestEnvelope,
+    wait: &WaitArgs,
+    uploaded: Option<&[Uploaded]>,
+    say: Say,
+) -> CliResult<Outcome> {
+    if !wait.wait {
+        return Ok(Outcome::Request(Box::new(submitted)));
+    }
+    let id = submitted.airlock_request.id.clone();
+    let done = follow(
+        api,
+        workspace,
+        &id,
+        |s| s == Status::InReview || s.is_terminal(),
+        Duration::from_secs(wait.timeout),
+        say,
+    )
+    .await?;
+    let r = &done.airlock_request;
+    if r.status != Status::InReview {
+        return Err(CliError::Failed(format!(
+            "{id} ended {}{}",
+            r.status.as_str(),
+            r.status_message
+                .as_deref()
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default()
+        )));
+    }
+    if let Some(uploaded) = uploaded {
+        for u in uploaded {
+            let sealed = r.files.iter().find(|f| f.name == u.name);
+            match sealed.and_then(|f| f.sha256.as_deref()) {
+                Some(sha) if sha == u.sha256 => {}
+                Some(sha) => {
+                    return Err(CliError::Failed(format!(
+                        "{}: the sealed copy's sha256 {sha} is not the uploaded file's {}",
+                        u.name, u.sha256
+                    )));
+                }
+                None => {
+                    return Err(CliError::Failed(format!(
+                        "{}: uploaded but not sealed in the request",
+                        u.name
+                    )));
+                }
+            }
+        }
+        say.line(&format!(
+            "sealed: every file's sha256 matches what was uploaded ({} file(s))",
+            uploaded.len()
+        ));
+    }
+    Ok(Outcome::Request(Box::new(done)))
+}
+
+/// Polls the request, printing each status it passes through, until `until` holds.
+async fn follow(
+    api: &Api,
+    workspace: &str,
+    id: &str,
+    until: impl Fn(Status) -> bool,
+    timeout: Duration,
+    say: Say,
+) -> CliResult<RequestEnvelope> {
+    let started = Instant::now();
+    let mut last: Option<Status> = None;
+    let mut pause = Duration::from_millis(250);
+    loop {
+        let current = api.get(workspace, id).await?;
+        let status = current.airlock_request.status;
+        if last != Some(status) {
+            say.line(&format!(
+                "  {:>6.1} s  {}{}",
+                started.elapsed().as_secs_f64(),
+                status.as_str(),
+                current
+                    .airlock_request
+                    .status_message
+                    .as_deref()
+                    .filter(|_| status.is_terminal())
+                    .map(|m| format!(": {m}"))
+                    .unwrap_or_default()
+            ));
+            last = Some(status);
+        }
+        if until(status) {
+            return Ok(current);
+        }
+        if started.elapsed() > timeout {
+            return Err(CliError::TimedOut(format!(
+                "{id} is still {} after {} s: run `airlock status {id} --watch` to keep following it",
+                status.as_str(),
+                timeout.as_secs()
+            )));
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(3));
+    }
+}
+
+pub async fn cancel(api: &Api, id: &str) -> CliResult<Outcome> {
+    let workspace = api.settings.workspace()?;
+    Ok(Outcome::Request(Box::new(
+        api.act(workspace, id, "cancel").await?,
+    )))
+}
+
+pub async fn status(api: &Api, args: StatusArgs, say: Say) -> CliResult<Outcome> {
+    let workspace = api.settings.workspace()?;
+    let current = if args.watch {
+        follow(
+            api,
+            workspace,
+            &args.id,
+            Status::is_terminal,
+            Duration::from_secs(args.timeout),
+            say,
+        )
+        .await?
+    } else {
+        api.get(workspace, &args.id).await?
+    };
+    Ok(Outcome::Request(Box::new(current)))
+}
+
+pub async fn list(api: &Api, args: ListArgs) -> CliResult<Outcome> {
+    let query = ListQuery {
+        status: args.status,
+        request_type: args.request_type.map(|d| type_of(d).as_str().to_string()),
+        creator: None,
+    };
+    if args.awaiting_review || args.mine {
+        // Each workspace is its own audience: ask with each workspace token there is.
+        let mut workspaces: Vec<String> = if api.settings.token.is_some() {
+            vec![api.settings.workspace()?.to_string()]
+        } else {
+            api.settings.tokens()?.into_keys().collect()
+        };
+        if workspaces.is_empty() {
+            workspaces.push(api.settings.workspace()?.to_string());
+        }
+        let mut all: Vec<RequestEnvelope> = Vec::new();
+        for ws in workspaces {
+            for r in api.mine(&ws, &query, args.awaiting_review).await? {
+                if !all
+                    .iter()
+                    .any(|a| a.airlock_request.id == r.airlock_request.id)
+                {
+                    all.push(r);
+                }
+            }
+        }
+        return Ok(Outcome::List(all));
+    }
+    let workspace = api.settings.workspace()?;
+    Ok(Outcome::List(api.list(workspace, &query).await?))
+}
+
+/// The record's files, as downloads into `dir` (names are the airlock's, already checked by
+/// it; checked again here so no name can climb out of `dir`).
+fn downloads(request: &RequestEnvelope, dir: &Path) -> CliResult<Vec<Download>> {
+    let r = &request.airlock_request;
+    r.files
+        .iter()
+        .map(|f| {
+            airlock::domain::policy::validate_file_name(&f.name).map_err(|e| {
+                CliError::Failed(format!("{}: not a safe file name to write: {e}", f.name))
+            })?;
+            let sha256 = f.sha256.clone().ok_or_else(|| {
+                CliError::Refused(format!(
+                    "{} has no sha256 on the record yet ({}): nothing to verify it against",
+                    f.name,
+                    r.status.as_str()
+                ))
+            })?;
+            Ok(Download {
+                name: f.name.clone(),
+                size: f.size,
+                sha256,
+                dest: dir.join(&f.name),
+            })
+        })
+        .collect()
+}
+
+async fn download_files(
+    api: &Api,
+    workspace: &str,
+    request: &RequestEnvelope,
+    dir: &Path,
+    say: Say,
+) -> CliResult<()> {
+    let files = downloads(request, dir)?;
+    let total: u64 = files.iter().map(|f| f.size).sum();
+    let progress = Progress::new("downloading", total, say.quiet);
+    let started = Instant::now();
+    let result = transfer::download(
+        api,
+        workspace,
+        &request.airlock_request.id,
+        &files,
+        &progress,
+    )
+    .await;
+    progress.finish();
+    let skipped = result?;
+    for (f, skipped) in files.iter().zip(&skipped) {
+        say.line(&format!(
+            "  {} {} ({}, sha256 {} verified)",
+            if *skipped {
+                "already here"
+            } else {
+                "downloaded"
+            },
+            f.dest.display(),
+            output::bytes(f.size),
+            &f.sha256[..12]
+        ));
+    }
+    say.line(&format!(
+        "{} file(s), {} in {:.1} s, every sha256 verified",
+        files.len(),
+        output::bytes(total),
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(())
+}
+
+pub async fn download(api: &Api, args: DownloadArgs, say: Say) -> CliResult<Outcome> {
+    let workspace = api.settings.workspace()?.to_string();
+    let mut request = api.get(&workspace, &args.id).await?;
+    if request.airlock_request.status == Status::ApprovalInProgress {
+        // Approved a moment ago: the approved copy is being made and verified.
+        say.line("waiting for the approved copy to be made and verified");
+        request = follow(
+            api,
+            &workspace,
+            &args.id,
+            |s| !s.is_transitional(),
+            Duration::from_secs(args.timeout),
+            say,
+        )
+        .await?;
+    }
+    if request.airlock_request.status != Status::Approved {
+        return Err(CliError::Refused(format!(
+            "{} is {}, not approved: only approved data can be downloaded",
+            args.id,
+            request.airlock_request.status.as_str()
+        )));
+    }
+    download_files(api, &workspace, &request, &args.dir, say).await?;
+    Ok(Outcome::Request(Box::new(request)))
+}
+
+// ----- airlock managers -----
+
+pub async fn review(api: &Api, args: ReviewArgs, say: Say) -> CliResult<Outcome> {
+    let workspace = api.settings.workspace()?.to_string();
+    let decision = match (args.approve, args.reject, args.request_changes) {
+        (true, _, _) => Some(Decision::Approved),
+        (_, true, _) => Some(Decision::Rejected),
+        (_, _, true) => Some(Decision::ChangesRequested),
+        _ => None,
+    };
+    if matches!(
+        decision,
+        Some(Decision::Rejected | Decision::ChangesRequested)
+    ) && args
+        .explanation
+        .as_deref()
+        .is_none_or(|e| e.trim().is_empty())
+    {
+        return Err(CliError::Usage(
+            "say why with --explanation: the researcher needs it to act on the decision".into(),
+        ));
+    }
+    let request = api.get(&workspace, &args.id).await?;
+    let r = &request.airlock_request;
+    if r.status != Status::InReview {
+        return Err(CliError::Refused(format!(
+            "{} is {}, not in review",
+            args.id,
+            r.status.as_str()
+        )));
+    }
+    say.line(&output::request(&request));
+    if let Some(dir) = &args.download {
+        download_files(api, &workspace, &request, dir, say).await?;
+    }
+    let Some(decision) = decision else {
+        return Ok(Outcome::Request(Box::new(request)));
+    };
+    // The revision shown is the revision decided on: if it changed meanwhile, the airlock
+    // refuses (409) rather than apply this decision to data nobody looked at.
+    let decided = api
+        .review(
+            &workspace,
+            &args.id,
+            &ReviewRequest {
+                decision: Some(decision),
+                explanation: Some(args.explanation.unwrap_or_else(|| "approved".into())),
+                revision: Some(r.revision),
+                ..ReviewRequest::default()
+            },
+        )
+        .await?;
+    say.line(&format!(
+        "{:?} {} (revision {}): now {}",
+        decision,
+        args.id,
+        r.revision,
+        decided.airlock_request.status.as_str()
+    ));
+    Ok(Outcome::Request(Box::new(decided)))
+}
+
+pub async fn revoke(api: &Api, args: RevokeArgs) -> CliResult<Outcome> {
+    let workspace = api.settings.workspace()?;
+    Ok(Outcome::Request(Box::new(
+        api.revoke(
+            workspace,
+            &args.id,
+            &RevokeRequest {
+                reason: args.reason,
+            },
+        )
+        .await?,
+    )))
+}
+
+pub async fn history(api: &Api, id: &str) -> CliResult<Outcome> {
+    let workspace = api.settings.workspace()?;
+    Ok(Outcome::Trail(api.history(workspace, id).await?))
+}

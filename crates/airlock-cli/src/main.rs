@@ -1,0 +1,100 @@
+//! `airlock`: the airlock's command line. `main` only wires: parse, load the settings, run the
+//! command, print what it produced, exit with a code that means something.
+
+mod auth;
+mod cli;
+mod client;
+mod commands;
+mod config;
+mod error;
+mod output;
+mod progress;
+mod transfer;
+
+use clap::Parser;
+use cli::{Cli, Command, Direction};
+use commands::{Outcome, Say};
+use config::{Overrides, Settings};
+use error::CliResult;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let json = cli.global.json;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    match runtime.block_on(run(cli)) {
+        Ok(outcome) => {
+            print(&outcome, json);
+            match outcome {
+                // A trail that does not verify is a finding, not a success.
+                Outcome::Trail(t) if !t.verified => ExitCode::from(1),
+                _ => ExitCode::SUCCESS,
+            }
+        }
+        Err(e) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"error": {"message": e.to_string(), "exitCode": format!("{:?}", e.exit_code())}})
+                );
+            }
+            eprintln!("airlock: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+async fn run(cli: Cli) -> CliResult<Outcome> {
+    let global = cli.global;
+    let say = Say {
+        quiet: global.quiet || global.json,
+    };
+    let mut settings = Settings::load(Overrides {
+        api: global.api,
+        workspace: global.workspace,
+        ca_cert: global.ca_cert,
+        token: global.token,
+    })?;
+    match cli.command {
+        Command::Login(args) => return commands::login(&mut settings, args, say).await,
+        Command::Logout => return commands::logout(&settings),
+        _ => {}
+    }
+    let api = client::Api::new(settings)?;
+    match cli.command {
+        Command::Login(_) | Command::Logout => unreachable!("handled above"),
+        Command::Export(args) => commands::send(&api, Direction::Export, args, say).await,
+        Command::Import(args) => commands::send(&api, Direction::Import, args, say).await,
+        Command::Create(args) => Ok(Outcome::Request(Box::new(
+            commands::create(&api, args).await?,
+        ))),
+        Command::Upload(args) => commands::upload(&api, &args.id, &args.paths, say).await,
+        Command::Submit(args) => commands::submit(&api, &args.id, &args.wait, say).await,
+        Command::Cancel(args) => commands::cancel(&api, &args.id).await,
+        Command::Status(args) => commands::status(&api, args, say).await,
+        Command::List(args) => commands::list(&api, args).await,
+        Command::Download(args) => commands::download(&api, args, say).await,
+        Command::Review(args) => commands::review(&api, args, say).await,
+        Command::Revoke(args) => commands::revoke(&api, args).await,
+        Command::History(args) => commands::history(&api, &args.id).await,
+    }
+}
+
+fn print(outcome: &Outcome, json: bool) {
+    let text = match (outcome, json) {
+        (Outcome::Request(r), true) => serde_json::to_string_pretty(r),
+        (Outcome::List(l), true) => serde_json::to_string_pretty(l),
+        (Outcome::Trail(t), true) => serde_json::to_string_pretty(t),
+        (Outcome::Message(_, v), true) => serde_json::to_string_pretty(v),
+        (Outcome::Request(r), false) => Ok(output::request(r)),
+        (Outcome::List(l), false) => Ok(output::list(l)),
+        (Outcome::Trail(t), false) => Ok(output::history(t)),
+        (Outcome::Message(m, _), false) => Ok(format!("{m}\n")),
+    }
+    .expect("API documents serialise");
+    print!("{}{}", text, if json { "\n" } else { "" });
+}

@@ -1,0 +1,123 @@
+//! How requests read on a terminal; `--json` prints the API's own documents instead.
+
+use airlock::api::types::{AuditTrail, RequestEnvelope};
+use airlock::domain::AirlockRequest;
+
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+fn short(sha: &str) -> &str {
+    sha.get(..12).unwrap_or(sha)
+}
+
+pub fn request(envelope: &RequestEnvelope) -> String {
+    let r: &AirlockRequest = &envelope.airlock_request;
+    let mut out = format!(
+        "{}  {} {}  \"{}\"  revision {}\n  created by {} on {}; last change by {} on {}\n",
+        r.id,
+        r.request_type.as_str(),
+        r.status.as_str(),
+        r.title,
+        r.revision,
+        r.created_by.name,
+        r.created_when.format("%Y-%m-%d %H:%M UTC"),
+        r.updated_by.name,
+        r.updated_when.format("%Y-%m-%d %H:%M UTC"),
+    );
+    if let Some(message) = &r.status_message {
+        out.push_str(&format!("  {message}\n"));
+    }
+    if r.files.is_empty() {
+        out.push_str("  no files recorded yet\n");
+    }
+    for f in &r.files {
+        out.push_str(&format!(
+            "  {}  {}  sha256 {}  scan: {}\n",
+            f.name,
+            bytes(f.size),
+            f.sha256.as_deref().map_or("(not sealed yet)", short),
+            f.scan.as_ref().map_or("(none yet)", |s| s.result.as_str()),
+        ));
+    }
+    for review in &r.reviews {
+        out.push_str(&format!(
+            "  review by {} (revision {}): {:?}: {}\n",
+            review.reviewer.name, review.revision, review.decision, review.explanation
+        ));
+    }
+    let actions: Vec<String> = envelope
+        .allowed_user_actions
+        .iter()
+        .map(|a| format!("{a:?}").to_lowercase())
+        .collect();
+    if !actions.is_empty() {
+        out.push_str(&format!("  you can: {}\n", actions.join(", ")));
+    }
+    out
+}
+
+/// One line per request.
+pub fn list(requests: &[RequestEnvelope]) -> String {
+    if requests.is_empty() {
+        return "no requests\n".into();
+    }
+    let mut out = String::new();
+    for e in requests {
+        let r = &e.airlock_request;
+        out.push_str(&format!(
+            "{}  {:<11} {:<6} {:<21} {:<10} {}  {}\n",
+            r.id,
+            r.workspace_id,
+            r.request_type.as_str(),
+            r.status.as_str(),
+            r.created_by.name,
+            r.updated_when.format("%Y-%m-%d %H:%M"),
+            r.title
+        ));
+    }
+    out
+}
+
+pub fn history(trail: &AuditTrail) -> String {
+    let mut out = String::new();
+    for e in &trail.history {
+        let change = match (e.from, e.to) {
+            (Some(from), Some(to)) => format!(" {} -> {}", from.as_str(), to.as_str()),
+            (None, Some(to)) => format!(" -> {}", to.as_str()),
+            _ => String::new(),
+        };
+        out.push_str(&format!(
+            "{:>3}  {}  {:<12} {}{}{}\n",
+            e.seq,
+            e.at.format("%Y-%m-%d %H:%M:%S"),
+            e.by,
+            e.action,
+            change,
+            e.message
+                .as_deref()
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default()
+        ));
+    }
+    out.push_str(&if trail.verified {
+        format!("hash chain: verified ({} entries)\n", trail.history.len())
+    } else {
+        format!(
+            "hash chain: BROKEN at entry {}: the trail was altered\n",
+            trail.broken_at.map_or("?".into(), |n| n.to_string())
+        )
+    });
+    out
+}
