@@ -283,12 +283,14 @@ async fn upload_files(
     let result = transfer::upload(api, workspace, id, files, &progress).await;
     progress.finish();
     let uploaded = result?;
-    let sent: u64 = uploaded.iter().filter(|u| !u.skipped).map(|u| u.size).sum();
+    let sent: u64 = uploaded.iter().map(|u| u.sent).sum();
     for u in &uploaded {
         say.line(&format!(
             "  {} {} ({}, sha256 {})",
             if u.skipped {
                 "already uploaded"
+            } else if u.sent < u.size {
+                "resumed"
             } else {
                 "uploaded"
             },
@@ -297,11 +299,13 @@ async fn upload_files(
             &u.sha256[..12]
         ));
     }
+    let secs = started.elapsed().as_secs_f64();
     say.line(&format!(
-        "uploaded {} file(s), {} in {:.1} s",
+        "uploaded {} file(s): sent {} of {} in {secs:.1} s ({}/s)",
         uploaded.len(),
         output::bytes(sent),
-        started.elapsed().as_secs_f64()
+        output::bytes(total),
+        output::bytes((sent as f64 / secs.max(1e-3)) as u64),
     ));
     Ok(uploaded)
 }
@@ -355,8 +359,19 @@ pub async fn create(api: &Api, args: CreateArgs) -> CliResult<RequestEnvelope> {
 pub async fn upload(api: &Api, id: &str, paths: &[PathBuf], say: Say) -> CliResult<Outcome> {
     let workspace = api.settings.workspace()?.to_string();
     let files = collect(paths)?;
-    upload_files(api, &workspace, id, &files, say).await?;
-    Ok(Outcome::Request(Box::new(api.get(&workspace, id).await?)))
+    let uploaded = upload_files(api, &workspace, id, &files, say).await?;
+    let json = serde_json::json!({
+        "requestId": id,
+        "files": uploaded.iter().map(|u| serde_json::json!({
+            "name": u.name, "size": u.size, "sha256": u.sha256, "sentBytes": u.sent, "skipped": u.skipped,
+        })).collect::<Vec<_>>(),
+    });
+    let text = uploaded
+        .iter()
+        .map(|u| format!("{}  {}  sha256 {}", u.name, output::bytes(u.size), u.sha256))
+        .collect::<Vec<_>>()
+        .join("\n");
+    Ok(Outcome::Message(text, json))
 }
 
 pub async fn submit(api: &Api, id: &str, wait: &WaitArgs, say: Say) -> CliResult<Outcome> {

@@ -317,6 +317,8 @@ pub struct Uploaded {
     pub sha256: String,
     /// Already in the container from an earlier run: nothing sent.
     pub skipped: bool,
+    /// Bytes sent by this run (less than `size` when an interrupted upload resumed).
+    pub sent: u64,
 }
 
 /// Uploads `files` through the request's upload link.
@@ -390,6 +392,7 @@ async fn upload_one(
             size: file.size,
             sha256: sha.to_string(),
             skipped: true,
+            sent: 0,
         });
     }
     if file.size == 0 {
@@ -408,6 +411,7 @@ async fn upload_one(
             size: 0,
             sha256,
             skipped: false,
+            sent: 0,
         });
     }
     let sent: BTreeSet<u64> = lines.iter().filter_map(|l| l.parse().ok()).collect();
@@ -446,6 +450,7 @@ async fn upload_one(
         }
     });
     let journal_ref = &std::sync::Mutex::new(&mut journal);
+    let sent_bytes = &std::sync::atomic::AtomicU64::new(0);
     reads
         .try_filter_map(|(index, data)| {
             let skip = sent.contains(&index);
@@ -466,6 +471,7 @@ async fn upload_one(
             )
             .await?;
             journal_ref.lock().unwrap().record(&index.to_string())?;
+            sent_bytes.fetch_add(len, std::sync::atomic::Ordering::Relaxed);
             progress.advance(bar, len);
             Ok::<_, CliError>(())
         })
@@ -505,6 +511,7 @@ async fn upload_one(
         size: file.size,
         sha256,
         skipped: false,
+        sent: sent_bytes.load(std::sync::atomic::Ordering::Relaxed),
     })
 }
 

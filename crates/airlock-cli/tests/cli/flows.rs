@@ -1,0 +1,398 @@
+//! Whole flows on the local stack, through the CLI only: an export of a folder to approved and
+//! downloaded with every hash verified; an import sent back for changes and resubmitted; an
+//! interrupted upload resumed; and the refusals a person meets, each one clear line and a
+//! meaningful exit code.
+
+use crate::support::*;
+use airlock_local::stack::LocalStack;
+use airlock_local::testing::start_stack;
+use airlock_testkit::delivery::DeliveryOptions;
+use airlock_testkit::demo;
+use std::path::Path;
+use std::time::Duration;
+
+async fn stack(name: &str) -> (LocalStack, std::path::PathBuf) {
+    let stack = start_stack(
+        &handler_bin(),
+        name,
+        DeliveryOptions::default(),
+        demo::workspaces(),
+        Duration::from_secs(5),
+        vec![],
+    )
+    .await;
+    let root = scratch(name);
+    std::fs::write(
+        root.join("stack.json"),
+        serde_json::to_vec_pretty(&stack.summary()).unwrap(),
+    )
+    .unwrap();
+    (stack, root)
+}
+
+async fn login(root: &Path, name: &str, roles: &str) -> Person {
+    let person = Person::new(root, name);
+    let stack_json = root.join("stack.json");
+    person
+        .run(&[
+            "login",
+            "--local",
+            "--stack",
+            stack_json.to_str().unwrap(),
+            "--user",
+            name,
+            "--roles",
+            roles,
+            "--workspace",
+            "ws-alpha",
+        ])
+        .await
+        .ok();
+    person
+}
+
+fn write(path: &Path, data: &[u8]) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, data).unwrap();
+}
+
+/// Deterministic bytes that do not compress.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn file_names(request: &serde_json::Value) -> Vec<String> {
+    let mut names: Vec<String> = request["airlockRequest"]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn export_a_folder_review_it_and_download_it_verified() {
+    let (_stack, root) = stack("cliexp").await;
+    let rita = login(&root, "rita", "WorkspaceResearcher").await;
+    let mona = login(&root, "mona", "AirlockManager").await;
+
+    // A folder with nested files, a unicode name and a space.
+    let files: Vec<(&str, Vec<u8>)> = vec![
+        ("results/table.csv", b"id,value\n1,0.25\n".to_vec()),
+        ("results/figures/plot.png", noise(3 * 1024 * 1024 + 17, 7)),
+        (
+            "results/r\u{e9}sum\u{e9} notes.txt",
+            b"context for the reviewer".to_vec(),
+        ),
+    ];
+    for (name, data) in &files {
+        write(&root.join(name), data);
+    }
+    let exported = rita
+        .run(&[
+            "export",
+            "results",
+            "--title",
+            "Results",
+            "--justification",
+            "Figures for the paper",
+            "--wait",
+        ])
+        .await
+        .ok();
+    assert!(
+        exported.stderr.contains("in_review") && exported.stderr.contains("sha256 matches"),
+        "the steps are shown as they happen: {}",
+        exported.stderr
+    );
+    let id = exported
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("created export request "))
+        .expect("the request's id is shown")
+        .trim()
+        .to_string();
+    assert!(exported.stdout.contains("in_review"), "{}", exported.stdout);
+    let request = rita.run(&["status", &id, "--json"]).await.ok().json();
+    assert_eq!(request["airlockRequest"]["status"], "in_review");
+    let mut expected: Vec<String> = files.iter().map(|(n, _)| n.to_string()).collect();
+    expected.sort();
+    assert_eq!(file_names(&request), expected);
+    for f in request["airlockRequest"]["files"].as_array().unwrap() {
+        let local = files.iter().find(|(n, _)| *n == f["name"]).unwrap();
+        assert_eq!(f["sha256"], sha256_hex(&local.1).as_str(), "{f}");
+    }
+
+    // The manager finds it waiting, and the researcher cannot review their own export.
+    let waiting = mona
+        .run(&["list", "--awaiting-review", "--json"])
+        .await
+        .ok();
+    assert!(
+        waiting
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["airlockRequest"]["id"] == id.as_str()),
+        "{}",
+        waiting.stdout
+    );
+    rita.run(&["review", &id, "--approve"])
+        .await
+        .refused(1, "airlock: ");
+    mona.run(&["review", &id, "--reject"])
+        .await
+        .refused(2, "--explanation");
+    // Not approved yet: nothing to download.
+    rita.run(&["download", &id, "early"])
+        .await
+        .refused(1, "not approved");
+
+    // Review: download the sealed files (verified), then approve the revision shown.
+    let decided = mona
+        .run(&[
+            "review",
+            &id,
+            "--download",
+            "review",
+            "--approve",
+            "--explanation",
+            "aggregate only",
+            "--json",
+        ])
+        .await
+        .ok()
+        .json();
+    assert_eq!(decided["airlockRequest"]["reviews"][0]["revision"], 1);
+    for (name, data) in &files {
+        assert_eq!(
+            &std::fs::read(root.join("review").join(name)).unwrap(),
+            data
+        );
+    }
+
+    // Download (waiting for the approved copy if need be): byte for byte, hashes verified;
+    // a second run finds everything already there.
+    let downloaded = rita.run(&["download", &id, "out"]).await.ok();
+    assert!(
+        downloaded.stderr.contains("every sha256 verified"),
+        "{}",
+        downloaded.stderr
+    );
+    for (name, data) in &files {
+        assert_eq!(&std::fs::read(root.join("out").join(name)).unwrap(), data);
+    }
+    let again = rita.run(&["download", &id, "out"]).await.ok();
+    assert_eq!(
+        again.stderr.matches("already here").count(),
+        files.len(),
+        "{}",
+        again.stderr
+    );
+
+    let history = rita.run(&["history", &id]).await.ok();
+    assert!(
+        history.stdout.contains("hash chain: verified"),
+        "{}",
+        history.stdout
+    );
+    assert!(
+        history.stdout.contains("review: approved"),
+        "{}",
+        history.stdout
+    );
+
+    // Refusals: one line each, the right exit code, nothing created on the way.
+    let before = rita.run(&["list", "--json"]).await.ok().json();
+    rita.run(&[
+        "export",
+        "nothing-here",
+        "--title",
+        "t",
+        "--justification",
+        "j",
+    ])
+    .await
+    .refused(2, "no such file or folder");
+    write(&root.join("tricky/invoice\u{202E}gpj.exe"), b"MZ");
+    rita.run(&["export", "tricky", "--title", "t", "--justification", "j"])
+        .await
+        .refused(1, "would refuse this name");
+    let after = rita.run(&["list", "--json"]).await.ok().json();
+    assert_eq!(
+        before.as_array().unwrap().len(),
+        after.as_array().unwrap().len(),
+        "a refused export creates no request"
+    );
+    rita.run(&["submit", &id]).await.refused(1, "airlock: ");
+    let stranger = Person::new(&root, "stranger");
+    let api = request_api(&root);
+    stranger
+        .run(&["list", "--api", &api, "--workspace", "ws-alpha"])
+        .await
+        .refused(1, "not logged in");
+    let port = airlock_local::emulators::free_port().unwrap();
+    rita.run(&["list", "--api", &format!("http://127.0.0.1:{port}/api")])
+        .await
+        .refused(1, "could not be reached");
+    rita.run(&["frobnicate"])
+        .await
+        .refused(2, "unrecognized subcommand");
+    std::fs::remove_dir_all(&root).ok();
+}
+
+fn request_api(root: &Path) -> String {
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.join("stack.json")).unwrap()).unwrap();
+    summary["apiUrl"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_import_resumes_an_interrupted_upload_and_is_resubmitted_after_changes() {
+    let (_stack, root) = stack("cliimp").await;
+    let rita = login(&root, "rita", "WorkspaceResearcher").await;
+    let mona = login(&root, "mona", "AirlockManager").await;
+
+    let created = rita
+        .run(&[
+            "create",
+            "--type",
+            "import",
+            "--title",
+            "Cohort",
+            "--justification",
+            "Linked data for the study",
+            "--json",
+        ])
+        .await
+        .ok()
+        .json();
+    let id = created["airlockRequest"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(created["airlockRequest"]["status"], "draft");
+
+    // 96 MiB, uploaded in 8 MiB blocks; the first run is killed once some blocks are in.
+    let big = noise(96 * 1024 * 1024, 11);
+    write(&root.join("cohort.bin"), &big);
+    let mut first = rita
+        .command(&["upload", &id, "cohort.bin", "--quiet"])
+        .spawn()
+        .unwrap();
+    let journals = rita.config.join("transfers").join(&id);
+    let killed_midway = loop {
+        let blocks_done = std::fs::read_dir(&journals)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+            .map_or(0, |j| j.lines().count().saturating_sub(1));
+        if let Some(status) = first.try_wait().unwrap() {
+            assert!(status.success());
+            break false;
+        }
+        if blocks_done >= 3 {
+            first.kill().unwrap();
+            first.wait().unwrap();
+            break true;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    let resumed = rita
+        .run(&["upload", &id, "cohort.bin", "--json"])
+        .await
+        .ok()
+        .json();
+    let file = &resumed["files"][0];
+    assert_eq!(file["sha256"], sha256_hex(&big).as_str());
+    let sent = file["sentBytes"].as_u64().unwrap();
+    assert!(
+        sent < big.len() as u64,
+        "blocks already sent are not sent again: {resumed}"
+    );
+    if killed_midway {
+        assert_eq!(file["skipped"], false, "{resumed}");
+        assert!(sent > 0, "{resumed}");
+    }
+    // Already committed: nothing sent at all.
+    let again = rita
+        .run(&["upload", &id, "cohort.bin", "--json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(
+        (
+            again["files"][0]["skipped"].as_bool(),
+            again["files"][0]["sentBytes"].as_u64()
+        ),
+        (Some(true), Some(0))
+    );
+
+    let submitted = rita
+        .run(&["submit", &id, "--wait", "--json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(submitted["airlockRequest"]["status"], "in_review");
+    assert_eq!(
+        submitted["airlockRequest"]["files"][0]["sha256"],
+        sha256_hex(&big).as_str()
+    );
+    // Waiting for something that will not happen in time: exit code 3.
+    rita.run(&["status", &id, "--watch", "--timeout", "0"])
+        .await
+        .refused(3, "still in_review");
+
+    // Changes requested: back to draft at revision 2; the researcher adds a file and
+    // resubmits; the manager approves the new revision.
+    let changes = mona
+        .run(&[
+            "review",
+            &id,
+            "--request-changes",
+            "--explanation",
+            "add a data dictionary",
+            "--json",
+        ])
+        .await
+        .ok()
+        .json();
+    assert_eq!(changes["airlockRequest"]["status"], "draft");
+    assert_eq!(changes["airlockRequest"]["revision"], 2);
+    write(
+        &root.join("dictionary.csv"),
+        b"column,meaning\nid,pseudonymous id\n",
+    );
+    rita.run(&["upload", &id, "dictionary.csv"]).await.ok();
+    let resubmitted = rita
+        .run(&["submit", &id, "--wait", "--json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(resubmitted["airlockRequest"]["revision"], 2);
+    assert_eq!(
+        file_names(&resubmitted),
+        vec!["cohort.bin", "dictionary.csv"]
+    );
+    mona.run(&["review", &id, "--approve", "--explanation", "complete now"])
+        .await
+        .ok();
+    rita.run(&["download", &id, "inside"]).await.ok();
+    assert_eq!(std::fs::read(root.join("inside/cohort.bin")).unwrap(), big);
+    assert_eq!(
+        std::fs::read(root.join("inside/dictionary.csv")).unwrap(),
+        b"column,meaning\nid,pseudonymous id\n"
+    );
+    std::fs::remove_dir_all(&root).ok();
+}
