@@ -39,6 +39,9 @@ pub struct Global {
     /// Print JSON for scripts instead of text
     #[arg(long, global = true)]
     pub json: bool,
+    /// Print only the request's id (one per line for lists): `ID=$(airlock export ... --id)`
+    #[arg(long = "id", id = "id_only", global = true, conflicts_with = "json")]
+    pub id_only: bool,
     /// No progress bars or step lines
     #[arg(long, short, global = true)]
     pub quiet: bool,

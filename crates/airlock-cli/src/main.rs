@@ -21,6 +21,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let json = cli.global.json;
+    let id_only = cli.global.id_only;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         .enable_all()
@@ -28,7 +29,11 @@ fn main() -> ExitCode {
         .expect("a tokio runtime");
     match runtime.block_on(run(cli)) {
         Ok(outcome) => {
-            print(&outcome, json);
+            if id_only {
+                print_ids(&outcome);
+            } else {
+                print(&outcome, json);
+            }
             match outcome {
                 // A trail that does not verify is a finding, not a success.
                 Outcome::Trail(t) if !t.verified => ExitCode::from(1),
@@ -53,6 +58,7 @@ async fn run(cli: Cli) -> CliResult<Outcome> {
     let say = Say {
         quiet: global.quiet || global.json,
     };
+    // `--id` keeps the step lines and progress (on stderr) for the person watching.
     let mut settings = Settings::load(Overrides {
         api: global.api,
         workspace: global.workspace,
@@ -81,6 +87,20 @@ async fn run(cli: Cli) -> CliResult<Outcome> {
         Command::Review(args) => commands::review(&api, args, say).await,
         Command::Revoke(args) => commands::revoke(&api, args).await,
         Command::History(args) => commands::history(&api, &args.id).await,
+    }
+}
+
+/// `--id`: what a script captures.
+fn print_ids(outcome: &Outcome) {
+    match outcome {
+        Outcome::Request(r) => println!("{}", r.airlock_request.id),
+        Outcome::List(l) => l.iter().for_each(|r| println!("{}", r.airlock_request.id)),
+        Outcome::Trail(t) => println!("{}", t.request_id),
+        Outcome::Message(_, v) => {
+            if let Some(id) = v["requestId"].as_str() {
+                println!("{id}");
+            }
+        }
     }
 }
 

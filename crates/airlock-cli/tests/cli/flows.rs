@@ -124,6 +124,11 @@ async fn export_a_folder_review_it_and_download_it_verified() {
         .to_string();
     assert!(exported.stdout.contains("in_review"), "{}", exported.stdout);
     let request = rita.run(&["status", &id, "--json"]).await.ok().json();
+    assert_eq!(
+        rita.run(&["status", &id, "--id"]).await.ok().stdout.trim(),
+        id,
+        "--id prints the id alone"
+    );
     assert_eq!(request["airlockRequest"]["status"], "in_review");
     let mut expected: Vec<String> = files.iter().map(|(n, _)| n.to_string()).collect();
     expected.sort();
