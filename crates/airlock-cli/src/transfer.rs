@@ -618,9 +618,15 @@ async fn download_one(
                     http.get(url).header("x-ms-range", &range)
                 })
                 .await?;
-                let data = response.bytes().await.map_err(|e| {
+                // Into a buffer of exactly the range's size: what is in flight stays within
+                // the budget (collecting the body otherwise grows by doubling).
+                let mut response = response;
+                let mut data = Vec::with_capacity((end - start + 1) as usize);
+                while let Some(piece) = response.chunk().await.map_err(|e| {
                     CliError::Failed(format!("downloading {}: {}", file.name, root_cause(&e)))
-                })?;
+                })? {
+                    data.extend_from_slice(&piece);
+                }
                 if data.len() as u64 != end - start + 1 {
                     return Err(CliError::Failed(format!(
                         "downloading {}: storage sent {} bytes for a range of {}",
