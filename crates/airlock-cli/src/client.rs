@@ -6,7 +6,7 @@ use crate::config::Settings;
 use crate::error::{CliError, CliResult};
 use airlock::api::types::{
     AuditTrail, ContainerLink, CreateRequest, Error as ApiErrorBody, RequestEnvelope, RequestList,
-    ReviewRequest, RevokeRequest,
+    ReviewRequest, RevokeRequest, WorkspaceLimits,
 };
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
@@ -115,6 +115,12 @@ impl Api {
     ) -> CliResult<RequestEnvelope> {
         let path = format!("/workspaces/{workspace}/requests");
         self.call(Method::POST, workspace, &path, &[], Some(body))
+            .await
+    }
+
+    pub async fn limits(&self, workspace: &str) -> CliResult<WorkspaceLimits> {
+        let path = format!("/workspaces/{workspace}/limits");
+        self.call(Method::GET, workspace, &path, &[], None::<&()>)
             .await
     }
 

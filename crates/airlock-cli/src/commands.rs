@@ -270,6 +270,36 @@ fn walk(dir: &Path, prefix: &str, out: &mut Vec<Upload>) -> CliResult<()> {
     Ok(())
 }
 
+/// The workspace's limits, checked before anything is created or uploaded: for a new
+/// request (`whole`) everything `submit` will check; for files added to a draft, each file's
+/// size (the draft may hold others).
+async fn preflight(api: &Api, workspace: &str, files: &[Upload], whole: bool) -> CliResult<()> {
+    let limits = api.limits(workspace).await?;
+    let policy = airlock::domain::WorkspacePolicy {
+        max_files: limits.max_files,
+        max_file_bytes: limits.max_file_bytes,
+        max_total_bytes: limits.max_total_bytes,
+        ..Default::default()
+    };
+    let checked = if whole {
+        let named: Vec<(String, u64)> = files.iter().map(|f| (f.name.clone(), f.size)).collect();
+        airlock::domain::policy::check_files(&named, &policy)
+    } else {
+        match files.iter().find(|f| f.size > policy.max_file_bytes) {
+            Some(f) => Err(format!(
+                "{} is {} bytes; the workspace allows at most {} bytes per file",
+                f.name, f.size, policy.max_file_bytes
+            )),
+            None => Ok(()),
+        }
+    };
+    checked.map_err(|why| {
+        CliError::Refused(format!(
+            "workspace {workspace} would refuse these files, so nothing was uploaded: {why}"
+        ))
+    })
+}
+
 async fn upload_files(
     api: &Api,
     workspace: &str,
@@ -314,8 +344,9 @@ async fn upload_files(
 
 pub async fn send(api: &Api, direction: Direction, args: SendArgs, say: Say) -> CliResult<Outcome> {
     let workspace = api.settings.workspace()?.to_string();
-    // Everything local is checked before the request exists.
+    // Everything local, and the workspace's limits, are checked before the request exists.
     let files = collect(&args.paths)?;
+    preflight(api, &workspace, &files, true).await?;
     let created = create(
         api,
         CreateArgs {
@@ -359,6 +390,7 @@ pub async fn create(api: &Api, args: CreateArgs) -> CliResult<RequestEnvelope> {
 pub async fn upload(api: &Api, id: &str, paths: &[PathBuf], say: Say) -> CliResult<Outcome> {
     let workspace = api.settings.workspace()?.to_string();
     let files = collect(paths)?;
+    preflight(api, &workspace, &files, false).await?;
     let uploaded = upload_files(api, &workspace, id, &files, say).await?;
     let json = serde_json::json!({
         "requestId": id,

@@ -234,6 +234,13 @@ async fn export_a_folder_review_it_and_download_it_verified() {
     rita.run(&["export", "tricky", "--title", "t", "--justification", "j"])
         .await
         .refused(1, "would refuse this name");
+    // More files than the workspace allows (100): refused before anything is created.
+    for i in 0..101 {
+        write(&root.join(format!("many/{i:03}.csv")), b"a\n");
+    }
+    rita.run(&["export", "many", "--title", "t", "--justification", "j"])
+        .await
+        .refused(1, "the workspace allows at most 100");
     let after = rita.run(&["list", "--json"]).await.ok().json();
     assert_eq!(
         before.as_array().unwrap().len(),

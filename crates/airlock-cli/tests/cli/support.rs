@@ -8,18 +8,19 @@ pub fn airlock_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_airlock"))
 }
 
-/// The `handler` binary next to it, built first when this package is tested on its own.
+/// The `handler` binary next to it, brought up to date first: `cargo test -p airlock-cli`
+/// alone does not build another package's binary, and a stale handler would test old code.
 pub fn handler_bin() -> PathBuf {
-    let handler = airlock_bin().with_file_name("handler");
-    if !handler.exists() {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = std::process::Command::new(cargo)
             .args(["build", "-p", "airlock-handler", "--bin", "handler"])
             .status()
             .expect("cargo runs");
         assert!(status.success(), "building the handler failed");
-    }
-    handler
+    });
+    airlock_bin().with_file_name("handler")
 }
 
 /// A fresh directory for a test's files.

@@ -33,6 +33,7 @@ pub fn router() -> Router<Arc<Deps>> {
             "/api/workspaces/{ws}/requests",
             post(requests::create).get(requests::list),
         )
+        .route("/api/workspaces/{ws}/limits", get(requests::limits))
         .route("/api/workspaces/{ws}/requests/{id}", get(requests::read))
         .route(
             "/api/workspaces/{ws}/requests/{id}/link",

@@ -5,7 +5,7 @@
 
 use super::types::{
     AuditTrail, ContainerLink, CreateRequest, Error, Health, RequestEnvelope, RequestList,
-    ReviewRequest, RevokeRequest,
+    ReviewRequest, RevokeRequest, WorkspaceLimits,
 };
 use serde_json::{Map, Value, json};
 
@@ -133,6 +133,16 @@ fn operations() -> Vec<Op> {
         },
         Op {
             method: "get",
+            path: "/api/workspaces/{workspaceId}/limits",
+            summary: "What the workspace's airlock accepts (checked again at submit)",
+            body: None,
+            status: 200,
+            response: "WorkspaceLimits",
+            params: ws(),
+            secured: true,
+        },
+        Op {
+            method: "get",
             path: "/api/workspaces/{workspaceId}/requests/{requestId}",
             summary: "Read a request",
             body: None,
@@ -252,6 +262,7 @@ pub fn document() -> Value {
         RequestList,
         ContainerLink,
         AuditTrail,
+        WorkspaceLimits,
         Error,
         Health
     );

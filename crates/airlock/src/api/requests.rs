@@ -3,7 +3,7 @@
 
 use super::types::{
     AuditTrail, ContainerLink, CreateRequest, RequestEnvelope, RequestList, ReviewRequest,
-    RevokeRequest,
+    RevokeRequest, WorkspaceLimits,
 };
 use super::{ApiError, Authenticated, InWorkspace, JsonBody, envelope};
 use crate::app::Deps;
@@ -104,6 +104,40 @@ pub async fn history(
         broken_at: check.err().map(|i| u32::try_from(i).unwrap_or(u32::MAX)),
         request_id: request.id,
         history,
+    }))
+}
+
+/// The workspace's limits, for anyone with an airlock role in it.
+pub async fn limits(InWorkspace { ws, caller }: InWorkspace) -> ApiResult<WorkspaceLimits> {
+    if ![
+        Role::WorkspaceResearcher,
+        Role::WorkspaceOwner,
+        Role::AirlockManager,
+        Role::TreAdmin,
+    ]
+    .iter()
+    .any(|r| caller.has(*r))
+    {
+        return Err(ApiError::forbidden(
+            "you have no airlock role in this workspace",
+        ));
+    }
+    let p = &ws.policy;
+    Ok(Json(WorkspaceLimits {
+        workspace_id: ws.id.clone(),
+        approvals_required: p.approvals_required,
+        max_files: p.max_files,
+        max_file_bytes: p.max_file_bytes,
+        max_total_bytes: p.max_total_bytes,
+        link_expiry_minutes: p.link_minutes(false),
+        upload_link_expiry_minutes: p.link_minutes(true),
+        scan_required: p.scan_required,
+        unscanned_files: match p.unscanned_files {
+            crate::domain::policy::UnscannedFiles::Block => "block",
+            crate::domain::policy::UnscannedFiles::Review => "review",
+            crate::domain::policy::UnscannedFiles::Fail => "fail",
+        }
+        .into(),
     }))
 }
 

@@ -104,6 +104,26 @@ pub struct AuditTrail {
     pub broken_at: Option<u32>,
 }
 
+/// What a workspace's airlock accepts and how it treats a request: for clients to check files
+/// before uploading them (the same limits are enforced at submit).
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkspaceLimits {
+    pub workspace_id: String,
+    /// Independent airlock managers whose approval (in one revision) is needed.
+    pub approvals_required: u32,
+    pub max_files: u32,
+    pub max_file_bytes: u64,
+    pub max_total_bytes: u64,
+    /// Minutes a download or review link lives.
+    pub link_expiry_minutes: u32,
+    /// Minutes an upload link lives (ask for a new one at any time while the draft is open).
+    pub upload_link_expiry_minutes: u32,
+    pub scan_required: bool,
+    /// What happens to a file the scanner could not judge: `block`, `review` or `fail`.
+    pub unscanned_files: String,
+}
+
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct ErrorDetail {
     /// `BadRequest`, `Unauthorized`, `Forbidden`, `NotFound`, `Conflict`, `PayloadTooLarge`,

@@ -1111,3 +1111,30 @@ async fn a_review_with_a_stale_if_match_is_412() {
     s.settle().await;
     assert_eq!(s.record(&id).status.to_string(), "approved");
 }
+
+#[tokio::test]
+async fn workspace_limits_are_shown_to_its_members_only() {
+    let s = Stack::start(
+        json!({"maxFiles": 3, "uploadLinkExpiryMinutes": 480, "unscannedFiles": "review"}),
+    )
+    .await;
+    let alice = s.token("alice", &[RESEARCHER], WS1);
+    let path = format!("/api/workspaces/{WS1}/limits");
+    let limits = s.ok("GET", &path, &alice, None, 200).await;
+    assert_eq!(limits["workspaceId"], WS1);
+    assert_eq!(limits["maxFiles"], 3);
+    assert_eq!(limits["uploadLinkExpiryMinutes"], 480);
+    assert_eq!(limits["unscannedFiles"], "review");
+    // Another workspace's member, someone without an airlock role, and nobody at all.
+    let olivia = s.token("olivia", &[OWNER], WS2);
+    let (status, _) = s.call("GET", &path, Some(&olivia), None).await;
+    assert_eq!(status, 401);
+    let nobody = s.token("nina", &[], WS1);
+    let (status, body) = s.call("GET", &path, Some(&nobody), None).await;
+    assert_eq!(
+        (status.as_u16(), error_message(&body)),
+        (403, "you have no airlock role in this workspace")
+    );
+    let (status, _) = s.call("GET", &path, None, None).await;
+    assert_eq!(status, 401);
+}
