@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod events;
+pub mod gates;
 pub mod lifecycle;
 pub mod policy;
 pub mod request;

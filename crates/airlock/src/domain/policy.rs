@@ -24,6 +24,9 @@ pub struct WorkspacePolicy {
     pub scan_timeout_minutes: u32,
     /// What a scan that ends without judging the content means (see [`UnscannedFiles`]).
     pub unscanned_files: UnscannedFiles,
+    /// Checks beyond malware, run over each sealed copy as it is hashed (see
+    /// [`super::gates`]); none by default.
+    pub gates: Vec<super::gates::Gate>,
 }
 
 /// What a scan verdict that is neither clean nor malicious means for a request: the scanner
@@ -56,6 +59,7 @@ impl Default for WorkspacePolicy {
             scan_required: true,
             scan_timeout_minutes: 30,
             unscanned_files: UnscannedFiles::Block,
+            gates: Vec::new(),
         }
     }
 }

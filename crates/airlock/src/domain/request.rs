@@ -128,6 +128,9 @@ pub struct FileRecord {
     /// The stage the file was last confirmed in by the data movement under way.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arrived_in: Option<StageRoleName>,
+    /// What the workspace's gates found in the sealed copy (checked as it was hashed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<super::gates::Finding>,
 }
 
 /// Serialisable stage role for the record.
@@ -495,6 +498,7 @@ impl AirlockRequest {
                 sealed_at: None,
                 scan: None,
                 arrived_in: None,
+                findings: Vec::new(),
             })
             .collect();
         let count = self.files.len();

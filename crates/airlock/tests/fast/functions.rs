@@ -72,6 +72,7 @@ async fn fixture_request(s: &Stack) {
             sealed_at: None,
             scan: None,
             arrived_in: None,
+            findings: vec![],
         }],
         reviews: vec![],
         history_head: Default::default(),

@@ -1,0 +1,714 @@
+//! Security gates beyond malware: checks a workspace's policy lists, run over each sealed copy
+//! while it is hashed (the same single streaming read, so a gate costs no extra pass over the
+//! data and holds a bounded amount of it in memory), each with a mode:
+//!
+//! - `block`: a finding stops the request before review (it is blocked, with the finding as
+//!   the reason);
+//! - `warn`: the request goes to review with the finding on the file for the reviewer;
+//! - `off`: the gate does not run.
+//!
+//! Built-in kinds:
+//!
+//! - **`filePolicy`**: what a file really is, from its leading bytes, against its name: an
+//!   executable (PE, ELF, Mach-O, Java class, a `#!` script) is always a finding; a file whose
+//!   content does not match its extension (`.csv` that is a zip) is one; extensions outside
+//!   `allowedExtensions` (when set) are; archives are when `archives` is `block`; CSV/TSV files
+//!   with more than `maxCsvRows` data rows are.
+//! - **`disclosure`**: statistical disclosure control on CSV/TSV tables, on the columns whose
+//!   header names a count (`countColumns`): counts below `threshold` (ACRO's default 10),
+//!   counts not rounded to `roundingBase` when one is set, and zeros when `zerosDisclose`
+//!   is on. Each finding names the row, the column and the value.
+//!
+//! A leaf of the domain: the policy and the request name these types, not the other way round.
+
+use serde::{Deserialize, Serialize};
+
+/// What a finding of a gate does to the request.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum GateMode {
+    #[default]
+    Block,
+    Warn,
+    Off,
+}
+
+/// One gate in a workspace's policy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Gate {
+    /// Shown to people, and on every finding.
+    pub name: String,
+    #[serde(default)]
+    pub mode: GateMode,
+    #[serde(flatten)]
+    pub kind: GateKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum GateKind {
+    FilePolicy(FilePolicy),
+    Disclosure(Disclosure),
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Archives {
+    #[default]
+    Allow,
+    Block,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct FilePolicy {
+    /// Lower-case extensions without the dot (`csv`, `png`); empty allows any.
+    pub allowed_extensions: Vec<String>,
+    /// Data rows (after the header) a CSV or TSV file may have.
+    pub max_csv_rows: Option<u64>,
+    pub archives: Archives,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Disclosure {
+    /// Counts from 1 to `threshold - 1` disclose (ACRO's default minimum cell count: 10).
+    pub threshold: u64,
+    /// Counts must be multiples of this when set (e.g. 5).
+    pub rounding_base: Option<u64>,
+    /// Zeros disclose too (e.g. "nobody in this group has the condition").
+    pub zeros_disclose: bool,
+    /// Headers of the columns holding counts, compared case-insensitively; a header ending
+    /// in `_count` or `_n` counts as well.
+    pub count_columns: Vec<String>,
+}
+
+impl Default for Disclosure {
+    fn default() -> Self {
+        Disclosure {
+            threshold: 10,
+            rounding_base: None,
+            zeros_disclose: false,
+            count_columns: ["n", "count", "counts", "frequency", "freq", "total"]
+                .map(String::from)
+                .to_vec(),
+        }
+    }
+}
+
+/// One thing a gate found in one file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Finding {
+    pub gate: String,
+    pub mode: GateMode,
+    /// Which rule: `executable`, `type_mismatch`, `extension`, `archive`, `csv_rows`,
+    /// `small_count`, `unrounded`, `zero`.
+    pub rule: String,
+    pub message: String,
+    /// Where: `row 4, column "n"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+}
+
+/// Findings kept per rule and file; beyond this, one more finding says how many were left out.
+const MAX_FINDINGS_PER_RULE: usize = 20;
+/// Leading bytes kept to tell what a file is.
+const SNIFF_BYTES: usize = 8192;
+/// A line longer than this in a table is not parsed (its finding says so).
+const MAX_LINE_BYTES: usize = 1024 * 1024;
+
+/// What a file's leading bytes say it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sniffed {
+    Executable(&'static str),
+    Archive(&'static str),
+    Png,
+    Jpeg,
+    Pdf,
+    Parquet,
+    Text,
+    Binary,
+}
+
+/// Classifies leading bytes (up to [`SNIFF_BYTES`]).
+pub fn sniff(head: &[u8]) -> Sniffed {
+    let starts = |magic: &[u8]| head.starts_with(magic);
+    if starts(b"MZ") {
+        Sniffed::Executable("a Windows executable (PE)")
+    } else if starts(b"\x7fELF") {
+        Sniffed::Executable("an ELF executable")
+    } else if starts(&[0xCF, 0xFA, 0xED, 0xFE])
+        || starts(&[0xCE, 0xFA, 0xED, 0xFE])
+        || starts(&[0xFE, 0xED, 0xFA, 0xCF])
+        || starts(&[0xFE, 0xED, 0xFA, 0xCE])
+    {
+        Sniffed::Executable("a Mach-O executable")
+    } else if starts(&[0xCA, 0xFE, 0xBA, 0xBE]) {
+        Sniffed::Executable("a Java class or universal binary")
+    } else if starts(b"#!") {
+        Sniffed::Executable("a script with an interpreter line (#!)")
+    } else if starts(b"PK\x03\x04") || starts(b"PK\x05\x06") {
+        Sniffed::Archive("zip")
+    } else if starts(&[0x1F, 0x8B]) {
+        Sniffed::Archive("gzip")
+    } else if starts(b"7z\xBC\xAF\x27\x1C") {
+        Sniffed::Archive("7z")
+    } else if starts(b"Rar!") {
+        Sniffed::Archive("rar")
+    } else if head.len() > 262 && &head[257..262] == b"ustar" {
+        Sniffed::Archive("tar")
+    } else if starts(b"\x89PNG\r\n\x1a\n") {
+        Sniffed::Png
+    } else if starts(&[0xFF, 0xD8, 0xFF]) {
+        Sniffed::Jpeg
+    } else if starts(b"%PDF-") {
+        Sniffed::Pdf
+    } else if starts(b"PAR1") {
+        Sniffed::Parquet
+    } else if head.contains(&0) || std::str::from_utf8(trim_partial_utf8(head)).is_err() {
+        Sniffed::Binary
+    } else {
+        Sniffed::Text
+    }
+}
+
+/// `head` without a UTF-8 sequence cut at its end.
+fn trim_partial_utf8(head: &[u8]) -> &[u8] {
+    match std::str::from_utf8(head) {
+        Ok(_) => head,
+        Err(e) if e.error_len().is_none() => &head[..e.valid_up_to()],
+        Err(_) => head,
+    }
+}
+
+fn extension(name: &str) -> String {
+    name.rsplit('/')
+        .next()
+        .and_then(|file| file.rsplit_once('.'))
+        .map(|(_, ext)| ext.to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+/// Whether content of this kind may carry this extension.
+fn matches_extension(sniffed: Sniffed, ext: &str) -> bool {
+    match ext {
+        "csv" | "tsv" | "txt" | "md" | "json" | "log" | "xml" | "html" | "r" | "py" | "sql" => {
+            sniffed == Sniffed::Text
+        }
+        "png" => sniffed == Sniffed::Png,
+        "jpg" | "jpeg" => sniffed == Sniffed::Jpeg,
+        "pdf" => sniffed == Sniffed::Pdf,
+        "parquet" => sniffed == Sniffed::Parquet,
+        "zip" => sniffed == Sniffed::Archive("zip"),
+        "gz" | "tgz" => sniffed == Sniffed::Archive("gzip"),
+        "7z" => sniffed == Sniffed::Archive("7z"),
+        "tar" => sniffed == Sniffed::Archive("tar"),
+        // Extensions we know nothing about: only what the content says (executables) counts.
+        _ => true,
+    }
+}
+
+fn is_table(name: &str) -> Option<u8> {
+    match extension(name).as_str() {
+        "csv" => Some(b','),
+        "tsv" => Some(b'\t'),
+        _ => None,
+    }
+}
+
+/// Runs a workspace's gates over one file's bytes as they stream past.
+pub struct GateRunner {
+    name: String,
+    gates: Vec<Gate>,
+    head: Vec<u8>,
+    table: Option<TableScan>,
+    findings: Vec<Finding>,
+}
+
+impl GateRunner {
+    /// `None` when no gate is on (nothing to run, nothing to keep).
+    pub fn new(gates: &[Gate], name: &str) -> Option<GateRunner> {
+        let gates: Vec<Gate> = gates
+            .iter()
+            .filter(|g| g.mode != GateMode::Off)
+            .cloned()
+            .collect();
+        if gates.is_empty() {
+            return None;
+        }
+        let needs_table = gates.iter().any(|g| match &g.kind {
+            GateKind::Disclosure(_) => true,
+            GateKind::FilePolicy(p) => p.max_csv_rows.is_some(),
+        });
+        let table = is_table(name)
+            .filter(|_| needs_table)
+            .map(|separator| TableScan::new(separator, &gates));
+        Some(GateRunner {
+            name: name.to_string(),
+            gates,
+            head: Vec::new(),
+            table,
+            findings: Vec::new(),
+        })
+    }
+
+    pub fn feed(&mut self, chunk: &[u8]) {
+        if self.head.len() < SNIFF_BYTES {
+            let take = (SNIFF_BYTES - self.head.len()).min(chunk.len());
+            self.head.extend_from_slice(&chunk[..take]);
+        }
+        if let Some(table) = &mut self.table {
+            table.feed(chunk);
+        }
+    }
+
+    /// Every finding, in gate order.
+    pub fn finish(mut self) -> Vec<Finding> {
+        let sniffed = sniff(&self.head);
+        let ext = extension(&self.name);
+        let table = self.table.take().map(TableScan::finish);
+        for gate in &self.gates {
+            let mut add = |rule: &str, message: String, location: Option<String>| {
+                self.findings.push(Finding {
+                    gate: gate.name.clone(),
+                    mode: gate.mode,
+                    rule: rule.into(),
+                    message,
+                    location,
+                });
+            };
+            match &gate.kind {
+                GateKind::FilePolicy(p) => {
+                    if let Sniffed::Executable(what) = sniffed {
+                        add("executable", format!("the content is {what}"), None);
+                    } else if !matches_extension(sniffed, &ext) {
+                        add(
+                            "type_mismatch",
+                            format!(
+                                "the name says .{ext} but the content is {}",
+                                describe(sniffed)
+                            ),
+                            None,
+                        );
+                    }
+                    if !p.allowed_extensions.is_empty()
+                        && !p
+                            .allowed_extensions
+                            .iter()
+                            .any(|a| a.eq_ignore_ascii_case(&ext))
+                    {
+                        add(
+                            "extension",
+                            format!(
+                                "files ending .{ext} are not allowed here (allowed: {})",
+                                p.allowed_extensions.join(", ")
+                            ),
+                            None,
+                        );
+                    }
+                    if let (Archives::Block, Sniffed::Archive(kind)) = (p.archives, sniffed) {
+                        add(
+                            "archive",
+                            format!("archives ({kind}) are not allowed here"),
+                            None,
+                        );
+                    }
+                    if let (Some(max), Some(t)) = (p.max_csv_rows, &table)
+                        && t.data_rows > max
+                    {
+                        add(
+                            "csv_rows",
+                            format!("{} data rows; at most {max} are allowed", t.data_rows),
+                            None,
+                        );
+                    }
+                }
+                GateKind::Disclosure(_) => {
+                    if let Some(t) = &table {
+                        for f in t.findings.iter().filter(|f| f.gate == gate.name) {
+                            add(&f.rule, f.message.clone(), f.location.clone());
+                        }
+                    }
+                }
+            }
+        }
+        self.findings
+    }
+}
+
+fn describe(sniffed: Sniffed) -> String {
+    match sniffed {
+        Sniffed::Executable(what) => what.into(),
+        Sniffed::Archive(kind) => format!("a {kind} archive"),
+        Sniffed::Png => "a PNG image".into(),
+        Sniffed::Jpeg => "a JPEG image".into(),
+        Sniffed::Pdf => "a PDF document".into(),
+        Sniffed::Parquet => "a Parquet file".into(),
+        Sniffed::Text => "text".into(),
+        Sniffed::Binary => "binary data".into(),
+    }
+}
+
+/// A CSV/TSV table read line by line: rows counted, count cells checked, bounded memory (one
+/// line at a time; findings capped per rule).
+struct TableScan {
+    separator: u8,
+    rules: Vec<(String, Disclosure)>,
+    line: Vec<u8>,
+    in_quotes: bool,
+    too_long: bool,
+    header: Option<Vec<String>>,
+    /// For each disclosure gate, the indices of its count columns.
+    columns: Vec<Vec<usize>>,
+    rows: u64,
+    data_rows: u64,
+    findings: Vec<Finding>,
+    left_out: std::collections::BTreeMap<(String, String), usize>,
+}
+
+impl TableScan {
+    fn new(separator: u8, gates: &[Gate]) -> TableScan {
+        let rules = gates
+            .iter()
+            .filter_map(|g| match &g.kind {
+                GateKind::Disclosure(d) => Some((g.name.clone(), d.clone())),
+                GateKind::FilePolicy(_) => None,
+            })
+            .collect();
+        TableScan {
+            separator,
+            rules,
+            line: Vec::new(),
+            in_quotes: false,
+            too_long: false,
+            header: None,
+            columns: Vec::new(),
+            rows: 0,
+            data_rows: 0,
+            findings: Vec::new(),
+            left_out: Default::default(),
+        }
+    }
+
+    fn feed(&mut self, chunk: &[u8]) {
+        for &b in chunk {
+            if b == b'"' {
+                self.in_quotes = !self.in_quotes;
+            }
+            if b == b'\n' && !self.in_quotes {
+                self.end_line();
+                continue;
+            }
+            if self.line.len() < MAX_LINE_BYTES {
+                self.line.push(b);
+            } else {
+                self.too_long = true;
+            }
+        }
+    }
+
+    fn finish(mut self) -> TableScan {
+        if !self.line.is_empty() {
+            self.end_line();
+        }
+        for ((gate, rule), n) in std::mem::take(&mut self.left_out) {
+            self.findings.push(Finding {
+                gate,
+                mode: GateMode::Block,
+                rule: rule.clone(),
+                message: format!("and {n} more {rule} finding(s) not listed"),
+                location: None,
+            });
+        }
+        self
+    }
+
+    fn end_line(&mut self) {
+        let line = std::mem::take(&mut self.line);
+        let line = line.strip_suffix(b"\r").unwrap_or(&line);
+        self.rows += 1;
+        if std::mem::take(&mut self.too_long) {
+            let message = format!(
+                "row {} is longer than {MAX_LINE_BYTES} bytes and was not checked",
+                self.rows
+            );
+            for (gate, _) in self.rules.clone() {
+                self.push(&gate, "unchecked", message.clone(), None);
+            }
+            return;
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        let cells = split(line, self.separator);
+        let Some(header) = &self.header else {
+            self.columns = self
+                .rules
+                .iter()
+                .map(|(_, d)| {
+                    cells
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, h)| is_count_column(h, &d.count_columns))
+                        .map(|(i, _)| i)
+                        .collect()
+                })
+                .collect();
+            self.header = Some(cells);
+            return;
+        };
+        self.data_rows += 1;
+        let header = header.clone();
+        for (g, (gate, d)) in self.rules.clone().iter().enumerate() {
+            for column in self.columns[g].clone() {
+                let Some(raw) = cells.get(column) else {
+                    continue;
+                };
+                let Some(value) = parse_count(raw) else {
+                    continue;
+                };
+                let location = Some(format!("row {}, column {:?}", self.rows, header[column]));
+                if value == 0 {
+                    if d.zeros_disclose {
+                        self.push(gate, "zero", "a zero count".into(), location.clone());
+                    }
+                    continue;
+                }
+                if value < d.threshold {
+                    self.push(
+                        gate,
+                        "small_count",
+                        format!("count {value} is below the threshold of {}", d.threshold),
+                        location.clone(),
+                    );
+                }
+                if let Some(base) = d.rounding_base.filter(|b| *b > 1)
+                    && value % base != 0
+                {
+                    self.push(
+                        gate,
+                        "unrounded",
+                        format!("count {value} is not rounded to a multiple of {base}"),
+                        location,
+                    );
+                }
+            }
+        }
+    }
+
+    fn push(&mut self, gate: &str, rule: &str, message: String, location: Option<String>) {
+        let listed = self
+            .findings
+            .iter()
+            .filter(|f| f.gate == gate && f.rule == rule)
+            .count();
+        if listed >= MAX_FINDINGS_PER_RULE {
+            *self
+                .left_out
+                .entry((gate.to_string(), rule.to_string()))
+                .or_default() += 1;
+            return;
+        }
+        self.findings.push(Finding {
+            gate: gate.to_string(),
+            mode: GateMode::Block,
+            rule: rule.to_string(),
+            message,
+            location,
+        });
+    }
+}
+
+fn is_count_column(header: &str, names: &[String]) -> bool {
+    let h = header.trim().to_ascii_lowercase();
+    names.iter().any(|n| n.eq_ignore_ascii_case(&h)) || h.ends_with("_count") || h.ends_with("_n")
+}
+
+/// A cell as a non-negative whole number (`12`, `"12"`, ` 12 `); anything else is not a count.
+fn parse_count(cell: &str) -> Option<u64> {
+    let c = cell.trim().trim_matches('"').trim();
+    if c.is_empty() || !c.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    c.parse().ok()
+}
+
+/// Splits one line into cells, honouring double quotes.
+fn split(line: &[u8], separator: u8) -> Vec<String> {
+    let mut cells = Vec::new();
+    let mut cell = Vec::new();
+    let mut quoted = false;
+    for &b in line {
+        match b {
+            b'"' => quoted = !quoted,
+            b if b == separator && !quoted => cells.push(std::mem::take(&mut cell)),
+            b => cell.push(b),
+        }
+    }
+    cells.push(cell);
+    cells
+        .into_iter()
+        .map(|c| String::from_utf8_lossy(&c).trim().to_string())
+        .collect()
+}
+
+/// The block-mode findings, as a request's status message.
+pub fn blocking_message(findings: &[(String, &Finding)]) -> Option<String> {
+    let blocking: Vec<String> = findings
+        .iter()
+        .filter(|(_, f)| f.mode == GateMode::Block)
+        .map(|(file, f)| {
+            format!(
+                "{file}: {} ({}{})",
+                f.message,
+                f.gate,
+                f.location
+                    .as_deref()
+                    .map(|l| format!(", {l}"))
+                    .unwrap_or_default()
+            )
+        })
+        .collect();
+    (!blocking.is_empty()).then(|| format!("blocked by policy: {}", blocking.join("; ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gates(json: serde_json::Value) -> Vec<Gate> {
+        serde_json::from_value(json).unwrap()
+    }
+
+    fn run(gates: &[Gate], name: &str, data: &[u8], chunk: usize) -> Vec<Finding> {
+        let mut runner = GateRunner::new(gates, name).expect("a gate is on");
+        for piece in data.chunks(chunk.max(1)) {
+            runner.feed(piece);
+        }
+        runner.finish()
+    }
+
+    fn rules(findings: &[Finding]) -> Vec<(&str, Option<&str>)> {
+        findings
+            .iter()
+            .map(|f| (f.rule.as_str(), f.location.as_deref()))
+            .collect()
+    }
+
+    #[test]
+    fn file_policy_table() {
+        let g = gates(
+            serde_json::json!([{"name": "types", "kind": "filePolicy", "mode": "block",
+            "allowedExtensions": ["csv", "png", "txt", "zip"], "maxCsvRows": 3, "archives": "block"}]),
+        );
+        let png = b"\x89PNG\r\n\x1a\n....";
+        let cases: Vec<(&str, &[u8], Vec<&str>)> = vec![
+            ("table.csv", b"a,b\n1,2\n", vec![]),
+            ("plot.png", png, vec![]),
+            ("notes.txt", "r\u{e9}sum\u{e9}".as_bytes(), vec![]),
+            // A disguised executable, whatever its name says.
+            ("table.csv", b"MZ\x90\x00\x03", vec!["executable"]),
+            ("run.txt", b"#!/bin/sh\nrm -rf /\n", vec!["executable"]),
+            ("tool.png", b"\x7fELF\x02\x01", vec!["executable"]),
+            // A .csv that is a zip: wrong type, and archives are blocked.
+            (
+                "table.csv",
+                b"PK\x03\x04rest",
+                vec!["type_mismatch", "archive"],
+            ),
+            ("data.zip", b"PK\x03\x04rest", vec!["archive"]),
+            ("plot.png", b"not a png", vec!["type_mismatch"]),
+            ("notes.txt", b"\x00\x01\x02", vec!["type_mismatch"]),
+            ("model.pkl", b"\x80\x04\x95", vec!["extension"]),
+            ("big.csv", b"h\n1\n2\n3\n4\n", vec!["csv_rows"]),
+            ("ok.csv", b"h\n1\n2\n3\n", vec![]),
+        ];
+        for (name, data, expected) in cases {
+            for chunk in [1, 3, 4096] {
+                let got = run(&g, name, data, chunk);
+                assert_eq!(
+                    got.iter().map(|f| f.rule.as_str()).collect::<Vec<_>>(),
+                    expected,
+                    "{name} {data:?} in chunks of {chunk}: {got:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn disclosure_table() {
+        let g = gates(
+            serde_json::json!([{"name": "sdc", "kind": "disclosure", "mode": "warn",
+            "threshold": 10, "roundingBase": 5, "zerosDisclose": true}]),
+        );
+        let csv = b"group,n,mean_age,deaths_count\r\nA,120,43.5,15\r\nB,3,51.0,0\r\n\"C, D\",\"45\",40,12\r\n";
+        let got = run(&g, "t.csv", csv, 7);
+        assert_eq!(
+            rules(&got),
+            vec![
+                ("small_count", Some("row 3, column \"n\"")),
+                ("unrounded", Some("row 3, column \"n\"")),
+                ("zero", Some("row 3, column \"deaths_count\"")),
+                ("unrounded", Some("row 4, column \"deaths_count\"")),
+            ],
+            "{got:?}"
+        );
+        assert!(
+            got.iter()
+                .all(|f| f.mode == GateMode::Warn && f.gate == "sdc")
+        );
+        assert_eq!(got[0].message, "count 3 is below the threshold of 10");
+        // Not counts: ids, decimals, text, and files that are not tables.
+        let plain = gates(serde_json::json!([{"name": "sdc", "kind": "disclosure"}]));
+        assert!(run(&plain, "t.csv", b"id,value\n1,0.25\n2,3\n", 5).is_empty());
+        assert!(run(&plain, "t.txt", b"n\n3\n", 5).is_empty());
+        let tsv = run(&plain, "t.tsv", b"area\tn\nX\t4\n", 2);
+        assert_eq!(
+            rules(&tsv),
+            vec![("small_count", Some("row 2, column \"n\""))]
+        );
+        assert_eq!(tsv[0].mode, GateMode::Block, "block is the default mode");
+    }
+
+    #[test]
+    fn findings_are_capped_and_gates_can_be_off() {
+        let g = gates(serde_json::json!([{"name": "sdc", "kind": "disclosure"}]));
+        let mut csv = b"n\n".to_vec();
+        for _ in 0..50 {
+            csv.extend_from_slice(b"1\n");
+        }
+        let got = run(&g, "t.csv", &csv, 64);
+        assert_eq!(got.len(), MAX_FINDINGS_PER_RULE + 1);
+        assert_eq!(
+            got.last().unwrap().message,
+            "and 30 more small_count finding(s) not listed"
+        );
+        let off = gates(serde_json::json!([{"name": "sdc", "kind": "disclosure", "mode": "off"}]));
+        assert!(GateRunner::new(&off, "t.csv").is_none());
+        assert!(GateRunner::new(&[], "t.csv").is_none());
+    }
+
+    #[test]
+    fn the_blocking_message_names_file_gate_and_cell() {
+        let f = Finding {
+            gate: "sdc".into(),
+            mode: GateMode::Block,
+            rule: "small_count".into(),
+            message: "count 3 is below the threshold of 10".into(),
+            location: Some("row 3, column \"n\"".into()),
+        };
+        let warn = Finding {
+            mode: GateMode::Warn,
+            ..f.clone()
+        };
+        assert_eq!(
+            blocking_message(&[("t.csv".into(), &f), ("u.csv".into(), &warn)]).unwrap(),
+            "blocked by policy: t.csv: count 3 is below the threshold of 10 (sdc, row 3, column \"n\")"
+        );
+        assert_eq!(blocking_message(&[("u.csv".into(), &warn)]), None);
+    }
+}
