@@ -2,6 +2,7 @@
 //! movement a status needs, and settling a file that arrived in a stage.
 
 use crate::app::Deps;
+use crate::domain::gates::{Finding, GateRunner};
 use crate::domain::policy::content_type_for;
 use crate::domain::request::{Applied, Ctx};
 use crate::domain::stages::{StageRole, data_role_for, movement_for};
@@ -454,6 +455,18 @@ pub struct Hashed {
 }
 
 pub async fn hash_blob(deps: &Deps, blob: &BlobRef) -> Result<Option<Hashed>, PortError> {
+    Ok(hash_and_check(deps, blob, None)
+        .await?
+        .map(|(hashed, _)| hashed))
+}
+
+/// Hashes a blob and runs the workspace's gates over the same bytes as they stream past: one
+/// read of the data whatever the number of gates.
+pub async fn hash_and_check(
+    deps: &Deps,
+    blob: &BlobRef,
+    mut gates: Option<GateRunner>,
+) -> Result<Option<(Hashed, Vec<Finding>)>, PortError> {
     let (props, mut stream) = match deps.blobs.read(blob).await {
         Ok(x) => x,
         Err(PortError::NotFound(_)) => return Ok(None),
@@ -465,15 +478,22 @@ pub async fn hash_blob(deps: &Deps, blob: &BlobRef) -> Result<Option<Hashed>, Po
         let chunk = chunk?;
         size += chunk.len() as u64;
         hasher.update(&chunk);
+        if let Some(gates) = &mut gates {
+            gates.feed(&chunk);
+        }
     }
-    Ok(Some(Hashed {
-        sha256: hex::encode(hasher.finalize()),
-        size,
-        etag: props.etag,
-        revision: props.metadata.get(REVISION_KEY).cloned(),
-        copy: props.copy,
-        content: props.content,
-    }))
+    let findings = gates.map(GateRunner::finish).unwrap_or_default();
+    Ok(Some((
+        Hashed {
+            sha256: hex::encode(hasher.finalize()),
+            size,
+            etag: props.etag,
+            revision: props.metadata.get(REVISION_KEY).cloned(),
+            copy: props.copy,
+            content: props.content,
+        },
+        findings,
+    )))
 }
 
 /// Queues the hashing of a file's copy once the copy is there and complete (a missing or
@@ -586,8 +606,18 @@ pub async fn settle_file(
     if needs_hash && hashing == Hashing::Queue {
         return queue_hashing(deps, ws, request, role, name, &blob).await;
     }
+    // The seal is also where the workspace's gates look at the data.
+    let gates = (role == StageRole::InProgress)
+        .then(|| GateRunner::new(&ws.policy.gates, name))
+        .flatten();
+    let mut findings = Vec::new();
     let hashed = if needs_hash {
-        hash_blob(deps, &blob).await?
+        hash_and_check(deps, &blob, gates)
+            .await?
+            .map(|(hashed, found)| {
+                findings = found;
+                hashed
+            })
     } else {
         deps.blobs.properties(&blob).await?.map(|p| Hashed {
             sha256: String::new(),
@@ -655,11 +685,12 @@ pub async fn settle_file(
     }
     let m = modify::<FunctionError>(deps, ws, &request.id, |r, ctx| match role {
         StageRole::InProgress => r
-            .record_sealed(
+            .record_sealed_checked(
                 name,
                 hashed.size,
                 hashed.sha256.clone(),
                 hashed.etag.clone(),
+                findings.clone(),
                 ctx,
             )
             .map_err(FunctionError::from),

@@ -673,6 +673,19 @@ impl AirlockRequest {
         etag: String,
         ctx: &Ctx,
     ) -> Result<Applied, DomainError> {
+        self.record_sealed_checked(name, size, sha256, etag, Vec::new(), ctx)
+    }
+
+    /// The seal of `name` with what the workspace's gates found in it on the same read.
+    pub fn record_sealed_checked(
+        &mut self,
+        name: &str,
+        size: u64,
+        sha256: String,
+        etag: String,
+        findings: Vec<super::gates::Finding>,
+        ctx: &Ctx,
+    ) -> Result<Applied, DomainError> {
         if self.status != Status::Submitted {
             return Ok(Applied::Unchanged(format!(
                 "request is {}, not submitted",
@@ -702,6 +715,23 @@ impl AirlockRequest {
         file.etag = Some(etag);
         file.sealed_at = Some(ctx.now);
         file.arrived_in = Some(StageRoleName::InProgress);
+        let found: Vec<String> = findings
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} {:?} {}: {}{}",
+                    f.gate,
+                    f.mode,
+                    f.rule,
+                    f.message,
+                    f.location
+                        .as_deref()
+                        .map(|l| format!(" ({l})"))
+                        .unwrap_or_default()
+                )
+            })
+            .collect();
+        file.findings = findings;
         if size > max {
             let message = format!(
                 "{name:?} is {size} bytes once sealed; the workspace allows at most {max} bytes per file"
@@ -729,6 +759,16 @@ impl AirlockRequest {
             None,
             Some(format!("{name} ({size} bytes) sha256 {sha256}")),
         );
+        if !found.is_empty() {
+            self.log(
+                ctx,
+                &User::system(),
+                "gates",
+                None,
+                None,
+                Some(format!("{name}: {}", found.join("; "))),
+            );
+        }
         self.advance_after_sealing(ctx)?;
         Ok(Applied::Changed)
     }
@@ -874,6 +914,22 @@ impl AirlockRequest {
                 Status::BlockingInProgress,
                 &User::system(),
                 "scan: blocked",
+                Some(message),
+                ctx,
+            );
+        }
+        // A gate in block mode that found something stops the request before review, like
+        // malware (the data goes to the blocked stage), naming file, gate and cell.
+        let gate_findings: Vec<(String, &super::gates::Finding)> = self
+            .files
+            .iter()
+            .flat_map(|f| f.findings.iter().map(move |x| (f.name.clone(), x)))
+            .collect();
+        if let Some(message) = super::gates::blocking_message(&gate_findings) {
+            return self.transition(
+                Status::BlockingInProgress,
+                &User::system(),
+                "gates: blocked",
                 Some(message),
                 ctx,
             );

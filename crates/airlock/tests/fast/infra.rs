@@ -112,29 +112,70 @@ fn the_handler_accepts_what_terraform_writes() {
         WorkspacePolicy::default().max_total_bytes,
         "a field left out keeps the handler's default"
     );
+    // Gates: typed parameters, unset ones left to the handler's defaults.
+    use airlock::domain::gates::{GateKind, GateMode};
+    assert_eq!(policy.gates.len(), 2);
+    assert_eq!(policy.gates[0].mode, GateMode::Block);
+    let GateKind::Disclosure(d) = &policy.gates[1].kind else {
+        panic!("{:?}", policy.gates[1])
+    };
+    assert_eq!(
+        (
+            policy.gates[1].mode,
+            d.threshold,
+            d.rounding_base,
+            d.zeros_disclose
+        ),
+        (GateMode::Warn, 10, Some(5), false)
+    );
+    assert!(d.count_columns.contains(&"n".to_string()));
     // What the old `map(any)` wrote is refused, naming the field.
     let stringly = parse_policy_defaults(r#"{"approvalsRequired":"2","scanRequired":"false"}"#);
     assert!(stringly.is_err(), "{stringly:?}");
 }
 
-/// Every policy field the handler knows is in the Terraform type, and nothing else.
+/// Every policy field the handler knows is in the Terraform type, and nothing else; and every
+/// gate parameter of every gate kind.
 #[test]
 fn the_terraform_type_lists_every_policy_field() {
+    use airlock::domain::gates::{Disclosure, FilePolicy, Gate, GateKind, GateMode};
     let tf = std::fs::read_to_string(Path::new(REPO).join(MODULE).join("main.tf")).unwrap();
-    let mut in_terraform: Vec<String> = tf
-        .lines()
-        .filter(|l| l.contains("= optional("))
-        .map(|l| l.split('=').next().unwrap().trim().to_string())
-        .collect();
-    in_terraform.sort();
-    let serde_json::Value::Object(fields) =
-        serde_json::to_value(WorkspacePolicy::default()).unwrap()
-    else {
-        panic!("a policy is an object")
+    // Top-level fields are indented 4 spaces, a gate's 6.
+    let fields_at = |indent: usize| -> Vec<String> {
+        let mut fields: Vec<String> = tf
+            .lines()
+            .filter(|l| l.contains("= optional(") || (indent == 6 && l.contains("= string")))
+            .filter(|l| l.len() - l.trim_start().len() == indent)
+            .map(|l| l.split('=').next().unwrap().trim().to_string())
+            .collect();
+        fields.sort();
+        fields.dedup();
+        fields
     };
-    let mut in_handler: Vec<String> = fields.keys().cloned().collect();
+    let keys = |value: serde_json::Value| -> Vec<String> {
+        let serde_json::Value::Object(fields) = value else {
+            panic!("an object")
+        };
+        fields.keys().cloned().collect()
+    };
+    let mut in_handler = keys(serde_json::to_value(WorkspacePolicy::default()).unwrap());
     in_handler.sort();
-    assert_eq!(in_terraform, in_handler);
+    assert_eq!(fields_at(4), in_handler);
+    let mut gate_fields = Vec::new();
+    for kind in [
+        GateKind::FilePolicy(FilePolicy::default()),
+        GateKind::Disclosure(Disclosure::default()),
+    ] {
+        let gate = Gate {
+            name: "g".into(),
+            mode: GateMode::Block,
+            kind,
+        };
+        gate_fields.extend(keys(serde_json::to_value(gate).unwrap()));
+    }
+    gate_fields.sort();
+    gate_fields.dedup();
+    assert_eq!(fields_at(6), gate_fields);
 }
 
 /// Terraform refuses at plan the ids the handler's account names could not hold.

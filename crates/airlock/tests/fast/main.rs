@@ -9,5 +9,6 @@ mod delivery;
 mod docs;
 mod events;
 mod functions;
+mod gates;
 mod infra;
 mod lifecycle;

@@ -22,6 +22,20 @@ variable "policy_defaults" {
     scanRequired            = optional(bool)
     scanTimeoutMinutes      = optional(number)
     unscannedFiles          = optional(string)
+    # Security gates beyond malware (docs/gates.md): each with a kind and a mode, and the
+    # parameters of its kind.
+    gates = optional(list(object({
+      name              = string
+      kind              = string
+      mode              = optional(string)
+      allowedExtensions = optional(list(string))
+      maxCsvRows        = optional(number)
+      archives          = optional(string)
+      threshold         = optional(number)
+      roundingBase      = optional(number)
+      zerosDisclose     = optional(bool)
+      countColumns      = optional(list(string))
+    })))
   })
   default = {}
   validation {
@@ -36,9 +50,22 @@ variable "policy_defaults" {
     condition     = contains(["block", "review", "fail"], coalesce(try(var.policy_defaults.unscannedFiles, null), "block"))
     error_message = "unscannedFiles is \"block\" (the default), \"review\" or \"fail\"."
   }
+  validation {
+    condition = alltrue([for g in coalesce(try(var.policy_defaults.gates, null), []) :
+      contains(["filePolicy", "disclosure"], g.kind) && contains(["block", "warn", "off"], coalesce(g.mode, "block"))
+    ])
+    error_message = "Each gate's kind is \"filePolicy\" or \"disclosure\", and its mode \"block\" (the default), \"warn\" or \"off\"."
+  }
 }
 
 output "json" {
   description = "AIRLOCK_POLICY_DEFAULTS."
-  value       = jsonencode({ for k, v in var.policy_defaults : k => v if v != null })
+  # Nulls are left out at every level (a gate's unset parameters too), so the handler's
+  # defaults apply to them.
+  value = jsonencode(merge(
+    { for k, v in var.policy_defaults : k => v if v != null && k != "gates" },
+    { for k, v in { gates = var.policy_defaults.gates } : k => [
+      for g in v : { for gk, gv in g : gk => gv if gv != null }
+    ] if v != null },
+  ))
 }
