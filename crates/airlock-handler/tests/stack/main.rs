@@ -6,4 +6,5 @@ mod binary;
 mod package;
 mod stack_e2e;
 mod stack_faults;
+mod stack_gates;
 mod stack_large;
