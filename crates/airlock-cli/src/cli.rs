@@ -71,6 +71,8 @@ pub enum Command {
     List(ListArgs),
     /// Download an approved request's files, each verified against its sha256
     Download(DownloadArgs),
+    /// Justify a file's gate warnings (why they are acceptable), while the request is in review
+    Justify(JustifyArgs),
     /// Airlock managers: show a request's files (or download them) and decide
     Review(ReviewArgs),
     /// Airlock managers: withdraw an approval
@@ -218,6 +220,15 @@ pub struct ReviewArgs {
     /// Why (required to reject or request changes)
     #[arg(long)]
     pub explanation: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct JustifyArgs {
+    pub id: String,
+    /// The file's name in the request (as `airlock status` shows it)
+    pub file: String,
+    /// Why the warnings are acceptable
+    pub justification: String,
 }
 
 #[derive(Debug, Args)]

@@ -5,8 +5,8 @@ use crate::auth;
 use crate::config::Settings;
 use crate::error::{CliError, CliResult};
 use airlock::api::types::{
-    AuditTrail, ContainerLink, CreateRequest, Error as ApiErrorBody, RequestEnvelope, RequestList,
-    ReviewRequest, RevokeRequest, WorkspaceLimits,
+    AuditTrail, ContainerLink, CreateRequest, Error as ApiErrorBody, JustifyRequest,
+    RequestEnvelope, RequestList, ReviewRequest, RevokeRequest, WorkspaceLimits,
 };
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
@@ -161,6 +161,17 @@ impl Api {
         body: &ReviewRequest,
     ) -> CliResult<RequestEnvelope> {
         let path = format!("{}/review", Self::request_path(workspace, id));
+        self.call(Method::POST, workspace, &path, &[], Some(body))
+            .await
+    }
+
+    pub async fn justify(
+        &self,
+        workspace: &str,
+        id: &str,
+        body: &JustifyRequest,
+    ) -> CliResult<RequestEnvelope> {
+        let path = format!("{}/justify", Self::request_path(workspace, id));
         self.call(Method::POST, workspace, &path, &[], Some(body))
             .await
     }

@@ -2,8 +2,8 @@
 //! it produced (a request, a list, a trail) so `main` prints it as text or JSON.
 
 use crate::cli::{
-    CreateArgs, Direction, DownloadArgs, ListArgs, LoginArgs, ReviewArgs, RevokeArgs, SendArgs,
-    StatusArgs, WaitArgs,
+    CreateArgs, Direction, DownloadArgs, JustifyArgs, ListArgs, LoginArgs, ReviewArgs, RevokeArgs,
+    SendArgs, StatusArgs, WaitArgs,
 };
 use crate::client::{Api, ListQuery};
 use crate::config::{EntraConfig, LocalLogin, Settings, default_authority};
@@ -11,7 +11,9 @@ use crate::error::{CliError, CliResult};
 use crate::progress::Progress;
 use crate::transfer::{self, Download, Upload, Uploaded};
 use crate::{auth, output};
-use airlock::api::types::{CreateRequest, RequestEnvelope, ReviewRequest, RevokeRequest};
+use airlock::api::types::{
+    CreateRequest, JustifyRequest, RequestEnvelope, ReviewRequest, RevokeRequest,
+};
 use airlock::domain::{Decision, RequestType, Status};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -734,6 +736,21 @@ pub async fn review(api: &Api, args: ReviewArgs, say: Say) -> CliResult<Outcome>
         decided.airlock_request.status.as_str()
     ));
     Ok(Outcome::Request(Box::new(decided)))
+}
+
+pub async fn justify(api: &Api, args: JustifyArgs) -> CliResult<Outcome> {
+    let workspace = api.settings.workspace()?;
+    Ok(Outcome::Request(Box::new(
+        api.justify(
+            workspace,
+            &args.id,
+            &JustifyRequest {
+                file: args.file,
+                justification: args.justification,
+            },
+        )
+        .await?,
+    )))
 }
 
 pub async fn revoke(api: &Api, args: RevokeArgs) -> CliResult<Outcome> {

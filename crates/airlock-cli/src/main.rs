@@ -85,6 +85,7 @@ async fn run(cli: Cli) -> CliResult<Outcome> {
         Command::List(args) => commands::list(&api, args).await,
         Command::Download(args) => commands::download(&api, args, say).await,
         Command::Review(args) => commands::review(&api, args, say).await,
+        Command::Justify(args) => commands::justify(&api, args).await,
         Command::Revoke(args) => commands::revoke(&api, args).await,
         Command::History(args) => commands::history(&api, &args.id).await,
     }

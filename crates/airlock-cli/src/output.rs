@@ -50,6 +50,27 @@ pub fn request(envelope: &RequestEnvelope) -> String {
             f.sha256.as_deref().map_or("(not sealed yet)", short),
             f.scan.as_ref().map_or("(none yet)", |s| s.result.as_str()),
         ));
+        for finding in &f.findings {
+            out.push_str(&format!(
+                "      {} {:?}: {}{}{}\n",
+                finding.gate,
+                finding.mode,
+                finding.message,
+                finding
+                    .location
+                    .as_deref()
+                    .map(|l| format!(" ({l})"))
+                    .unwrap_or_default(),
+                if finding.needs_justification {
+                    " [needs justification]"
+                } else {
+                    ""
+                }
+            ));
+        }
+        if let Some(j) = &f.justification {
+            out.push_str(&format!("      justified by {}: {}\n", j.by, j.text));
+        }
     }
     for review in &r.reviews {
         out.push_str(&format!(

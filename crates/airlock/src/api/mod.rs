@@ -56,6 +56,10 @@ pub fn router() -> Router<Arc<Deps>> {
             post(requests::review),
         )
         .route(
+            "/api/workspaces/{ws}/requests/{id}/justify",
+            post(requests::justify),
+        )
+        .route(
             "/api/workspaces/{ws}/requests/{id}/revoke",
             post(requests::revoke),
         )

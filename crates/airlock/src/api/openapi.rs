@@ -4,8 +4,8 @@
 //! `/api/openapi.json` and committed as `docs/openapi.json` (a test keeps them equal).
 
 use super::types::{
-    AuditTrail, ContainerLink, CreateRequest, Error, Health, RequestEnvelope, RequestList,
-    ReviewRequest, RevokeRequest, WorkspaceLimits,
+    AuditTrail, ContainerLink, CreateRequest, Error, Health, JustifyRequest, RequestEnvelope,
+    RequestList, ReviewRequest, RevokeRequest, WorkspaceLimits,
 };
 use serde_json::{Map, Value, json};
 
@@ -199,6 +199,11 @@ fn operations() -> Vec<Op> {
             )
         },
         action(
+            "/api/workspaces/{workspaceId}/requests/{requestId}/justify",
+            "Justify a file's gate warnings (the researcher, while in review)",
+            Some("JustifyRequest"),
+        ),
+        action(
             "/api/workspaces/{workspaceId}/requests/{requestId}/revoke",
             "Revoke an approval; approved data is deleted",
             Some("RevokeRequest"),
@@ -258,6 +263,7 @@ pub fn document() -> Value {
         CreateRequest,
         ReviewRequest,
         RevokeRequest,
+        JustifyRequest,
         RequestEnvelope,
         RequestList,
         ContainerLink,

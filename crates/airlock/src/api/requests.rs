@@ -2,8 +2,8 @@
 //! answers is one of the types in `super::types`.
 
 use super::types::{
-    AuditTrail, ContainerLink, CreateRequest, RequestEnvelope, RequestList, ReviewRequest,
-    RevokeRequest, WorkspaceLimits,
+    AuditTrail, ContainerLink, CreateRequest, JustifyRequest, RequestEnvelope, RequestList,
+    ReviewRequest, RevokeRequest, WorkspaceLimits,
 };
 use super::{ApiError, Authenticated, InWorkspace, JsonBody, envelope};
 use crate::app::Deps;
@@ -280,6 +280,18 @@ pub async fn review(
             body.revision,
             ctx,
         )
+    })
+    .await
+}
+
+pub async fn justify(
+    State(deps): State<Arc<Deps>>,
+    InWorkspace { ws, caller }: InWorkspace,
+    Path(RequestPath { id }): Path<RequestPath>,
+    JsonBody(body): JsonBody<JustifyRequest>,
+) -> ApiResult<RequestEnvelope> {
+    act(&deps, &ws, &caller, &id, UserAction::Justify, |r, ctx| {
+        r.justify(&caller.user, &body.file, body.justification.clone(), ctx)
     })
     .await
 }

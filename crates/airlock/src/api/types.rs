@@ -42,6 +42,16 @@ pub struct ReviewRequest {
     pub revision: Option<u32>,
 }
 
+/// Body of `justify`: why a file's gate warnings are acceptable (the researcher, in review).
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct JustifyRequest {
+    /// The file's name in the request.
+    pub file: String,
+    /// 1 to 4000 characters.
+    pub justification: String,
+}
+
 /// Body of `revoke`.
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -61,15 +61,18 @@ pub enum UserAction {
     Review,
     Revoke,
     Link,
+    /// Justify a file's gate warnings (the researcher, in review).
+    Justify,
 }
 
 impl UserAction {
-    pub const ALL: [UserAction; 5] = [
+    pub const ALL: [UserAction; 6] = [
         UserAction::Submit,
         UserAction::Cancel,
         UserAction::Review,
         UserAction::Revoke,
         UserAction::Link,
+        UserAction::Justify,
     ];
 }
 
@@ -128,6 +131,15 @@ pub fn may(caller: &Caller, action: UserAction, request: &AirlockRequest) -> Res
                 Ok(())
             } else {
                 Err("only airlock managers may revoke an approval".into())
+            }
+        }
+        UserAction::Justify => {
+            if request.is_contributor(&caller.user.id)
+                && (caller.has(Role::WorkspaceResearcher) || caller.has(Role::WorkspaceOwner))
+            {
+                Ok(())
+            } else {
+                Err("only whoever created, submitted or uploaded to the request may justify its files".into())
             }
         }
         UserAction::Link => link_grant(caller, request)
@@ -304,6 +316,14 @@ pub fn allowed_user_actions(caller: &Caller, request: &AirlockRequest) -> Vec<Us
             }
             UserAction::Revoke => request.status == Status::Approved,
             UserAction::Link => link_grant(caller, request).is_ok(),
+            UserAction::Justify => {
+                request.status == Status::InReview
+                    && request.files.iter().any(|f| {
+                        f.findings
+                            .iter()
+                            .any(|x| x.mode == super::gates::GateMode::Warn)
+                    })
+            }
         })
         .collect()
 }
@@ -385,7 +405,46 @@ mod tests {
         (TreAdmin, false, Review, &[]),
         (TreAdmin, false, Revoke, &[]),
         (TreAdmin, false, Link, &[]),
+        // Offered only in review, and only when a gate warned (`justify_needs_a_warning`).
+        (WorkspaceResearcher, true, Justify, &[]),
+        (WorkspaceResearcher, false, Justify, &[]),
+        (AirlockManager, false, Justify, &[]),
     ];
+
+    #[test]
+    fn justify_needs_a_warning() {
+        use crate::domain::gates::{Finding, GateMode};
+        let mut r = request_in(InReview);
+        r.files
+            .push(serde_json::from_value(serde_json::json!({"name": "t.csv", "size": 1})).unwrap());
+        let creator = Caller {
+            user: user("creator"),
+            roles: vec![WorkspaceResearcher],
+        };
+        let other = Caller {
+            user: user("someone"),
+            roles: vec![WorkspaceResearcher, AirlockManager],
+        };
+        assert!(
+            !allowed_user_actions(&creator, &r).contains(&Justify),
+            "nothing to justify"
+        );
+        r.files[0].findings.push(Finding {
+            gate: "sdc".into(),
+            mode: GateMode::Warn,
+            rule: "small_count".into(),
+            message: "count 3".into(),
+            location: None,
+            needs_justification: true,
+        });
+        assert!(allowed_user_actions(&creator, &r).contains(&Justify));
+        assert!(!allowed_user_actions(&other, &r).contains(&Justify));
+        r.status = Approved;
+        assert!(
+            !allowed_user_actions(&creator, &r).contains(&Justify),
+            "only in review"
+        );
+    }
 
     #[test]
     fn approved_imports_are_the_workspaces() {

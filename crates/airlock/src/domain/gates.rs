@@ -43,6 +43,10 @@ pub struct Gate {
     pub name: String,
     #[serde(default)]
     pub mode: GateMode,
+    /// In `warn` mode: the researcher must justify each file this gate found something in
+    /// before a reviewer may approve.
+    #[serde(default)]
+    pub require_justification: bool,
     #[serde(flatten)]
     pub kind: GateKind,
 }
@@ -112,6 +116,9 @@ pub struct Finding {
     /// Where: `row 4, column "n"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
+    /// A warning the researcher must justify before the request can be approved.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub needs_justification: bool,
 }
 
 /// Findings kept per rule and file; beyond this, one more finding says how many were left out.
@@ -279,6 +286,7 @@ impl GateRunner {
                     rule: rule.into(),
                     message,
                     location,
+                    needs_justification: gate.mode == GateMode::Warn && gate.require_justification,
                 });
             };
             match &gate.kind {
@@ -422,6 +430,7 @@ impl TableScan {
                 rule: rule.clone(),
                 message: format!("and {n} more {rule} finding(s) not listed"),
                 location: None,
+                needs_justification: false,
             });
         }
         self
@@ -519,6 +528,7 @@ impl TableScan {
             rule: rule.to_string(),
             message,
             location,
+            needs_justification: false,
         });
     }
 }
@@ -700,6 +710,7 @@ mod tests {
             rule: "small_count".into(),
             message: "count 3 is below the threshold of 10".into(),
             location: Some("row 3, column \"n\"".into()),
+            needs_justification: false,
         };
         let warn = Finding {
             mode: GateMode::Warn,

@@ -131,6 +131,28 @@ pub struct FileRecord {
     /// What the workspace's gates found in the sealed copy (checked as it was hashed).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<super::gates::Finding>,
+    /// The researcher's reason why this file's warnings are acceptable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub justification: Option<Justification>,
+}
+
+/// Why a file's gate warnings are acceptable, in the researcher's words.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Justification {
+    pub by: String,
+    pub at: DateTime<Utc>,
+    pub text: String,
+}
+
+/// Longest justification accepted, in characters.
+pub const MAX_JUSTIFICATION_CHARS: usize = 4000;
+
+impl FileRecord {
+    /// Warnings the workspace wants justified, without a justification yet.
+    pub fn awaits_justification(&self) -> bool {
+        self.justification.is_none() && self.findings.iter().any(|f| f.needs_justification)
+    }
 }
 
 /// Serialisable stage role for the record.
@@ -499,6 +521,7 @@ impl AirlockRequest {
                 scan: None,
                 arrived_in: None,
                 findings: Vec::new(),
+                justification: None,
             })
             .collect();
         let count = self.files.len();
@@ -579,6 +602,20 @@ impl AirlockRequest {
                 "you have already reviewed revision {} of this request",
                 self.revision
             )));
+        }
+        if decision == Decision::Approved {
+            let unjustified: Vec<&str> = self
+                .files
+                .iter()
+                .filter(|f| f.awaits_justification())
+                .map(|f| f.name.as_str())
+                .collect();
+            if !unjustified.is_empty() {
+                return Err(DomainError::Invalid(format!(
+                    "cannot approve yet: the workspace requires the researcher to justify the gate warnings on {}",
+                    unjustified.join(", ")
+                )));
+            }
         }
         let explanation = explanation.trim().to_string();
         if decision != Decision::Approved && explanation.is_empty() {
@@ -771,6 +808,58 @@ impl AirlockRequest {
         }
         self.advance_after_sealing(ctx)?;
         Ok(Applied::Changed)
+    }
+
+    /// The researcher's justification of the gate warnings on `name`, while in review. Only
+    /// someone who could have written the data (a contributor) justifies it; a new one
+    /// replaces the old, and both are in the history.
+    pub fn justify(
+        &mut self,
+        by: &User,
+        name: &str,
+        text: String,
+        ctx: &Ctx,
+    ) -> Result<(), DomainError> {
+        if self.status != Status::InReview {
+            return Err(DomainError::IllegalTransition {
+                action: "justify",
+                status: self.status,
+            });
+        }
+        let text = text.trim().to_string();
+        if text.is_empty() || text.chars().count() > MAX_JUSTIFICATION_CHARS {
+            return Err(DomainError::Invalid(format!(
+                "a justification is 1 to {MAX_JUSTIFICATION_CHARS} characters"
+            )));
+        }
+        let Some(file) = self.file_mut(name) else {
+            return Err(DomainError::Invalid(format!(
+                "{name:?} is not a file of this request"
+            )));
+        };
+        if !file
+            .findings
+            .iter()
+            .any(|f| f.mode == super::gates::GateMode::Warn)
+        {
+            return Err(DomainError::Invalid(format!(
+                "{name:?} has no gate warnings to justify"
+            )));
+        }
+        file.justification = Some(Justification {
+            by: by.id.clone(),
+            at: ctx.now,
+            text: text.clone(),
+        });
+        self.log(
+            ctx,
+            by,
+            "justified",
+            None,
+            None,
+            Some(format!("{name}: {text}")),
+        );
+        Ok(())
     }
 
     /// A malware verdict for `name`. Verdicts about another version of the blob are ignored.

@@ -73,6 +73,7 @@ async fn fixture_request(s: &Stack) {
             scan: None,
             arrived_in: None,
             findings: vec![],
+            justification: None,
         }],
         reviews: vec![],
         history_head: Default::default(),

@@ -100,3 +100,115 @@ async fn a_disguised_executable_is_blocked() {
         "{r}"
     );
 }
+
+#[tokio::test]
+async fn warnings_the_workspace_wants_justified_hold_approval_until_they_are() {
+    let s = Stack::start(json!({"gates": [{"name": "sdc", "kind": "disclosure", "mode": "warn", "requireJustification": true}]})).await;
+    let r = submit(&s, "table.csv", SMALL_COUNT).await;
+    assert_eq!(r["status"], "in_review");
+    assert_eq!(r["files"][0]["findings"][0]["needsJustification"], true);
+    let id = r["id"].as_str().unwrap().to_string();
+    let alice = s.token("alice", &[RESEARCHER], WS1);
+    let mike = s.token("mike", &[MANAGER], WS1);
+    let bob = s.token("bob", &[RESEARCHER], WS1);
+    let review = |token: String| {
+        let s = &s;
+        let id = id.clone();
+        async move {
+            s.call(
+                "POST",
+                &format!("/api/workspaces/{WS1}/requests/{id}/review"),
+                Some(&token),
+                Some(json!({"decision": "approved", "explanation": "fine", "revision": 1})),
+            )
+            .await
+        }
+    };
+    let (status, body) = review(mike.clone()).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("justify the gate warnings on table.csv"),
+        "{body}"
+    );
+    let justify = format!("/api/workspaces/{WS1}/requests/{id}/justify");
+    // Only a contributor justifies, only a warned file, with some text.
+    let (status, _) = s
+        .call(
+            "POST",
+            &justify,
+            Some(&bob),
+            Some(json!({"file": "table.csv", "justification": "x"})),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = s
+        .call(
+            "POST",
+            &justify,
+            Some(&mike),
+            Some(json!({"file": "table.csv", "justification": "x"})),
+        )
+        .await;
+    assert_eq!(status, 403, "a reviewer cannot justify what they judge");
+    let (status, _) = s
+        .call(
+            "POST",
+            &justify,
+            Some(&alice),
+            Some(json!({"file": "table.csv", "justification": "  "})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    let (status, _) = s
+        .call(
+            "POST",
+            &justify,
+            Some(&alice),
+            Some(json!({"file": "other.csv", "justification": "x"})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    let before = s
+        .ok(
+            "GET",
+            &format!("/api/workspaces/{WS1}/requests/{id}"),
+            &alice,
+            None,
+            200,
+        )
+        .await;
+    assert!(
+        before["allowedUserActions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("justify")),
+        "{before}"
+    );
+    let justified = s
+        .ok(
+            "POST",
+            &justify,
+            &alice,
+            Some(json!({"file": "table.csv", "justification": "Region B is a published national figure"})),
+            200,
+        )
+        .await;
+    assert_eq!(
+        justified["airlockRequest"]["files"][0]["justification"]["text"],
+        "Region B is a published national figure"
+    );
+    assert!(
+        justified["allowedUserActions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("justify"))
+    );
+    let (status, body) = review(mike).await;
+    assert_eq!(status, 200, "{body}");
+    s.settle().await;
+    assert_eq!(s.record(&id).status.to_string(), "approved");
+    assert!(s.actions(&id).await.contains(&"justified".to_string()));
+}

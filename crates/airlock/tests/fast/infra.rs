@@ -169,6 +169,7 @@ fn the_terraform_type_lists_every_policy_field() {
         let gate = Gate {
             name: "g".into(),
             mode: GateMode::Block,
+            require_justification: false,
             kind,
         };
         gate_fields.extend(keys(serde_json::to_value(gate).unwrap()));

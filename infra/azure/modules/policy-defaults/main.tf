@@ -25,16 +25,18 @@ variable "policy_defaults" {
     # Security gates beyond malware (docs/gates.md): each with a kind and a mode, and the
     # parameters of its kind.
     gates = optional(list(object({
-      name              = string
-      kind              = string
-      mode              = optional(string)
-      allowedExtensions = optional(list(string))
-      maxCsvRows        = optional(number)
-      archives          = optional(string)
-      threshold         = optional(number)
-      roundingBase      = optional(number)
-      zerosDisclose     = optional(bool)
-      countColumns      = optional(list(string))
+      name = string
+      kind = string
+      mode = optional(string)
+      # In warn mode: the researcher justifies each warned file before approval.
+      requireJustification = optional(bool)
+      allowedExtensions    = optional(list(string))
+      maxCsvRows           = optional(number)
+      archives             = optional(string)
+      threshold            = optional(number)
+      roundingBase         = optional(number)
+      zerosDisclose        = optional(bool)
+      countColumns         = optional(list(string))
     })))
   })
   default = {}
