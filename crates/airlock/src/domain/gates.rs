@@ -125,6 +125,18 @@ pub struct Finding {
 const MAX_FINDINGS_PER_RULE: usize = 20;
 /// Leading bytes kept to tell what a file is.
 const SNIFF_BYTES: usize = 8192;
+/// The last bytes of a zip kept to read its directory (entries beyond what fits are reported
+/// as not inspected).
+const ZIP_TAIL_BYTES: usize = 1024 * 1024;
+/// Extensions of archives (an archive inside an archive is not inspected, so it is a finding).
+const ARCHIVE_EXTENSIONS: &[&str] = &[
+    "zip", "gz", "tgz", "7z", "rar", "tar", "bz2", "xz", "zst", "jar", "war", "whl",
+];
+/// Extensions of programs and scripts that run when opened.
+const EXECUTABLE_EXTENSIONS: &[&str] = &[
+    "exe", "dll", "so", "dylib", "com", "scr", "msi", "bat", "cmd", "ps1", "sh", "vbs", "js",
+    "app", "elf", "bin",
+];
 /// A line longer than this in a table is not parsed (its finding says so).
 const MAX_LINE_BYTES: usize = 1024 * 1024;
 
@@ -233,6 +245,9 @@ pub struct GateRunner {
     gates: Vec<Gate>,
     head: Vec<u8>,
     table: Option<TableScan>,
+    /// The last bytes of a file that starts like a zip (its directory is at the end).
+    tail: Option<Vec<u8>>,
+    total: u64,
     findings: Vec<Finding>,
 }
 
@@ -254,11 +269,16 @@ impl GateRunner {
         let table = is_table(name)
             .filter(|_| needs_table)
             .map(|separator| TableScan::new(separator, &gates));
+        let inspects_archives = gates
+            .iter()
+            .any(|g| matches!(&g.kind, GateKind::FilePolicy(p) if p.archives == Archives::Allow));
         Some(GateRunner {
             name: name.to_string(),
             gates,
             head: Vec::new(),
             table,
+            tail: inspects_archives.then(Vec::new),
+            total: 0,
             findings: Vec::new(),
         })
     }
@@ -267,6 +287,16 @@ impl GateRunner {
         if self.head.len() < SNIFF_BYTES {
             let take = (SNIFF_BYTES - self.head.len()).min(chunk.len());
             self.head.extend_from_slice(&chunk[..take]);
+        }
+        self.total += chunk.len() as u64;
+        if self.head.len() >= 2 && !self.head.starts_with(b"PK") {
+            self.tail = None;
+        }
+        if let Some(tail) = &mut self.tail {
+            tail.extend_from_slice(chunk);
+            if tail.len() > 2 * ZIP_TAIL_BYTES {
+                tail.drain(..tail.len() - ZIP_TAIL_BYTES);
+            }
         }
         if let Some(table) = &mut self.table {
             table.feed(chunk);
@@ -278,6 +308,10 @@ impl GateRunner {
         let sniffed = sniff(&self.head);
         let ext = extension(&self.name);
         let table = self.table.take().map(TableScan::finish);
+        let zip = (sniffed == Sniffed::Archive("zip"))
+            .then(|| self.tail.take())
+            .flatten()
+            .map(|tail| crate::domain::archive::central_directory(&tail, self.total));
         for gate in &self.gates {
             let mut add = |rule: &str, message: String, location: Option<String>| {
                 self.findings.push(Finding {
@@ -325,6 +359,17 @@ impl GateRunner {
                             None,
                         );
                     }
+                    if p.archives == Archives::Allow {
+                        match &zip {
+                            Some(Ok(entries)) => zip_findings(entries, p, &mut add),
+                            Some(Err(why)) => add(
+                                "archive_unchecked",
+                                format!("the archive's contents could not be inspected: {why}"),
+                                None,
+                            ),
+                            None => {}
+                        }
+                    }
                     if let (Some(max), Some(t)) = (p.max_csv_rows, &table)
                         && t.data_rows > max
                     {
@@ -345,6 +390,66 @@ impl GateRunner {
             }
         }
         self.findings
+    }
+}
+
+/// What is wrong with a zip's entries: names that climb out or hide, encrypted entries (they
+/// cannot be scanned or checked), archives inside, programs, extensions outside the list.
+fn zip_findings(
+    entries: &[crate::domain::archive::ZipEntry],
+    policy: &FilePolicy,
+    add: &mut impl FnMut(&str, String, Option<String>),
+) {
+    for e in entries {
+        let at = Some(format!("entry {:?}", e.name));
+        if e.name.ends_with('/') {
+            continue;
+        }
+        let unsafe_name = e.name.starts_with('/')
+            || e.name.contains('\\')
+            || e.name.split('/').any(|s| s == "..")
+            || e.name.as_bytes().get(1) == Some(&b':')
+            || e.name.chars().any(|c| c.is_control());
+        if unsafe_name {
+            add(
+                "archive_entry_name",
+                "an entry's name would write outside the folder it is unpacked into".into(),
+                at.clone(),
+            );
+        }
+        if e.encrypted {
+            add(
+                "encrypted_entry",
+                "an encrypted entry cannot be scanned or checked".into(),
+                at.clone(),
+            );
+        }
+        let ext = extension(&e.name);
+        if ARCHIVE_EXTENSIONS.contains(&ext.as_str()) {
+            add(
+                "nested_archive",
+                "an archive inside the archive is not inspected".into(),
+                at.clone(),
+            );
+        } else if EXECUTABLE_EXTENSIONS.contains(&ext.as_str()) {
+            add(
+                "executable",
+                format!("a program (.{ext}) inside the archive"),
+                at.clone(),
+            );
+        }
+        if !policy.allowed_extensions.is_empty()
+            && !policy
+                .allowed_extensions
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(&ext))
+        {
+            add(
+                "extension",
+                format!("files ending .{ext} are not allowed here"),
+                at,
+            );
+        }
     }
 }
 
@@ -647,6 +752,49 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn zip_entries_are_checked() {
+        use crate::domain::archive::tests::zip;
+        let g = gates(serde_json::json!([{"name": "types", "kind": "filePolicy",
+            "allowedExtensions": ["zip", "csv", "txt"]}]));
+        let clean = zip(&[
+            ("results/a.csv", b"x,y\n", false),
+            ("notes.txt", b"hi", false),
+        ]);
+        assert!(run(&g, "out.zip", &clean, 7).is_empty());
+        let bad = zip(&[
+            ("inner.zip", b"PK\x03\x04", false),
+            ("secret.csv", b"??", true),
+            ("../../etc/cron.d/x.txt", b"x", false),
+            ("tool.exe", b"MZ", false),
+            ("model.pkl", b"x", false),
+        ]);
+        let got = run(&g, "out.zip", &bad, 5);
+        assert_eq!(
+            rules(&got),
+            vec![
+                ("nested_archive", Some("entry \"inner.zip\"")),
+                ("encrypted_entry", Some("entry \"secret.csv\"")),
+                (
+                    "archive_entry_name",
+                    Some("entry \"../../etc/cron.d/x.txt\"")
+                ),
+                ("executable", Some("entry \"tool.exe\"")),
+                ("extension", Some("entry \"tool.exe\"")),
+                ("extension", Some("entry \"model.pkl\"")),
+            ],
+            "{got:?}"
+        );
+        // A zip whose directory cannot be read is not waved through.
+        let mut damaged = clean.clone();
+        let n = damaged.len();
+        damaged.truncate(n - 10);
+        assert_eq!(
+            rules(&run(&g, "out.zip", &damaged, 5)),
+            vec![("archive_unchecked", None)]
+        );
     }
 
     #[test]

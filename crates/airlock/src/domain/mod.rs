@@ -5,6 +5,7 @@
 //! same rules serve the API, the event handlers and the docs.
 
 pub mod access;
+pub mod archive;
 pub mod events;
 pub mod gates;
 pub mod lifecycle;
