@@ -61,6 +61,19 @@ async fn a_small_count_goes_to_review_marked_when_the_gate_warns() {
         (Some("sdc"), Some("warn"), Some("row 3, column \"n\""))
     );
     let id = r["id"].as_str().unwrap();
+    // The managers' notification of the review says which gate warned, and where.
+    let note = s
+        .notifications()
+        .into_iter()
+        .map(|e| e.data)
+        .find(|n| n["request"]["id"] == id && n["request"]["status"] == "in_review")
+        .expect("a notification of the review");
+    assert_eq!(
+        note["request"]["gateWarnings"],
+        json!([{"file": "table.csv", "gate": "sdc", "rule": "small_count",
+            "message": "count 3 is below the threshold of 10", "location": "row 3, column \"n\"",
+            "justified": false}])
+    );
     assert!(s.history(id).await.iter().any(
         |e| e.action == "gates" && e.message.as_deref().is_some_and(|m| m.contains("count 3"))
     ));

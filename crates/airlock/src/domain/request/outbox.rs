@@ -103,8 +103,31 @@ fn notification_data(
             "updatedWhen": request.updated_when,
             "files": request.files,
             "reviews": request.reviews,
+            // What the workspace's gates warned about, for the reviewer to see at a glance.
+            "gateWarnings": gate_warnings(request),
         },
         "workspace": {"id": workspace.id, "displayName": workspace.display_name},
         "recipients": recipients(request, workspace),
     })
+}
+
+/// Every `warn` finding, with its file, and whether the researcher justified the file.
+fn gate_warnings(request: &AirlockRequest) -> Value {
+    Value::Array(
+        request
+            .files
+            .iter()
+            .flat_map(|f| {
+                f.findings
+                    .iter()
+                    .filter(|x| x.mode == crate::domain::gates::GateMode::Warn)
+                    .map(move |x| {
+                        json!({
+                            "file": f.name, "gate": x.gate, "rule": x.rule, "message": x.message,
+                            "location": x.location, "justified": f.justification.is_some(),
+                        })
+                    })
+            })
+            .collect(),
+    )
 }
