@@ -87,6 +87,7 @@ async fn run(config: Config) -> std::io::Result<()> {
         blobs: Arc::new(blobs),
         requests: stores.clone(),
         history: stores.clone(),
+        releases: stores.clone(),
         workspaces: stores,
         publisher: Arc::new(publisher),
         work: Arc::new(AzureWorkQueue::new(

@@ -6,8 +6,8 @@
 use crate::builders::{Verdict, azure_blob_url, blob_event, eicar_scanner, scan_result_event};
 use crate::delivery::{DeliveryEngine, DeliveryOptions, SCAN_RESULT_TOPIC, topic_name};
 use crate::memory::{
-    BlobNotice, MemoryBlobStore, MemoryHistoryStore, MemoryPublisher, MemoryRequestStore,
-    MemoryWorkQueue, MemoryWorkspaceStore,
+    BlobNotice, MemoryBlobStore, MemoryHistoryStore, MemoryPublisher, MemoryReleaseLedger,
+    MemoryRequestStore, MemoryWorkQueue, MemoryWorkspaceStore,
 };
 use crate::tokens::{DEV_ISSUER, DEV_JWKS};
 use airlock::adapters::jwks::{AuthConfig, JwksVerifier};
@@ -118,6 +118,7 @@ pub struct InMemoryAirlock {
     pub work: Arc<MemoryWorkQueue>,
     pub requests: Arc<MemoryRequestStore>,
     pub history: Arc<MemoryHistoryStore>,
+    pub releases: Arc<MemoryReleaseLedger>,
     pub workspaces: Arc<MemoryWorkspaceStore>,
     stop: Option<oneshot::Sender<()>>,
     tasks: Vec<JoinHandle<()>>,
@@ -180,12 +181,14 @@ impl InMemoryAirlock {
         let work = Arc::new(MemoryWorkQueue::default());
         let requests = Arc::new(MemoryRequestStore::default());
         let history = Arc::new(MemoryHistoryStore::default());
+        let releases = Arc::new(MemoryReleaseLedger::default());
         let workspaces = Arc::new(MemoryWorkspaceStore::new(options.workspaces));
         let names = AccountNames::new(options.tre_id);
         let deps = Arc::new(Deps {
             blobs: blobs.clone(),
             requests: requests.clone(),
             history: history.clone(),
+            releases: releases.clone(),
             workspaces: workspaces.clone(),
             publisher: publisher.clone(),
             work: work.clone(),
@@ -245,6 +248,7 @@ impl InMemoryAirlock {
             work,
             requests,
             history,
+            releases,
             workspaces,
             stop: Some(stop),
             tasks,

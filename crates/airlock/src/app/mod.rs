@@ -6,8 +6,8 @@ pub mod workflow;
 
 use crate::domain::AccountNames;
 use crate::ports::{
-    BlobStore, Clock, EventPublisher, HistoryStore, RequestStore, TokenVerifier, WorkQueue,
-    WorkspaceStore,
+    BlobStore, Clock, EventPublisher, HistoryStore, ReleaseLedger, RequestStore, TokenVerifier,
+    WorkQueue, WorkspaceStore,
 };
 use chrono::Duration;
 use std::sync::Arc;
@@ -18,6 +18,8 @@ pub struct Deps {
     pub requests: Arc<dyn RequestStore>,
     /// The audit trail (append-only).
     pub history: Arc<dyn HistoryStore>,
+    /// What each workspace has released (append-only), for the release-ledger gate.
+    pub releases: Arc<dyn ReleaseLedger>,
     pub workspaces: Arc<dyn WorkspaceStore>,
     pub publisher: Arc<dyn EventPublisher>,
     /// Where work proportional to data size goes (hashing), out of the event deliveries.

@@ -2,7 +2,7 @@
 //! movement a status needs, and settling a file that arrived in a stage.
 
 use crate::app::Deps;
-use crate::domain::gates::{Finding, GateRunner};
+use crate::domain::gates::{EarlierRelease, Finding, GateRunner};
 use crate::domain::policy::content_type_for;
 use crate::domain::request::{Applied, Ctx};
 use crate::domain::stages::{StageRole, data_role_for, movement_for};
@@ -633,6 +633,24 @@ pub async fn settle_file(
             "{name:?} is not in {role:?} (yet)"
         )));
     };
+    if role == StageRole::InProgress && crate::domain::gates::consults_ledger(&ws.policy.gates) {
+        let earlier: Vec<EarlierRelease> = deps
+            .releases
+            .released(&ws.id, &hashed.sha256)
+            .await?
+            .into_iter()
+            .map(|r| EarlierRelease {
+                request_id: r.request_id,
+                file: r.file,
+                released_at: r.released_at,
+            })
+            .collect();
+        findings.extend(crate::domain::gates::ledger_findings(
+            &ws.policy.gates,
+            &request.id,
+            &earlier,
+        ));
+    }
     match &hashed.copy {
         Some(CopyState::Pending) => {
             return Ok(Outcome::Ignored(format!("copy of {name:?} still pending")));

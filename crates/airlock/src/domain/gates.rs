@@ -56,6 +56,8 @@ pub struct Gate {
 pub enum GateKind {
     FilePolicy(FilePolicy),
     Disclosure(Disclosure),
+    /// Compares each file with what the workspace released before (see [`ledger_findings`]).
+    ReleaseLedger {},
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -265,6 +267,7 @@ impl GateRunner {
         let needs_table = gates.iter().any(|g| match &g.kind {
             GateKind::Disclosure(_) => true,
             GateKind::FilePolicy(p) => p.max_csv_rows.is_some(),
+            GateKind::ReleaseLedger {} => false,
         });
         let table = is_table(name)
             .filter(|_| needs_table)
@@ -380,6 +383,8 @@ impl GateRunner {
                         );
                     }
                 }
+                // Not a property of the bytes: the workflow asks the ledger.
+                GateKind::ReleaseLedger {} => {}
                 GateKind::Disclosure(_) => {
                     if let Some(t) = &table {
                         for f in t.findings.iter().filter(|f| f.gate == gate.name) {
@@ -489,7 +494,7 @@ impl TableScan {
             .iter()
             .filter_map(|g| match &g.kind {
                 GateKind::Disclosure(d) => Some((g.name.clone(), d.clone())),
-                GateKind::FilePolicy(_) => None,
+                GateKind::FilePolicy(_) | GateKind::ReleaseLedger {} => None,
             })
             .collect();
         TableScan {
@@ -671,6 +676,59 @@ fn split(line: &[u8], separator: u8) -> Vec<String> {
         .collect()
 }
 
+/// An earlier release of the same bytes, as the ledger has it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EarlierRelease {
+    pub request_id: String,
+    pub file: String,
+    pub released_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The release-ledger gates' findings for a file of `request_id` whose bytes were released
+/// before (by other requests): an exact re-release is shown as such.
+pub fn ledger_findings(
+    gates: &[Gate],
+    request_id: &str,
+    earlier: &[EarlierRelease],
+) -> Vec<Finding> {
+    let earlier: Vec<&EarlierRelease> = earlier
+        .iter()
+        .filter(|e| e.request_id != request_id)
+        .collect();
+    let Some(first) = earlier.iter().min_by_key(|e| e.released_at) else {
+        return Vec::new();
+    };
+    gates
+        .iter()
+        .filter(|g| g.mode != GateMode::Off && matches!(g.kind, GateKind::ReleaseLedger {}))
+        .map(|g| Finding {
+            gate: g.name.clone(),
+            mode: g.mode,
+            rule: "already_released".into(),
+            message: format!(
+                "identical to {:?}, released by request {} on {}{}",
+                first.file,
+                first.request_id,
+                first.released_at.format("%Y-%m-%d"),
+                if earlier.len() > 1 {
+                    format!(" (released {} times in all)", earlier.len())
+                } else {
+                    String::new()
+                }
+            ),
+            location: None,
+            needs_justification: g.mode == GateMode::Warn && g.require_justification,
+        })
+        .collect()
+}
+
+/// Whether any release-ledger gate is on.
+pub fn consults_ledger(gates: &[Gate]) -> bool {
+    gates
+        .iter()
+        .any(|g| g.mode != GateMode::Off && matches!(g.kind, GateKind::ReleaseLedger {}))
+}
+
 /// The block-mode findings, as a request's status message.
 pub fn blocking_message(findings: &[(String, &Finding)]) -> Option<String> {
     let blocking: Vec<String> = findings
@@ -848,6 +906,48 @@ mod tests {
         let off = gates(serde_json::json!([{"name": "sdc", "kind": "disclosure", "mode": "off"}]));
         assert!(GateRunner::new(&off, "t.csv").is_none());
         assert!(GateRunner::new(&[], "t.csv").is_none());
+    }
+
+    #[test]
+    fn an_exact_re_release_is_shown_as_such() {
+        let g =
+            gates(serde_json::json!([{"name": "ledger", "kind": "releaseLedger", "mode": "warn"}]));
+        let at = |d: u32| {
+            chrono::DateTime::from_timestamp(1_800_000_000 + i64::from(d) * 86_400, 0).unwrap()
+        };
+        let earlier = vec![
+            EarlierRelease {
+                request_id: "r-2".into(),
+                file: "b.csv".into(),
+                released_at: at(3),
+            },
+            EarlierRelease {
+                request_id: "r-1".into(),
+                file: "a.csv".into(),
+                released_at: at(1),
+            },
+            EarlierRelease {
+                request_id: "r-now".into(),
+                file: "a.csv".into(),
+                released_at: at(5),
+            },
+        ];
+        let got = ledger_findings(&g, "r-now", &earlier);
+        assert_eq!(got.len(), 1);
+        assert_eq!(
+            (got[0].rule.as_str(), got[0].mode, got[0].message.as_str()),
+            (
+                "already_released",
+                GateMode::Warn,
+                "identical to \"a.csv\", released by request r-1 on 2027-01-16 (released 2 times in all)"
+            )
+        );
+        // Only this request's own release (a resubmission of it): nothing to say.
+        assert!(ledger_findings(&g, "r-now", &earlier[2..]).is_empty());
+        assert!(!consults_ledger(&gates(
+            serde_json::json!([{"name": "ledger", "kind": "releaseLedger", "mode": "off"}])
+        )));
+        assert!(consults_ledger(&g));
     }
 
     #[test]

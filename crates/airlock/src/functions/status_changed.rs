@@ -4,6 +4,8 @@ use super::events::Event;
 use crate::app::Deps;
 use crate::app::workflow::{FunctionError, Outcome, drive, flush_outbox};
 use crate::domain::events::StatusChangedData;
+use crate::domain::{RequestType, Status};
+use crate::ports::Release;
 
 pub async fn handle(
     deps: &Deps,
@@ -34,6 +36,24 @@ pub async fn handle(
             return Err(e.into());
         }
         return Ok(Outcome::Ignored(stale));
+    }
+    if request.status == Status::Approved && request.request_type == RequestType::Export {
+        // What left the workspace, for the release-ledger gate of later requests. Before the
+        // data movement, and retried with this delivery if the ledger is down.
+        let releases: Vec<Release> = request
+            .files
+            .iter()
+            .filter_map(|f| {
+                Some(Release {
+                    workspace_id: ws.id.clone(),
+                    sha256: f.sha256.clone()?,
+                    request_id: request.id.clone(),
+                    file: f.name.clone(),
+                    released_at: request.updated_when,
+                })
+            })
+            .collect();
+        deps.releases.record(&releases).await?;
     }
     drive(deps, &ws, request).await
 }

@@ -4,10 +4,13 @@
 use airlock::domain::request::Ctx;
 use airlock::domain::{AirlockRequest, RequestType, Status, User, Workspace};
 use airlock::ports::{
-    HistoryStore, OrderBy, PortError, RequestQuery, RequestStore, WorkspaceStore,
+    HistoryStore, OrderBy, PortError, Release, ReleaseLedger, RequestQuery, RequestStore,
+    WorkspaceStore,
 };
 use airlock_local::testing::*;
-use airlock_testkit::memory::{MemoryHistoryStore, MemoryRequestStore, MemoryWorkspaceStore};
+use airlock_testkit::memory::{
+    MemoryHistoryStore, MemoryReleaseLedger, MemoryRequestStore, MemoryWorkspaceStore,
+};
 use serde_json::json;
 
 fn workspace(id: &str, short: &str) -> Workspace {
@@ -212,6 +215,38 @@ async fn history_contract(store: &dyn HistoryStore) {
     assert_eq!(store.list("req-other").await.unwrap(), vec![]);
 }
 
+async fn ledger_contract(ledger: &dyn ReleaseLedger) {
+    let at = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+    let release = |ws: &str, sha: &str, request: &str, file: &str| Release {
+        workspace_id: ws.into(),
+        sha256: sha.into(),
+        request_id: request.into(),
+        file: file.into(),
+        released_at: at,
+    };
+    let a = release("ws-one", "aa", "req-1", "t.csv");
+    let b = release("ws-one", "aa", "req-2", "copy/t.csv");
+    let c = release("ws-two", "aa", "req-3", "t.csv");
+    let d = release("ws-one", "bb", "req-1", "u.csv");
+    ledger.record(&[a.clone(), d.clone()]).await.unwrap();
+    // Recorded again (a repeated delivery): still one entry.
+    ledger
+        .record(&[a.clone(), b.clone(), c.clone()])
+        .await
+        .unwrap();
+    let mut found = ledger.released("ws-one", "aa").await.unwrap();
+    found.sort_by(|x, y| x.request_id.cmp(&y.request_id));
+    assert_eq!(found, vec![a, b]);
+    assert_eq!(ledger.released("ws-two", "aa").await.unwrap(), vec![c]);
+    assert_eq!(ledger.released("ws-one", "bb").await.unwrap(), vec![d]);
+    assert_eq!(ledger.released("ws-one", "cc").await.unwrap(), vec![]);
+}
+
+#[tokio::test]
+async fn memory_release_ledger_honours_the_contract() {
+    ledger_contract(&MemoryReleaseLedger::default()).await;
+}
+
 #[tokio::test]
 async fn memory_history_store_honours_the_contract() {
     history_contract(&MemoryHistoryStore::default()).await;
@@ -242,6 +277,7 @@ async fn cosmos_adapter_on_the_emulator_honours_the_contract() {
     let stores = cosmos_stores(&emulator).await;
     contract(&stores).await;
     history_contract(&stores).await;
+    ledger_contract(&stores).await;
     for ws in [workspace("ws-one", "one"), workspace("ws-two", "two")] {
         stores.put_workspace(&ws).await.unwrap();
     }

@@ -225,3 +225,49 @@ async fn warnings_the_workspace_wants_justified_hold_approval_until_they_are() {
     assert_eq!(s.record(&id).status.to_string(), "approved");
     assert!(s.actions(&id).await.contains(&"justified".to_string()));
 }
+
+#[tokio::test]
+async fn a_file_released_before_is_shown_to_the_reviewer_as_a_re_release() {
+    let s = Stack::start(
+        json!({"gates": [{"name": "release ledger", "kind": "releaseLedger", "mode": "warn"}]}),
+    )
+    .await;
+    let mike = s.token("mike", &[MANAGER], WS1);
+    let table: &[u8] = b"region,mean\nNorth,4.5\n";
+    let first = submit(&s, "table.csv", table).await;
+    assert_eq!(first["status"], "in_review");
+    assert!(
+        first["files"][0].get("findings").is_none(),
+        "nothing released yet: {first}"
+    );
+    let first_id = first["id"].as_str().unwrap().to_string();
+    s.action(
+        WS1,
+        &first_id,
+        "review",
+        &mike,
+        Some(json!({"decision": "approved", "explanation": "ok", "revision": 1})),
+    )
+    .await;
+    assert_eq!(s.record(&first_id).status.to_string(), "approved");
+    assert_eq!(
+        s.airlock.releases.all().len(),
+        1,
+        "the approved export is in the ledger"
+    );
+    // The same bytes again, under another name: shown as a re-release.
+    let again = submit(&s, "results/copy.csv", table).await;
+    assert_eq!(again["status"], "in_review");
+    let finding = &again["files"][0]["findings"][0];
+    assert_eq!(finding["rule"], "already_released");
+    let message = finding["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(&format!(
+            "identical to \"table.csv\", released by request {first_id} on "
+        )),
+        "{message}"
+    );
+    // Different bytes: nothing.
+    let other = submit(&s, "table.csv", b"region,mean\nNorth,4.6\n").await;
+    assert!(other["files"][0].get("findings").is_none(), "{other}");
+}

@@ -48,14 +48,22 @@ resource "azurerm_cosmosdb_sql_role_assignment" "function" {
   scope               = "${azurerm_cosmosdb_account.airlock.id}/dbs/${azurerm_cosmosdb_sql_database.airlock.name}/colls/${each.value}"
 }
 
-# The audit trail is append-only, for the airlock too: create and read, never replace,
-# upsert or delete. Data actions: https://learn.microsoft.com/azure/cosmos-db/reference-data-plane-security
+# The audit trail and the release ledger are append-only, for the airlock too: create and
+# read, never replace, upsert or delete. Data actions:
+# https://learn.microsoft.com/azure/cosmos-db/reference-data-plane-security
+locals {
+  append_only_containers = {
+    history  = azurerm_cosmosdb_sql_container.history.name
+    releases = azurerm_cosmosdb_sql_container.releases.name
+  }
+}
+
 resource "azurerm_cosmosdb_sql_role_definition" "history_appender" {
   name                = "Airlock history appender"
   resource_group_name = var.resource_group_name
   account_name        = azurerm_cosmosdb_account.airlock.name
   type                = "CustomRole"
-  assignable_scopes   = ["${azurerm_cosmosdb_account.airlock.id}/dbs/${azurerm_cosmosdb_sql_database.airlock.name}/colls/${azurerm_cosmosdb_sql_container.history.name}"]
+  assignable_scopes   = [for c in local.append_only_containers : "${azurerm_cosmosdb_account.airlock.id}/dbs/${azurerm_cosmosdb_sql_database.airlock.name}/colls/${c}"]
   permissions {
     data_actions = [
       "Microsoft.DocumentDB/databaseAccounts/readMetadata",
@@ -67,11 +75,12 @@ resource "azurerm_cosmosdb_sql_role_definition" "history_appender" {
 }
 
 resource "azurerm_cosmosdb_sql_role_assignment" "history" {
+  for_each            = local.append_only_containers
   resource_group_name = var.resource_group_name
   account_name        = azurerm_cosmosdb_account.airlock.name
   role_definition_id  = azurerm_cosmosdb_sql_role_definition.history_appender.id
   principal_id        = local.function_principal
-  scope               = "${azurerm_cosmosdb_account.airlock.id}/dbs/${azurerm_cosmosdb_sql_database.airlock.name}/colls/${azurerm_cosmosdb_sql_container.history.name}"
+  scope               = "${azurerm_cosmosdb_account.airlock.id}/dbs/${azurerm_cosmosdb_sql_database.airlock.name}/colls/${each.value}"
 }
 
 # Event Grid writes dead letters with the custom topics' identities (the system topics'
@@ -81,4 +90,10 @@ resource "azurerm_role_assignment" "dead_letter_topics" {
   scope                = module.host_storage.id
   role_definition_name = "Storage Blob Data Contributor"
   principal_id         = each.value.identity[0].principal_id
+}
+
+# The history's assignment became one of two (history, releases): keep the existing one.
+moved {
+  from = azurerm_cosmosdb_sql_role_assignment.history
+  to   = azurerm_cosmosdb_sql_role_assignment.history["history"]
 }

@@ -102,6 +102,17 @@ resource "azurerm_cosmosdb_sql_container" "history" {
   partition_key_version = 2
 }
 
+# The release ledger: what each workspace released (approved exports), by sha256, for the
+# release-ledger gate; append-only like the history (identity.tf).
+resource "azurerm_cosmosdb_sql_container" "releases" {
+  name                  = "releases"
+  resource_group_name   = var.resource_group_name
+  account_name          = azurerm_cosmosdb_account.airlock.name
+  database_name         = azurerm_cosmosdb_sql_database.airlock.name
+  partition_key_paths   = ["/workspaceId"]
+  partition_key_version = 2
+}
+
 resource "azurerm_private_endpoint" "cosmos" {
   name                = "pe-cosmos-airlock-${var.tre_id}"
   resource_group_name = var.resource_group_name

@@ -54,9 +54,9 @@ variable "policy_defaults" {
   }
   validation {
     condition = alltrue([for g in coalesce(try(var.policy_defaults.gates, null), []) :
-      contains(["filePolicy", "disclosure"], g.kind) && contains(["block", "warn", "off"], coalesce(g.mode, "block"))
+      contains(["filePolicy", "disclosure", "releaseLedger"], g.kind) && contains(["block", "warn", "off"], coalesce(g.mode, "block"))
     ])
-    error_message = "Each gate's kind is \"filePolicy\" or \"disclosure\", and its mode \"block\" (the default), \"warn\" or \"off\"."
+    error_message = "Each gate's kind is \"filePolicy\", \"disclosure\" or \"releaseLedger\", and its mode \"block\" (the default), \"warn\" or \"off\"."
   }
 }
 

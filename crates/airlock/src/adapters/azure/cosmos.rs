@@ -6,7 +6,8 @@
 
 use crate::domain::{AirlockRequest, HistoryEntry, Workspace};
 use crate::ports::{
-    HistoryStore, OrderBy, Page, PortError, RequestQuery, RequestStore, Versioned, WorkspaceStore,
+    HistoryStore, OrderBy, Page, PortError, Release, ReleaseLedger, RequestQuery, RequestStore,
+    Versioned, WorkspaceStore,
 };
 use async_trait::async_trait;
 use azure_core::credentials::TokenCredential;
@@ -38,6 +39,7 @@ pub struct CosmosStores {
     requests: ContainerClient,
     workspaces: ContainerClient,
     history: ContainerClient,
+    releases: ContainerClient,
     /// Operator defaults for policy fields a workspace record leaves out.
     policy_defaults: serde_json::Map<String, Value>,
 }
@@ -90,6 +92,7 @@ impl CosmosStores {
             ("requests", "/workspaceId"),
             ("workspaces", "/scope"),
             ("history", "/requestId"),
+            ("releases", "/workspaceId"),
         ] {
             if create {
                 let props = ContainerProperties::new(name, PartitionKeyDefinition::from(key));
@@ -108,6 +111,10 @@ impl CosmosStores {
             .container_client("workspaces", None)
             .await
             .map_err(|e| format!("container workspaces: {e}"))?;
+        let releases = db
+            .container_client("releases", None)
+            .await
+            .map_err(|e| format!("container releases: {e}"))?;
         let history = db
             .container_client("history", None)
             .await
@@ -116,6 +123,7 @@ impl CosmosStores {
             requests,
             workspaces,
             history,
+            releases,
             policy_defaults: Default::default(),
         })
     }
@@ -469,4 +477,49 @@ impl HistoryStore for CosmosStores {
 fn parse_entry(doc: Value) -> Result<HistoryEntry, PortError> {
     serde_json::from_value(doc)
         .map_err(|e| PortError::Permanent(format!("corrupt history entry: {e}")))
+}
+
+/// A release item's id: a digest of what makes it one release (ids may not hold `/`).
+fn release_item_id(r: &Release) -> String {
+    use sha2::{Digest, Sha256};
+    let key = format!("{}\n{}\n{}", r.sha256, r.request_id, r.file);
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+#[async_trait]
+impl ReleaseLedger for CosmosStores {
+    async fn record(&self, releases: &[Release]) -> Result<(), PortError> {
+        for release in releases {
+            let id = release_item_id(release);
+            let mut doc =
+                serde_json::to_value(release).map_err(|e| PortError::Permanent(e.to_string()))?;
+            doc["id"] = id.clone().into();
+            match self
+                .releases
+                .create_item(release.workspace_id.clone(), &id, doc, None)
+                .await
+            {
+                Ok(_) => {}
+                // Recorded before (a repeated delivery): the ledger is append-only.
+                Err(e) if e.status().status_code() == StatusCode::Conflict => {}
+                Err(e) => return Err(port_error("recording a release", e)),
+            }
+        }
+        Ok(())
+    }
+
+    async fn released(&self, workspace_id: &str, sha256: &str) -> Result<Vec<Release>, PortError> {
+        // The partition key in the filter too: the local emulator needs it there.
+        let query = Query::from("SELECT * FROM c WHERE c.workspaceId = @ws AND c.sha256 = @sha")
+            .with_parameter("@ws", workspace_id)
+            .and_then(|q| q.with_parameter("@sha", sha256))
+            .map_err(|e| PortError::Permanent(e.to_string()))?;
+        let (docs, _) = Self::query_values(&self.releases, workspace_id, query, None, None).await?;
+        docs.into_iter()
+            .map(|d| {
+                serde_json::from_value(d)
+                    .map_err(|e| PortError::Permanent(format!("corrupt release entry: {e}")))
+            })
+            .collect()
+    }
 }

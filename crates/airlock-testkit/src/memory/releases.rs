@@ -1,0 +1,64 @@
+use super::FaultCounter;
+use airlock::ports::{PortError, Release, ReleaseLedger};
+use async_trait::async_trait;
+use std::sync::Mutex;
+
+/// The release ledger: append-only, one entry per (workspace, sha256, request, file), as the
+/// Cosmos `releases` container is to the airlock's identity. Tests may fail calls on demand.
+#[derive(Default)]
+pub struct MemoryReleaseLedger {
+    releases: Mutex<Vec<Release>>,
+    faults: FaultCounter,
+}
+
+impl MemoryReleaseLedger {
+    /// The next `n` calls fail with a transient error.
+    pub fn fail_next(&self, n: u32) {
+        self.faults.set(n);
+    }
+
+    /// Everything recorded, in order.
+    pub fn all(&self) -> Vec<Release> {
+        self.releases.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl ReleaseLedger for MemoryReleaseLedger {
+    async fn record(&self, releases: &[Release]) -> Result<(), PortError> {
+        if self.faults.take() {
+            return Err(PortError::Transient(
+                "the release ledger is unavailable".into(),
+            ));
+        }
+        let mut all = self.releases.lock().unwrap();
+        for r in releases {
+            let same = |x: &Release| {
+                x.workspace_id == r.workspace_id
+                    && x.sha256 == r.sha256
+                    && x.request_id == r.request_id
+                    && x.file == r.file
+            };
+            if !all.iter().any(same) {
+                all.push(r.clone());
+            }
+        }
+        Ok(())
+    }
+
+    async fn released(&self, workspace_id: &str, sha256: &str) -> Result<Vec<Release>, PortError> {
+        if self.faults.take() {
+            return Err(PortError::Transient(
+                "the release ledger is unavailable".into(),
+            ));
+        }
+        Ok(self
+            .releases
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.workspace_id == workspace_id && r.sha256 == sha256)
+            .cloned()
+            .collect())
+    }
+}

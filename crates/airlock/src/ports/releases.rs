@@ -1,0 +1,30 @@
+//! The release ledger: what each workspace has released (approved exports), by sha256, so a
+//! new request can be compared with what already left.
+
+use super::PortError;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// One released file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Release {
+    pub workspace_id: String,
+    pub sha256: String,
+    pub request_id: String,
+    pub file: String,
+    pub released_at: DateTime<Utc>,
+}
+
+/// Contract:
+/// - append-only: a release once recorded is never changed or removed (on Azure the
+///   identity may only create, read and query here);
+/// - `record` is idempotent: recording the same (workspace, sha256, request, file) again
+///   succeeds without a second entry;
+/// - `released` returns every release in the workspace with that sha256 (any order).
+#[async_trait]
+pub trait ReleaseLedger: Send + Sync {
+    async fn record(&self, releases: &[Release]) -> Result<(), PortError>;
+    async fn released(&self, workspace_id: &str, sha256: &str) -> Result<Vec<Release>, PortError>;
+}
