@@ -28,6 +28,49 @@ struct OAuthError {
     error_description: Option<String>,
 }
 
+impl OAuthError {
+    /// Why, in one line: the description's first line, else the error code.
+    fn summary(&self) -> &str {
+        self.error_description
+            .as_deref()
+            .unwrap_or(&self.error)
+            .lines()
+            .next()
+            .unwrap_or_default()
+    }
+
+    /// The OAuth error in a refusal, or one saying the answer was something else.
+    async fn from_answer(answer: reqwest::Response) -> OAuthError {
+        let status = answer.status();
+        answer.json().await.unwrap_or_else(|e| OAuthError {
+            error: format!("an answer that is not an OAuth error ({status}): {e}"),
+            error_description: None,
+        })
+    }
+}
+
+/// One call to the token endpoint: a token, or the OAuth error Entra ID answered with.
+async fn token_request(
+    http: &reqwest::Client,
+    entra: &EntraConfig,
+    form: &[(&str, &str)],
+) -> CliResult<Result<CachedToken, OAuthError>> {
+    let answer = http
+        .post(endpoint(entra, "token"))
+        .form(form)
+        .send()
+        .await
+        .map_err(|e| unreachable("Entra ID", e))?;
+    if !answer.status().is_success() {
+        return Ok(Err(OAuthError::from_answer(answer).await));
+    }
+    answer
+        .json::<TokenAnswer>()
+        .await
+        .map(|t| Ok(cached(t)))
+        .map_err(|e| CliError::Login(format!("Entra ID's token answer: {e}")))
+}
+
 #[derive(Debug, Deserialize)]
 struct DeviceCode {
     device_code: String,
@@ -160,33 +203,19 @@ async fn refresh(
     refresh_token: &str,
     scope: &str,
 ) -> CliResult<CachedToken> {
-    let answer = http
-        .post(endpoint(entra, "token"))
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("client_id", entra.client_id.as_str()),
-            ("refresh_token", refresh_token),
-            ("scope", &format!("{scope} offline_access")),
-        ])
-        .send()
-        .await
-        .map_err(|e| unreachable("Entra ID", e))?;
-    if answer.status().is_success() {
-        return answer
-            .json::<TokenAnswer>()
-            .await
-            .map(cached)
-            .map_err(|e| CliError::Login(format!("Entra ID's token answer: {e}")));
-    }
-    let why = answer
-        .json::<OAuthError>()
-        .await
-        .map(|e| e.error_description.unwrap_or(e.error))
-        .unwrap_or_default();
-    Err(CliError::Login(format!(
-        "your login has expired and could not be renewed ({}): run `airlock login` again",
-        why.lines().next().unwrap_or_default()
-    )))
+    let scope = format!("{scope} offline_access");
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("client_id", entra.client_id.as_str()),
+        ("refresh_token", refresh_token),
+        ("scope", &scope),
+    ];
+    token_request(http, entra, &form).await?.map_err(|why| {
+        CliError::Login(format!(
+            "your login has expired and could not be renewed ({}): run `airlock login` again",
+            why.summary()
+        ))
+    })
 }
 
 /// Entra ID's device-code flow for `workspace`: prints where to sign in and with which code,
@@ -212,14 +241,9 @@ pub async fn device_code_login(
         .await
         .map_err(|e| unreachable("Entra ID", e))?;
     if !answer.status().is_success() {
-        let why = answer
-            .json::<OAuthError>()
-            .await
-            .map(|e| e.error_description.unwrap_or(e.error))
-            .unwrap_or_default();
         return Err(CliError::Login(format!(
             "Entra ID refused to start the sign-in: {}",
-            why.lines().next().unwrap_or_default()
+            OAuthError::from_answer(answer).await.summary()
         )));
     }
     let code: DeviceCode = answer
@@ -241,28 +265,15 @@ pub async fn device_code_login(
             ));
         }
         tokio::time::sleep(interval).await;
-        let answer = http
-            .post(endpoint(entra, "token"))
-            .form(&[
-                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
-                ("client_id", entra.client_id.as_str()),
-                ("device_code", code.device_code.as_str()),
-            ])
-            .send()
-            .await
-            .map_err(|e| unreachable("Entra ID", e))?;
-        if answer.status().is_success() {
-            return answer
-                .json::<TokenAnswer>()
-                .await
-                .map(cached)
-                .map_err(|e| CliError::Login(format!("Entra ID's token answer: {e}")));
-        }
-        let error = answer.json::<OAuthError>().await.map_err(|e| {
-            CliError::Login(format!(
-                "Entra ID answered the sign-in with something else: {e}"
-            ))
-        })?;
+        let form = [
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("client_id", entra.client_id.as_str()),
+            ("device_code", code.device_code.as_str()),
+        ];
+        let error = match token_request(http, entra, &form).await? {
+            Ok(token) => return Ok(token),
+            Err(error) => error,
+        };
         match error.error.as_str() {
             "authorization_pending" => {}
             // RFC 8628 §3.5: wait 5 seconds longer from now on.

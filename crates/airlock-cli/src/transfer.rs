@@ -18,6 +18,7 @@
 use crate::client::{Api, root_cause};
 use crate::error::{CliError, CliResult};
 use crate::progress::Progress;
+use airlock::adapters::azure::xml::{elements, unescape};
 use airlock::api::types::ContainerLink;
 use base64::Engine;
 use bytes::Bytes;
@@ -220,28 +221,6 @@ pub async fn list(http: &reqwest::Client, link: &Link<'_>) -> CliResult<BTreeMap
             return Ok(out);
         }
     }
-}
-
-/// The contents of each `<tag>...</tag>` in `xml` (no nesting of the same tag).
-fn elements<'x>(xml: &'x str, tag: &str) -> impl Iterator<Item = &'x str> {
-    let open = format!("<{tag}>");
-    let close = format!("</{tag}>");
-    let mut rest = xml;
-    std::iter::from_fn(move || {
-        let start = rest.find(&open)? + open.len();
-        let end = start + rest[start..].find(&close)?;
-        let found = &rest[start..end];
-        rest = &rest[end + close.len()..];
-        Some(found)
-    })
-}
-
-fn unescape(s: &str) -> String {
-    s.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&apos;", "'")
-        .replace("&amp;", "&")
 }
 
 /// A journal of what a transfer finished: a header line (what the transfer is of) and one

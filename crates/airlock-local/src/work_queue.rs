@@ -2,6 +2,7 @@
 //! message off the `airlock-work` queue the handler writes to and hands it to the delivery
 //! engine, which invokes `Work` with the host's retries and poison list.
 
+use airlock::adapters::azure::xml::{elements, unescape};
 use airlock::ports::PortError;
 use airlock_testkit::delivery::DeliveryEngine;
 use azure_core::credentials::TokenCredential;
@@ -24,20 +25,9 @@ struct Message {
     text: String,
 }
 
+/// The text of the first `<tag>` element.
 fn between<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
-    let open = format!("<{tag}>");
-    let close = format!("</{tag}>");
-    let start = xml.find(&open)? + open.len();
-    let end = xml[start..].find(&close)? + start;
-    Some(&xml[start..end])
-}
-
-fn unescape(s: &str) -> String {
-    s.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&apos;", "'")
-        .replace("&amp;", "&")
+    elements(xml, tag).next()
 }
 
 impl QueueTrigger {

@@ -250,7 +250,6 @@ pub struct GateRunner {
     /// The last bytes of a file that starts like a zip (its directory is at the end).
     tail: Option<Vec<u8>>,
     total: u64,
-    findings: Vec<Finding>,
 }
 
 impl GateRunner {
@@ -282,7 +281,6 @@ impl GateRunner {
             table,
             tail: inspects_archives.then(Vec::new),
             total: 0,
-            findings: Vec::new(),
         })
     }
 
@@ -315,9 +313,10 @@ impl GateRunner {
             .then(|| self.tail.take())
             .flatten()
             .map(|tail| crate::domain::archive::central_directory(&tail, self.total));
+        let mut findings = Vec::new();
         for gate in &self.gates {
             let mut add = |rule: &str, message: String, location: Option<String>| {
-                self.findings.push(Finding {
+                findings.push(Finding {
                     gate: gate.name.clone(),
                     mode: gate.mode,
                     rule: rule.into(),
@@ -394,7 +393,7 @@ impl GateRunner {
                 }
             }
         }
-        self.findings
+        findings
     }
 }
 

@@ -7,6 +7,7 @@ pub mod credential;
 pub mod errors;
 pub mod eventgrid;
 pub mod queue;
+pub mod xml;
 
 pub use blob::AzureBlobStore;
 pub use credential::{LocalEntraCredential, credential_from_mode};
