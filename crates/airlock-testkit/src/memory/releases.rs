@@ -1,6 +1,8 @@
 use super::FaultCounter;
+use airlock::domain::gates::TableCells;
 use airlock::ports::{PortError, Release, ReleaseLedger};
 use async_trait::async_trait;
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 /// The release ledger: append-only, one entry per (workspace, sha256, request, file), as the
@@ -8,6 +10,7 @@ use std::sync::Mutex;
 #[derive(Default)]
 pub struct MemoryReleaseLedger {
     releases: Mutex<Vec<Release>>,
+    tables: Mutex<HashMap<(String, String), TableCells>>,
     faults: FaultCounter,
 }
 
@@ -60,5 +63,51 @@ impl ReleaseLedger for MemoryReleaseLedger {
             .filter(|r| r.workspace_id == workspace_id && r.sha256 == sha256)
             .cloned()
             .collect())
+    }
+
+    async fn remember_table(
+        &self,
+        workspace_id: &str,
+        sha256: &str,
+        cells: &TableCells,
+    ) -> Result<(), PortError> {
+        if self.faults.take() {
+            return Err(PortError::Transient(
+                "the release ledger is unavailable".into(),
+            ));
+        }
+        self.tables
+            .lock()
+            .unwrap()
+            .entry((workspace_id.to_string(), sha256.to_string()))
+            .or_insert_with(|| cells.clone());
+        Ok(())
+    }
+
+    async fn released_tables(
+        &self,
+        workspace_id: &str,
+        limit: usize,
+    ) -> Result<Vec<(Release, TableCells)>, PortError> {
+        if self.faults.take() {
+            return Err(PortError::Transient(
+                "the release ledger is unavailable".into(),
+            ));
+        }
+        let tables = self.tables.lock().unwrap();
+        let mut out: Vec<(Release, TableCells)> = self
+            .releases
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.workspace_id == workspace_id)
+            .filter_map(|r| {
+                let cells = tables.get(&(workspace_id.to_string(), r.sha256.clone()))?;
+                Some((r.clone(), cells.clone()))
+            })
+            .collect();
+        out.sort_by_key(|r| std::cmp::Reverse(r.0.released_at));
+        out.truncate(limit);
+        Ok(out)
     }
 }

@@ -60,6 +60,14 @@ pub fn router() -> Router<Arc<Deps>> {
             post(requests::justify),
         )
         .route(
+            "/api/workspaces/{ws}/requests/{id}/gates",
+            get(requests::gates),
+        )
+        .route(
+            "/api/workspaces/{ws}/requests/{id}/gates/{name}",
+            post(requests::answer_gate),
+        )
+        .route(
             "/api/workspaces/{ws}/requests/{id}/revoke",
             post(requests::revoke),
         )

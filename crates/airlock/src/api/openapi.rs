@@ -4,9 +4,10 @@
 //! `/api/openapi.json` and committed as `docs/openapi.json` (a test keeps them equal).
 
 use super::types::{
-    AuditTrail, ContainerLink, CreateRequest, Error, Health, JustifyRequest, RequestEnvelope,
-    RequestList, ReviewRequest, RevokeRequest, WorkspaceLimits,
+    AuditTrail, ContainerLink, CreateRequest, Error, GateAnswerReceipt, GateAnswerRequest, Health,
+    JustifyRequest, RequestEnvelope, RequestList, ReviewRequest, RevokeRequest, WorkspaceLimits,
 };
+use crate::domain::request::GateReport;
 use serde_json::{Map, Value, json};
 
 /// A query or path parameter.
@@ -203,6 +204,30 @@ fn operations() -> Vec<Op> {
             "Justify a file's gate warnings (the researcher, while in review)",
             Some("JustifyRequest"),
         ),
+        Op {
+            method: "get",
+            path: "/api/workspaces/{workspaceId}/requests/{requestId}/gates",
+            summary: "Each gate's result on the current revision, with the evidence per file",
+            body: None,
+            status: 200,
+            response: "GateReport",
+            params: req(),
+            secured: true,
+        },
+        Op {
+            method: "post",
+            path: "/api/workspaces/{workspaceId}/requests/{requestId}/gates/{gateName}",
+            summary: "An external gate's verdict on every file (service identities with the AirlockGate role only)",
+            body: Some("GateAnswerRequest"),
+            status: 200,
+            response: "GateAnswerReceipt",
+            params: {
+                let mut params = req();
+                params.push(path("gateName"));
+                params
+            },
+            secured: true,
+        },
         action(
             "/api/workspaces/{workspaceId}/requests/{requestId}/revoke",
             "Revoke an approval; approved data is deleted",
@@ -264,6 +289,9 @@ pub fn document() -> Value {
         ReviewRequest,
         RevokeRequest,
         JustifyRequest,
+        GateAnswerRequest,
+        GateAnswerReceipt,
+        GateReport,
         RequestEnvelope,
         RequestList,
         ContainerLink,

@@ -2,13 +2,14 @@
 //! answers is one of the types in `super::types`.
 
 use super::types::{
-    AuditTrail, ContainerLink, CreateRequest, JustifyRequest, RequestEnvelope, RequestList,
-    ReviewRequest, RevokeRequest, WorkspaceLimits,
+    AuditTrail, ContainerLink, CreateRequest, GateAnswerReceipt, GateAnswerRequest, JustifyRequest,
+    RequestEnvelope, RequestList, ReviewRequest, RevokeRequest, WorkspaceLimits,
 };
 use super::{ApiError, Authenticated, InWorkspace, JsonBody, envelope};
 use crate::app::Deps;
 use crate::app::workflow::{container, flush_outbox, modify};
 use crate::domain::access::{self, LinkRefusal, UserAction};
+use crate::domain::request::GateReport;
 use crate::domain::request::{Applied, Ctx, DraftFile};
 use crate::domain::{AirlockRequest, Caller, Decision, RequestType, Role, Status, Workspace};
 use crate::ports::{OrderBy, RequestQuery, SasRequest};
@@ -294,6 +295,59 @@ pub async fn justify(
         r.justify(&caller.user, &body.file, body.justification.clone(), ctx)
     })
     .await
+}
+
+/// Each gate's result on the current revision, with the evidence (anyone who may read the
+/// request).
+pub async fn gates(
+    State(deps): State<Arc<Deps>>,
+    InWorkspace { ws, caller }: InWorkspace,
+    Path(RequestPath { id }): Path<RequestPath>,
+) -> ApiResult<GateReport> {
+    let request = load(&deps, &ws, &caller, &id).await?;
+    Ok(Json(request.gate_report(&ws.policy, deps.clock.now())))
+}
+
+#[derive(Deserialize)]
+pub struct GatePath {
+    id: String,
+    name: String,
+}
+
+/// An external gate's answer. Only a caller with the `AirlockGate` role (a service identity)
+/// may give one; it cannot read the request otherwise.
+pub async fn answer_gate(
+    State(deps): State<Arc<Deps>>,
+    InWorkspace { ws, caller }: InWorkspace,
+    Path(GatePath { id, name }): Path<GatePath>,
+    JsonBody(body): JsonBody<GateAnswerRequest>,
+) -> ApiResult<GateAnswerReceipt> {
+    if !caller.has(Role::AirlockGate) {
+        return Err(ApiError::forbidden(
+            "only an external gate's service identity (role AirlockGate) may answer for a gate",
+        ));
+    }
+    if !super::plausible_id(&id) {
+        return Err(ApiError::not_found("request not found"));
+    }
+    tracing::Span::current().record("request_id", id.as_str());
+    let m = modify::<ApiError>(&deps, &ws, &id, |r, ctx| {
+        Ok(r.answer_gate(&caller.user, &name, body.revision, body.files.clone(), ctx)?)
+    })
+    .await
+    .map_err(|e| match e.status {
+        StatusCode::NOT_FOUND => {
+            ApiError::not_found(format!("request {id} not found in workspace {}", ws.id))
+        }
+        _ => e,
+    })?;
+    Ok(Json(GateAnswerReceipt {
+        request_id: m.request.id.clone(),
+        gate: name,
+        revision: body.revision,
+        recorded: m.applied == Applied::Changed,
+        status: m.request.status,
+    }))
 }
 
 pub async fn revoke(

@@ -52,6 +52,29 @@ pub struct JustifyRequest {
     pub justification: String,
 }
 
+/// Body of `POST .../requests/{id}/gates/{name}`: an external gate's verdict on every file
+/// of the revision it was asked about.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GateAnswerRequest {
+    /// The `revision` of the `Airlock.GateRequested` event.
+    pub revision: u32,
+    /// One verdict per file of the request.
+    pub files: Vec<crate::domain::gates::FileVerdict>,
+}
+
+/// Answer to a gate's verdict: taken, and where the request stands now.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GateAnswerReceipt {
+    pub request_id: String,
+    pub gate: String,
+    pub revision: u32,
+    /// False when the same answer had been given before (nothing changed).
+    pub recorded: bool,
+    pub status: crate::domain::Status,
+}
+
 /// Body of `revoke`.
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

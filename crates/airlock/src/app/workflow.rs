@@ -2,7 +2,7 @@
 //! movement a status needs, and settling a file that arrived in a stage.
 
 use crate::app::Deps;
-use crate::domain::gates::{EarlierRelease, Finding, GateRunner};
+use crate::domain::gates::{EarlierRelease, EarlierTable, Finding, GateRunner, TableCells};
 use crate::domain::policy::content_type_for;
 use crate::domain::request::{Applied, Ctx};
 use crate::domain::stages::{StageRole, data_role_for, movement_for};
@@ -191,6 +191,13 @@ pub async fn flush_outbox(
         if events.is_empty() {
             continue;
         }
+        let events = match with_gate_links(deps, &saved.value, events).await {
+            Ok(events) => events,
+            Err(e) => {
+                warn!(request_id = %saved.value.id, error = %e, "signing a gate's read links failed; the outbox stays pending");
+                return (saved.value, Some(e));
+            }
+        };
         if let Err(e) = deps.publisher.publish(topic, &events).await {
             warn!(request_id = %saved.value.id, error = %e, "publishing the outbox failed; it stays pending");
             return (saved.value, Some(e));
@@ -223,6 +230,56 @@ pub async fn flush_outbox(
         }
     }
     (current.value, None)
+}
+
+/// `Airlock.GateRequested` events with a read link per file, valid until the gate's deadline
+/// (signed at each publish: a link is a credential, never kept in the record).
+async fn with_gate_links(
+    deps: &Deps,
+    request: &AirlockRequest,
+    mut events: Vec<crate::domain::EventGridEvent>,
+) -> Result<Vec<crate::domain::EventGridEvent>, PortError> {
+    if !events
+        .iter()
+        .any(|e| e.event_type == crate::domain::events::GATE_REQUESTED)
+    {
+        return Ok(events);
+    }
+    let ws = deps
+        .workspaces
+        .get(&request.workspace_id)
+        .await?
+        .ok_or_else(|| PortError::NotFound(format!("workspace {}", request.workspace_id)))?;
+    let sealed = container(deps, &ws, request, StageRole::InProgress);
+    for event in events
+        .iter_mut()
+        .filter(|e| e.event_type == crate::domain::events::GATE_REQUESTED)
+    {
+        let deadline = event.data["deadline"]
+            .as_str()
+            .and_then(|d| chrono::DateTime::parse_from_rfc3339(d).ok())
+            .map(|d| d.with_timezone(&chrono::Utc))
+            .unwrap_or_else(|| deps.clock.now() + chrono::Duration::hours(1));
+        let sas = crate::ports::SasRequest {
+            permissions: crate::domain::access::SasPermissions::READ_ONLY,
+            expires_at: deadline,
+            ip_range: None,
+        };
+        let link = deps.blobs.container_link(&sealed, &sas).await?;
+        let base = reqwest::Url::parse(&link)
+            .map_err(|e| PortError::Permanent(format!("the container link is not a URL: {e}")))?;
+        if let Some(files) = event.data["files"].as_array_mut() {
+            for file in files {
+                let name = file["name"].as_str().unwrap_or_default().to_string();
+                let mut url = base.clone();
+                if let Ok(mut segments) = url.path_segments_mut() {
+                    segments.extend(name.split('/'));
+                }
+                file["url"] = url.to_string().into();
+            }
+        }
+    }
+    Ok(events)
 }
 
 /// The request's container in the stage playing `role`.
@@ -460,13 +517,24 @@ pub async fn hash_blob(deps: &Deps, blob: &BlobRef) -> Result<Option<Hashed>, Po
         .map(|(hashed, _)| hashed))
 }
 
+/// What the gates made of a file as it was hashed: their findings, and a table's cells when a
+/// release-ledger gate compares tables.
+#[derive(Default)]
+pub struct Checked {
+    pub findings: Vec<Finding>,
+    pub cells: Option<TableCells>,
+}
+
+/// Releases compared with a new table: the workspace's latest this many released tables.
+const TABLES_COMPARED: usize = 200;
+
 /// Hashes a blob and runs the workspace's gates over the same bytes as they stream past: one
 /// read of the data whatever the number of gates.
 pub async fn hash_and_check(
     deps: &Deps,
     blob: &BlobRef,
     mut gates: Option<GateRunner>,
-) -> Result<Option<(Hashed, Vec<Finding>)>, PortError> {
+) -> Result<Option<(Hashed, Checked)>, PortError> {
     let (props, mut stream) = match deps.blobs.read(blob).await {
         Ok(x) => x,
         Err(PortError::NotFound(_)) => return Ok(None),
@@ -482,7 +550,7 @@ pub async fn hash_and_check(
             gates.feed(&chunk);
         }
     }
-    let findings = gates.map(GateRunner::finish).unwrap_or_default();
+    let (findings, cells) = gates.map(GateRunner::finish).unwrap_or_default();
     Ok(Some((
         Hashed {
             sha256: hex::encode(hasher.finalize()),
@@ -492,7 +560,7 @@ pub async fn hash_and_check(
             copy: props.copy,
             content: props.content,
         },
-        findings,
+        Checked { findings, cells },
     )))
 }
 
@@ -610,12 +678,12 @@ pub async fn settle_file(
     let gates = (role == StageRole::InProgress)
         .then(|| GateRunner::new(&ws.policy.gates, name))
         .flatten();
-    let mut findings = Vec::new();
+    let mut checked = Checked::default();
     let hashed = if needs_hash {
         hash_and_check(deps, &blob, gates)
             .await?
             .map(|(hashed, found)| {
-                findings = found;
+                checked = found;
                 hashed
             })
     } else {
@@ -645,12 +713,38 @@ pub async fn settle_file(
                 released_at: r.released_at,
             })
             .collect();
-        findings.extend(crate::domain::gates::ledger_findings(
+        let mut tables = Vec::new();
+        if let Some(cells) = &checked.cells {
+            // Kept by content, so that once these bytes are released the next table can be
+            // compared with them.
+            deps.releases
+                .remember_table(&ws.id, &hashed.sha256, cells)
+                .await?;
+            tables = deps
+                .releases
+                .released_tables(&ws.id, TABLES_COMPARED)
+                .await?
+                .into_iter()
+                .map(|(r, cells)| EarlierTable {
+                    release: EarlierRelease {
+                        request_id: r.request_id,
+                        file: r.file,
+                        released_at: r.released_at,
+                    },
+                    cells,
+                })
+                .collect();
+        }
+        let found = crate::domain::gates::ledger_findings(
             &ws.policy.gates,
             &request.id,
             &earlier,
-        ));
+            checked.cells.as_ref(),
+            &tables,
+        );
+        checked.findings.extend(found);
     }
+    let findings = checked.findings;
     match &hashed.copy {
         Some(CopyState::Pending) => {
             return Ok(Outcome::Ignored(format!("copy of {name:?} still pending")));

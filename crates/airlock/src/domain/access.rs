@@ -15,6 +15,8 @@ pub enum Role {
     AirlockManager,
     #[serde(rename = "TREAdmin")]
     TreAdmin,
+    /// A service identity that answers for an external gate (and may do nothing else).
+    AirlockGate,
 }
 
 impl Role {
@@ -24,6 +26,7 @@ impl Role {
             "WorkspaceOwner" => Some(Role::WorkspaceOwner),
             "AirlockManager" => Some(Role::AirlockManager),
             "TREAdmin" => Some(Role::TreAdmin),
+            "AirlockGate" => Some(Role::AirlockGate),
             _ => None,
         }
     }
@@ -178,6 +181,16 @@ impl SasPermissions {
         write: false,
         delete: false,
         list: true,
+    };
+
+    /// Reads named blobs, lists nothing (an external gate's links).
+    pub const READ_ONLY: SasPermissions = SasPermissions {
+        read: true,
+        add: false,
+        create: false,
+        write: false,
+        delete: false,
+        list: false,
     };
 
     pub fn as_sas(&self) -> String {

@@ -9,6 +9,8 @@ use serde_json::Value;
 
 pub const STATUS_CHANGED: &str = "Airlock.StatusChanged";
 pub const NOTIFICATION: &str = "Airlock.Notification";
+/// Asks an external gate (on the notification topic) for its verdict on a request's files.
+pub const GATE_REQUESTED: &str = "Airlock.GateRequested";
 
 /// The custom topic an event goes to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -17,11 +17,25 @@
 //! - **`disclosure`**: statistical disclosure control on CSV/TSV tables, on the columns whose
 //!   header names a count (`countColumns`): counts below `threshold` (ACRO's default 10),
 //!   counts not rounded to `roundingBase` when one is set, and zeros when `zerosDisclose`
-//!   is on. Each finding names the row, the column and the value.
+//!   is on; on magnitude columns `X` that come with their largest contributions (`X_top1`,
+//!   `X_top2`, ...): dominance (the largest `dominanceN` make up more than
+//!   `dominanceKPercent` of the total; ACRO's n = 2, k = 0.9) and p-percent (the rest is
+//!   less than `pPercent` of the largest; ACRO's p = 0.1); residual degrees of freedom below
+//!   `dofThreshold` (ACRO's 10) in a `df`/`df_resid` column. Each finding names the row, the
+//!   column and the value. See [`table`].
+//! - **`releaseLedger`**: compares each file with what the workspace released before: an
+//!   exact re-release, and a table whose cells differ from a released one's by a small count
+//!   (differencing).
+//! - **`external`**: another system's check, asked through an `Airlock.GateRequested` event
+//!   and answered through the API (see [`External`]).
 //!
 //! A leaf of the domain: the policy and the request name these types, not the other way round.
 
 use serde::{Deserialize, Serialize};
+
+pub mod table;
+pub use table::TableCells;
+use table::TableScan;
 
 /// What a finding of a gate does to the request.
 #[derive(
@@ -58,6 +72,60 @@ pub enum GateKind {
     Disclosure(Disclosure),
     /// Compares each file with what the workspace released before (see [`ledger_findings`]).
     ReleaseLedger {},
+    External(External),
+}
+
+/// A gate run by another system (an organisation's Logic App or function): once every file is
+/// sealed and scanned, the airlock publishes `Airlock.GateRequested` with read links valid
+/// until the deadline; the gate answers with a verdict per file through
+/// `POST .../requests/{id}/gates/{name}` as a service identity with the `AirlockGate` role.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct External {
+    /// How long the gate has to answer; then the request fails, naming the gate.
+    pub deadline_minutes: u32,
+    /// Object ids (`oid`) of the identities allowed to answer for this gate; empty allows any
+    /// caller with the `AirlockGate` role in the workspace.
+    pub answered_by: Vec<String>,
+}
+
+impl Default for External {
+    fn default() -> Self {
+        External {
+            deadline_minutes: 60,
+            answered_by: Vec::new(),
+        }
+    }
+}
+
+/// What an external gate says about one file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GateResult {
+    Pass,
+    Fail,
+}
+
+/// An external gate's verdict on one file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FileVerdict {
+    pub name: String,
+    pub result: GateResult,
+    /// Why (shown to the reviewer and the researcher on a `fail`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Where in the file (`row 4`, `sheet 2`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+}
+
+/// The external gates that are on.
+pub fn external_gates(gates: &[Gate]) -> impl Iterator<Item = (&Gate, &External)> {
+    gates.iter().filter_map(|g| match &g.kind {
+        GateKind::External(e) if g.mode != GateMode::Off => Some((g, e)),
+        _ => None,
+    })
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,6 +158,15 @@ pub struct Disclosure {
     /// Headers of the columns holding counts, compared case-insensitively; a header ending
     /// in `_count` or `_n` counts as well.
     pub count_columns: Vec<String>,
+    /// Dominance (n, k): the largest `dominance_n` contributions to a magnitude may make up
+    /// at most `dominance_k_percent` of its total (ACRO: n = 2, k = 0.9). 0 turns it off.
+    pub dominance_n: u32,
+    pub dominance_k_percent: u32,
+    /// p-percent: the total less its two largest contributions must be at least this
+    /// percentage of the largest (ACRO: p = 0.1). 0 turns it off.
+    pub p_percent: u32,
+    /// Residual degrees of freedom a model's output must have (ACRO: 10). 0 turns it off.
+    pub dof_threshold: u64,
 }
 
 impl Default for Disclosure {
@@ -101,6 +178,10 @@ impl Default for Disclosure {
             count_columns: ["n", "count", "counts", "frequency", "freq", "total"]
                 .map(String::from)
                 .to_vec(),
+            dominance_n: 2,
+            dominance_k_percent: 90,
+            p_percent: 10,
+            dof_threshold: 10,
         }
     }
 }
@@ -123,8 +204,6 @@ pub struct Finding {
     pub needs_justification: bool,
 }
 
-/// Findings kept per rule and file; beyond this, one more finding says how many were left out.
-const MAX_FINDINGS_PER_RULE: usize = 20;
 /// Leading bytes kept to tell what a file is.
 const SNIFF_BYTES: usize = 8192;
 /// The last bytes of a zip kept to read its directory (entries beyond what fits are reported
@@ -139,8 +218,6 @@ const EXECUTABLE_EXTENSIONS: &[&str] = &[
     "exe", "dll", "so", "dylib", "com", "scr", "msi", "bat", "cmd", "ps1", "sh", "vbs", "js",
     "app", "elf", "bin",
 ];
-/// A line longer than this in a table is not parsed (its finding says so).
-const MAX_LINE_BYTES: usize = 1024 * 1024;
 
 /// What a file's leading bytes say it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -264,9 +341,9 @@ impl GateRunner {
             return None;
         }
         let needs_table = gates.iter().any(|g| match &g.kind {
-            GateKind::Disclosure(_) => true,
+            GateKind::Disclosure(_) | GateKind::ReleaseLedger {} => true,
             GateKind::FilePolicy(p) => p.max_csv_rows.is_some(),
-            GateKind::ReleaseLedger {} => false,
+            GateKind::External(_) => false,
         });
         let table = is_table(name)
             .filter(|_| needs_table)
@@ -304,8 +381,9 @@ impl GateRunner {
         }
     }
 
-    /// Every finding, in gate order.
-    pub fn finish(mut self) -> Vec<Finding> {
+    /// Every finding, in gate order, and the table's cells when a release-ledger gate wants
+    /// them.
+    pub fn finish(mut self) -> (Vec<Finding>, Option<TableCells>) {
         let sniffed = sniff(&self.head);
         let ext = extension(&self.name);
         let table = self.table.take().map(TableScan::finish);
@@ -382,8 +460,9 @@ impl GateRunner {
                         );
                     }
                 }
-                // Not a property of the bytes: the workflow asks the ledger.
-                GateKind::ReleaseLedger {} => {}
+                // Not a property of the bytes alone: the workflow asks the ledger, and other
+                // systems answer for external gates.
+                GateKind::ReleaseLedger {} | GateKind::External(_) => {}
                 GateKind::Disclosure(_) => {
                     if let Some(t) = &table {
                         for f in t.findings.iter().filter(|f| f.gate == gate.name) {
@@ -393,7 +472,7 @@ impl GateRunner {
                 }
             }
         }
-        findings
+        (findings, table.and_then(|t| t.cells))
     }
 }
 
@@ -470,211 +549,6 @@ fn describe(sniffed: Sniffed) -> String {
     }
 }
 
-/// A CSV/TSV table read line by line: rows counted, count cells checked, bounded memory (one
-/// line at a time; findings capped per rule).
-struct TableScan {
-    separator: u8,
-    rules: Vec<(String, Disclosure)>,
-    line: Vec<u8>,
-    in_quotes: bool,
-    too_long: bool,
-    header: Option<Vec<String>>,
-    /// For each disclosure gate, the indices of its count columns.
-    columns: Vec<Vec<usize>>,
-    rows: u64,
-    data_rows: u64,
-    findings: Vec<Finding>,
-    left_out: std::collections::BTreeMap<(String, String), usize>,
-}
-
-impl TableScan {
-    fn new(separator: u8, gates: &[Gate]) -> TableScan {
-        let rules = gates
-            .iter()
-            .filter_map(|g| match &g.kind {
-                GateKind::Disclosure(d) => Some((g.name.clone(), d.clone())),
-                GateKind::FilePolicy(_) | GateKind::ReleaseLedger {} => None,
-            })
-            .collect();
-        TableScan {
-            separator,
-            rules,
-            line: Vec::new(),
-            in_quotes: false,
-            too_long: false,
-            header: None,
-            columns: Vec::new(),
-            rows: 0,
-            data_rows: 0,
-            findings: Vec::new(),
-            left_out: Default::default(),
-        }
-    }
-
-    fn feed(&mut self, chunk: &[u8]) {
-        for &b in chunk {
-            if b == b'"' {
-                self.in_quotes = !self.in_quotes;
-            }
-            if b == b'\n' && !self.in_quotes {
-                self.end_line();
-                continue;
-            }
-            if self.line.len() < MAX_LINE_BYTES {
-                self.line.push(b);
-            } else {
-                self.too_long = true;
-            }
-        }
-    }
-
-    fn finish(mut self) -> TableScan {
-        if !self.line.is_empty() {
-            self.end_line();
-        }
-        for ((gate, rule), n) in std::mem::take(&mut self.left_out) {
-            self.findings.push(Finding {
-                gate,
-                mode: GateMode::Block,
-                rule: rule.clone(),
-                message: format!("and {n} more {rule} finding(s) not listed"),
-                location: None,
-                needs_justification: false,
-            });
-        }
-        self
-    }
-
-    fn end_line(&mut self) {
-        let line = std::mem::take(&mut self.line);
-        let line = line.strip_suffix(b"\r").unwrap_or(&line);
-        self.rows += 1;
-        if std::mem::take(&mut self.too_long) {
-            let message = format!(
-                "row {} is longer than {MAX_LINE_BYTES} bytes and was not checked",
-                self.rows
-            );
-            for (gate, _) in self.rules.clone() {
-                self.push(&gate, "unchecked", message.clone(), None);
-            }
-            return;
-        }
-        if line.iter().all(u8::is_ascii_whitespace) {
-            return;
-        }
-        let cells = split(line, self.separator);
-        let Some(header) = &self.header else {
-            self.columns = self
-                .rules
-                .iter()
-                .map(|(_, d)| {
-                    cells
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, h)| is_count_column(h, &d.count_columns))
-                        .map(|(i, _)| i)
-                        .collect()
-                })
-                .collect();
-            self.header = Some(cells);
-            return;
-        };
-        self.data_rows += 1;
-        let header = header.clone();
-        for (g, (gate, d)) in self.rules.clone().iter().enumerate() {
-            for column in self.columns[g].clone() {
-                let Some(raw) = cells.get(column) else {
-                    continue;
-                };
-                let Some(value) = parse_count(raw) else {
-                    continue;
-                };
-                let location = Some(format!("row {}, column {:?}", self.rows, header[column]));
-                if value == 0 {
-                    if d.zeros_disclose {
-                        self.push(gate, "zero", "a zero count".into(), location.clone());
-                    }
-                    continue;
-                }
-                if value < d.threshold {
-                    self.push(
-                        gate,
-                        "small_count",
-                        format!("count {value} is below the threshold of {}", d.threshold),
-                        location.clone(),
-                    );
-                }
-                if let Some(base) = d.rounding_base.filter(|b| *b > 1)
-                    && value % base != 0
-                {
-                    self.push(
-                        gate,
-                        "unrounded",
-                        format!("count {value} is not rounded to a multiple of {base}"),
-                        location,
-                    );
-                }
-            }
-        }
-    }
-
-    fn push(&mut self, gate: &str, rule: &str, message: String, location: Option<String>) {
-        let listed = self
-            .findings
-            .iter()
-            .filter(|f| f.gate == gate && f.rule == rule)
-            .count();
-        if listed >= MAX_FINDINGS_PER_RULE {
-            *self
-                .left_out
-                .entry((gate.to_string(), rule.to_string()))
-                .or_default() += 1;
-            return;
-        }
-        self.findings.push(Finding {
-            gate: gate.to_string(),
-            mode: GateMode::Block,
-            rule: rule.to_string(),
-            message,
-            location,
-            needs_justification: false,
-        });
-    }
-}
-
-fn is_count_column(header: &str, names: &[String]) -> bool {
-    let h = header.trim().to_ascii_lowercase();
-    names.iter().any(|n| n.eq_ignore_ascii_case(&h)) || h.ends_with("_count") || h.ends_with("_n")
-}
-
-/// A cell as a non-negative whole number (`12`, `"12"`, ` 12 `); anything else is not a count.
-fn parse_count(cell: &str) -> Option<u64> {
-    let c = cell.trim().trim_matches('"').trim();
-    if c.is_empty() || !c.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    c.parse().ok()
-}
-
-/// Splits one line into cells, honouring double quotes.
-fn split(line: &[u8], separator: u8) -> Vec<String> {
-    let mut cells = Vec::new();
-    let mut cell = Vec::new();
-    let mut quoted = false;
-    for &b in line {
-        match b {
-            b'"' => quoted = !quoted,
-            b if b == separator && !quoted => cells.push(std::mem::take(&mut cell)),
-            b => cell.push(b),
-        }
-    }
-    cells.push(cell);
-    cells
-        .into_iter()
-        .map(|c| String::from_utf8_lossy(&c).trim().to_string())
-        .collect()
-}
-
 /// An earlier release of the same bytes, as the ledger has it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EarlierRelease {
@@ -683,28 +557,40 @@ pub struct EarlierRelease {
     pub released_at: chrono::DateTime<chrono::Utc>,
 }
 
-/// The release-ledger gates' findings for a file of `request_id` whose bytes were released
-/// before (by other requests): an exact re-release is shown as such.
+/// A table the workspace released before, with its cells.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EarlierTable {
+    pub release: EarlierRelease,
+    pub cells: TableCells,
+}
+
+/// Differences listed per earlier table; the rest are counted.
+const MAX_DIFFERENCES: usize = 10;
+
+/// The release-ledger gates' findings for a file of `request_id`: an exact re-release of
+/// bytes released before (by other requests) is shown as such; a table whose cells differ
+/// from a released table's by less than the disclosure threshold (the first disclosure
+/// gate's, else ACRO's 10) is differencing, each cell named.
 pub fn ledger_findings(
     gates: &[Gate],
     request_id: &str,
     earlier: &[EarlierRelease],
+    cells: Option<&TableCells>,
+    tables: &[EarlierTable],
 ) -> Vec<Finding> {
+    let ledgers: Vec<&Gate> = gates
+        .iter()
+        .filter(|g| g.mode != GateMode::Off && matches!(g.kind, GateKind::ReleaseLedger {}))
+        .collect();
+    let mut found: Vec<(&str, String, Option<String>)> = Vec::new();
     let earlier: Vec<&EarlierRelease> = earlier
         .iter()
         .filter(|e| e.request_id != request_id)
         .collect();
-    let Some(first) = earlier.iter().min_by_key(|e| e.released_at) else {
-        return Vec::new();
-    };
-    gates
-        .iter()
-        .filter(|g| g.mode != GateMode::Off && matches!(g.kind, GateKind::ReleaseLedger {}))
-        .map(|g| Finding {
-            gate: g.name.clone(),
-            mode: g.mode,
-            rule: "already_released".into(),
-            message: format!(
+    if let Some(first) = earlier.iter().min_by_key(|e| e.released_at) {
+        found.push((
+            "already_released",
+            format!(
                 "identical to {:?}, released by request {} on {}{}",
                 first.file,
                 first.request_id,
@@ -715,8 +601,47 @@ pub fn ledger_findings(
                     String::new()
                 }
             ),
-            location: None,
-            needs_justification: g.mode == GateMode::Warn && g.require_justification,
+            None,
+        ));
+    } else if let Some(cells) = cells {
+        let threshold = gates
+            .iter()
+            .find_map(|g| match &g.kind {
+                GateKind::Disclosure(d) if g.mode != GateMode::Off => Some(d.threshold),
+                _ => None,
+            })
+            .unwrap_or(10);
+        for t in tables.iter().filter(|t| t.release.request_id != request_id) {
+            let diffs = table::small_differences(cells, &t.cells, threshold, MAX_DIFFERENCES);
+            for d in diffs {
+                found.push((
+                    "differencing",
+                    format!(
+                        "{} is {} here and {} in {:?}, released by request {} on {}: the difference, {}, is below {threshold}",
+                        d.column,
+                        d.now,
+                        d.before,
+                        t.release.file,
+                        t.release.request_id,
+                        t.release.released_at.format("%Y-%m-%d"),
+                        d.now.abs_diff(d.before),
+                    ),
+                    Some(format!("row {:?}, column {:?}", d.key, d.column)),
+                ));
+            }
+        }
+    }
+    ledgers
+        .iter()
+        .flat_map(|g| {
+            found.iter().map(|(rule, message, location)| Finding {
+                gate: g.name.clone(),
+                mode: g.mode,
+                rule: rule.to_string(),
+                message: message.clone(),
+                location: location.clone(),
+                needs_justification: g.mode == GateMode::Warn && g.require_justification,
+            })
         })
         .collect()
 }
@@ -757,6 +682,15 @@ mod tests {
     }
 
     fn run(gates: &[Gate], name: &str, data: &[u8], chunk: usize) -> Vec<Finding> {
+        checked(gates, name, data, chunk).0
+    }
+
+    fn checked(
+        gates: &[Gate],
+        name: &str,
+        data: &[u8],
+        chunk: usize,
+    ) -> (Vec<Finding>, Option<TableCells>) {
         let mut runner = GateRunner::new(gates, name).expect("a gate is on");
         for piece in data.chunks(chunk.max(1)) {
             runner.feed(piece);
@@ -890,6 +824,140 @@ mod tests {
     }
 
     #[test]
+    fn dominance_and_p_percent_on_magnitudes_with_their_largest_contributions() {
+        let g = gates(serde_json::json!([{"name": "sdc", "kind": "disclosure"}]));
+        // income with its two largest contributions; the defaults are ACRO's (n=2, k=90 %,
+        // p=10 %).
+        let csv = b"region,income,income_top1,income_top2\n\
+North,1000,400,300\n\
+South,1000,950,20\n\
+East,1000,500,380\n";
+        let got = run(&g, "t.csv", csv, 5);
+        assert_eq!(
+            rules(&got),
+            vec![
+                ("dominance", Some("row 3, column \"income\"")),
+                ("p_percent", Some("row 3, column \"income\"")),
+            ],
+            "{got:?}"
+        );
+        assert_eq!(
+            got[0].message,
+            "the largest 2 contribution(s) make up 97% of the total 1000; at most 90% is allowed"
+        );
+        // p-percent alone (dominance off): 1000 - 880 - 100 = 20 < 10 % of 880.
+        let p_only =
+            gates(serde_json::json!([{"name": "sdc", "kind": "disclosure", "dominanceN": 0}]));
+        let csv = b"g,cost,cost_max,cost_max2\nA,1000,880,100\nB,1000,500,100\n";
+        assert_eq!(
+            rules(&run(&p_only, "t.csv", csv, 64)),
+            vec![("p_percent", Some("row 2, column \"cost\""))]
+        );
+        // One contribution only: dominance by the largest alone still shows.
+        let csv = b"g,cost,cost_top1\nA,100,95\nB,100,50\n";
+        assert_eq!(
+            rules(&run(&g, "t.csv", csv, 64)),
+            vec![("dominance", Some("row 2, column \"cost\""))]
+        );
+        // A magnitude without its contributions is not judged (nothing to judge it by).
+        assert!(run(&g, "t.csv", b"g,cost\nA,100\n", 64).is_empty());
+    }
+
+    #[test]
+    fn residual_degrees_of_freedom() {
+        let g = gates(serde_json::json!([{"name": "sdc", "kind": "disclosure"}]));
+        let csv = b"term,estimate,df_resid\nage,0.51,4\nsex,0.20,250\n";
+        let got = run(&g, "model.csv", csv, 3);
+        assert_eq!(
+            rules(&got),
+            vec![("degrees_of_freedom", Some("row 2, column \"df_resid\""))]
+        );
+        assert_eq!(
+            got[0].message,
+            "4 residual degrees of freedom; at least 10 are needed"
+        );
+        let off =
+            gates(serde_json::json!([{"name": "sdc", "kind": "disclosure", "dofThreshold": 0}]));
+        assert!(run(&off, "model.csv", csv, 3).is_empty());
+    }
+
+    #[test]
+    fn differencing_against_a_released_table() {
+        let g = gates(serde_json::json!([
+            {"name": "ledger", "kind": "releaseLedger", "mode": "warn"},
+            {"name": "sdc", "kind": "disclosure", "mode": "warn", "threshold": 10},
+        ]));
+        let (_, released) = checked(
+            &g,
+            "before.csv",
+            b"region,sex,n,mean_age\nNorth,F,47,40.1\nSouth,F,120,39.0\nEast,F,200,41\n",
+            9,
+        );
+        let released = released.expect("a table with counts has cells");
+        assert_eq!(released.key_columns, vec!["region", "sex"]);
+        assert_eq!(released.count_columns, vec!["n"]);
+        // The same table a week later, columns reordered and spaced: North gained 3 people
+        // (the difference discloses them), South 15 (safe), East none.
+        let (_, now) = checked(
+            &g,
+            "after.csv",
+            b" n , Sex ,Region,mean_age\n50,f,north,40.0\n135,F,South,39\n200,F,East,41\n",
+            4,
+        );
+        let now = now.unwrap();
+        let at = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let earlier = EarlierTable {
+            release: EarlierRelease {
+                request_id: "r-1".into(),
+                file: "before.csv".into(),
+                released_at: at,
+            },
+            cells: released.clone(),
+        };
+        let got = ledger_findings(&g, "r-2", &[], Some(&now), std::slice::from_ref(&earlier));
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].rule, "differencing");
+        assert_eq!(
+            got[0].location.as_deref(),
+            Some("row \"north | f\", column \"n\"")
+        );
+        assert_eq!(
+            got[0].message,
+            "n is 50 here and 47 in \"before.csv\", released by request r-1 on 2027-01-15: the difference, 3, is below 10"
+        );
+        // Labelled by other columns: not the same table, not compared.
+        let (_, other) = checked(&g, "x.csv", b"site,n\nNorth,50\n", 64);
+        assert!(
+            ledger_findings(
+                &g,
+                "r-2",
+                &[],
+                other.as_ref(),
+                std::slice::from_ref(&earlier)
+            )
+            .is_empty()
+        );
+        // Its own earlier release (a resubmission) is not differencing.
+        assert!(ledger_findings(&g, "r-1", &[], Some(&now), &[earlier]).is_empty());
+        // Tables without counts have no cells; without a ledger gate none are kept.
+        assert!(checked(&g, "x.csv", b"a,b\n1,2\n", 64).1.is_none());
+        let sdc_only = gates(serde_json::json!([{"name": "sdc", "kind": "disclosure"}]));
+        assert!(checked(&sdc_only, "t.csv", b"g,n\nA,50\n", 64).1.is_none());
+    }
+
+    #[test]
+    fn a_table_fingerprint_is_bounded() {
+        let g = gates(serde_json::json!([{"name": "ledger", "kind": "releaseLedger"}]));
+        let mut csv = b"id,n\n".to_vec();
+        for i in 0..(table::MAX_FINGERPRINT_ROWS + 10) {
+            csv.extend_from_slice(format!("{i},{}\n", i % 100 + 10).as_bytes());
+        }
+        let cells = checked(&g, "big.csv", &csv, 4096).1.unwrap();
+        assert_eq!(cells.rows.len(), table::MAX_FINGERPRINT_ROWS);
+        assert!(!cells.complete);
+    }
+
+    #[test]
     fn findings_are_capped_and_gates_can_be_off() {
         let g = gates(serde_json::json!([{"name": "sdc", "kind": "disclosure"}]));
         let mut csv = b"n\n".to_vec();
@@ -897,7 +965,7 @@ mod tests {
             csv.extend_from_slice(b"1\n");
         }
         let got = run(&g, "t.csv", &csv, 64);
-        assert_eq!(got.len(), MAX_FINDINGS_PER_RULE + 1);
+        assert_eq!(got.len(), table::MAX_FINDINGS_PER_RULE + 1);
         assert_eq!(
             got.last().unwrap().message,
             "and 30 more small_count finding(s) not listed"
@@ -931,7 +999,7 @@ mod tests {
                 released_at: at(5),
             },
         ];
-        let got = ledger_findings(&g, "r-now", &earlier);
+        let got = ledger_findings(&g, "r-now", &earlier, None, &[]);
         assert_eq!(got.len(), 1);
         assert_eq!(
             (got[0].rule.as_str(), got[0].mode, got[0].message.as_str()),
@@ -942,7 +1010,7 @@ mod tests {
             )
         );
         // Only this request's own release (a resubmission of it): nothing to say.
-        assert!(ledger_findings(&g, "r-now", &earlier[2..]).is_empty());
+        assert!(ledger_findings(&g, "r-now", &earlier[2..], None, &[]).is_empty());
         assert!(!consults_ledger(&gates(
             serde_json::json!([{"name": "ledger", "kind": "releaseLedger", "mode": "off"}])
         )));

@@ -3,6 +3,8 @@
 //! events in the record's outbox, so that the caller can persist all of it in one
 //! conditional write.
 
+mod external_gates;
+mod gate_report;
 mod history;
 mod outbox;
 
@@ -13,6 +15,8 @@ pub use super::request_type::RequestType;
 use super::stages::StageRole;
 use super::workspace::Workspace;
 use chrono::{DateTime, Utc};
+pub use external_gates::{GateAnswer, GateRun, MAX_GATE_MESSAGE_CHARS};
+pub use gate_report::{GateFileResult, GateReport, GateState, GateStatus};
 pub use history::{HistoryEntry, HistoryHead, IssuedLink, merge_tail, verify_history};
 pub use outbox::{recipients, status_change_events};
 use serde::{Deserialize, Serialize};
@@ -239,6 +243,9 @@ pub struct AirlockRequest {
     pub files: Vec<FileRecord>,
     #[serde(default)]
     pub reviews: Vec<Review>,
+    /// External gates asked about each revision, and their answers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gate_runs: Vec<GateRun>,
     /// Where the audit trail ends; the trail itself is in its own store (see `history`).
     #[serde(default)]
     pub history_head: HistoryHead,
@@ -360,6 +367,7 @@ impl AirlockRequest {
             links_issued: vec![],
             audited_since_change: vec![],
             contributors: vec![creator.id.clone()],
+            gate_runs: vec![],
             outbox: vec![],
         };
         req.log(ctx, &creator, "created", None, Some(Status::Draft), None);
@@ -697,7 +705,7 @@ impl AirlockRequest {
         }
     }
 
-    fn file_mut(&mut self, name: &str) -> Option<&mut FileRecord> {
+    pub(super) fn file_mut(&mut self, name: &str) -> Option<&mut FileRecord> {
         self.files.iter_mut().find(|f| f.name == name)
     }
 
@@ -1031,7 +1039,8 @@ impl AirlockRequest {
                         v.passes(&ctx.workspace.policy) && (v.etag.is_none() || v.etag == f.etag)
                     }))
         });
-        if ready {
+        // External gates are asked last, about exactly what the reviewer will see.
+        if ready && self.request_external_gates(ctx).is_empty() {
             self.transition(
                 Status::InReview,
                 &User::system(),

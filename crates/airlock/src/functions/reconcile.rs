@@ -212,6 +212,15 @@ async fn heal(
     to: StageRole,
 ) -> Result<Healed, FunctionError> {
     let age = deps.clock.now() - request.updated_when;
+    // An external gate that did not answer by its deadline fails the request, like a missing
+    // scan verdict; one that still has time is waited for (its files are all in place).
+    if let Some(message) = request.overdue_gates(deps.clock.now()) {
+        fail(deps, ws, &request.id, message).await?;
+        return Ok(Healed::Failed);
+    }
+    if !request.unanswered_gates().is_empty() {
+        return Ok(Healed::Waiting);
+    }
     if age < deps.settings.redrive_after {
         return Ok(Healed::Waiting);
     }

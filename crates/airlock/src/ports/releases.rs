@@ -2,6 +2,7 @@
 //! new request can be compared with what already left.
 
 use super::PortError;
+use crate::domain::gates::TableCells;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -22,9 +23,25 @@ pub struct Release {
 ///   identity may only create, read and query here);
 /// - `record` is idempotent: recording the same (workspace, sha256, request, file) again
 ///   succeeds without a second entry;
-/// - `released` returns every release in the workspace with that sha256 (any order).
+/// - `released` returns every release in the workspace with that sha256 (any order);
+/// - `remember_table` keeps a table's cells by the sha256 of its bytes (content-addressed, so
+///   remembering the same bytes again is success and changes nothing); cells of tables never
+///   released are kept too, and only count once a release names their sha256;
+/// - `released_tables` returns, for up to `limit` of the workspace's latest releases whose
+///   bytes have cells remembered, the release and the cells (newest first).
 #[async_trait]
 pub trait ReleaseLedger: Send + Sync {
     async fn record(&self, releases: &[Release]) -> Result<(), PortError>;
     async fn released(&self, workspace_id: &str, sha256: &str) -> Result<Vec<Release>, PortError>;
+    async fn remember_table(
+        &self,
+        workspace_id: &str,
+        sha256: &str,
+        cells: &TableCells,
+    ) -> Result<(), PortError>;
+    async fn released_tables(
+        &self,
+        workspace_id: &str,
+        limit: usize,
+    ) -> Result<Vec<(Release, TableCells)>, PortError>;
 }

@@ -240,6 +240,66 @@ async fn ledger_contract(ledger: &dyn ReleaseLedger) {
     assert_eq!(ledger.released("ws-two", "aa").await.unwrap(), vec![c]);
     assert_eq!(ledger.released("ws-one", "bb").await.unwrap(), vec![d]);
     assert_eq!(ledger.released("ws-one", "cc").await.unwrap(), vec![]);
+
+    // Tables: remembered by content; listed only once released, newest first.
+    let cells = |n: u64| airlock::domain::gates::TableCells {
+        key_columns: vec!["region".into()],
+        count_columns: vec!["n".into()],
+        rows: vec![airlock::domain::gates::table::TableRow {
+            key: "north".into(),
+            counts: vec![Some(n), None],
+        }],
+        complete: true,
+    };
+    ledger
+        .remember_table("ws-one", "aa", &cells(47))
+        .await
+        .unwrap();
+    // The same bytes again: the first cells stand (they cannot differ for the same bytes).
+    ledger
+        .remember_table("ws-one", "aa", &cells(99))
+        .await
+        .unwrap();
+    ledger
+        .remember_table("ws-one", "ee", &cells(12))
+        .await
+        .unwrap();
+    ledger
+        .remember_table("ws-one", "never", &cells(5))
+        .await
+        .unwrap();
+    let mut later = release("ws-one", "ee", "req-9", "later.csv");
+    later.released_at = at + chrono::Duration::days(1);
+    ledger.record(std::slice::from_ref(&later)).await.unwrap();
+    let tables = ledger.released_tables("ws-one", 10).await.unwrap();
+    let listed: Vec<(&str, &str, Option<u64>)> = tables
+        .iter()
+        .map(|(r, c)| {
+            (
+                r.request_id.as_str(),
+                r.sha256.as_str(),
+                c.rows[0].counts[0],
+            )
+        })
+        .collect();
+    assert_eq!(listed[0], ("req-9", "ee", Some(12)), "newest first");
+    let mut rest = listed[1..].to_vec();
+    rest.sort();
+    assert_eq!(
+        rest,
+        vec![("req-1", "aa", Some(47)), ("req-2", "aa", Some(47))]
+    );
+    assert_eq!(ledger.released_tables("ws-one", 1).await.unwrap().len(), 1);
+    assert!(
+        ledger
+            .released_tables("ws-two", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Remembered tables are not releases.
+    assert_eq!(ledger.released("ws-one", "never").await.unwrap(), vec![]);
+    assert_eq!(ledger.released("ws-one", "ee").await.unwrap(), vec![later]);
 }
 
 #[tokio::test]

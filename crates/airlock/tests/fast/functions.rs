@@ -81,6 +81,7 @@ async fn fixture_request(s: &Stack) {
         links_issued: vec![],
         audited_since_change: vec![],
         contributors: vec!["alice".into()],
+        gate_runs: vec![],
         outbox: vec![],
     };
     s.requests.force_put(&request);

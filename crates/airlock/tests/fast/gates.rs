@@ -271,3 +271,259 @@ async fn a_file_released_before_is_shown_to_the_reviewer_as_a_re_release() {
     let other = submit(&s, "table.csv", b"region,mean\nNorth,4.6\n").await;
     assert!(other["files"][0].get("findings").is_none(), "{other}");
 }
+
+fn external(mode: &str) -> Value {
+    json!({"gates": [{"name": "names check", "kind": "external", "mode": mode,
+        "deadlineMinutes": 30}]})
+}
+
+/// The `Airlock.GateRequested` events published for request `id`.
+fn gate_requests(s: &Stack, id: &str) -> Vec<Value> {
+    s.notifications()
+        .into_iter()
+        .filter(|e| e.event_type == "Airlock.GateRequested" && e.data["requestId"] == id)
+        .map(|e| e.data)
+        .collect()
+}
+
+fn answer(result: &str) -> Value {
+    json!({"revision": 1, "files": [{"name": "table.csv", "result": result,
+        "message": "row 2 names a patient", "location": "row 2"}]})
+}
+
+#[tokio::test]
+async fn an_external_gate_is_asked_with_read_links_and_its_answer_decides() {
+    let s = Stack::start(external("block")).await;
+    let r = submit(&s, "table.csv", b"name,n\nAda,120\n").await;
+    assert_eq!(r["status"], "submitted", "waits for the gate: {r}");
+    let id = r["id"].as_str().unwrap().to_string();
+    let asked = gate_requests(&s, &id);
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    let asked = &asked[0];
+    assert_eq!(asked["gate"], "names check");
+    assert_eq!(
+        asked["answerPath"],
+        format!("/api/workspaces/{WS1}/requests/{id}/gates/names%20check")
+    );
+    let file = &asked["files"][0];
+    assert_eq!(file["name"], "table.csv");
+    assert_eq!(
+        file["sha256"],
+        s.record(&id).files[0].sha256.clone().unwrap()
+    );
+    // The link reads the sealed copy, and only that: read, no list, no write.
+    let url = file["url"].as_str().unwrap();
+    assert!(url.contains("sp=r&"), "{url}");
+    let (path, query) = url.split_once('?').unwrap();
+    let (container, name) = path.rsplit_once('/').unwrap();
+    let link = s.blobs.sas_client(&format!("{container}?{query}")).unwrap();
+    assert_eq!(&link.download(name).unwrap()[..], b"name,n\nAda,120\n");
+    assert!(link.upload("x.csv", b"x".to_vec()).is_err());
+
+    // Reviewers see the gate waiting.
+    let mike = s.token("mike", &[MANAGER], WS1);
+    let report = s
+        .ok(
+            "GET",
+            &format!("/api/workspaces/{WS1}/requests/{id}/gates"),
+            &mike,
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(report["gates"][1]["state"], "waiting", "{report}");
+    assert_eq!(report["gates"][0]["name"], "malware scan");
+
+    // Only the gate's service identity may answer.
+    let path = format!("/api/workspaces/{WS1}/requests/{id}/gates/names check");
+    let alice = s.token("alice", &[RESEARCHER], WS1);
+    for who in [&alice, &mike] {
+        let (status, body) = s.call("POST", &path, Some(who), Some(answer("pass"))).await;
+        assert_eq!(status.as_u16(), 403, "{body}");
+    }
+    let elsewhere = s.token("svc-gate", &["AirlockGate"], WS2);
+    let (status, _) = s
+        .call("POST", &path, Some(&elsewhere), Some(answer("pass")))
+        .await;
+    assert_eq!(status.as_u16(), 401, "another workspace's token");
+    let gate = s.token("svc-gate", &["AirlockGate"], WS1);
+    // A gate cannot read the request itself.
+    let (status, _) = s
+        .call(
+            "GET",
+            &format!("/api/workspaces/{WS1}/requests/{id}"),
+            Some(&gate),
+            None,
+        )
+        .await;
+    assert_eq!(status.as_u16(), 403);
+    // Malformed answers are 400 with the reason.
+    let (status, body) = s
+        .call(
+            "POST",
+            &path,
+            Some(&gate),
+            Some(json!({"revision": 1, "files": [{"name": "table.csv", "result": "maybe"}]})),
+        )
+        .await;
+    assert_eq!(status.as_u16(), 400, "{body}");
+    let (status, body) = s
+        .call(
+            "POST",
+            &path,
+            Some(&gate),
+            Some(json!({"revision": 1, "files": []})),
+        )
+        .await;
+    assert_eq!(status.as_u16(), 400);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("missing: table.csv"),
+        "{body}"
+    );
+    let (status, _) = s
+        .call(
+            "POST",
+            &format!("/api/workspaces/{WS1}/requests/{id}/gates/nope"),
+            Some(&gate),
+            Some(answer("pass")),
+        )
+        .await;
+    assert_eq!(status.as_u16(), 400, "no such gate");
+
+    // The gate fails the file: blocked, naming the file, the gate and the place.
+    let receipt = s.ok("POST", &path, &gate, Some(answer("fail")), 200).await;
+    assert_eq!(receipt["recorded"], true);
+    s.settle().await;
+    let r = s.get(WS1, &id, &mike).await;
+    assert_eq!(r["status"], "blocked_by_scan", "{r}");
+    assert_eq!(
+        r["statusMessage"],
+        "blocked by policy: table.csv: row 2 names a patient (names check, row 2)"
+    );
+    // Retried (a Logic App's retry): the same answer is fine; another is a conflict.
+    let receipt = s.ok("POST", &path, &gate, Some(answer("fail")), 200).await;
+    assert_eq!(receipt["recorded"], false);
+    let (status, _) = s
+        .call("POST", &path, Some(&gate), Some(answer("pass")))
+        .await;
+    assert_eq!(status.as_u16(), 409);
+    assert!(s.actions(&id).await.contains(&"gate answered".to_string()));
+}
+
+#[tokio::test]
+async fn a_warning_external_gate_passes_the_request_to_review_with_its_finding() {
+    let s = Stack::start(external("warn")).await;
+    let r = submit(&s, "table.csv", b"name,n\nAda,120\n").await;
+    let id = r["id"].as_str().unwrap().to_string();
+    let gate = s.token("svc-gate", &["AirlockGate"], WS1);
+    s.ok(
+        "POST",
+        &format!("/api/workspaces/{WS1}/requests/{id}/gates/names%20check"),
+        &gate,
+        Some(answer("fail")),
+        200,
+    )
+    .await;
+    s.settle().await;
+    let mike = s.token("mike", &[MANAGER], WS1);
+    let r = s.get(WS1, &id, &mike).await;
+    assert_eq!(r["status"], "in_review", "{r}");
+    assert_eq!(r["files"][0]["findings"][0]["rule"], "external");
+    let report = s
+        .ok(
+            "GET",
+            &format!("/api/workspaces/{WS1}/requests/{id}/gates"),
+            &mike,
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(report["gates"][1]["state"], "warned");
+    assert_eq!(report["gates"][1]["answeredBy"], "svc-gate");
+}
+
+#[tokio::test]
+async fn a_gate_that_answers_late_or_never_fails_the_request() {
+    let s = Stack::start(external("block")).await;
+    let r = submit(&s, "table.csv", b"name,n\nAda,120\n").await;
+    let id = r["id"].as_str().unwrap().to_string();
+    // Before the deadline Reconcile waits, whatever its re-drive delay.
+    s.clock.advance(chrono::Duration::minutes(20));
+    s.engine.reconcile().await.unwrap();
+    s.settle().await;
+    assert_eq!(s.record(&id).status.to_string(), "submitted");
+    // Past it, an answer is refused...
+    s.clock.advance(chrono::Duration::minutes(11));
+    let gate = s.token("svc-gate", &["AirlockGate"], WS1);
+    let path = format!("/api/workspaces/{WS1}/requests/{id}/gates/names%20check");
+    let (status, body) = s
+        .call("POST", &path, Some(&gate), Some(answer("pass")))
+        .await;
+    assert_eq!(status.as_u16(), 409, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("answers after the deadline do not count")
+    );
+    // ... and Reconcile fails the request, naming the gate.
+    s.engine.reconcile().await.unwrap();
+    s.settle().await;
+    let r = s.record(&id);
+    assert_eq!(r.status.to_string(), "failed");
+    assert!(
+        r.status_message
+            .as_deref()
+            .unwrap()
+            .starts_with("no answer from external gate(s) by their deadline: names check (due "),
+        "{:?}",
+        r.status_message
+    );
+    let mike = s.token("mike", &[MANAGER], WS1);
+    let report = s
+        .ok(
+            "GET",
+            &format!("/api/workspaces/{WS1}/requests/{id}/gates"),
+            &mike,
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(report["gates"][1]["state"], "no_answer");
+}
+
+#[tokio::test]
+async fn a_table_that_differs_from_a_released_one_by_a_small_count_is_flagged() {
+    let s = Stack::start(json!({"gates": [
+        {"name": "release ledger", "kind": "releaseLedger", "mode": "warn"},
+        {"name": "sdc", "kind": "disclosure", "mode": "warn"},
+    ]}))
+    .await;
+    let mike = s.token("mike", &[MANAGER], WS1);
+    let first = submit(&s, "cohort.csv", b"region,n\nNorth,47\nSouth,120\n").await;
+    let first_id = first["id"].as_str().unwrap().to_string();
+    s.action(
+        WS1,
+        &first_id,
+        "review",
+        &mike,
+        Some(json!({"decision": "approved", "explanation": "ok", "revision": 1})),
+    )
+    .await;
+    assert_eq!(s.record(&first_id).status.to_string(), "approved");
+    // A week later the cohort has three more people in the North.
+    let later = submit(&s, "cohort-v2.csv", b"region,n\nNorth,50\nSouth,120\n").await;
+    assert_eq!(later["status"], "in_review");
+    let finding = &later["files"][0]["findings"][0];
+    assert_eq!(finding["rule"], "differencing", "{later}");
+    assert_eq!(finding["location"], "row \"north\", column \"n\"");
+    assert!(
+        finding["message"].as_str().unwrap().contains(&format!(
+            "n is 50 here and 47 in \"cohort.csv\", released by request {first_id}"
+        )),
+        "{finding}"
+    );
+}

@@ -37,6 +37,13 @@ variable "policy_defaults" {
       roundingBase         = optional(number)
       zerosDisclose        = optional(bool)
       countColumns         = optional(list(string))
+      dominanceN           = optional(number)
+      dominanceKPercent    = optional(number)
+      pPercent             = optional(number)
+      dofThreshold         = optional(number)
+      # external: minutes to answer, and the service identities (object ids) that may.
+      deadlineMinutes = optional(number)
+      answeredBy      = optional(list(string))
     })))
   })
   default = {}
@@ -54,9 +61,9 @@ variable "policy_defaults" {
   }
   validation {
     condition = alltrue([for g in coalesce(try(var.policy_defaults.gates, null), []) :
-      contains(["filePolicy", "disclosure", "releaseLedger"], g.kind) && contains(["block", "warn", "off"], coalesce(g.mode, "block"))
+      contains(["filePolicy", "disclosure", "releaseLedger", "external"], g.kind) && contains(["block", "warn", "off"], coalesce(g.mode, "block"))
     ])
-    error_message = "Each gate's kind is \"filePolicy\", \"disclosure\" or \"releaseLedger\", and its mode \"block\" (the default), \"warn\" or \"off\"."
+    error_message = "Each gate's kind is \"filePolicy\", \"disclosure\", \"releaseLedger\" or \"external\", and its mode \"block\" (the default), \"warn\" or \"off\"."
   }
 }
 

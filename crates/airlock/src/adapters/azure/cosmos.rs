@@ -4,6 +4,7 @@
 //! item per entry partitioned by `/requestId` (created, never replaced). Every replace is conditional on the ETag (`If-Match`);
 //! every query names its partition and passes user input as parameters, never as SQL text.
 
+use crate::domain::gates::TableCells;
 use crate::domain::{AirlockRequest, HistoryEntry, Workspace};
 use crate::ports::{
     HistoryStore, OrderBy, Page, PortError, Release, ReleaseLedger, RequestQuery, RequestStore,
@@ -510,7 +511,9 @@ impl ReleaseLedger for CosmosStores {
 
     async fn released(&self, workspace_id: &str, sha256: &str) -> Result<Vec<Release>, PortError> {
         // The partition key in the filter too: the local emulator needs it there.
-        let query = Query::from("SELECT * FROM c WHERE c.workspaceId = @ws AND c.sha256 = @sha")
+        let query = Query::from(
+            "SELECT * FROM c WHERE c.workspaceId = @ws AND c.sha256 = @sha AND NOT IS_DEFINED(c.kind)",
+        )
             .with_parameter("@ws", workspace_id)
             .and_then(|q| q.with_parameter("@sha", sha256))
             .map_err(|e| PortError::Permanent(e.to_string()))?;
@@ -521,5 +524,75 @@ impl ReleaseLedger for CosmosStores {
                     .map_err(|e| PortError::Permanent(format!("corrupt release entry: {e}")))
             })
             .collect()
+    }
+
+    async fn remember_table(
+        &self,
+        workspace_id: &str,
+        sha256: &str,
+        cells: &TableCells,
+    ) -> Result<(), PortError> {
+        // Content-addressed: the same bytes always have the same cells.
+        let id = format!("table-{sha256}");
+        let doc = serde_json::json!({
+            "id": id, "workspaceId": workspace_id, "kind": "table", "sha256": sha256,
+            "cells": cells,
+        });
+        match self
+            .releases
+            .create_item(workspace_id.to_string(), &id, doc, None)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.status().status_code() == StatusCode::Conflict => Ok(()),
+            Err(e) => Err(port_error("remembering a table", e)),
+        }
+    }
+
+    async fn released_tables(
+        &self,
+        workspace_id: &str,
+        limit: usize,
+    ) -> Result<Vec<(Release, TableCells)>, PortError> {
+        let corrupt =
+            |e: serde_json::Error| PortError::Permanent(format!("corrupt ledger item: {e}"));
+        let query =
+            Query::from("SELECT * FROM c WHERE c.workspaceId = @ws AND NOT IS_DEFINED(c.kind)")
+                .with_parameter("@ws", workspace_id)
+                .map_err(|e| PortError::Permanent(e.to_string()))?;
+        let (docs, _) = Self::query_values(&self.releases, workspace_id, query, None, None).await?;
+        let mut releases: Vec<Release> = docs
+            .into_iter()
+            .map(serde_json::from_value)
+            .collect::<Result<_, _>>()
+            .map_err(corrupt)?;
+        releases.sort_by_key(|r| std::cmp::Reverse(r.released_at));
+        let mut shas: Vec<String> = releases.iter().map(|r| r.sha256.clone()).collect();
+        shas.sort();
+        shas.dedup();
+        if shas.is_empty() {
+            return Ok(Vec::new());
+        }
+        let query = Query::from(
+            "SELECT c.sha256, c.cells FROM c WHERE c.workspaceId = @ws AND c.kind = 'table' AND ARRAY_CONTAINS(@shas, c.sha256)",
+        )
+        .with_parameter("@ws", workspace_id)
+        .and_then(|q| q.with_parameter("@shas", &shas))
+        .map_err(|e| PortError::Permanent(e.to_string()))?;
+        let (docs, _) = Self::query_values(&self.releases, workspace_id, query, None, None).await?;
+        let mut tables = std::collections::HashMap::new();
+        for mut doc in docs {
+            let sha = doc["sha256"].as_str().unwrap_or_default().to_string();
+            let cells: TableCells = serde_json::from_value(doc["cells"].take()).map_err(corrupt)?;
+            tables.insert(sha, cells);
+        }
+        Ok(releases
+            .into_iter()
+            .filter_map(|r| {
+                let cells = tables.get(&r.sha256)?.clone();
+                Some((r, cells))
+            })
+            .take(limit)
+            .collect())
     }
 }

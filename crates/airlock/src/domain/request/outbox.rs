@@ -2,8 +2,10 @@
 //! airlock itself and `Airlock.Notification` for organisations' notification Logic Apps.
 
 use super::AirlockRequest;
+use super::GateRun;
 use crate::domain::events::{
-    EventGridEvent, NOTIFICATION, PendingEvent, STATUS_CHANGED, StatusChangedData, Topic,
+    EventGridEvent, GATE_REQUESTED, NOTIFICATION, PendingEvent, STATUS_CHANGED, StatusChangedData,
+    Topic,
 };
 use crate::domain::lifecycle::Status;
 use crate::domain::workspace::Workspace;
@@ -56,6 +58,61 @@ pub fn status_change_events(
             ),
         },
     ]
+}
+
+/// `Airlock.GateRequested` for an external gate: the files as sealed (name, size, sha256),
+/// the deadline, and where to answer. Read links are added when the event is published
+/// (`app::workflow::flush_outbox`): a link is a credential and is never stored in the record.
+pub fn gate_requested_event(
+    request: &AirlockRequest,
+    run: &GateRun,
+    now: DateTime<Utc>,
+) -> PendingEvent {
+    let files: Vec<Value> = request
+        .files
+        .iter()
+        .map(|f| json!({"name": f.name, "size": f.size, "sha256": f.sha256}))
+        .collect();
+    PendingEvent {
+        topic: Topic::Notification,
+        event: EventGridEvent {
+            id: uuid::Uuid::new_v4().to_string(),
+            topic: None,
+            subject: subject_for(&request.workspace_id, &request.id),
+            event_type: GATE_REQUESTED.to_string(),
+            event_time: now,
+            data: json!({
+                "requestId": request.id,
+                "workspaceId": request.workspace_id,
+                "type": request.request_type,
+                "revision": run.revision,
+                "gate": run.gate,
+                "deadline": run.deadline,
+                "answerPath": format!(
+                    "/api/workspaces/{}/requests/{}/gates/{}",
+                    request.workspace_id,
+                    request.id,
+                    percent_encode_segment(&run.gate)
+                ),
+                "files": files,
+            }),
+            data_version: "1".to_string(),
+            metadata_version: None,
+        },
+    }
+}
+
+/// A path segment with everything but unreserved characters percent-encoded.
+fn percent_encode_segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 /// Who hears about a status change: the requester always, airlock managers when a review is

@@ -1,0 +1,518 @@
+//! Disclosure checks on a CSV/TSV table, read line by line as it streams past: rows counted,
+//! count cells checked against the threshold, rounding and zero rules, magnitude cells checked
+//! for dominance and p-percent where the table carries the largest contributions, degrees of
+//! freedom checked, and the cells kept (bounded) as the table's fingerprint for the release
+//! ledger. Memory is one line plus the capped findings and fingerprint.
+
+use super::{Disclosure, Finding, Gate, GateKind, GateMode};
+use serde::{Deserialize, Serialize};
+
+/// Findings kept per rule and file; beyond this, one more finding says how many were left out.
+pub(super) const MAX_FINDINGS_PER_RULE: usize = 20;
+/// A line longer than this in a table is not parsed (its finding says so).
+const MAX_LINE_BYTES: usize = 1024 * 1024;
+/// Rows kept in a table's fingerprint (OpenSAFELY's row limit for released tables is 5,000;
+/// the ledger keeps the first this many).
+pub const MAX_FINGERPRINT_ROWS: usize = 5_000;
+/// A row's label longer than this is cut (it identifies the row; it is not the data).
+const MAX_KEY_CHARS: usize = 160;
+
+/// The cells of a table that matter for differencing: each row's label (its non-count cells)
+/// and its counts, normalised (trimmed, lower-case headers), so the same table written with
+/// other spacing or column order compares equal.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TableCells {
+    /// Headers of the label columns, lower-case, sorted.
+    pub key_columns: Vec<String>,
+    /// Headers of the count columns, lower-case, in the order of each row's `counts`.
+    pub count_columns: Vec<String>,
+    pub rows: Vec<TableRow>,
+    /// False when the table had more rows than were kept.
+    pub complete: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TableRow {
+    /// The label cells in `key_columns` order, joined with ` | `.
+    pub key: String,
+    /// `None` where the cell is not a count (suppressed, `*`, `<5`).
+    pub counts: Vec<Option<u64>>,
+}
+
+/// Columns whose header names degrees of freedom (ACRO checks residual degrees of freedom).
+const DOF_COLUMNS: &[&str] = &[
+    "df",
+    "dof",
+    "df_resid",
+    "df_residual",
+    "residual_df",
+    "degrees_of_freedom",
+];
+
+/// A table's magnitude column with the columns giving its largest contributions.
+#[derive(Clone, Debug)]
+struct Magnitude {
+    total: usize,
+    /// `X_top1`, `X_top2`, ... (or `X_max`, `X_max2`) in rank order.
+    top: Vec<usize>,
+}
+
+pub(super) struct TableScan {
+    separator: u8,
+    rules: Vec<(String, Disclosure)>,
+    line: Vec<u8>,
+    in_quotes: bool,
+    too_long: bool,
+    header: Option<Vec<String>>,
+    /// For each disclosure gate, the indices of its count columns.
+    columns: Vec<Vec<usize>>,
+    magnitudes: Vec<Magnitude>,
+    dof: Vec<usize>,
+    rows: u64,
+    pub(super) data_rows: u64,
+    pub(super) findings: Vec<Finding>,
+    left_out: std::collections::BTreeMap<(String, String), usize>,
+    /// Kept when a release-ledger gate is on.
+    pub(super) cells: Option<TableCells>,
+    key_indices: Vec<usize>,
+    count_indices: Vec<usize>,
+}
+
+impl TableScan {
+    pub(super) fn new(separator: u8, gates: &[Gate]) -> TableScan {
+        let rules = gates
+            .iter()
+            .filter_map(|g| match &g.kind {
+                GateKind::Disclosure(d) => Some((g.name.clone(), d.clone())),
+                _ => None,
+            })
+            .collect();
+        let fingerprint = gates
+            .iter()
+            .any(|g| matches!(g.kind, GateKind::ReleaseLedger {}));
+        TableScan {
+            separator,
+            rules,
+            line: Vec::new(),
+            in_quotes: false,
+            too_long: false,
+            header: None,
+            columns: Vec::new(),
+            magnitudes: Vec::new(),
+            dof: Vec::new(),
+            rows: 0,
+            data_rows: 0,
+            findings: Vec::new(),
+            left_out: Default::default(),
+            cells: fingerprint.then(|| TableCells {
+                complete: true,
+                ..Default::default()
+            }),
+            key_indices: Vec::new(),
+            count_indices: Vec::new(),
+        }
+    }
+
+    pub(super) fn feed(&mut self, chunk: &[u8]) {
+        for &b in chunk {
+            if b == b'"' {
+                self.in_quotes = !self.in_quotes;
+            }
+            if b == b'\n' && !self.in_quotes {
+                self.end_line();
+                continue;
+            }
+            if self.line.len() < MAX_LINE_BYTES {
+                self.line.push(b);
+            } else {
+                self.too_long = true;
+            }
+        }
+    }
+
+    pub(super) fn finish(mut self) -> TableScan {
+        if !self.line.is_empty() {
+            self.end_line();
+        }
+        for ((gate, rule), n) in std::mem::take(&mut self.left_out) {
+            self.findings.push(Finding {
+                gate,
+                mode: GateMode::Block,
+                rule: rule.clone(),
+                message: format!("and {n} more {rule} finding(s) not listed"),
+                location: None,
+                needs_justification: false,
+            });
+        }
+        if let Some(cells) = &mut self.cells
+            && cells.count_columns.is_empty()
+        {
+            // No counts, nothing to difference.
+            self.cells = None;
+        }
+        self
+    }
+
+    fn header_row(&mut self, cells: Vec<String>) {
+        let lower: Vec<String> = cells
+            .iter()
+            .map(|h| h.trim().to_ascii_lowercase())
+            .collect();
+        self.columns = self
+            .rules
+            .iter()
+            .map(|(_, d)| {
+                lower
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, h)| is_count_column(h, &d.count_columns))
+                    .map(|(i, _)| i)
+                    .collect()
+            })
+            .collect();
+        // `X` with `X_top1` (or `X_max`): a magnitude and its largest contributions.
+        self.magnitudes = lower
+            .iter()
+            .enumerate()
+            .filter_map(|(i, h)| {
+                let rank =
+                    |names: &[String]| names.iter().find_map(|n| lower.iter().position(|x| x == n));
+                let top: Vec<usize> = (1..=5)
+                    .map_while(|k| {
+                        let mut names = vec![format!("{h}_top{k}")];
+                        names.push(if k == 1 {
+                            format!("{h}_max")
+                        } else {
+                            format!("{h}_max{k}")
+                        });
+                        rank(&names)
+                    })
+                    .collect();
+                (!top.is_empty()).then_some(Magnitude { total: i, top })
+            })
+            .collect();
+        self.dof = lower
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| DOF_COLUMNS.contains(&h.as_str()))
+            .map(|(i, _)| i)
+            .collect();
+        if let Some(fp) = &mut self.cells {
+            let is_count = |i: usize| self.columns.iter().any(|c| c.contains(&i));
+            let contribution = |i: usize| {
+                self.magnitudes
+                    .iter()
+                    .any(|m| m.total == i || m.top.contains(&i))
+            };
+            let default_counts = Disclosure::default().count_columns;
+            let mut keys: Vec<usize> = (0..lower.len())
+                .filter(|&i| !is_count(i) && !is_count_column(&lower[i], &default_counts))
+                .filter(|&i| !contribution(i) && !self.dof.contains(&i))
+                .filter(|&i| !looks_numeric_header(&lower[i]))
+                .collect();
+            keys.sort_by(|a, b| lower[*a].cmp(&lower[*b]));
+            let default_counts = Disclosure::default().count_columns;
+            let mut counts: Vec<usize> = (0..lower.len())
+                .filter(|&i| is_count(i) || is_count_column(&lower[i], &default_counts))
+                .collect();
+            counts.sort_by(|a, b| lower[*a].cmp(&lower[*b]));
+            fp.key_columns = keys.iter().map(|&i| lower[i].clone()).collect();
+            fp.count_columns = counts.iter().map(|&i| lower[i].clone()).collect();
+            self.key_indices = keys;
+            self.count_indices = counts;
+        }
+        self.header = Some(cells);
+    }
+
+    fn end_line(&mut self) {
+        let line = std::mem::take(&mut self.line);
+        let line = line.strip_suffix(b"\r").unwrap_or(&line);
+        self.rows += 1;
+        if std::mem::take(&mut self.too_long) {
+            let message = format!(
+                "row {} is longer than {MAX_LINE_BYTES} bytes and was not checked",
+                self.rows
+            );
+            for (gate, _) in self.rules.clone() {
+                self.push(&gate, "unchecked", message.clone(), None);
+            }
+            return;
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        let cells = split(line, self.separator);
+        let Some(header) = &self.header else {
+            self.header_row(cells);
+            return;
+        };
+        self.data_rows += 1;
+        let header = header.clone();
+        let at = |column: usize, rows: u64| {
+            Some(format!(
+                "row {rows}, column {:?}",
+                header.get(column).map(String::as_str).unwrap_or("?")
+            ))
+        };
+        for (g, (gate, d)) in self.rules.clone().iter().enumerate() {
+            for column in self.columns[g].clone() {
+                let Some(value) = cells.get(column).and_then(|c| parse_count(c)) else {
+                    continue;
+                };
+                let location = at(column, self.rows);
+                if value == 0 {
+                    if d.zeros_disclose {
+                        self.push(gate, "zero", "a zero count".into(), location.clone());
+                    }
+                    continue;
+                }
+                if value < d.threshold {
+                    self.push(
+                        gate,
+                        "small_count",
+                        format!("count {value} is below the threshold of {}", d.threshold),
+                        location.clone(),
+                    );
+                }
+                if let Some(base) = d.rounding_base.filter(|b| *b > 1)
+                    && value % base != 0
+                {
+                    self.push(
+                        gate,
+                        "unrounded",
+                        format!("count {value} is not rounded to a multiple of {base}"),
+                        location,
+                    );
+                }
+            }
+            for m in self.magnitudes.clone() {
+                self.magnitude_rules(gate, d, &m, &cells, at(m.total, self.rows));
+            }
+            if d.dof_threshold > 0 {
+                for column in self.dof.clone() {
+                    let Some(df) = cells.get(column).and_then(|c| parse_number(c)) else {
+                        continue;
+                    };
+                    if df < d.dof_threshold as f64 {
+                        self.push(
+                            gate,
+                            "degrees_of_freedom",
+                            format!(
+                                "{df} residual degrees of freedom; at least {} are needed",
+                                d.dof_threshold
+                            ),
+                            at(column, self.rows),
+                        );
+                    }
+                }
+            }
+        }
+        if let Some(fp) = &mut self.cells {
+            if fp.rows.len() >= MAX_FINGERPRINT_ROWS {
+                fp.complete = false;
+            } else {
+                let key: String = self
+                    .key_indices
+                    .iter()
+                    .map(|&i| {
+                        cells
+                            .get(i)
+                            .map(|c| c.trim().to_lowercase())
+                            .unwrap_or_default()
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+                    .chars()
+                    .take(MAX_KEY_CHARS)
+                    .collect();
+                let counts = self
+                    .count_indices
+                    .iter()
+                    .map(|&i| cells.get(i).and_then(|c| parse_count(c)))
+                    .collect();
+                fp.rows.push(TableRow { key, counts });
+            }
+        }
+    }
+
+    /// Dominance (n, k) and p-percent on a magnitude cell whose largest contributions are in
+    /// the row (ACRO's `safe_nk_n`/`safe_nk_k` and `safe_pratio_p`).
+    fn magnitude_rules(
+        &mut self,
+        gate: &str,
+        d: &Disclosure,
+        m: &Magnitude,
+        cells: &[String],
+        location: Option<String>,
+    ) {
+        let Some(total) = cells.get(m.total).and_then(|c| parse_number(c)) else {
+            return;
+        };
+        let top: Vec<f64> = m
+            .top
+            .iter()
+            .map_while(|&i| cells.get(i).and_then(|c| parse_number(c)))
+            .map(f64::abs)
+            .collect();
+        if total <= 0.0 || top.is_empty() {
+            return;
+        }
+        if d.dominance_n > 0 && d.dominance_k_percent > 0 {
+            let n = (d.dominance_n as usize).min(top.len());
+            let share: f64 = top[..n].iter().sum::<f64>() / total;
+            if share * 100.0 > d.dominance_k_percent as f64 {
+                self.push(
+                    gate,
+                    "dominance",
+                    format!(
+                        "the largest {n} contribution(s) make up {:.0}% of the total {total}; at most {}% is allowed",
+                        share * 100.0,
+                        d.dominance_k_percent
+                    ),
+                    location.clone(),
+                );
+            }
+        }
+        if d.p_percent > 0 && top.len() >= 2 {
+            // The second largest contributor can estimate the largest to within the rest.
+            let rest = total - top[0] - top[1];
+            if rest < top[0] * d.p_percent as f64 / 100.0 {
+                self.push(
+                    gate,
+                    "p_percent",
+                    format!(
+                        "the rest of the total ({rest}) is less than {}% of the largest contribution ({}): the second largest contributor could estimate it",
+                        d.p_percent, top[0]
+                    ),
+                    location,
+                );
+            }
+        }
+    }
+
+    fn push(&mut self, gate: &str, rule: &str, message: String, location: Option<String>) {
+        let listed = self
+            .findings
+            .iter()
+            .filter(|f| f.gate == gate && f.rule == rule)
+            .count();
+        if listed >= MAX_FINDINGS_PER_RULE {
+            *self
+                .left_out
+                .entry((gate.to_string(), rule.to_string()))
+                .or_default() += 1;
+            return;
+        }
+        self.findings.push(Finding {
+            gate: gate.to_string(),
+            mode: GateMode::Block,
+            rule: rule.to_string(),
+            message,
+            location,
+            needs_justification: false,
+        });
+    }
+}
+
+/// Headers that hold measurements rather than labels (a mean is not what names a row).
+fn looks_numeric_header(h: &str) -> bool {
+    [
+        "mean", "median", "sd", "std", "se", "min", "max", "sum", "rate", "percent", "pct", "ratio",
+    ]
+    .iter()
+    .any(|m| h == *m || h.ends_with(&format!("_{m}")) || h.starts_with(&format!("{m}_")))
+}
+
+fn is_count_column(header: &str, names: &[String]) -> bool {
+    let h = header.trim().to_ascii_lowercase();
+    names.iter().any(|n| n.eq_ignore_ascii_case(&h)) || h.ends_with("_count") || h.ends_with("_n")
+}
+
+/// A cell as a non-negative whole number (`12`, `"12"`, ` 12 `); anything else is not a count.
+fn parse_count(cell: &str) -> Option<u64> {
+    let c = cell.trim().trim_matches('"').trim();
+    if c.is_empty() || !c.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    c.parse().ok()
+}
+
+/// A cell as a finite number (`12`, `-3.5`, `1e3`).
+fn parse_number(cell: &str) -> Option<f64> {
+    let c = cell.trim().trim_matches('"').trim();
+    c.parse::<f64>().ok().filter(|v| v.is_finite())
+}
+
+/// Splits one line into cells, honouring double quotes.
+fn split(line: &[u8], separator: u8) -> Vec<String> {
+    let mut cells = Vec::new();
+    let mut cell = Vec::new();
+    let mut quoted = false;
+    for &b in line {
+        match b {
+            b'"' => quoted = !quoted,
+            b if b == separator && !quoted => cells.push(std::mem::take(&mut cell)),
+            b => cell.push(b),
+        }
+    }
+    cells.push(cell);
+    cells
+        .into_iter()
+        .map(|c| String::from_utf8_lossy(&c).trim().to_string())
+        .collect()
+}
+
+/// A difference between this table and an earlier released one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Difference {
+    pub key: String,
+    pub column: String,
+    pub now: u64,
+    pub before: u64,
+}
+
+/// Cells of `new` whose row (same label) and column (same count header) are in `earlier`
+/// with a count that differs by less than `threshold` (but not zero): subtracting one table
+/// from the other discloses that small count. Only tables labelled by the same columns are
+/// compared. At most `limit` are returned.
+pub fn small_differences(
+    new: &TableCells,
+    earlier: &TableCells,
+    threshold: u64,
+    limit: usize,
+) -> Vec<Difference> {
+    if new.key_columns != earlier.key_columns || new.key_columns.is_empty() {
+        return Vec::new();
+    }
+    let before: std::collections::HashMap<&str, &TableRow> =
+        earlier.rows.iter().map(|r| (r.key.as_str(), r)).collect();
+    let mut out = Vec::new();
+    for row in &new.rows {
+        let Some(old) = before.get(row.key.as_str()) else {
+            continue;
+        };
+        for (i, column) in new.count_columns.iter().enumerate() {
+            let Some(j) = earlier.count_columns.iter().position(|c| c == column) else {
+                continue;
+            };
+            let (Some(Some(now)), Some(Some(then))) = (row.counts.get(i), old.counts.get(j)) else {
+                continue;
+            };
+            let diff = now.abs_diff(*then);
+            if diff > 0 && diff < threshold {
+                out.push(Difference {
+                    key: row.key.clone(),
+                    column: column.clone(),
+                    now: *now,
+                    before: *then,
+                });
+                if out.len() >= limit {
+                    return out;
+                }
+            }
+        }
+    }
+    out
+}
