@@ -1,6 +1,7 @@
 //! The local stack: everything Azure provides around the `handler`, on this machine, for
 //! development and the end-to-end tests. Never linked into the `handler`.
 //!
+//! - [`example_gate`]: an external gate as an organisation would run one (docs/gates.md);
 //! - [`emulators`]: Azurite and the Cosmos DB emulator as child processes;
 //! - [`clamav`]: clamd with an offline signature set, and its INSTREAM client (plays Defender);
 //! - [`front`]: the Functions host's front door: `/api/...` forwarded, functions unreachable;
@@ -12,6 +13,7 @@
 
 pub mod clamav;
 pub mod emulators;
+pub mod example_gate;
 pub mod front;
 pub mod router;
 pub mod stack;

@@ -77,3 +77,151 @@ async fn a_count_of_three_is_blocked_or_warned_as_the_policy_says() {
     assert_eq!(finding["mode"], "warn");
     assert_eq!(finding["location"], "row 3, column \"n\"");
 }
+
+/// External gates on the real stack, with the example gate service (docs/gates.md) as the
+/// organisation's gate: it is asked through the notification topic, reads the sealed files
+/// in Azurite through the event's links, and answers through the API with its own token.
+/// One workspace's gate answers at once, one answers after its one-minute deadline, one
+/// never answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_external_gate_decides_and_one_that_is_late_or_silent_fails_the_request() {
+    use airlock_local::example_gate::{ExampleGate, GateOptions};
+    let gated = |id: &str, short: &str, gate: &str| -> Workspace {
+        serde_json::from_value(json!({
+            "id": id, "displayName": id, "shortId": short, "tokenAudience": audience(id),
+            "policy": {"gates": [
+                {"name": gate, "kind": "external", "mode": "block", "deadlineMinutes": 1,
+                 "answeredBy": ["svc-gate"]},
+            ]},
+        }))
+        .unwrap()
+    };
+    let stack = start_stack(
+        env!("CARGO_BIN_EXE_handler").as_ref(),
+        "extgates",
+        DeliveryOptions::default(),
+        vec![
+            gated("ws-prompt", "prompt", "identifiers"),
+            gated("ws-slow", "slow", "identifiers slow"),
+            gated("ws-down", "down", "identifiers down"),
+        ],
+        Duration::from_secs(60),
+        vec![],
+    )
+    .await;
+    let issuer = airlock_testkit::TokenIssuer::dev();
+    let token: airlock_local::example_gate::TokenSource = std::sync::Arc::new(move |ws: &str| {
+        issuer.mint(&airlock_testkit::TokenSpec::new(
+            "svc-gate",
+            &["AirlockGate"],
+            &audience(ws),
+        ))
+    });
+    let gate = |name: &str, delay: u64, silent: bool| GateOptions {
+        api_url: stack.api_url.clone(),
+        gate: name.into(),
+        token: token.clone(),
+        delay: Duration::from_secs(delay),
+        silent,
+    };
+    let prompt = ExampleGate::start(gate("identifiers", 0, false))
+        .await
+        .unwrap();
+    let slow = ExampleGate::start(gate("identifiers slow", 65, false))
+        .await
+        .unwrap();
+    let down = ExampleGate::start(gate("identifiers down", 0, true))
+        .await
+        .unwrap();
+    stack.engine.set_options(DeliveryOptions {
+        notification_webhooks: vec![
+            prompt.webhook_url.clone(),
+            slow.webhook_url.clone(),
+            down.webhook_url.clone(),
+        ],
+        ..stack.engine.options()
+    });
+    let c = StackClient::new(&stack);
+    let clean: &[u8] = b"region,n\nNorth,120\n";
+    let identifying: &[u8] = b"nhs_number,n\n9434765919,1\n";
+
+    // The prompt gate passes a clean table and blocks one with an identifier, naming it.
+    let rita = stack.token("rita", &["WorkspaceResearcher"], "ws-prompt");
+    let passed = c
+        .submitted("ws-prompt", &rita, "export", &[("counts.csv", clean)])
+        .await;
+    let blocked = c
+        .submitted("ws-prompt", &rita, "export", &[("ids.csv", identifying)])
+        .await;
+    // Slow and silent gates, asked at the same time.
+    let sam = stack.token("sam", &["WorkspaceResearcher"], "ws-slow");
+    let late = c
+        .submitted("ws-slow", &sam, "export", &[("counts.csv", clean)])
+        .await;
+    let dan = stack.token("dan", &["WorkspaceResearcher"], "ws-down");
+    let never = c
+        .submitted("ws-down", &dan, "export", &[("counts.csv", clean)])
+        .await;
+
+    let r = c.wait("ws-prompt", &passed, &rita, "in_review").await;
+    assert!(r.get("files").is_some());
+    let r = c
+        .wait("ws-prompt", &blocked, &rita, "blocked_by_scan")
+        .await;
+    assert_eq!(
+        r["statusMessage"],
+        "blocked by policy: ids.csv: holds something shaped like an NHS number (identifiers, line 2)"
+    );
+    let mona = stack.token("mona", &["AirlockManager"], "ws-prompt");
+    let report = c
+        .ok(
+            "GET",
+            &format!("/workspaces/ws-prompt/requests/{passed}/gates"),
+            &mona,
+            None,
+        )
+        .await;
+    assert_eq!(report["gates"][1]["state"], "passed", "{report}");
+    assert_eq!(report["gates"][1]["answeredBy"], "svc-gate");
+    // The event named the sealed copy's sha256, which the record holds.
+    let asked = prompt
+        .asked()
+        .into_iter()
+        .find(|a| a["requestId"] == passed.as_str())
+        .expect("the prompt gate was asked");
+    let record = c
+        .ok(
+            "GET",
+            &format!("/workspaces/ws-prompt/requests/{passed}"),
+            &mona,
+            None,
+        )
+        .await;
+    assert_eq!(
+        asked["files"][0]["sha256"],
+        record["airlockRequest"]["files"][0]["sha256"]
+    );
+
+    // Past the deadline: Reconcile fails both; the late answer was refused (409).
+    tokio::time::sleep(Duration::from_secs(62)).await;
+    stack.engine.reconcile().await.expect("reconcile runs");
+    for (ws, id, token) in [("ws-slow", &late, &sam), ("ws-down", &never, &dan)] {
+        let r = c.wait(ws, id, token, "failed").await;
+        assert!(
+            r["statusMessage"]
+                .as_str()
+                .unwrap()
+                .starts_with("no answer from external gate(s) by their deadline"),
+            "{r}"
+        );
+    }
+    for _ in 0..100 {
+        if !slow.answered().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(slow.answered()[0].status, 409, "{:?}", slow.answered());
+    assert!(down.answered().is_empty());
+    assert_eq!(down.asked().len(), 1, "asked once");
+}

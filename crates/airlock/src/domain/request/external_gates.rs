@@ -151,6 +151,15 @@ impl AirlockRequest {
                 self.revision
             )));
         }
+        // Late first (the request may have been failed for it meanwhile): the gate learns why.
+        if let Some(i) = run_index
+            && ctx.now > self.gate_runs[i].deadline
+        {
+            return Err(DomainError::Stale(format!(
+                "gate {gate_name:?} had until {}; answers after the deadline do not count",
+                self.gate_runs[i].deadline.to_rfc3339()
+            )));
+        }
         if self.status != Status::Submitted {
             return Err(DomainError::IllegalTransition {
                 action: "answer a gate for",
@@ -162,13 +171,6 @@ impl AirlockRequest {
                 "gate {gate_name:?} has not been asked about revision {revision} yet (its files are still being sealed or scanned)"
             )));
         };
-        let deadline = self.gate_runs[i].deadline;
-        if ctx.now > deadline {
-            return Err(DomainError::Stale(format!(
-                "gate {gate_name:?} had until {}; answers after the deadline do not count",
-                deadline.to_rfc3339()
-            )));
-        }
         let mut names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
         names.dedup();
         if names.len() != files.len() {
