@@ -79,6 +79,9 @@ pub enum Command {
     Revoke(RevokeArgs),
     /// The request's audit trail, and whether its hash chain verifies
     History(IdArgs),
+    /// Each gate's result on the request (malware scan, policy gates, external gates), with
+    /// the evidence per file
+    Gates(IdArgs),
 }
 
 #[derive(Debug, Args)]

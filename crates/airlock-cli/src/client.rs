@@ -141,6 +141,16 @@ impl Api {
             .await
     }
 
+    pub async fn gates(
+        &self,
+        workspace: &str,
+        id: &str,
+    ) -> CliResult<airlock::domain::request::GateReport> {
+        let path = format!("{}/gates", Self::request_path(workspace, id));
+        self.call(Method::GET, workspace, &path, &[], None::<&()>)
+            .await
+    }
+
     pub async fn history(&self, workspace: &str, id: &str) -> CliResult<AuditTrail> {
         let path = format!("{}/history", Self::request_path(workspace, id));
         self.call(Method::GET, workspace, &path, &[], None::<&()>)

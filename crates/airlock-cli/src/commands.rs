@@ -767,6 +767,15 @@ pub async fn revoke(api: &Api, args: RevokeArgs) -> CliResult<Outcome> {
     )))
 }
 
+pub async fn gates(api: &Api, id: &str) -> CliResult<Outcome> {
+    let workspace = api.settings.workspace()?;
+    let report = api.gates(workspace, id).await?;
+    Ok(Outcome::Message(
+        crate::output::gates(&report),
+        serde_json::to_value(&report).expect("API documents serialise"),
+    ))
+}
+
 pub async fn history(api: &Api, id: &str) -> CliResult<Outcome> {
     let workspace = api.settings.workspace()?;
     Ok(Outcome::Trail(api.history(workspace, id).await?))

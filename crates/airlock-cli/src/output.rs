@@ -111,6 +111,54 @@ pub fn list(requests: &[RequestEnvelope]) -> String {
     out
 }
 
+/// One line per gate (state, mode, kind; deadline or who answered), then its findings.
+pub fn gates(report: &airlock::domain::request::GateReport) -> String {
+    let mut out = format!(
+        "request {} revision {} ({})\n",
+        report.request_id,
+        report.revision,
+        report.status.as_str()
+    );
+    for g in &report.gates {
+        let state = serde_json::to_value(g.state)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default();
+        let mode = serde_json::to_value(g.mode)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default();
+        let mut extra = String::new();
+        if let Some(by) = &g.answered_by {
+            extra = format!(" (answered by {by})");
+        } else if let Some(deadline) = g.deadline {
+            extra = format!(" (due {})", deadline.format("%Y-%m-%d %H:%M UTC"));
+        }
+        out.push_str(&format!(
+            "{:<10} {:<24} {} {}{extra}\n",
+            state, g.name, mode, g.kind
+        ));
+        for f in &g.files {
+            if let Some(v) = &f.verdict {
+                out.push_str(&format!("           {}: {v}\n", f.name));
+            }
+            for x in &f.findings {
+                out.push_str(&format!(
+                    "           {}: {} [{}]{}\n",
+                    f.name,
+                    x.message,
+                    x.rule,
+                    x.location
+                        .as_deref()
+                        .map(|l| format!(" at {l}"))
+                        .unwrap_or_default()
+                ));
+            }
+        }
+    }
+    out
+}
+
 pub fn history(trail: &AuditTrail) -> String {
     let mut out = String::new();
     for e in &trail.history {

@@ -130,6 +130,19 @@ async fn export_a_folder_review_it_and_download_it_verified() {
         "--id prints the id alone"
     );
     assert_eq!(request["airlockRequest"]["status"], "in_review");
+    // The gate report: the malware scan passed every file.
+    let gates = rita.run(&["gates", &id]).await.ok();
+    assert!(
+        gates
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("passed") && l.contains("malware scan")),
+        "{}",
+        gates.stdout
+    );
+    let report = rita.run(&["gates", &id, "--json"]).await.ok().json();
+    assert_eq!(report["gates"][0]["kind"], "malwareScan");
+    assert_eq!(report["gates"][0]["files"].as_array().unwrap().len(), 3);
     let mut expected: Vec<String> = files.iter().map(|(n, _)| n.to_string()).collect();
     expected.sort();
     assert_eq!(file_names(&request), expected);

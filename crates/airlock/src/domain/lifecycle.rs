@@ -165,13 +165,13 @@ pub const TRANSITIONS: &[Transition] = &[
         Submitted,
         InReview,
         By::System,
-        "every file sealed in the in-progress stage, hashed and, when scanning is on, clean",
+        "every file sealed in the in-progress stage, hashed, clean when scanning is on, through the policy's gates, and every external gate answered",
     ),
     t(
         Submitted,
         BlockingInProgress,
         By::System,
-        "a scan verdict other than `No threats found`",
+        "a scan verdict other than `No threats found`, or a finding of a gate in block mode",
     ),
     t(
         InReview,
@@ -218,7 +218,12 @@ pub const TRANSITIONS: &[Transition] = &[
         "revoke, with a reason: approved data is deleted",
     ),
     t(Draft, Failed, By::System, "an unrecoverable error"),
-    t(Submitted, Failed, By::System, "an unrecoverable error"),
+    t(
+        Submitted,
+        Failed,
+        By::System,
+        "an unrecoverable error, no scan verdict or no external gate answer by its deadline",
+    ),
     t(InReview, Failed, By::System, "an unrecoverable error"),
     t(
         ApprovalInProgress,

@@ -108,7 +108,9 @@ fn roles_doc_matches_the_access_rules() {
         "# Roles: who may do what\n\nGenerated from `crates/airlock/src/domain/access.rs` by `crates/airlock/tests/fast/docs.rs`; do not edit by hand.\n\n\
          Roles are Entra ID app roles in the caller's token for a workspace. Nobody reviews a request they created, and a\n\
          reviewer counts once per revision. Creating requests: `WorkspaceResearcher` and `WorkspaceOwner`. Reading: owners,\n\
-         airlock managers and TRE admins read every request of the workspace; researchers read their own and approved ones.\n\n\
+         airlock managers and TRE admins read every request of the workspace; researchers read their own and approved ones.\n\
+         `AirlockGate` is for service identities: it answers for an external gate (`POST .../gates/{name}`, docs/gates.md)\n\
+         while the request is `submitted` and waits for it, and may do nothing else.\n\n\
          Actions offered in `allowedUserActions`, per status (link permissions: `acwdl` upload without read, `rl` read):\n\n",
     );
     doc.push_str("| status |");
