@@ -225,3 +225,72 @@ async fn an_external_gate_decides_and_one_that_is_late_or_silent_fails_the_reque
     assert!(down.answered().is_empty());
     assert_eq!(down.asked().len(), 1, "asked once");
 }
+
+/// The release ledger on the real stack (Cosmos emulator): a table approved and released,
+/// then a new one whose North count is 3 higher, is shown to the reviewer as differencing,
+/// naming the row, the column and the earlier release; the same bytes again as a re-release.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_overlap_with_an_earlier_release_is_shown_to_the_reviewer() {
+    let ws: Workspace = serde_json::from_value(json!({
+        "id": "ws-ledger", "displayName": "ledger", "shortId": "ledger",
+        "tokenAudience": audience("ws-ledger"),
+        "policy": {"gates": [
+            {"name": "release ledger", "kind": "releaseLedger", "mode": "warn"},
+            {"name": "small counts", "kind": "disclosure", "mode": "warn"},
+        ]},
+    }))
+    .unwrap();
+    let stack = start_stack(
+        env!("CARGO_BIN_EXE_handler").as_ref(),
+        "ledger",
+        DeliveryOptions::default(),
+        vec![ws],
+        Duration::from_secs(60),
+        vec![],
+    )
+    .await;
+    let c = StackClient::new(&stack);
+    let rita = stack.token("rita", &["WorkspaceResearcher"], "ws-ledger");
+    let mona = stack.token("mona", &["AirlockManager"], "ws-ledger");
+    let first: &[u8] = b"region,n\nNorth,47\nSouth,120\n";
+    let id = c
+        .submitted("ws-ledger", &rita, "export", &[("cohort.csv", first)])
+        .await;
+    c.wait("ws-ledger", &id, &mona, "in_review").await;
+    c.act(
+        "ws-ledger",
+        &id,
+        "review",
+        &mona,
+        Some(json!({"decision": "approved", "explanation": "fine", "revision": 1})),
+    )
+    .await;
+    c.wait("ws-ledger", &id, &mona, "approved").await;
+
+    let later = c
+        .submitted(
+            "ws-ledger",
+            &rita,
+            "export",
+            &[("cohort-v2.csv", b"region,n\nNorth,50\nSouth,120\n")],
+        )
+        .await;
+    let r = c.wait("ws-ledger", &later, &mona, "in_review").await;
+    let finding = &r["files"][0]["findings"][0];
+    assert_eq!(finding["rule"], "differencing", "{r}");
+    assert_eq!(finding["location"], "row \"north\", column \"n\"");
+    assert!(
+        finding["message"].as_str().unwrap().starts_with(&format!(
+            "n is 50 here and 47 in \"cohort.csv\", released by request {id} on "
+        )),
+        "{finding}"
+    );
+    let again = c
+        .submitted("ws-ledger", &rita, "export", &[("copy.csv", first)])
+        .await;
+    let r = c.wait("ws-ledger", &again, &mona, "in_review").await;
+    assert_eq!(
+        r["files"][0]["findings"][0]["rule"], "already_released",
+        "{r}"
+    );
+}
