@@ -384,6 +384,7 @@ pub async fn create(api: &Api, args: CreateArgs) -> CliResult<RequestEnvelope> {
             request_type: type_of(args.request_type),
             title: args.title,
             business_justification: args.justification,
+            properties: None,
         },
     )
     .await

@@ -71,7 +71,7 @@ pub fn router() -> Router<Arc<Deps>> {
             "/api/workspaces/{ws}/requests/{id}/revoke",
             post(requests::revoke),
         )
-        .route("/api/requests", get(requests::mine))
+        .route("/api/requests", get(requests::requests))
         .route(
             "/api/health",
             get(|| async {

@@ -80,7 +80,22 @@ fn paging(awaiting: bool) -> Vec<Param> {
         ),
     ];
 
+    params.push(query(
+        "order_by",
+        json!({"type": "string", "enum": ["createdWhen", "updatedWhen"]}),
+        "AzureTRE's order: the field (with order_ascending)",
+    ));
+    params.push(query(
+        "order_ascending",
+        json!({"type": "boolean", "default": true}),
+        "AzureTRE's direction for order_by",
+    ));
     if awaiting {
+        params.push(query(
+            "airlock_manager",
+            json!({"type": "boolean", "default": false}),
+            "AzureTRE's: every request in the workspaces where the caller is an airlock manager (answered as AzureTRE does, a bare array, when none of pageSize, continuationToken, awaitingMyReview, orderBy is given)",
+        ));
         params.push(query(
             "awaitingMyReview",
             json!({"type": "boolean"}),
@@ -91,6 +106,11 @@ fn paging(awaiting: bool) -> Vec<Param> {
             "creator",
             json!({"type": "string"}),
             "creator's user id (researchers always see their own)",
+        ));
+        params.push(query(
+            "creator_user_id",
+            json!({"type": "string"}),
+            "AzureTRE's name for creator",
         ));
     }
     params
@@ -236,10 +256,10 @@ fn operations() -> Vec<Op> {
         Op {
             method: "get",
             path: "/api/requests",
-            summary: "The caller's requests across the workspaces their token is for",
+            summary: "The caller's requests across the workspaces their token is for: a page (RequestList) with any of pageSize, continuationToken, awaitingMyReview, orderBy; else AzureTRE's bare array (at most 1000)",
             body: None,
             status: 200,
-            response: "RequestList",
+            response: "RequestsAnswer",
             params: paging(true),
             secured: true,
         },
@@ -264,6 +284,43 @@ fn operations() -> Vec<Op> {
             secured: false,
         },
     ]
+}
+
+/// The request record's schema as `types::request_document` serves it: AzureTRE's epoch
+/// timestamps in `createdWhen`/`updatedWhen` (RFC 3339 in `createdAt`/`updatedAt`),
+/// `resourceVersion`, and AzureTRE's fields on each review.
+fn as_served(schemas: &mut Map<String, Value>) {
+    let epoch = |what: &str| json!({"type": "number", "description": format!("{what}, seconds since 1970-01-01T00:00:00Z (AzureTRE's form)")});
+    let rfc3339 = |what: &str| json!({"type": "string", "format": "date-time", "description": format!("{what} (RFC 3339)")});
+    if let Some(request) = schemas.get_mut("AirlockRequest") {
+        let properties = &mut request["properties"];
+        properties["createdWhen"] = epoch("when the request was created");
+        properties["updatedWhen"] = epoch("when the request last changed");
+        properties["createdAt"] = rfc3339("when the request was created");
+        properties["updatedAt"] = rfc3339("when the request last changed");
+        properties["resourceVersion"] = json!({"type": "integer", "minimum": 0, "description": "how many changes the request has had (AzureTRE's resourceVersion)"});
+        if let Some(required) = request["required"].as_array_mut() {
+            required.extend(["createdAt", "updatedAt", "resourceVersion"].map(Value::from));
+        }
+    }
+    schemas.insert(
+        "RequestsAnswer".into(),
+        json!({"oneOf": [
+            schema_ref("RequestList"),
+            {"type": "array", "items": schema_ref("AirlockRequest"), "maxItems": 1000},
+        ]}),
+    );
+    if let Some(review) = schemas.get_mut("Review") {
+        let properties = &mut review["properties"];
+        properties["reviewDecision"] = json!({"type": "string", "enum": ["approved", "rejected"], "description": "AzureTRE's decision: changes requested show as rejected"});
+        properties["decisionExplanation"] =
+            json!({"type": "string", "description": "AzureTRE's name for explanation"});
+        properties["dateCreated"] = epoch("when the review was made");
+        if let Some(required) = review["required"].as_array_mut() {
+            required
+                .extend(["reviewDecision", "decisionExplanation", "dateCreated"].map(Value::from));
+        }
+    }
 }
 
 fn schema_ref(name: &str) -> Value {
@@ -303,6 +360,7 @@ pub fn document() -> Value {
     for (name, schema) in generator.take_definitions(true) {
         schemas.insert(name, schema);
     }
+    as_served(&mut schemas);
     let error = |description: &str| json!({"description": description, "content": {"application/json": {"schema": schema_ref("Error")}}});
     let operation_id = |op: &Op| {
         format!(

@@ -440,7 +440,10 @@ fn parse_query(params: &HashMap<String, String>, known: &[&str]) -> Result<Reque
         page_size: 20,
         ..Default::default()
     };
-    if let Some(c) = params.get("creator") {
+    if let Some(c) = params
+        .get("creator")
+        .or_else(|| params.get("creator_user_id"))
+    {
         q.creator = Some(c.clone());
     }
     if let Some(t) = params.get("type") {
@@ -463,6 +466,35 @@ fn parse_query(params: &HashMap<String, String>, known: &[&str]) -> Result<Reque
             ))
         })?;
     }
+    // AzureTRE's: `order_by` names a field, `order_ascending` (default true) its direction.
+    if let Some(field) = params.get("order_by") {
+        let ascending = match params
+            .get("order_ascending")
+            .map(|v| v.to_ascii_lowercase())
+        {
+            None => true,
+            Some(v) if ["true", "1", "yes", "on"].contains(&v.as_str()) => true,
+            Some(v) if ["false", "0", "no", "off"].contains(&v.as_str()) => false,
+            Some(v) => {
+                return Err(ApiError::bad_request(format!(
+                    "order_ascending must be true or false, not {v:?}"
+                )));
+            }
+        };
+        q.order_by = match (field.as_str(), ascending) {
+            ("createdWhen", true) => OrderBy::CreatedAsc,
+            ("createdWhen", false) => OrderBy::CreatedDesc,
+            ("updatedWhen", true) => OrderBy::UpdatedAsc,
+            ("updatedWhen", false) => OrderBy::UpdatedDesc,
+            (other, _) => {
+                return Err(ApiError::bad_request(format!(
+                    "order_by must be createdWhen or updatedWhen (the orders the store keeps an index for), not {other:?}"
+                )));
+            }
+        };
+    } else if params.contains_key("order_ascending") {
+        return Err(ApiError::bad_request("order_ascending needs order_by"));
+    }
     if let Some(p) = params.get("pageSize") {
         q.page_size = p
             .parse()
@@ -483,9 +515,12 @@ pub async fn list(
         &params,
         &[
             "creator",
+            "creator_user_id",
             "type",
             "status",
             "orderBy",
+            "order_by",
+            "order_ascending",
             "pageSize",
             "continuationToken",
         ],
@@ -514,10 +549,114 @@ const TOKEN: base64::engine::GeneralPurpose = base64::engine::general_purpose::U
 /// The caller's requests across the workspaces their token is for (all workspaces for a
 /// `TREAdmin` token with the API audience); `awaitingMyReview=true` lists what a manager can
 /// review now.
-pub async fn mine(
+/// Our own parameters of `GET /api/requests`: with any of them the answer is our paged
+/// [`RequestList`]; without, it is AzureTRE's bare array (its UI calls `/api/requests` and
+/// `/api/requests?airlock_manager=true` and reads an array).
+const PAGED_PARAMS: [&str; 4] = [
+    "pageSize",
+    "continuationToken",
+    "awaitingMyReview",
+    "orderBy",
+];
+
+/// Most requests in AzureTRE's unpaged answer (newest first when no order is asked for).
+pub const MAX_UNPAGED: usize = 1000;
+
+pub async fn requests(
     State(deps): State<Arc<Deps>>,
     Authenticated(identity): Authenticated,
     Query(params): Query<HashMap<String, String>>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    if PAGED_PARAMS.iter().any(|p| params.contains_key(*p)) {
+        return Ok(mine(&deps, identity, params).await?.into_response());
+    }
+    Ok(azure_tre_requests(&deps, identity, params)
+        .await?
+        .into_response())
+}
+
+/// AzureTRE's `GET /api/requests`: the caller's own requests, or with `airlock_manager=true`
+/// every request in the workspaces where the token makes them an airlock manager; a bare
+/// array of request documents, at most [`MAX_UNPAGED`].
+async fn azure_tre_requests(
+    deps: &Deps,
+    identity: crate::ports::Identity,
+    params: HashMap<String, String>,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    let mut q = parse_query(
+        &params,
+        &[
+            "type",
+            "status",
+            "order_by",
+            "order_ascending",
+            "airlock_manager",
+        ],
+    )?;
+    let manager = match params
+        .get("airlock_manager")
+        .map(|v| v.to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("false" | "0" | "no" | "off") => false,
+        Some("true" | "1" | "yes" | "on") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "airlock_manager must be true or false, not {other:?}"
+            )));
+        }
+    };
+    if manager && !identity.roles.contains(&Role::AirlockManager) {
+        return Ok(Json(Vec::new()));
+    }
+    if !manager {
+        q.creator = Some(identity.user.id.clone());
+    }
+    q.page_size = 100;
+    let mut workspaces: Vec<Workspace> = deps
+        .workspaces
+        .list()
+        .await?
+        .into_iter()
+        .filter(|w| identity.audiences.contains(&w.token_audience))
+        .collect();
+    workspaces.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut items: Vec<AirlockRequest> = Vec::new();
+    'workspaces: for ws in &workspaces {
+        let mut wq = q.clone();
+        loop {
+            let page = deps.requests.query(&ws.id, &wq).await?;
+            items.extend(page.items);
+            if items.len() >= MAX_UNPAGED {
+                items.truncate(MAX_UNPAGED);
+                break 'workspaces;
+            }
+            match page.continuation {
+                Some(t) => wq.continuation = Some(t),
+                None => break,
+            }
+        }
+    }
+    // One order across workspaces, as asked (or newest first).
+    match q.order_by {
+        OrderBy::CreatedAsc => items.sort_by_key(|r| r.created_when),
+        OrderBy::CreatedDesc => items.sort_by_key(|r| std::cmp::Reverse(r.created_when)),
+        OrderBy::UpdatedAsc => items.sort_by_key(|r| r.updated_when),
+        OrderBy::UpdatedDesc => items.sort_by_key(|r| std::cmp::Reverse(r.updated_when)),
+    }
+    let documents = items
+        .iter()
+        .map(super::types::request_document)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::internal(format!("a request could not be shown: {e}")))?;
+    Ok(Json(documents))
+}
+
+async fn mine(
+    deps: &Deps,
+    identity: crate::ports::Identity,
+    params: HashMap<String, String>,
 ) -> ApiResult<RequestList> {
     let mut q = parse_query(
         &params,

@@ -8,20 +8,38 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize, Serializer};
 
-/// Body of `POST /api/workspaces/{workspaceId}/requests`.
+/// Body of `POST /api/workspaces/{workspaceId}/requests`. As AzureTRE's `AirlockRequestInCreate`
+/// takes it: `title` and `businessJustification` may be left out (AzureTRE's defaults apply),
+/// and `properties` (AzureTRE's request parameters, an object) is accepted and ignored.
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateRequest {
     #[serde(rename = "type")]
     pub request_type: RequestType,
-    /// 1 to 200 characters.
+    /// 1 to 200 characters; `Airlock Request` when left out (AzureTRE's default).
+    #[serde(default = "default_title")]
     pub title: String,
-    /// 1 to 4000 characters.
+    /// 1 to 4000 characters; `Business Justifications` when left out (AzureTRE's default).
+    #[serde(default = "default_justification")]
     pub business_justification: String,
+    /// AzureTRE's request parameters: accepted for its clients' sake, not used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub properties: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+fn default_title() -> String {
+    "Airlock Request".into()
+}
+
+fn default_justification() -> String {
+    "Business Justifications".into()
 }
 
 /// Body of `review`: `decision` (with `explanation`), or AzureTRE's `approval` (with
 /// `decisionExplanation`). An explanation is required to reject or request changes.
+/// `approval` is read as AzureTRE's model reads a boolean: `true`/`false`, `1`/`0`, or the
+/// strings `true`, `false`, `yes`, `no`, `on`, `off`, `t`, `f`, `y`, `n`, `1`, `0` in any case
+/// (AzureTRE's own test sends `"True"`).
 ///
 /// Other fields are ignored, as AzureTRE's own clients send some.
 #[derive(Debug, Default, Serialize, Deserialize, JsonSchema)]
@@ -31,7 +49,12 @@ pub struct ReviewRequest {
     pub decision: Option<Decision>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explanation: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lax_bool"
+    )]
+    #[schemars(with = "Option<LaxBool>")]
     pub approval: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decision_explanation: Option<String>,
@@ -40,6 +63,42 @@ pub struct ReviewRequest {
     /// request has had a single revision.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revision: Option<u32>,
+}
+
+/// A boolean as AzureTRE's model (pydantic) accepts one.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum LaxBool {
+    Bool(bool),
+    Number(u8),
+    Text(String),
+}
+
+fn lax_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    let value = Option::<serde_json::Value>::deserialize(d)?;
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let parsed = match &value {
+        serde_json::Value::Bool(b) => Some(*b),
+        serde_json::Value::Number(n) => match n.as_u64() {
+            Some(1) => Some(true),
+            Some(0) => Some(false),
+            _ => None,
+        },
+        serde_json::Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "t" | "yes" | "y" | "on" | "1" => Some(true),
+            "false" | "f" | "no" | "n" | "off" | "0" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    };
+    parsed.map(Some).ok_or_else(|| {
+        serde::de::Error::custom(format!(
+            "approval must be a boolean (true/false, or \"true\"/\"false\"), not {value}"
+        ))
+    })
 }
 
 /// Body of `justify`: why a file's gate warnings are acceptable (the researcher, in review).
@@ -87,24 +146,98 @@ pub struct RevokeRequest {
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RequestEnvelope {
-    // The record as the API shows it: without the internal outbox.
-    #[serde(serialize_with = "without_outbox")]
+    /// The record as the API shows it ([`request_document`]).
+    #[serde(
+        serialize_with = "serialize_document",
+        deserialize_with = "deserialize_document"
+    )]
     #[schemars(with = "AirlockRequest")]
     pub airlock_request: AirlockRequest,
     pub allowed_user_actions: Vec<UserAction>,
 }
 
-/// The outbox and the history's tail are the airlock's own bookkeeping (events not yet
-/// published, entries not yet in the history store; the trail is at `.../history`), never
-/// shown.
-fn without_outbox<S: Serializer>(request: &AirlockRequest, s: S) -> Result<S::Ok, S::Error> {
-    let mut value = serde_json::to_value(request).map_err(serde::ser::Error::custom)?;
-    if let Some(fields) = value.as_object_mut() {
-        for internal in ["outbox", "historyTail", "linksIssued", "auditedSinceChange"] {
-            fields.remove(internal);
+fn serialize_document<S: Serializer>(request: &AirlockRequest, s: S) -> Result<S::Ok, S::Error> {
+    request_document(request)
+        .map_err(serde::ser::Error::custom)?
+        .serialize(s)
+}
+
+fn deserialize_document<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<AirlockRequest, D::Error> {
+    let value = serde_json::Value::deserialize(d)?;
+    request_from_document(value).map_err(serde::de::Error::custom)
+}
+
+/// Seconds since the epoch, as AzureTRE writes its timestamps (`createdWhen`, `updatedWhen`,
+/// `dateCreated`).
+pub fn epoch_seconds(at: DateTime<Utc>) -> f64 {
+    at.timestamp_millis() as f64 / 1000.0
+}
+
+/// A request as the API shows it: the record without the airlock's own bookkeeping (the
+/// outbox, the history's tail, issued links: events not yet published, entries not yet in the
+/// history store; the trail is at `.../history`), in a shape AzureTRE's clients read too:
+///
+/// - `createdWhen` and `updatedWhen` are AzureTRE's epoch seconds (numbers); the same instants
+///   as RFC 3339 are `createdAt` and `updatedAt`;
+/// - each review also carries AzureTRE's `reviewDecision` (`approved`, or `rejected` for a
+///   rejection and for changes requested, which AzureTRE does not have), `decisionExplanation`
+///   and `dateCreated` (epoch seconds) next to ours (`decision`, `explanation`, `createdWhen`);
+/// - `resourceVersion` counts the changes (the audit trail's length), as AzureTRE's does.
+pub fn request_document(request: &AirlockRequest) -> Result<serde_json::Value, serde_json::Error> {
+    let mut value = serde_json::to_value(request)?;
+    let Some(fields) = value.as_object_mut() else {
+        return Ok(value);
+    };
+    for internal in ["outbox", "historyTail", "linksIssued", "auditedSinceChange"] {
+        fields.remove(internal);
+    }
+    for (when, at, instant) in [
+        ("createdWhen", "createdAt", request.created_when),
+        ("updatedWhen", "updatedAt", request.updated_when),
+    ] {
+        if let Some(rfc3339) = fields.remove(when) {
+            fields.insert(at.into(), rfc3339);
+        }
+        fields.insert(when.into(), epoch_seconds(instant).into());
+    }
+    fields.insert("resourceVersion".into(), request.history_head.length.into());
+    if let Some(serde_json::Value::Array(reviews)) = fields.get_mut("reviews") {
+        for (json, review) in reviews.iter_mut().zip(&request.reviews) {
+            if let Some(r) = json.as_object_mut() {
+                let decision = match review.decision {
+                    Decision::Approved => "approved",
+                    Decision::Rejected | Decision::ChangesRequested => "rejected",
+                };
+                r.insert("reviewDecision".into(), decision.into());
+                r.insert(
+                    "decisionExplanation".into(),
+                    review.explanation.clone().into(),
+                );
+                r.insert(
+                    "dateCreated".into(),
+                    epoch_seconds(review.created_when).into(),
+                );
+            }
         }
     }
-    value.serialize(s)
+    Ok(value)
+}
+
+/// The record back from [`request_document`] (for clients such as the `airlock` command line):
+/// the RFC 3339 instants are taken from `createdAt` and `updatedAt`.
+pub fn request_from_document(
+    mut value: serde_json::Value,
+) -> Result<AirlockRequest, serde_json::Error> {
+    if let Some(fields) = value.as_object_mut() {
+        for (when, at) in [("createdWhen", "createdAt"), ("updatedWhen", "updatedAt")] {
+            if let Some(rfc3339) = fields.remove(at) {
+                fields.insert(when.into(), rfc3339);
+            }
+        }
+    }
+    serde_json::from_value(value)
 }
 
 /// A page of requests.

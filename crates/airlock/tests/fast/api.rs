@@ -290,8 +290,12 @@ async fn bad_bodies_get_clear_errors() {
     let path = format!("/api/workspaces/{WS1}/requests");
     let cases = [
         (
-            json!({"type": "export", "title": "t"}),
+            json!({"type": "export", "title": "t", "businessJustification": 7}),
             "businessJustification",
+        ),
+        (
+            json!({"type": "export", "properties": ["not", "an", "object"]}),
+            "properties",
         ),
         (
             json!({"type": "sideways", "title": "t", "businessJustification": "j"}),
@@ -365,7 +369,8 @@ async fn bad_bodies_get_clear_errors() {
         (json!({}), "decision"),
         (json!({"decision": "maybe"}), "maybe"),
         (json!({"decision": "rejected"}), "explanation"),
-        (json!({"approval": "yes"}), "approval"),
+        (json!({"approval": "maybe"}), "approval"),
+        (json!({"approval": 2}), "approval"),
         (
             json!({"decision": "approved", "explanation": 5}),
             "explanation",
@@ -590,7 +595,13 @@ async fn my_requests_across_workspaces_and_awaiting_review() {
     }));
     s.create(WS1, &both, "export").await;
     s.create(WS2, &both, "import").await;
+    // AzureTRE's form without our parameters: a bare array of request documents.
     let v = s.ok("GET", "/api/requests", &both, None, 200).await;
+    assert_eq!(v.as_array().unwrap().len(), 2, "{v}");
+    assert!(v[0]["createdWhen"].is_f64(), "{v}");
+    let v = s
+        .ok("GET", "/api/requests?pageSize=20", &both, None, 200)
+        .await;
     assert_eq!(v["airlockRequests"].as_array().unwrap().len(), 2, "{v}");
     let v = s
         .ok("GET", "/api/requests?pageSize=1", &both, None, 200)
@@ -1137,4 +1148,134 @@ async fn workspace_limits_are_shown_to_its_members_only() {
     );
     let (status, _) = s.call("GET", &path, None, None).await;
     assert_eq!(status, 401);
+}
+
+/// AzureTRE's clients, unchanged: its create body (no title, `properties`), its review body
+/// (`approval` as the string "True"), its list parameters, and documents its model reads
+/// (epoch-second timestamps, `reviewDecision`, `decisionExplanation`, `dateCreated`).
+#[tokio::test]
+async fn azure_tre_bodies_parameters_and_fields() {
+    let s = Stack::start(json!({})).await;
+    let owner = s.token("olga", &["WorkspaceOwner"], WS1);
+    let created = s
+        .ok(
+            "POST",
+            &format!("/api/workspaces/{WS1}/requests"),
+            &owner,
+            Some(
+                json!({"type": "import", "businessJustification": "some business justification",
+                "properties": {"anything": ["AzureTRE", "sends"]}}),
+            ),
+            201,
+        )
+        .await;
+    let r = &created["airlockRequest"];
+    assert_eq!(r["title"], "Airlock Request", "AzureTRE's default title");
+    assert_eq!(r["status"], "draft");
+    assert!(r["createdWhen"].as_f64().unwrap() > 1.7e9, "{r}");
+    assert!(r["updatedWhen"].is_f64());
+    let created_at =
+        chrono::DateTime::parse_from_rfc3339(r["createdAt"].as_str().unwrap()).unwrap();
+    assert!((created_at.timestamp() as f64 - r["createdWhen"].as_f64().unwrap()).abs() < 1.0);
+    assert!(r["resourceVersion"].as_u64().unwrap() >= 1);
+    for internal in ["outbox", "historyTail", "linksIssued", "auditedSinceChange"] {
+        assert!(r.get(internal).is_none(), "{internal} is not shown");
+    }
+    let id = r["id"].as_str().unwrap().to_string();
+    s.settle().await;
+    s.link(WS1, &id, &owner)
+        .await
+        .upload("test_airlock_sample.txt", b"hello".to_vec())
+        .unwrap();
+    s.action(WS1, &id, "submit", &owner, None).await;
+    assert_eq!(s.record(&id).status.to_string(), "in_review");
+    // The owner who created it may not review it (our rule, kept): 403.
+    let review = format!("/api/workspaces/{WS1}/requests/{id}/review");
+    let azure_tre_review = json!({"approval": "True",
+        "decisionExplanation": "the reason why this request was approved/rejected"});
+    let (status, _) = s
+        .call(
+            "POST",
+            &review,
+            Some(&owner),
+            Some(azure_tre_review.clone()),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let mike = s.token("mike", &[MANAGER], WS1);
+    let v = s
+        .ok("POST", &review, &mike, Some(azure_tre_review), 200)
+        .await;
+    let r = &v["airlockRequest"];
+    assert_eq!(
+        r["reviews"][0]["decisionExplanation"],
+        "the reason why this request was approved/rejected"
+    );
+    assert_eq!(r["reviews"][0]["reviewDecision"], "approved");
+    assert!(r["reviews"][0]["dateCreated"].is_f64());
+    s.settle().await;
+    assert_eq!(s.record(&id).status.to_string(), "approved");
+    // AzureTRE's list parameters.
+    let list = s
+        .ok(
+            "GET",
+            &format!("/api/workspaces/{WS1}/requests?creator_user_id=olga&order_by=updatedWhen&order_ascending=false&type=import&status=approved"),
+            &mike,
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(
+        list["airlockRequests"].as_array().unwrap().len(),
+        1,
+        "{list}"
+    );
+    let (status, body) = s
+        .call(
+            "GET",
+            &format!("/api/workspaces/{WS1}/requests?order_by=c.id;DROP"),
+            Some(&mike),
+            None,
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    // AzureTRE's cross-workspace list for a manager: a bare array.
+    let v = s
+        .ok(
+            "GET",
+            "/api/requests?airlock_manager=true",
+            &mike,
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(v.as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v[0]["id"], id.as_str());
+    // A researcher asking as a manager gets nothing, as in AzureTRE.
+    let alice = s.token("alice", &[RESEARCHER], WS1);
+    let v = s
+        .ok(
+            "GET",
+            "/api/requests?airlock_manager=true",
+            &alice,
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(v, json!([]));
+    // A rejection with AzureTRE's "False".
+    let other = in_review(&s).await;
+    let v = s
+        .ok(
+            "POST",
+            &format!("/api/workspaces/{WS1}/requests/{other}/review"),
+            &mike,
+            Some(json!({"approval": "false", "decisionExplanation": "no"})),
+            200,
+        )
+        .await;
+    assert_eq!(
+        v["airlockRequest"]["reviews"][0]["reviewDecision"],
+        "rejected"
+    );
 }
