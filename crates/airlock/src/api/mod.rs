@@ -60,6 +60,10 @@ pub fn router() -> Router<Arc<Deps>> {
             post(requests::justify),
         )
         .route(
+            "/api/workspaces/{ws}/requests/{id}/comments",
+            post(requests::comment),
+        )
+        .route(
             "/api/workspaces/{ws}/requests/{id}/gates",
             get(requests::gates),
         )
@@ -108,6 +112,29 @@ impl<T: DeserializeOwned> FromRequest<Arc<Deps>> for JsonBody<T> {
         let value = serde_path_to_error::deserialize(&mut json).map_err(|e| invalid(&e))?;
         json.end().map_err(|e| invalid(&e))?;
         Ok(JsonBody(value))
+    }
+}
+
+/// Like [`JsonBody`], but an empty body (or `null`) is `T::default()`: for endpoints whose body
+/// is optional (AzureTRE's clients submit with none).
+pub struct OptionalJsonBody<T>(pub T);
+
+impl<T: DeserializeOwned + Default> FromRequest<Arc<Deps>> for OptionalJsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, deps: &Arc<Deps>) -> Result<Self, ApiError> {
+        let (parts, body) = request.into_parts();
+        let bytes = read_body(body, &parts.headers, deps.settings.max_body_bytes).await?;
+        let text = std::str::from_utf8(&bytes).unwrap_or("x").trim();
+        if text.is_empty() || text == "null" {
+            return Ok(OptionalJsonBody(T::default()));
+        }
+        let invalid =
+            |e: &dyn std::fmt::Display| ApiError::bad_request(format!("invalid JSON body: {e}"));
+        let mut json = serde_json::Deserializer::from_slice(&bytes);
+        let value = serde_path_to_error::deserialize(&mut json).map_err(|e| invalid(&e))?;
+        json.end().map_err(|e| invalid(&e))?;
+        Ok(OptionalJsonBody(value))
     }
 }
 
@@ -234,7 +261,7 @@ impl FromRequestParts<Arc<Deps>> for Authenticated {
 /// A request with what the caller may do to it now.
 pub fn envelope(caller: &Caller, request: &AirlockRequest) -> RequestEnvelope {
     RequestEnvelope {
-        airlock_request: request.clone(),
+        airlock_request: request.visible_to(caller.reviews(request)),
         allowed_user_actions: crate::domain::access::allowed_user_actions(caller, request),
     }
 }

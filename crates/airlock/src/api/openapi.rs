@@ -4,10 +4,11 @@
 //! `/api/openapi.json` and committed as `docs/openapi.json` (a test keeps them equal).
 
 use super::types::{
-    AuditTrail, ContainerLink, CreateRequest, Error, GateAnswerReceipt, GateAnswerRequest, Health,
-    JustifyRequest, RequestEnvelope, RequestList, ReviewRequest, RevokeRequest, WorkspaceLimits,
+    AuditTrail, CommentRequest, ContainerLink, CreateRequest, Error, GateAnswerReceipt,
+    GateAnswerRequest, Health, JustifyRequest, RequestEnvelope, RequestList, ReviewRequest,
+    RevokeRequest, WorkspaceLimits,
 };
-use crate::domain::request::GateReport;
+use crate::domain::request::{Comment, GateReport, SubmitContext};
 use serde_json::{Map, Value, json};
 
 /// A query or path parameter.
@@ -194,9 +195,19 @@ fn operations() -> Vec<Op> {
         },
         action(
             "/api/workspaces/{workspaceId}/requests/{requestId}/submit",
-            "Submit a draft (its files are checked against the workspace's limits)",
-            None,
+            "Submit a draft (its files are checked against the workspace's limits); the body (optional) gives the purpose and each file's description and disclosure controls",
+            Some("SubmitContext"),
         ),
+        Op {
+            method: "post",
+            path: "/api/workspaces/{workspaceId}/requests/{requestId}/comments",
+            summary: "Comment on the request or one of its files (visible to everyone who may read it, or to reviewers only)",
+            body: Some("CommentRequest"),
+            status: 201,
+            response: "Comment",
+            params: req(),
+            secured: true,
+        },
         action(
             "/api/workspaces/{workspaceId}/requests/{requestId}/cancel",
             "Cancel a draft or a request in review",
@@ -346,6 +357,9 @@ pub fn document() -> Value {
         ReviewRequest,
         RevokeRequest,
         JustifyRequest,
+        SubmitContext,
+        CommentRequest,
+        Comment,
         GateAnswerRequest,
         GateAnswerReceipt,
         GateReport,
@@ -449,7 +463,7 @@ pub fn document() -> Value {
         }
         operation["responses"] = Value::Object(responses);
         if let Some(body) = op.body {
-            operation["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": schema_ref(body)}}});
+            operation["requestBody"] = json!({"required": !op.path.ends_with("/submit"), "content": {"application/json": {"schema": schema_ref(body)}}});
         }
         let entry = paths
             .entry(op.path.to_string())

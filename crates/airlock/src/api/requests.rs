@@ -2,10 +2,10 @@
 //! answers is one of the types in `super::types`.
 
 use super::types::{
-    AuditTrail, ContainerLink, CreateRequest, GateAnswerReceipt, GateAnswerRequest, JustifyRequest,
-    RequestEnvelope, RequestList, ReviewRequest, RevokeRequest, WorkspaceLimits,
+    AuditTrail, CommentRequest, ContainerLink, CreateRequest, GateAnswerReceipt, GateAnswerRequest,
+    JustifyRequest, RequestEnvelope, RequestList, ReviewRequest, RevokeRequest, WorkspaceLimits,
 };
-use super::{ApiError, Authenticated, InWorkspace, JsonBody, envelope};
+use super::{ApiError, Authenticated, InWorkspace, JsonBody, OptionalJsonBody, envelope};
 use crate::app::Deps;
 use crate::app::workflow::{container, flush_outbox, modify};
 use crate::domain::access::{self, LinkRefusal, UserAction};
@@ -174,10 +174,12 @@ async fn act(
     Ok(Json(envelope(caller, &m.request)))
 }
 
+/// Body (optional): the request's purpose and what each file is (`SubmitContext`).
 pub async fn submit(
     State(deps): State<Arc<Deps>>,
     InWorkspace { ws, caller }: InWorkspace,
     Path(RequestPath { id }): Path<RequestPath>,
+    OptionalJsonBody(context): OptionalJsonBody<crate::domain::request::SubmitContext>,
 ) -> ApiResult<RequestEnvelope> {
     let request = load(&deps, &ws, &caller, &id).await?;
     access::may(&caller, UserAction::Submit, &request).map_err(ApiError::forbidden)?;
@@ -215,7 +217,7 @@ pub async fn submit(
         });
     }
     act(&deps, &ws, &caller, &id, UserAction::Submit, |r, ctx| {
-        r.submit(&caller.user, files.clone(), ctx)
+        r.submit_with_context(&caller.user, files.clone(), &context, ctx)
     })
     .await
 }
@@ -295,6 +297,32 @@ pub async fn justify(
         r.justify(&caller.user, &body.file, body.justification.clone(), ctx)
     })
     .await
+}
+
+/// A comment on the request or one of its files (201 with the comment).
+pub async fn comment(
+    State(deps): State<Arc<Deps>>,
+    InWorkspace { ws, caller }: InWorkspace,
+    Path(RequestPath { id }): Path<RequestPath>,
+    JsonBody(body): JsonBody<CommentRequest>,
+) -> Result<(StatusCode, Json<crate::domain::request::Comment>), ApiError> {
+    load(&deps, &ws, &caller, &id).await?;
+    let mut made = None;
+    modify::<ApiError>(&deps, &ws, &id, |r, ctx| {
+        access::may(&caller, UserAction::Comment, r).map_err(ApiError::forbidden)?;
+        made = Some(r.comment(
+            &caller.user,
+            caller.reviews(r),
+            body.file.clone(),
+            body.text.clone(),
+            body.visibility,
+            ctx,
+        )?);
+        Ok(Applied::Changed)
+    })
+    .await?;
+    let comment = made.ok_or_else(|| ApiError::internal("the comment was not made"))?;
+    Ok((StatusCode::CREATED, Json(comment)))
 }
 
 /// Each gate's result on the current revision, with the evidence (anyone who may read the
@@ -645,9 +673,13 @@ async fn azure_tre_requests(
         OrderBy::UpdatedAsc => items.sort_by_key(|r| r.updated_when),
         OrderBy::UpdatedDesc => items.sort_by_key(|r| std::cmp::Reverse(r.updated_when)),
     }
+    let caller = Caller {
+        user: identity.user.clone(),
+        roles: identity.roles.clone(),
+    };
     let documents = items
         .iter()
-        .map(super::types::request_document)
+        .map(|r| super::types::request_document(&r.visible_to(caller.reviews(r))))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ApiError::internal(format!("a request could not be shown: {e}")))?;
     Ok(Json(documents))

@@ -101,6 +101,20 @@ fn lax_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::E
     })
 }
 
+/// Body of `POST .../comments`.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CommentRequest {
+    /// Markdown, 1 to 8000 characters.
+    pub text: String,
+    /// The file it is about; leave out for the request as a whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// `everyone` (default) or `reviewers` (reviewers only; reviewers may choose it).
+    #[serde(default)]
+    pub visibility: crate::domain::request::Visibility,
+}
+
 /// Body of `justify`: why a file's gate warnings are acceptable (the researcher, in review).
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -190,7 +204,13 @@ pub fn request_document(request: &AirlockRequest) -> Result<serde_json::Value, s
     let Some(fields) = value.as_object_mut() else {
         return Ok(value);
     };
-    for internal in ["outbox", "historyTail", "linksIssued", "auditedSinceChange"] {
+    for internal in [
+        "outbox",
+        "historyTail",
+        "linksIssued",
+        "auditedSinceChange",
+        "carriedContext",
+    ] {
         fields.remove(internal);
     }
     for (when, at, instant) in [

@@ -44,6 +44,13 @@ impl Caller {
         self.roles.contains(&role)
     }
 
+    /// Reviews this request: an airlock manager or TRE admin who did not contribute to it.
+    /// Reviewers see comments meant for reviewers only and may write them.
+    pub fn reviews(&self, request: &AirlockRequest) -> bool {
+        (self.has(Role::AirlockManager) || self.has(Role::TreAdmin))
+            && !request.is_contributor(&self.user.id)
+    }
+
     fn is_creator(&self, request: &AirlockRequest) -> bool {
         self.user.id == request.created_by.id
     }
@@ -66,16 +73,19 @@ pub enum UserAction {
     Link,
     /// Justify a file's gate warnings (the researcher, in review).
     Justify,
+    /// Comment on the request or a file (requesters and reviewers, in any status).
+    Comment,
 }
 
 impl UserAction {
-    pub const ALL: [UserAction; 6] = [
+    pub const ALL: [UserAction; 7] = [
         UserAction::Submit,
         UserAction::Cancel,
         UserAction::Review,
         UserAction::Revoke,
         UserAction::Link,
         UserAction::Justify,
+        UserAction::Comment,
     ];
 }
 
@@ -143,6 +153,16 @@ pub fn may(caller: &Caller, action: UserAction, request: &AirlockRequest) -> Res
                 Ok(())
             } else {
                 Err("only whoever created, submitted or uploaded to the request may justify its files".into())
+            }
+        }
+        UserAction::Comment => {
+            let requester = caller.is_requester(request)
+                || (request.is_contributor(&caller.user.id)
+                    && caller.has(Role::WorkspaceResearcher));
+            if requester || caller.has(Role::AirlockManager) {
+                Ok(())
+            } else {
+                Err("only the request's researchers, the workspace's owners and airlock managers may comment".into())
             }
         }
         UserAction::Link => link_grant(caller, request)
@@ -329,6 +349,7 @@ pub fn allowed_user_actions(caller: &Caller, request: &AirlockRequest) -> Vec<Us
             }
             UserAction::Revoke => request.status == Status::Approved,
             UserAction::Link => link_grant(caller, request).is_ok(),
+            UserAction::Comment => true,
             UserAction::Justify => {
                 request.status == Status::InReview
                     && request.files.iter().any(|f| {
@@ -422,6 +443,12 @@ mod tests {
         (WorkspaceResearcher, true, Justify, &[]),
         (WorkspaceResearcher, false, Justify, &[]),
         (AirlockManager, false, Justify, &[]),
+        // Comments: the request's people, in every status.
+        (WorkspaceResearcher, true, Comment, &Status::ALL),
+        (WorkspaceResearcher, false, Comment, &[]),
+        (WorkspaceOwner, false, Comment, &Status::ALL),
+        (AirlockManager, false, Comment, &Status::ALL),
+        (TreAdmin, false, Comment, &[]),
     ];
 
     #[test]

@@ -27,6 +27,12 @@ pub struct WorkspacePolicy {
     /// Checks beyond malware, run over each sealed copy as it is hashed (see
     /// [`super::gates`]); none by default.
     pub gates: Vec<super::gates::Gate>,
+    /// Submit needs the request's purpose.
+    pub require_purpose: bool,
+    /// Submit needs a description of every file.
+    pub require_file_descriptions: bool,
+    /// Submitting an export needs the disclosure controls applied to every file.
+    pub require_disclosure_controls: bool,
 }
 
 /// What a scan verdict that is neither clean nor malicious means for a request: the scanner
@@ -60,6 +66,9 @@ impl Default for WorkspacePolicy {
             scan_timeout_minutes: 30,
             unscanned_files: UnscannedFiles::Block,
             gates: Vec::new(),
+            require_purpose: false,
+            require_file_descriptions: false,
+            require_disclosure_controls: false,
         }
     }
 }

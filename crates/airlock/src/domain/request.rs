@@ -3,6 +3,8 @@
 //! events in the record's outbox, so that the caller can persist all of it in one
 //! conditional write.
 
+mod comments;
+mod context;
 mod external_gates;
 mod gate_report;
 mod history;
@@ -15,6 +17,8 @@ pub use super::request_type::RequestType;
 use super::stages::StageRole;
 use super::workspace::Workspace;
 use chrono::{DateTime, Utc};
+pub use comments::{Comment, MAX_COMMENT_CHARS, MAX_COMMENTS, Visibility};
+pub use context::{FileContext, MAX_CONTEXT_CHARS, SubmitContext};
 pub use external_gates::{GateAnswer, GateRun, MAX_GATE_MESSAGE_CHARS};
 pub use gate_report::{GateFileResult, GateReport, GateState, GateStatus};
 pub use history::{HistoryEntry, HistoryHead, IssuedLink, merge_tail, verify_history};
@@ -138,6 +142,12 @@ pub struct FileRecord {
     /// The researcher's reason why this file's warnings are acceptable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub justification: Option<Justification>,
+    /// What the file is, in the researcher's words (given at submit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The disclosure controls applied to it (given at submit; outputs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disclosure_controls: Option<String>,
 }
 
 /// Why a file's gate warnings are acceptable, in the researcher's words.
@@ -153,6 +163,15 @@ pub struct Justification {
 pub const MAX_JUSTIFICATION_CHARS: usize = 4000;
 
 impl FileRecord {
+    /// What the researcher said about the file.
+    pub fn context(&self) -> FileContext {
+        FileContext {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            disclosure_controls: self.disclosure_controls.clone(),
+        }
+    }
+
     /// Warnings the workspace wants justified, without a justification yet.
     pub fn awaits_justification(&self) -> bool {
         self.justification.is_none() && self.findings.iter().any(|f| f.needs_justification)
@@ -231,6 +250,9 @@ pub struct AirlockRequest {
     pub request_type: RequestType,
     pub title: String,
     pub business_justification: String,
+    /// What the request is for (given at submit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<String>,
     pub status: Status,
     #[serde(default)]
     pub status_message: Option<String>,
@@ -246,6 +268,14 @@ pub struct AirlockRequest {
     /// External gates asked about each revision, and their answers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gate_runs: Vec<GateRun>,
+    /// The files' context from the revision sent back for changes, carried over to the
+    /// resubmission for files of the same name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(skip)]
+    pub carried_context: Vec<FileContext>,
+    /// The conversation about the request and its files, across revisions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub comments: Vec<Comment>,
     /// Where the audit trail ends; the trail itself is in its own store (see `history`).
     #[serde(default)]
     pub history_head: HistoryHead,
@@ -353,6 +383,7 @@ impl AirlockRequest {
             request_type,
             title,
             business_justification,
+            purpose: None,
             status: Status::Draft,
             status_message: None,
             revision: 1,
@@ -368,6 +399,8 @@ impl AirlockRequest {
             audited_since_change: vec![],
             contributors: vec![creator.id.clone()],
             gate_runs: vec![],
+            carried_context: vec![],
+            comments: vec![],
             outbox: vec![],
         };
         req.log(ctx, &creator, "created", None, Some(Status::Draft), None);
@@ -508,6 +541,18 @@ impl AirlockRequest {
         files: Vec<DraftFile>,
         ctx: &Ctx,
     ) -> Result<(), DomainError> {
+        self.submit_with_context(by, files, &SubmitContext::default(), ctx)
+    }
+
+    /// Submits with what the researcher says about the request and its files; refused, naming
+    /// what is missing, when the workspace requires context that is not given.
+    pub fn submit_with_context(
+        &mut self,
+        by: &User,
+        files: Vec<DraftFile>,
+        context: &SubmitContext,
+        ctx: &Ctx,
+    ) -> Result<(), DomainError> {
         if self.status != Status::Draft {
             return Err(DomainError::IllegalTransition {
                 action: "submit",
@@ -516,7 +561,13 @@ impl AirlockRequest {
         }
         let listed: Vec<(String, u64)> = files.iter().map(|f| (f.name.clone(), f.size)).collect();
         check_files(&listed, &ctx.workspace.policy).map_err(DomainError::Invalid)?;
-        self.add_contributor(&by.id);
+        let previous_purpose = self.purpose.clone();
+        let previous_files = std::mem::take(&mut self.files);
+        let previous: Vec<FileContext> = previous_files
+            .iter()
+            .map(FileRecord::context)
+            .chain(self.carried_context.iter().cloned())
+            .collect();
         self.files = files
             .into_iter()
             .map(|f| FileRecord {
@@ -530,8 +581,17 @@ impl AirlockRequest {
                 arrived_in: None,
                 findings: Vec::new(),
                 justification: None,
+                description: None,
+                disclosure_controls: None,
             })
             .collect();
+        if let Err(e) = self.apply_context(context, &previous, &ctx.workspace.policy) {
+            self.files = previous_files;
+            self.purpose = previous_purpose;
+            return Err(e);
+        }
+        self.carried_context.clear();
+        self.add_contributor(&by.id);
         let count = self.files.len();
         self.transition(
             Status::Submitted,
@@ -649,9 +709,21 @@ impl AirlockRequest {
                 ctx,
             ),
             Decision::ChangesRequested => {
+                // What to change opens (or continues) the request's thread, for the
+                // researcher's answer and the resubmission to follow.
+                self.comment(
+                    by,
+                    true,
+                    None,
+                    explanation.clone(),
+                    Visibility::Everyone,
+                    ctx,
+                )?;
                 // The draft the researcher gets back is the next revision: its StatusChanged
                 // event and notification must say so, and the old files' seals no longer apply.
                 self.revision += 1;
+                // What the researcher said about each file stays for the resubmission.
+                self.carried_context = self.files.iter().map(FileRecord::context).collect();
                 self.files.clear();
                 self.transition(Status::Draft, by, "review: changes requested", message, ctx)
             }

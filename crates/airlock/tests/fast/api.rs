@@ -764,7 +764,7 @@ async fn forwarded_http_fixture_creates_a_request() {
     assert_eq!(body["airlockRequest"]["title"], "Model coefficients");
     assert_eq!(
         body["allowedUserActions"],
-        json!(["submit", "cancel", "link"])
+        json!(["submit", "cancel", "link", "comment"])
     );
 }
 

@@ -56,6 +56,7 @@ async fn fixture_request(s: &Stack) {
         request_type: RequestType::Export,
         title: "t".into(),
         business_justification: "j".into(),
+        purpose: None,
         status: Status::Submitted,
         status_message: None,
         revision: 1,
@@ -74,6 +75,8 @@ async fn fixture_request(s: &Stack) {
             arrived_in: None,
             findings: vec![],
             justification: None,
+            description: None,
+            disclosure_controls: None,
         }],
         reviews: vec![],
         history_head: Default::default(),
@@ -82,6 +85,8 @@ async fn fixture_request(s: &Stack) {
         audited_since_change: vec![],
         contributors: vec!["alice".into()],
         gate_runs: vec![],
+        carried_context: vec![],
+        comments: vec![],
         outbox: vec![],
     };
     s.requests.force_put(&request);

@@ -287,7 +287,7 @@ async fn quorum_of_two(s: &Stack) -> String {
     assert_eq!(after_one["airlockRequest"]["status"], "in_review");
     assert_eq!(
         after_one["allowedUserActions"],
-        json!(["link"]),
+        json!(["link", "comment"]),
         "mike has reviewed: {after_one}"
     );
     let (status, body) = s

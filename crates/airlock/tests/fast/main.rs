@@ -5,6 +5,7 @@
 mod api;
 mod architecture;
 mod common;
+mod conversation;
 mod delivery;
 mod docs;
 mod events;

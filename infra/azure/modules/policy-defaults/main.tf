@@ -22,6 +22,10 @@ variable "policy_defaults" {
     scanRequired            = optional(bool)
     scanTimeoutMinutes      = optional(number)
     unscannedFiles          = optional(string)
+    # What submit needs the researcher to say (docs/lifecycle.md, context at submit).
+    requirePurpose            = optional(bool)
+    requireFileDescriptions   = optional(bool)
+    requireDisclosureControls = optional(bool)
     # Security gates beyond malware (docs/gates.md): each with a kind and a mode, and the
     # parameters of its kind.
     gates = optional(list(object({

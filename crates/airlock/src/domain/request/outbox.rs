@@ -115,6 +115,61 @@ fn percent_encode_segment(s: &str) -> String {
         .collect()
 }
 
+/// `Airlock.Notification` with `event: "commented"`: a new comment, to the people who should
+/// see it (reviewers-only comments to the airlock managers alone; others to the researcher and,
+/// while the request is in review, the managers), never to its author.
+pub fn comment_event(
+    request: &AirlockRequest,
+    comment: &super::Comment,
+    workspace: &Workspace,
+    now: DateTime<Utc>,
+) -> PendingEvent {
+    let author = comment.by.email.clone().unwrap_or_default();
+    let keep = |v: Vec<String>| -> Vec<String> {
+        let mut v: Vec<String> = v
+            .into_iter()
+            .filter(|e| !e.trim().is_empty() && *e != author)
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let everyone = comment.visibility == super::Visibility::Everyone;
+    let researcher = if everyone {
+        keep(request.created_by.email.clone().into_iter().collect())
+    } else {
+        vec![]
+    };
+    let managers = if !everyone || request.status == Status::InReview {
+        keep(workspace.contacts.airlock_manager.clone())
+    } else {
+        vec![]
+    };
+    PendingEvent {
+        topic: Topic::Notification,
+        event: EventGridEvent {
+            id: uuid::Uuid::new_v4().to_string(),
+            topic: None,
+            subject: subject_for(&request.workspace_id, &request.id),
+            event_type: NOTIFICATION.to_string(),
+            event_time: now,
+            data: json!({
+                "event": "commented",
+                "request": {
+                    "id": request.id, "type": request.request_type, "title": request.title,
+                    "status": request.status, "revision": request.revision,
+                    "createdBy": request.created_by,
+                },
+                "comment": comment,
+                "workspace": {"id": workspace.id, "displayName": workspace.display_name},
+                "recipients": {"researcher": researcher, "workspaceOwner": [], "airlockManager": managers},
+            }),
+            data_version: "1".to_string(),
+            metadata_version: None,
+        },
+    }
+}
+
 /// Who hears about a status change: the requester always, airlock managers when a review is
 /// needed, owners on blocks and failures. People without an email are skipped.
 pub fn recipients(request: &AirlockRequest, workspace: &Workspace) -> Value {
