@@ -584,8 +584,10 @@ pub async fn list(api: &Api, args: ListArgs) -> CliResult<Outcome> {
 /// it; checked again here so no name can climb out of `dir`).
 fn downloads(request: &RequestEnvelope, dir: &Path) -> CliResult<Vec<Download>> {
     let r = &request.airlock_request;
+    // A partial release leaves the rejected files out of the approved stage.
     r.files
         .iter()
+        .filter(|f| !f.withheld())
         .map(|f| {
             airlock::domain::policy::validate_file_name(&f.name).map_err(|e| {
                 CliError::Failed(format!("{}: not a safe file name to write: {e}", f.name))

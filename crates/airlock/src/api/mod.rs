@@ -261,7 +261,7 @@ impl FromRequestParts<Arc<Deps>> for Authenticated {
 /// A request with what the caller may do to it now.
 pub fn envelope(caller: &Caller, request: &AirlockRequest) -> RequestEnvelope {
     RequestEnvelope {
-        airlock_request: request.visible_to(caller.reviews(request)),
+        airlock_request: request.visible_to(&caller.user.id, caller.reviews(request)),
         allowed_user_actions: crate::domain::access::allowed_user_actions(caller, request),
     }
 }

@@ -234,12 +234,17 @@ pub async fn cancel(
 }
 
 /// Accepts ours (`decision`, `explanation`) and AzureTRE's (`approval`, `decisionExplanation`).
-fn parse_review(body: &ReviewRequest) -> Result<(Decision, String), ApiError> {
+fn parse_review(body: &ReviewRequest) -> Result<(Option<Decision>, String), ApiError> {
     let decision = match (body.decision, body.approval) {
-        (Some(d), _) => d,
-        (None, Some(true)) => Decision::Approved,
-        (None, Some(false)) => Decision::Rejected,
-        (None, None) => return Err(ApiError::bad_request("missing field `decision`")),
+        (Some(d), _) => Some(d),
+        (None, Some(true)) => Some(Decision::Approved),
+        (None, Some(false)) => Some(Decision::Rejected),
+        (None, None) if body.files.is_some() => None,
+        (None, None) => {
+            return Err(ApiError::bad_request(
+                "missing field `decision` (or `files`, a decision per file)",
+            ));
+        }
     };
     let explanation = body
         .explanation
@@ -276,9 +281,10 @@ pub async fn review(
         }
     }
     act(&deps, &ws, &caller, &id, UserAction::Review, |r, ctx| {
-        r.review(
+        r.review_files(
             &caller.user,
             decision,
+            body.files.clone().unwrap_or_default(),
             explanation.clone(),
             body.revision,
             ctx,
@@ -679,7 +685,7 @@ async fn azure_tre_requests(
     };
     let documents = items
         .iter()
-        .map(|r| super::types::request_document(&r.visible_to(caller.reviews(r))))
+        .map(|r| super::types::request_document(&r.visible_to(&caller.user.id, caller.reviews(r))))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ApiError::internal(format!("a request could not be shown: {e}")))?;
     Ok(Json(documents))

@@ -63,6 +63,10 @@ pub struct ReviewRequest {
     /// request has had a single revision.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revision: Option<u32>,
+    /// A decision per file (`decision` then applies to the files not listed). In a
+    /// consolidation, exactly the files the independent reviewers disagree about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<Vec<crate::domain::request::FileDecision>>,
 }
 
 /// A boolean as AzureTRE's model (pydantic) accepts one.

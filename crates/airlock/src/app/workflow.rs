@@ -392,7 +392,13 @@ async fn start_movement(
     let mut started = 0;
     let mut missing = Vec::new();
     let mut changed = Vec::new();
-    for file in &request.files {
+    // A partial release copies only the approved files; the withheld ones go nowhere and are
+    // removed with the in-progress stage.
+    let moving = request
+        .files
+        .iter()
+        .filter(|f| !(to_role == StageRole::Approved && f.withheld()));
+    for file in moving {
         let dest = to.blob(&file.name);
         if let Some(props) = deps.blobs.properties(&dest).await?
             && props.metadata.get(REVISION_KEY) == metadata.get(REVISION_KEY)

@@ -345,7 +345,8 @@ pub fn allowed_user_actions(caller: &Caller, request: &AirlockRequest) -> Vec<Us
             }
             UserAction::Review => {
                 request.status == Status::InReview
-                    && !request.has_reviewed_this_revision(&caller.user.id)
+                    && (!request.has_reviewed_this_revision(&caller.user.id)
+                        || !request.conflicted_files().is_empty())
             }
             UserAction::Revoke => request.status == Status::Approved,
             UserAction::Link => link_grant(caller, request).is_ok(),

@@ -177,9 +177,14 @@ pub const TRANSITIONS: &[Transition] = &[
         InReview,
         ApprovalInProgress,
         By::Reviewer,
-        "approvals in this revision reach the workspace quorum",
+        "the files' final decisions (one review, or the quorum of blinded independent reviews and a consolidation of the files they disagree about) approve every file, or some with the rest withheld where partial release is allowed",
     ),
-    t(InReview, RejectionInProgress, By::Reviewer, "one rejection"),
+    t(
+        InReview,
+        RejectionInProgress,
+        By::Reviewer,
+        "the files' final decisions reject every file, or some where partial release is not allowed",
+    ),
     t(
         InReview,
         BlockingInProgress,
@@ -190,7 +195,7 @@ pub const TRANSITIONS: &[Transition] = &[
         InReview,
         Draft,
         By::Reviewer,
-        "changes requested: revision += 1",
+        "a file's final decision is changes requested: revision += 1",
     ),
     t(InReview, Cancelled, By::Requester, "cancel"),
     t(

@@ -33,6 +33,9 @@ pub struct WorkspacePolicy {
     pub require_file_descriptions: bool,
     /// Submitting an export needs the disclosure controls applied to every file.
     pub require_disclosure_controls: bool,
+    /// When reviewers approve some files and reject others, release the approved ones (the
+    /// rest are withheld); otherwise such a review rejects the request.
+    pub partial_release: bool,
 }
 
 /// What a scan verdict that is neither clean nor malicious means for a request: the scanner
@@ -69,6 +72,7 @@ impl Default for WorkspacePolicy {
             require_purpose: false,
             require_file_descriptions: false,
             require_disclosure_controls: false,
+            partial_release: false,
         }
     }
 }

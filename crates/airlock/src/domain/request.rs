@@ -9,6 +9,7 @@ mod external_gates;
 mod gate_report;
 mod history;
 mod outbox;
+mod review;
 
 use super::events::PendingEvent;
 use super::lifecycle::{self, Status};
@@ -23,6 +24,7 @@ pub use external_gates::{GateAnswer, GateRun, MAX_GATE_MESSAGE_CHARS};
 pub use gate_report::{GateFileResult, GateReport, GateState, GateStatus};
 pub use history::{HistoryEntry, HistoryHead, IssuedLink, merge_tail, verify_history};
 pub use outbox::{recipients, status_change_events};
+pub use review::FileDecision;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -148,6 +150,10 @@ pub struct FileRecord {
     /// The disclosure controls applied to it (given at submit; outputs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disclosure_controls: Option<String>,
+    /// The review's final decision on this file; in an approved request a `rejected` file is
+    /// withheld (a partial release) and never reaches the approved stage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Decision>,
 }
 
 /// Why a file's gate warnings are acceptable, in the researcher's words.
@@ -163,6 +169,11 @@ pub struct Justification {
 pub const MAX_JUSTIFICATION_CHARS: usize = 4000;
 
 impl FileRecord {
+    /// Left out of a partial release: the review rejected this file.
+    pub fn withheld(&self) -> bool {
+        self.decision == Some(Decision::Rejected)
+    }
+
     /// What the researcher said about the file.
     pub fn context(&self) -> FileContext {
         FileContext {
@@ -226,10 +237,24 @@ pub enum Decision {
 pub struct Review {
     pub id: String,
     pub reviewer: User,
+    /// The review as a whole: `approved` when every file it decided is approved,
+    /// `changes_requested` when any file needs changes, else `rejected`.
     pub decision: Decision,
     pub explanation: String,
     pub revision: u32,
     pub created_when: DateTime<Utc>,
+    /// The decision on each file (every file of the revision; in a consolidation, the
+    /// conflicted ones). Empty in records made before per-file decisions: `decision` is then
+    /// every file's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FileDecision>,
+    /// A final decision on the files independent reviewers disagreed about.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub consolidation: bool,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// The status message of a request failed for files its scanner could not judge.
@@ -273,6 +298,10 @@ pub struct AirlockRequest {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(skip)]
     pub carried_context: Vec<FileContext>,
+    /// Independent reviews this revision needs (the workspace's `approvalsRequired` when it
+    /// was submitted: a policy change does not move the goalposts of a review under way).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub review_quorum: u32,
     /// The conversation about the request and its files, across revisions.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub comments: Vec<Comment>,
@@ -400,6 +429,7 @@ impl AirlockRequest {
             contributors: vec![creator.id.clone()],
             gate_runs: vec![],
             carried_context: vec![],
+            review_quorum: 0,
             comments: vec![],
             outbox: vec![],
         };
@@ -583,6 +613,7 @@ impl AirlockRequest {
                 justification: None,
                 description: None,
                 disclosure_controls: None,
+                decision: None,
             })
             .collect();
         if let Err(e) = self.apply_context(context, &previous, &ctx.workspace.policy) {
@@ -591,6 +622,7 @@ impl AirlockRequest {
             return Err(e);
         }
         self.carried_context.clear();
+        self.review_quorum = ctx.workspace.policy.approvals_required.max(1);
         self.add_contributor(&by.id);
         let count = self.files.len();
         self.transition(
@@ -626,133 +658,6 @@ impl AirlockRequest {
         self.reviews
             .iter()
             .any(|r| r.revision == self.revision && r.reviewer.id == user_id)
-    }
-
-    /// A reviewer's decision. Approvals below the quorum are recorded without a status change.
-    ///
-    /// `revision` is the revision the reviewer looked at: a review counts only for what was
-    /// seen. It may be left out (AzureTRE's clients do) only while the request has had a
-    /// single revision.
-    pub fn review(
-        &mut self,
-        by: &User,
-        decision: Decision,
-        explanation: String,
-        revision: Option<u32>,
-        ctx: &Ctx,
-    ) -> Result<(), DomainError> {
-        if self.status != Status::InReview {
-            return Err(DomainError::IllegalTransition {
-                action: "review",
-                status: self.status,
-            });
-        }
-        match revision {
-            Some(seen) if seen != self.revision => {
-                return Err(DomainError::Stale(format!(
-                    "this review is for revision {seen}, but the request is at revision {}: look at its files again and review revision {}",
-                    self.revision, self.revision
-                )));
-            }
-            None if self.revision > 1 => {
-                return Err(DomainError::Stale(format!(
-                    "the request has been resubmitted (it is at revision {}): say which revision you reviewed (\"revision\": {})",
-                    self.revision, self.revision
-                )));
-            }
-            Some(_) | None => {}
-        }
-        if self.is_contributor(&by.id) {
-            return Err(DomainError::Forbidden(NOT_INDEPENDENT.into()));
-        }
-        if self.has_reviewed_this_revision(&by.id) {
-            return Err(DomainError::Invalid(format!(
-                "you have already reviewed revision {} of this request",
-                self.revision
-            )));
-        }
-        if decision == Decision::Approved {
-            let unjustified: Vec<&str> = self
-                .files
-                .iter()
-                .filter(|f| f.awaits_justification())
-                .map(|f| f.name.as_str())
-                .collect();
-            if !unjustified.is_empty() {
-                return Err(DomainError::Invalid(format!(
-                    "cannot approve yet: the workspace requires the researcher to justify the gate warnings on {}",
-                    unjustified.join(", ")
-                )));
-            }
-        }
-        let explanation = explanation.trim().to_string();
-        if decision != Decision::Approved && explanation.is_empty() {
-            return Err(DomainError::Invalid(
-                "an explanation is required to reject or request changes".into(),
-            ));
-        }
-        self.reviews.push(Review {
-            id: uuid::Uuid::new_v4().to_string(),
-            reviewer: by.clone(),
-            decision,
-            explanation: explanation.clone(),
-            revision: self.revision,
-            created_when: ctx.now,
-        });
-        let message = (!explanation.is_empty()).then(|| explanation.clone());
-        match decision {
-            Decision::Rejected => self.transition(
-                Status::RejectionInProgress,
-                by,
-                "review: rejected",
-                message,
-                ctx,
-            ),
-            Decision::ChangesRequested => {
-                // What to change opens (or continues) the request's thread, for the
-                // researcher's answer and the resubmission to follow.
-                self.comment(
-                    by,
-                    true,
-                    None,
-                    explanation.clone(),
-                    Visibility::Everyone,
-                    ctx,
-                )?;
-                // The draft the researcher gets back is the next revision: its StatusChanged
-                // event and notification must say so, and the old files' seals no longer apply.
-                self.revision += 1;
-                // What the researcher said about each file stays for the resubmission.
-                self.carried_context = self.files.iter().map(FileRecord::context).collect();
-                self.files.clear();
-                self.transition(Status::Draft, by, "review: changes requested", message, ctx)
-            }
-            Decision::Approved => {
-                let approvals = self.approvals_this_revision();
-                let required = ctx.workspace.policy.approvals_required.max(1) as usize;
-                if approvals >= required {
-                    self.transition(
-                        Status::ApprovalInProgress,
-                        by,
-                        "review: approved",
-                        message,
-                        ctx,
-                    )
-                } else {
-                    self.updated_by = by.clone();
-                    self.updated_when = ctx.now;
-                    self.log(
-                        ctx,
-                        by,
-                        "review: approved",
-                        None,
-                        None,
-                        Some(format!("approval {approvals} of {required}")),
-                    );
-                    Ok(())
-                }
-            }
-        }
     }
 
     pub fn revoke(&mut self, by: &User, reason: String, ctx: &Ctx) -> Result<(), DomainError> {
@@ -1151,6 +1056,12 @@ impl AirlockRequest {
                 "{name:?} is not a file of this request"
             )));
         };
+        if stage == StageRole::Approved && file.withheld() {
+            // Never copied there; a copy that appears anyway is not part of the release.
+            return Ok(Applied::Unchanged(format!(
+                "{name:?} is withheld from this release"
+            )));
+        }
         if file.arrived_in == Some(stage.into()) {
             return Ok(Applied::Unchanged(format!(
                 "{name:?} already arrived in {stage:?}"
@@ -1189,6 +1100,7 @@ impl AirlockRequest {
         if self
             .files
             .iter()
+            .filter(|f| !(stage == StageRole::Approved && f.withheld()))
             .all(|f| f.arrived_in == Some(stage.into()))
         {
             let to = match status {

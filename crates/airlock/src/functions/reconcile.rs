@@ -255,6 +255,7 @@ async fn heal(
             .files
             .iter()
             .filter(|f| f.arrived_in != Some(to.into()))
+            .filter(|f| !(to == StageRole::Approved && f.withheld()))
             .map(|f| f.name.as_str())
             .collect();
         let message = format!(

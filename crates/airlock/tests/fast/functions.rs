@@ -77,6 +77,7 @@ async fn fixture_request(s: &Stack) {
             justification: None,
             description: None,
             disclosure_controls: None,
+            decision: None,
         }],
         reviews: vec![],
         history_head: Default::default(),
@@ -86,6 +87,7 @@ async fn fixture_request(s: &Stack) {
         contributors: vec!["alice".into()],
         gate_runs: vec![],
         carried_context: vec![],
+        review_quorum: 1,
         comments: vec![],
         outbox: vec![],
     };

@@ -26,6 +26,8 @@ variable "policy_defaults" {
     requirePurpose            = optional(bool)
     requireFileDescriptions   = optional(bool)
     requireDisclosureControls = optional(bool)
+    # Release the approved files of a request whose other files were rejected.
+    partialRelease = optional(bool)
     # Security gates beyond malware (docs/gates.md): each with a kind and a mode, and the
     # parameters of its kind.
     gates = optional(list(object({

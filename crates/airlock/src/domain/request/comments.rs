@@ -110,12 +110,17 @@ impl AirlockRequest {
         Ok(comment)
     }
 
-    /// The request as `viewer_is_reviewer` may see it: comments for reviewers only are left
-    /// out for everyone else.
-    pub fn visible_to(&self, viewer_is_reviewer: bool) -> AirlockRequest {
+    /// The request as `viewer` may see it: comments for reviewers only are left out for
+    /// anyone but reviewers (`viewer_is_reviewer`), and while independent reviews are blinded
+    /// each reviewer sees only their own review of the current revision.
+    pub fn visible_to(&self, viewer: &str, viewer_is_reviewer: bool) -> AirlockRequest {
         let mut r = self.clone();
         if !viewer_is_reviewer {
             r.comments.retain(|c| c.visibility == Visibility::Everyone);
+        }
+        if self.reviews_blinded() {
+            r.reviews
+                .retain(|x| x.revision != self.revision || x.reviewer.id == viewer);
         }
         r
     }
