@@ -8,3 +8,4 @@ mod stack_e2e;
 mod stack_faults;
 mod stack_gates;
 mod stack_large;
+mod stack_review;

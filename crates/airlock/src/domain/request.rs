@@ -1121,10 +1121,12 @@ impl AirlockRequest {
                     )));
                 }
             };
+            // Why it was blocked, and what a partial release withheld, stay on the record.
+            let partial = self.files.iter().any(FileRecord::withheld);
             let message = self
                 .status_message
                 .clone()
-                .filter(|_| to == Status::BlockedByScan);
+                .filter(|_| to == Status::BlockedByScan || (to == Status::Approved && partial));
             self.transition(to, &User::system(), "data moved", message, ctx)?;
         }
         Ok(Applied::Changed)

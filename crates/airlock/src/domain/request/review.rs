@@ -469,3 +469,300 @@ fn describe(decisions: &[FileDecision]) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::request::{DraftFile, RequestType};
+    use crate::domain::workspace::Workspace;
+
+    fn workspace(policy: serde_json::Value) -> Workspace {
+        let mut policy = policy;
+        policy["scanRequired"] = false.into();
+        serde_json::from_value(serde_json::json!({
+            "id": "ws1", "displayName": "One", "shortId": "ws1", "tokenAudience": "api://ws1",
+            "policy": policy,
+        }))
+        .unwrap()
+    }
+
+    fn user(id: &str) -> User {
+        User {
+            id: id.into(),
+            name: id.into(),
+            email: None,
+        }
+    }
+
+    fn ctx(ws: &Workspace) -> Ctx<'_> {
+        Ctx {
+            now: chrono::Utc::now(),
+            workspace: ws,
+        }
+    }
+
+    /// Two files (a.csv, b.csv), sealed and in review.
+    fn in_review(ws: &Workspace) -> AirlockRequest {
+        let mut r = AirlockRequest::create(
+            "r1".into(),
+            RequestType::Export,
+            "t".into(),
+            "j".into(),
+            user("alice"),
+            &ctx(ws),
+        )
+        .unwrap();
+        let files = ["a.csv", "b.csv"]
+            .map(|n| DraftFile {
+                name: n.into(),
+                size: 1,
+                etag: None,
+            })
+            .to_vec();
+        r.submit(&user("alice"), files, &ctx(ws)).unwrap();
+        for n in ["a.csv", "b.csv"] {
+            r.record_sealed(n, 1, format!("sha-{n}"), format!("e-{n}"), &ctx(ws))
+                .unwrap();
+        }
+        assert_eq!(r.status, Status::InReview);
+        r
+    }
+
+    fn per_file(a: Decision, b: Decision) -> Vec<FileDecision> {
+        vec![
+            FileDecision {
+                name: "a.csv".into(),
+                decision: a,
+                comment: None,
+            },
+            FileDecision {
+                name: "b.csv".into(),
+                decision: b,
+                comment: Some("row 2 is a small count".into()),
+            },
+        ]
+    }
+
+    use Decision::{Approved as A, ChangesRequested as C, Rejected as R};
+
+    #[test]
+    fn one_review_decides_each_file_and_the_outcome_follows() {
+        // (partial release allowed, a, b) -> status, withheld files
+        let cases = [
+            (false, A, A, Status::ApprovalInProgress, vec![]),
+            (false, A, R, Status::RejectionInProgress, vec!["b.csv"]),
+            (true, A, R, Status::ApprovalInProgress, vec!["b.csv"]),
+            (
+                true,
+                R,
+                R,
+                Status::RejectionInProgress,
+                vec!["a.csv", "b.csv"],
+            ),
+            (true, A, C, Status::Draft, vec![]),
+        ];
+        for (partial, a, b, status, withheld) in cases {
+            let ws = workspace(serde_json::json!({"partialRelease": partial}));
+            let mut r = in_review(&ws);
+            r.review_files(
+                &user("mike"),
+                None,
+                per_file(a, b),
+                "see the files".into(),
+                Some(1),
+                &ctx(&ws),
+            )
+            .unwrap();
+            assert_eq!(r.status, status, "{partial} {a:?} {b:?}");
+            let out: Vec<&str> = r
+                .files
+                .iter()
+                .filter(|f| f.withheld())
+                .map(|f| f.name.as_str())
+                .collect();
+            assert_eq!(out, withheld, "{partial} {a:?} {b:?}");
+            if partial && status == Status::ApprovalInProgress && !withheld.is_empty() {
+                assert_eq!(
+                    r.status_message.as_deref(),
+                    Some(
+                        "partial release: 1 of 2 file(s) approved; withheld: b.csv (see the files)"
+                    )
+                );
+            }
+            if status == Status::Draft {
+                assert_eq!(r.revision, 2);
+                let last = r.comments.last().unwrap();
+                assert!(
+                    last.text.contains("**b.csv**: row 2 is a small count"),
+                    "{}",
+                    last.text
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_per_file_review_must_be_whole_and_explained() {
+        let ws = workspace(serde_json::json!({}));
+        let r = in_review(&ws);
+        let mike = user("mike");
+        let refuse = |overall: Option<Decision>, files: Vec<FileDecision>, why: &str| {
+            let e = r
+                .clone()
+                .review_files(&mike, overall, files, String::new(), Some(1), &ctx(&ws))
+                .unwrap_err();
+            assert!(e.to_string().contains(why), "{e} (wanted {why})");
+        };
+        let mut one = per_file(A, A);
+        one.pop();
+        refuse(None, one.clone(), "no decision for \"b.csv\"");
+        let mut stray = per_file(A, A);
+        stray[0].name = "../x.csv".into();
+        refuse(None, stray, "not a file of this request");
+        let mut twice = per_file(A, A);
+        twice[1].name = "a.csv".into();
+        refuse(None, twice, "more than one decision");
+        let mut bare = per_file(A, R);
+        bare[1].comment = None;
+        refuse(None, bare, "an explanation is required");
+        // The rest from the overall decision.
+        let mut r = r.clone();
+        r.review_files(&mike, Some(A), one, String::new(), Some(1), &ctx(&ws))
+            .unwrap();
+        assert_eq!(r.status, Status::ApprovalInProgress);
+    }
+
+    #[test]
+    fn blinded_reviews_then_a_consolidation_of_the_conflicted_file() {
+        let ws = workspace(serde_json::json!({"approvalsRequired": 2, "partialRelease": true}));
+        let mut r = in_review(&ws);
+        r.review_files(
+            &user("m1"),
+            None,
+            per_file(A, R),
+            String::new(),
+            Some(1),
+            &ctx(&ws),
+        )
+        .unwrap();
+        assert_eq!(r.status, Status::InReview, "one rejection does not end it");
+        assert!(r.reviews_blinded());
+        // m2 does not see m1's review; m1 does; nor does the trail say what it was.
+        assert!(r.visible_to("m2", true).reviews.is_empty());
+        assert_eq!(r.visible_to("m1", true).reviews.len(), 1);
+        assert!(r.visible_to("alice", false).reviews.is_empty());
+        let last = r.history_tail.last().unwrap();
+        assert_eq!(last.action, "review: recorded");
+        assert!(!last.message.as_deref().unwrap().contains("rejected"));
+        // m1 may not review again while blinded.
+        assert!(
+            r.clone()
+                .review_files(
+                    &user("m1"),
+                    Some(A),
+                    vec![],
+                    String::new(),
+                    Some(1),
+                    &ctx(&ws)
+                )
+                .is_err()
+        );
+        r.review_files(
+            &user("m2"),
+            Some(A),
+            vec![],
+            String::new(),
+            Some(1),
+            &ctx(&ws),
+        )
+        .unwrap();
+        // Both in: revealed, and they disagree about b.csv.
+        assert!(!r.reviews_blinded());
+        assert_eq!(r.visible_to("alice", false).reviews.len(), 2);
+        assert_eq!(r.status, Status::InReview);
+        assert_eq!(r.conflicted_files(), vec!["b.csv"]);
+        let actions: Vec<&str> = r.history_tail.iter().map(|h| h.action.as_str()).collect();
+        assert!(
+            actions.ends_with(&["reviews revealed", "consolidation needed"]),
+            "{actions:?}"
+        );
+        let revealed = r
+            .history_tail
+            .iter()
+            .find(|h| h.action == "reviews revealed")
+            .unwrap();
+        assert_eq!(
+            revealed.message.as_deref(),
+            Some("m1: a.csv approved, b.csv rejected; m2: a.csv approved, b.csv approved")
+        );
+        // Consolidation decides exactly the conflicted file (m1, who reviewed, may do it).
+        let e = r
+            .clone()
+            .review_files(
+                &user("m1"),
+                None,
+                per_file(A, R),
+                String::new(),
+                Some(1),
+                &ctx(&ws),
+            )
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("not one of the files the reviewers disagree about"),
+            "{e}"
+        );
+        assert!(
+            r.clone()
+                .review_files(
+                    &user("alice"),
+                    Some(R),
+                    vec![],
+                    "x".into(),
+                    Some(1),
+                    &ctx(&ws)
+                )
+                .is_err(),
+            "the creator never reviews, consolidation included"
+        );
+        r.review_files(
+            &user("m1"),
+            Some(R),
+            vec![],
+            "the count in row 2 is too small".into(),
+            Some(1),
+            &ctx(&ws),
+        )
+        .unwrap();
+        assert_eq!(r.status, Status::ApprovalInProgress);
+        assert!(r.files[1].withheld() && !r.files[0].withheld());
+        assert!(r.reviews.last().unwrap().consolidation);
+    }
+
+    #[test]
+    fn independent_reviews_that_agree_need_no_consolidation() {
+        let ws = workspace(serde_json::json!({"approvalsRequired": 2}));
+        let mut r = in_review(&ws);
+        for m in ["m1", "m2"] {
+            r.review_files(
+                &user(m),
+                None,
+                per_file(A, R),
+                String::new(),
+                Some(1),
+                &ctx(&ws),
+            )
+            .unwrap();
+        }
+        assert_eq!(
+            r.status,
+            Status::RejectionInProgress,
+            "no partial release here"
+        );
+        assert!(r
+            .status_message
+            .as_deref()
+            .unwrap()
+            .starts_with("rejected: some files were rejected and this workspace does not release part of a request"));
+    }
+}
