@@ -79,6 +79,8 @@ pub enum Command {
     Revoke(RevokeArgs),
     /// The request's audit trail, and whether its hash chain verifies
     History(IdArgs),
+    /// Comment on a request or one of its files (researchers and reviewers)
+    Comment(CommentArgs),
     /// Each gate's result on the request (malware scan, policy gates, external gates), with
     /// the evidence per file
     Gates(IdArgs),
@@ -123,7 +125,23 @@ pub struct SendArgs {
     #[arg(long)]
     pub justification: String,
     #[command(flatten)]
+    pub context: ContextArgs,
+    #[command(flatten)]
     pub wait: WaitArgs,
+}
+
+/// What to tell the reviewer at submit (a workspace may require it).
+#[derive(Debug, Default, Args)]
+pub struct ContextArgs {
+    /// What the request is for
+    #[arg(long)]
+    pub purpose: Option<String>,
+    /// A file's description, as NAME=TEXT (NAME as the request names it); repeat per file
+    #[arg(long = "describe", value_name = "NAME=TEXT")]
+    pub descriptions: Vec<String>,
+    /// The disclosure controls applied to a file, as NAME=TEXT; repeat per file
+    #[arg(long = "controls", value_name = "NAME=TEXT")]
+    pub controls: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -163,7 +181,22 @@ pub struct UploadArgs {
 pub struct SubmitArgs {
     pub id: String,
     #[command(flatten)]
+    pub context: ContextArgs,
+    #[command(flatten)]
     pub wait: WaitArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CommentArgs {
+    pub id: String,
+    /// The comment (markdown)
+    pub text: String,
+    /// About this file of the request
+    #[arg(long)]
+    pub file: Option<String>,
+    /// Airlock managers: only reviewers see it
+    #[arg(long)]
+    pub reviewers_only: bool,
 }
 
 #[derive(Debug, Args)]
@@ -223,6 +256,11 @@ pub struct ReviewArgs {
     /// Why (required to reject or request changes)
     #[arg(long)]
     pub explanation: Option<String>,
+    /// A decision on one file, as NAME=approve|reject|changes; repeat per file (files not
+    /// listed take --approve/--reject/--request-changes). In a consolidation, the files the
+    /// reviewers disagree about
+    #[arg(long = "file", value_name = "NAME=DECISION")]
+    pub files: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -164,6 +164,28 @@ impl Api {
             .await
     }
 
+    pub async fn submit(
+        &self,
+        workspace: &str,
+        id: &str,
+        body: &airlock::domain::request::SubmitContext,
+    ) -> CliResult<RequestEnvelope> {
+        let path = format!("{}/submit", Self::request_path(workspace, id));
+        self.call(Method::POST, workspace, &path, &[], Some(body))
+            .await
+    }
+
+    pub async fn comment(
+        &self,
+        workspace: &str,
+        id: &str,
+        body: &airlock::api::types::CommentRequest,
+    ) -> CliResult<airlock::domain::request::Comment> {
+        let path = format!("{}/comments", Self::request_path(workspace, id));
+        self.call(Method::POST, workspace, &path, &[], Some(body))
+            .await
+    }
+
     pub async fn review(
         &self,
         workspace: &str,

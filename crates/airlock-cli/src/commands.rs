@@ -364,7 +364,9 @@ pub async fn send(api: &Api, direction: Direction, args: SendArgs, say: Say) -> 
         type_of(direction).as_str()
     ));
     let uploaded = upload_files(api, &workspace, &id, &files, say).await?;
-    let submitted = api.act(&workspace, &id, "submit").await?;
+    let submitted = api
+        .submit(&workspace, &id, &submit_context(&args.context)?)
+        .await?;
     say.line(&format!("submitted {id}"));
     finish_submit(api, &workspace, submitted, &args.wait, Some(&uploaded), say).await
 }
@@ -409,9 +411,91 @@ pub async fn upload(api: &Api, id: &str, paths: &[PathBuf], say: Say) -> CliResu
     Ok(Outcome::Message(text, json))
 }
 
-pub async fn submit(api: &Api, id: &str, wait: &WaitArgs, say: Say) -> CliResult<Outcome> {
+/// `NAME=TEXT` pairs, split at the first `=`.
+fn pairs(values: &[String], flag: &str) -> CliResult<Vec<(String, String)>> {
+    values
+        .iter()
+        .map(|v| {
+            v.split_once('=')
+                .map(|(n, t)| (n.trim().to_string(), t.to_string()))
+                .filter(|(n, _)| !n.is_empty())
+                .ok_or_else(|| CliError::Usage(format!("{flag} takes NAME=TEXT, not {v:?}")))
+        })
+        .collect()
+}
+
+/// The submit body from `--purpose`, `--describe` and `--controls`.
+fn submit_context(
+    args: &crate::cli::ContextArgs,
+) -> CliResult<airlock::domain::request::SubmitContext> {
+    use airlock::domain::request::FileContext;
+    let mut files: Vec<FileContext> = Vec::new();
+    let mut entry = |name: String| -> usize {
+        match files.iter().position(|f| f.name == name) {
+            Some(i) => i,
+            None => {
+                files.push(FileContext {
+                    name,
+                    ..FileContext::default()
+                });
+                files.len() - 1
+            }
+        }
+    };
+    let mut described = Vec::new();
+    for (name, text) in pairs(&args.descriptions, "--describe")? {
+        described.push((entry(name), text));
+    }
+    let mut controlled = Vec::new();
+    for (name, text) in pairs(&args.controls, "--controls")? {
+        controlled.push((entry(name), text));
+    }
+    for (i, text) in described {
+        files[i].description = Some(text);
+    }
+    for (i, text) in controlled {
+        files[i].disclosure_controls = Some(text);
+    }
+    Ok(airlock::domain::request::SubmitContext {
+        purpose: args.purpose.clone(),
+        files,
+    })
+}
+
+pub async fn comment(api: &Api, args: crate::cli::CommentArgs) -> CliResult<Outcome> {
+    let workspace = api.settings.workspace()?;
+    let made = api
+        .comment(
+            workspace,
+            &args.id,
+            &airlock::api::types::CommentRequest {
+                text: args.text,
+                file: args.file,
+                visibility: if args.reviewers_only {
+                    airlock::domain::request::Visibility::Reviewers
+                } else {
+                    airlock::domain::request::Visibility::Everyone
+                },
+            },
+        )
+        .await?;
+    Ok(Outcome::Message(
+        format!("comment {} added", made.id),
+        serde_json::to_value(&made).expect("API documents serialise"),
+    ))
+}
+
+pub async fn submit(
+    api: &Api,
+    id: &str,
+    context: &crate::cli::ContextArgs,
+    wait: &WaitArgs,
+    say: Say,
+) -> CliResult<Outcome> {
     let workspace = api.settings.workspace()?.to_string();
-    let submitted = api.act(&workspace, id, "submit").await?;
+    let submitted = api
+        .submit(&workspace, id, &submit_context(context)?)
+        .await?;
     say.line(&format!("submitted {id}"));
     finish_submit(api, &workspace, submitted, wait, None, say).await
 }
@@ -714,9 +798,29 @@ pub async fn review(api: &Api, args: ReviewArgs, say: Say) -> CliResult<Outcome>
     if let Some(dir) = &args.download {
         download_files(api, &workspace, &request, dir, say).await?;
     }
-    let Some(decision) = decision else {
+    let files: Vec<airlock::domain::request::FileDecision> = pairs(&args.files, "--file")?
+        .into_iter()
+        .map(|(name, word)| {
+            let decision = match word.trim() {
+                "approve" | "approved" => Decision::Approved,
+                "reject" | "rejected" => Decision::Rejected,
+                "changes" | "changes_requested" => Decision::ChangesRequested,
+                other => {
+                    return Err(CliError::Usage(format!(
+                        "--file {name}=... takes approve, reject or changes, not {other:?}"
+                    )));
+                }
+            };
+            Ok(airlock::domain::request::FileDecision {
+                name,
+                decision,
+                comment: None,
+            })
+        })
+        .collect::<CliResult<_>>()?;
+    if decision.is_none() && files.is_empty() {
         return Ok(Outcome::Request(Box::new(request)));
-    };
+    }
     // The revision shown is the revision decided on: if it changed meanwhile, the airlock
     // refuses (409) rather than apply this decision to data nobody looked at.
     let decided = api
@@ -724,16 +828,16 @@ pub async fn review(api: &Api, args: ReviewArgs, say: Say) -> CliResult<Outcome>
             &workspace,
             &args.id,
             &ReviewRequest {
-                decision: Some(decision),
+                decision,
                 explanation: Some(args.explanation.unwrap_or_else(|| "approved".into())),
                 revision: Some(r.revision),
+                files: (!files.is_empty()).then_some(files),
                 ..ReviewRequest::default()
             },
         )
         .await?;
     say.line(&format!(
-        "{:?} {} (revision {}): now {}",
-        decision,
+        "reviewed {} (revision {}): now {}",
         args.id,
         r.revision,
         decided.airlock_request.status.as_str()

@@ -79,7 +79,10 @@ async fn run(cli: Cli) -> CliResult<Outcome> {
             commands::create(&api, args).await?,
         ))),
         Command::Upload(args) => commands::upload(&api, &args.id, &args.paths, say).await,
-        Command::Submit(args) => commands::submit(&api, &args.id, &args.wait, say).await,
+        Command::Submit(args) => {
+            commands::submit(&api, &args.id, &args.context, &args.wait, say).await
+        }
+        Command::Comment(args) => commands::comment(&api, args).await,
         Command::Cancel(args) => commands::cancel(&api, &args.id).await,
         Command::Status(args) => commands::status(&api, args, say).await,
         Command::List(args) => commands::list(&api, args).await,

@@ -39,6 +39,9 @@ pub fn request(envelope: &RequestEnvelope) -> String {
     if let Some(message) = &r.status_message {
         out.push_str(&format!("  {message}\n"));
     }
+    if let Some(purpose) = &r.purpose {
+        out.push_str(&format!("  purpose: {purpose}\n"));
+    }
     if r.files.is_empty() {
         out.push_str("  no files recorded yet\n");
     }
@@ -71,11 +74,57 @@ pub fn request(envelope: &RequestEnvelope) -> String {
         if let Some(j) = &f.justification {
             out.push_str(&format!("      justified by {}: {}\n", j.by, j.text));
         }
+        if let Some(d) = &f.description {
+            out.push_str(&format!("      about: {d}\n"));
+        }
+        if let Some(c) = &f.disclosure_controls {
+            out.push_str(&format!("      disclosure controls: {c}\n"));
+        }
+        if f.withheld() && r.status != airlock::domain::Status::Rejected {
+            out.push_str("      withheld (rejected in review)\n");
+        }
     }
     for review in &r.reviews {
         out.push_str(&format!(
-            "  review by {} (revision {}): {:?}: {}\n",
-            review.reviewer.name, review.revision, review.decision, review.explanation
+            "  {} by {} (revision {}): {:?}: {}\n",
+            if review.consolidation {
+                "consolidation"
+            } else {
+                "review"
+            },
+            review.reviewer.name,
+            review.revision,
+            review.decision,
+            review.explanation
+        ));
+        for d in &review.files {
+            out.push_str(&format!(
+                "      {}: {:?}{}\n",
+                d.name,
+                d.decision,
+                d.comment
+                    .as_deref()
+                    .map(|c| format!(" ({c})"))
+                    .unwrap_or_default()
+            ));
+        }
+    }
+    for c in &r.comments {
+        out.push_str(&format!(
+            "  {} {} (revision {}{}{}): {}\n",
+            c.at.format("%Y-%m-%d %H:%M"),
+            c.by.name,
+            c.revision,
+            c.file
+                .as_deref()
+                .map(|f| format!(", on {f}"))
+                .unwrap_or_default(),
+            if c.visibility == airlock::domain::request::Visibility::Reviewers {
+                ", reviewers only"
+            } else {
+                ""
+            },
+            c.text
         ));
     }
     let actions: Vec<String> = envelope

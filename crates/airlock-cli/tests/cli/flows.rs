@@ -421,3 +421,84 @@ async fn an_import_resumes_an_interrupted_upload_and_is_resubmitted_after_change
     );
     std::fs::remove_dir_all(&root).ok();
 }
+
+/// Context at submit, a comment thread and a per-file review, from the command line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn context_comments_and_a_per_file_review() {
+    let (_stack, root) = stack("cliconv").await;
+    let rita = login(&root, "rita", "WorkspaceResearcher").await;
+    let mona = login(&root, "mona", "AirlockManager").await;
+    write(&root.join("out/counts.csv"), b"region,n\nNorth,120\n");
+    write(&root.join("out/notes.txt"), b"how the counts were made");
+    let exported = rita
+        .run(&[
+            "export",
+            "out",
+            "--title",
+            "Counts",
+            "--justification",
+            "For the report",
+            "--purpose",
+            "Annual report",
+            "--describe",
+            "out/counts.csv=patients by region",
+            "--controls",
+            "out/counts.csv=rounded to 5",
+            "--wait",
+            "--id",
+        ])
+        .await
+        .ok();
+    let id = exported.stdout.trim().to_string();
+    let shown = rita.run(&["status", &id]).await.ok().stdout;
+    assert!(shown.contains("purpose: Annual report"), "{shown}");
+    assert!(shown.contains("about: patients by region"), "{shown}");
+    assert!(
+        shown.contains("disclosure controls: rounded to 5"),
+        "{shown}"
+    );
+    mona.run(&["comment", &id, "Which year?", "--file", "out/counts.csv"])
+        .await
+        .ok();
+    mona.run(&["comment", &id, "Looks fine to me", "--reviewers-only"])
+        .await
+        .ok();
+    // A researcher cannot write for reviewers only: refused, exit 1.
+    let refused = rita
+        .run(&["comment", &id, "psst", "--reviewers-only"])
+        .await;
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    rita.run(&["comment", &id, "2025", "--file", "out/counts.csv"])
+        .await
+        .ok();
+    let bad = mona
+        .run(&["review", &id, "--file", "out/counts.csv=maybe"])
+        .await;
+    assert_eq!(bad.code, 2, "a usage error: {}", bad.stderr);
+    mona.run(&[
+        "review",
+        &id,
+        "--file",
+        "out/counts.csv=approve",
+        "--file",
+        "out/notes.txt=changes",
+        "--explanation",
+        "Say which software made the counts",
+    ])
+    .await
+    .ok();
+    let r = rita.run(&["status", &id, "--json"]).await.ok().json();
+    assert_eq!(r["airlockRequest"]["status"], "draft");
+    assert_eq!(r["airlockRequest"]["revision"], 2);
+    let texts: Vec<&str> = r["airlockRequest"]["comments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        texts,
+        vec!["Which year?", "2025", "Say which software made the counts"],
+        "the researcher does not see the reviewers-only note"
+    );
+}
