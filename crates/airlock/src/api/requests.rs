@@ -769,9 +769,12 @@ async fn mine(
         wq.page_size = q.page_size - items.len() as u32;
         let page = deps.requests.query(&ws.id, &wq).await?;
         for r in &page.items {
+            // Awaiting the caller: not theirs, and not reviewed by them yet, or reviewed and
+            // now waiting for a consolidation they may give.
             if awaiting
-                && (r.created_by.id == caller.user.id
-                    || r.has_reviewed_this_revision(&caller.user.id))
+                && (r.is_contributor(&caller.user.id)
+                    || (r.has_reviewed_this_revision(&caller.user.id)
+                        && r.conflicted_files().is_empty()))
             {
                 continue;
             }
