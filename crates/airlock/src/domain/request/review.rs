@@ -132,6 +132,9 @@ impl AirlockRequest {
             return Err(DomainError::Forbidden(NOT_INDEPENDENT.into()));
         }
         let quorum = self.quorum(ctx);
+        // A request submitted before the quorum was kept on the record takes the policy's now,
+        // once, so that blinding and consolidation count the same number from here on.
+        self.review_quorum = quorum as u32;
         let conflicted = self.conflicted_files();
         let consolidation = !conflicted.is_empty();
         if !consolidation && self.has_reviewed_this_revision(&by.id) {
@@ -764,5 +767,87 @@ mod tests {
             .as_deref()
             .unwrap()
             .starts_with("rejected: some files were rejected and this workspace does not release part of a request"));
+    }
+}
+
+#[cfg(test)]
+mod legacy {
+    use super::*;
+
+    /// A request submitted before the quorum was kept on the record (review_quorum 0) is
+    /// reviewed with the policy's quorum, blinded and consolidated like any other.
+    #[test]
+    fn a_request_without_a_recorded_quorum_takes_the_policys() {
+        let ws: crate::domain::workspace::Workspace = serde_json::from_value(serde_json::json!({
+            "id": "ws1", "displayName": "One", "shortId": "ws1", "tokenAudience": "api://ws1",
+            "policy": {"approvalsRequired": 2, "scanRequired": false},
+        }))
+        .unwrap();
+        let ctx = Ctx {
+            now: chrono::Utc::now(),
+            workspace: &ws,
+        };
+        let user = |id: &str| User {
+            id: id.into(),
+            name: id.into(),
+            email: None,
+        };
+        let mut r = AirlockRequest::create(
+            "r1".into(),
+            crate::domain::request::RequestType::Export,
+            "t".into(),
+            "j".into(),
+            user("alice"),
+            &ctx,
+        )
+        .unwrap();
+        let files = ["a.csv", "b.csv"]
+            .map(|n| crate::domain::request::DraftFile {
+                name: n.into(),
+                size: 1,
+                etag: None,
+            })
+            .to_vec();
+        r.submit(&user("alice"), files, &ctx).unwrap();
+        for n in ["a.csv", "b.csv"] {
+            r.record_sealed(n, 1, format!("sha-{n}"), format!("e-{n}"), &ctx)
+                .unwrap();
+        }
+        r.review_quorum = 0;
+        let decide = |b: Decision| {
+            vec![
+                FileDecision {
+                    name: "a.csv".into(),
+                    decision: Decision::Approved,
+                    comment: None,
+                },
+                FileDecision {
+                    name: "b.csv".into(),
+                    decision: b,
+                    comment: Some("why".into()),
+                },
+            ]
+        };
+        r.review_files(
+            &user("m1"),
+            None,
+            decide(Decision::Rejected),
+            String::new(),
+            None,
+            &ctx,
+        )
+        .unwrap();
+        assert!(r.reviews_blinded());
+        r.review_files(
+            &user("m2"),
+            None,
+            decide(Decision::Approved),
+            String::new(),
+            None,
+            &ctx,
+        )
+        .unwrap();
+        assert_eq!(r.status, Status::InReview);
+        assert_eq!(r.conflicted_files(), vec!["b.csv"]);
     }
 }
