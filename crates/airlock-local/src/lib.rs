@@ -9,6 +9,7 @@
 //!   delivery engine (`airlock_testkit::delivery`);
 //! - [`watcher`]: raises `BlobCreated` for Azurite (which emits no events) and scans;
 //! - [`stack`]: all of it plus the `handler` binary, started as the Functions host starts it;
+//! - [`supervisor`]: restarts the handler when it exits, as the Functions host does;
 //! - [`testing`]: helpers for tests on the emulators and the stack.
 
 pub mod clamav;
@@ -17,6 +18,7 @@ pub mod example_gate;
 pub mod front;
 pub mod router;
 pub mod stack;
+pub mod supervisor;
 pub mod testing;
 pub mod watcher;
 pub mod work_queue;

@@ -55,6 +55,8 @@ impl Router {
                 get(|| async { ([("content-type", "application/json")], DEV_JWKS) }),
             )
             .route("/token", get(token))
+            .route("/dead-letters", get(dead_letters))
+            .route("/dead-letters/replay", post(replay))
             .with_state(self.clone())
     }
 }
@@ -100,6 +102,50 @@ async fn publish(
         router.engine.publish(&topic, event);
     }
     (StatusCode::OK, String::new())
+}
+
+fn authorised(router: &Router, headers: &HeaderMap) -> bool {
+    headers.get("aeg-sas-key").and_then(|v| v.to_str().ok()) == Some(router.topic_key.as_str())
+}
+
+/// The dead letters waiting (an operator's view of the dead-letter container).
+async fn dead_letters(
+    State(router): State<Arc<Router>>,
+    headers: HeaderMap,
+) -> (StatusCode, axum::Json<Value>) {
+    if !authorised(&router, &headers) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"error": "missing or wrong aeg-sas-key"})),
+        );
+    }
+    let letters: Vec<Value> = router
+        .engine
+        .dead_letters()
+        .into_iter()
+        .map(|d| {
+            json!({"target": format!("{:?}", d.target), "eventId": d.event.id,
+                "eventType": d.event.event_type, "subject": d.event.subject,
+                "attempts": d.attempts, "lastError": d.last_error})
+        })
+        .collect();
+    (StatusCode::OK, axum::Json(Value::Array(letters)))
+}
+
+/// Re-drives every dead letter (`airlock-local replay-dead-letters`).
+async fn replay(
+    State(router): State<Arc<Router>>,
+    headers: HeaderMap,
+) -> (StatusCode, axum::Json<Value>) {
+    if !authorised(&router, &headers) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"error": "missing or wrong aeg-sas-key"})),
+        );
+    }
+    let replayed = router.engine.replay_dead_letters();
+    tracing::info!(replayed, "dead letters replayed");
+    (StatusCode::OK, axum::Json(json!({"replayed": replayed})))
 }
 
 #[derive(Deserialize)]

@@ -71,9 +71,8 @@ pub struct LocalStack {
     tasks: Vec<tokio::task::JoinHandle<()>>,
     /// Azurite's data, removed when the stack stops (unless `keep_data`).
     discard_data: Option<PathBuf>,
-    handler_log: PathBuf,
-    // Dropped last-to-first: the handler stops before the emulators.
-    handler: (ChildGuard, Command),
+    /// The handler, restarted when it exits (stopped first on drop, before the emulators).
+    handler: Arc<crate::supervisor::HandlerSupervisor>,
     _clamd: Clamd,
     _cosmos: CosmosEmulator,
     _azurite: Azurite,
@@ -84,7 +83,7 @@ impl Drop for LocalStack {
         for t in &self.tasks {
             t.abort();
         }
-        self.handler.0.stop();
+        self.handler.stop();
         if let Some(dir) = &self.discard_data {
             let _ = std::fs::remove_dir_all(dir);
         }
@@ -92,11 +91,11 @@ impl Drop for LocalStack {
 }
 
 /// Starts the handler and waits for its readiness probe. Its output is appended to `log`.
-fn spawn_handler(
-    mut command: Command,
+pub(crate) fn spawn_handler(
+    command: &mut Command,
     log: &Path,
     handler_url: &str,
-) -> std::io::Result<(ChildGuard, Command)> {
+) -> std::io::Result<ChildGuard> {
     let out = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -115,7 +114,7 @@ fn spawn_handler(
         .map_err(|e| std::io::Error::other(format!("starting the handler: {e}")))?;
     let mut guard = ChildGuard::adopt("handler", child);
     wait_ready(handler_url, &mut guard, log, Duration::from_secs(60))?;
-    Ok((guard, command))
+    Ok(guard)
 }
 
 /// Every stage account of the TRE and of each workspace.
@@ -171,7 +170,7 @@ fn wait_ready(
 impl LocalStack {
     /// The handler's process id (for measuring its memory).
     pub fn handler_pid(&self) -> u32 {
-        self.handler.0.id()
+        self.handler.pid().unwrap_or(0)
     }
 
     pub async fn start(options: StackOptions) -> std::io::Result<LocalStack> {
@@ -346,7 +345,14 @@ impl LocalStack {
                     .map(|(k, v)| (k.as_str(), v.as_str())),
             );
         let handler_log = log_dir.join("handler.log");
-        let handler = spawn_handler(command, &handler_log, &handler_url)?;
+        let child = spawn_handler(&mut command, &handler_log, &handler_url)?;
+        let handler = crate::supervisor::HandlerSupervisor::watch(
+            child,
+            command,
+            handler_log,
+            handler_url.clone(),
+            engine.clone(),
+        );
         // Only now open the front door: the API port answers once the handler does.
         let front = Arc::new(FrontDoor::new(handler_url.clone()));
         let front_listener = tokio::net::TcpListener::bind(("127.0.0.1", api_port)).await?;
@@ -375,21 +381,34 @@ impl LocalStack {
             tasks,
             discard_data,
             handler,
-            handler_log,
+
             _clamd: clamd,
             _cosmos: cosmos,
             _azurite: azurite,
         })
     }
 
-    /// Kills the handler process (as a crash or a host recycle would) and starts it again
-    /// after `down`; events meanwhile are retried by the router.
+    /// Kills the handler process (as a crash or a host recycle would); the supervisor starts
+    /// it again once `down` has passed. Returns when it is ready again.
     pub async fn crash_handler(&mut self, down: Duration) -> std::io::Result<()> {
-        self.handler.0.kill_now();
-        tokio::time::sleep(down).await;
-        let command = std::mem::replace(&mut self.handler.1, Command::new("true"));
-        self.handler = spawn_handler(command, &self.handler_log, &self.handler_url)?;
-        Ok(())
+        let before = self.handler.restarts();
+        self.handler.crash(down);
+        let handler = self.handler.clone();
+        let ready = tokio::task::spawn_blocking(move || {
+            handler.wait_restarted(before, down + Duration::from_secs(120))
+        })
+        .await
+        .unwrap_or(false);
+        if ready {
+            Ok(())
+        } else {
+            Err(std::io::Error::other("the handler was not restarted"))
+        }
+    }
+
+    /// The supervisor of the handler (restarts, pid).
+    pub fn handler(&self) -> &crate::supervisor::HandlerSupervisor {
+        &self.handler
     }
 
     pub fn token(&self, user: &str, roles: &[&str], workspace_id: &str) -> String {

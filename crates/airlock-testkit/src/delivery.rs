@@ -113,6 +113,52 @@ pub struct DeliveryOptions {
     pub notification_webhooks: Vec<String>,
     /// Dead letters are also appended here as JSON lines, when set.
     pub dead_letter_file: Option<PathBuf>,
+    /// Retry as Event Grid does (10 s, 30 s, 1 min, 5 min, 10 min, 30 min, 1 h, 3 h, 6 h,
+    /// then every 12 h) instead of `retry_base` doubling.
+    pub event_grid_schedule: bool,
+    /// An event not delivered within this long of its first attempt is dead-lettered (Event
+    /// Grid's `event_time_to_live`; `infra/azure` sets 1440 minutes).
+    pub event_ttl: Duration,
+}
+
+/// Event Grid's retry schedule (learn.microsoft.com/azure/event-grid/delivery-and-retry):
+/// the wait before attempt 2, 3, ...; after the last, every 12 hours until the time to live.
+pub const EVENT_GRID_SCHEDULE: [Duration; 9] = [
+    Duration::from_secs(10),
+    Duration::from_secs(30),
+    Duration::from_secs(60),
+    Duration::from_secs(5 * 60),
+    Duration::from_secs(10 * 60),
+    Duration::from_secs(30 * 60),
+    Duration::from_secs(3600),
+    Duration::from_secs(3 * 3600),
+    Duration::from_secs(6 * 3600),
+];
+
+impl DeliveryOptions {
+    /// Delivery as `infra/azure` configures Event Grid: its retry schedule, 30 attempts, a
+    /// 24-hour time to live. What the local stack runs with for people (`airlock-local`).
+    pub fn event_grid() -> Self {
+        DeliveryOptions {
+            max_attempts: 30,
+            event_grid_schedule: true,
+            event_ttl: Duration::from_secs(1440 * 60),
+            ..DeliveryOptions::default()
+        }
+    }
+
+    /// The wait before the next attempt of a delivery that has failed `attempts` times.
+    pub fn retry_delay(&self, attempts: u32) -> Duration {
+        if self.event_grid_schedule {
+            let i = attempts.max(1) as usize - 1;
+            EVENT_GRID_SCHEDULE
+                .get(i)
+                .copied()
+                .unwrap_or(Duration::from_secs(12 * 3600))
+        } else {
+            self.retry_base * 2u32.pow(attempts.min(6))
+        }
+    }
 }
 
 impl Default for DeliveryOptions {
@@ -131,6 +177,8 @@ impl Default for DeliveryOptions {
             work_concurrency: 4,
             notification_webhooks: Vec::new(),
             dead_letter_file: None,
+            event_grid_schedule: false,
+            event_ttl: Duration::from_secs(1440 * 60),
         }
     }
 }
@@ -150,6 +198,8 @@ struct Delivery {
     event: EventGridEvent,
     attempts: u32,
     not_before: Instant,
+    /// When it was first due: the time to live runs from here.
+    first_due: Instant,
 }
 
 /// A queued work item (the text of a queue message) and how often it was dequeued.
@@ -162,7 +212,7 @@ struct WorkDelivery {
 
 /// One due delivery of either kind.
 enum Due {
-    Event(Delivery),
+    Event(Box<Delivery>),
     Work(WorkDelivery),
 }
 
@@ -208,6 +258,8 @@ pub struct DeliveryEngine {
     delivered: AtomicUsize,
     rng: Mutex<u64>,
     drop: Mutex<Option<Drop>>,
+    /// While set, nothing is delivered (the host waits for its handler to be ready).
+    paused: std::sync::atomic::AtomicBool,
 }
 
 impl DeliveryEngine {
@@ -229,6 +281,7 @@ impl DeliveryEngine {
             dead_letters: Mutex::new(Vec::new()),
             delivered: AtomicUsize::new(0),
             drop: Mutex::new(None),
+            paused: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -316,6 +369,7 @@ impl DeliveryEngine {
                 event: event.clone(),
                 attempts: 0,
                 not_before: Instant::now(),
+                first_due: Instant::now(),
             });
         }
     }
@@ -382,6 +436,9 @@ impl DeliveryEngine {
     /// do: event deliveries and work items run in separate pools of `concurrency` slots, so
     /// a long work item never holds up an event. Returns how many it started.
     pub fn dispatch_due(self: &std::sync::Arc<Self>) -> usize {
+        if self.paused.load(Ordering::SeqCst) {
+            return 0;
+        }
         let due = self.take_due(false);
         let mut count = 0;
         let options = self.options();
@@ -393,7 +450,7 @@ impl DeliveryEngine {
             // A full pool leaves its item queued for the next round; the other pool goes on.
             let Ok(permit) = pool.try_acquire_owned() else {
                 match d {
-                    Due::Event(e) => self.queue.lock().unwrap().push_back(e),
+                    Due::Event(e) => self.queue.lock().unwrap().push_back(*e),
                     Due::Work(w) => self.work.lock().unwrap().push_back(w),
                 }
                 continue;
@@ -410,6 +467,29 @@ impl DeliveryEngine {
         count
     }
 
+    /// Holds (true) or resumes deliveries: the Functions host delivers nothing while its
+    /// custom handler is down or not yet ready; what is due waits in the queue.
+    pub fn pause(&self, paused: bool) {
+        self.paused.store(paused, Ordering::SeqCst);
+    }
+
+    /// Puts every dead letter back in the queue as a new delivery (attempts and time to live
+    /// start again), as an operator re-drives dead-lettered events; returns how many.
+    pub fn replay_dead_letters(&self) -> usize {
+        let letters: Vec<DeadLetter> = std::mem::take(&mut *self.dead_letters.lock().unwrap());
+        let mut queue = self.queue.lock().unwrap();
+        for l in &letters {
+            queue.push_back(Delivery {
+                target: l.target.clone(),
+                event: l.event.clone(),
+                attempts: 0,
+                not_before: Instant::now(),
+                first_due: Instant::now(),
+            });
+        }
+        letters.len()
+    }
+
     /// Deliveries under way (started by [`DeliveryEngine::dispatch_due`]).
     pub fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::SeqCst)
@@ -424,7 +504,7 @@ impl DeliveryEngine {
                 .drain(..)
                 .partition(|d| ignore_backoff || d.not_before <= now);
             queue.extend(later);
-            ready.into_iter().map(Due::Event).collect()
+            ready.into_iter().map(|d| Due::Event(Box::new(d))).collect()
         };
         {
             let mut work = self.work.lock().unwrap();
@@ -462,7 +542,7 @@ impl DeliveryEngine {
     async fn deliver_one(&self, d: Due, options: &DeliveryOptions) {
         self.delivered.fetch_add(1, Ordering::SeqCst);
         match d {
-            Due::Event(d) => self.deliver_event(d, options).await,
+            Due::Event(d) => self.deliver_event(*d, options).await,
             Due::Work(w) => self.deliver_work(w, options).await,
         }
     }
@@ -474,11 +554,14 @@ impl DeliveryEngine {
         };
         let Err(why) = result else { return };
         d.attempts += 1;
+        let next = Instant::now() + options.retry_delay(d.attempts);
         if d.attempts >= options.max_attempts.max(1) {
             self.dead_letter(d, why, options);
+        } else if next > d.first_due + options.event_ttl {
+            let why = format!("{why} (not delivered within its time to live)");
+            self.dead_letter(d, why, options);
         } else {
-            let backoff = options.retry_base * 2u32.pow(d.attempts.min(6));
-            d.not_before = Instant::now() + backoff;
+            d.not_before = next;
             self.queue.lock().unwrap().push_back(d);
         }
     }

@@ -257,3 +257,136 @@ async fn injected_faults_heal() {
         eprintln!("missing scan verdict failed cleanly");
     }
 }
+
+/// The local host keeps the handler running, as the Functions host does: SIGKILLed from
+/// outside (nobody asks the stack to restart it), it is started again, deliveries wait for
+/// it, and a request submitted meanwhile goes on to review with nothing dead-lettered. A
+/// dead letter can be replayed through the router.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_handler_is_restarted_and_a_dead_letter_can_be_replayed() {
+    let stack = start().await;
+    let api = StackClient::new(&stack);
+    let alice = stack.token("alice", &["WorkspaceResearcher"], ALPHA);
+    let mike = stack.token("mike", &["AirlockManager"], ALPHA);
+    let id = api.create(ALPHA, &alice, "export").await;
+    api.link(ALPHA, &id, &alice)
+        .await
+        .upload("table.csv", b"region,n\nNorth,120\n".to_vec())
+        .await
+        .unwrap();
+    let pid = stack.handler_pid();
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    // The API is down while the handler is; the submit is answered once it is back.
+    let submitted = loop {
+        let (status, body) = api
+            .call(
+                "POST",
+                &format!("/workspaces/{ALPHA}/requests/{id}/submit"),
+                &alice,
+                None,
+            )
+            .await;
+        if status == 200 {
+            break body;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(submitted["airlockRequest"]["status"], "submitted");
+    api.wait(ALPHA, &id, &mike, "in_review").await;
+    assert!(stack.handler().restarts() >= 1);
+    assert_ne!(stack.handler_pid(), pid, "a new process");
+    assert!(
+        stack.engine.dead_letters().is_empty(),
+        "{:?}",
+        stack.engine.dead_letters()
+    );
+
+    // A subscriber that is down: its notifications end as dead letters, listed and replayed
+    // through the router (the operator's re-drive) once it is back.
+    let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let serving = up.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move || {
+            let up = serving.clone();
+            async move {
+                if up.load(std::sync::atomic::Ordering::SeqCst) {
+                    axum::http::StatusCode::OK
+                } else {
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    stack.engine.set_options(DeliveryOptions {
+        notification_webhooks: vec![hook.clone()],
+        max_attempts: 3,
+        ..stack.engine.options()
+    });
+    api.ok(
+        "POST",
+        &format!("/workspaces/{ALPHA}/requests/{id}/comments"),
+        &mike,
+        Some(json!({"text": "Looking now."})),
+    )
+    .await;
+    let dead = |stack: &LocalStack| {
+        stack
+            .engine
+            .dead_letters()
+            .into_iter()
+            .filter(|d| format!("{:?}", d.target).contains(&hook))
+            .count()
+    };
+    for _ in 0..300 {
+        if dead(&stack) == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(dead(&stack), 1);
+    let router = reqwest::Client::new();
+    let listed: serde_json::Value = router
+        .get(format!("{}/dead-letters", stack.router_url))
+        .header("aeg-sas-key", airlock_local::stack::TOPIC_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["eventType"] == "Airlock.Notification"),
+        "{listed}"
+    );
+    let unauthorised = router
+        .post(format!("{}/dead-letters/replay", stack.router_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthorised.status(), 401);
+    up.store(true, std::sync::atomic::Ordering::SeqCst);
+    let replayed: serde_json::Value = router
+        .post(format!("{}/dead-letters/replay", stack.router_url))
+        .header("aeg-sas-key", airlock_local::stack::TOPIC_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(replayed["replayed"].as_u64().unwrap() >= 1, "{replayed}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(dead(&stack), 0, "delivered this time");
+}

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-const USAGE: &str = "airlock-local [--memory] [--port API_PORT] [--router-port PORT] [--state DIR] [--duplicate] [--reorder] [--notify WEBHOOK_URL]... [--api-calls-per-minute N]";
+const USAGE: &str = "airlock-local [--memory] [--port API_PORT] [--router-port PORT] [--state DIR] [--duplicate] [--reorder] [--notify WEBHOOK_URL]... [--api-calls-per-minute N]\n       airlock-local replay-dead-letters [--router-port PORT]   (re-drive the running stack's dead letters)";
 
 #[tokio::main]
 async fn main() {
@@ -47,17 +47,22 @@ async fn main() {
             })
         })
     };
+    if args.first().map(String::as_str) == Some("replay-dead-letters") {
+        let port = port("--router-port").unwrap_or(8090);
+        std::process::exit(replay_dead_letters(port).await);
+    }
+    // Event Grid's delivery as infra/azure configures it: its retry schedule, 30 attempts,
+    // 24 hours to live; a dead letter can be replayed (`replay-dead-letters`).
     let delivery = DeliveryOptions {
         duplicate: flag("--duplicate"),
         reorder: flag("--reorder"),
-        max_attempts: 8,
         notification_webhooks: args
             .iter()
             .enumerate()
             .filter(|(_, a)| *a == "--notify")
             .filter_map(|(i, _)| args.get(i + 1).cloned())
             .collect(),
-        ..Default::default()
+        ..DeliveryOptions::event_grid()
     };
     if flag("--memory") {
         run_in_memory(port("--port").or(Some(8080)), delivery).await;
@@ -130,10 +135,49 @@ async fn main() {
         );
     }
     println!();
-    println!("Ctrl-C stops everything.");
-    let _ = tokio::signal::ctrl_c().await;
+    println!("Ctrl-C (or SIGTERM) stops everything.");
+    stop_signal().await;
     println!("stopping…");
     drop(stack);
+}
+
+/// Ctrl-C or SIGTERM: either stops the stack and every process it started.
+async fn stop_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async {
+            match term.as_mut() {
+                Some(t) => { t.recv().await; }
+                None => std::future::pending::<()>().await,
+            }
+        } => {}
+    }
+}
+
+/// Asks the running stack's router to re-drive its dead letters; the exit code.
+async fn replay_dead_letters(router_port: u16) -> i32 {
+    let url = format!("http://127.0.0.1:{router_port}/dead-letters/replay");
+    let sent = reqwest::Client::new()
+        .post(&url)
+        .header("aeg-sas-key", airlock_local::stack::TOPIC_KEY)
+        .send()
+        .await;
+    match sent {
+        Ok(r) if r.status().is_success() => {
+            let body: serde_json::Value = r.json().await.unwrap_or_default();
+            println!("replayed {} dead letter(s)", body["replayed"]);
+            0
+        }
+        Ok(r) => {
+            eprintln!("the router answered {}", r.status());
+            1
+        }
+        Err(e) => {
+            eprintln!("no local stack at {url}: {e}");
+            1
+        }
+    }
 }
 
 /// The airlock on the in-memory fakes, in this process: the same server and the same

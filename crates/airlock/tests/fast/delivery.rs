@@ -78,3 +78,79 @@ async fn a_handler_that_never_answers_in_time_gets_its_delivery_dead_lettered() 
         dead[0].last_error
     );
 }
+
+/// Event Grid's schedule, as `infra/azure` configures the subscriptions (30 attempts, a day to
+/// live): the waits between attempts, and a delivery past its time to live dead-lettered even
+/// with attempts left.
+#[test]
+fn the_retry_schedule_is_event_grids() {
+    let grid = DeliveryOptions::event_grid();
+    assert_eq!(
+        (grid.max_attempts, grid.event_ttl),
+        (30, Duration::from_secs(86_400))
+    );
+    let waits: Vec<u64> = (1..=11).map(|n| grid.retry_delay(n).as_secs()).collect();
+    assert_eq!(
+        waits,
+        vec![
+            10, 30, 60, 300, 600, 1800, 3600, 10_800, 21_600, 43_200, 43_200
+        ]
+    );
+    // The local stack's tests keep their quick doubling.
+    let quick = DeliveryOptions::default();
+    assert_eq!(quick.retry_delay(1), Duration::from_millis(400));
+}
+
+#[tokio::test]
+async fn an_event_past_its_time_to_live_is_dead_lettered_and_can_be_replayed() {
+    // Slow once (the delivery fails), then answers at once: the outage is over.
+    let (url, calls) = handler(1, Duration::from_secs(5)).await;
+    let engine = DeliveryEngine::new(
+        url,
+        DeliveryOptions {
+            // Attempts to spare, but a time to live shorter than the first wait.
+            event_ttl: Duration::from_millis(100),
+            retry_base: Duration::from_millis(200),
+            ..options(30)
+        },
+    );
+    engine.publish(STATUS_CHANGED_TOPIC, status_changed());
+    engine.settle(|| {}).await.unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    let dead = engine.dead_letters();
+    assert_eq!(dead.len(), 1);
+    assert!(
+        dead[0].last_error.contains("time to live"),
+        "{}",
+        dead[0].last_error
+    );
+    // The operator replays: delivered this time, and the list is empty.
+    assert_eq!(engine.replay_dead_letters(), 1);
+    engine.settle(|| {}).await.unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert!(engine.dead_letters().is_empty());
+    assert_eq!(engine.replay_dead_letters(), 0);
+}
+
+/// While the host holds deliveries (its handler down), nothing is delivered and nothing is
+/// spent: the event waits, and goes once deliveries resume.
+#[tokio::test]
+async fn a_paused_engine_delivers_nothing_until_it_resumes() {
+    let (url, calls) = handler(0, Duration::ZERO).await;
+    let engine = Arc::new(DeliveryEngine::new(url, options(5)));
+    engine.pause(true);
+    engine.publish(STATUS_CHANGED_TOPIC, status_changed());
+    assert_eq!(engine.dispatch_due(), 0);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    assert_eq!(engine.pending(), 1);
+    engine.pause(false);
+    assert_eq!(engine.dispatch_due(), 1);
+    for _ in 0..50 {
+        if calls.load(Ordering::SeqCst) == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
