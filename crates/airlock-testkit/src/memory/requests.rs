@@ -174,7 +174,12 @@ impl RequestStore for MemoryRequestStore {
             }
         });
         let size = query.page_size.max(1) as usize;
-        let items: Vec<_> = matching.iter().skip(offset).take(size).cloned().collect();
+        let items: Vec<_> = matching
+            .iter()
+            .skip(offset)
+            .take(size)
+            .map(|r| if query.summary { r.summary() } else { r.clone() })
+            .collect();
         let next = offset + items.len();
         let continuation = (next < matching.len()).then(|| TOKEN.encode(format!("offset:{next}")));
         Ok(Page {

@@ -470,8 +470,11 @@ fn parse_query(params: &HashMap<String, String>, known: &[&str]) -> Result<Reque
             "unknown query parameter {unknown:?}"
         )));
     }
+    // Lists show summaries (no outbox, history tail, comments): GET .../requests/{id} has
+    // the rest.
     let mut q = RequestQuery {
         page_size: 20,
+        summary: true,
         ..Default::default()
     };
     if let Some(c) = params

@@ -476,6 +476,44 @@ impl AirlockRequest {
         self.history_tail.push(entry);
     }
 
+    /// The fields a list shows and acts on (what the request is, its status, files, reviews,
+    /// who contributed): without the outbox, the history's tail, issued links, gate runs and
+    /// comments, which can be most of a record and are read with the request itself.
+    pub const SUMMARY_FIELDS: [&'static str; 18] = [
+        "id",
+        "workspaceId",
+        "type",
+        "title",
+        "businessJustification",
+        "purpose",
+        "status",
+        "statusMessage",
+        "revision",
+        "createdBy",
+        "createdWhen",
+        "updatedBy",
+        "updatedWhen",
+        "files",
+        "reviews",
+        "historyHead",
+        "contributors",
+        "reviewQuorum",
+    ];
+
+    /// This record as a list shows it ([`Self::SUMMARY_FIELDS`]).
+    pub fn summary(&self) -> AirlockRequest {
+        AirlockRequest {
+            gate_runs: Vec::new(),
+            history_tail: Vec::new(),
+            links_issued: Vec::new(),
+            audited_since_change: Vec::new(),
+            carried_context: Vec::new(),
+            comments: Vec::new(),
+            outbox: Vec::new(),
+            ..self.clone()
+        }
+    }
+
     /// Whether `action` was audited since the last status change.
     pub fn audited_since_change(&self, action: &str) -> bool {
         self.audited_since_change.iter().any(|a| a == action)

@@ -44,6 +44,9 @@ pub struct RequestQuery {
     pub order_by: OrderBy,
     pub page_size: u32,
     pub continuation: Option<String>,
+    /// Listing for people: each item is the record's summary ([`AirlockRequest::summary`]),
+    /// without the bookkeeping and the conversation, read as such from the store.
+    pub summary: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -53,6 +56,7 @@ pub struct Page<T> {
 }
 
 /// Contract:
+/// - with `summary`, `query` returns each record as [`AirlockRequest::summary`] makes it;
 /// - `create` of an existing id is `Conflict`;
 /// - `replace` succeeds only if `if_match` is the current ETag, else `Conflict`; every
 ///   successful write returns a new ETag;

@@ -80,6 +80,44 @@ resource "azurerm_cosmosdb_sql_container" "requests" {
   database_name         = azurerm_cosmosdb_sql_database.airlock.name
   partition_key_paths   = ["/workspaceId"]
   partition_key_version = 2
+
+  # The lists filter on the workspace (and the creator or the type) and order by a time: a
+  # filter with an ORDER BY on another property is served by a composite index of the filter
+  # properties then the order property; one index serves both directions (docs/deploy.md,
+  # "Cosmos DB indexes"). The bookkeeping arrays are never queried: not indexed.
+  indexing_policy {
+    indexing_mode = "consistent"
+    included_path {
+      path = "/*"
+    }
+    excluded_path {
+      path = "/historyTail/*"
+    }
+    excluded_path {
+      path = "/comments/*"
+    }
+    excluded_path {
+      path = "/linksIssued/*"
+    }
+    dynamic "composite_index" {
+      for_each = [
+        ["/workspaceId", "/createdWhen"],
+        ["/workspaceId", "/updatedWhen"],
+        ["/workspaceId", "/createdBy/id", "/createdWhen"],
+        ["/workspaceId", "/createdBy/id", "/updatedWhen"],
+        ["/workspaceId", "/type", "/createdWhen"],
+      ]
+      content {
+        dynamic "index" {
+          for_each = composite_index.value
+          content {
+            path  = index.value
+            order = "Ascending"
+          }
+        }
+      }
+    }
+  }
 }
 
 resource "azurerm_cosmosdb_sql_container" "workspaces" {

@@ -296,7 +296,19 @@ impl RequestStore for CosmosStores {
         workspace_id: &str,
         q: &RequestQuery,
     ) -> Result<Page<AirlockRequest>, PortError> {
-        let mut sql = String::from("SELECT * FROM c WHERE c.workspaceId = @ws");
+        // A summary reads only the fields a list needs: the rest of a record (its outbox,
+        // history tail, comments) can be most of it, and a page of 100 full records is what
+        // made lists slow.
+        let fields = if q.summary {
+            AirlockRequest::SUMMARY_FIELDS
+                .iter()
+                .map(|f| format!("c.{f}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        } else {
+            "*".to_string()
+        };
+        let mut sql = format!("SELECT {fields} FROM c WHERE c.workspaceId = @ws");
         let mut params: Vec<(&str, Value)> = vec![("@ws", workspace_id.into())];
         if let Some(creator) = &q.creator {
             sql.push_str(" AND c.createdBy.id = @creator");
