@@ -178,7 +178,13 @@ impl RequestStore for MemoryRequestStore {
             .iter()
             .skip(offset)
             .take(size)
-            .map(|r| if query.summary { r.summary() } else { r.clone() })
+            .map(|r| {
+                if query.summary {
+                    r.summary()
+                } else {
+                    r.clone()
+                }
+            })
             .collect();
         let next = offset + items.len();
         let continuation = (next < matching.len()).then(|| TOKEN.encode(format!("offset:{next}")));

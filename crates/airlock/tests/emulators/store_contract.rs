@@ -141,7 +141,10 @@ async fn contract(store: &dyn RequestStore) {
 
     // A summary leaves the bookkeeping out and keeps what a list shows; paging still works.
     let full = store.get("ws-one", "req-a").await.unwrap().unwrap().value;
-    assert!(!full.outbox.is_empty(), "a new record has its creation event queued");
+    assert!(
+        !full.outbox.is_empty(),
+        "a new record has its creation event queued"
+    );
     let mut q = RequestQuery {
         page_size: 2,
         summary: true,
@@ -160,7 +163,10 @@ async fn contract(store: &dyn RequestStore) {
     let a = summaries.iter().find(|r| r.id == "req-a").unwrap();
     assert_eq!(a, &full.summary());
     assert!(a.outbox.is_empty() && a.history_tail.is_empty());
-    assert_eq!((a.title.as_str(), a.status), (full.title.as_str(), full.status));
+    assert_eq!(
+        (a.title.as_str(), a.status),
+        (full.title.as_str(), full.status)
+    );
     let q = RequestQuery {
         statuses: vec![Status::Draft, Status::Cancelled],
         with_pending_events: true,

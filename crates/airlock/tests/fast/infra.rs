@@ -196,3 +196,35 @@ fn terraform_validates_the_id_limits_account_names_need() {
         "workspace_short_id validation"
     );
 }
+
+/// The composite indexes Terraform declares on the `requests` container are the ones the
+/// airlock creates on the emulator (and its lists need), and so are the unindexed paths.
+#[test]
+fn terraform_declares_the_list_indexes() {
+    use airlock::adapters::azure::cosmos::{LIST_INDEXES, UNINDEXED_PATHS};
+    let tf =
+        std::fs::read_to_string(Path::new(REPO).join("infra/azure/modules/airlock-core/main.tf"))
+            .unwrap();
+    for paths in LIST_INDEXES {
+        let line = format!(
+            "[{}],",
+            paths
+                .iter()
+                .map(|p| format!("{p:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        assert!(
+            tf.contains(&line),
+            "main.tf lacks the composite index {line}"
+        );
+    }
+    let declared = tf.matches("composite_index").count();
+    assert!(declared >= 1);
+    for path in UNINDEXED_PATHS {
+        assert!(
+            tf.contains(&format!("path = {path:?}")),
+            "main.tf indexes {path}"
+        );
+    }
+}

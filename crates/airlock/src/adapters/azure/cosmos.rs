@@ -14,7 +14,10 @@ use async_trait::async_trait;
 use azure_core::credentials::TokenCredential;
 use azure_core::http::StatusCode;
 use azure_data_cosmos::feed::ContinuationToken;
-use azure_data_cosmos::models::{ContainerProperties, PartitionKeyDefinition};
+use azure_data_cosmos::models::{
+    CompositeIndex, CompositeIndexOrder, CompositeIndexProperty, ContainerProperties, IndexingMode,
+    IndexingPolicy, PartitionKeyDefinition,
+};
 use azure_data_cosmos::options::{
     BinaryEncodingOptions, FeedOptions, ItemWriteOptions, MaxItemCountHint, Precondition,
     QueryOptions,
@@ -96,7 +99,10 @@ impl CosmosStores {
             ("releases", "/workspaceId"),
         ] {
             if create {
-                let props = ContainerProperties::new(name, PartitionKeyDefinition::from(key));
+                let mut props = ContainerProperties::new(name, PartitionKeyDefinition::from(key));
+                if name == "requests" {
+                    props = props.with_indexing_policy(requests_indexing_policy());
+                }
                 match db.create_container(props, None).await {
                     Ok(_) => {}
                     Err(e) if e.status().status_code() == StatusCode::Conflict => {}
@@ -490,6 +496,41 @@ impl HistoryStore for CosmosStores {
 fn parse_entry(doc: Value) -> Result<HistoryEntry, PortError> {
     serde_json::from_value(doc)
         .map_err(|e| PortError::Permanent(format!("corrupt history entry: {e}")))
+}
+
+/// The composite indexes the request lists need: the filter paths, then the order path
+/// (`infra/azure/modules/airlock-core/main.tf` declares the same; a test compares them).
+pub const LIST_INDEXES: [&[&str]; 5] = [
+    &["/workspaceId", "/createdWhen"],
+    &["/workspaceId", "/updatedWhen"],
+    &["/workspaceId", "/createdBy/id", "/createdWhen"],
+    &["/workspaceId", "/createdBy/id", "/updatedWhen"],
+    &["/workspaceId", "/type", "/createdWhen"],
+];
+
+/// Paths of the `requests` container never queried, left out of its index.
+pub const UNINDEXED_PATHS: [&str; 3] = ["/historyTail/*", "/comments/*", "/linksIssued/*"];
+
+/// The `requests` container's indexing policy, as the airlock creates it where it may create
+/// containers (the local emulator); on Azure Terraform declares it.
+fn requests_indexing_policy() -> IndexingPolicy {
+    let mut policy = IndexingPolicy::default()
+        .with_indexing_mode(IndexingMode::Consistent)
+        .with_included_path("/*");
+    for path in UNINDEXED_PATHS {
+        policy = policy.with_excluded_path(path);
+    }
+    for paths in LIST_INDEXES {
+        let mut index = CompositeIndex::default();
+        for path in paths {
+            index = index.with_property(CompositeIndexProperty::new(
+                *path,
+                CompositeIndexOrder::Ascending,
+            ));
+        }
+        policy = policy.with_composite_index(index);
+    }
+    policy
 }
 
 /// A release item's id: a digest of what makes it one release (ids may not hold `/`).
