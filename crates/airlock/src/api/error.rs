@@ -55,13 +55,21 @@ impl ApiError {
             )
         }
     }
+    /// A backing service is briefly unavailable (throttled, restarting): try again shortly,
+    /// as `Retry-After` says.
     pub fn unavailable(m: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", m)
+        ApiError {
+            retry_after: Some(UNAVAILABLE_RETRY_SECS),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", m)
+        }
     }
     pub fn internal(m: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", m)
     }
 }
+
+/// Seconds a client is asked to wait after a 503.
+pub const UNAVAILABLE_RETRY_SECS: u64 = 2;
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {

@@ -1279,3 +1279,35 @@ async fn azure_tre_bodies_parameters_and_fields() {
         "rejected"
     );
 }
+
+/// The store briefly unavailable is a 503 with Retry-After (never a bare 500), and the next
+/// call works.
+#[tokio::test]
+async fn a_store_outage_is_503_with_retry_after() {
+    let s = Stack::start(json!({})).await;
+    let alice = s.token("alice", &[RESEARCHER], WS1);
+    s.requests.fail_next(1);
+    let resp = s
+        .http
+        .get(format!("{}/api/workspaces/{WS1}/requests", s.base))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(
+        resp.headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("2")
+    );
+    let (status, _) = s
+        .call(
+            "GET",
+            &format!("/api/workspaces/{WS1}/requests"),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+}
