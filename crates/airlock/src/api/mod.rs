@@ -106,13 +106,18 @@ impl<T: DeserializeOwned> FromRequest<Arc<Deps>> for JsonBody<T> {
     async fn from_request(request: Request, deps: &Arc<Deps>) -> Result<Self, ApiError> {
         let (parts, body) = request.into_parts();
         let bytes = read_body(body, &parts.headers, deps.settings.max_body_bytes).await?;
-        let invalid =
-            |e: &dyn std::fmt::Display| ApiError::bad_request(format!("invalid JSON body: {e}"));
-        let mut json = serde_json::Deserializer::from_slice(&bytes);
-        let value = serde_path_to_error::deserialize(&mut json).map_err(|e| invalid(&e))?;
-        json.end().map_err(|e| invalid(&e))?;
-        Ok(JsonBody(value))
+        parse_json(&bytes).map(JsonBody)
     }
+}
+
+/// One JSON value and nothing after it; a 400 naming the offending field's path otherwise.
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let invalid =
+        |e: &dyn std::fmt::Display| ApiError::bad_request(format!("invalid JSON body: {e}"));
+    let mut json = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut json).map_err(|e| invalid(&e))?;
+    json.end().map_err(|e| invalid(&e))?;
+    Ok(value)
 }
 
 /// Like [`JsonBody`], but an empty body (or `null`) is `T::default()`: for endpoints whose body
@@ -129,12 +134,7 @@ impl<T: DeserializeOwned + Default> FromRequest<Arc<Deps>> for OptionalJsonBody<
         if text.is_empty() || text == "null" {
             return Ok(OptionalJsonBody(T::default()));
         }
-        let invalid =
-            |e: &dyn std::fmt::Display| ApiError::bad_request(format!("invalid JSON body: {e}"));
-        let mut json = serde_json::Deserializer::from_slice(&bytes);
-        let value = serde_path_to_error::deserialize(&mut json).map_err(|e| invalid(&e))?;
-        json.end().map_err(|e| invalid(&e))?;
-        Ok(OptionalJsonBody(value))
+        parse_json(&bytes).map(OptionalJsonBody)
     }
 }
 

@@ -775,9 +775,7 @@ async fn mine(
             // Awaiting the caller: not theirs, and not reviewed by them yet, or reviewed and
             // now waiting for a consolidation they may give.
             if awaiting
-                && (r.is_contributor(&caller.user.id)
-                    || (r.has_reviewed_this_revision(&caller.user.id)
-                        && r.conflicted_files().is_empty()))
+                && (r.is_contributor(&caller.user.id) || !r.may_still_review(&caller.user.id))
             {
                 continue;
             }

@@ -344,9 +344,7 @@ pub fn allowed_user_actions(caller: &Caller, request: &AirlockRequest) -> Vec<Us
                 lifecycle::transition(request.status, Status::Cancelled).is_some()
             }
             UserAction::Review => {
-                request.status == Status::InReview
-                    && (!request.has_reviewed_this_revision(&caller.user.id)
-                        || !request.conflicted_files().is_empty())
+                request.status == Status::InReview && request.may_still_review(&caller.user.id)
             }
             UserAction::Revoke => request.status == Status::Approved,
             UserAction::Link => link_grant(caller, request).is_ok(),

@@ -65,6 +65,13 @@ pub struct Gate {
     pub kind: GateKind,
 }
 
+impl Gate {
+    /// Whether this gate's findings hold approval until the researcher justifies the file.
+    pub fn needs_justification(&self) -> bool {
+        self.mode == GateMode::Warn && self.require_justification
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum GateKind {
@@ -400,7 +407,7 @@ impl GateRunner {
                     rule: rule.into(),
                     message,
                     location,
-                    needs_justification: gate.mode == GateMode::Warn && gate.require_justification,
+                    needs_justification: gate.needs_justification(),
                 });
             };
             match &gate.kind {
@@ -640,7 +647,7 @@ pub fn ledger_findings(
                 rule: rule.to_string(),
                 message: message.clone(),
                 location: location.clone(),
-                needs_justification: g.mode == GateMode::Warn && g.require_justification,
+                needs_justification: g.needs_justification(),
             })
         })
         .collect()

@@ -4,7 +4,7 @@
 
 use super::outbox::gate_requested_event;
 use super::{AirlockRequest, Applied, Ctx, DomainError, NOT_INDEPENDENT, User};
-use crate::domain::gates::{FileVerdict, Finding, GateMode, GateResult, external_gates};
+use crate::domain::gates::{FileVerdict, Finding, GateResult, external_gates};
 use crate::domain::lifecycle::Status;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -200,7 +200,7 @@ impl AirlockRequest {
             )));
         }
         let mode = gate.mode;
-        let needs_justification = mode == GateMode::Warn && gate.require_justification;
+        let needs_justification = gate.needs_justification();
         for verdict in files.iter().filter(|f| f.result == GateResult::Fail) {
             if let Some(file) = self.file_mut(&verdict.name) {
                 file.findings.push(Finding {

@@ -16,6 +16,40 @@ pub fn subject_for(workspace_id: &str, request_id: &str) -> String {
     format!("/workspaces/{workspace_id}/requests/{request_id}")
 }
 
+/// An event about `request` for `topic`, in Event Grid schema.
+fn event_about(
+    request: &AirlockRequest,
+    topic: Topic,
+    event_type: &str,
+    now: DateTime<Utc>,
+    data: Value,
+) -> PendingEvent {
+    PendingEvent {
+        topic,
+        event: EventGridEvent {
+            id: uuid::Uuid::new_v4().to_string(),
+            topic: None,
+            subject: subject_for(&request.workspace_id, &request.id),
+            event_type: event_type.to_string(),
+            event_time: now,
+            data,
+            data_version: "1".to_string(),
+            metadata_version: None,
+        },
+    }
+}
+
+/// Email addresses without blanks and `except`, sorted, each once.
+fn addresses(v: Vec<String>, except: Option<&str>) -> Vec<String> {
+    let mut v: Vec<String> = v
+        .into_iter()
+        .filter(|e| !e.trim().is_empty() && Some(e.as_str()) != except)
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
 /// The two events every status change produces.
 pub fn status_change_events(
     request: &AirlockRequest,
@@ -23,7 +57,6 @@ pub fn status_change_events(
     workspace: &Workspace,
     now: DateTime<Utc>,
 ) -> Vec<PendingEvent> {
-    let subject = subject_for(&request.workspace_id, &request.id);
     let data = StatusChangedData {
         request_id: request.id.clone(),
         workspace_id: request.workspace_id.clone(),
@@ -32,31 +65,21 @@ pub fn status_change_events(
         new_status: request.status,
         revision: request.revision,
     };
-    let event = |event_type: &str, data: Value| EventGridEvent {
-        id: uuid::Uuid::new_v4().to_string(),
-        topic: None,
-        subject: subject.clone(),
-        event_type: event_type.to_string(),
-        event_time: now,
-        data,
-        data_version: "1".to_string(),
-        metadata_version: None,
-    };
     vec![
-        PendingEvent {
-            topic: Topic::StatusChanged,
-            event: event(
-                STATUS_CHANGED,
-                serde_json::to_value(data).expect("plain data serialises"),
-            ),
-        },
-        PendingEvent {
-            topic: Topic::Notification,
-            event: event(
-                NOTIFICATION,
-                notification_data(request, previous, workspace),
-            ),
-        },
+        event_about(
+            request,
+            Topic::StatusChanged,
+            STATUS_CHANGED,
+            now,
+            serde_json::to_value(data).expect("plain data serialises"),
+        ),
+        event_about(
+            request,
+            Topic::Notification,
+            NOTIFICATION,
+            now,
+            notification_data(request, previous, workspace),
+        ),
     ]
 }
 
@@ -73,33 +96,27 @@ pub fn gate_requested_event(
         .iter()
         .map(|f| json!({"name": f.name, "size": f.size, "sha256": f.sha256}))
         .collect();
-    PendingEvent {
-        topic: Topic::Notification,
-        event: EventGridEvent {
-            id: uuid::Uuid::new_v4().to_string(),
-            topic: None,
-            subject: subject_for(&request.workspace_id, &request.id),
-            event_type: GATE_REQUESTED.to_string(),
-            event_time: now,
-            data: json!({
-                "requestId": request.id,
-                "workspaceId": request.workspace_id,
-                "type": request.request_type,
-                "revision": run.revision,
-                "gate": run.gate,
-                "deadline": run.deadline,
-                "answerPath": format!(
-                    "/api/workspaces/{}/requests/{}/gates/{}",
-                    request.workspace_id,
-                    request.id,
-                    percent_encode_segment(&run.gate)
-                ),
-                "files": files,
-            }),
-            data_version: "1".to_string(),
-            metadata_version: None,
-        },
-    }
+    event_about(
+        request,
+        Topic::Notification,
+        GATE_REQUESTED,
+        now,
+        json!({
+            "requestId": request.id,
+            "workspaceId": request.workspace_id,
+            "type": request.request_type,
+            "revision": run.revision,
+            "gate": run.gate,
+            "deadline": run.deadline,
+            "answerPath": format!(
+                "/api/workspaces/{}/requests/{}/gates/{}",
+                request.workspace_id,
+                request.id,
+                percent_encode_segment(&run.gate)
+            ),
+            "files": files,
+        }),
+    )
 }
 
 /// A path segment with everything but unreserved characters percent-encoded.
@@ -124,61 +141,44 @@ pub fn comment_event(
     workspace: &Workspace,
     now: DateTime<Utc>,
 ) -> PendingEvent {
-    let author = comment.by.email.clone().unwrap_or_default();
-    let keep = |v: Vec<String>| -> Vec<String> {
-        let mut v: Vec<String> = v
-            .into_iter()
-            .filter(|e| !e.trim().is_empty() && *e != author)
-            .collect();
-        v.sort();
-        v.dedup();
-        v
-    };
+    let author = comment.by.email.as_deref();
     let everyone = comment.visibility == super::Visibility::Everyone;
     let researcher = if everyone {
-        keep(request.created_by.email.clone().into_iter().collect())
+        addresses(
+            request.created_by.email.clone().into_iter().collect(),
+            author,
+        )
     } else {
         vec![]
     };
     let managers = if !everyone || request.status == Status::InReview {
-        keep(workspace.contacts.airlock_manager.clone())
+        addresses(workspace.contacts.airlock_manager.clone(), author)
     } else {
         vec![]
     };
-    PendingEvent {
-        topic: Topic::Notification,
-        event: EventGridEvent {
-            id: uuid::Uuid::new_v4().to_string(),
-            topic: None,
-            subject: subject_for(&request.workspace_id, &request.id),
-            event_type: NOTIFICATION.to_string(),
-            event_time: now,
-            data: json!({
-                "event": "commented",
-                "request": {
-                    "id": request.id, "type": request.request_type, "title": request.title,
-                    "status": request.status, "revision": request.revision,
-                    "createdBy": request.created_by,
-                },
-                "comment": comment,
-                "workspace": {"id": workspace.id, "displayName": workspace.display_name},
-                "recipients": {"researcher": researcher, "workspaceOwner": [], "airlockManager": managers},
-            }),
-            data_version: "1".to_string(),
-            metadata_version: None,
-        },
-    }
+    event_about(
+        request,
+        Topic::Notification,
+        NOTIFICATION,
+        now,
+        json!({
+            "event": "commented",
+            "request": {
+                "id": request.id, "type": request.request_type, "title": request.title,
+                "status": request.status, "revision": request.revision,
+                "createdBy": request.created_by,
+            },
+            "comment": comment,
+            "workspace": {"id": workspace.id, "displayName": workspace.display_name},
+            "recipients": {"researcher": researcher, "workspaceOwner": [], "airlockManager": managers},
+        }),
+    )
 }
 
 /// Who hears about a status change: the requester always, airlock managers when a review is
 /// needed, owners on blocks and failures. People without an email are skipped.
 pub fn recipients(request: &AirlockRequest, workspace: &Workspace) -> Value {
-    let clean = |v: Vec<String>| -> Vec<String> {
-        let mut v: Vec<String> = v.into_iter().filter(|e| !e.trim().is_empty()).collect();
-        v.sort();
-        v.dedup();
-        v
-    };
+    let clean = |v: Vec<String>| addresses(v, None);
     let researcher = clean(request.created_by.email.clone().into_iter().collect());
     let managers = if request.status == Status::InReview {
         clean(workspace.contacts.airlock_manager.clone())

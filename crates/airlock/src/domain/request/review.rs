@@ -79,6 +79,12 @@ impl AirlockRequest {
             .collect()
     }
 
+    /// Whether `user_id` has a review still to give on this revision: none given yet, or the
+    /// independent reviews disagree and wait for a consolidation.
+    pub fn may_still_review(&self, user_id: &str) -> bool {
+        !self.has_reviewed_this_revision(user_id) || !self.conflicted_files().is_empty()
+    }
+
     /// A reviewer's decision on the whole request: every file gets it.
     pub fn review(
         &mut self,
@@ -137,7 +143,7 @@ impl AirlockRequest {
         self.review_quorum = quorum as u32;
         let conflicted = self.conflicted_files();
         let consolidation = !conflicted.is_empty();
-        if !consolidation && self.has_reviewed_this_revision(&by.id) {
+        if !self.may_still_review(&by.id) {
             return Err(DomainError::Invalid(format!(
                 "you have already reviewed revision {} of this request",
                 self.revision
