@@ -67,7 +67,7 @@ async fn publish(
     headers: HeaderMap,
     body: String,
 ) -> (StatusCode, String) {
-    if headers.get("aeg-sas-key").and_then(|v| v.to_str().ok()) != Some(router.topic_key.as_str()) {
+    if !authorised(&router, &headers) {
         return (
             StatusCode::UNAUTHORIZED,
             "missing or wrong aeg-sas-key".into(),
@@ -108,16 +108,21 @@ fn authorised(router: &Router, headers: &HeaderMap) -> bool {
     headers.get("aeg-sas-key").and_then(|v| v.to_str().ok()) == Some(router.topic_key.as_str())
 }
 
+/// The answer to a call without the topic key.
+fn unauthorised() -> (StatusCode, axum::Json<Value>) {
+    (
+        StatusCode::UNAUTHORIZED,
+        axum::Json(json!({"error": "missing or wrong aeg-sas-key"})),
+    )
+}
+
 /// The dead letters waiting (an operator's view of the dead-letter container).
 async fn dead_letters(
     State(router): State<Arc<Router>>,
     headers: HeaderMap,
 ) -> (StatusCode, axum::Json<Value>) {
     if !authorised(&router, &headers) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            axum::Json(json!({"error": "missing or wrong aeg-sas-key"})),
-        );
+        return unauthorised();
     }
     let letters: Vec<Value> = router
         .engine
@@ -138,10 +143,7 @@ async fn replay(
     headers: HeaderMap,
 ) -> (StatusCode, axum::Json<Value>) {
     if !authorised(&router, &headers) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            axum::Json(json!({"error": "missing or wrong aeg-sas-key"})),
-        );
+        return unauthorised();
     }
     let replayed = router.engine.replay_dead_letters();
     tracing::info!(replayed, "dead letters replayed");

@@ -238,17 +238,27 @@ async fn injected_faults_heal() {
             message.contains("no malware scan verdict") && message.contains("data.bin"),
             "{message}"
         );
-        let told = stack
-            .engine
-            .received("notification")
-            .into_iter()
-            .filter(|e| touches(e, &id))
-            .any(|e| {
-                e.data["request"]["status"] == "failed"
-                    && e.data["recipients"]["workspaceOwner"]
-                        == json!(["owner@gamma.airlock.local"])
-            });
-        assert!(told, "the owners are notified of the failure");
+        // The notification is published right after the write that the status came from:
+        // give it the moment it takes to reach the router.
+        let told = || {
+            stack
+                .engine
+                .received("notification")
+                .into_iter()
+                .filter(|e| touches(e, &id))
+                .any(|e| {
+                    e.data["request"]["status"] == "failed"
+                        && e.data["recipients"]["workspaceOwner"]
+                            == json!(["owner@gamma.airlock.local"])
+                })
+        };
+        for _ in 0..100 {
+            if told() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(told(), "the owners are notified of the failure");
         assert_eq!(
             holders_settled(&stack, &id, &["stalexipwsgamma"]).await,
             vec!["stalexipwsgamma"],
