@@ -4,7 +4,9 @@
 //   1. partition key range ids are numbers; the SDK expects strings ("0");
 //   2. reading a missing document throws (500); it must be 404 NotFound;
 //   3. replacing or deleting a missing document throws likewise.
-// Usage: node cosmos-emulator.js --port N --cert server.pem --key server.key
+// Usage: node cosmos-emulator.js --port N [--advertise-port P] --cert server.pem --key server.key
+// --advertise-port: the port the account document names (a fault-injecting proxy's), since
+// the SDK sends its calls wherever the account says it is.
 "use strict";
 const fs = require("fs");
 const path = require("path");
@@ -43,6 +45,18 @@ for (const name of ["read-document", "replace-document", "delete-document"]) {
     } catch (err) {
       if (err instanceof TypeError) return notFound(res);
       throw err;
+    }
+  };
+}
+
+// The advertised address.
+const advertise = arg("--advertise-port", null);
+if (advertise) {
+  const accountModule = require(path.join(lib, "account"));
+  const Account = accountModule.default;
+  accountModule.default = class extends Account {
+    constructor(host, port) {
+      super(host, parseInt(advertise, 10) || port);
     }
   };
 }

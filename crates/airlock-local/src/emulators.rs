@@ -40,8 +40,21 @@ pub struct ChildGuard {
 }
 
 impl ChildGuard {
-    pub fn spawn(name: &str, mut command: Command, log: &Path) -> std::io::Result<ChildGuard> {
-        let out = std::fs::File::create(log)?;
+    pub fn spawn(name: &str, command: Command, log: &Path) -> std::io::Result<ChildGuard> {
+        std::fs::File::create(log)?;
+        Self::spawn_appending(name, command, log)
+    }
+
+    /// [`ChildGuard::spawn`], appending to `log` (a restarted process keeps its history).
+    pub fn spawn_appending(
+        name: &str,
+        mut command: Command,
+        log: &Path,
+    ) -> std::io::Result<ChildGuard> {
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)?;
         command
             .stdout(out.try_clone()?)
             .stderr(out)
@@ -208,6 +221,17 @@ pub struct Azurite {
     /// `https://127.0.0.1:{queue_port}/{account}`
     pub queue_endpoint_template: String,
     pub queue_child: ChildGuard,
+    /// How it was started, to start it again the same way.
+    setup: AzuriteSetup,
+}
+
+struct AzuriteSetup {
+    tls_dir: PathBuf,
+    accounts: String,
+    log_dir: PathBuf,
+    data_dir: PathBuf,
+    port: u16,
+    queue_port: u16,
 }
 
 impl Azurite {
@@ -223,31 +247,73 @@ impl Azurite {
         ensure_npm()?;
         std::fs::create_dir_all(data_dir.join("blob"))?;
         std::fs::create_dir_all(data_dir.join("queue"))?;
-        let port = free_port()?;
         let list: Vec<String> = accounts
             .iter()
             .map(|a| format!("{a}:{DEV_ACCOUNT_KEY}"))
             .collect();
+        let (port, queue_port) = (free_port()?, free_port()?);
+        let setup = AzuriteSetup {
+            tls_dir: tls_dir.to_path_buf(),
+            accounts: list.join(";"),
+            log_dir: log_dir.to_path_buf(),
+            data_dir: data_dir.to_path_buf(),
+            port,
+            queue_port,
+        };
+        Ok(Azurite {
+            port,
+            endpoint_template: format!("https://127.0.0.1:{port}/{{account}}"),
+            child: setup.spawn_blob()?,
+            queue_port,
+            queue_endpoint_template: format!("https://127.0.0.1:{queue_port}/{{account}}"),
+            queue_child: setup.spawn_queue()?,
+            setup,
+        })
+    }
+
+    /// Stops Blob and Queue (SIGTERM: Azurite saves its metadata and exits), keeps them down
+    /// for `down`, and starts them again on the same ports with the same data on disk: an
+    /// emulator restart, or a storage outage that loses nothing.
+    pub fn restart(&mut self, down: Duration) -> std::io::Result<()> {
+        self.child.stop_within(Duration::from_secs(15));
+        self.queue_child.stop_within(Duration::from_secs(15));
+        std::thread::sleep(down);
+        self.child = self.setup.spawn_blob()?;
+        self.queue_child = self.setup.spawn_queue()?;
+        Ok(())
+    }
+}
+
+impl AzuriteSetup {
+    fn spawn_blob(&self) -> std::io::Result<ChildGuard> {
         let mut command = Command::new("node");
         command
             .arg(infra_local().join("node_modules/azurite/dist/src/blob/main.js"))
-            .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
+            .args([
+                "--blobHost",
+                "127.0.0.1",
+                "--blobPort",
+                &self.port.to_string(),
+            ])
             .args(["--oauth", "basic", "--disableTelemetry", "--loose"])
             .arg("--location")
-            .arg(data_dir.join("blob"))
+            .arg(self.data_dir.join("blob"))
             .arg("--debug")
-            .arg(log_dir.join("azurite-debug.log"))
+            .arg(self.log_dir.join("azurite-debug.log"))
             .arg("--cert")
-            .arg(tls_dir.join("server.pem"))
+            .arg(self.tls_dir.join("server.pem"))
             .arg("--key")
-            .arg(tls_dir.join("server.key"))
-            .env("AZURITE_ACCOUNTS", list.join(";"))
+            .arg(self.tls_dir.join("server.key"))
+            .env("AZURITE_ACCOUNTS", &self.accounts)
             // Azurite reads copy sources over HTTPS itself: it must trust the local CA too.
-            .env("NODE_EXTRA_CA_CERTS", tls_dir.join("ca.pem"));
-        let log = log_dir.join("azurite.log");
-        let mut child = ChildGuard::spawn("azurite", command, &log)?;
-        wait_for_port(&mut child, port, &log, Duration::from_secs(30))?;
-        let queue_port = free_port()?;
+            .env("NODE_EXTRA_CA_CERTS", self.tls_dir.join("ca.pem"));
+        let log = self.log_dir.join("azurite.log");
+        let mut child = ChildGuard::spawn_appending("azurite", command, &log)?;
+        wait_for_port(&mut child, self.port, &log, Duration::from_secs(30))?;
+        Ok(child)
+    }
+
+    fn spawn_queue(&self) -> std::io::Result<ChildGuard> {
         let mut queue = Command::new("node");
         queue
             .arg(infra_local().join("node_modules/azurite/dist/src/queue/main.js"))
@@ -255,32 +321,20 @@ impl Azurite {
                 "--queueHost",
                 "127.0.0.1",
                 "--queuePort",
-                &queue_port.to_string(),
+                &self.queue_port.to_string(),
             ])
             .args(["--oauth", "basic", "--disableTelemetry", "--loose"])
             .arg("--location")
-            .arg(data_dir.join("queue"))
+            .arg(self.data_dir.join("queue"))
             .arg("--cert")
-            .arg(tls_dir.join("server.pem"))
+            .arg(self.tls_dir.join("server.pem"))
             .arg("--key")
-            .arg(tls_dir.join("server.key"))
-            .env("AZURITE_ACCOUNTS", list.join(";"));
-        let queue_log = log_dir.join("azurite-queue.log");
-        let mut queue_child = ChildGuard::spawn("azurite queue", queue, &queue_log)?;
-        wait_for_port(
-            &mut queue_child,
-            queue_port,
-            &queue_log,
-            Duration::from_secs(30),
-        )?;
-        Ok(Azurite {
-            port,
-            endpoint_template: format!("https://127.0.0.1:{port}/{{account}}"),
-            child,
-            queue_port,
-            queue_endpoint_template: format!("https://127.0.0.1:{queue_port}/{{account}}"),
-            queue_child,
-        })
+            .arg(self.tls_dir.join("server.key"))
+            .env("AZURITE_ACCOUNTS", &self.accounts);
+        let log = self.log_dir.join("azurite-queue.log");
+        let mut child = ChildGuard::spawn_appending("azurite queue", queue, &log)?;
+        wait_for_port(&mut child, self.queue_port, &log, Duration::from_secs(30))?;
+        Ok(child)
     }
 }
 
@@ -298,12 +352,24 @@ impl CosmosEmulator {
     /// Starts `@vercel/cosmosdb-server` over HTTPS with the local certificate, patched by
     /// `infra/local/cosmos-emulator.js`.
     pub fn start(tls_dir: &Path, log_dir: &Path) -> std::io::Result<CosmosEmulator> {
+        Self::start_behind(tls_dir, log_dir, None)
+    }
+
+    /// [`CosmosEmulator::start`], advertising `proxy_port` as its address in the account
+    /// document (the SDK sends every call to the address the account advertises), so that
+    /// calls go through a [`crate::fault_proxy::FaultProxy`] listening there.
+    pub fn start_behind(
+        tls_dir: &Path,
+        log_dir: &Path,
+        proxy_port: Option<u16>,
+    ) -> std::io::Result<CosmosEmulator> {
         ensure_npm()?;
         let port = free_port()?;
         let mut command = Command::new("node");
         command
             .arg(infra_local().join("cosmos-emulator.js"))
             .args(["--port", &port.to_string()])
+            .args(["--advertise-port", &proxy_port.unwrap_or(port).to_string()])
             .arg("--cert")
             .arg(tls_dir.join("server.pem"))
             .arg("--key")

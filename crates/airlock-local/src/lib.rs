@@ -1,8 +1,10 @@
 //! The local stack: everything Azure provides around the `handler`, on this machine, for
 //! development and the end-to-end tests. Never linked into the `handler`.
 //!
+//! - [`chaos`]: the chaos run (mixed flows under injected faults, then every request checked);
 //! - [`example_gate`]: an external gate as an organisation would run one (docs/gates.md);
 //! - [`emulators`]: Azurite and the Cosmos DB emulator as child processes;
+//! - [`fault_proxy`]: makes the handler's Blob and Cosmos calls fail or slow down on demand;
 //! - [`clamav`]: clamd with an offline signature set, and its INSTREAM client (plays Defender);
 //! - [`front`]: the Functions host's front door: `/api/...` forwarded, functions unreachable;
 //! - [`router`]: Event Grid's publish endpoint and the local token issuer, feeding the one
@@ -12,9 +14,11 @@
 //! - [`supervisor`]: restarts the handler when it exits, as the Functions host does;
 //! - [`testing`]: helpers for tests on the emulators and the stack.
 
+pub mod chaos;
 pub mod clamav;
 pub mod emulators;
 pub mod example_gate;
+pub mod fault_proxy;
 pub mod front;
 pub mod router;
 pub mod stack;

@@ -7,6 +7,7 @@ use crate::clamav::Clamd;
 use crate::emulators::{
     Azurite, COSMOS_EMULATOR_KEY, ChildGuard, CosmosEmulator, ensure_npm, ensure_tls, free_port,
 };
+use crate::fault_proxy::FaultProxy;
 use crate::front::FrontDoor;
 use crate::router::Router;
 use crate::watcher::BlobWatcher;
@@ -45,6 +46,16 @@ pub struct StackOptions {
     /// The largest file the scanner reads ([`crate::clamav::CLAMD_MAX_BYTES`], clamd's
     /// ceiling, unless a test wants the "not scanned" path with a small file).
     pub scanner_max_bytes: u64,
+    /// Put a [`FaultProxy`] between the handler and Blob storage and Cosmos DB (the chaos
+    /// run makes their calls fail or slow down through [`LocalStack::faults`]).
+    pub fault_proxies: bool,
+}
+
+/// The proxies between the handler and its backing services, when the stack has them.
+pub struct BackendFaults {
+    /// Blob storage (and every link the handler signs, which names the proxy's address).
+    pub blob: FaultProxy,
+    pub cosmos: FaultProxy,
 }
 
 pub const TOPIC_KEY: &str = "local-topic-key";
@@ -73,9 +84,11 @@ pub struct LocalStack {
     discard_data: Option<PathBuf>,
     /// The handler, restarted when it exits (stopped first on drop, before the emulators).
     handler: Arc<crate::supervisor::HandlerSupervisor>,
+    /// Between the handler and its backing services (only with `fault_proxies`).
+    pub faults: Option<BackendFaults>,
     _clamd: Clamd,
     _cosmos: CosmosEmulator,
-    _azurite: Azurite,
+    azurite: std::sync::Mutex<Azurite>,
 }
 
 impl Drop for LocalStack {
@@ -195,7 +208,27 @@ impl LocalStack {
                 .queue_endpoint_template
                 .replace("{account}", &host_account)
         );
-        let cosmos = CosmosEmulator::start(&tls, &log_dir)?;
+        let cosmos_proxy_port = if options.fault_proxies {
+            Some(free_port()?)
+        } else {
+            None
+        };
+        let cosmos = CosmosEmulator::start_behind(&tls, &log_dir, cosmos_proxy_port)?;
+        let faults = match cosmos_proxy_port {
+            Some(port) => Some(BackendFaults {
+                blob: FaultProxy::start(0, azurite.port).await?,
+                cosmos: FaultProxy::start(port, cosmos.port).await?,
+            }),
+            None => None,
+        };
+        // What the handler is told: the proxies' addresses when there are any.
+        let (handler_blob_endpoint, handler_cosmos_endpoint) = match &faults {
+            Some(f) => (
+                format!("https://127.0.0.1:{}/{{account}}", f.blob.port),
+                format!("https://127.0.0.1:{}/", f.cosmos.port),
+            ),
+            None => (azurite.endpoint_template.clone(), cosmos.endpoint.clone()),
+        };
         let clamd = Clamd::start(&options.state_dir, &log_dir, options.scanner_max_bytes)?;
 
         // Seed the workspace records (a TRE admin's job on Azure).
@@ -312,8 +345,8 @@ impl LocalStack {
             .env("AIRLOCK_BACKEND", "azure")
             .env("AIRLOCK_TRE_ID", &options.tre_id)
             .env("AIRLOCK_CREDENTIAL", "local")
-            .env("AIRLOCK_BLOB_ENDPOINT", &azurite.endpoint_template)
-            .env("AIRLOCK_COSMOS_ENDPOINT", &cosmos.endpoint)
+            .env("AIRLOCK_BLOB_ENDPOINT", &handler_blob_endpoint)
+            .env("AIRLOCK_COSMOS_ENDPOINT", &handler_cosmos_endpoint)
             .env("AIRLOCK_COSMOS_KEY", COSMOS_EMULATOR_KEY)
             .env("AIRLOCK_COSMOS_CREATE", "true")
             .env(
@@ -381,10 +414,10 @@ impl LocalStack {
             tasks,
             discard_data,
             handler,
-
+            faults,
             _clamd: clamd,
             _cosmos: cosmos,
-            _azurite: azurite,
+            azurite: std::sync::Mutex::new(azurite),
         })
     }
 
@@ -404,6 +437,15 @@ impl LocalStack {
         } else {
             Err(std::io::Error::other("the handler was not restarted"))
         }
+    }
+
+    /// Restarts Azurite (Blob and Queue) with its data kept on disk, down for `down`
+    /// (blocks the calling thread: use `spawn_blocking`).
+    pub fn restart_azurite(&self, down: Duration) -> std::io::Result<()> {
+        self.azurite
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .restart(down)
     }
 
     /// The supervisor of the handler (restarts, pid).

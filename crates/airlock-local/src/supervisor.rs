@@ -1,6 +1,7 @@
 //! Keeps the `handler` running as the Functions host keeps its custom handler: when the
 //! process exits (a crash, a kill, an out-of-memory), it is started again with back-off (1 s,
-//! doubling to 30 s; back to 1 s after it has run a minute), the reason logged; deliveries are
+//! doubling to 30 s; back to 1 s after it has run 15 s: a crash loop dies while starting, a
+//! handler killed after serving for a while is not one), the reason logged; deliveries are
 //! held while it is down and until it answers its readiness probe; on shutdown it gets SIGTERM
 //! and a grace period to finish the invocations in flight before SIGKILL.
 
@@ -17,7 +18,7 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// A handler that ran this long before exiting is restarted after the first back-off again.
-const HEALTHY_RUN: Duration = Duration::from_secs(60);
+const HEALTHY_RUN: Duration = Duration::from_secs(15);
 
 struct Running {
     child: Option<ChildGuard>,

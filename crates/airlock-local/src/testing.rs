@@ -281,6 +281,7 @@ pub fn stack_options(
         handler_env,
         keep_data: false,
         scanner_max_bytes: crate::clamav::CLAMD_MAX_BYTES,
+        fault_proxies: false,
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod binary;
 mod package;
+mod stack_chaos;
 mod stack_e2e;
 mod stack_faults;
 mod stack_gates;

@@ -104,6 +104,7 @@ async fn main() {
         // Blobs and queued work stay on disk under the state directory across restarts.
         keep_data: true,
         scanner_max_bytes: airlock_local::clamav::CLAMD_MAX_BYTES,
+        fault_proxies: false,
     };
     let stack = match LocalStack::start(options).await {
         Ok(s) => s,
