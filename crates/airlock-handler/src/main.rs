@@ -3,6 +3,7 @@
 //! it stops with a message naming the one that is missing.
 
 use airlock::adapters::azure::cosmos::{CosmosAuth, CosmosStores};
+use airlock::adapters::azure::defender::DefenderRescans;
 use airlock::adapters::azure::eventgrid::{EventGridPublisher, TopicAuth, TopicEndpoint};
 use airlock::adapters::azure::queue::AzureWorkQueue;
 use airlock::adapters::azure::{AzureBlobStore, credential_from_mode};
@@ -11,7 +12,7 @@ use airlock::app::Deps;
 use airlock::app::limits::RateLimiter;
 use airlock::config::Config;
 use airlock::domain::{AccountNames, Topic};
-use airlock::ports::SystemClock;
+use airlock::ports::{NoRescans, SystemClock};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tracing_subscriber::EnvFilter;
@@ -95,6 +96,20 @@ async fn run(config: Config) -> std::io::Result<()> {
             azure.work_queue_url.clone(),
             credential.clone(),
         )),
+        scans: match &azure.rescan {
+            Some(rescan) => Arc::new(DefenderRescans::new(
+                http.clone(),
+                rescan.clone(),
+                AccountNames::new(config.tre_id.clone()),
+                credential.clone(),
+            )),
+            None => {
+                tracing::warn!(
+                    "AIRLOCK_RESCAN_*_ACCOUNT_ID not set: an overdue malware scan verdict fails its request without asking for a rescan"
+                );
+                Arc::new(NoRescans)
+            }
+        },
         clock: Arc::new(SystemClock),
         tokens: Arc::new(JwksVerifier::new(config.auth.clone(), http)),
         names: AccountNames::new(config.tre_id.clone()),

@@ -25,6 +25,9 @@ pub struct Router {
     audience_of: Box<dyn Fn(&str) -> String + Send + Sync>,
     /// Fault injection: publishes answered 503 while this is above zero.
     failing_publishes: AtomicU32,
+    /// Accounts Resource Manager was asked to have Defender scan again (the local Defender,
+    /// [`crate::watcher::BlobWatcher`], takes them from here).
+    pub rescans: crate::watcher::RescanRequests,
 }
 
 impl Router {
@@ -39,6 +42,7 @@ impl Router {
             issuer: TokenIssuer::dev(),
             audience_of,
             failing_publishes: AtomicU32::new(0),
+            rescans: Default::default(),
         }
     }
 
@@ -55,6 +59,13 @@ impl Router {
                 get(|| async { ([("content-type", "application/json")], DEV_JWKS) }),
             )
             .route("/token", get(token))
+            // Resource Manager's on-demand malware scan of a storage account (Defender for
+            // Storage), as the handler asks for it before failing a request for a missing
+            // verdict.
+            .route(
+                "/subscriptions/{subscription}/resourceGroups/{group}/providers/Microsoft.Storage/storageAccounts/{account}/providers/Microsoft.Security/defenderForStorageSettings/current/startMalwareScan",
+                post(start_malware_scan),
+            )
             .route("/dead-letters", get(dead_letters))
             .route("/dead-letters/replay", post(replay))
             .with_state(self.clone())
@@ -117,6 +128,35 @@ fn unauthorised() -> (StatusCode, axum::Json<Value>) {
 }
 
 /// The dead letters waiting (an operator's view of the dead-letter container).
+/// Any bearer token will do locally (the local credential's are unsigned); none is 401 as
+/// Resource Manager answers.
+async fn start_malware_scan(
+    State(router): State<Arc<Router>>,
+    Path((_, _, account)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> (StatusCode, axum::Json<Value>) {
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("Bearer ") && v.len() > 7);
+    if !bearer {
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(
+                json!({"error": {"code": "AuthenticationFailed", "message": "a bearer token is required"}}),
+            ),
+        );
+    }
+    router.rescans.ask(&account);
+    tracing::info!(%account, "on-demand malware scan asked for");
+    (
+        StatusCode::OK,
+        axum::Json(
+            json!({"properties": {"scanId": uuid::Uuid::new_v4().to_string(), "scanStatus": "Running"}}),
+        ),
+    )
+}
+
 async fn dead_letters(
     State(router): State<Arc<Router>>,
     headers: HeaderMap,

@@ -319,6 +319,7 @@ impl LocalStack {
             .collect();
         let mut watcher = BlobWatcher::new(blobs.clone(), names, watched);
         watcher.scanner = Some(clamd.scanner);
+        watcher.rescans = router.rescans.clone();
         let defender_online = watcher.defender_online.clone();
         let watching = engine.clone();
         let timer = engine.clone();
@@ -326,6 +327,10 @@ impl LocalStack {
         tasks.push(tokio::spawn(async move {
             loop {
                 tokio::time::sleep(every).await;
+                // The host runs no timer while its handler is down; the next tick catches up.
+                if timer.is_paused() {
+                    continue;
+                }
                 if let Err(e) = timer.reconcile().await {
                     tracing::warn!(error = %e, "Reconcile timer");
                 }
@@ -355,6 +360,16 @@ impl LocalStack {
             )
             .env("AIRLOCK_STATUS_CHANGED_TOPIC_KEY", TOPIC_KEY)
             .env("AIRLOCK_WORK_QUEUE_URL", &work_queue_url)
+            // Defender's on-demand scan goes to Resource Manager, played by the router.
+            .env("AIRLOCK_ARM_ENDPOINT", &router_url)
+            .env(
+                "AIRLOCK_RESCAN_TRE_ACCOUNT_ID",
+                format!("/subscriptions/local/resourceGroups/rg-{}/providers/Microsoft.Storage/storageAccounts/{{account}}", options.tre_id),
+            )
+            .env(
+                "AIRLOCK_RESCAN_WORKSPACE_ACCOUNT_ID",
+                format!("/subscriptions/local/resourceGroups/rg-{}-ws-{{workspace}}/providers/Microsoft.Storage/storageAccounts/{{account}}", options.tre_id),
+            )
             .env(
                 "AIRLOCK_NOTIFICATION_TOPIC_ENDPOINT",
                 format!("{router_url}/topics/notification/api/events"),

@@ -13,6 +13,24 @@ use airlock_testkit::delivery::{DeliveryEngine, SCAN_RESULT_TOPIC};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
+/// Accounts waiting for an on-demand scan (shared by the router, which is asked, and the
+/// watcher, which scans).
+#[derive(Clone, Default)]
+pub struct RescanRequests(Arc<Mutex<Vec<String>>>);
+
+impl RescanRequests {
+    pub fn ask(&self, account: &str) {
+        let mut pending = self.0.lock().unwrap();
+        if !pending.iter().any(|a| a == account) {
+            pending.push(account.to_string());
+        }
+    }
+
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
 /// Watches stage accounts and raises `BlobCreated` for every committed blob version.
 pub struct BlobWatcher {
     pub store: Arc<AzureBlobStore>,
@@ -23,6 +41,8 @@ pub struct BlobWatcher {
     pub scanner: Option<crate::clamav::Scanner>,
     /// While false, the local Defender is down: no verdict tag, no verdict event.
     pub defender_online: Arc<std::sync::atomic::AtomicBool>,
+    /// On-demand scans asked for: every blob of these accounts is scanned again.
+    pub rescans: RescanRequests,
     seen: Mutex<HashSet<(String, String, String, String)>>,
 }
 
@@ -34,6 +54,7 @@ impl BlobWatcher {
             accounts,
             scanner: None,
             defender_online: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+            rescans: RescanRequests::default(),
             seen: Mutex::new(HashSet::new()),
         }
     }
@@ -80,46 +101,84 @@ impl BlobWatcher {
                 parsed.stage.prefix(),
                 blob_event(&blob, &url, &etag, size, false, chrono::Utc::now()),
             );
-            let online = self
-                .defender_online
-                .load(std::sync::atomic::Ordering::SeqCst);
-            let Some(scanner) = self
-                .scanner
-                .filter(|_| online && parsed.stage.role() == StageRole::InProgress)
-            else {
+            if parsed.stage.role() == StageRole::InProgress {
+                self.defend(blob, etag, url, engine);
+            }
+        }
+        self.rescan(engine).await;
+    }
+
+    /// Scans every blob of the accounts an on-demand scan was asked for (while the local
+    /// Defender is down, the request waits).
+    async fn rescan(&self, engine: &Arc<DeliveryEngine>) {
+        if !self.online() {
+            return;
+        }
+        for account in self.rescans.take() {
+            let Ok(containers) = self.store.list_containers(&account).await else {
+                self.rescans.ask(&account);
                 continue;
             };
-            // Scan in the background, like Defender: the verdict is an event of its own.
-            let (store, engine) = (self.store.clone(), engine.clone());
-            tokio::spawn(async move {
-                let verdict = match store.read(&blob).await {
-                    Ok((props, stream)) if props.etag == etag => scanner.scan(stream).await,
-                    // This version is gone (overwritten or deleted): its successor is scanned.
-                    Ok(_) | Err(PortError::NotFound(_)) => return,
-                    Err(e) => crate::clamav::Verdict {
-                        result: format!("Error: {e}"),
-                        malware_names: vec![],
-                    },
+            for container in containers {
+                let c = ContainerRef {
+                    account: account.clone(),
+                    container: container.clone(),
                 };
-                let now = chrono::Utc::now();
-                // As Defender: the verdict goes into the blob's index tags, then the event.
-                let tags = std::collections::BTreeMap::from([
-                    (DEFENDER_RESULT_TAG.to_string(), verdict.result.clone()),
-                    (DEFENDER_TIME_TAG.to_string(), now.to_rfc3339()),
-                ]);
-                if let Err(e) = store.set_tags(&blob, &tags).await {
-                    tracing::warn!(error = %e, blob = %blob.name, "writing the verdict tags");
+                let Ok(blobs) = self.store.list_blobs(&c).await else {
+                    continue;
+                };
+                for b in blobs {
+                    let blob = BlobRef {
+                        account: account.clone(),
+                        container: container.clone(),
+                        name: b.name,
+                    };
+                    let url = self.store.blob_url(&blob);
+                    self.defend(blob, b.etag, url, engine);
                 }
-                let event = scan_result_event(
-                    &blob,
-                    &url,
-                    &etag,
-                    &(verdict.result, verdict.malware_names),
-                    None,
-                    now,
-                );
-                engine.publish(SCAN_RESULT_TOPIC, event);
-            });
+            }
         }
+    }
+
+    fn online(&self) -> bool {
+        self.defender_online
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Scans one blob version in the background, as Defender does: the verdict goes into the
+    /// blob's index tags, then out as an event of its own.
+    fn defend(&self, blob: BlobRef, etag: String, url: String, engine: &Arc<DeliveryEngine>) {
+        let Some(scanner) = self.scanner.filter(|_| self.online()) else {
+            return;
+        };
+        let (store, engine) = (self.store.clone(), engine.clone());
+        tokio::spawn(async move {
+            let verdict = match store.read(&blob).await {
+                Ok((props, stream)) if props.etag == etag => scanner.scan(stream).await,
+                // This version is gone (overwritten or deleted): its successor is scanned.
+                Ok(_) | Err(PortError::NotFound(_)) => return,
+                Err(e) => crate::clamav::Verdict {
+                    result: format!("Error: {e}"),
+                    malware_names: vec![],
+                },
+            };
+            let now = chrono::Utc::now();
+            let tags = std::collections::BTreeMap::from([
+                (DEFENDER_RESULT_TAG.to_string(), verdict.result.clone()),
+                (DEFENDER_TIME_TAG.to_string(), now.to_rfc3339()),
+            ]);
+            if let Err(e) = store.set_tags(&blob, &tags).await {
+                tracing::warn!(error = %e, blob = %blob.name, "writing the verdict tags");
+            }
+            let event = scan_result_event(
+                &blob,
+                &url,
+                &etag,
+                &(verdict.result, verdict.malware_names),
+                None,
+                now,
+            );
+            engine.publish(SCAN_RESULT_TOPIC, event);
+        });
     }
 }

@@ -473,6 +473,11 @@ impl DeliveryEngine {
         self.paused.store(paused, Ordering::SeqCst);
     }
 
+    /// Whether deliveries are held (the handler is down or not ready yet).
+    pub fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::SeqCst)
+    }
+
     /// Puts every dead letter back in the queue as a new delivery (attempts and time to live
     /// start again), as an operator re-drives dead-lettered events; returns how many.
     pub fn replay_dead_letters(&self) -> usize {

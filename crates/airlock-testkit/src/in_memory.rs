@@ -7,7 +7,7 @@ use crate::builders::{Verdict, azure_blob_url, blob_event, eicar_scanner, scan_r
 use crate::delivery::{DeliveryEngine, DeliveryOptions, SCAN_RESULT_TOPIC, topic_name};
 use crate::memory::{
     BlobNotice, MemoryBlobStore, MemoryHistoryStore, MemoryPublisher, MemoryReleaseLedger,
-    MemoryRequestStore, MemoryWorkQueue, MemoryWorkspaceStore,
+    MemoryRequestStore, MemoryScanRequester, MemoryWorkQueue, MemoryWorkspaceStore,
 };
 use crate::tokens::{DEV_ISSUER, DEV_JWKS};
 use airlock::adapters::jwks::{AuthConfig, JwksVerifier};
@@ -116,6 +116,7 @@ pub struct InMemoryAirlock {
     pub blobs: Arc<MemoryBlobStore>,
     pub publisher: Arc<MemoryPublisher>,
     pub work: Arc<MemoryWorkQueue>,
+    pub scans: Arc<MemoryScanRequester>,
     pub requests: Arc<MemoryRequestStore>,
     pub history: Arc<MemoryHistoryStore>,
     pub releases: Arc<MemoryReleaseLedger>,
@@ -179,6 +180,7 @@ impl InMemoryAirlock {
         let blobs = Arc::new(MemoryBlobStore::new(options.clock.clone()));
         let publisher = Arc::new(MemoryPublisher::default());
         let work = Arc::new(MemoryWorkQueue::default());
+        let scans = Arc::new(MemoryScanRequester::default());
         let requests = Arc::new(MemoryRequestStore::default());
         let history = Arc::new(MemoryHistoryStore::default());
         let releases = Arc::new(MemoryReleaseLedger::default());
@@ -192,6 +194,7 @@ impl InMemoryAirlock {
             workspaces: workspaces.clone(),
             publisher: publisher.clone(),
             work: work.clone(),
+            scans: scans.clone(),
             clock: options.clock,
             tokens: Arc::new(JwksVerifier::new(
                 AuthConfig {
@@ -246,6 +249,7 @@ impl InMemoryAirlock {
             blobs,
             publisher,
             work,
+            scans,
             requests,
             history,
             releases,

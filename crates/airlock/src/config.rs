@@ -24,6 +24,9 @@ pub struct AzureConfig {
     pub notification_topic_key: Option<String>,
     /// The `Work` queue: `https://{account}.queue.core.windows.net/airlock-work`.
     pub work_queue_url: String,
+    /// Defender's on-demand scan, asked for before a missing verdict fails a request; `None`
+    /// when not configured (a missing verdict then fails as soon as it is overdue).
+    pub rescan: Option<crate::adapters::azure::defender::RescanConfig>,
 }
 
 #[derive(Clone, Debug)]
@@ -124,6 +127,7 @@ impl Config {
             notification_topic: required("AIRLOCK_NOTIFICATION_TOPIC_ENDPOINT")?,
             notification_topic_key: get("AIRLOCK_NOTIFICATION_TOPIC_KEY"),
             work_queue_url: required("AIRLOCK_WORK_QUEUE_URL")?,
+            rescan: rescan_config(&get)?,
         };
         let tre_id = get("AIRLOCK_TRE_ID").unwrap_or_else(|| "dev".into());
         if !tre_id
@@ -194,6 +198,46 @@ impl Config {
             settings,
         })
     }
+}
+
+/// `AIRLOCK_RESCAN_TRE_ACCOUNT_ID` and `AIRLOCK_RESCAN_WORKSPACE_ACCOUNT_ID` (both or
+/// neither), and `AIRLOCK_ARM_ENDPOINT` (Resource Manager, https; http only on loopback).
+fn rescan_config(
+    get: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<crate::adapters::azure::defender::RescanConfig>, ConfigError> {
+    let (tre, workspace) = match (
+        get("AIRLOCK_RESCAN_TRE_ACCOUNT_ID"),
+        get("AIRLOCK_RESCAN_WORKSPACE_ACCOUNT_ID"),
+    ) {
+        (None, None) => return Ok(None),
+        (Some(t), Some(w)) => (t, w),
+        _ => {
+            return Err(ConfigError(
+                "AIRLOCK_RESCAN_TRE_ACCOUNT_ID and AIRLOCK_RESCAN_WORKSPACE_ACCOUNT_ID go together (the resource ids of the TRE's and of a workspace's stage accounts)".into(),
+            ));
+        }
+    };
+    let resource_id =
+        |t: &str| t.starts_with("/subscriptions/") && t.ends_with("/storageAccounts/{account}");
+    if !resource_id(&tre) || !resource_id(&workspace) || !workspace.contains("{workspace}") {
+        return Err(ConfigError(format!(
+            "AIRLOCK_RESCAN_*_ACCOUNT_ID must be storage account resource ids ending in /storageAccounts/{{account}} (the workspace one with a {{workspace}} placeholder), not {tre:?} and {workspace:?}"
+        )));
+    }
+    let arm_endpoint =
+        get("AIRLOCK_ARM_ENDPOINT").unwrap_or_else(|| "https://management.azure.com".into());
+    if !(arm_endpoint.starts_with("https://")
+        || (arm_endpoint.starts_with("http://") && is_loopback_url(&arm_endpoint)))
+    {
+        return Err(ConfigError(format!(
+            "AIRLOCK_ARM_ENDPOINT must be an https URL, not {arm_endpoint:?}"
+        )));
+    }
+    Ok(Some(crate::adapters::azure::defender::RescanConfig {
+        arm_endpoint,
+        tre_account_id: tre,
+        workspace_account_id: workspace,
+    }))
 }
 
 /// `https://127.0.0.1:…`, `https://localhost:…` or `https://[::1]:…`.

@@ -266,6 +266,100 @@ async fn injected_faults_heal() {
         );
         eprintln!("missing scan verdict failed cleanly");
     }
+
+    // 6. Defender misses the sealed copy (down while it was written, so no verdict, no tag),
+    //    then is back: Reconcile asks Resource Manager for an on-demand scan before failing
+    //    anything, and the request goes on to review on that verdict.
+    {
+        let api = StackClient::new(&stack);
+        let gina = stack.token("gina", &["WorkspaceResearcher"], GAMMA);
+        let mona = stack.token("mona", &["AirlockManager"], GAMMA);
+        stack
+            .defender_online
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        let id = api
+            .submitted(GAMMA, &gina, "export", &[("missed.bin", &data)])
+            .await;
+        // Sealed while Defender is down: its upload scan never happens.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let r = api
+                .ok(
+                    "GET",
+                    &format!("/workspaces/{GAMMA}/requests/{id}"),
+                    &gina,
+                    None,
+                )
+                .await;
+            if r["airlockRequest"]["files"][0]["sha256"].is_string() {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "never sealed: {r}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        stack
+            .defender_online
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let r = api.wait(GAMMA, &id, &mona, "in_review").await;
+        assert_eq!(r["files"][0]["scan"]["result"], "No threats found", "{r}");
+        let trail = api
+            .ok(
+                "GET",
+                &format!("/workspaces/{GAMMA}/requests/{id}/history"),
+                &mona,
+                None,
+            )
+            .await;
+        assert!(
+            trail["history"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|h| h["action"] == "rescan requested"
+                    && h["message"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .contains("missed.bin")),
+            "{trail}"
+        );
+        assert_eq!(trail["verified"], true);
+        eprintln!("a missed scan recovered by an on-demand rescan");
+    }
+
+    // 7. Every StatusChanged of a request is lost, from submit to approval: Reconcile
+    //    re-drives each step and the clean-up, and the data ends only in the approved stage.
+    {
+        let api = StackClient::new(&stack);
+        stack.engine.drop_deliveries(
+            Some(Box::new(|function: &str, _: &EventGridEvent| {
+                function == "StatusChanged"
+            })),
+            false,
+        );
+        let id = api
+            .submitted(ALPHA, &alice, "export", &[("lost.bin", &data)])
+            .await;
+        api.wait(ALPHA, &id, &mike, "in_review").await;
+        api.ok(
+            "POST",
+            &format!("/workspaces/{ALPHA}/requests/{id}/review"),
+            &mike,
+            Some(json!({"decision": "approved"})),
+        )
+        .await;
+        let r = api.wait(ALPHA, &id, &alice, "approved").await;
+        assert_eq!(
+            holders_settled(&stack, &id, &["stalexappfaults"]).await,
+            vec!["stalexappfaults"],
+            "only the approved stage holds the data"
+        );
+        stack.engine.drop_deliveries(None, false);
+        assert_eq!(r["files"][0]["sha256"], sha);
+        let read = api.link(ALPHA, &id, &alice).await;
+        let (got, _) = read.download_sha256("lost.bin").await.unwrap();
+        assert_eq!(got, sha);
+        eprintln!("lost StatusChanged events re-driven to the end");
+    }
 }
 
 /// The local host keeps the handler running, as the Functions host does: SIGKILLed from

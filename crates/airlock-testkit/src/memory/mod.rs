@@ -8,6 +8,7 @@ mod events;
 mod history;
 mod releases;
 mod requests;
+mod scans;
 mod work;
 mod workspaces;
 
@@ -17,6 +18,7 @@ pub use events::MemoryPublisher;
 pub use history::MemoryHistoryStore;
 pub use releases::MemoryReleaseLedger;
 pub use requests::MemoryRequestStore;
+pub use scans::MemoryScanRequester;
 pub use work::MemoryWorkQueue;
 pub use workspaces::MemoryWorkspaceStore;
 

@@ -214,6 +214,7 @@ pub fn request_document(request: &AirlockRequest) -> Result<serde_json::Value, s
         "linksIssued",
         "auditedSinceChange",
         "carriedContext",
+        "rescanRequestedAt",
     ] {
         fields.remove(internal);
     }

@@ -6,8 +6,8 @@ pub mod workflow;
 
 use crate::domain::AccountNames;
 use crate::ports::{
-    BlobStore, Clock, EventPublisher, HistoryStore, ReleaseLedger, RequestStore, TokenVerifier,
-    WorkQueue, WorkspaceStore,
+    BlobStore, Clock, EventPublisher, HistoryStore, ReleaseLedger, RequestStore, ScanRequester,
+    TokenVerifier, WorkQueue, WorkspaceStore,
 };
 use chrono::Duration;
 use std::sync::Arc;
@@ -24,6 +24,8 @@ pub struct Deps {
     pub publisher: Arc<dyn EventPublisher>,
     /// Where work proportional to data size goes (hashing), out of the event deliveries.
     pub work: Arc<dyn WorkQueue>,
+    /// Asks the malware scanner for verdicts again before a missing one fails a request.
+    pub scans: Arc<dyn ScanRequester>,
     pub clock: Arc<dyn Clock>,
     pub tokens: Arc<dyn TokenVerifier>,
     pub names: AccountNames,

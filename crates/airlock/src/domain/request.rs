@@ -323,6 +323,12 @@ pub struct AirlockRequest {
     #[serde(default)]
     #[schemars(skip)]
     pub audited_since_change: Vec<String>,
+    /// When `Reconcile` asked the malware scanner to scan this status's files again because
+    /// a verdict was overdue (cleared by a status change): a verdict is given up on only a
+    /// further scan timeout after that.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(skip)]
+    pub rescan_requested_at: Option<DateTime<Utc>>,
     /// Who wrote, or could have written, the request's data: its creator, everyone issued an
     /// upload link for it, and whoever submitted it. None of them may review it.
     #[serde(default)]
@@ -342,6 +348,20 @@ pub struct DraftFile {
 
 /// The history action of an issued link.
 pub const LINK_ISSUED: &str = "link issued";
+
+/// The history action of asking the malware scanner for overdue verdicts again.
+pub const RESCAN_REQUESTED: &str = "rescan requested";
+
+/// Where a submitted request's malware scan verdicts stand (see [`AirlockRequest::verdict_wait`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VerdictWait {
+    /// Every verdict is in, or still within its time.
+    OnTime,
+    /// These files' verdicts are overdue and no rescan was asked for yet: ask for one.
+    AskRescan(Vec<String>),
+    /// Still no verdict for these files a further timeout after the rescan was asked for.
+    Overdue(Vec<String>),
+}
 
 /// Why a contributor may not review (separation of duties).
 pub const NOT_INDEPENDENT: &str =
@@ -426,6 +446,7 @@ impl AirlockRequest {
             history_tail: vec![],
             links_issued: vec![],
             audited_since_change: vec![],
+            rescan_requested_at: None,
             contributors: vec![creator.id.clone()],
             gate_runs: vec![],
             carried_context: vec![],
@@ -470,6 +491,7 @@ impl AirlockRequest {
         if to.is_some() {
             self.links_issued.clear();
             self.audited_since_change.clear();
+            self.rescan_requested_at = None;
         } else if !self.audited_since_change.iter().any(|a| a == action) {
             self.audited_since_change.push(action.to_string());
         }
@@ -507,6 +529,7 @@ impl AirlockRequest {
             history_tail: Vec::new(),
             links_issued: Vec::new(),
             audited_since_change: Vec::new(),
+            rescan_requested_at: None,
             carried_context: Vec::new(),
             comments: Vec::new(),
             outbox: Vec::new(),
@@ -890,6 +913,50 @@ impl AirlockRequest {
     /// A verdict must name the version (eTag) it scanned, and only a verdict about the sealed
     /// version counts. A clean verdict never replaces a bad one for the same version; a bad one
     /// always counts, even after a clean one and after review began (the request is blocked).
+    /// Whether the verdicts of a submitted request are overdue: a file sealed `timeout` ago
+    /// without a verdict asks for a rescan first, and is given up on only `timeout` after
+    /// that rescan was asked for (a lost verdict event or a scan that never ran is recovered,
+    /// not failed).
+    pub fn verdict_wait(&self, now: DateTime<Utc>, timeout: chrono::Duration) -> VerdictWait {
+        if self.status != Status::Submitted {
+            return VerdictWait::OnTime;
+        }
+        let late: Vec<String> = self
+            .files
+            .iter()
+            .filter(|f| f.scan.is_none() && f.sealed_at.is_some_and(|t| now - t >= timeout))
+            .map(|f| f.name.clone())
+            .collect();
+        if late.is_empty() {
+            return VerdictWait::OnTime;
+        }
+        match self.rescan_requested_at {
+            None => VerdictWait::AskRescan(late),
+            Some(asked) if now - asked >= timeout => VerdictWait::Overdue(late),
+            Some(_) => VerdictWait::OnTime,
+        }
+    }
+
+    /// Records that a rescan of `files` was asked for (once per status).
+    pub fn record_rescan_requested(&mut self, files: &[String], ctx: &Ctx) -> Applied {
+        if self.status != Status::Submitted || self.rescan_requested_at.is_some() {
+            return Applied::Unchanged("a rescan is already on the record".into());
+        }
+        self.rescan_requested_at = Some(ctx.now);
+        self.log(
+            ctx,
+            &User::system(),
+            RESCAN_REQUESTED,
+            None,
+            None,
+            Some(format!(
+                "no malware scan verdict yet for: {}; asked the scanner to scan them again",
+                files.join(", ")
+            )),
+        );
+        Applied::Changed
+    }
+
     pub fn record_verdict(
         &mut self,
         name: &str,

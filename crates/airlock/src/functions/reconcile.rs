@@ -7,7 +7,7 @@ use crate::app::workflow::DATA_REMOVED;
 use crate::app::workflow::{
     FunctionError, Hashing, Outcome, container, drive, fail, flush_outbox, modify, settle_file,
 };
-use crate::domain::request::Applied;
+use crate::domain::request::{Applied, VerdictWait};
 use crate::domain::stages::{StageRole, movement_for};
 use crate::domain::{AirlockRequest, ScanVerdict, Status, Workspace};
 use crate::ports::{DEFENDER_RESULT_TAG, DEFENDER_TIME_TAG, OrderBy, PortError, RequestQuery};
@@ -231,23 +231,45 @@ async fn heal(
         if verdicts_from_tags(deps, ws, request).await? > 0 {
             return Ok(Healed::Redriven);
         }
-        // A verdict is overdue once its sealed copy has waited longer than the timeout.
+        // A verdict is overdue once its sealed copy has waited longer than the timeout; the
+        // scanner is then asked to scan again, and only a further timeout later does the
+        // request fail.
         let timeout = chrono::Duration::minutes(ws.policy.scan_timeout_minutes.into());
-        let now = deps.clock.now();
-        let unscanned: Vec<&str> = request
-            .files
-            .iter()
-            .filter(|f| f.scan.is_none() && f.sealed_at.is_some_and(|t| now - t >= timeout))
-            .map(|f| f.name.as_str())
-            .collect();
-        if !unscanned.is_empty() {
-            let message = format!(
-                "no malware scan verdict within {} minutes of sealing for: {}",
-                ws.policy.scan_timeout_minutes,
-                unscanned.join(", ")
-            );
-            fail(deps, ws, &request.id, message).await?;
-            return Ok(Healed::Failed);
+        match request.verdict_wait(deps.clock.now(), timeout) {
+            VerdictWait::OnTime => {}
+            VerdictWait::AskRescan(files) => {
+                let account = container(deps, ws, request, StageRole::InProgress).account;
+                match deps.scans.rescan_account(&account).await {
+                    Ok(()) | Err(PortError::Conflict(_)) => {
+                        modify::<FunctionError>(deps, ws, &request.id, |r, ctx| {
+                            Ok(r.record_rescan_requested(&files, ctx))
+                        })
+                        .await?;
+                        tracing::warn!(request_id = %request.id, %account, files = %files.join(", "), "verdicts overdue: asked for a rescan");
+                        return Ok(Healed::Redriven);
+                    }
+                    Err(e) if e.is_retryable() => return Err(e.into()),
+                    Err(e) => {
+                        let message = format!(
+                            "no malware scan verdict within {} minutes of sealing for: {} (a rescan could not be asked for: {e})",
+                            ws.policy.scan_timeout_minutes,
+                            files.join(", ")
+                        );
+                        fail(deps, ws, &request.id, message).await?;
+                        return Ok(Healed::Failed);
+                    }
+                }
+            }
+            VerdictWait::Overdue(files) => {
+                let message = format!(
+                    "no malware scan verdict within {} minutes of sealing, nor {} minutes after asking for a rescan, for: {}",
+                    ws.policy.scan_timeout_minutes,
+                    ws.policy.scan_timeout_minutes,
+                    files.join(", ")
+                );
+                fail(deps, ws, &request.id, message).await?;
+                return Ok(Healed::Failed);
+            }
         }
     }
     if age >= deps.settings.give_up_after {

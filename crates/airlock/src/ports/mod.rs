@@ -8,6 +8,7 @@ pub mod history;
 pub mod identity;
 pub mod releases;
 pub mod requests;
+pub mod scans;
 pub mod work;
 pub mod workspaces;
 
@@ -21,6 +22,7 @@ pub use history::HistoryStore;
 pub use identity::{AuthError, Identity, TokenVerifier};
 pub use releases::{Release, ReleaseLedger};
 pub use requests::{OrderBy, Page, RequestQuery, RequestStore, Versioned};
+pub use scans::{NoRescans, ScanRequester};
 pub use work::{WorkItem, WorkQueue};
 pub use workspaces::WorkspaceStore;
 

@@ -84,6 +84,7 @@ async fn fixture_request(s: &Stack) {
         history_tail: vec![],
         links_issued: vec![],
         audited_since_change: vec![],
+        rescan_requested_at: None,
         contributors: vec!["alice".into()],
         gate_runs: vec![],
         carried_context: vec![],
@@ -567,12 +568,23 @@ async fn a_scan_that_never_answers_fails_with_the_files_named() {
         Status::Submitted,
         "still within the scan timeout"
     );
+    // Overdue: the scanner is asked to scan the in-progress account again, and the request
+    // waits another scan timeout for that verdict.
+    reconcile_after(&s, 25).await;
+    let r = s.record(&id);
+    assert_eq!(r.status, Status::Submitted, "{:?}", r.status_message);
+    assert_eq!(s.scans.asked(), vec!["stalexipwsone".to_string()]);
+    reconcile_after(&s, 10).await;
+    assert_eq!(s.record(&id).status, Status::Submitted, "still waiting");
+    assert_eq!(s.scans.asked().len(), 1, "the rescan is asked for once");
     reconcile_after(&s, 25).await;
     let r = s.record(&id);
     assert_eq!(r.status, Status::Failed);
     let message = r.status_message.unwrap();
     assert!(
-        message.contains("no malware scan verdict") && message.contains("data.csv"),
+        message.contains("no malware scan verdict")
+            && message.contains("after asking for a rescan")
+            && message.contains("data.csv"),
         "{message}"
     );
     // The failure is notified to the requester and the owners.
@@ -585,6 +597,27 @@ async fn a_scan_that_never_answers_fails_with_the_files_named() {
     assert_eq!(
         last.data["recipients"]["workspaceOwner"],
         json!(["owner@one.test"])
+    );
+}
+
+#[tokio::test]
+async fn without_on_demand_scanning_an_overdue_verdict_fails_at_once_saying_why() {
+    let s = Stack::start(json!({"scanTimeoutMinutes": 30})).await;
+    s.feed
+        .scan
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    s.scans.set_unavailable(true);
+    let (id, alice) = draft_with_file(&s).await;
+    s.action(WS1, &id, "submit", &alice, None).await;
+    reconcile_after(&s, 35).await;
+    let r = s.record(&id);
+    assert_eq!(r.status, Status::Failed);
+    let message = r.status_message.unwrap();
+    assert!(
+        message.contains("no malware scan verdict")
+            && message.contains("data.csv")
+            && message.contains("a rescan could not be asked for"),
+        "{message}"
     );
 }
 

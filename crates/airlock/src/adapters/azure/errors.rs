@@ -22,6 +22,16 @@ pub fn port_error(context: &str, e: azure_core::Error) -> PortError {
     }
 }
 
+/// The same decision for an HTTP status a REST call (not the SDK) got back.
+pub fn status_error(status: u16, message: String) -> PortError {
+    match status {
+        404 => PortError::NotFound(message),
+        409 | 412 => PortError::Conflict(message),
+        408 | 429 | 500 | 502 | 503 | 504 => PortError::Transient(message),
+        _ => PortError::Permanent(message),
+    }
+}
+
 /// The storage error code (`x-ms-error-code`) of a failed call, when there is one.
 pub fn error_code(e: &azure_core::Error) -> Option<String> {
     match e.kind() {

@@ -1,9 +1,11 @@
 //! The production adapters: Azure Blob Storage and Cosmos DB through the official Azure SDK
-//! for Rust, Event Grid and the Storage work queue through their REST APIs.
+//! for Rust, Event Grid, the Storage work queue and Defender's on-demand scan through their
+//! REST APIs.
 
 pub mod blob;
 pub mod cosmos;
 pub mod credential;
+pub mod defender;
 pub mod errors;
 pub mod eventgrid;
 pub mod queue;

@@ -905,3 +905,106 @@ fn unscanned_passes_where_scanning_is_not_required() {
         assert_eq!(r.status, expected, "{result}");
     }
 }
+
+/// A request sealed at `sealed` with two files; `f0.csv` has its clean verdict, `f1.csv` none.
+fn one_verdict_missing(ws: &Workspace, sealed: chrono::DateTime<chrono::Utc>) -> AirlockRequest {
+    let mut r = new_request(ws);
+    let at = Ctx {
+        now: sealed,
+        workspace: ws,
+    };
+    r.submit(&user("alice"), files(2), &at).unwrap();
+    for i in 0..2 {
+        r.record_sealed(
+            &format!("f{i}.csv"),
+            10,
+            format!("hash{i}"),
+            format!("etag{i}"),
+            &at,
+        )
+        .unwrap();
+    }
+    r.record_verdict("f0.csv", clean("etag0"), &at).unwrap();
+    assert_eq!(r.status, Status::Submitted);
+    r
+}
+
+#[test]
+fn an_overdue_verdict_asks_for_a_rescan_before_it_fails_anything() {
+    let ws = workspace(WorkspacePolicy {
+        scan_required: true,
+        ..Default::default()
+    });
+    let t0 = chrono::Utc::now();
+    let minutes = chrono::Duration::minutes;
+    let late = || vec!["f1.csv".to_string()];
+    // (minutes since sealing, rescan asked at minute, expected)
+    let table: Vec<(i64, Option<i64>, VerdictWait)> = vec![
+        (0, None, VerdictWait::OnTime),
+        (29, None, VerdictWait::OnTime),
+        (30, None, VerdictWait::AskRescan(late())),
+        (45, Some(30), VerdictWait::OnTime),
+        (59, Some(30), VerdictWait::OnTime),
+        (60, Some(30), VerdictWait::Overdue(late())),
+        (500, Some(30), VerdictWait::Overdue(late())),
+    ];
+    for (since, asked, expected) in table {
+        let mut r = one_verdict_missing(&ws, t0);
+        if let Some(at) = asked {
+            let asked_ctx = Ctx {
+                now: t0 + minutes(at),
+                workspace: &ws,
+            };
+            assert_eq!(
+                r.record_rescan_requested(&late(), &asked_ctx),
+                Applied::Changed
+            );
+        }
+        assert_eq!(
+            r.verdict_wait(t0 + minutes(since), minutes(30)),
+            expected,
+            "{since} min after sealing, rescan asked at {asked:?}"
+        );
+    }
+}
+
+#[test]
+fn a_rescan_is_recorded_once_per_status_and_forgotten_on_a_status_change() {
+    let ws = workspace(WorkspacePolicy {
+        scan_required: true,
+        ..Default::default()
+    });
+    let t0 = chrono::Utc::now();
+    let mut r = one_verdict_missing(&ws, t0);
+    let files = vec!["f1.csv".to_string()];
+    let length = r.history_head.length;
+    assert_eq!(
+        r.record_rescan_requested(&files, &ctx(&ws)),
+        Applied::Changed
+    );
+    assert!(matches!(
+        r.record_rescan_requested(&files, &ctx(&ws)),
+        Applied::Unchanged(_)
+    ));
+    assert_eq!(r.history_head.length, length + 1, "one trail entry");
+    let entry = r.history_tail.last().unwrap();
+    assert_eq!(entry.action, RESCAN_REQUESTED);
+    assert!(entry.message.as_deref().unwrap().contains("f1.csv"));
+    // The verdict comes: the request moves on, and the rescan belongs to the old status.
+    r.record_verdict("f1.csv", clean("etag1"), &ctx(&ws))
+        .unwrap();
+    assert_eq!(r.status, Status::InReview);
+    assert_eq!(r.rescan_requested_at, None);
+    assert_eq!(
+        r.verdict_wait(
+            t0 + chrono::Duration::days(1),
+            chrono::Duration::minutes(30)
+        ),
+        VerdictWait::OnTime,
+        "nothing is overdue outside submitted"
+    );
+    assert!(matches!(
+        r.record_rescan_requested(&files, &ctx(&ws)),
+        Applied::Unchanged(_)
+    ));
+}
