@@ -96,6 +96,12 @@ variable "workspaces" {
   default = {}
 }
 
+variable "workspace_resource_group_pattern" {
+  description = "The resource group of a workspace's stage accounts, {workspace} standing for its short id; null for AzureTRE's rg-{tre_id}-ws-{short id}."
+  type        = string
+  default     = null
+}
+
 module "airlock" {
   source                          = "./modules/airlock-core"
   tre_id                          = var.tre_id
@@ -110,6 +116,9 @@ module "airlock" {
   api_allowed_cidrs               = var.api_allowed_cidrs
   policy_defaults                 = var.policy_defaults
   retention_days                  = var.retention_days
+  workspace_resource_group_pattern = coalesce(
+    var.workspace_resource_group_pattern, "rg-${var.tre_id}-ws-{workspace}"
+  )
 }
 
 module "workspace" {

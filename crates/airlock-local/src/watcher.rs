@@ -153,14 +153,25 @@ impl BlobWatcher {
         };
         let (store, engine) = (self.store.clone(), engine.clone());
         tokio::spawn(async move {
-            let verdict = match store.read(&blob).await {
-                Ok((props, stream)) if props.etag == etag => scanner.scan(stream).await,
-                // This version is gone (overwritten or deleted): its successor is scanned.
-                Ok(_) | Err(PortError::NotFound(_)) => return,
-                Err(e) => crate::clamav::Verdict {
-                    result: format!("Error: {e}"),
-                    malware_names: vec![],
-                },
+            // A storage hiccup is retried, as Defender does, before it becomes an "Error"
+            // verdict.
+            let mut attempt = 0;
+            let verdict = loop {
+                attempt += 1;
+                match store.read(&blob).await {
+                    Ok((props, stream)) if props.etag == etag => break scanner.scan(stream).await,
+                    // This version is gone (overwritten or deleted): its successor is scanned.
+                    Ok(_) | Err(PortError::NotFound(_)) => return,
+                    Err(e) if e.is_retryable() && attempt < 10 => {
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    }
+                    Err(e) => {
+                        break crate::clamav::Verdict {
+                            result: format!("Error: {e}"),
+                            malware_names: vec![],
+                        };
+                    }
+                }
             };
             let now = chrono::Utc::now();
             let tags = std::collections::BTreeMap::from([

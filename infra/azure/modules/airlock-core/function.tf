@@ -145,6 +145,10 @@ resource "azurerm_linux_function_app" "airlock" {
     AIRLOCK_API_AUDIENCE                  = var.api_audience
     AIRLOCK_POLICY_DEFAULTS               = module.policy_defaults.json
     AIRLOCK_LOG_FORMAT                    = "json"
+    # Defender's on-demand scan of an in-progress account, asked for before a missing
+    # verdict fails a request (docs/deploy.md, "The scan path").
+    AIRLOCK_RESCAN_TRE_ACCOUNT_ID       = "${local.stage_account_id_prefix}/resourceGroups/${var.resource_group_name}/providers/Microsoft.Storage/storageAccounts/{account}"
+    AIRLOCK_RESCAN_WORKSPACE_ACCOUNT_ID = "${local.stage_account_id_prefix}/resourceGroups/${var.workspace_resource_group_pattern}/providers/Microsoft.Storage/storageAccounts/{account}"
   }
 }
 

@@ -2,6 +2,20 @@
 
 locals {
   function_principal = azurerm_linux_function_app.airlock.identity[0].principal_id
+  # "/subscriptions/{id}": stage account resource ids start here.
+  stage_account_id_prefix = data.azurerm_subscription.current.id
+}
+
+data "azurerm_subscription" "current" {}
+
+# Start Defender for Storage's on-demand malware scan on the import in-progress account, so a
+# verdict that never came is asked for again before its request fails. Security Admin holds
+# Microsoft.Security/* (the on-demand scan is a Microsoft.Security operation on the
+# account); scoped to this one account (docs/deploy.md, "The scan path").
+resource "azurerm_role_assignment" "stage_rescan" {
+  scope                = module.stage["stalimip"].id
+  role_definition_name = "Security Admin"
+  principal_id         = local.function_principal
 }
 
 # Read, write and delete blobs in each TRE stage account, and sign user-delegation SAS there.

@@ -84,3 +84,12 @@ variable "tags" {
   type    = map(string)
   default = {}
 }
+
+variable "workspace_resource_group_pattern" {
+  description = "The resource group of a workspace's stage accounts, {workspace} standing for its short id (AzureTRE: rg-{tre_id}-ws-{short id}); the handler names the export in-progress account to Defender's on-demand scan through it."
+  type        = string
+  validation {
+    condition     = strcontains(var.workspace_resource_group_pattern, "{workspace}")
+    error_message = "workspace_resource_group_pattern must contain {workspace}."
+  }
+}

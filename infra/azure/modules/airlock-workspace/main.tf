@@ -108,6 +108,14 @@ resource "azurerm_role_assignment" "stage_delegator" {
   principal_id         = var.function_principal_id
 }
 
+# Defender's on-demand malware scan of the export in-progress account (see airlock-core's
+# stage_rescan): asked for before a missing verdict fails a request.
+resource "azurerm_role_assignment" "stage_rescan" {
+  scope                = module.stage["stalexip"].id
+  role_definition_name = "Security Admin"
+  principal_id         = var.function_principal_id
+}
+
 module "events" {
   source = "../stage-events"
   # Keys from the inputs (known at plan), values from the accounts.
