@@ -116,7 +116,7 @@ async fn run(config: Config) -> std::io::Result<()> {
         limiter: RateLimiter::new(config.settings.api_calls_per_minute),
         settings: config.settings.clone(),
     });
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port)).await?;
+    let listener = airlock::host::bind(config.port)?;
     tracing::info!(url = %format!("http://{}", listener.local_addr()?), "handler ready");
     airlock::host::serve(listener, deps, shutdown_signal()).await
 }

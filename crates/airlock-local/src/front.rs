@@ -4,6 +4,10 @@
 //! same: the handler listens on a private port that only the local router knows, and this
 //! listener, on the API port people use, forwards `/api/...` and answers 404 for anything
 //! else, so nobody can post a forged event (a clean scan verdict, say) to a function.
+//!
+//! Like the host with host.json's `http` settings, it forwards at most
+//! [`MAX_CONCURRENT_REQUESTS`] at once and holds at most [`MAX_OUTSTANDING_REQUESTS`]
+//! (running or waiting); one more is answered 429 with `Retry-After` at once.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -12,10 +16,17 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use std::sync::Arc;
 
+/// host.json `extensions.http.maxConcurrentRequests`.
+pub const MAX_CONCURRENT_REQUESTS: usize = 100;
+/// host.json `extensions.http.maxOutstandingRequests`.
+pub const MAX_OUTSTANDING_REQUESTS: usize = 200;
+
 pub struct FrontDoor {
     /// `http://127.0.0.1:PRIVATE_PORT`: the handler.
     pub handler_url: String,
     http: reqwest::Client,
+    running: Arc<tokio::sync::Semaphore>,
+    outstanding: std::sync::atomic::AtomicUsize,
 }
 
 /// Headers that describe one hop, not the request (RFC 9110 §7.6.1).
@@ -32,6 +43,8 @@ impl FrontDoor {
         FrontDoor {
             handler_url,
             http: reqwest::Client::new(),
+            running: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_REQUESTS)),
+            outstanding: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -58,6 +71,28 @@ async fn not_here() -> Response {
 /// Forwards one request to the handler as the Functions host does: same method, path, query,
 /// headers and body (streamed both ways), plus an invocation id.
 async fn forward(State(front): State<Arc<FrontDoor>>, request: Request) -> Response {
+    use std::sync::atomic::Ordering;
+    if front.outstanding.fetch_add(1, Ordering::SeqCst) >= MAX_OUTSTANDING_REQUESTS {
+        front.outstanding.fetch_sub(1, Ordering::SeqCst);
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, "1")],
+            axum::Json(json!({"error": {
+                "code": "TooManyRequests",
+                "message": format!("the host is too busy ({MAX_OUTSTANDING_REQUESTS} requests outstanding); retry after 1 second")
+            }})),
+        )
+            .into_response();
+    }
+    let response = match front.running.clone().acquire_owned().await {
+        Ok(_running) => forward_one(&front, request).await,
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    };
+    front.outstanding.fetch_sub(1, Ordering::SeqCst);
+    response
+}
+
+async fn forward_one(front: &FrontDoor, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let path = parts
         .uri

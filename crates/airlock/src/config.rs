@@ -176,6 +176,13 @@ impl Config {
                 ))
             })?;
         }
+        if let Some(v) = get("AIRLOCK_MAX_CONNECTIONS") {
+            settings.max_connections = v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                ConfigError(format!(
+                    "AIRLOCK_MAX_CONNECTIONS must be a whole number above 0, not {v:?}"
+                ))
+            })?;
+        }
         if let Some(v) = get("AIRLOCK_MAX_BODY_BYTES") {
             settings.max_body_bytes = v.parse().map_err(|_| {
                 ConfigError(format!(

@@ -34,15 +34,108 @@ pub fn router(deps: Arc<Deps>) -> Router {
         .with_state(deps)
 }
 
+/// Connections waiting to be accepted: above the Functions host's concurrency (host.json
+/// `maxConcurrentRequests` 100, `maxOutstandingRequests` 200) so a burst queues instead of
+/// being reset; the kernel caps it at `net.core.somaxconn`.
+pub const ACCEPT_BACKLOG: u32 = 1024;
+
+/// How long a connection may take to send a request's headers: a client that trickles them
+/// (a slow-connection attack) is cut off instead of holding a connection for ever.
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Binds the handler's port on loopback with [`ACCEPT_BACKLOG`].
+pub fn bind(port: u16) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    socket.bind((std::net::Ipv4Addr::LOCALHOST, port).into())?;
+    socket.listen(ACCEPT_BACKLOG)
+}
+
 /// Serves until `shutdown` resolves, then finishes the invocations in flight.
+///
+/// At most `Settings::max_connections` connections are served at once; one more is answered
+/// at once with 429 and `Retry-After` (as the Functions host answers when it is too busy) and
+/// closed, never left to time out or be reset. Headers must arrive within
+/// [`HEADER_READ_TIMEOUT`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     deps: Arc<Deps>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(deps))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let max_connections = deps.settings.max_connections.max(1);
+    let app = router(deps);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of file descriptors and the like: pause rather than spin.
+                warn!(error = %e, "accepting a connection");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        if open.load(std::sync::atomic::Ordering::SeqCst) >= max_connections {
+            tokio::spawn(too_busy(stream, max_connections));
+            continue;
+        }
+        let slot = OpenConnection::take(open.clone());
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(slot);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+/// One served connection, counted while it is open.
+struct OpenConnection(Arc<std::sync::atomic::AtomicUsize>);
+
+impl OpenConnection {
+    fn take(open: Arc<std::sync::atomic::AtomicUsize>) -> Self {
+        open.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        OpenConnection(open)
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// The answer to a connection over the limit: a complete HTTP response, then close.
+async fn too_busy(mut stream: tokio::net::TcpStream, max_connections: usize) {
+    use tokio::io::AsyncWriteExt;
+    let body = json!({"error": {
+        "code": "TooManyRequests",
+        "message": format!("the airlock is busy ({max_connections} connections open); retry after 1 second"),
+    }})
+    .to_string();
+    let response = format!(
+        "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        let _ = stream.write_all(response.as_bytes()).await;
+        let _ = stream.shutdown().await;
+    })
+    .await;
 }
 
 fn invocation_id(headers: &HeaderMap) -> String {

@@ -507,3 +507,72 @@ async fn a_killed_handler_is_restarted_and_a_dead_letter_can_be_replayed() {
     }
     assert_eq!(dead(&stack), 0, "delivered this time");
 }
+
+/// Back-pressure end to end: with slow connections held open at the API, a flood of 300
+/// concurrent creates is answered — created, or 429 with `Retry-After` from the host stand-in
+/// when more than its outstanding limit wait — and no connection is reset or left unanswered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_flood_of_creates_is_answered_not_reset() {
+    use tokio::io::AsyncWriteExt;
+    let stack = start().await;
+    let address = stack.api_url.trim_start_matches("http://").to_string();
+    let mut slow = Vec::new();
+    for _ in 0..100 {
+        let mut s = tokio::net::TcpStream::connect(&address).await.unwrap();
+        s.write_all(b"POST /api/workspaces/ws-alpha/requests HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        slow.push(s);
+    }
+    let http = reqwest::Client::new();
+    let tokens: Vec<String> = (0..30)
+        .map(|i| stack.token(&format!("flood{i}"), &["WorkspaceResearcher"], ALPHA))
+        .collect();
+    let calls = (0..300).map(|i| {
+        let http = http.clone();
+        let url = format!("{}/api/workspaces/{ALPHA}/requests", stack.api_url);
+        let token = tokens[i % tokens.len()].clone();
+        async move {
+            match http
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({"type": "export", "title": "flood", "businessJustification": "load"}))
+                .send()
+                .await
+            {
+                Ok(r) => {
+                    let retry = r.headers().get("retry-after").is_some();
+                    (r.status().as_u16(), retry)
+                }
+                Err(e) => {
+                    eprintln!("no answer: {e}");
+                    (0, false)
+                }
+            }
+        }
+    });
+    let answers = futures::future::join_all(calls).await;
+    let mut counts = std::collections::BTreeMap::new();
+    for (status, _) in &answers {
+        *counts.entry(*status).or_insert(0) += 1;
+    }
+    eprintln!("flood answers by status: {counts:?}");
+    assert!(!counts.contains_key(&0), "every call answered: {counts:?}");
+    assert!(
+        counts.keys().all(|s| (200..300).contains(s) || *s == 429),
+        "{counts:?}"
+    );
+    assert!(
+        answers
+            .iter()
+            .filter(|(s, _)| *s == 429)
+            .all(|(_, retry)| *retry)
+    );
+    assert!(
+        counts
+            .iter()
+            .any(|(s, n)| (200..300).contains(s) && *n >= 100),
+        "{counts:?}"
+    );
+    drop(slow);
+}

@@ -48,6 +48,8 @@ pub struct Settings {
     pub outbox_grace: Duration,
     /// API calls one caller may make per minute (sustained, and as a burst); 0 is no limit.
     pub api_calls_per_minute: u32,
+    /// Connections served at once; one more is answered 429 and closed (`host::serve`).
+    pub max_connections: usize,
 }
 
 impl Default for Settings {
@@ -59,6 +61,7 @@ impl Default for Settings {
             give_up_after: Duration::hours(24),
             outbox_grace: Duration::minutes(1),
             api_calls_per_minute: 300,
+            max_connections: 512,
         }
     }
 }

@@ -5,6 +5,7 @@
 mod api;
 mod architecture;
 mod common;
+mod connections;
 mod conversation;
 mod delivery;
 mod docs;
