@@ -42,7 +42,12 @@ impl FrontDoor {
     pub fn new(handler_url: String) -> Self {
         FrontDoor {
             handler_url,
-            http: reqwest::Client::new(),
+            // Idle connections are dropped long before the handler closes them (2 min), so a
+            // reused one never races its close.
+            http: reqwest::Client::builder()
+                .pool_idle_timeout(std::time::Duration::from_secs(15))
+                .build()
+                .unwrap_or_default(),
             running: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_REQUESTS)),
             outstanding: std::sync::atomic::AtomicUsize::new(0),
         }

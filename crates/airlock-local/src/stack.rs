@@ -403,7 +403,8 @@ impl LocalStack {
         );
         // Only now open the front door: the API port answers once the handler does.
         let front = Arc::new(FrontDoor::new(handler_url.clone()));
-        let front_listener = tokio::net::TcpListener::bind(("127.0.0.1", api_port)).await?;
+        // The host's backlog, not tokio's default of 128: a burst queues, it is not reset.
+        let front_listener = airlock::host::bind(api_port)?;
         let front_routes = front.routes();
         tasks.push(tokio::spawn(async move {
             if let Err(e) = axum::serve(front_listener, front_routes).await {

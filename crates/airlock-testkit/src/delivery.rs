@@ -276,7 +276,11 @@ impl DeliveryEngine {
             event_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(events)),
             work_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(works)),
             in_flight: AtomicUsize::new(0),
-            http: reqwest::Client::new(),
+            // Well under the handler's 2-minute idle close, so a pooled connection never races it.
+            http: reqwest::Client::builder()
+                .pool_idle_timeout(Duration::from_secs(15))
+                .build()
+                .unwrap_or_default(),
             received: Mutex::new(Vec::new()),
             dead_letters: Mutex::new(Vec::new()),
             delivered: AtomicUsize::new(0),

@@ -39,10 +39,6 @@ pub fn router(deps: Arc<Deps>) -> Router {
 /// being reset; the kernel caps it at `net.core.somaxconn`.
 pub const ACCEPT_BACKLOG: u32 = 1024;
 
-/// How long a connection may take to send a request's headers: a client that trickles them
-/// (a slow-connection attack) is cut off instead of holding a connection for ever.
-pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
 /// Binds the handler's port on loopback with [`ACCEPT_BACKLOG`].
 pub fn bind(port: u16) -> std::io::Result<tokio::net::TcpListener> {
     let socket = tokio::net::TcpSocket::new_v4()?;
@@ -55,14 +51,15 @@ pub fn bind(port: u16) -> std::io::Result<tokio::net::TcpListener> {
 ///
 /// At most `Settings::max_connections` connections are served at once; one more is answered
 /// at once with 429 and `Retry-After` (as the Functions host answers when it is too busy) and
-/// closed, never left to time out or be reset. Headers must arrive within
-/// [`HEADER_READ_TIMEOUT`].
+/// closed, never left to time out or be reset. A request's headers must arrive within
+/// `Settings::header_read_timeout` (hyper also closes a keep-alive connection idle that long).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     deps: Arc<Deps>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let max_connections = deps.settings.max_connections.max(1);
+    let header_read_timeout = deps.settings.header_read_timeout;
     let app = router(deps);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -90,7 +87,7 @@ pub async fn serve(
         let service = hyper_util::service::TowerToHyperService::new(app.clone());
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(hyper_util::rt::TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .header_read_timeout(header_read_timeout)
             .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {

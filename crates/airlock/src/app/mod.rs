@@ -50,6 +50,12 @@ pub struct Settings {
     pub api_calls_per_minute: u32,
     /// Connections served at once; one more is answered 429 and closed (`host::serve`).
     pub max_connections: usize,
+    /// How long a connection may take to send a request's headers (and stay idle between
+    /// requests): a client that trickles them (a slow-connection attack) is cut off instead
+    /// of holding a connection for ever. Two minutes: longer than the Functions host keeps an
+    /// idle pooled connection (.NET's default is one minute), so a reused connection never
+    /// races its close; only the host can connect to the handler on Azure anyway.
+    pub header_read_timeout: std::time::Duration,
 }
 
 impl Default for Settings {
@@ -62,6 +68,7 @@ impl Default for Settings {
             outbox_grace: Duration::minutes(1),
             api_calls_per_minute: 300,
             max_connections: 512,
+            header_read_timeout: std::time::Duration::from_secs(120),
         }
     }
 }
