@@ -95,7 +95,7 @@ async fn mixed_flows_under_faults_end_where_they_should_with_their_data_intact()
             &blob(&approved[0], StageRole::Approved),
             &stray,
             &Default::default(),
-            None,
+            Default::default(),
         )
         .await
         .unwrap();

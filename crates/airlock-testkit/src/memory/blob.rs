@@ -1,7 +1,7 @@
 use airlock::domain::SasPermissions;
 use airlock::ports::{
     BlobInfo, BlobProperties, BlobRef, BlobStore, ByteStream, Clock, ContainerRef, ContentHeaders,
-    CopyState, PortError, SasRequest,
+    CopyIf, CopyState, Destination, PortError, SasRequest,
 };
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -402,8 +402,9 @@ impl BlobStore for MemoryBlobStore {
         from: &BlobRef,
         to: &BlobRef,
         metadata: &BTreeMap<String, String>,
-        source_etag: Option<&str>,
+        only: CopyIf<'_>,
     ) -> Result<CopyState, PortError> {
+        let source_etag = only.source_etag;
         let mode = *self.mode.lock().unwrap();
         let etag = self.etag();
         let stored = {
@@ -436,6 +437,18 @@ impl BlobStore for MemoryBlobStore {
                     })
                 })?;
             let (source, content) = source;
+            let current = dest.get(&to.name).map(|b| b.etag.as_str());
+            let allowed = match only.destination {
+                Destination::Any => true,
+                Destination::Absent => current.is_none(),
+                Destination::Version(seen) => current == Some(seen),
+            };
+            if !allowed {
+                return Err(PortError::Conflict(format!(
+                    "copy destination {}/{}/{} is not the version seen",
+                    to.account, to.container, to.name
+                )));
+            }
             // As the service does: a copy takes the source's content headers along.
             let stored = match mode {
                 CopyMode::Instant => Stored {

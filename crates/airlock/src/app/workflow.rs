@@ -8,7 +8,8 @@ use crate::domain::request::{Applied, Ctx};
 use crate::domain::stages::{StageRole, data_role_for, movement_for};
 use crate::domain::{AirlockRequest, Stage, Status, Topic, Workspace};
 use crate::ports::{
-    BlobRef, ContainerRef, ContentHeaders, CopyState, PortError, Versioned, WorkItem,
+    BlobRef, ContainerRef, ContentHeaders, CopyIf, CopyState, Destination, PortError, Versioned,
+    WorkItem,
 };
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
@@ -400,12 +401,20 @@ async fn start_movement(
         .filter(|f| !(to_role == StageRole::Approved && f.withheld()));
     for file in moving {
         let dest = to.blob(&file.name);
-        if let Some(props) = deps.blobs.properties(&dest).await?
+        let seen = deps.blobs.properties(&dest).await?;
+        if let Some(props) = &seen
             && props.metadata.get(REVISION_KEY) == metadata.get(REVISION_KEY)
             && !matches!(props.copy, Some(CopyState::Failed(_)))
         {
             continue;
         }
+        // Only over what was just seen: a duplicated delivery that decided the same a moment
+        // earlier may have copied (and the seal hashed) meanwhile, and a second copy would
+        // change the sealed blob's version under its verdict.
+        let destination = match &seen {
+            Some(props) => Destination::Version(&props.etag),
+            None => Destination::Absent,
+        };
         let mut source = from.blob(&file.name);
         if request.status == Status::BlockingInProgress
             && deps.blobs.properties(&source).await?.is_none()
@@ -419,12 +428,14 @@ async fn start_movement(
         } else {
             None
         };
-        match deps
-            .blobs
-            .start_copy(&source, &dest, &metadata, version)
-            .await
-        {
+        let only = CopyIf {
+            source_etag: version,
+            destination,
+        };
+        match deps.blobs.start_copy(&source, &dest, &metadata, only).await {
             Ok(_) => started += 1,
+            // Copied (or written) meanwhile by someone else doing the same: theirs stands.
+            Err(PortError::Conflict(_)) => {}
             Err(PortError::NotFound(_)) => missing.push(file.name.clone()),
             Err(PortError::PreconditionFailed(_)) => changed.push(file.name.clone()),
             Err(e) => return Err(e.into()),

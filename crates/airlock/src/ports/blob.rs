@@ -38,6 +38,27 @@ pub struct BlobInfo {
     pub etag: String,
 }
 
+/// The versions a copy is tied to. The service checks them at the write itself, so a decision
+/// taken on an earlier read (say, "the destination is not this revision's copy yet") cannot
+/// be overtaken by another copy made meanwhile (a duplicated delivery doing the same).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CopyIf<'a> {
+    /// Copy only this version of the source.
+    pub source_etag: Option<&'a str>,
+    pub destination: Destination<'a>,
+}
+
+/// What the destination must be for a copy to start.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Destination<'a> {
+    #[default]
+    Any,
+    /// No blob of that name yet.
+    Absent,
+    /// Exactly this version of the destination.
+    Version(&'a str),
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CopyState {
     Pending,
@@ -100,9 +121,11 @@ pub type ByteStream = BoxStream<'static, Result<Bytes, PortError>>;
 /// - `create_container` on an existing container is success;
 /// - `list_blobs` of a missing container is empty, and lists committed blobs only;
 /// - `start_copy` sets `metadata` on the destination and, like the service, copies the
-///   source's content headers; with `source_etag`, it copies only that version of the source
-///   and is `PreconditionFailed` (copying nothing) when the source has changed; it may return `Pending`: completion is observed through `properties` (or the
-///   `BlobCreated` event in the destination), never assumed;
+///   source's content headers; with `CopyIf::source_etag`, it copies only that version of the
+///   source and is `PreconditionFailed` (copying nothing) when the source has changed; with
+///   `CopyIf::destination`, it is `Conflict` (copying nothing) when the destination is not
+///   what the caller saw; it may return `Pending`: completion is observed through
+///   `properties` (or the `BlobCreated` event in the destination), never assumed;
 /// - `read` streams the blob in chunks (never the whole blob in memory) and returns the
 ///   properties of the version being read; a missing blob is `NotFound`;
 /// - links are signed with a user-delegation key, never an account key, and are HTTPS only.
@@ -117,7 +140,7 @@ pub trait BlobStore: Send + Sync {
         from: &BlobRef,
         to: &BlobRef,
         metadata: &BTreeMap<String, String>,
-        source_etag: Option<&str>,
+        only: CopyIf<'_>,
     ) -> Result<CopyState, PortError>;
     async fn read(&self, blob: &BlobRef) -> Result<(BlobProperties, ByteStream), PortError>;
     async fn delete_blob(&self, blob: &BlobRef) -> Result<(), PortError>;

@@ -13,8 +13,8 @@ pub mod work;
 pub mod workspaces;
 
 pub use blob::{
-    BlobInfo, BlobProperties, BlobRef, BlobStore, ByteStream, ContainerRef, ContentHeaders,
-    CopyState, DEFENDER_RESULT_TAG, DEFENDER_TIME_TAG, SasRequest,
+    BlobInfo, BlobProperties, BlobRef, BlobStore, ByteStream, ContainerRef, ContentHeaders, CopyIf,
+    CopyState, DEFENDER_RESULT_TAG, DEFENDER_TIME_TAG, Destination, SasRequest,
 };
 pub use clock::{Clock, SystemClock};
 pub use events::EventPublisher;

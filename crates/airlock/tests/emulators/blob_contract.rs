@@ -3,7 +3,8 @@
 
 use airlock::domain::SasPermissions;
 use airlock::ports::{
-    BlobRef, BlobStore, ContainerRef, ContentHeaders, CopyState, PortError, SasRequest,
+    BlobRef, BlobStore, ContainerRef, ContentHeaders, CopyIf, CopyState, Destination, PortError,
+    SasRequest,
 };
 use airlock_local::testing::*;
 use airlock_testkit::memory::{ManualClock, MemoryBlobStore};
@@ -80,7 +81,7 @@ async fn contract(
     store.create_container(&dst).await.unwrap();
     let meta = BTreeMap::from([("airlockrevision".to_string(), "3".to_string())]);
     let state = store
-        .start_copy(&src.blob(name), &dst.blob(name), &meta, None)
+        .start_copy(&src.blob(name), &dst.blob(name), &meta, CopyIf::default())
         .await
         .unwrap();
     assert!(matches!(state, CopyState::Success | CopyState::Pending));
@@ -113,7 +114,7 @@ async fn contract(
         "{stale:?}"
     );
     let stale = store
-        .start_copy(&src.blob(name), &dst.blob("pinned"), &meta, Some(&v1))
+        .start_copy(&src.blob(name), &dst.blob("pinned"), &meta, source(&v1))
         .await;
     assert!(
         matches!(stale, Err(PortError::PreconditionFailed(_))),
@@ -125,7 +126,7 @@ async fn contract(
         "nothing copied from a changed source"
     );
     store
-        .start_copy(&src.blob(name), &dst.blob("pinned"), &meta, Some(&v2))
+        .start_copy(&src.blob(name), &dst.blob("pinned"), &meta, source(&v2))
         .await
         .unwrap();
     let pinned = store
@@ -158,8 +159,59 @@ async fn contract(
     }
     store.delete_blob(&dst.blob("pinned")).await.unwrap();
 
+    // Copies tied to the destination seen: a second copy decided on the same (now stale)
+    // look is refused and changes nothing.
+    let only_new = CopyIf {
+        destination: Destination::Absent,
+        ..CopyIf::default()
+    };
+    store
+        .start_copy(&src.blob(name), &dst.blob("once"), &meta, only_new)
+        .await
+        .unwrap();
+    let first = store.properties(&dst.blob("once")).await.unwrap().unwrap();
+    let again = store
+        .start_copy(&src.blob(name), &dst.blob("once"), &meta, only_new)
+        .await;
+    assert!(matches!(again, Err(PortError::Conflict(_))), "{again:?}");
+    let over_stale = store
+        .start_copy(
+            &src.blob(name),
+            &dst.blob("once"),
+            &meta,
+            CopyIf {
+                destination: Destination::Version(&v1),
+                ..CopyIf::default()
+            },
+        )
+        .await;
+    assert!(
+        matches!(over_stale, Err(PortError::Conflict(_))),
+        "{over_stale:?}"
+    );
+    let after = store.properties(&dst.blob("once")).await.unwrap().unwrap();
+    assert_eq!(after.etag, first.etag, "the refused copies changed nothing");
+    store
+        .start_copy(
+            &src.blob(name),
+            &dst.blob("once"),
+            &meta,
+            CopyIf {
+                destination: Destination::Version(&first.etag),
+                ..CopyIf::default()
+            },
+        )
+        .await
+        .unwrap();
+    store.delete_blob(&dst.blob("once")).await.unwrap();
+
     let missing = store
-        .start_copy(&src.blob("nope"), &dst.blob("nope"), &meta, None)
+        .start_copy(
+            &src.blob("nope"),
+            &dst.blob("nope"),
+            &meta,
+            CopyIf::default(),
+        )
         .await;
     assert!(
         matches!(missing, Err(PortError::NotFound(_))),
@@ -390,4 +442,12 @@ async fn verdict_tags_keep_the_version() {
         store.tags(&c.blob("nope")).await,
         Err(PortError::NotFound(_))
     ));
+}
+
+/// A copy of exactly this version of the source.
+fn source(etag: &str) -> CopyIf<'_> {
+    CopyIf {
+        source_etag: Some(etag),
+        ..CopyIf::default()
+    }
 }

@@ -105,7 +105,12 @@ async fn fixture_request(s: &Stack) {
     s.blobs.create_container(&sealed).await.unwrap();
     let metadata = BTreeMap::from([("airlockrevision".to_string(), "1".to_string())]);
     s.blobs
-        .start_copy(&draft.blob(FILE), &sealed.blob(FILE), &metadata, None)
+        .start_copy(
+            &draft.blob(FILE),
+            &sealed.blob(FILE),
+            &metadata,
+            Default::default(),
+        )
         .await
         .unwrap();
     s.blobs.take_notices();

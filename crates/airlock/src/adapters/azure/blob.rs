@@ -3,8 +3,8 @@
 
 use super::errors::{error_code, port_error};
 use crate::ports::{
-    BlobInfo, BlobProperties, BlobRef, BlobStore, ByteStream, ContainerRef, ContentHeaders,
-    CopyState, PortError, SasRequest,
+    BlobInfo, BlobProperties, BlobRef, BlobStore, ByteStream, ContainerRef, ContentHeaders, CopyIf,
+    CopyState, Destination, PortError, SasRequest,
 };
 use async_trait::async_trait;
 use azure_core::credentials::TokenCredential;
@@ -377,8 +377,9 @@ impl BlobStore for AzureBlobStore {
         from: &BlobRef,
         to: &BlobRef,
         metadata: &BTreeMap<String, String>,
-        source_etag: Option<&str>,
+        only: CopyIf<'_>,
     ) -> Result<CopyState, PortError> {
+        let source_etag = only.source_etag;
         // The source is read with a short-lived, read-only user-delegation SAS, so copies
         // work across accounts without the destination holding any key.
         let source_container = ContainerRef {
@@ -399,6 +400,12 @@ impl BlobStore for AzureBlobStore {
         let options = BlobClientStartCopyFromUrlOptions {
             metadata: Some(metadata.clone().into_iter().collect()),
             source_if_match: source_etag.map(azure_core::http::Etag::from),
+            if_none_match: (only.destination == Destination::Absent)
+                .then(|| azure_core::http::Etag::from("*")),
+            if_match: match only.destination {
+                Destination::Version(etag) => Some(azure_core::http::Etag::from(etag)),
+                Destination::Any | Destination::Absent => None,
+            },
             ..Default::default()
         };
         let response = self
@@ -411,6 +418,12 @@ impl BlobStore for AzureBlobStore {
                     "copy source {}/{}/{}",
                     from.account, from.container, from.name
                 )),
+                // The destination condition: it was copied or written meanwhile. (409 is
+                // what the service answers `If-None-Match: *` on an existing blob.)
+                Some(azure_core::http::StatusCode::Conflict) => PortError::Conflict(format!(
+                    "copy destination {}/{}/{} exists",
+                    to.account, to.container, to.name
+                )),
                 Some(azure_core::http::StatusCode::PreconditionFailed) => {
                     PortError::PreconditionFailed(format!(
                         "copy source {}/{}/{} is no longer version {}",
@@ -421,7 +434,30 @@ impl BlobStore for AzureBlobStore {
                     ))
                 }
                 _ => port_error("starting a copy", e),
-            })?;
+            });
+        // A 412 does not say reliably which condition failed (Azure names the source's
+        // `SourceConditionNotMet`, Azurite says `ConditionNotMet` for both): with both set, the
+        // source's version decides.
+        let response = match response {
+            Err(PortError::PreconditionFailed(why)) if only.destination != Destination::Any => {
+                let source_changed = match source_etag {
+                    None => false,
+                    Some(wanted) => self
+                        .properties(from)
+                        .await?
+                        .is_none_or(|p| p.etag != wanted),
+                };
+                return Err(if source_changed {
+                    PortError::PreconditionFailed(why)
+                } else {
+                    PortError::Conflict(format!(
+                        "copy destination {}/{}/{} is no longer the version seen",
+                        to.account, to.container, to.name
+                    ))
+                });
+            }
+            other => other?,
+        };
         use azure_storage_blob::models::BlobClientStartCopyFromUrlResultHeaders;
         let status = response
             .copy_status()
