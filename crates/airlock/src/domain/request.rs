@@ -169,6 +169,14 @@ pub struct Justification {
 pub const MAX_JUSTIFICATION_CHARS: usize = 4000;
 
 impl FileRecord {
+    /// Whether a verdict about the sealed version is on record (one about an earlier copy,
+    /// overwritten before the seal, does not count: that version is not what is reviewed).
+    pub fn has_verdict_for_seal(&self) -> bool {
+        self.scan
+            .as_ref()
+            .is_some_and(|v| v.etag.is_none() || self.etag.is_none() || v.etag == self.etag)
+    }
+
     /// Left out of a partial release: the review rejected this file.
     pub fn withheld(&self) -> bool {
         self.decision == Some(Decision::Rejected)
@@ -924,7 +932,9 @@ impl AirlockRequest {
         let late: Vec<String> = self
             .files
             .iter()
-            .filter(|f| f.scan.is_none() && f.sealed_at.is_some_and(|t| now - t >= timeout))
+            .filter(|f| {
+                !f.has_verdict_for_seal() && f.sealed_at.is_some_and(|t| now - t >= timeout)
+            })
             .map(|f| f.name.clone())
             .collect();
         if late.is_empty() {

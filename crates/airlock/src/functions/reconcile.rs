@@ -147,9 +147,9 @@ async fn unclean_terminal(
     }
 }
 
-/// Records, for each sealed file still without a verdict, the verdict Defender wrote into the
-/// sealed blob's index tags, if it did and the blob is still the sealed version. Returns how
-/// many were recorded.
+/// Records, for each sealed file still without a verdict on its sealed version, the verdict
+/// Defender wrote into the sealed blob's index tags, if it did and the blob is still the
+/// sealed version. Returns how many were recorded.
 async fn verdicts_from_tags(
     deps: &Deps,
     ws: &Workspace,
@@ -157,7 +157,7 @@ async fn verdicts_from_tags(
 ) -> Result<usize, FunctionError> {
     let mut recorded = 0;
     let sealed = container(deps, ws, request, StageRole::InProgress);
-    for file in request.files.iter().filter(|f| f.scan.is_none()) {
+    for file in request.files.iter().filter(|f| !f.has_verdict_for_seal()) {
         let Some(etag) = &file.etag else { continue };
         let blob = sealed.blob(&file.name);
         let tags = match deps.blobs.tags(&blob).await {

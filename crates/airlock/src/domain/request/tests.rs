@@ -1008,3 +1008,40 @@ fn a_rescan_is_recorded_once_per_status_and_forgotten_on_a_status_change() {
         Applied::Unchanged(_)
     ));
 }
+
+#[test]
+fn a_verdict_about_an_overwritten_copy_does_not_count_as_the_seals() {
+    let ws = workspace(WorkspacePolicy {
+        scan_required: true,
+        ..Default::default()
+    });
+    let t0 = chrono::Utc::now();
+    let at = Ctx {
+        now: t0,
+        workspace: &ws,
+    };
+    let mut r = new_request(&ws);
+    r.submit(&user("alice"), files(1), &at).unwrap();
+    // The verdict for a first copy arrives, then the seal hashes a later version.
+    r.record_verdict("f0.csv", clean("first-copy"), &at)
+        .unwrap();
+    r.record_sealed("f0.csv", 10, "hash0".into(), "second-copy".into(), &at)
+        .unwrap();
+    assert_eq!(
+        r.status,
+        Status::Submitted,
+        "not reviewed on another version's verdict"
+    );
+    assert!(!r.files[0].has_verdict_for_seal());
+    let timeout = chrono::Duration::minutes(30);
+    assert_eq!(
+        r.verdict_wait(t0 + timeout, timeout),
+        VerdictWait::AskRescan(vec!["f0.csv".into()]),
+        "its verdict is overdue like a missing one"
+    );
+    // The sealed version's own verdict moves it on.
+    r.record_verdict("f0.csv", clean("second-copy"), &at)
+        .unwrap();
+    assert!(r.files[0].has_verdict_for_seal());
+    assert_eq!(r.status, Status::InReview);
+}
