@@ -55,7 +55,23 @@ async fn main() {
     options.fault_proxies = true;
     let stack = Arc::new(start_stack_with(options).await);
     eprintln!("chaos: {requests} requests, plan {plan:?}");
-    let report = run(stack.clone(), &plan).await;
+    // Ctrl-C or SIGTERM stops the stack (and every process it started) before exiting.
+    let stop = async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("a SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = term.recv() => {},
+        }
+    };
+    let report = tokio::select! {
+        report = run(stack.clone(), &plan) => report,
+        () = stop => {
+            eprintln!("chaos: interrupted; stopping the stack");
+            drop(stack);
+            std::process::exit(130);
+        }
+    };
     println!("{report}");
     let clean = report.is_clean();
     drop(stack);

@@ -300,8 +300,21 @@ pub async fn run(stack: Arc<LocalStack>, plan: &ChaosPlan) -> ChaosReport {
         retries: retries.clone(),
         layout_grace: Duration::from_secs(30),
     };
+    let done = AtomicU64::new(0);
+    let (driving_one, done) = (&driver, &done);
     let driven: Vec<Driven> = futures::stream::iter(0..plan.requests)
-        .map(|i| driver.drive(i))
+        .map(move |i| async move {
+            let d = driving_one.drive(i).await;
+            let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+            if n % 50 == 0 {
+                eprintln!(
+                    "chaos: {n}/{} flows done after {} s",
+                    plan.requests,
+                    started.elapsed().as_secs()
+                );
+            }
+            d
+        })
         .buffer_unordered(plan.concurrency.max(1))
         .collect()
         .await;
