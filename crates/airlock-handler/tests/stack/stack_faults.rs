@@ -280,21 +280,36 @@ async fn injected_faults_heal() {
         let id = api
             .submitted(GAMMA, &gina, "export", &[("missed.bin", &data)])
             .await;
-        // Sealed while Defender is down: its upload scan never happens.
+        // Sealed while Defender is down: its upload scan never happens. Defender stays down
+        // until Reconcile has asked for the rescan (which waits for Defender to be back).
+        let asked = |trail: &serde_json::Value| {
+            trail["history"].as_array().is_some_and(|h| {
+                h.iter().any(|e| {
+                    e["action"] == "rescan requested"
+                        && e["message"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .contains("missed.bin")
+                })
+            })
+        };
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         loop {
-            let r = api
+            let trail = api
                 .ok(
                     "GET",
-                    &format!("/workspaces/{GAMMA}/requests/{id}"),
-                    &gina,
+                    &format!("/workspaces/{GAMMA}/requests/{id}/history"),
+                    &mona,
                     None,
                 )
                 .await;
-            if r["airlockRequest"]["files"][0]["sha256"].is_string() {
+            if asked(&trail) {
                 break;
             }
-            assert!(std::time::Instant::now() < deadline, "never sealed: {r}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no rescan asked for: {trail}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         stack
@@ -310,18 +325,7 @@ async fn injected_faults_heal() {
                 None,
             )
             .await;
-        assert!(
-            trail["history"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|h| h["action"] == "rescan requested"
-                    && h["message"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .contains("missed.bin")),
-            "{trail}"
-        );
+        assert!(asked(&trail), "{trail}");
         assert_eq!(trail["verified"], true);
         eprintln!("a missed scan recovered by an on-demand rescan");
     }
