@@ -231,45 +231,8 @@ async fn heal(
         if verdicts_from_tags(deps, ws, request).await? > 0 {
             return Ok(Healed::Redriven);
         }
-        // A verdict is overdue once its sealed copy has waited longer than the timeout; the
-        // scanner is then asked to scan again, and only a further timeout later does the
-        // request fail.
-        let timeout = chrono::Duration::minutes(ws.policy.scan_timeout_minutes.into());
-        match request.verdict_wait(deps.clock.now(), timeout) {
-            VerdictWait::OnTime => {}
-            VerdictWait::AskRescan(files) => {
-                let account = container(deps, ws, request, StageRole::InProgress).account;
-                match deps.scans.rescan_account(&account).await {
-                    Ok(()) | Err(PortError::Conflict(_)) => {
-                        modify::<FunctionError>(deps, ws, &request.id, |r, ctx| {
-                            Ok(r.record_rescan_requested(&files, ctx))
-                        })
-                        .await?;
-                        tracing::warn!(request_id = %request.id, %account, files = %files.join(", "), "verdicts overdue: asked for a rescan");
-                        return Ok(Healed::Redriven);
-                    }
-                    Err(e) if e.is_retryable() => return Err(e.into()),
-                    Err(e) => {
-                        let message = format!(
-                            "no malware scan verdict within {} minutes of sealing for: {} (a rescan could not be asked for: {e})",
-                            ws.policy.scan_timeout_minutes,
-                            files.join(", ")
-                        );
-                        fail(deps, ws, &request.id, message).await?;
-                        return Ok(Healed::Failed);
-                    }
-                }
-            }
-            VerdictWait::Overdue(files) => {
-                let message = format!(
-                    "no malware scan verdict within {} minutes of sealing, nor {} minutes after asking for a rescan, for: {}",
-                    ws.policy.scan_timeout_minutes,
-                    ws.policy.scan_timeout_minutes,
-                    files.join(", ")
-                );
-                fail(deps, ws, &request.id, message).await?;
-                return Ok(Healed::Failed);
-            }
+        if let Some(healed) = overdue_verdicts(deps, ws, request).await? {
+            return Ok(healed);
         }
     }
     if age >= deps.settings.give_up_after {
@@ -300,4 +263,51 @@ async fn heal(
         settle_file(deps, ws, &current.value, to, &file.name, Hashing::Queue).await?;
     }
     Ok(Healed::Redriven)
+}
+
+/// A submitted request whose malware scan verdicts are overdue: the first time, the scanner
+/// is asked to scan the in-progress account again; a further timeout later (or at once when
+/// no rescan can be asked), the request fails naming the files. `None` while on time.
+async fn overdue_verdicts(
+    deps: &Deps,
+    ws: &Workspace,
+    request: &AirlockRequest,
+) -> Result<Option<Healed>, FunctionError> {
+    let timeout = chrono::Duration::minutes(ws.policy.scan_timeout_minutes.into());
+    match request.verdict_wait(deps.clock.now(), timeout) {
+        VerdictWait::OnTime => Ok(None),
+        VerdictWait::AskRescan(files) => {
+            let account = container(deps, ws, request, StageRole::InProgress).account;
+            match deps.scans.rescan_account(&account).await {
+                Ok(()) | Err(PortError::Conflict(_)) => {
+                    modify::<FunctionError>(deps, ws, &request.id, |r, ctx| {
+                        Ok(r.record_rescan_requested(&files, ctx))
+                    })
+                    .await?;
+                    tracing::warn!(request_id = %request.id, %account, files = %files.join(", "), "verdicts overdue: asked for a rescan");
+                    Ok(Some(Healed::Redriven))
+                }
+                Err(e) if e.is_retryable() => Err(e.into()),
+                Err(e) => {
+                    let message = format!(
+                        "no malware scan verdict within {} minutes of sealing for: {} (a rescan could not be asked for: {e})",
+                        ws.policy.scan_timeout_minutes,
+                        files.join(", ")
+                    );
+                    fail(deps, ws, &request.id, message).await?;
+                    Ok(Some(Healed::Failed))
+                }
+            }
+        }
+        VerdictWait::Overdue(files) => {
+            let message = format!(
+                "no malware scan verdict within {} minutes of sealing, nor {} minutes after asking for a rescan, for: {}",
+                ws.policy.scan_timeout_minutes,
+                ws.policy.scan_timeout_minutes,
+                files.join(", ")
+            );
+            fail(deps, ws, &request.id, message).await?;
+            Ok(Some(Healed::Failed))
+        }
+    }
 }
