@@ -429,10 +429,11 @@ async fn inject_faults(
     let started = Instant::now();
     let mut next_kill = started + plan.kill_every;
     let mut next_fault = started + plan.fault_every;
-    // The long outage and the Azurite restart come once each, when a third and a half of the
-    // requests are likely under way (time-based: the driver does not report progress).
+    // The long outage and the Azurite restart come once each (time-based): the outage early,
+    // with requests piling up behind it; Azurite a while after the handler is back, while
+    // the backlog drains.
     let mut outage_at = Some(started + plan.kill_every * 3 / 2);
-    let mut azurite_at = Some(started + plan.kill_every * 5 / 2);
+    let mut azurite_at = Some(started + plan.kill_every * 5 / 2 + plan.long_outage);
     let mut turn = 0usize;
     let mut healing: Option<Instant> = None;
     while driving.load(Ordering::SeqCst) {
