@@ -91,3 +91,53 @@ async fn connections_over_the_limit_are_answered_429_not_reset() {
     let answer = probe(&address).await.unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
+
+/// On shutdown (the host's SIGTERM) an invocation already under way is finished and answered
+/// before the server stops, while the port stops taking new connections.
+#[tokio::test]
+async fn shutdown_finishes_the_invocation_in_flight() {
+    let a = airlock(16).await;
+    let listener = airlock::host::bind(0).unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(airlock::host::serve(listener, a.deps.clone(), async {
+        let _ = stopped.await;
+    }));
+    // A timer invocation under way: its headers are in, its payload still arriving.
+    let payload = br#"{"Data":{"timer":{"IsPastDue":false}},"Metadata":{}}"#;
+    let mut s = TcpStream::connect(&address).await.unwrap();
+    s.write_all(
+        format!(
+            "POST /Reconcile HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+             X-Azure-Functions-InvocationId: in-flight\r\nContent-Length: {}\r\n\r\n",
+            payload.len()
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    s.write_all(&payload[..10]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.send(()).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !server.is_finished(),
+        "the server waits for the invocation in flight"
+    );
+    assert!(
+        TcpStream::connect(&address).await.is_err(),
+        "no new connection is taken once shutting down"
+    );
+    s.write_all(&payload[10..]).await.unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_string(&mut answer))
+        .await
+        .expect("answered and closed")
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("the server stops once the invocation is answered")
+        .unwrap()
+        .unwrap();
+}
