@@ -296,13 +296,25 @@ impl LocalStack {
         );
         let working = engine.clone();
         tasks.push(tokio::spawn(async move {
+            // While the queue is unreachable (Azurite restarting), poll less often, as the
+            // Functions host's queue trigger backs off, and say so once, not every poll.
+            let mut failures = 0u32;
             loop {
-                match trigger.poll(&working).await {
+                let polled = trigger.poll(&working).await;
+                if polled.is_ok() && failures > 0 {
+                    tracing::info!(failures, "polling the work queue again");
+                    failures = 0;
+                }
+                match polled {
                     Ok(0) => tokio::time::sleep(Duration::from_millis(100)).await,
                     Ok(_) => {}
                     Err(e) => {
-                        tracing::warn!(error = %e, "polling the work queue");
-                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        if failures == 0 {
+                            tracing::warn!(error = %e, "polling the work queue; backing off");
+                        }
+                        failures += 1;
+                        let backoff = Duration::from_millis(500) * 2u32.pow(failures.min(4) - 1);
+                        tokio::time::sleep(backoff).await;
                     }
                 }
             }

@@ -90,7 +90,15 @@ impl RequestStore for MemoryRequestStore {
         self.check_fault()?;
         let mut docs = self.docs.lock().unwrap();
         let key = (request.workspace_id.clone(), request.id.clone());
-        if docs.contains_key(&key) {
+        if let Some((doc, etag)) = docs.get(&key) {
+            // The same record again is a retried create whose answer was lost.
+            let stored = parse(doc)?;
+            if stored == *request {
+                return Ok(Versioned {
+                    value: stored,
+                    etag: etag.clone(),
+                });
+            }
             return Err(PortError::Conflict(format!(
                 "request {} exists",
                 request.id

@@ -57,7 +57,9 @@ pub struct Page<T> {
 
 /// Contract:
 /// - with `summary`, `query` returns each record as [`AirlockRequest::summary`] makes it;
-/// - `create` of an existing id is `Conflict`;
+/// - `create` of an existing id is `Conflict`, unless the stored record equals the one being
+///   created: then it returns the stored version, since that is a create that reached the
+///   store and was retried after its answer was lost (by the SDK or the caller);
 /// - `replace` succeeds only if `if_match` is the current ETag, else `Conflict`; every
 ///   successful write returns a new ETag;
 /// - `query` is always scoped to one workspace and pages with an opaque continuation token;

@@ -39,13 +39,15 @@ fn request(
 async fn contract(store: &dyn RequestStore) {
     let ws1 = workspace("ws-one", "one");
     let ws2 = workspace("ws-two", "two");
-    let a = store
-        .create(&request(&ws1, "req-a", "alice", RequestType::Export, 1))
-        .await
-        .unwrap();
+    let created = request(&ws1, "req-a", "alice", RequestType::Export, 1);
+    let a = store.create(&created).await.unwrap();
     assert!(!a.etag.is_empty());
+    // The same create again (its answer lost, retried) is the stored record, not a second.
+    let retried = store.create(&created).await.unwrap();
+    assert_eq!((&retried.value, &retried.etag), (&a.value, &a.etag));
+    // Another record under the same id conflicts and changes nothing.
     let dup = store
-        .create(&request(&ws1, "req-a", "alice", RequestType::Export, 1))
+        .create(&request(&ws1, "req-a", "bob", RequestType::Export, 1))
         .await;
     assert!(matches!(dup, Err(PortError::Conflict(_))), "{dup:?}");
     assert_eq!(

@@ -259,13 +259,27 @@ impl RequestStore for CosmosStores {
         &self,
         request: &AirlockRequest,
     ) -> Result<Versioned<AirlockRequest>, PortError> {
-        self.requests
+        let created = self
+            .requests
             .create_item(request.workspace_id.clone(), &request.id, request, None)
-            .await
-            .map_err(|e| port_error("creating a request", e))?;
-        RequestStore::get(self, &request.workspace_id, &request.id)
-            .await?
-            .ok_or_else(|| PortError::Transient("the created request is not readable yet".into()))
+            .await;
+        let conflict = match created {
+            Ok(_) => None,
+            // The SDK retries a call whose connection was cut, so a create that reached the
+            // store before its answer was lost comes back as 409: it is ours if the stored
+            // record is the one we create.
+            Err(e) if e.status().status_code() == StatusCode::Conflict => Some(e),
+            Err(e) => return Err(port_error("creating a request", e)),
+        };
+        let stored = RequestStore::get(self, &request.workspace_id, &request.id).await?;
+        match (stored, conflict) {
+            (Some(stored), None) => Ok(stored),
+            (Some(stored), Some(_)) if stored.value == *request => Ok(stored),
+            (_, Some(e)) => Err(port_error("creating a request", e)),
+            (None, None) => Err(PortError::Transient(
+                "the created request is not readable yet".into(),
+            )),
+        }
     }
 
     async fn replace(
