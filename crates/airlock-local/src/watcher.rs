@@ -6,7 +6,7 @@
 use airlock::adapters::azure::AzureBlobStore;
 use airlock::domain::{AccountNames, StageRole};
 use airlock::ports::{
-    BlobRef, BlobStore, ContainerRef, DEFENDER_RESULT_TAG, DEFENDER_TIME_TAG, PortError,
+    BlobInfo, BlobRef, BlobStore, ContainerRef, DEFENDER_RESULT_TAG, DEFENDER_TIME_TAG, PortError,
 };
 use airlock_testkit::builders::{blob_event, scan_result_event};
 use airlock_testkit::delivery::{DeliveryEngine, SCAN_RESULT_TOPIC};
@@ -63,21 +63,12 @@ impl BlobWatcher {
     pub async fn scan(&self, engine: &Arc<DeliveryEngine>) {
         let mut now_seen = HashMap::new();
         for account in &self.accounts {
-            let Ok(containers) = self.store.list_containers(account).await else {
+            let Some(blobs) = self.blobs_of(account).await else {
                 continue;
             };
-            for container in containers {
-                let c = ContainerRef {
-                    account: account.clone(),
-                    container: container.clone(),
-                };
-                let Ok(blobs) = self.store.list_blobs(&c).await else {
-                    continue;
-                };
-                for b in blobs {
-                    let key = (account.clone(), container.clone(), b.name, b.etag);
-                    now_seen.insert(key, b.size);
-                }
+            for (container, b) in blobs {
+                let key = (account.clone(), container, b.name, b.etag);
+                now_seen.insert(key, b.size);
             }
         }
         let fresh: Vec<_> = {
@@ -115,29 +106,37 @@ impl BlobWatcher {
             return;
         }
         for account in self.rescans.take() {
-            let Ok(containers) = self.store.list_containers(&account).await else {
+            let Some(blobs) = self.blobs_of(&account).await else {
                 self.rescans.ask(&account);
                 continue;
             };
-            for container in containers {
-                let c = ContainerRef {
+            for (container, b) in blobs {
+                let blob = BlobRef {
                     account: account.clone(),
-                    container: container.clone(),
+                    container,
+                    name: b.name,
                 };
-                let Ok(blobs) = self.store.list_blobs(&c).await else {
-                    continue;
-                };
-                for b in blobs {
-                    let blob = BlobRef {
-                        account: account.clone(),
-                        container: container.clone(),
-                        name: b.name,
-                    };
-                    let url = self.store.blob_url(&blob);
-                    self.defend(blob, b.etag, url, engine);
-                }
+                let url = self.store.blob_url(&blob);
+                self.defend(blob, b.etag, url, engine);
             }
         }
+    }
+
+    /// Every blob of an account with its container; `None` when its containers cannot be
+    /// listed. A container that cannot be listed is left for the next pass.
+    async fn blobs_of(&self, account: &str) -> Option<Vec<(String, BlobInfo)>> {
+        let containers = self.store.list_containers(account).await.ok()?;
+        let mut all = Vec::new();
+        for container in containers {
+            let c = ContainerRef {
+                account: account.to_string(),
+                container: container.clone(),
+            };
+            if let Ok(blobs) = self.store.list_blobs(&c).await {
+                all.extend(blobs.into_iter().map(|b| (container.clone(), b)));
+            }
+        }
+        Some(all)
     }
 
     fn online(&self) -> bool {

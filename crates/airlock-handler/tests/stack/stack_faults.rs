@@ -93,9 +93,10 @@ async fn injected_faults_heal() {
             .await;
         let r = api.wait(ALPHA, &id, &mike, "in_review").await;
         assert_eq!(r["files"][0]["sha256"], sha);
-        api.ok(
-            "POST",
-            &format!("/workspaces/{ALPHA}/requests/{id}/review"),
+        api.act(
+            ALPHA,
+            &id,
+            "review",
             &mike,
             Some(json!({"decision": "approved"})),
         )
@@ -117,9 +118,10 @@ async fn injected_faults_heal() {
             .submitted(ALPHA, &alice, "import", &[("data.bin", &data)])
             .await;
         api.wait(ALPHA, &id, &mike, "in_review").await;
-        api.ok(
-            "POST",
-            &format!("/workspaces/{ALPHA}/requests/{id}/review"),
+        api.act(
+            ALPHA,
+            &id,
+            "review",
             &mike,
             Some(json!({"decision": "approved"})),
         )
@@ -344,9 +346,10 @@ async fn injected_faults_heal() {
             .submitted(ALPHA, &alice, "export", &[("lost.bin", &data)])
             .await;
         api.wait(ALPHA, &id, &mike, "in_review").await;
-        api.ok(
-            "POST",
-            &format!("/workspaces/{ALPHA}/requests/{id}/review"),
+        api.act(
+            ALPHA,
+            &id,
+            "review",
             &mike,
             Some(json!({"decision": "approved"})),
         )
@@ -438,9 +441,10 @@ async fn a_killed_handler_is_restarted_and_a_dead_letter_can_be_replayed() {
         max_attempts: 3,
         ..stack.engine.options()
     });
-    api.ok(
-        "POST",
-        &format!("/workspaces/{ALPHA}/requests/{id}/comments"),
+    api.act(
+        ALPHA,
+        &id,
+        "comments",
         &mike,
         Some(json!({"text": "Looking now."})),
     )

@@ -916,11 +916,6 @@ impl AirlockRequest {
         Ok(())
     }
 
-    /// A malware verdict for `name`. Verdicts about another version of the blob are ignored.
-    ///
-    /// A verdict must name the version (eTag) it scanned, and only a verdict about the sealed
-    /// version counts. A clean verdict never replaces a bad one for the same version; a bad one
-    /// always counts, even after a clean one and after review began (the request is blocked).
     /// Whether the verdicts of a submitted request are overdue: a file sealed `timeout` ago
     /// without a verdict asks for a rescan first, and is given up on only `timeout` after
     /// that rescan was asked for (a lost verdict event or a scan that never ran is recovered,
@@ -967,6 +962,11 @@ impl AirlockRequest {
         Applied::Changed
     }
 
+    /// A malware verdict for `name`. Verdicts about another version of the blob are ignored.
+    ///
+    /// A verdict must name the version (eTag) it scanned, and only a verdict about the sealed
+    /// version counts. A clean verdict never replaces a bad one for the same version; a bad one
+    /// always counts, even after a clean one and after review began (the request is blocked).
     pub fn record_verdict(
         &mut self,
         name: &str,

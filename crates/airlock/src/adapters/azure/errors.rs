@@ -1,28 +1,18 @@
 //! Maps Azure SDK errors to the ports' [`PortError`], deciding whether a retry can help.
 
 use crate::ports::PortError;
-use azure_core::http::StatusCode;
 
 pub fn port_error(context: &str, e: azure_core::Error) -> PortError {
     let message = format!("{context}: {e}");
     match e.http_status() {
-        Some(StatusCode::NotFound) => PortError::NotFound(message),
-        Some(StatusCode::Conflict) | Some(StatusCode::PreconditionFailed) => {
-            PortError::Conflict(message)
-        }
-        Some(StatusCode::TooManyRequests)
-        | Some(StatusCode::RequestTimeout)
-        | Some(StatusCode::InternalServerError)
-        | Some(StatusCode::BadGateway)
-        | Some(StatusCode::ServiceUnavailable)
-        | Some(StatusCode::GatewayTimeout) => PortError::Transient(message),
-        Some(_) => PortError::Permanent(message),
+        Some(status) => status_error(u16::from(status), message),
         // No HTTP answer at all: connection refused, reset, timeout.
         None => PortError::Transient(message),
     }
 }
 
-/// The same decision for an HTTP status a REST call (not the SDK) got back.
+/// Whether a retry can help, from the HTTP status an Azure service answered (through the SDK
+/// or a plain REST call).
 pub fn status_error(status: u16, message: String) -> PortError {
     match status {
         404 => PortError::NotFound(message),
