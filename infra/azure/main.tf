@@ -122,21 +122,22 @@ module "airlock" {
 }
 
 module "workspace" {
-  source                         = "./modules/airlock-workspace"
-  for_each                       = var.workspaces
-  workspace_short_id             = each.key
-  location                       = var.location
-  resource_group_name            = each.value.resource_group_name
-  private_endpoint_subnet_id     = each.value.private_endpoint_subnet_id
-  blob_private_dns_zone_id       = var.private_dns_zone_ids.blob
-  function_principal_id          = module.airlock.function_principal_id
-  function_app_id                = module.airlock.function_app_id
-  scan_result_topic_id           = module.airlock.scan_result_topic_id
-  dead_letter_storage_account_id = module.airlock.dead_letter_storage_account_id
-  blob_stages                    = module.airlock.blob_stages
-  blob_event_types               = module.airlock.blob_event_types
-  log_analytics_workspace_id     = module.airlock.log_analytics_workspace_id
-  retention_days                 = var.retention_days
+  source                             = "./modules/airlock-workspace"
+  for_each                           = var.workspaces
+  workspace_short_id                 = each.key
+  location                           = var.location
+  resource_group_name                = each.value.resource_group_name
+  private_endpoint_subnet_id         = each.value.private_endpoint_subnet_id
+  blob_private_dns_zone_id           = var.private_dns_zone_ids.blob
+  function_principal_id              = module.airlock.function_principal_id
+  blob_tag_reader_role_definition_id = module.airlock.blob_tag_reader_role_definition_id
+  function_app_id                    = module.airlock.function_app_id
+  scan_result_topic_id               = module.airlock.scan_result_topic_id
+  dead_letter_storage_account_id     = module.airlock.dead_letter_storage_account_id
+  blob_stages                        = module.airlock.blob_stages
+  blob_event_types                   = module.airlock.blob_event_types
+  log_analytics_workspace_id         = module.airlock.log_analytics_workspace_id
+  retention_days                     = var.retention_days
 }
 
 output "api_url" {

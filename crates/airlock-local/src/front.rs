@@ -10,7 +10,7 @@
 //! (running or waiting); one more is answered 429 with `Retry-After` at once.
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderName, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -53,13 +53,84 @@ impl FrontDoor {
         }
     }
 
+    /// Routes on the *normalised* path, as Kestrel does before the host's routing sees it:
+    /// `/api/../ScanCompleted` and `/api/%2e%2e/ScanCompleted` are `/ScanCompleted`, which is
+    /// no HTTP route (404), never a function endpoint.
     pub fn routes(self: &Arc<Self>) -> axum::Router {
-        axum::Router::new()
-            .route("/api", axum::routing::any(forward))
-            .route("/api/{*rest}", axum::routing::any(forward))
-            .fallback(not_here)
-            .with_state(self.clone())
+        let front = self.clone();
+        axum::Router::new().fallback(move |request: Request| {
+            let front = front.clone();
+            async move {
+                let Some(path) = normalize_path(request.uri().path()) else {
+                    return bad_path();
+                };
+                if path == "/api" || path.starts_with("/api/") {
+                    forward(front, path, request).await
+                } else {
+                    not_here().await
+                }
+            }
+        })
     }
+}
+
+/// The request path as Kestrel hands it to routing: percent-decoded (an encoded `/` stays
+/// inside its segment), dot segments removed (RFC 3986 §5.2.4), then re-encoded for the hop
+/// to the handler. `None` when the decoded path is not UTF-8 (Kestrel answers 400).
+pub fn normalize_path(raw: &str) -> Option<String> {
+    use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
+    /// What a path segment may carry unencoded (RFC 3986 pchar less `%`).
+    const SEGMENT: &AsciiSet = &CONTROLS
+        .add(b' ')
+        .add(b'"')
+        .add(b'#')
+        .add(b'%')
+        .add(b'/')
+        .add(b'<')
+        .add(b'>')
+        .add(b'?')
+        .add(b'[')
+        .add(b'\\')
+        .add(b']')
+        .add(b'^')
+        .add(b'`')
+        .add(b'{')
+        .add(b'|')
+        .add(b'}');
+    let mut out: Vec<String> = Vec::new();
+    let segments: Vec<&str> = raw.trim_start_matches('/').split('/').collect();
+    let last = segments.len().saturating_sub(1);
+    let mut trailing_slash = false;
+    for (i, segment) in segments.iter().enumerate() {
+        let decoded = percent_decode_str(segment).decode_utf8().ok()?;
+        match decoded.as_ref() {
+            "." => trailing_slash = i == last,
+            ".." => {
+                out.pop();
+                trailing_slash = i == last;
+            }
+            other => {
+                trailing_slash = false;
+                out.push(utf8_percent_encode(other, SEGMENT).to_string());
+            }
+        }
+    }
+    let mut path = format!("/{}", out.join("/"));
+    if trailing_slash && !path.ends_with('/') {
+        path.push('/');
+    }
+    Some(path)
+}
+
+fn bad_path() -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        axum::Json(json!({"error": {
+            "code": "BadRequest",
+            "message": "the request path is not valid UTF-8 once decoded"
+        }})),
+    )
+        .into_response()
 }
 
 async fn not_here() -> Response {
@@ -75,7 +146,7 @@ async fn not_here() -> Response {
 
 /// Forwards one request to the handler as the Functions host does: same method, path, query,
 /// headers and body (streamed both ways), plus an invocation id.
-async fn forward(State(front): State<Arc<FrontDoor>>, request: Request) -> Response {
+async fn forward(front: Arc<FrontDoor>, path: String, request: Request) -> Response {
     use std::sync::atomic::Ordering;
     if front.outstanding.fetch_add(1, Ordering::SeqCst) >= MAX_OUTSTANDING_REQUESTS {
         front.outstanding.fetch_sub(1, Ordering::SeqCst);
@@ -90,23 +161,26 @@ async fn forward(State(front): State<Arc<FrontDoor>>, request: Request) -> Respo
             .into_response();
     }
     let response = match front.running.clone().acquire_owned().await {
-        Ok(_running) => forward_one(&front, request).await,
+        Ok(_running) => forward_one(&front, &path, request).await,
         Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
     };
     front.outstanding.fetch_sub(1, Ordering::SeqCst);
     response
 }
 
-async fn forward_one(front: &FrontDoor, request: Request) -> Response {
+async fn forward_one(front: &FrontDoor, path: &str, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let path = parts
+    let query = parts
         .uri
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/api");
+        .query()
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default();
     let mut outbound = front
         .http
-        .request(parts.method.clone(), format!("{}{path}", front.handler_url))
+        .request(
+            parts.method.clone(),
+            format!("{}{path}{query}", front.handler_url),
+        )
         .header(
             "x-azure-functions-invocationid",
             uuid::Uuid::new_v4().to_string(),
@@ -142,5 +216,33 @@ async fn forward_one(front: &FrontDoor, request: Request) -> Response {
             }})),
         )
             .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_path;
+
+    #[test]
+    fn paths_are_normalised_before_routing() {
+        for (raw, normal) in [
+            ("/api/workspaces/ws-a/requests", "/api/workspaces/ws-a/requests"),
+            ("/api/../ScanCompleted", "/ScanCompleted"),
+            ("/api/%2e%2e/ScanCompleted", "/ScanCompleted"),
+            ("/api/%2E%2E/ScanCompleted", "/ScanCompleted"),
+            ("/api/.%2e/ScanCompleted", "/ScanCompleted"),
+            ("/api/./../../ScanCompleted", "/ScanCompleted"),
+            ("/api/x/../../Work", "/Work"),
+            ("/api/a/./b/", "/api/a/b/"),
+            ("/api/a/..", "/api/"),
+            ("/../../api/x", "/api/x"),
+            ("/api/a%20b", "/api/a%20b"),
+            ("/api/a%2Fb", "/api/a%2Fb"),
+            ("/api/..%2FScanCompleted", "/api/..%2FScanCompleted"),
+            ("/api/%3F", "/api/%3F"),
+        ] {
+            assert_eq!(normalize_path(raw).as_deref(), Some(normal), "{raw}");
+        }
+        assert_eq!(normalize_path("/api/%ff%fe"), None);
     }
 }

@@ -92,7 +92,8 @@ pub struct DeliveryOptions {
     /// Shuffle each batch of due deliveries (deterministically, from `seed`).
     pub reorder: bool,
     pub seed: u64,
-    /// Send `Data.event` as a JSON string instead of an object (the host does either).
+    /// Send `Data.event` as the host sends a string value (JSON text encoded again as a JSON
+    /// string) instead of an object.
     pub event_as_string: bool,
     /// Attempts before a delivery is dead-lettered.
     pub max_attempts: u32,
@@ -205,6 +206,8 @@ struct Delivery {
 /// A queued work item (the text of a queue message) and how often it was dequeued.
 #[derive(Clone, Debug)]
 struct WorkDelivery {
+    /// The queue message id (the host passes it in `Metadata.Id`).
+    id: String,
     text: String,
     dequeue_count: u32,
     not_before: Instant,
@@ -384,6 +387,7 @@ impl DeliveryEngine {
         let mut work = self.work.lock().unwrap();
         for _ in 0..copies {
             work.push_back(WorkDelivery {
+                id: uuid::Uuid::new_v4().to_string(),
                 text: text.clone(),
                 dequeue_count: 0,
                 not_before: Instant::now(),
@@ -579,10 +583,12 @@ impl DeliveryEngine {
     /// invocation makes the message visible again after a pause, up to `max_dequeue` times.
     async fn deliver_work(&self, mut w: WorkDelivery, options: &DeliveryOptions) {
         w.dequeue_count += 1;
-        let envelope = json!({
-            "Data": {"item": w.text},
-            "Metadata": {"DequeueCount": w.dequeue_count, "sys": {"MethodName": "Work", "UtcNow": chrono::Utc::now()}}
-        });
+        let envelope = crate::host_envelopes::queue_message(
+            &w.text,
+            &w.id,
+            w.dequeue_count,
+            FunctionName::Work.as_str(),
+        );
         let result = self
             .post_function(FunctionName::Work.as_str(), &envelope, options.work_timeout)
             .await;
@@ -657,25 +663,15 @@ impl DeliveryEngine {
         options: &DeliveryOptions,
     ) -> Result<Value, String> {
         let event_json = serde_json::to_value(event).expect("events serialise");
-        let data = if options.event_as_string {
-            Value::String(event_json.to_string())
-        } else {
-            event_json
-        };
-        let envelope = json!({
-            "Data": {"event": data},
-            "Metadata": {"sys": {"MethodName": function, "UtcNow": chrono::Utc::now(), "RandGuid": uuid::Uuid::new_v4()}}
-        });
+        let envelope =
+            crate::host_envelopes::event_grid(&event_json, options.event_as_string, function);
         self.post_function(function, &envelope, options.timeout)
             .await
     }
 
     /// Fires the `Reconcile` timer trigger once, as the Functions host does on schedule.
     pub async fn reconcile(&self) -> Result<Value, String> {
-        let envelope = json!({
-            "Data": {"timer": {"Schedule": {"AdjustForDST": true}, "IsPastDue": false}},
-            "Metadata": {"sys": {"MethodName": "Reconcile", "UtcNow": chrono::Utc::now()}}
-        });
+        let envelope = crate::host_envelopes::timer(FunctionName::Reconcile.as_str());
         let timeout = self.options().timeout;
         self.post_function(FunctionName::Reconcile.as_str(), &envelope, timeout)
             .await

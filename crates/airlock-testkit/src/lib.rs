@@ -9,6 +9,7 @@
 pub mod builders;
 pub mod delivery;
 pub mod demo;
+pub mod host_envelopes;
 pub mod in_memory;
 pub mod memory;
 pub mod tokens;

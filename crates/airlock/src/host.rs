@@ -203,18 +203,38 @@ pub enum Invocation {
     Timer,
     /// Events for an event-triggered function, each typed or rejected with the reason.
     Events(Vec<Result<Trigger, Rejected>>),
-    /// A queued work item for `Work`.
-    Work(WorkItem),
+    /// A queued work item for `Work`, with the queue's metadata.
+    Work(WorkItem, QueueMetadata),
+}
+
+/// Why an invocation could not be read. It is answered 500: the host then retries it and,
+/// when it keeps failing, moves a queue message to the poison queue or Event Grid dead-letters
+/// the event, so nothing unread is ever acknowledged and lost.
+#[derive(Debug, PartialEq, thiserror::Error)]
+#[error("unreadable invocation: {0}")]
+pub struct Unreadable(pub String);
+
+/// What the queue trigger says about a message (`Metadata`), as far as the handler uses it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct QueueMetadata {
+    /// The queue message id.
+    pub id: Option<String>,
+    /// How many times the message has been dequeued, this time included.
+    pub dequeue_count: Option<u32>,
 }
 
 impl Invocation {
-    /// Reads the host's envelope for `function`; `Err` when the envelope itself is unusable.
-    pub fn parse(function: FunctionName, body: &[u8]) -> Result<Invocation, String> {
+    /// Reads the host's envelope for `function`.
+    pub fn parse(function: FunctionName, body: &[u8]) -> Result<Invocation, Unreadable> {
         let kind = match function {
-            FunctionName::Reconcile => return Ok(Invocation::Timer),
-            FunctionName::Work => return work_item_in(body).map(Invocation::Work),
+            FunctionName::Reconcile => return timer_in(body).map(|()| Invocation::Timer),
+            FunctionName::Work => {
+                return work_item_in(body).map(|(item, meta)| Invocation::Work(item, meta));
+            }
             FunctionName::Api => {
-                return Err("Api is served as forwarded HTTP under /api".into());
+                return Err(Unreadable(
+                    "Api is served as forwarded HTTP under /api".into(),
+                ));
             }
             FunctionName::StatusChanged => EventFunction::StatusChanged,
             FunctionName::BlobCreated => EventFunction::BlobCreated,
@@ -230,18 +250,21 @@ impl Invocation {
 async fn run(deps: &Deps, function: FunctionName, body: &[u8]) -> Response {
     let events = match Invocation::parse(function, body) {
         Ok(Invocation::Timer) => return finish(reconcile::run(deps).await),
-        Ok(Invocation::Work(item)) => return finish(work::handle(deps, &item).await),
-        Ok(Invocation::Events(events)) => events,
-        Err(why) => {
-            // Retrying a malformed delivery cannot help: acknowledge it and say why.
-            warn!(reason = %why, "malformed invocation acknowledged");
-            return host_response(StatusCode::OK, vec![format!("ignored: {why}")]);
+        Ok(Invocation::Work(item, meta)) => {
+            info!(message_id = ?meta.id, dequeue_count = ?meta.dequeue_count, "work item received");
+            return finish(work::handle(deps, &item).await);
         }
+        Ok(Invocation::Events(events)) => events,
+        Err(why) => return unreadable(&why),
     };
     let mut logs = Vec::new();
     for event in events {
         let result = match event {
-            Err(why) => Ok(Outcome::Ignored(why.to_string())),
+            Err(why @ Rejected::Malformed(_)) => {
+                return unreadable(&Unreadable(why.to_string()));
+            }
+            // Parsed, and not ours (another event type on a shared subscription).
+            Err(why @ Rejected::NotForThisFunction { .. }) => Ok(Outcome::Ignored(why.to_string())),
             Ok(trigger) => {
                 info!(event_id = %trigger.id(), event_type = %trigger.event_type(), "event received");
                 match &trigger {
@@ -262,6 +285,13 @@ async fn run(deps: &Deps, function: FunctionName, body: &[u8]) -> Response {
     host_response(StatusCode::OK, logs)
 }
 
+/// An invocation the handler cannot read: 500, never 200, so that the host keeps it (retry,
+/// then the poison queue or Event Grid's dead letters) and an operator can see it.
+fn unreadable(why: &Unreadable) -> Response {
+    error!(reason = %why.0, "unreadable invocation: answered 500 so the host keeps it");
+    host_response(StatusCode::INTERNAL_SERVER_ERROR, vec![why.to_string()])
+}
+
 fn finish(result: Result<Outcome, FunctionError>) -> Response {
     match result {
         Ok(outcome) => {
@@ -280,50 +310,117 @@ fn finish(result: Result<Outcome, FunctionError>) -> Response {
     }
 }
 
-/// The work item in a queue trigger's envelope: `Data.<binding>`, the message text (JSON),
-/// or the JSON itself (the host passes a JSON message either way).
-pub fn work_item_in(body: &[u8]) -> Result<WorkItem, String> {
-    let envelope: Value =
-        serde_json::from_slice(body).map_err(|e| format!("the envelope is not JSON: {e}"))?;
-    let message = envelope
-        .get("Data")
-        .and_then(Value::as_object)
-        .and_then(|d| d.get("item").or_else(|| d.values().next()))
-        .ok_or("the envelope has no Data binding")?;
-    let value = match message {
-        Value::String(s) => {
-            serde_json::from_str(s).map_err(|e| format!("the message is not JSON: {e}"))?
-        }
-        other => other.clone(),
-    };
-    serde_json::from_value(value).map_err(|e| format!("not a work item: {e}"))
+/// The host's envelope: `{"Data": {<binding>: value}, "Metadata": {...}}`.
+fn envelope_of(body: &[u8]) -> Result<serde_json::Map<String, Value>, Unreadable> {
+    let envelope: Value = serde_json::from_slice(body)
+        .map_err(|e| Unreadable(format!("the envelope is not JSON: {e}")))?;
+    match envelope {
+        Value::Object(map) => Ok(map),
+        _ => Err(Unreadable("the envelope is not a JSON object".into())),
+    }
 }
 
-/// The events inside a host envelope: `Data.<binding>` as an object, an array, or a JSON
-/// string of either.
-pub fn events_in(body: &[u8]) -> Result<Vec<Value>, String> {
-    let envelope: Value =
-        serde_json::from_slice(body).map_err(|e| format!("the envelope is not JSON: {e}"))?;
+/// The value of the trigger binding `name` in `Data` (or the only binding there is).
+fn binding<'a>(
+    envelope: &'a serde_json::Map<String, Value>,
+    name: &str,
+) -> Result<&'a Value, Unreadable> {
     let data = envelope
         .get("Data")
         .and_then(Value::as_object)
-        .ok_or("the envelope has no Data object")?;
-    let binding = data
-        .get("event")
-        .or_else(|| data.values().next())
-        .ok_or("the envelope's Data has no binding")?;
-    let value = match binding {
-        Value::String(s) => {
-            serde_json::from_str(s).map_err(|e| format!("the event string is not JSON: {e}"))?
+        .ok_or_else(|| Unreadable("the envelope has no Data object".into()))?;
+    data.get(name)
+        .or_else(|| (data.len() == 1).then(|| data.values().next()).flatten())
+        .ok_or_else(|| Unreadable(format!("the envelope's Data has no {name:?} binding")))
+}
+
+/// A binding value as the handler means it, undoing the host's encoding.
+///
+/// The host (`ScriptInvocationContextExtensions.GetHttpScriptInvocationContextValue`) keeps a
+/// value that serialises as a JSON object (`JObject.FromObject`) and turns anything else into
+/// a JSON string with `JsonConvert.SerializeObject`. A queue message reaches it as a .NET
+/// string, so `Data.item` is a JSON string *whose content is a JSON string literal* holding
+/// the message: JSON inside JSON inside JSON. Metadata values (`DequeueCount`, `Id`) are
+/// encoded the same way. This peels string layers until a non-string JSON value appears (at
+/// most three: the host's, the serialiser's, and a sender that sent JSON text).
+pub fn decode_host_value(value: &Value) -> Result<Value, String> {
+    let mut current = value.clone();
+    for _ in 0..3 {
+        match current {
+            Value::String(text) => {
+                current = serde_json::from_str(&text).map_err(|e| {
+                    format!("the value is not JSON: {e} (starts {:?})", preview(&text))
+                })?;
+            }
+            other => return Ok(other),
         }
-        other => other.clone(),
+    }
+    match current {
+        Value::String(text) => Err(format!(
+            "the value is a string nested too deep (starts {:?})",
+            preview(&text)
+        )),
+        other => Ok(other),
+    }
+}
+
+fn preview(text: &str) -> String {
+    text.chars().take(60).collect()
+}
+
+/// The timer trigger's envelope: `Data.timer` is the host's `TimerInfo`, an object.
+pub fn timer_in(body: &[u8]) -> Result<(), Unreadable> {
+    let envelope = envelope_of(body)?;
+    match decode_host_value(binding(&envelope, "timer")?).map_err(Unreadable)? {
+        Value::Object(_) => Ok(()),
+        _ => Err(Unreadable("the timer binding is not an object".into())),
+    }
+}
+
+/// The work item in a queue trigger's envelope (`Data.item`) and the queue's metadata.
+pub fn work_item_in(body: &[u8]) -> Result<(WorkItem, QueueMetadata), Unreadable> {
+    let envelope = envelope_of(body)?;
+    let message = decode_host_value(binding(&envelope, "item")?)
+        .map_err(|e| Unreadable(format!("the queue message: {e}")))?;
+    let item = serde_json::from_value(message)
+        .map_err(|e| Unreadable(format!("not a work item: {e}")))?;
+    Ok((item, queue_metadata(envelope.get("Metadata"))))
+}
+
+/// `Metadata` of a queue trigger. Missing or odd values are `None`: the handler does not
+/// depend on them, it only logs them.
+fn queue_metadata(metadata: Option<&Value>) -> QueueMetadata {
+    // One layer: the host's `SerializeObject` of a .NET string or number.
+    let field = |name: &str| {
+        metadata.and_then(|m| m.get(name)).map(|v| match v {
+            Value::String(s) => serde_json::from_str(s).unwrap_or_else(|_| v.clone()),
+            other => other.clone(),
+        })
     };
+    QueueMetadata {
+        id: field("Id").and_then(|v| match v {
+            Value::String(s) => Some(s),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }),
+        dequeue_count: field("DequeueCount")
+            .and_then(|v| v.as_u64())
+            .and_then(|n| u32::try_from(n).ok()),
+    }
+}
+
+/// The events inside an Event Grid trigger's envelope: `Data.event` as an object or an
+/// array, or a JSON string (encoded once or twice) of either.
+pub fn events_in(body: &[u8]) -> Result<Vec<Value>, Unreadable> {
+    let envelope = envelope_of(body)?;
+    let value = decode_host_value(binding(&envelope, "event")?)
+        .map_err(|e| Unreadable(format!("the event: {e}")))?;
     match value {
         Value::Array(items) => Ok(items),
         Value::Object(_) => Ok(vec![value]),
-        Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => {
-            Err("the event is neither an object nor an array".into())
-        }
+        Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => Err(Unreadable(
+            "the event is neither an object nor an array".into(),
+        )),
     }
 }
 
@@ -335,20 +432,63 @@ mod tests {
     fn envelopes() {
         let obj = br#"{"Data": {"event": {"id": "1"}}, "Metadata": {}}"#;
         let string = br#"{"Data": {"event": "{\"id\": \"1\"}"}, "Metadata": {}}"#;
+        let twice = br#"{"Data": {"event": "\"{\\\"id\\\": \\\"1\\\"}\""}, "Metadata": {}}"#;
         let other_binding = br#"{"Data": {"eventGridEvent": {"id": "1"}}}"#;
         let array = br#"{"Data": {"event": [{"id": "1"}, {"id": "2"}]}}"#;
-        for body in [&obj[..], &string[..], &other_binding[..]] {
-            assert_eq!(events_in(body).unwrap(), vec![json!({"id": "1"})]);
+        for body in [&obj[..], &string[..], &twice[..], &other_binding[..]] {
+            assert_eq!(
+                events_in(body).unwrap(),
+                vec![json!({"id": "1"})],
+                "{}",
+                String::from_utf8_lossy(body)
+            );
         }
         assert_eq!(events_in(array).unwrap().len(), 2);
         for bad in [
             &b"not json"[..],
             b"{}",
+            b"[]",
             br#"{"Data": {}}"#,
+            br#"{"Data": {"a": {}, "b": {}}}"#,
             br#"{"Data": {"event": "{bad"}}"#,
+            br#"{"Data": {"event": "\"{bad\""}}"#,
             br#"{"Data": {"event": 3}}"#,
+            br#"{"Data": {"event": "\"\\\"\\\\\\\"x\\\\\\\"\\\"\""}}"#,
         ] {
             assert!(events_in(bad).is_err(), "{}", String::from_utf8_lossy(bad));
         }
+    }
+
+    #[test]
+    fn host_values_are_peeled_to_the_first_non_string() {
+        let message = json!({"kind": "settleFile"});
+        let once = Value::String(message.to_string());
+        let twice = Value::String(once.to_string());
+        for v in [&message, &once, &twice] {
+            assert_eq!(decode_host_value(v).unwrap(), message, "{v}");
+        }
+        assert!(decode_host_value(&json!("plain text")).is_err());
+        assert!(decode_host_value(&Value::String(json!("plain text").to_string())).is_err());
+    }
+
+    #[test]
+    fn queue_metadata_as_the_host_encodes_it() {
+        let meta = json!({"DequeueCount": "3", "Id": "\"5e1f\"", "PopReceipt": "\"AgAA\""});
+        assert_eq!(
+            queue_metadata(Some(&meta)),
+            QueueMetadata {
+                id: Some("5e1f".into()),
+                dequeue_count: Some(3)
+            }
+        );
+        let plain = json!({"DequeueCount": 2, "Id": "abc"});
+        assert_eq!(
+            queue_metadata(Some(&plain)),
+            QueueMetadata {
+                id: Some("abc".into()),
+                dequeue_count: Some(2)
+            }
+        );
+        assert_eq!(queue_metadata(None), QueueMetadata::default());
     }
 }

@@ -597,26 +597,42 @@ async fn forged_clean_verdicts(stack: &LocalStack, id: &str, name: &str) -> Vec<
         None,
         chrono::Utc::now(),
     );
-    let envelope = json!({"Data": {"event": verdict}, "Metadata": {}});
-    let http = reqwest::Client::new();
+    let envelope = json!({"Data": {"event": verdict}, "Metadata": {}}).to_string();
     let mut statuses = Vec::new();
+    // Sent as raw HTTP: an HTTP client (reqwest's URL parser) would resolve the dot
+    // segments itself and never send the attack.
     for path in [
         "/ScanCompleted",
         "/api/../ScanCompleted",
         "/api/%2e%2e/ScanCompleted",
+        "/api/%2E%2e/ScanCompleted",
+        "/api/.%2e/ScanCompleted",
+        "/api/./../ScanCompleted",
+        "/api/x/%2e%2e/%2e%2e/ScanCompleted",
         "//ScanCompleted",
         "/StatusChanged",
         "/Reconcile",
+        "/api/..%2fScanCompleted",
     ] {
-        let r = http
-            .post(format!("{}{path}", stack.api_url))
-            .json(&envelope)
-            .send()
-            .await
-            .unwrap();
-        statuses.push(r.status().as_u16());
+        statuses.push(raw_post(&stack.api_url, path, &envelope).await);
     }
     statuses
+}
+
+/// POSTs `body` to `path` exactly as written (no client-side normalisation); the status.
+async fn raw_post(base: &str, path: &str, body: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let head = String::from_utf8_lossy(&answer);
+    head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
 }
 
 /// Attack: smuggle data past review in content headers (Content-Type, Cache-Control,

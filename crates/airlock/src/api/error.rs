@@ -104,6 +104,10 @@ impl From<PortError> for ApiError {
             PortError::Transient(m) => ApiError::unavailable(m),
             PortError::InvalidInput(m) => ApiError::bad_request(m),
             PortError::PreconditionFailed(m) => ApiError::conflict(m),
+            PortError::Forbidden(m) => {
+                tracing::error!(alert = "identity-forbidden", error = %m, "our identity was refused: check its role assignments");
+                ApiError::unavailable("the airlock cannot reach its storage right now; it has been logged".to_string())
+            }
             PortError::Permanent(m) => {
                 tracing::error!(error = %m, "storage error");
                 ApiError::internal("an internal error occurred; it has been logged")

@@ -56,6 +56,9 @@ impl From<crate::domain::DomainError> for FunctionError {
 
 impl From<PortError> for FunctionError {
     fn from(e: PortError) -> Self {
+        if let PortError::Forbidden(m) = &e {
+            tracing::error!(alert = "identity-forbidden", error = %m, "our identity was refused: check its role assignments (docs/operating.md); the host will retry");
+        }
         if e.is_retryable() {
             FunctionError::Retryable(e.to_string())
         } else {

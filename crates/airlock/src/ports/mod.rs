@@ -45,13 +45,22 @@ pub enum PortError {
     /// tampered continuation token): the caller's fault, and retrying will not help.
     #[error("{0}")]
     InvalidInput(String),
-    /// Bad request, forbidden, misconfiguration: retrying will not help.
+    /// The service refused our own identity (HTTP 403: a role assignment missing, or not yet
+    /// propagated, which takes up to ten minutes on Azure). An operator must act, so it is
+    /// logged as an alert; and it is retried, so that what was being done (a malware verdict,
+    /// say) is kept by the host's retries and dead letters, never acknowledged and lost.
+    #[error("forbidden (the Function App's identity lacks a role?): {0}")]
+    Forbidden(String),
+    /// Bad request, misconfiguration: retrying will not help.
     #[error("{0}")]
     Permanent(String),
 }
 
 impl PortError {
     pub fn is_retryable(&self) -> bool {
-        matches!(self, PortError::Transient(_) | PortError::Conflict(_))
+        matches!(
+            self,
+            PortError::Transient(_) | PortError::Conflict(_) | PortError::Forbidden(_)
+        )
     }
 }

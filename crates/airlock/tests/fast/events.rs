@@ -200,6 +200,70 @@ fn the_host_parses_an_invocation_once_into_what_it_is() {
     }
     assert!(Invocation::parse(FunctionName::Api, b"{}").is_err());
     assert!(Invocation::parse(FunctionName::StatusChanged, b"not json").is_err());
+    let queue = serde_json::to_vec(&fixture("envelope-queue.json")).unwrap();
+    let Ok(Invocation::Work(item, meta)) = Invocation::parse(FunctionName::Work, &queue) else {
+        panic!("the host's queue envelope is a work item")
+    };
+    let airlock::ports::WorkItem::SettleFile { request_id, .. } = item;
+    assert_eq!(request_id, "7f0c1d2e-3b4a-4c5d-8e9f-0a1b2c3d4e5f");
+    assert_eq!(meta.dequeue_count, Some(1));
+    assert_eq!(
+        meta.id.as_deref(),
+        Some("b3f1c5de-2a4b-4c6d-8e0f-1a2b3c4d5e6f")
+    );
+    let unreadable = serde_json::to_vec(&fixture("envelope-queue-unreadable.json")).unwrap();
+    assert!(Invocation::parse(FunctionName::Work, &unreadable).is_err());
+    for bad in [&b"not json"[..], b"{}", br#"{"Data": {"timer": 5}}"#] {
+        assert!(Invocation::parse(FunctionName::Reconcile, bad).is_err());
+    }
+}
+
+/// The JSON type of every value, recursively (strings also say whether their content is
+/// itself a JSON string or object: that is the host's encoding).
+fn shape(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), shape(v))).collect()),
+        Value::Array(_) => json!("array"),
+        Value::String(s) => match serde_json::from_str::<Value>(s) {
+            Ok(Value::String(inner)) => match serde_json::from_str::<Value>(&inner) {
+                Ok(Value::Object(_)) => json!("json string of json object"),
+                _ => json!("json string"),
+            },
+            Ok(Value::Number(_)) => json!("number as string"),
+            Ok(Value::Object(_)) => json!("json object as string"),
+            _ => json!("string"),
+        },
+        Value::Number(_) => json!("number"),
+        Value::Bool(_) => json!("bool"),
+        Value::Null => json!("null"),
+    }
+}
+
+#[test]
+fn the_test_kit_builds_the_envelopes_the_host_sends() {
+    use airlock_testkit::host_envelopes;
+    let fixture_queue = fixture("envelope-queue.json");
+    let message = serde_json::from_str::<Value>(
+        &serde_json::from_str::<String>(fixture_queue["Data"]["item"].as_str().unwrap()).unwrap(),
+    )
+    .unwrap();
+    let built = host_envelopes::queue_message(&message.to_string(), "b3f1", 1, "Work");
+    let mut fixture_shape = shape(&fixture_queue);
+    let mut built_shape = shape(&built);
+    // Dates: the fixture's are RFC 3339 strings, as chrono's are.
+    assert_eq!(built_shape, fixture_shape);
+    assert_eq!(built_shape["Data"]["item"], json!("json string of json object"));
+    assert_eq!(built_shape["Metadata"]["DequeueCount"], json!("number as string"));
+    let event = fixture("blob-created.json");
+    for (as_string, file) in [(false, "envelope-object.json"), (true, "envelope-string.json")] {
+        built_shape = shape(&host_envelopes::event_grid(&event, as_string, "BlobCreated"));
+        fixture_shape = shape(&fixture(file));
+        assert_eq!(built_shape["Data"], fixture_shape["Data"], "{file}");
+    }
+    assert_eq!(
+        shape(&host_envelopes::timer("Reconcile"))["Data"],
+        shape(&fixture("envelope-timer.json"))["Data"]
+    );
 }
 
 #[test]

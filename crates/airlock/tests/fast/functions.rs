@@ -30,12 +30,18 @@ fn envelope(event: Value) -> Value {
     json!({"Data": {"event": event}, "Metadata": {}})
 }
 
+/// The queue trigger's envelope for `message`, as the Functions host builds it (the text
+/// JSON-encoded twice, the metadata as strings).
+fn work_envelope(message: &str, dequeue_count: u32) -> Value {
+    airlock_testkit::host_envelopes::queue_message(message, "m-1", dequeue_count, "Work")
+}
+
 /// Plays the queue trigger: invokes `Work` with every message queued so far, as the
 /// Functions host does; returns the answers.
 async fn run_work(s: &Stack) -> Vec<(u16, Value)> {
     let mut answers = Vec::new();
     for message in s.work.take_new() {
-        let body = json!({"Data": {"item": message}, "Metadata": {"DequeueCount": 1}});
+        let body = work_envelope(&message, 1);
         answers.push(post(s, "Work", &body).await);
     }
     answers
@@ -181,18 +187,28 @@ async fn host_protocol_edges() {
     assert_eq!(status, 404, "{body}");
     let (status, body) = post(&s, "Api", &json!({})).await;
     assert_eq!(status, 404, "{body}");
-    // Malformed deliveries are acknowledged with a reason, never retried forever.
+    // An invocation the handler cannot read is answered 500, never acknowledged: the host
+    // retries it and Event Grid dead-letters it (or the queue poisons it), so it is kept.
     for body in [
         json!("nonsense"),
         json!({"Data": {}}),
         json!({"Data": {"event": "{not json"}}),
+        json!({"Data": {"event": "\"{not json\""}}),
         envelope(json!({"no": "id"})),
         envelope(json!([1, 2])),
     ] {
         let (status, v) = post(&s, "BlobCreated", &body).await;
-        assert_eq!(status, 200, "{body}: {v}");
-        assert!(v["Logs"][0].as_str().unwrap().contains("ignored"), "{v}");
+        assert_eq!(status, 500, "{body}: {v}");
+        assert!(v["Logs"][0].as_str().unwrap().contains("unreadable"), "{v}");
         assert_eq!(v["ReturnValue"], Value::Null);
+    }
+    for (function, body) in [
+        ("Reconcile", json!("nonsense")),
+        ("Reconcile", json!({"Data": {"timer": "\"yesterday\""}})),
+        ("Work", json!({"Data": {}})),
+    ] {
+        let (status, v) = post(&s, function, &body).await;
+        assert_eq!(status, 500, "{function} {body}: {v}");
     }
     let resp = s
         .http
@@ -201,7 +217,7 @@ async fn host_protocol_edges() {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.status(), 500);
     // Events of the wrong type, or for requests we do not know, are acknowledged.
     let mut wrong = fixture("status-changed.json");
     wrong["eventType"] = json!("Something.Else");
@@ -345,7 +361,7 @@ async fn retryable_failures_answer_500_then_succeed() {
     // The same for the queued work: a retryable failure is a 500 (the host retries the
     // message), then it succeeds.
     let message = s.work.take_new().pop().expect("hashing queued");
-    let body = json!({"Data": {"item": message}, "Metadata": {"DequeueCount": 1}});
+    let body = work_envelope(&message, 1);
     s.requests.fail_next(1);
     let (status, v) = post(&s, "Work", &body).await;
     assert_eq!(status, 500, "{v}");
@@ -361,38 +377,50 @@ async fn retryable_failures_answer_500_then_succeed() {
     assert_eq!(s.record(RID).history_head, head);
 }
 
-/// Work items the handler cannot use are acknowledged with the reason (retrying cannot
-/// help, and the poison queue is for items that failed), never a panic or a 500.
+/// Work items the handler cannot read are answered 500 (the host retries them, then moves
+/// them to the poison queue, where an operator sees them); items it reads but that no longer
+/// apply are acknowledged with the reason. Never a panic, never a silent 200 for the unread.
 #[tokio::test]
-async fn malformed_or_stale_work_items_are_acknowledged() {
+async fn unreadable_work_items_are_kept_and_stale_ones_acknowledged() {
     let s = Stack::start(json!({})).await;
     fixture_request(&s).await;
-    for (item, needle) in [
-        (json!("not json"), "not JSON"),
-        (json!({"kind": "formatDisk"}), "not a work item"),
-        (json!("{\"kind\": \"settleFile\"}"), "not a work item"),
-        (
-            json!({"kind": "settleFile", "workspaceId": WS1, "requestId": "nope", "stage": "in_progress", "name": FILE}),
-            "no longer exists",
-        ),
-        (
-            json!({"kind": "settleFile", "workspaceId": "ws-gone", "requestId": RID, "stage": "in_progress", "name": FILE}),
-            "no longer exists",
-        ),
-        (
-            json!({"kind": "settleFile", "workspaceId": WS1, "requestId": RID, "stage": "in_progress", "name": "../other.csv"}),
-            "not a file",
-        ),
+    for (text, needle) in [
+        ("not json", "not JSON"),
+        (r#"{"kind": "formatDisk"}"#, "not a work item"),
+        (r#"{"kind": "settleFile"}"#, "not a work item"),
+        (r#""{\"kind\": \"settleFile\"}""#, "not a work item"),
+        ("[]", "not a work item"),
     ] {
-        let body = json!({"Data": {"item": item}, "Metadata": {}});
-        let (status, v) = post(&s, "Work", &body).await;
+        let (status, v) = post(&s, "Work", &work_envelope(text, 1)).await;
+        assert_eq!(status, 500, "{text}: {v}");
+        let log = v["Logs"][0].as_str().unwrap();
+        assert!(log.contains("unreadable") && log.contains(needle), "{text}: {v}");
+    }
+    // The fixture: a real envelope of an unreadable message.
+    let (status, v) = post(&s, "Work", &fixture("envelope-queue-unreadable.json")).await;
+    assert_eq!(status, 500, "{v}");
+    for item in [
+        json!({"kind": "settleFile", "workspaceId": WS1, "requestId": "nope", "stage": "in_progress", "name": FILE}),
+        json!({"kind": "settleFile", "workspaceId": "ws-gone", "requestId": RID, "stage": "in_progress", "name": FILE}),
+        json!({"kind": "settleFile", "workspaceId": WS1, "requestId": RID, "stage": "in_progress", "name": "../other.csv"}),
+    ] {
+        let (status, v) = post(&s, "Work", &work_envelope(&item.to_string(), 1)).await;
         assert_eq!(status, 200, "{item}: {v}");
-        assert!(
-            v["Logs"][0].as_str().unwrap().contains(needle),
-            "{item}: {v}"
-        );
+        assert!(v["Logs"][0].as_str().unwrap().starts_with("ignored") || v["Logs"][0].as_str().unwrap().contains("no longer") || v["Logs"][0].as_str().unwrap().contains("not a file"), "{item}: {v}");
     }
     assert_eq!(s.record(RID).status, Status::Submitted);
+}
+
+/// The real queue envelope (the message encoded twice, the metadata as strings) is read:
+/// the file is hashed. Measured before this was fixed: 200 "ignored: not a work item", and
+/// the host deleted the message.
+#[tokio::test]
+async fn the_hosts_queue_envelope_is_read() {
+    let s = Stack::start(json!({"scanRequired": false})).await;
+    fixture_request(&s).await;
+    let (status, v) = post(&s, "Work", &fixture("envelope-queue.json")).await;
+    assert_eq!(status, 200, "{v}");
+    assert!(s.record(RID).files[0].sha256.is_some(), "{v}");
 }
 
 #[tokio::test]

@@ -33,6 +33,30 @@ resource "azurerm_role_assignment" "stage_delegator" {
   principal_id         = local.function_principal
 }
 
+# Read blob index tags, and nothing else: Defender for Storage writes its verdict there and
+# ScanCompleted and Reconcile read it (the check that an event agrees with Defender's record,
+# and the fallback for a lost verdict). Storage Blob Data Contributor does not include tags/read
+# ("Manage and find Azure Blob data with blob index tags": reading tags needs Storage Blob Data
+# Owner or a custom role with this data action). Not Data Owner: that adds tags/write, and only
+# Defender may write the verdict tag. Assigned on the in-progress accounts only (docs/deploy.md,
+# "Roles of the Function App's identity").
+resource "azurerm_role_definition" "blob_tag_reader" {
+  name        = "Airlock blob index tag reader (${var.tre_id})"
+  scope       = data.azurerm_subscription.current.id
+  description = "Read blob index tags (Defender for Storage's malware verdict) and nothing else."
+  permissions {
+    actions      = []
+    data_actions = ["Microsoft.Storage/storageAccounts/blobServices/containers/blobs/tags/read"]
+  }
+  assignable_scopes = [data.azurerm_subscription.current.id]
+}
+
+resource "azurerm_role_assignment" "stage_tag_reader" {
+  scope              = module.stage["stalimip"].id
+  role_definition_id = azurerm_role_definition.blob_tag_reader.role_definition_resource_id
+  principal_id       = local.function_principal
+}
+
 # The Functions host's own storage (identity-based AzureWebJobsStorage).
 resource "azurerm_role_assignment" "host_storage" {
   for_each             = toset(["Storage Blob Data Owner", "Storage Queue Data Contributor", "Storage Table Data Contributor"])

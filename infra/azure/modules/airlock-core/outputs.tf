@@ -40,3 +40,7 @@ output "blob_event_types" {
   description = "Event types the blob-created subscription takes (from subscriptions.json)."
   value       = local.blob_events
 }
+output "blob_tag_reader_role_definition_id" {
+  description = "The custom role that reads blob index tags only (workspace modules assign it on the export in-progress account)."
+  value       = azurerm_role_definition.blob_tag_reader.role_definition_resource_id
+}

@@ -32,6 +32,10 @@ variable "function_principal_id" {
   description = "airlock-core output function_principal_id."
   type        = string
 }
+variable "blob_tag_reader_role_definition_id" {
+  description = "airlock-core output blob_tag_reader_role_definition_id."
+  type        = string
+}
 variable "function_app_id" {
   description = "airlock-core output function_app_id."
   type        = string
@@ -106,6 +110,14 @@ resource "azurerm_role_assignment" "stage_delegator" {
   scope                = each.value.id
   role_definition_name = "Storage Blob Delegator"
   principal_id         = var.function_principal_id
+}
+
+# Defender's verdict tag on the export in-progress account (see airlock-core's
+# blob_tag_reader): read only.
+resource "azurerm_role_assignment" "stage_tag_reader" {
+  scope              = module.stage["stalexip"].id
+  role_definition_id = var.blob_tag_reader_role_definition_id
+  principal_id       = var.function_principal_id
 }
 
 # Defender's on-demand malware scan of the export in-progress account (see airlock-core's
