@@ -7,6 +7,8 @@
 //! - [`fault_proxy`]: makes the handler's Blob and Cosmos calls fail or slow down on demand;
 //! - [`clamav`]: clamd with an offline signature set, and its INSTREAM client (plays Defender);
 //! - [`front`]: the Functions host's front door: `/api/...` forwarded, functions unreachable;
+//! - [`identity`]: App Service's managed identity endpoint for the handler, and the local
+//!   principals of Azure's own services;
 //! - [`router`]: Event Grid's publish endpoint and the local token issuer, feeding the one
 //!   delivery engine (`airlock_testkit::delivery`);
 //! - [`watcher`]: raises `BlobCreated` for Azurite (which emits no events) and scans;
@@ -20,6 +22,7 @@ pub mod emulators;
 pub mod example_gate;
 pub mod fault_proxy;
 pub mod front;
+pub mod identity;
 pub mod router;
 pub mod stack;
 pub mod supervisor;

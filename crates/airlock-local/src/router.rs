@@ -28,6 +28,8 @@ pub struct Router {
     /// Accounts Resource Manager was asked to have Defender scan again (the local Defender,
     /// [`crate::watcher::BlobWatcher`], takes them from here).
     pub rescans: crate::watcher::RescanRequests,
+    /// The secret App Service puts in `IDENTITY_HEADER` for the managed identity endpoint.
+    pub identity_header: String,
 }
 
 impl Router {
@@ -43,6 +45,7 @@ impl Router {
             audience_of,
             failing_publishes: AtomicU32::new(0),
             rescans: Default::default(),
+            identity_header: uuid::Uuid::new_v4().to_string(),
         }
     }
 
@@ -59,6 +62,8 @@ impl Router {
                 get(|| async { ([("content-type", "application/json")], DEV_JWKS) }),
             )
             .route("/token", get(token))
+            // App Service's managed identity endpoint (IDENTITY_ENDPOINT) for the handler.
+            .route("/msi/token", get(managed_identity))
             // Resource Manager's on-demand malware scan of a storage account (Defender for
             // Storage), as the handler asks for it before failing a request for a missing
             // verdict.
@@ -214,4 +219,24 @@ async fn token(
             json!({"accessToken": router.issuer.mint(&spec), "expiresOn": spec.valid_until}),
         ),
     )
+}
+
+/// `GET /msi/token`: the Function App's managed identity, as App Service serves it.
+async fn managed_identity(
+    State(router): State<Arc<Router>>,
+    headers: HeaderMap,
+    Query(query): Query<crate::identity::TokenQuery>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let header = headers
+        .get("x-identity-header")
+        .and_then(|v| v.to_str().ok());
+    match crate::identity::managed_identity_token(&router.identity_header, header, &query) {
+        Ok(body) => axum::Json(body).into_response(),
+        Err((status, message)) => (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+            axum::Json(json!({"error": "invalid_request", "error_description": message})),
+        )
+            .into_response(),
+    }
 }

@@ -13,7 +13,8 @@ use crate::router::Router;
 use crate::watcher::BlobWatcher;
 use crate::work_queue::QueueTrigger;
 use airlock::adapters::azure::cosmos::{CosmosAuth, CosmosStores};
-use airlock::adapters::azure::{AzureBlobStore, LocalEntraCredential};
+use crate::identity::LocalEntraCredential;
+use airlock::adapters::azure::AzureBlobStore;
 use airlock::domain::stages::Scope;
 use airlock::domain::{AccountNames, Stage, Workspace};
 use airlock_testkit::delivery::{DeliveryEngine, DeliveryOptions};
@@ -272,7 +273,7 @@ impl LocalStack {
         let blobs = Arc::new(
             AzureBlobStore::new(
                 &azurite.endpoint_template,
-                Arc::new(LocalEntraCredential::default()),
+                Arc::new(LocalEntraCredential::azure_services()),
             )
             .map_err(fail)?,
         );
@@ -290,9 +291,11 @@ impl LocalStack {
             }
         }));
         // The queue trigger: what the handler queues on Azurite reaches `Work`.
+        // The Functions host polls with the Function App's identity (identity-based
+        // AzureWebJobsStorage), so its roles on the host account must allow it.
         let trigger = QueueTrigger::new(
             work_queue_url.clone(),
-            Arc::new(LocalEntraCredential::default()),
+            Arc::new(LocalEntraCredential::function_app()),
         );
         let working = engine.clone();
         tasks.push(tokio::spawn(async move {
@@ -361,7 +364,10 @@ impl LocalStack {
             .env("FUNCTIONS_CUSTOMHANDLER_PORT", handler_port.to_string())
             .env("AIRLOCK_BACKEND", "azure")
             .env("AIRLOCK_TRE_ID", &options.tre_id)
-            .env("AIRLOCK_CREDENTIAL", "local")
+            // The production credential path: App Service's managed identity endpoint.
+            .env("AIRLOCK_CREDENTIAL", "managed-identity")
+            .env("IDENTITY_ENDPOINT", format!("{router_url}/msi/token"))
+            .env("IDENTITY_HEADER", &router.identity_header)
             .env("AIRLOCK_BLOB_ENDPOINT", &handler_blob_endpoint)
             .env("AIRLOCK_COSMOS_ENDPOINT", &handler_cosmos_endpoint)
             .env("AIRLOCK_COSMOS_KEY", COSMOS_EMULATOR_KEY)

@@ -9,7 +9,8 @@ use crate::emulators::{Azurite, COSMOS_EMULATOR_KEY, CosmosEmulator, ensure_tls,
 use crate::stack::{LocalStack, StackOptions};
 use airlock::adapters::azure::blob::percent_encode_path;
 use airlock::adapters::azure::cosmos::{CosmosAuth, CosmosStores};
-use airlock::adapters::azure::{AzureBlobStore, LocalEntraCredential};
+use crate::identity::LocalEntraCredential;
+use airlock::adapters::azure::AzureBlobStore;
 use airlock::domain::Workspace;
 use airlock_testkit::delivery::DeliveryOptions;
 use azure_core::http::{RequestContent, Url};
@@ -53,7 +54,7 @@ pub fn azurite(accounts: &[&str]) -> Azurite {
 pub fn blob_store(azurite: &Azurite) -> AzureBlobStore {
     AzureBlobStore::new(
         &azurite.endpoint_template,
-        Arc::new(LocalEntraCredential::default()),
+        Arc::new(LocalEntraCredential::function_app()),
     )
     .unwrap()
 }

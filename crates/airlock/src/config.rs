@@ -96,16 +96,9 @@ impl Config {
             )));
         }
         let credential = get("AIRLOCK_CREDENTIAL").unwrap_or_else(|| "managed-identity".into());
-        if !["managed-identity", "developer", "local"].contains(&credential.as_str()) {
+        if !["managed-identity", "developer"].contains(&credential.as_str()) {
             return Err(ConfigError(format!(
-                "AIRLOCK_CREDENTIAL must be managed-identity, developer or local, not {credential:?}"
-            )));
-        }
-        if credential == "local" && !is_loopback_url(&blob_endpoint) {
-            // The local credential mints unsigned tokens that only Azurite accepts; refusing it
-            // anywhere else keeps a misconfiguration from looking like an Azure outage.
-            return Err(ConfigError(format!(
-                "AIRLOCK_CREDENTIAL=local is for the emulators on 127.0.0.1 only, not {blob_endpoint:?}"
+                "AIRLOCK_CREDENTIAL must be managed-identity or developer, not {credential:?}"
             )));
         }
         let flag = |k: &str| -> Result<bool, ConfigError> {
@@ -375,25 +368,11 @@ mod tests {
     }
 
     #[test]
-    fn the_local_credential_is_refused_off_loopback() {
-        let mut pairs = with("AIRLOCK_CREDENTIAL", Some("local"));
-        let err = Config::from_map(&pairs).unwrap_err();
-        assert!(err.0.contains("AIRLOCK_CREDENTIAL=local"), "{err}");
-        for local in [
-            "https://127.0.0.1:10000/{account}",
-            "https://localhost:10000/{account}",
-            "https://[::1]:10000/{account}",
-        ] {
-            pairs.insert("AIRLOCK_BLOB_ENDPOINT".into(), local.into());
-            assert!(Config::from_map(&pairs).is_ok(), "{local}");
-        }
-        for remote in [
-            "https://127.0.0.1.evil.example/{account}",
-            "https://localhost.evil.example/{account}",
-        ] {
-            pairs.insert("AIRLOCK_BLOB_ENDPOINT".into(), remote.into());
-            assert!(Config::from_map(&pairs).is_err(), "{remote}");
-        }
+    fn there_is_no_local_credential() {
+        // The local stack serves the managed identity endpoint instead: the production
+        // credential path is the only one.
+        let err = Config::from_map(&with("AIRLOCK_CREDENTIAL", Some("local"))).unwrap_err();
+        assert!(err.0.contains("managed-identity or developer"), "{err}");
     }
 
     #[test]

@@ -12,4 +12,4 @@ pub mod queue;
 pub mod xml;
 
 pub use blob::AzureBlobStore;
-pub use credential::{LocalEntraCredential, credential_from_mode};
+pub use credential::credential_from_mode;
