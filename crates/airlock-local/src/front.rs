@@ -226,7 +226,10 @@ mod tests {
     #[test]
     fn paths_are_normalised_before_routing() {
         for (raw, normal) in [
-            ("/api/workspaces/ws-a/requests", "/api/workspaces/ws-a/requests"),
+            (
+                "/api/workspaces/ws-a/requests",
+                "/api/workspaces/ws-a/requests",
+            ),
             ("/api/../ScanCompleted", "/ScanCompleted"),
             ("/api/%2e%2e/ScanCompleted", "/ScanCompleted"),
             ("/api/%2E%2E/ScanCompleted", "/ScanCompleted"),

@@ -145,10 +145,18 @@ mod tests {
         let answer = managed_identity_token("s3cret", Some("s3cret"), &good).unwrap();
         let token = answer["access_token"].as_str().unwrap();
         assert_eq!(object_id_of(token).as_deref(), Some(FUNCTION_PRINCIPAL_ID));
-        assert!(answer["expires_on"].as_str().unwrap().parse::<i64>().is_ok());
+        assert!(
+            answer["expires_on"]
+                .as_str()
+                .unwrap()
+                .parse::<i64>()
+                .is_ok()
+        );
         for header in [None, Some(""), Some("guess")] {
             assert_eq!(
-                managed_identity_token("s3cret", header, &good).unwrap_err().0,
+                managed_identity_token("s3cret", header, &good)
+                    .unwrap_err()
+                    .0,
                 401
             );
         }

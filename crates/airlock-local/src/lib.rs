@@ -9,6 +9,7 @@
 //! - [`front`]: the Functions host's front door: `/api/...` forwarded, functions unreachable;
 //! - [`identity`]: App Service's managed identity endpoint for the handler, and the local
 //!   principals of Azure's own services;
+//! - [`rbac`]: the role assignments of `infra/rbac.json`, enforced on Azurite's Blob and Queue;
 //! - [`router`]: Event Grid's publish endpoint and the local token issuer, feeding the one
 //!   delivery engine (`airlock_testkit::delivery`);
 //! - [`watcher`]: raises `BlobCreated` for Azurite (which emits no events) and scans;
@@ -23,6 +24,7 @@ pub mod example_gate;
 pub mod fault_proxy;
 pub mod front;
 pub mod identity;
+pub mod rbac;
 pub mod router;
 pub mod stack;
 pub mod supervisor;

@@ -9,12 +9,13 @@ use crate::emulators::{
 };
 use crate::fault_proxy::FaultProxy;
 use crate::front::FrontDoor;
+use crate::identity::LocalEntraCredential;
+use crate::rbac::{RbacProxy, ScopeKind, Service};
 use crate::router::Router;
 use crate::watcher::BlobWatcher;
 use crate::work_queue::QueueTrigger;
-use airlock::adapters::azure::cosmos::{CosmosAuth, CosmosStores};
-use crate::identity::LocalEntraCredential;
 use airlock::adapters::azure::AzureBlobStore;
+use airlock::adapters::azure::cosmos::{CosmosAuth, CosmosStores};
 use airlock::domain::stages::Scope;
 use airlock::domain::{AccountNames, Stage, Workspace};
 use airlock_testkit::delivery::{DeliveryEngine, DeliveryOptions};
@@ -50,9 +51,20 @@ pub struct StackOptions {
     /// Put a [`FaultProxy`] between the handler and Blob storage and Cosmos DB (the chaos
     /// run makes their calls fail or slow down through [`LocalStack::faults`]).
     pub fault_proxies: bool,
+    /// Role assignments of the Function App's identity left out of `infra/rbac.json`'s (a
+    /// role not granted yet): calls they would allow fail with 403, as on Azure.
+    pub revoked_roles: Vec<(ScopeKind, String)>,
 }
 
 /// The proxies between the handler and its backing services, when the stack has them.
+/// The local RBAC check in front of Azurite's Blob and Queue services.
+pub struct RbacProxies {
+    pub blob: RbacProxy,
+    pub queue: RbacProxy,
+    /// The roles in force and every decision made.
+    pub grants: Arc<crate::rbac::Grants>,
+}
+
 pub struct BackendFaults {
     /// Blob storage (and every link the handler signs, which names the proxy's address).
     pub blob: FaultProxy,
@@ -87,6 +99,8 @@ pub struct LocalStack {
     handler: Arc<crate::supervisor::HandlerSupervisor>,
     /// Between the handler and its backing services (only with `fault_proxies`).
     pub faults: Option<BackendFaults>,
+    /// The local RBAC check (always on): the grants in force and what it decided.
+    pub rbac: RbacProxies,
     _clamd: Clamd,
     _cosmos: CosmosEmulator,
     azurite: std::sync::Mutex<Azurite>,
@@ -203,32 +217,55 @@ impl LocalStack {
         let data_dir = options.state_dir.join("azurite");
         let azurite = Azurite::start(&tls, &azurite_accounts, &log_dir, &data_dir)?;
         let discard_data = (!options.keep_data).then(|| data_dir.clone());
-        let work_queue_url = format!(
-            "{}/airlock-work",
-            azurite
-                .queue_endpoint_template
-                .replace("{account}", &host_account)
-        );
         let cosmos_proxy_port = if options.fault_proxies {
             Some(free_port()?)
         } else {
             None
         };
         let cosmos = CosmosEmulator::start_behind(&tls, &log_dir, cosmos_proxy_port)?;
+        // Azure RBAC: the Function App's calls to Blob and Queue pass the role check of
+        // infra/rbac.json first, as on Azure (Azurite checks no roles).
+        let grants = Arc::new(crate::rbac::Grants::new(
+            &crate::rbac::Manifest::load(),
+            &options.tre_id,
+            &[
+                ("function", crate::identity::FUNCTION_PRINCIPAL_ID),
+                (
+                    "azure-services",
+                    crate::identity::AZURE_SERVICES_PRINCIPAL_ID,
+                ),
+            ],
+        ));
+        for (scope, role) in &options.revoked_roles {
+            grants.revoke("function", *scope, role);
+        }
+        let rbac = RbacProxies {
+            blob: RbacProxy::start(0, azurite.port, Service::Blob, &tls, grants.clone()).await?,
+            queue: RbacProxy::start(0, azurite.queue_port, Service::Queue, &tls, grants.clone())
+                .await?,
+            grants,
+        };
+        let work_queue_url = format!(
+            "https://127.0.0.1:{}/{host_account}/airlock-work",
+            rbac.queue.port
+        );
         let faults = match cosmos_proxy_port {
             Some(port) => Some(BackendFaults {
-                blob: FaultProxy::start(0, azurite.port).await?,
+                blob: FaultProxy::start(0, rbac.blob.port).await?,
                 cosmos: FaultProxy::start(port, cosmos.port).await?,
             }),
             None => None,
         };
-        // What the handler is told: the proxies' addresses when there are any.
+        // What the handler is told: the proxies' addresses.
         let (handler_blob_endpoint, handler_cosmos_endpoint) = match &faults {
             Some(f) => (
                 format!("https://127.0.0.1:{}/{{account}}", f.blob.port),
                 format!("https://127.0.0.1:{}/", f.cosmos.port),
             ),
-            None => (azurite.endpoint_template.clone(), cosmos.endpoint.clone()),
+            None => (
+                format!("https://127.0.0.1:{}/{{account}}", rbac.blob.port),
+                cosmos.endpoint.clone(),
+            ),
         };
         let clamd = Clamd::start(&options.state_dir, &log_dir, options.scanner_max_bytes)?;
 
@@ -449,6 +486,7 @@ impl LocalStack {
             discard_data,
             handler,
             faults,
+            rbac,
             _clamd: clamd,
             _cosmos: cosmos,
             azurite: std::sync::Mutex::new(azurite),

@@ -6,11 +6,11 @@
 //! the CA itself is made here, before any TLS client exists, when it is missing.
 
 use crate::emulators::{Azurite, COSMOS_EMULATOR_KEY, CosmosEmulator, ensure_tls, repo_root};
+use crate::identity::LocalEntraCredential;
 use crate::stack::{LocalStack, StackOptions};
+use airlock::adapters::azure::AzureBlobStore;
 use airlock::adapters::azure::blob::percent_encode_path;
 use airlock::adapters::azure::cosmos::{CosmosAuth, CosmosStores};
-use crate::identity::LocalEntraCredential;
-use airlock::adapters::azure::AzureBlobStore;
 use airlock::domain::Workspace;
 use airlock_testkit::delivery::DeliveryOptions;
 use azure_core::http::{RequestContent, Url};
@@ -283,6 +283,7 @@ pub fn stack_options(
         keep_data: false,
         scanner_max_bytes: crate::clamav::CLAMD_MAX_BYTES,
         fault_proxies: false,
+        revoked_roles: vec![],
     }
 }
 

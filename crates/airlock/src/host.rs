@@ -382,8 +382,8 @@ pub fn work_item_in(body: &[u8]) -> Result<(WorkItem, QueueMetadata), Unreadable
     let envelope = envelope_of(body)?;
     let message = decode_host_value(binding(&envelope, "item")?)
         .map_err(|e| Unreadable(format!("the queue message: {e}")))?;
-    let item = serde_json::from_value(message)
-        .map_err(|e| Unreadable(format!("not a work item: {e}")))?;
+    let item =
+        serde_json::from_value(message).map_err(|e| Unreadable(format!("not a work item: {e}")))?;
     Ok((item, queue_metadata(envelope.get("Metadata"))))
 }
 

@@ -9,4 +9,5 @@ mod stack_e2e;
 mod stack_faults;
 mod stack_gates;
 mod stack_large;
+mod stack_rbac;
 mod stack_review;

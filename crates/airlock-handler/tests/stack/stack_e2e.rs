@@ -632,7 +632,10 @@ async fn raw_post(base: &str, path: &str, body: &str) -> u16 {
     let mut answer = Vec::new();
     stream.read_to_end(&mut answer).await.unwrap();
     let head = String::from_utf8_lossy(&answer);
-    head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+    head.split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Attack: smuggle data past review in content headers (Content-Type, Cache-Control,

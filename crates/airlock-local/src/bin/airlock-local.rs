@@ -105,6 +105,7 @@ async fn main() {
         keep_data: true,
         scanner_max_bytes: airlock_local::clamav::CLAMD_MAX_BYTES,
         fault_proxies: false,
+        revoked_roles: vec![],
     };
     let stack = match LocalStack::start(options).await {
         Ok(s) => s,

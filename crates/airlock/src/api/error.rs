@@ -106,7 +106,10 @@ impl From<PortError> for ApiError {
             PortError::PreconditionFailed(m) => ApiError::conflict(m),
             PortError::Forbidden(m) => {
                 tracing::error!(alert = "identity-forbidden", error = %m, "our identity was refused: check its role assignments");
-                ApiError::unavailable("the airlock cannot reach its storage right now; it has been logged".to_string())
+                ApiError::unavailable(
+                    "the airlock cannot reach its storage right now; it has been logged"
+                        .to_string(),
+                )
             }
             PortError::Permanent(m) => {
                 tracing::error!(error = %m, "storage error");

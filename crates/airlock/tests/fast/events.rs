@@ -252,11 +252,24 @@ fn the_test_kit_builds_the_envelopes_the_host_sends() {
     let mut built_shape = shape(&built);
     // Dates: the fixture's are RFC 3339 strings, as chrono's are.
     assert_eq!(built_shape, fixture_shape);
-    assert_eq!(built_shape["Data"]["item"], json!("json string of json object"));
-    assert_eq!(built_shape["Metadata"]["DequeueCount"], json!("number as string"));
+    assert_eq!(
+        built_shape["Data"]["item"],
+        json!("json string of json object")
+    );
+    assert_eq!(
+        built_shape["Metadata"]["DequeueCount"],
+        json!("number as string")
+    );
     let event = fixture("blob-created.json");
-    for (as_string, file) in [(false, "envelope-object.json"), (true, "envelope-string.json")] {
-        built_shape = shape(&host_envelopes::event_grid(&event, as_string, "BlobCreated"));
+    for (as_string, file) in [
+        (false, "envelope-object.json"),
+        (true, "envelope-string.json"),
+    ] {
+        built_shape = shape(&host_envelopes::event_grid(
+            &event,
+            as_string,
+            "BlobCreated",
+        ));
         fixture_shape = shape(&fixture(file));
         assert_eq!(built_shape["Data"], fixture_shape["Data"], "{file}");
     }

@@ -394,7 +394,10 @@ async fn unreadable_work_items_are_kept_and_stale_ones_acknowledged() {
         let (status, v) = post(&s, "Work", &work_envelope(text, 1)).await;
         assert_eq!(status, 500, "{text}: {v}");
         let log = v["Logs"][0].as_str().unwrap();
-        assert!(log.contains("unreadable") && log.contains(needle), "{text}: {v}");
+        assert!(
+            log.contains("unreadable") && log.contains(needle),
+            "{text}: {v}"
+        );
     }
     // The fixture: a real envelope of an unreadable message.
     let (status, v) = post(&s, "Work", &fixture("envelope-queue-unreadable.json")).await;
@@ -406,7 +409,12 @@ async fn unreadable_work_items_are_kept_and_stale_ones_acknowledged() {
     ] {
         let (status, v) = post(&s, "Work", &work_envelope(&item.to_string(), 1)).await;
         assert_eq!(status, 200, "{item}: {v}");
-        assert!(v["Logs"][0].as_str().unwrap().starts_with("ignored") || v["Logs"][0].as_str().unwrap().contains("no longer") || v["Logs"][0].as_str().unwrap().contains("not a file"), "{item}: {v}");
+        assert!(
+            v["Logs"][0].as_str().unwrap().starts_with("ignored")
+                || v["Logs"][0].as_str().unwrap().contains("no longer")
+                || v["Logs"][0].as_str().unwrap().contains("not a file"),
+            "{item}: {v}"
+        );
     }
     assert_eq!(s.record(RID).status, Status::Submitted);
 }

@@ -228,3 +228,164 @@ fn terraform_declares_the_list_indexes() {
         );
     }
 }
+
+/// The `resource "TYPE" "NAME" { ... }` blocks of every `.tf` file under `infra/azure`, as
+/// (name, body) pairs; bodies are the raw text between the braces.
+fn terraform_blocks(resource_type: &str) -> Vec<(String, String)> {
+    fn tf_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            if path.is_dir() && !name.starts_with('.') && name != "tests" {
+                tf_files(&path, out);
+            } else if name.ends_with(".tf") {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    tf_files(&Path::new(REPO).join("infra/azure"), &mut files);
+    let opener = format!("resource \"{resource_type}\" \"");
+    let mut blocks = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let mut rest = text.as_str();
+        while let Some(start) = rest.find(&opener) {
+            let after = &rest[start + opener.len()..];
+            let name = after[..after.find('"').unwrap()].to_string();
+            let open = after.find('{').unwrap();
+            let mut depth = 0;
+            let mut end = open;
+            for (i, ch) in after[open..].char_indices() {
+                match ch {
+                    '{' => depth += 1,
+                    '}' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            end = open + i;
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            blocks.push((name, after[open + 1..end].to_string()));
+            rest = &after[end..];
+        }
+    }
+    blocks
+}
+
+/// `key = value` of a block body (the first line that sets it), value trimmed.
+fn attribute<'a>(body: &'a str, key: &str) -> Option<&'a str> {
+    body.lines().find_map(|line| {
+        let (k, v) = line.split_once('=')?;
+        (k.trim() == key).then(|| v.trim())
+    })
+}
+
+/// The quoted strings in `text`.
+fn quoted(text: &str) -> Vec<String> {
+    text.split('"')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
+}
+
+/// What Terraform grants the Function App's identity, as (scope kind, role) pairs, must be
+/// what `infra/rbac.json` says, no more and no less; the custom role's permissions must be
+/// the manifest's. (The local stack enforces the manifest; a stack test shows each storage
+/// role is needed.)
+#[test]
+fn terraform_grants_the_function_exactly_the_roles_in_the_manifest() {
+    use std::collections::BTreeSet;
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(REPO).join("infra/rbac.json")).unwrap(),
+    )
+    .unwrap();
+    let custom_roles: Vec<(String, String)> = terraform_blocks("azurerm_role_definition");
+    let custom_role_name = |reference: &str| -> String {
+        // azurerm_role_definition.NAME.role_definition_resource_id, or the workspace
+        // module's variable that carries it.
+        let name = if reference.starts_with("var.blob_tag_reader") {
+            "blob_tag_reader"
+        } else {
+            reference.split('.').nth(1).unwrap()
+        };
+        let (_, body) = custom_roles
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no azurerm_role_definition {name}"));
+        let full = quoted(attribute(body, "name").unwrap()).remove(0);
+        full.split(" (").next().unwrap().to_string()
+    };
+    let mut granted = BTreeSet::new();
+    for (name, body) in terraform_blocks("azurerm_role_assignment") {
+        let principal = attribute(&body, "principal_id").unwrap();
+        if principal != "local.function_principal" && principal != "var.function_principal_id" {
+            continue;
+        }
+        let scope_expr = attribute(&body, "scope").unwrap();
+        let for_each = attribute(&body, "for_each").unwrap_or("");
+        let scope = if scope_expr.contains("module.stage[\"stalimip\"]")
+            || scope_expr.contains("module.stage[\"stalexip\"]")
+        {
+            "in-progress"
+        } else if scope_expr == "each.value.id" && for_each == "module.stage" {
+            "stage"
+        } else if scope_expr.starts_with("module.host_storage") {
+            "host"
+        } else if scope_expr.starts_with("azurerm_eventgrid_topic.airlock") {
+            "topic"
+        } else {
+            panic!("{name}: a scope the manifest has no kind for: {scope_expr}")
+        };
+        let roles: Vec<String> = match (
+            attribute(&body, "role_definition_name"),
+            attribute(&body, "role_definition_id"),
+        ) {
+            (Some("each.key"), _) => quoted(for_each),
+            (Some(literal), _) => quoted(literal),
+            (None, Some(reference)) => vec![custom_role_name(reference)],
+            (None, None) => panic!("{name}: no role"),
+        };
+        for role in roles {
+            granted.insert((scope.to_string(), role));
+        }
+    }
+    let declared: BTreeSet<(String, String)> = manifest["principals"]["function"]["assignments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["scope"].as_str().unwrap().to_string(),
+                a["role"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        granted, declared,
+        "Terraform's role assignments for the Function App and infra/rbac.json differ"
+    );
+    // Every role named has its definition in the manifest; the custom one matches Terraform.
+    for (_, role) in &declared {
+        assert!(manifest["roles"][role].is_object(), "{role} is not defined");
+    }
+    let (_, body) = custom_roles
+        .iter()
+        .find(|(n, _)| n == "blob_tag_reader")
+        .unwrap();
+    let data_actions = quoted(attribute(body, "data_actions").unwrap());
+    let in_manifest: Vec<String> = serde_json::from_value(
+        manifest["roles"]["Airlock blob index tag reader"]["dataActions"].clone(),
+    )
+    .unwrap();
+    assert_eq!(data_actions, in_manifest);
+    assert_eq!(
+        quoted(attribute(body, "actions").unwrap()),
+        Vec::<String>::new(),
+        "the tag reader has no control-plane actions"
+    );
+}

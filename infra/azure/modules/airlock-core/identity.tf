@@ -18,18 +18,13 @@ resource "azurerm_role_assignment" "stage_rescan" {
   principal_id         = local.function_principal
 }
 
-# Read, write and delete blobs in each TRE stage account, and sign user-delegation SAS there.
+# Read, write and delete blobs in each TRE stage account, and sign user-delegation SAS there
+# (Storage Blob Data Contributor includes generateUserDelegationKey/action: no Storage Blob
+# Delegator besides it; infra/rbac.json).
 resource "azurerm_role_assignment" "stage_data" {
   for_each             = module.stage
   scope                = each.value.id
   role_definition_name = "Storage Blob Data Contributor"
-  principal_id         = local.function_principal
-}
-
-resource "azurerm_role_assignment" "stage_delegator" {
-  for_each             = module.stage
-  scope                = each.value.id
-  role_definition_name = "Storage Blob Delegator"
   principal_id         = local.function_principal
 }
 

@@ -105,13 +105,6 @@ resource "azurerm_role_assignment" "stage_data" {
   principal_id         = var.function_principal_id
 }
 
-resource "azurerm_role_assignment" "stage_delegator" {
-  for_each             = module.stage
-  scope                = each.value.id
-  role_definition_name = "Storage Blob Delegator"
-  principal_id         = var.function_principal_id
-}
-
 # Defender's verdict tag on the export in-progress account (see airlock-core's
 # blob_tag_reader): read only.
 resource "azurerm_role_assignment" "stage_tag_reader" {

@@ -1,0 +1,718 @@
+//! Azure RBAC on the local stack: what `infra/azure` grants each identity, enforced on
+//! Azurite's Blob and Queue services, so a call the roles would not allow fails here with 403
+//! as it would on Azure (Azurite itself checks a token's issuer, audience and lifetime, never
+//! its roles).
+//!
+//! One manifest, `infra/rbac.json`, says which role each identity holds on which kind of
+//! account and what each role allows (Microsoft's built-in role definitions; our custom
+//! role). A fast test checks it against Terraform's role assignments; [`RbacProxy`] sits
+//! between the callers and Azurite, terminates TLS with the local CA's certificate, maps each
+//! request to the RBAC action Azure would check ([`blob_operation`], [`queue_operation`]),
+//! and answers `403 AuthorizationPermissionMismatch` when the caller's roles do not allow it.
+//! Every decision is recorded ([`Grants::decisions`]) so a test can show that each role is
+//! needed (least privilege both ways).
+//!
+//! Requests without a bearer token (user-delegation SAS links, which the storage service
+//! checks itself) pass through unchanged.
+
+use airlock::domain::{AccountNames, Stage};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+/// The manifest, as committed.
+pub const MANIFEST: &str = include_str!("../../../infra/rbac.json");
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Manifest {
+    pub roles: BTreeMap<String, RoleDefinition>,
+    pub principals: BTreeMap<String, Principal>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleDefinition {
+    #[serde(default)]
+    pub actions: Vec<String>,
+    #[serde(default)]
+    pub data_actions: Vec<String>,
+}
+
+impl RoleDefinition {
+    /// Whether this role allows `action` (an action or a data action; `*` at the end of a
+    /// permission matches the rest, as in Azure's role definitions).
+    pub fn allows(&self, action: &str) -> bool {
+        self.actions
+            .iter()
+            .chain(&self.data_actions)
+            .any(|p| permission_matches(p, action))
+    }
+}
+
+fn permission_matches(permission: &str, action: &str) -> bool {
+    match permission.strip_suffix('*') {
+        Some(prefix) => action.starts_with(prefix),
+        None => permission.eq_ignore_ascii_case(action),
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Principal {
+    /// Whether Terraform grants these (the Function App) or they stand for Azure's own
+    /// services on the local stack.
+    pub terraform: bool,
+    pub assignments: Vec<Assignment>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct Assignment {
+    pub scope: ScopeKind,
+    pub role: String,
+    /// Needed by the Functions host itself, not by the handler's code.
+    #[serde(default)]
+    pub host: bool,
+}
+
+/// The kinds of scope a role is assigned at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+pub enum ScopeKind {
+    #[serde(rename = "stage")]
+    Stage,
+    #[serde(rename = "in-progress")]
+    InProgress,
+    #[serde(rename = "host")]
+    Host,
+    #[serde(rename = "topic")]
+    Topic,
+}
+
+impl Manifest {
+    pub fn load() -> Manifest {
+        serde_json::from_str(MANIFEST).expect("infra/rbac.json is a valid manifest")
+    }
+}
+
+/// The scopes an account is part of: every stage account is `Stage`, the in-progress ones
+/// also `InProgress`; the Function App's own account is `Host`.
+pub fn scopes_of(account: &str, tre_id: &str) -> Vec<ScopeKind> {
+    if account == format!("stalfunc{tre_id}") {
+        return vec![ScopeKind::Host];
+    }
+    match AccountNames::new(tre_id).parse(account) {
+        Some(p) if matches!(p.stage, Stage::ImportInProgress | Stage::ExportInProgress) => {
+            vec![ScopeKind::Stage, ScopeKind::InProgress]
+        }
+        Some(_) => vec![ScopeKind::Stage],
+        None => vec![],
+    }
+}
+
+/// One storage call as RBAC sees it: the account it is on and the action Azure checks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Operation {
+    pub account: String,
+    pub action: &'static str,
+}
+
+const BLOBS: &str = "Microsoft.Storage/storageAccounts/blobServices";
+const QUEUES: &str = "Microsoft.Storage/storageAccounts/queueServices";
+
+fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        k.eq_ignore_ascii_case(name).then_some(v)
+    })
+}
+
+/// Splits a path-style storage path (`/{account}/{container}/{blob...}`) into its parts.
+fn path_parts(path: &str) -> (String, Option<String>, Option<String>) {
+    let mut parts = path.trim_start_matches('/').splitn(3, '/');
+    let account = parts.next().unwrap_or_default().to_string();
+    let container = parts.next().filter(|c| !c.is_empty()).map(str::to_string);
+    let blob = parts.next().filter(|b| !b.is_empty()).map(str::to_string);
+    (account, container, blob)
+}
+
+/// The RBAC action of a Blob service call ("Permissions for calling blob and queue data
+/// operations", learn.microsoft.com/rest/api/storageservices/authorize-with-azure-active-directory).
+pub fn blob_operation(method: &str, path: &str, query: &str) -> Option<Operation> {
+    let (account, container, blob) = path_parts(path);
+    let comp = query_param(query, "comp")
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let restype = query_param(query, "restype")
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let action: &'static str = match (container.is_some(), blob.is_some()) {
+        // The account: user delegation key, list containers, service properties.
+        (false, _) => match (method, comp.as_str()) {
+            ("POST", "userdelegationkey") => {
+                "Microsoft.Storage/storageAccounts/blobServices/generateUserDelegationKey/action"
+            }
+            ("GET", "list") => "Microsoft.Storage/storageAccounts/blobServices/containers/read",
+            ("GET", "blobs") => {
+                "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/filter/action"
+            }
+            ("GET" | "HEAD", _) => "Microsoft.Storage/storageAccounts/blobServices/read",
+            _ => "Microsoft.Storage/storageAccounts/blobServices/write",
+        },
+        // A container (restype=container), or listing its blobs.
+        (true, false) if restype == "container" || comp == "list" => {
+            match (method, comp.as_str()) {
+                ("GET", "list") => {
+                    "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read"
+                }
+                ("GET", "blobs") => {
+                    "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/filter/action"
+                }
+                ("GET" | "HEAD", _) => {
+                    "Microsoft.Storage/storageAccounts/blobServices/containers/read"
+                }
+                ("DELETE", _) => "Microsoft.Storage/storageAccounts/blobServices/containers/delete",
+                _ => "Microsoft.Storage/storageAccounts/blobServices/containers/write",
+            }
+        }
+        // A blob (a name without restype=container is a blob at the container's root).
+        _ => match (method, comp.as_str()) {
+            ("GET", "tags") => {
+                "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/tags/read"
+            }
+            ("PUT", "tags") => {
+                "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/tags/write"
+            }
+            ("GET" | "HEAD", _) => {
+                "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read"
+            }
+            ("DELETE", _) => {
+                "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/delete"
+            }
+            _ => "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write",
+        },
+    };
+    debug_assert!(action.starts_with(BLOBS));
+    Some(Operation { account, action })
+}
+
+/// The RBAC action of a Queue service call.
+pub fn queue_operation(method: &str, path: &str, query: &str) -> Option<Operation> {
+    let (account, queue, rest) = path_parts(path);
+    let messages = rest.as_deref().map(|r| r.split('/').collect::<Vec<_>>());
+    let peek = query_param(query, "peekonly").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let action: &'static str = match (queue.is_some(), messages.as_deref()) {
+        (false, _) => match method {
+            "GET" | "HEAD" => "Microsoft.Storage/storageAccounts/queueServices/queues/read",
+            _ => "Microsoft.Storage/storageAccounts/queueServices/write",
+        },
+        (true, None) => match method {
+            "GET" | "HEAD" => "Microsoft.Storage/storageAccounts/queueServices/queues/read",
+            "DELETE" => "Microsoft.Storage/storageAccounts/queueServices/queues/delete",
+            _ => "Microsoft.Storage/storageAccounts/queueServices/queues/write",
+        },
+        (true, Some(["messages"])) => match method {
+            "POST" => "Microsoft.Storage/storageAccounts/queueServices/queues/messages/add/action",
+            "GET" if peek => "Microsoft.Storage/storageAccounts/queueServices/queues/messages/read",
+            "GET" => {
+                "Microsoft.Storage/storageAccounts/queueServices/queues/messages/process/action"
+            }
+            "DELETE" => "Microsoft.Storage/storageAccounts/queueServices/queues/messages/delete",
+            _ => "Microsoft.Storage/storageAccounts/queueServices/queues/messages/write",
+        },
+        (true, Some(_)) => match method {
+            // Delete Message after Get Messages: what a message processor does.
+            "DELETE" => {
+                "Microsoft.Storage/storageAccounts/queueServices/queues/messages/process/action"
+            }
+            _ => "Microsoft.Storage/storageAccounts/queueServices/queues/messages/write",
+        },
+    };
+    debug_assert!(action.starts_with(QUEUES));
+    Some(Operation { account, action })
+}
+
+/// One decision the check made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// The principal's name in the manifest, or its object id when it has none.
+    pub principal: String,
+    pub account: String,
+    pub action: &'static str,
+    pub allowed: bool,
+}
+
+/// The roles in force (the manifest's, changeable while running, as an operator grants or
+/// removes a role on Azure) and the decisions made under them.
+pub struct Grants {
+    tre_id: String,
+    roles: BTreeMap<String, RoleDefinition>,
+    /// object id => (manifest name, assignments)
+    principals: Mutex<BTreeMap<String, (String, Vec<Assignment>)>>,
+    decisions: Mutex<Vec<Decision>>,
+}
+
+impl Grants {
+    /// The manifest's assignments; `object_ids` maps a manifest principal to its local
+    /// object id.
+    pub fn new(manifest: &Manifest, tre_id: &str, object_ids: &[(&str, &str)]) -> Grants {
+        let principals = object_ids
+            .iter()
+            .filter_map(|(name, oid)| {
+                manifest
+                    .principals
+                    .get(*name)
+                    .map(|p| (oid.to_string(), (name.to_string(), p.assignments.clone())))
+            })
+            .collect();
+        Grants {
+            tre_id: tre_id.to_string(),
+            roles: manifest.roles.clone(),
+            principals: Mutex::new(principals),
+            decisions: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Removes a role assignment (a missing or not yet propagated role).
+    pub fn revoke(&self, principal: &str, scope: ScopeKind, role: &str) {
+        for (name, assignments) in self.principals.lock().unwrap().values_mut() {
+            if name == principal {
+                assignments.retain(|a| !(a.scope == scope && a.role == role));
+            }
+        }
+    }
+
+    /// Adds a role assignment.
+    pub fn grant(&self, principal: &str, scope: ScopeKind, role: &str) {
+        for (name, assignments) in self.principals.lock().unwrap().values_mut() {
+            if name == principal {
+                assignments.push(Assignment {
+                    scope,
+                    role: role.to_string(),
+                    host: false,
+                });
+            }
+        }
+    }
+
+    /// Decides one call by `object_id` and records the decision.
+    pub fn decide(&self, object_id: &str, op: &Operation) -> bool {
+        let scopes = scopes_of(&op.account, &self.tre_id);
+        let principals = self.principals.lock().unwrap();
+        let (name, allowed) = match principals.get(object_id) {
+            Some((name, assignments)) => (
+                name.clone(),
+                assignments.iter().any(|a| {
+                    scopes.contains(&a.scope)
+                        && self.roles.get(&a.role).is_some_and(|r| r.allows(op.action))
+                }),
+            ),
+            None => (object_id.to_string(), false),
+        };
+        self.decisions.lock().unwrap().push(Decision {
+            principal: name,
+            account: op.account.clone(),
+            action: op.action,
+            allowed,
+        });
+        allowed
+    }
+
+    pub fn decisions(&self) -> Vec<Decision> {
+        self.decisions.lock().unwrap().clone()
+    }
+
+    /// The calls refused so far.
+    pub fn denied(&self) -> Vec<Decision> {
+        self.decisions()
+            .into_iter()
+            .filter(|d| !d.allowed)
+            .collect()
+    }
+
+    /// The assignments of `principal` that no allowed call needed: for each, whether some
+    /// allowed call was on its scope with an action that this role allows and no other role
+    /// of the principal at that account does. An assignment listed here is more than the
+    /// calls made needed.
+    pub fn unneeded(&self, principal: &str) -> Vec<Assignment> {
+        let principals = self.principals.lock().unwrap();
+        let Some((_, assignments)) = principals.values().find(|(n, _)| n == principal) else {
+            return vec![];
+        };
+        let decisions = self.decisions();
+        assignments
+            .iter()
+            .filter(|a| {
+                !decisions.iter().any(|d| {
+                    if !d.allowed || d.principal != principal {
+                        return false;
+                    }
+                    let scopes = scopes_of(&d.account, &self.tre_id);
+                    let allows = |x: &Assignment| {
+                        scopes.contains(&x.scope)
+                            && self.roles.get(&x.role).is_some_and(|r| r.allows(d.action))
+                    };
+                    allows(a) && !assignments.iter().any(|o| o != *a && allows(o))
+                })
+            })
+            .cloned()
+            .collect()
+    }
+}
+
+/// The error Azure Storage answers when the caller's roles do not allow the call.
+pub fn forbidden_body(action: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>AuthorizationPermissionMismatch</Code><Message>This request is not authorized to perform this operation using this permission. (local RBAC: {action})\nRequestId:{}\nTime:{}</Message></Error>",
+        uuid::Uuid::new_v4(),
+        chrono::Utc::now().to_rfc3339()
+    )
+}
+
+/// Which storage service a proxy fronts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Service {
+    Blob,
+    Queue,
+}
+
+/// A TLS-terminating proxy in front of one Azurite service that enforces [`Grants`].
+pub struct RbacProxy {
+    pub port: u16,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for RbacProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+struct ProxyState {
+    service: Service,
+    backend: String,
+    http: reqwest::Client,
+    grants: Arc<Grants>,
+}
+
+impl RbacProxy {
+    /// Listens on `127.0.0.1:{listen_port}` (0: any free port) with the certificate in
+    /// `tls_dir` (`server.pem`, `server.key`) and forwards to `https://127.0.0.1:{backend_port}`.
+    pub async fn start(
+        listen_port: u16,
+        backend_port: u16,
+        service: Service,
+        tls_dir: &std::path::Path,
+        grants: Arc<Grants>,
+    ) -> std::io::Result<RbacProxy> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let fail = |e: String| std::io::Error::other(e);
+        let certs: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_file_iter(tls_dir.join("server.pem"))
+                .map_err(|e| fail(e.to_string()))?
+                .collect::<Result<_, _>>()
+                .map_err(|e| fail(e.to_string()))?;
+        let key = PrivateKeyDer::from_pem_file(tls_dir.join("server.key"))
+            .map_err(|e| fail(e.to_string()))?;
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| fail(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| fail(e.to_string()))?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let ca = std::fs::read(tls_dir.join("ca.pem"))?;
+        let http = reqwest::Client::builder()
+            .add_root_certificate(
+                reqwest::Certificate::from_pem(&ca).map_err(|e| fail(e.to_string()))?,
+            )
+            .pool_idle_timeout(std::time::Duration::from_secs(15))
+            .build()
+            .map_err(|e| fail(e.to_string()))?;
+        let state = Arc::new(ProxyState {
+            service,
+            backend: format!("https://127.0.0.1:{backend_port}"),
+            http,
+            grants,
+        });
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", listen_port)).await?;
+        let port = listener.local_addr()?.port();
+        let app = axum::Router::new().fallback(forward).with_state(state);
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                };
+                let acceptor = acceptor.clone();
+                let app = app.clone();
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let service = hyper_util::service::TowerToHyperService::new(app);
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                        .await;
+                });
+            }
+        });
+        Ok(RbacProxy { port, task })
+    }
+}
+
+/// Checks one request against the grants, then forwards it (streamed both ways).
+async fn forward(
+    axum::extract::State(state): axum::extract::State<Arc<ProxyState>>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path();
+    let query = parts.uri.query().unwrap_or("");
+    let bearer = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if let Some(token) = bearer {
+        let operation = match state.service {
+            Service::Blob => blob_operation(parts.method.as_str(), path, query),
+            Service::Queue => queue_operation(parts.method.as_str(), path, query),
+        };
+        let object_id = crate::identity::object_id_of(token).unwrap_or_default();
+        if let Some(op) = operation
+            && !state.grants.decide(&object_id, &op)
+        {
+            tracing::warn!(principal = %object_id, account = %op.account, action = op.action, "local RBAC: refused");
+            return (
+                axum::http::StatusCode::FORBIDDEN,
+                [
+                    ("x-ms-error-code", "AuthorizationPermissionMismatch"),
+                    ("content-type", "application/xml"),
+                ],
+                forbidden_body(op.action),
+            )
+                .into_response();
+        }
+    }
+    let url = format!(
+        "{}{}",
+        state.backend,
+        parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+    );
+    // The Host header goes along unchanged: Azurite compares it with a copy source's host
+    // to decide that the source is on the same instance (both are this proxy's address).
+    let mut outbound = state.http.request(parts.method.clone(), url);
+    for (name, value) in &parts.headers {
+        if name != axum::http::header::CONNECTION {
+            outbound = outbound.header(name, value);
+        }
+    }
+    match outbound
+        .body(reqwest::Body::wrap_stream(body.into_data_stream()))
+        .send()
+        .await
+    {
+        Ok(answer) => {
+            let mut response = axum::http::Response::builder().status(answer.status());
+            for (name, value) in answer.headers() {
+                if name != axum::http::header::CONNECTION
+                    && name != axum::http::header::TRANSFER_ENCODING
+                {
+                    response = response.header(name, value);
+                }
+            }
+            response
+                .body(axum::body::Body::from_stream(answer.bytes_stream()))
+                .unwrap_or_else(|e| {
+                    (axum::http::StatusCode::BAD_GATEWAY, e.to_string()).into_response()
+                })
+        }
+        Err(e) => (
+            axum::http::StatusCode::BAD_GATEWAY,
+            format!("the storage emulator did not answer: {e}"),
+        )
+            .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TAGS_READ: &str =
+        "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/tags/read";
+
+    #[test]
+    fn blob_calls_map_to_the_actions_azure_checks() {
+        let p = "/stalexipwsa/c1/dir/f.csv";
+        for (method, path, query, action) in [
+            ("GET", p, "", "containers/blobs/read"),
+            ("HEAD", p, "", "containers/blobs/read"),
+            ("GET", p, "comp=tags", "containers/blobs/tags/read"),
+            ("PUT", p, "comp=tags", "containers/blobs/tags/write"),
+            ("PUT", p, "", "containers/blobs/write"),
+            ("PUT", p, "comp=block&blockid=AA", "containers/blobs/write"),
+            ("PUT", p, "comp=properties", "containers/blobs/write"),
+            ("DELETE", p, "", "containers/blobs/delete"),
+            (
+                "PUT",
+                "/stalexipwsa/c1",
+                "restype=container",
+                "containers/write",
+            ),
+            (
+                "DELETE",
+                "/stalexipwsa/c1",
+                "restype=container",
+                "containers/delete",
+            ),
+            (
+                "GET",
+                "/stalexipwsa/c1",
+                "restype=container&comp=list",
+                "containers/blobs/read",
+            ),
+            (
+                "GET",
+                "/stalexipwsa/c1",
+                "comp=list&restype=container&prefix=x",
+                "containers/blobs/read",
+            ),
+            ("GET", "/stalexipwsa", "comp=list", "containers/read"),
+            (
+                "POST",
+                "/stalexipwsa/",
+                "restype=service&comp=userdelegationkey",
+                "generateUserDelegationKey/action",
+            ),
+        ] {
+            let op = blob_operation(method, path, query).unwrap();
+            assert_eq!(op.account, "stalexipwsa");
+            assert_eq!(
+                op.action,
+                format!("{BLOBS}/{action}"),
+                "{method} {path}?{query}"
+            );
+        }
+    }
+
+    #[test]
+    fn queue_calls_map_to_the_actions_azure_checks() {
+        for (method, path, query, action) in [
+            (
+                "POST",
+                "/stalfunclocal/airlock-work/messages",
+                "",
+                "queues/messages/add/action",
+            ),
+            (
+                "GET",
+                "/stalfunclocal/airlock-work/messages",
+                "numofmessages=32",
+                "queues/messages/process/action",
+            ),
+            (
+                "GET",
+                "/stalfunclocal/airlock-work/messages",
+                "peekonly=true",
+                "queues/messages/read",
+            ),
+            (
+                "DELETE",
+                "/stalfunclocal/airlock-work/messages/abc",
+                "popreceipt=x",
+                "queues/messages/process/action",
+            ),
+            ("PUT", "/stalfunclocal/airlock-work", "", "queues/write"),
+        ] {
+            let op = queue_operation(method, path, query).unwrap();
+            assert_eq!(op.action, format!("{QUEUES}/{action}"), "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn the_manifest_decides_by_principal_role_and_scope() {
+        let manifest = Manifest::load();
+        let grants = Grants::new(
+            &manifest,
+            "local",
+            &[("function", "f-oid"), ("azure-services", "s-oid")],
+        );
+        let tags = |account: &str| Operation {
+            account: account.into(),
+            action: TAGS_READ,
+        };
+        // Tag read: the function may on in-progress accounts only; Defender's stand-in may.
+        assert!(grants.decide("f-oid", &tags("stalexipwsalpha")));
+        assert!(grants.decide("f-oid", &tags("stalimiplocal")));
+        assert!(!grants.decide("f-oid", &tags("stalexappwsalpha")));
+        assert!(!grants.decide("nobody", &tags("stalexipwsalpha")));
+        let tag_write = Operation {
+            account: "stalexipwsalpha".into(),
+            action: "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/tags/write",
+        };
+        assert!(
+            !grants.decide("f-oid", &tag_write),
+            "only Defender writes the verdict tag"
+        );
+        assert!(grants.decide("s-oid", &tag_write));
+        grants.revoke(
+            "function",
+            ScopeKind::InProgress,
+            "Airlock blob index tag reader",
+        );
+        assert!(!grants.decide("f-oid", &tags("stalexipwsalpha")));
+        grants.grant(
+            "function",
+            ScopeKind::InProgress,
+            "Airlock blob index tag reader",
+        );
+        assert!(grants.decide("f-oid", &tags("stalexipwsalpha")));
+        assert_eq!(grants.denied().len(), 4);
+        // The tag reader was needed (nothing else the function holds reads tags).
+        assert!(
+            !grants
+                .unneeded("function")
+                .iter()
+                .any(|a| a.role == "Airlock blob index tag reader")
+        );
+    }
+
+    #[test]
+    fn a_role_that_another_already_covers_is_unneeded() {
+        let grants = Grants::new(&Manifest::load(), "local", &[("function", "f-oid")]);
+        grants.grant("function", ScopeKind::Stage, "Storage Blob Delegator");
+        let key = blob_operation(
+            "POST",
+            "/stalexintwsalpha/",
+            "restype=service&comp=userdelegationkey",
+        )
+        .unwrap();
+        assert!(grants.decide("f-oid", &key));
+        let unneeded = grants.unneeded("function");
+        assert!(
+            unneeded.iter().any(|a| a.role == "Storage Blob Delegator"),
+            "Storage Blob Data Contributor already allows user delegation keys: {unneeded:?}"
+        );
+    }
+
+    #[test]
+    fn accounts_are_placed_in_their_scopes() {
+        assert_eq!(scopes_of("stalfunclocal", "local"), vec![ScopeKind::Host]);
+        assert_eq!(
+            scopes_of("stalimiplocal", "local"),
+            vec![ScopeKind::Stage, ScopeKind::InProgress]
+        );
+        assert_eq!(
+            scopes_of("stalexappwsalpha", "local"),
+            vec![ScopeKind::Stage]
+        );
+        assert_eq!(scopes_of("someoneelse", "local"), vec![]);
+    }
+}
