@@ -651,7 +651,7 @@ mod tests {
         // Tag read: the function may on in-progress accounts only; Defender's stand-in may.
         assert!(grants.decide("f-oid", &tags("stalexipwsalpha")));
         assert!(grants.decide("f-oid", &tags("stalimiplocal")));
-        assert!(!grants.decide("f-oid", &tags("stalexappwsalpha")));
+        assert!(!grants.decide("f-oid", &tags("stalexapplocal")));
         assert!(!grants.decide("nobody", &tags("stalexipwsalpha")));
         let tag_write = Operation {
             account: "stalexipwsalpha".into(),
@@ -709,10 +709,7 @@ mod tests {
             scopes_of("stalimiplocal", "local"),
             vec![ScopeKind::Stage, ScopeKind::InProgress]
         );
-        assert_eq!(
-            scopes_of("stalexappwsalpha", "local"),
-            vec![ScopeKind::Stage]
-        );
+        assert_eq!(scopes_of("stalexapplocal", "local"), vec![ScopeKind::Stage]);
         assert_eq!(scopes_of("someoneelse", "local"), vec![]);
     }
 }
