@@ -35,6 +35,15 @@ def first(v):
     return v[0] if isinstance(v, list) and v else v
 if any(first(c.get("external")) is not False for c in calls):
     failures.append("workspace stages must all be internal")
+# Only the host account (dead letters from Event Grid) opens its public endpoint to trusted
+# Azure services.
+trusted = []
+for path in files:
+    text = path.read_text()
+    if "trusted_azure_services     = true" in text or "trusted_azure_services = true" in text:
+        trusted.append(str(path.relative_to(root)))
+if trusted != ["modules/airlock-core/function.tf"]:
+    failures.append(f"only the host account may admit trusted Azure services, not {trusted}")
 print(f"parsed {len(files)} Terraform files")
 if failures:
     print("\n".join(failures))

@@ -72,6 +72,11 @@ variable "api_audience" {
   type        = string
   default     = ""
 }
+variable "deploy_allowed_cidrs" {
+  description = "IPv4 ranges that may deploy the package over the public SCM endpoint (empty: deploy from inside the TRE network, through the private endpoint)."
+  type        = list(string)
+  default     = []
+}
 variable "api_allowed_cidrs" {
   description = "IPv4 ranges that may call the API over the public endpoint (empty: private endpoint only)."
   type        = list(string)
@@ -114,6 +119,7 @@ module "airlock" {
   auth_jwks_url                   = var.auth_jwks_url
   api_audience                    = var.api_audience
   api_allowed_cidrs               = var.api_allowed_cidrs
+  deploy_allowed_cidrs            = var.deploy_allowed_cidrs
   policy_defaults                 = var.policy_defaults
   retention_days                  = var.retention_days
   workspace_resource_group_pattern = coalesce(

@@ -7,11 +7,15 @@
 # AzureWebJobsStorage): the same hardened account as every stage, with queue and table
 # private endpoints too.
 module "host_storage" {
-  source                     = "../stage-account"
-  name                       = "stalfunc${var.tre_id}"
-  resource_group_name        = var.resource_group_name
-  location                   = var.location
-  external                   = false
+  source              = "../stage-account"
+  name                = "stalfunc${var.tre_id}"
+  resource_group_name = var.resource_group_name
+  location            = var.location
+  external            = false
+  # Event Grid writes dead letters here through the public endpoint with the topics'
+  # identities: "Enabled from selected networks" with none selected, trusted services
+  # allowed ("Grant access to trusted Azure services", Azure Storage network security).
+  trusted_azure_services     = true
   private_endpoint_subnet_id = var.core_private_endpoint_subnet_id
   blob_private_dns_zone_id   = var.private_dns_zone_ids.blob
   extra_private_endpoints = {
@@ -120,6 +124,19 @@ resource "azurerm_linux_function_app" "airlock" {
         name       = "api-${ip_restriction.key}"
         ip_address = ip_restriction.value
         priority   = 200 + ip_restriction.key
+        action     = "Allow"
+      }
+    }
+
+    # Zip deployment (Kudu, the SCM site) from the listed addresses; everything else is
+    # refused. Traffic through the private endpoint is not subject to these rules, so a
+    # machine inside the TRE network deploys with the list empty (docs/deploy.md step 5).
+    dynamic "scm_ip_restriction" {
+      for_each = var.deploy_allowed_cidrs
+      content {
+        name       = "deploy-${scm_ip_restriction.key}"
+        ip_address = scm_ip_restriction.value
+        priority   = 300 + scm_ip_restriction.key
         action     = "Allow"
       }
     }

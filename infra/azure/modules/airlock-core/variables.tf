@@ -51,6 +51,15 @@ variable "policy_defaults" {
   type        = any
   default     = {}
 }
+variable "deploy_allowed_cidrs" {
+  description = "IPv4 ranges (CIDR) that may deploy the Function App package over the public SCM endpoint (az functionapp deployment source config-zip). Empty: deploy from inside the TRE network, through the private endpoint."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for c in var.deploy_allowed_cidrs : can(cidrhost(c, 0)) && !strcontains(c, ":")])
+    error_message = "deploy_allowed_cidrs must be IPv4 CIDR ranges."
+  }
+}
 variable "api_allowed_cidrs" {
   description = "IPv4 ranges (CIDR) that may call the API over the Function App's public endpoint, besides the private endpoint. Empty: the API only through the private endpoint."
   type        = list(string)

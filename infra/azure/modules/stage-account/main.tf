@@ -23,6 +23,11 @@ variable "external" {
   type        = bool
   default     = false
 }
+variable "trusted_azure_services" {
+  description = "True for the Function App's host account: its public endpoint admits no network (default action Deny, no IP or VNet rules) but trusted Azure services (bypass AzureServices), so Event Grid can write dead letters with its managed identity. With public network access disabled that exception does not apply and dead letters would be lost. Ignored for external accounts."
+  type        = bool
+  default     = false
+}
 variable "private_endpoint_subnet_id" {
   description = "Subnet for the blob private endpoint (TRE core or workspace network)."
   type        = string
@@ -62,7 +67,7 @@ resource "azurerm_storage_account" "stage" {
   shared_access_key_enabled         = false
   default_to_oauth_authentication   = true
   allow_nested_items_to_be_public   = false
-  public_network_access_enabled     = var.external
+  public_network_access_enabled     = var.external || var.trusted_azure_services
   infrastructure_encryption_enabled = true
   cross_tenant_replication_enabled  = false
   local_user_enabled                = false
