@@ -29,6 +29,14 @@ pub struct FrontDoor {
     outstanding: std::sync::atomic::AtomicUsize,
 }
 
+/// The Functions host version the stand-in claims (`X-Azure-Functions-HostVersion`).
+pub const HOST_VERSION: &str = "4.1040.100";
+
+/// Headers about a body, dropped with the body when the host does not forward it.
+fn is_content_header(name: &HeaderName) -> bool {
+    name == header::CONTENT_LENGTH || name == header::CONTENT_TYPE
+}
+
 /// Headers that describe one hop, not the request (RFC 9110 §7.6.1).
 const HOP_BY_HOP: [HeaderName; 5] = [
     header::CONNECTION,
@@ -144,8 +152,9 @@ async fn not_here() -> Response {
         .into_response()
 }
 
-/// Forwards one request to the handler as the Functions host does: same method, path, query,
-/// headers and body (streamed both ways), plus an invocation id.
+/// Forwards one request to the handler as the Functions host does: same method, normalised
+/// path, query, headers and body (streamed both ways), plus the host's version and an
+/// invocation id.
 async fn forward(front: Arc<FrontDoor>, path: String, request: Request) -> Response {
     use std::sync::atomic::Ordering;
     if front.outstanding.fetch_add(1, Ordering::SeqCst) >= MAX_OUTSTANDING_REQUESTS {
@@ -175,25 +184,36 @@ async fn forward_one(front: &FrontDoor, path: &str, request: Request) -> Respons
         .query()
         .map(|q| format!("?{q}"))
         .unwrap_or_default();
-    let mut outbound = front
-        .http
-        .request(
-            parts.method.clone(),
-            format!("{}{path}{query}", front.handler_url),
-        )
+    let mut outbound = front.http.request(
+        parts.method.clone(),
+        format!("{}{path}{query}", front.handler_url),
+    );
+    // The host copies the body only when the request declares a Content-Length above zero
+    // (`HttpRequestExtensions.ToHttpRequestMessage`): a chunked body does not reach the
+    // handler on Azure, so it does not here either.
+    let content_length = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|n| *n > 0);
+    for (name, value) in &parts.headers {
+        if !HOP_BY_HOP.contains(name) && (content_length.is_some() || !is_content_header(name)) {
+            outbound = outbound.header(name, value);
+        }
+    }
+    // `DefaultHttpWorkerService.AddHeaders`.
+    outbound = outbound
+        .header("x-azure-functions-hostversion", HOST_VERSION)
         .header(
             "x-azure-functions-invocationid",
             uuid::Uuid::new_v4().to_string(),
         );
-    for (name, value) in &parts.headers {
-        if !HOP_BY_HOP.contains(name) {
-            outbound = outbound.header(name, value);
-        }
-    }
-    let answer = outbound
-        .body(reqwest::Body::wrap_stream(body.into_data_stream()))
-        .send()
-        .await;
+    let outbound = match content_length {
+        Some(_) => outbound.body(reqwest::Body::wrap_stream(body.into_data_stream())),
+        None => outbound,
+    };
+    let answer = outbound.send().await;
     match answer {
         Ok(answer) => {
             let mut response = Response::builder().status(answer.status());

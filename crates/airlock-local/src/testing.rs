@@ -225,6 +225,57 @@ pub async fn cosmos_stores(emulator: &CosmosEmulator) -> CosmosStores {
     .expect("connects to the emulator")
 }
 
+/// The Function App package the tests run: `AIRLOCK_PACKAGE` when set (`infra/local/test`
+/// builds it first), otherwise built here by `infra/package` (a release build for glibc 2.28;
+/// its own build directories, so it does not wait on the test build's lock).
+pub fn function_package() -> PathBuf {
+    static PACKAGE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PACKAGE
+        .get_or_init(|| {
+            if let Some(zip) = std::env::var_os("AIRLOCK_PACKAGE") {
+                return PathBuf::from(zip);
+            }
+            let out = repo_root().join("target/airlock-functionapp.zip");
+            let status = std::process::Command::new("bash")
+                .arg(repo_root().join("infra/package"))
+                .arg("--out")
+                .arg(&out)
+                .current_dir(repo_root())
+                .status()
+                .expect("infra/package runs");
+            assert!(status.success(), "infra/package failed");
+            out
+        })
+        .clone()
+}
+
+/// The `handler` inside [`function_package`], extracted (mode kept) once per test process:
+/// the binary the Functions host would start, not the test build.
+pub fn packaged_handler() -> PathBuf {
+    static HANDLER: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    HANDLER
+        .get_or_init(|| {
+            let zip = function_package();
+            let dir = std::env::temp_dir().join(format!(
+                "airlock-packaged-handler-{}",
+                std::process::id()
+            ));
+            std::fs::create_dir_all(&dir).unwrap();
+            let status = std::process::Command::new("python3")
+                .args([
+                    "-c",
+                    "import os,sys,zipfile\nz=zipfile.ZipFile(sys.argv[1])\ni=z.getinfo('handler')\np=os.path.join(sys.argv[2],'handler')\nopen(p,'wb').write(z.read(i))\nos.chmod(p,(i.external_attr>>16)&0o777)",
+                ])
+                .arg(&zip)
+                .arg(&dir)
+                .status()
+                .expect("python3 runs");
+            assert!(status.success(), "extracting handler from {}", zip.display());
+            dir.join("handler")
+        })
+        .clone()
+}
+
 /// Starts the whole local stack for a test, reusing the test command's CA (`SSL_CERT_FILE`
 /// is read at process start, so the stack must use the same one).
 pub async fn start_stack(

@@ -686,10 +686,13 @@ impl DeliveryEngine {
         let response = self
             .http
             .post(format!("{}/{function}", self.handler_url))
+            // `DefaultHttpWorkerService.AddHeaders` in the Functions host.
             .header(
                 "X-Azure-Functions-InvocationId",
                 uuid::Uuid::new_v4().to_string(),
             )
+            .header("X-Azure-Functions-HostVersion", "4.1040.100")
+            .header("User-Agent", "Azure-Functions-Host/4.1040.100")
             .timeout(timeout)
             .json(envelope)
             .send()

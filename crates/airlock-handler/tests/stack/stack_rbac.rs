@@ -13,9 +13,9 @@ const ALPHA: &str = "ws-alpha";
 const TAG_READER: &str = "Airlock blob index tag reader";
 const TAGS_READ: &str = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/tags/read";
 
-fn options(tre: &str) -> airlock_local::stack::StackOptions {
+fn options(tre: &str, handler: &std::path::Path) -> airlock_local::stack::StackOptions {
     stack_options(
-        env!("CARGO_BIN_EXE_handler").as_ref(),
+        handler,
         tre,
         DeliveryOptions {
             // Retries soon and for long, as Event Grid does for 24 hours.
@@ -29,13 +29,15 @@ fn options(tre: &str) -> airlock_local::stack::StackOptions {
     )
 }
 
-/// A whole export (seal, scan, review, approve, download) needs every storage role the
-/// Function App is granted, and nothing it is not: no call is refused, and no role is more
-/// than the calls needed (least privilege both ways, with `infra/rbac.json` checked against
-/// Terraform by a fast test).
+/// The packaged handler (the binary in the Function App zip, built for glibc 2.28, not the
+/// test build) takes a whole export through (seal, scan, review, approve, download) with
+/// its production credential path, and needs every storage role the Function App is
+/// granted and nothing it is not: no call is refused, and no role is more than the calls
+/// needed (least privilege both ways; `infra/rbac.json` is checked against Terraform by a
+/// fast test).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn an_export_needs_exactly_the_roles_granted() {
-    let stack = start_stack_with(options("rbacok")).await;
+async fn the_packaged_handler_exports_with_exactly_the_roles_granted() {
+    let stack = start_stack_with(options("rbacok", &packaged_handler())).await;
     let c = StackClient::new(&stack);
     let alice = stack.token("alice", &["WorkspaceResearcher"], ALPHA);
     let mike = stack.token("mike", &["AirlockManager"], ALPHA);
@@ -98,7 +100,7 @@ async fn an_export_needs_exactly_the_roles_granted() {
 /// granted, the retried verdict is recorded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_verdict_needs_the_tag_reader_role() {
-    let mut options = options("rbactag");
+    let mut options = options("rbactag", env!("CARGO_BIN_EXE_handler").as_ref());
     options
         .revoked_roles
         .push((ScopeKind::InProgress, TAG_READER.into()));
