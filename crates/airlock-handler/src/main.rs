@@ -4,7 +4,7 @@
 
 use airlock::adapters::azure::cosmos::{CosmosAuth, CosmosStores};
 use airlock::adapters::azure::defender::DefenderRescans;
-use airlock::adapters::azure::eventgrid::{EventGridPublisher, TopicAuth, TopicEndpoint};
+use airlock::adapters::azure::eventgrid::{EventGridPublisher, TopicEndpoint};
 use airlock::adapters::azure::queue::AzureWorkQueue;
 use airlock::adapters::azure::{AzureBlobStore, credential_from_mode};
 use airlock::adapters::jwks::JwksVerifier;
@@ -48,40 +48,29 @@ async fn run(config: Config) -> std::io::Result<()> {
     let fail = |m: String| std::io::Error::other(m);
     let credential = credential_from_mode(&azure.credential).map_err(fail)?;
     let blobs = AzureBlobStore::new(&azure.blob_endpoint, credential.clone()).map_err(fail)?;
-    let cosmos_auth = match &azure.cosmos_key {
-        Some(key) => CosmosAuth::Key(key.clone()),
-        None => CosmosAuth::Credential(credential.clone()),
-    };
+    // The database and containers are Terraform's (creating them is not a data-plane action
+    // the identity holds).
     let stores = Arc::new(
         CosmosStores::connect(
             &azure.cosmos_endpoint,
-            cosmos_auth,
+            CosmosAuth::Credential(credential.clone()),
             &azure.cosmos_database,
-            azure.cosmos_create,
+            false,
         )
         .await
         .map_err(fail)?
         .with_policy_defaults(config.policy_defaults.clone()),
     );
-    let topic = |url: &str, key: &Option<String>| TopicEndpoint {
+    let topic = |url: &str| TopicEndpoint {
         url: url.to_string(),
-        auth: match key {
-            Some(k) => TopicAuth::Key(k.clone()),
-            None => TopicAuth::Credential(credential.clone()),
-        },
+        credential: credential.clone(),
     };
     let http = reqwest::Client::new();
     let publisher = EventGridPublisher::new(
         http.clone(),
         HashMap::from([
-            (
-                Topic::StatusChanged,
-                topic(&azure.status_changed_topic, &azure.status_changed_topic_key),
-            ),
-            (
-                Topic::Notification,
-                topic(&azure.notification_topic, &azure.notification_topic_key),
-            ),
+            (Topic::StatusChanged, topic(&azure.status_changed_topic)),
+            (Topic::Notification, topic(&azure.notification_topic)),
         ]),
     );
     let deps = Arc::new(Deps {

@@ -48,12 +48,17 @@ pub fn mint(resource: &str, object_id: &str) -> (String, OffsetDateTime) {
 /// The `oid` claim of a bearer token, without checking anything else (that is the storage
 /// emulator's job); `None` when it is not a JWT with an `oid`.
 pub fn object_id_of(token: &str) -> Option<String> {
+    claim(token, "oid")
+}
+
+/// A string claim of a JWT's payload (unverified).
+pub fn claim(token: &str, name: &str) -> Option<String> {
     let payload = token.split('.').nth(1)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload.trim_end_matches('='))
         .ok()?;
     let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    claims.get("oid")?.as_str().map(str::to_string)
+    claims.get(name)?.as_str().map(str::to_string)
 }
 
 /// Mints tokens for one local principal. Never used against Azure: the service would refuse

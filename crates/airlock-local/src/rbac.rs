@@ -84,6 +84,12 @@ pub enum ScopeKind {
     Host,
     #[serde(rename = "topic")]
     Topic,
+    /// The Cosmos DB containers the airlock rewrites (`requests`, `workspaces`).
+    #[serde(rename = "cosmos-records")]
+    CosmosRecords,
+    /// The Cosmos DB containers the airlock only appends to (`history`, `releases`).
+    #[serde(rename = "cosmos-append-only")]
+    CosmosAppendOnly,
 }
 
 impl Manifest {
@@ -107,11 +113,26 @@ pub fn scopes_of(account: &str, tre_id: &str) -> Vec<ScopeKind> {
     }
 }
 
-/// One storage call as RBAC sees it: the account it is on and the action Azure checks.
+/// One call as RBAC sees it: the resource it is on (a storage account, a Cosmos DB
+/// container), the action Azure checks, and the scopes an assignment must be at to allow it
+/// (any one of them).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Operation {
     pub account: String,
     pub action: &'static str,
+    pub scopes: Vec<ScopeKind>,
+}
+
+impl Operation {
+    /// A call on a storage account, placed by the account's name.
+    pub fn storage(account: String, action: &'static str, tre_id: &str) -> Operation {
+        let scopes = scopes_of(&account, tre_id);
+        Operation {
+            account,
+            action,
+            scopes,
+        }
+    }
 }
 
 const BLOBS: &str = "Microsoft.Storage/storageAccounts/blobServices";
@@ -135,7 +156,7 @@ fn path_parts(path: &str) -> (String, Option<String>, Option<String>) {
 
 /// The RBAC action of a Blob service call ("Permissions for calling blob and queue data
 /// operations", learn.microsoft.com/rest/api/storageservices/authorize-with-azure-active-directory).
-pub fn blob_operation(method: &str, path: &str, query: &str) -> Option<Operation> {
+pub fn blob_operation(method: &str, path: &str, query: &str, tre_id: &str) -> Option<Operation> {
     let (account, container, blob) = path_parts(path);
     let comp = query_param(query, "comp")
         .unwrap_or("")
@@ -190,11 +211,11 @@ pub fn blob_operation(method: &str, path: &str, query: &str) -> Option<Operation
         },
     };
     debug_assert!(action.starts_with(BLOBS));
-    Some(Operation { account, action })
+    Some(Operation::storage(account, action, tre_id))
 }
 
 /// The RBAC action of a Queue service call.
-pub fn queue_operation(method: &str, path: &str, query: &str) -> Option<Operation> {
+pub fn queue_operation(method: &str, path: &str, query: &str, tre_id: &str) -> Option<Operation> {
     let (account, queue, rest) = path_parts(path);
     let messages = rest.as_deref().map(|r| r.split('/').collect::<Vec<_>>());
     let peek = query_param(query, "peekonly").is_some_and(|v| v.eq_ignore_ascii_case("true"));
@@ -226,16 +247,139 @@ pub fn queue_operation(method: &str, path: &str, query: &str) -> Option<Operatio
         },
     };
     debug_assert!(action.starts_with(QUEUES));
-    Some(Operation { account, action })
+    Some(Operation::storage(account, action, tre_id))
+}
+
+const COSMOS: &str = "Microsoft.DocumentDB/databaseAccounts";
+
+/// The scope of a Cosmos DB container by its name (`infra/azure`'s containers).
+fn cosmos_container_scope(container: &str) -> Vec<ScopeKind> {
+    match container {
+        "history" | "releases" => vec![ScopeKind::CosmosAppendOnly],
+        _ => vec![ScopeKind::CosmosRecords],
+    }
+}
+
+/// The data action of a Cosmos DB REST call ("Azure Cosmos DB data plane role-based access
+/// control": readMetadata, items/create|read|replace|upsert|delete, executeQuery,
+/// readChangeFeed). Creating databases and containers is a control-plane action that no
+/// data-plane role grants: Terraform creates them.
+pub fn cosmos_operation(method: &str, path: &str, headers: &axum::http::HeaderMap) -> Operation {
+    let header_is_true = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    };
+    let segments: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    let metadata = |account: &str| Operation {
+        account: account.to_string(),
+        action: "Microsoft.DocumentDB/databaseAccounts/readMetadata",
+        // Account metadata: allowed to whoever may read metadata anywhere in the account.
+        scopes: vec![ScopeKind::CosmosRecords, ScopeKind::CosmosAppendOnly],
+    };
+    match segments.as_slice() {
+        [] | ["dbs"] | ["dbs", _] | ["dbs", _, "colls"] if method == "GET" || method == "HEAD" => {
+            metadata("account")
+        }
+        ["dbs"] | ["dbs", _] => Operation {
+            account: "account".into(),
+            action: "Microsoft.DocumentDB/databaseAccounts/sqlDatabases/write",
+            scopes: vec![],
+        },
+        ["dbs", _, "colls"] => Operation {
+            account: "account".into(),
+            action: "Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/write",
+            scopes: vec![],
+        },
+        ["dbs", _, "colls", container, rest @ ..] => {
+            let scopes = cosmos_container_scope(container);
+            let action = match (method, rest) {
+                ("GET" | "HEAD", [] | ["pkranges"] | ["pkranges", ..]) => {
+                    "Microsoft.DocumentDB/databaseAccounts/readMetadata"
+                }
+                ("POST", ["docs"]) if header_is_true("x-ms-documentdb-isquery") => {
+                    "Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/executeQuery"
+                }
+                ("POST", ["docs"])
+                    if headers
+                        .get(axum::http::header::CONTENT_TYPE)
+                        .and_then(|v| v.to_str().ok())
+                        .is_some_and(|v| v.starts_with("application/query+json")) =>
+                {
+                    "Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/executeQuery"
+                }
+                ("POST", ["docs"]) if header_is_true("x-ms-documentdb-is-upsert") => {
+                    "Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/items/upsert"
+                }
+                ("POST", ["docs"]) => {
+                    "Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/items/create"
+                }
+                ("GET", ["docs"]) if headers.contains_key("a-im") => {
+                    "Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/readChangeFeed"
+                }
+                ("GET" | "HEAD", ["docs", ..]) => {
+                    "Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/items/read"
+                }
+                ("PUT" | "PATCH", ["docs", _]) => {
+                    "Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/items/replace"
+                }
+                ("DELETE", ["docs", _]) => {
+                    "Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/items/delete"
+                }
+                // Replacing or deleting the container itself, stored procedures, triggers:
+                // nothing the airlock's roles grant.
+                _ => "Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/write",
+            };
+            debug_assert!(action.starts_with(COSMOS));
+            Operation {
+                account: container.to_string(),
+                action,
+                scopes,
+            }
+        }
+        _ => metadata("account"),
+    }
+}
+
+/// The object id of the caller of a Cosmos DB request: its `authorization` header is
+/// URL-encoded `type=aad&ver=1.0&sig=<token>` for Entra ID. `None` for a key
+/// (`type=master`), which only the stack's own seeding uses (the handler has no key).
+pub fn cosmos_caller(authorization: &str) -> Option<String> {
+    let decoded = percent_encoding::percent_decode_str(authorization)
+        .decode_utf8()
+        .ok()?;
+    let mut kind = None;
+    let mut sig = None;
+    for pair in decoded.split('&') {
+        match pair.split_once('=') {
+            Some(("type", v)) => kind = Some(v.to_string()),
+            Some(("sig", v)) => sig = Some(v.to_string()),
+            _ => {}
+        }
+    }
+    match kind.as_deref() {
+        Some("aad") => Some(
+            sig.and_then(|t| crate::identity::object_id_of(&t))
+                .unwrap_or_default(),
+        ),
+        _ => None,
+    }
 }
 
 /// One decision the check made.
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Decision {
     /// The principal's name in the manifest, or its object id when it has none.
     pub principal: String,
     pub account: String,
     pub action: &'static str,
+    pub scopes: Vec<ScopeKind>,
     pub allowed: bool,
 }
 
@@ -270,6 +414,11 @@ impl Grants {
         }
     }
 
+    /// The TRE whose accounts these are.
+    pub fn tre_id(&self) -> &str {
+        &self.tre_id
+    }
+
     /// Removes a role assignment (a missing or not yet propagated role).
     pub fn revoke(&self, principal: &str, scope: ScopeKind, role: &str) {
         for (name, assignments) in self.principals.lock().unwrap().values_mut() {
@@ -294,7 +443,7 @@ impl Grants {
 
     /// Decides one call by `object_id` and records the decision.
     pub fn decide(&self, object_id: &str, op: &Operation) -> bool {
-        let scopes = scopes_of(&op.account, &self.tre_id);
+        let scopes = &op.scopes;
         let principals = self.principals.lock().unwrap();
         let (name, allowed) = match principals.get(object_id) {
             Some((name, assignments)) => (
@@ -310,6 +459,7 @@ impl Grants {
             principal: name,
             account: op.account.clone(),
             action: op.action,
+            scopes: op.scopes.clone(),
             allowed,
         });
         allowed
@@ -344,7 +494,7 @@ impl Grants {
                     if !d.allowed || d.principal != principal {
                         return false;
                     }
-                    let scopes = scopes_of(&d.account, &self.tre_id);
+                    let scopes = &d.scopes;
                     let allows = |x: &Assignment| {
                         scopes.contains(&x.scope)
                             && self.roles.get(&x.role).is_some_and(|r| r.allows(d.action))
@@ -357,13 +507,37 @@ impl Grants {
     }
 }
 
-/// The error Azure Storage answers when the caller's roles do not allow the call.
-pub fn forbidden_body(action: &str) -> String {
-    format!(
-        "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>AuthorizationPermissionMismatch</Code><Message>This request is not authorized to perform this operation using this permission. (local RBAC: {action})\nRequestId:{}\nTime:{}</Message></Error>",
-        uuid::Uuid::new_v4(),
-        chrono::Utc::now().to_rfc3339()
-    )
+/// What the service answers when the caller's roles do not allow the call: Azure Storage's
+/// `AuthorizationPermissionMismatch` (XML), or Cosmos DB's 403 with sub-status 5301 (JSON).
+fn forbidden(service: Service, op: &Operation, path: &str) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let status = axum::http::StatusCode::FORBIDDEN;
+    match service {
+        Service::Blob | Service::Queue => (
+            status,
+            [
+                ("x-ms-error-code", "AuthorizationPermissionMismatch"),
+                ("content-type", "application/xml"),
+            ],
+            format!(
+                "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>AuthorizationPermissionMismatch</Code><Message>This request is not authorized to perform this operation using this permission. (local RBAC: {})\nRequestId:{}\nTime:{}</Message></Error>",
+                op.action,
+                uuid::Uuid::new_v4(),
+                chrono::Utc::now().to_rfc3339()
+            ),
+        )
+            .into_response(),
+        Service::Cosmos => (
+            status,
+            [("x-ms-substatus", "5301"), ("content-type", "application/json")],
+            serde_json::json!({
+                "code": "Forbidden",
+                "message": format!("Request blocked by Auth: the given request [{path}] cannot be authorized by AAD token in data plane: it needs {} (local RBAC)", op.action),
+            })
+            .to_string(),
+        )
+            .into_response(),
+    }
 }
 
 /// Which storage service a proxy fronts.
@@ -371,6 +545,7 @@ pub fn forbidden_body(action: &str) -> String {
 pub enum Service {
     Blob,
     Queue,
+    Cosmos,
 }
 
 /// A TLS-terminating proxy in front of one Azurite service that enforces [`Grants`].
@@ -470,30 +645,32 @@ async fn forward(
     let (parts, body) = request.into_parts();
     let path = parts.uri.path();
     let query = parts.uri.query().unwrap_or("");
-    let bearer = parts
+    let authorization = parts
         .headers
         .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    if let Some(token) = bearer {
+        .and_then(|v| v.to_str().ok());
+    // Who calls: the token's object id. Storage: a bearer token (a SAS link carries none and
+    // the service checks it itself). Cosmos DB: an Entra ID signature (the stack's own
+    // seeding uses the emulator's key, which the handler does not have).
+    let caller = match state.service {
+        Service::Blob | Service::Queue => authorization
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|t| crate::identity::object_id_of(t).unwrap_or_default()),
+        Service::Cosmos => authorization.and_then(cosmos_caller),
+    };
+    if let Some(object_id) = caller {
+        let tre_id = state.grants.tre_id();
+        let method = parts.method.as_str();
         let operation = match state.service {
-            Service::Blob => blob_operation(parts.method.as_str(), path, query),
-            Service::Queue => queue_operation(parts.method.as_str(), path, query),
+            Service::Blob => blob_operation(method, path, query, tre_id),
+            Service::Queue => queue_operation(method, path, query, tre_id),
+            Service::Cosmos => Some(cosmos_operation(method, path, &parts.headers)),
         };
-        let object_id = crate::identity::object_id_of(token).unwrap_or_default();
         if let Some(op) = operation
             && !state.grants.decide(&object_id, &op)
         {
             tracing::warn!(principal = %object_id, account = %op.account, action = op.action, "local RBAC: refused");
-            return (
-                axum::http::StatusCode::FORBIDDEN,
-                [
-                    ("x-ms-error-code", "AuthorizationPermissionMismatch"),
-                    ("content-type", "application/xml"),
-                ],
-                forbidden_body(op.action),
-            )
-                .into_response();
+            return forbidden(state.service, &op, path);
         }
     }
     let url = format!(
@@ -592,7 +769,7 @@ mod tests {
                 "generateUserDelegationKey/action",
             ),
         ] {
-            let op = blob_operation(method, path, query).unwrap();
+            let op = blob_operation(method, path, query, "local").unwrap();
             assert_eq!(op.account, "stalexipwsa");
             assert_eq!(
                 op.action,
@@ -631,7 +808,7 @@ mod tests {
             ),
             ("PUT", "/stalfunclocal/airlock-work", "", "queues/write"),
         ] {
-            let op = queue_operation(method, path, query).unwrap();
+            let op = queue_operation(method, path, query, "local").unwrap();
             assert_eq!(op.action, format!("{QUEUES}/{action}"), "{method} {path}");
         }
     }
@@ -644,19 +821,17 @@ mod tests {
             "local",
             &[("function", "f-oid"), ("azure-services", "s-oid")],
         );
-        let tags = |account: &str| Operation {
-            account: account.into(),
-            action: TAGS_READ,
-        };
+        let tags = |account: &str| Operation::storage(account.into(), TAGS_READ, "local");
         // Tag read: the function may on in-progress accounts only; Defender's stand-in may.
         assert!(grants.decide("f-oid", &tags("stalexipwsalpha")));
         assert!(grants.decide("f-oid", &tags("stalimiplocal")));
         assert!(!grants.decide("f-oid", &tags("stalexapplocal")));
         assert!(!grants.decide("nobody", &tags("stalexipwsalpha")));
-        let tag_write = Operation {
-            account: "stalexipwsalpha".into(),
-            action: "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/tags/write",
-        };
+        let tag_write = Operation::storage(
+            "stalexipwsalpha".into(),
+            "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/tags/write",
+            "local",
+        );
         assert!(
             !grants.decide("f-oid", &tag_write),
             "only Defender writes the verdict tag"
@@ -692,6 +867,7 @@ mod tests {
             "POST",
             "/stalexintwsalpha/",
             "restype=service&comp=userdelegationkey",
+            "local",
         )
         .unwrap();
         assert!(grants.decide("f-oid", &key));
@@ -699,6 +875,97 @@ mod tests {
         assert!(
             unneeded.iter().any(|a| a.role == "Storage Blob Delegator"),
             "Storage Blob Data Contributor already allows user delegation keys: {unneeded:?}"
+        );
+    }
+
+    #[test]
+    fn cosmos_calls_map_to_data_actions_and_history_is_append_only() {
+        let grants = Grants::new(&Manifest::load(), "local", &[("function", "f-oid")]);
+        let mut headers = axum::http::HeaderMap::new();
+        let op = |method: &str, path: &str, headers: &axum::http::HeaderMap| {
+            cosmos_operation(method, path, headers)
+        };
+        let base = "/dbs/airlock/colls";
+        for (method, path, action, allowed) in [
+            ("GET", "/".to_string(), "readMetadata", true),
+            ("GET", format!("{base}/history"), "readMetadata", true),
+            (
+                "GET",
+                format!("{base}/requests/pkranges"),
+                "readMetadata",
+                true,
+            ),
+            (
+                "POST",
+                format!("{base}/history/docs"),
+                "sqlDatabases/containers/items/create",
+                true,
+            ),
+            (
+                "GET",
+                format!("{base}/history/docs/h1"),
+                "sqlDatabases/containers/items/read",
+                true,
+            ),
+            (
+                "PUT",
+                format!("{base}/history/docs/h1"),
+                "sqlDatabases/containers/items/replace",
+                false,
+            ),
+            (
+                "DELETE",
+                format!("{base}/releases/docs/r1"),
+                "sqlDatabases/containers/items/delete",
+                false,
+            ),
+            (
+                "PUT",
+                format!("{base}/requests/docs/r1"),
+                "sqlDatabases/containers/items/replace",
+                true,
+            ),
+            (
+                "DELETE",
+                format!("{base}/requests/docs/r1"),
+                "sqlDatabases/containers/items/delete",
+                true,
+            ),
+            ("POST", "/dbs".to_string(), "sqlDatabases/write", false),
+            (
+                "POST",
+                "/dbs/airlock/colls".to_string(),
+                "sqlDatabases/containers/write",
+                false,
+            ),
+        ] {
+            let o = op(method, &path, &headers);
+            assert_eq!(o.action, format!("{COSMOS}/{action}"), "{method} {path}");
+            assert_eq!(grants.decide("f-oid", &o), allowed, "{method} {path}");
+        }
+        headers.insert("x-ms-documentdb-is-upsert", "True".parse().unwrap());
+        let upsert = op("POST", &format!("{base}/history/docs"), &headers);
+        assert!(upsert.action.ends_with("items/upsert"));
+        assert!(
+            !grants.decide("f-oid", &upsert),
+            "an upsert could overwrite history"
+        );
+        headers.clear();
+        headers.insert("x-ms-documentdb-isquery", "True".parse().unwrap());
+        let query = op("POST", &format!("{base}/history/docs"), &headers);
+        assert!(query.action.ends_with("executeQuery"));
+        assert!(grants.decide("f-oid", &query));
+    }
+
+    #[test]
+    fn cosmos_callers_are_read_from_entra_signatures_only() {
+        let (token, _) = crate::identity::mint("https://127.0.0.1", "f-oid");
+        let aad = format!("type%3Daad%26ver%3D1.0%26sig%3D{token}");
+        assert_eq!(cosmos_caller(&aad).as_deref(), Some("f-oid"));
+        assert_eq!(cosmos_caller("type%3Dmaster%26ver%3D1.0%26sig%3Dabc"), None);
+        assert_eq!(
+            cosmos_caller("type%3Daad%26ver%3D1.0%26sig%3Djunk").as_deref(),
+            Some("")
         );
     }
 

@@ -1,5 +1,6 @@
 //! The local router: the HTTP face of Event Grid and the token issuer for the local stack.
-//! It accepts publishes on Event Grid's REST shape (with the `aeg-sas-key` check) and hands
+//! It accepts publishes on Event Grid's REST shape (an Entra token whose principal holds
+//! EventGrid Data Sender, as on a topic with local auth off) and hands
 //! them to the one [`DeliveryEngine`], serves the development JWKS, and mints Entra-shaped
 //! tokens for local users. Delivery itself (subscriptions, retries, dead letters, duplicates,
 //! reordering) is the engine's.
@@ -30,6 +31,9 @@ pub struct Router {
     pub rescans: crate::watcher::RescanRequests,
     /// The secret App Service puts in `IDENTITY_HEADER` for the managed identity endpoint.
     pub identity_header: String,
+    /// The role check for publishes (EventGrid Data Sender); without it any Entra token for
+    /// Event Grid may publish.
+    pub grants: Option<Arc<crate::rbac::Grants>>,
 }
 
 impl Router {
@@ -46,7 +50,14 @@ impl Router {
             failing_publishes: AtomicU32::new(0),
             rescans: Default::default(),
             identity_header: uuid::Uuid::new_v4().to_string(),
+            grants: None,
         }
+    }
+
+    /// Checks publishes against these role assignments.
+    pub fn with_grants(mut self, grants: Arc<crate::rbac::Grants>) -> Self {
+        self.grants = Some(grants);
+        self
     }
 
     /// The next `n` publishes to any topic are refused with 503, as a throttled topic would.
@@ -83,11 +94,8 @@ async fn publish(
     headers: HeaderMap,
     body: String,
 ) -> (StatusCode, String) {
-    if !authorised(&router, &headers) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            "missing or wrong aeg-sas-key".into(),
-        );
+    if let Err(refused) = may_publish(&router, &headers, &topic) {
+        return refused;
     }
     let failing = router
         .failing_publishes
@@ -120,6 +128,52 @@ async fn publish(
     (StatusCode::OK, String::new())
 }
 
+/// A publish as Event Grid takes it from a topic with local auth off (as `infra/azure`
+/// makes them): an Entra ID token for `https://eventgrid.azure.net` whose principal holds
+/// EventGrid Data Sender on the topic (`infra/rbac.json`); a key is refused.
+fn may_publish(
+    router: &Router,
+    headers: &HeaderMap,
+    topic: &str,
+) -> Result<(), (StatusCode, String)> {
+    let Some(token) = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        let why = if headers.contains_key("aeg-sas-key") {
+            "local auth is disabled on this topic: use an Entra ID token"
+        } else {
+            "an Entra ID bearer token is required"
+        };
+        return Err((StatusCode::UNAUTHORIZED, why.into()));
+    };
+    if crate::identity::claim(token, "aud").as_deref() != Some("https://eventgrid.azure.net") {
+        return Err((
+            StatusCode::UNAUTHORIZED,
+            "the token's audience must be https://eventgrid.azure.net".into(),
+        ));
+    }
+    let Some(grants) = &router.grants else {
+        return Ok(());
+    };
+    let object_id = crate::identity::object_id_of(token).unwrap_or_default();
+    let send = crate::rbac::Operation {
+        account: topic.to_string(),
+        action: "Microsoft.EventGrid/topics/events/send/action",
+        scopes: vec![crate::rbac::ScopeKind::Topic],
+    };
+    if grants.decide(&object_id, &send) {
+        Ok(())
+    } else {
+        Err((
+            StatusCode::FORBIDDEN,
+            format!("the principal {object_id} may not send to topic {topic:?} (local RBAC)"),
+        ))
+    }
+}
+
+/// The router's own operator endpoints (dead letters) take the stand-in's key.
 fn authorised(router: &Router, headers: &HeaderMap) -> bool {
     headers.get("aeg-sas-key").and_then(|v| v.to_str().ok()) == Some(router.topic_key.as_str())
 }

@@ -57,10 +57,12 @@ pub struct StackOptions {
 }
 
 /// The proxies between the handler and its backing services, when the stack has them.
-/// The local RBAC check in front of Azurite's Blob and Queue services.
+/// The local RBAC check in front of Azurite's Blob and Queue services and the Cosmos DB
+/// emulator.
 pub struct RbacProxies {
     pub blob: RbacProxy,
     pub queue: RbacProxy,
+    pub cosmos: RbacProxy,
     /// The roles in force and every decision made.
     pub grants: Arc<crate::rbac::Grants>,
 }
@@ -217,14 +219,22 @@ impl LocalStack {
         let data_dir = options.state_dir.join("azurite");
         let azurite = Azurite::start(&tls, &azurite_accounts, &log_dir, &data_dir)?;
         let discard_data = (!options.keep_data).then(|| data_dir.clone());
-        let cosmos_proxy_port = if options.fault_proxies {
+        // Cosmos DB is reached through the RBAC check (and the fault proxy in front of it when
+        // there is one): the emulator's account document names the outermost address, since
+        // the SDK sends its calls wherever the account says it is.
+        let cosmos_rbac_port = free_port()?;
+        let cosmos_fault_port = if options.fault_proxies {
             Some(free_port()?)
         } else {
             None
         };
-        let cosmos = CosmosEmulator::start_behind(&tls, &log_dir, cosmos_proxy_port)?;
-        // Azure RBAC: the Function App's calls to Blob and Queue pass the role check of
-        // infra/rbac.json first, as on Azure (Azurite checks no roles).
+        let cosmos = CosmosEmulator::start_behind(
+            &tls,
+            &log_dir,
+            Some(cosmos_fault_port.unwrap_or(cosmos_rbac_port)),
+        )?;
+        // Azure RBAC: the Function App's calls to Blob, Queue and Cosmos DB pass the role
+        // check of infra/rbac.json first, as on Azure (the emulators check no roles).
         let grants = Arc::new(crate::rbac::Grants::new(
             &crate::rbac::Manifest::load(),
             &options.tre_id,
@@ -243,16 +253,24 @@ impl LocalStack {
             blob: RbacProxy::start(0, azurite.port, Service::Blob, &tls, grants.clone()).await?,
             queue: RbacProxy::start(0, azurite.queue_port, Service::Queue, &tls, grants.clone())
                 .await?,
+            cosmos: RbacProxy::start(
+                cosmos_rbac_port,
+                cosmos.port,
+                Service::Cosmos,
+                &tls,
+                grants.clone(),
+            )
+            .await?,
             grants,
         };
         let work_queue_url = format!(
             "https://127.0.0.1:{}/{host_account}/airlock-work",
             rbac.queue.port
         );
-        let faults = match cosmos_proxy_port {
+        let faults = match cosmos_fault_port {
             Some(port) => Some(BackendFaults {
                 blob: FaultProxy::start(0, rbac.blob.port).await?,
-                cosmos: FaultProxy::start(port, cosmos.port).await?,
+                cosmos: FaultProxy::start(port, cosmos_rbac_port).await?,
             }),
             None => None,
         };
@@ -264,7 +282,7 @@ impl LocalStack {
             ),
             None => (
                 format!("https://127.0.0.1:{}/{{account}}", rbac.blob.port),
-                cosmos.endpoint.clone(),
+                format!("https://127.0.0.1:{cosmos_rbac_port}/"),
             ),
         };
         let clamd = Clamd::start(&options.state_dir, &log_dir, options.scanner_max_bytes)?;
@@ -302,11 +320,10 @@ impl LocalStack {
                 ..options.delivery.clone()
             },
         ));
-        let router = Arc::new(Router::new(
-            engine.clone(),
-            TOPIC_KEY.into(),
-            Box::new(audience),
-        ));
+        let router = Arc::new(
+            Router::new(engine.clone(), TOPIC_KEY.into(), Box::new(audience))
+                .with_grants(rbac.grants.clone()),
+        );
         let blobs = Arc::new(
             AzureBlobStore::new(
                 &azurite.endpoint_template,
@@ -406,14 +423,13 @@ impl LocalStack {
             .env("IDENTITY_ENDPOINT", format!("{router_url}/msi/token"))
             .env("IDENTITY_HEADER", &router.identity_header)
             .env("AIRLOCK_BLOB_ENDPOINT", &handler_blob_endpoint)
+            // Entra ID through the managed identity, as on Azure (no key: local auth is off
+            // there); the database and containers exist already, as Terraform makes them.
             .env("AIRLOCK_COSMOS_ENDPOINT", &handler_cosmos_endpoint)
-            .env("AIRLOCK_COSMOS_KEY", COSMOS_EMULATOR_KEY)
-            .env("AIRLOCK_COSMOS_CREATE", "true")
             .env(
                 "AIRLOCK_STATUS_CHANGED_TOPIC_ENDPOINT",
                 format!("{router_url}/topics/status-changed/api/events"),
             )
-            .env("AIRLOCK_STATUS_CHANGED_TOPIC_KEY", TOPIC_KEY)
             .env("AIRLOCK_WORK_QUEUE_URL", &work_queue_url)
             // Defender's on-demand scan goes to Resource Manager, played by the router.
             .env("AIRLOCK_ARM_ENDPOINT", &router_url)
@@ -429,7 +445,6 @@ impl LocalStack {
                 "AIRLOCK_NOTIFICATION_TOPIC_ENDPOINT",
                 format!("{router_url}/topics/notification/api/events"),
             )
-            .env("AIRLOCK_NOTIFICATION_TOPIC_KEY", TOPIC_KEY)
             .env("AIRLOCK_AUTH_ISSUER", DEV_ISSUER)
             .env(
                 "AIRLOCK_AUTH_JWKS_URL",

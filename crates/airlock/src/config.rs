@@ -12,16 +12,11 @@ pub struct AzureConfig {
     pub blob_endpoint: String,
     pub cosmos_endpoint: String,
     pub cosmos_database: String,
-    /// Emulator only: Azure accounts run with key auth off.
-    pub cosmos_key: Option<String>,
-    /// Create the database and containers at start-up.
-    pub cosmos_create: bool,
-    /// `managed-identity`, `developer` or `local` (emulators).
+    /// `managed-identity` or `developer`: the one identity for storage, Cosmos DB and Event
+    /// Grid (their keys are off on Azure, and the handler has no way to use one).
     pub credential: String,
     pub status_changed_topic: String,
-    pub status_changed_topic_key: Option<String>,
     pub notification_topic: String,
-    pub notification_topic_key: Option<String>,
     /// The `Work` queue: `https://{account}.queue.core.windows.net/airlock-work`.
     pub work_queue_url: String,
     /// Defender's on-demand scan, asked for before a missing verdict fails a request; `None`
@@ -101,24 +96,27 @@ impl Config {
                 "AIRLOCK_CREDENTIAL must be managed-identity or developer, not {credential:?}"
             )));
         }
-        let flag = |k: &str| -> Result<bool, ConfigError> {
-            match get(k).as_deref() {
-                None | Some("false") => Ok(false),
-                Some("true") => Ok(true),
-                Some(v) => Err(ConfigError(format!("{k} must be true or false, not {v:?}"))),
+        // Keys and creating the database were for the emulators; the local stack now gives
+        // the handler an identity as Azure does. A leftover setting is named, not ignored.
+        for retired in [
+            "AIRLOCK_COSMOS_KEY",
+            "AIRLOCK_COSMOS_CREATE",
+            "AIRLOCK_STATUS_CHANGED_TOPIC_KEY",
+            "AIRLOCK_NOTIFICATION_TOPIC_KEY",
+        ] {
+            if get(retired).is_some() {
+                return Err(ConfigError(format!(
+                    "{retired} is no longer read: Cosmos DB and Event Grid are reached with the Function App's identity (AIRLOCK_CREDENTIAL), and Terraform creates the database; remove it"
+                )));
             }
-        };
+        }
         let azure = AzureConfig {
             blob_endpoint,
             cosmos_endpoint: required("AIRLOCK_COSMOS_ENDPOINT")?,
             cosmos_database: get("AIRLOCK_COSMOS_DATABASE").unwrap_or_else(|| "airlock".into()),
-            cosmos_key: get("AIRLOCK_COSMOS_KEY"),
-            cosmos_create: flag("AIRLOCK_COSMOS_CREATE")?,
             credential,
             status_changed_topic: required("AIRLOCK_STATUS_CHANGED_TOPIC_ENDPOINT")?,
-            status_changed_topic_key: get("AIRLOCK_STATUS_CHANGED_TOPIC_KEY"),
             notification_topic: required("AIRLOCK_NOTIFICATION_TOPIC_ENDPOINT")?,
-            notification_topic_key: get("AIRLOCK_NOTIFICATION_TOPIC_KEY"),
             work_queue_url: required("AIRLOCK_WORK_QUEUE_URL")?,
             rescan: rescan_config(&get)?,
         };
@@ -317,7 +315,6 @@ mod tests {
         assert_eq!(c.tre_id, "dev");
         assert_eq!(c.azure.credential, "managed-identity");
         assert_eq!(c.azure.cosmos_database, "airlock");
-        assert!(!c.azure.cosmos_create);
         assert!(!c.json_logs);
     }
 
@@ -359,7 +356,9 @@ mod tests {
                 r#"{"allowedIpRanges": ["2001:db8::/32"]}"#,
             ),
             ("AIRLOCK_API_CALLS_PER_MINUTE", "lots"),
-            ("AIRLOCK_COSMOS_CREATE", "yes"),
+            ("AIRLOCK_COSMOS_CREATE", "true"),
+            ("AIRLOCK_COSMOS_KEY", "C2y6yDjf5"),
+            ("AIRLOCK_STATUS_CHANGED_TOPIC_KEY", "k"),
         ];
         for (key, value) in cases {
             let err = Config::from_map(&with(key, Some(value))).unwrap_err();

@@ -1,4 +1,5 @@
-//! Azure RBAC on the local stack (`infra/rbac.json`, enforced in front of Azurite): the
+//! Azure RBAC on the local stack (`infra/rbac.json`, enforced in front of Azurite and the
+//! Cosmos DB emulator): the
 //! handler's calls succeed only with the roles Terraform grants, every one of those roles is
 //! needed, and a missing role is an alert and a retry, never a lost verdict.
 
@@ -72,12 +73,31 @@ async fn the_packaged_handler_exports_with_exactly_the_roles_granted() {
         .into_iter()
         .filter(|d| d.principal == "function")
         .collect();
-    assert!(
-        function_calls.iter().any(|d| d.action == TAGS_READ),
-        "the verdict's tag was read through the check"
-    );
-    // Roles the handler's own calls must need: storage roles that are not the Functions
-    // host's own (its blob leases and diagnostics tables are not played locally).
+    for (resource, action) in [
+        ("stalexipwsalpha", TAGS_READ),
+        (
+            "requests",
+            "Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/items/replace",
+        ),
+        (
+            "history",
+            "Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers/items/create",
+        ),
+        (
+            "status-changed",
+            "Microsoft.EventGrid/topics/events/send/action",
+        ),
+    ] {
+        assert!(
+            function_calls
+                .iter()
+                .any(|d| d.account == resource && d.action == action),
+            "{action} on {resource} went through the check"
+        );
+    }
+    // Roles the handler's own calls must need: storage, Cosmos DB and Event Grid roles that
+    // are not the Functions host's own (its blob leases and diagnostics tables are not played
+    // locally). Security Admin (Defender's on-demand scan) is not checked here.
     let manifest = airlock_local::rbac::Manifest::load();
     let unneeded: Vec<_> = grants
         .unneeded("function")
@@ -88,7 +108,15 @@ async fn the_packaged_handler_exports_with_exactly_the_roles_granted() {
                     .actions
                     .iter()
                     .chain(&manifest.roles[&a.role].data_actions)
-                    .any(|p| p.starts_with("Microsoft.Storage/"))
+                    .any(|p| {
+                        [
+                            "Microsoft.Storage/",
+                            "Microsoft.DocumentDB/",
+                            "Microsoft.EventGrid/",
+                        ]
+                        .iter()
+                        .any(|service| p.starts_with(service))
+                    })
         })
         .collect();
     assert_eq!(unneeded, vec![], "granted but never needed");

@@ -354,6 +354,59 @@ fn terraform_grants_the_function_exactly_the_roles_in_the_manifest() {
             granted.insert((scope.to_string(), role));
         }
     }
+    // Cosmos DB's data-plane role assignments, by the containers they are scoped to.
+    let cosmos_definitions = terraform_blocks("azurerm_cosmosdb_sql_role_definition");
+    let core = std::fs::read_to_string(
+        Path::new(REPO).join("infra/azure/modules/airlock-core/identity.tf"),
+    )
+    .unwrap();
+    for (name, body) in terraform_blocks("azurerm_cosmosdb_sql_role_assignment") {
+        if attribute(&body, "principal_id") != Some("local.function_principal") {
+            continue;
+        }
+        // The containers: the keys of the for_each map, written here or in a local.
+        let map_text = match attribute(&body, "for_each") {
+            Some("{") => body[body.find("for_each").unwrap()..].to_string(),
+            Some(local) if local.starts_with("local.") => {
+                let key = local.trim_start_matches("local.");
+                core[core.find(&format!("{key} = {{")).unwrap()..].to_string()
+            }
+            other => panic!("{name}: for_each {other:?}"),
+        };
+        let map_body = &map_text[map_text.find('{').unwrap() + 1..map_text.find('}').unwrap()];
+        let containers: BTreeSet<&str> = map_body
+            .lines()
+            .filter_map(|l| l.split_once('=').map(|(k, _)| k.trim()))
+            .filter(|k| !k.is_empty())
+            .collect();
+        let scope = if containers == BTreeSet::from(["history", "releases"]) {
+            "cosmos-append-only"
+        } else if containers == BTreeSet::from(["requests", "workspaces"]) {
+            "cosmos-records"
+        } else {
+            panic!("{name}: containers the manifest has no scope for: {containers:?}")
+        };
+        let role_id = attribute(&body, "role_definition_id").unwrap();
+        let role = if role_id.contains("00000000-0000-0000-0000-000000000002") {
+            "Cosmos DB Built-in Data Contributor".to_string()
+        } else {
+            let definition = role_id.split('.').nth(1).unwrap();
+            let (_, def) = cosmos_definitions
+                .iter()
+                .find(|(n, _)| n == definition)
+                .unwrap_or_else(|| panic!("no azurerm_cosmosdb_sql_role_definition {definition}"));
+            let full = quoted(attribute(def, "name").unwrap()).remove(0);
+            // Its permissions must be the manifest's.
+            let start = def.find("data_actions").unwrap();
+            let actions = quoted(&def[start..def[start..].find(']').unwrap() + start]);
+            let in_manifest: Vec<String> =
+                serde_json::from_value(manifest["roles"][&full]["dataActions"].clone())
+                    .unwrap_or_default();
+            assert_eq!(actions, in_manifest, "{full}");
+            full
+        };
+        granted.insert((scope.to_string(), role));
+    }
     let declared: BTreeSet<(String, String)> = manifest["principals"]["function"]["assignments"]
         .as_array()
         .unwrap()

@@ -14,18 +14,12 @@ use std::time::Duration;
 pub const MAX_BATCH_BYTES: usize = 1_000_000;
 
 #[derive(Clone)]
-pub enum TopicAuth {
-    /// `aeg-sas-key` (the local router; topics with local auth).
-    Key(String),
-    /// Entra bearer token for `https://eventgrid.azure.net/.default` (Azure, managed identity).
-    Credential(Arc<dyn TokenCredential>),
-}
-
-#[derive(Clone)]
 pub struct TopicEndpoint {
     /// `https://{topic}.{region}-1.eventgrid.azure.net/api/events`
     pub url: String,
-    pub auth: TopicAuth,
+    /// Entra ID bearer tokens for `https://eventgrid.azure.net/.default` (the topics run with
+    /// local auth off, so there is no key to use).
+    pub credential: Arc<dyn TokenCredential>,
 }
 
 pub struct EventGridPublisher {
@@ -60,16 +54,12 @@ impl EventGridPublisher {
                 .post(&url)
                 .header("content-type", "application/json")
                 .body(body.clone());
-            request = match &endpoint.auth {
-                TopicAuth::Key(key) => request.header("aeg-sas-key", key),
-                TopicAuth::Credential(c) => {
-                    let token = c
-                        .get_token(&["https://eventgrid.azure.net/.default"], None)
-                        .await
-                        .map_err(|e| PortError::Transient(format!("token for Event Grid: {e}")))?;
-                    request.bearer_auth(token.token.secret())
-                }
-            };
+            let token = endpoint
+                .credential
+                .get_token(&["https://eventgrid.azure.net/.default"], None)
+                .await
+                .map_err(|e| PortError::Transient(format!("token for Event Grid: {e}")))?;
+            request = request.bearer_auth(token.token.secret());
             match request.send().await {
                 Ok(r) if r.status().is_success() => return Ok(()),
                 Ok(r) => {
@@ -79,6 +69,13 @@ impl EventGridPublisher {
                     let retryable = status.as_u16() == 429
                         || status.is_server_error()
                         || status.as_u16() == 408;
+                    if status.as_u16() == 401 || status.as_u16() == 403 {
+                        // Our identity lacks EventGrid Data Sender (or it has not propagated):
+                        // an operator must act; the outbox keeps the events meanwhile.
+                        return Err(PortError::Forbidden(format!(
+                            "Event Grid refused our identity ({last})"
+                        )));
+                    }
                     if !retryable {
                         return Err(PortError::Permanent(format!(
                             "Event Grid refused the events ({last})"
