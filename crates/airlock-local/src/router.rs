@@ -194,17 +194,35 @@ async fn start_malware_scan(
     Path((_, _, account)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> (StatusCode, axum::Json<Value>) {
-    let bearer = headers
+    let token = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("Bearer ") && v.len() > 7);
-    if !bearer {
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .filter(|t| !t.is_empty());
+    let Some(token) = token else {
         return (
             StatusCode::UNAUTHORIZED,
             axum::Json(
                 json!({"error": {"code": "AuthenticationFailed", "message": "a bearer token is required"}}),
             ),
         );
+    };
+    // Resource Manager checks the caller's roles on the account (Security Admin holds
+    // Microsoft.Security/*: infra/rbac.json).
+    if let Some(grants) = &router.grants {
+        let object_id = crate::identity::object_id_of(token).unwrap_or_default();
+        let scan = crate::rbac::Operation::storage(
+            account.clone(),
+            "Microsoft.Security/defenderForStorageSettings/startMalwareScan/action",
+            grants.tre_id(),
+        );
+        if !grants.decide(&object_id, &scan) {
+            return (
+                StatusCode::FORBIDDEN,
+                axum::Json(json!({"error": {"code": "AuthorizationFailed",
+                    "message": format!("the client {object_id} does not have authorization to perform action '{}' over scope '{account}' (local RBAC)", scan.action)}})),
+            );
+        }
     }
     router.rescans.ask(&account);
     tracing::info!(%account, "on-demand malware scan asked for");

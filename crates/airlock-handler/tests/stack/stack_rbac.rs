@@ -97,7 +97,8 @@ async fn the_packaged_handler_exports_with_exactly_the_roles_granted() {
     }
     // Roles the handler's own calls must need: storage, Cosmos DB and Event Grid roles that
     // are not the Functions host's own (its blob leases and diagnostics tables are not played
-    // locally). Security Admin (Defender's on-demand scan) is not checked here.
+    // locally). Security Admin (Defender's on-demand scan) is needed only when a verdict is
+    // overdue, which this export does not meet (`stack_faults` does, through the same check).
     let manifest = airlock_local::rbac::Manifest::load();
     let unneeded: Vec<_> = grants
         .unneeded("function")
