@@ -952,6 +952,93 @@ East,1000,500,380\n";
         assert!(checked(&sdc_only, "t.csv", b"g,n\nA,50\n", 64).1.is_none());
     }
 
+    /// Tables read as RFC 4180 readers (Python's csv, Excel) read them, in any chunking: a
+    /// quote inside an unquoted cell is a character, quoted cells may hold separators, line
+    /// ends and doubled quotes, a byte-order mark is not part of the first header, and a table
+    /// that cannot be read to its end is `uncertain`, never silence.
+    #[test]
+    fn tables_are_read_as_csv_readers_read_them() {
+        let g = gates(serde_json::json!([{"name": "sdc", "kind": "disclosure"}]));
+        type Expected<'a> = Vec<(&'a str, Option<&'a str>)>;
+        let cases: Vec<(&[u8], Expected)> = vec![
+            // Attack: `5" screen` used to open a quote that swallowed every later row.
+            (
+                b"product,n\n5\" screen,3\nphone,4\n",
+                vec![
+                    ("small_count", Some("row 2, column \"n\"")),
+                    ("small_count", Some("row 3, column \"n\"")),
+                ],
+            ),
+            (
+                b"product,n\r\n5\" screen,3\r\nphone,40\r\n",
+                vec![("small_count", Some("row 2, column \"n\""))],
+            ),
+            // Excel's "CSV UTF-8": the count column first, its header after the BOM.
+            (
+                b"\xEF\xBB\xBFn,group\n3,A\n50,B\n",
+                vec![("small_count", Some("row 2, column \"n\""))],
+            ),
+            // Quoted cells with a separator, a line end and doubled quotes.
+            (
+                b"group,n\n\"North, \"\"inner\"\"\nwest\",4\n\"South\",50\n",
+                vec![("small_count", Some("row 2, column \"n\""))],
+            ),
+            // A quote right after a closing quote's text carries on (lenient readers do).
+            (
+                b"group,n\n\"a\"b,2\n",
+                vec![("small_count", Some("row 2, column \"n\""))],
+            ),
+            // Never closed: the rows after it cannot be checked.
+            (b"group,n\n\"open,30\nx,2\n", vec![("uncertain", None)]),
+        ];
+        for (data, expected) in cases {
+            for chunk in [1, 2, 3, 4096] {
+                let got = run(&g, "t.csv", data, chunk);
+                assert_eq!(
+                    rules(&got),
+                    expected,
+                    "{:?} in chunks of {chunk}: {got:?}",
+                    String::from_utf8_lossy(data)
+                );
+            }
+        }
+        // A file that is only part of a byte-order mark is read, not lost.
+        assert_eq!(rules(&run(&g, "t.csv", b"\xEF\xBB", 1)), vec![]);
+    }
+
+    /// Attack: a wide table kept every count of 5,000 rows (a 15.8 MB CSV took the handler to
+    /// 488 MiB). The fingerprint is bounded by its stored size, whatever the width.
+    #[test]
+    fn a_wide_table_fingerprint_is_bounded_by_bytes() {
+        let g = gates(serde_json::json!([{"name": "ledger", "kind": "releaseLedger"}]));
+        let columns = 2_000;
+        let mut csv = String::from("id");
+        for c in 0..columns {
+            csv.push_str(&format!(",c{c}_n"));
+        }
+        csv.push('\n');
+        for r in 0..600 {
+            csv.push_str(&format!("row{r}"));
+            for c in 0..columns {
+                csv.push_str(&format!(",{}", 100 + (r * c) % 900));
+            }
+            csv.push('\n');
+        }
+        let cells = checked(&g, "wide.csv", csv.as_bytes(), 65536).1.unwrap();
+        let stored = serde_json::to_vec(&cells).unwrap().len();
+        assert!(
+            stored <= table::MAX_FINGERPRINT_BYTES,
+            "{stored} bytes stored for a {} byte table",
+            csv.len()
+        );
+        assert!(
+            cells.rows.len() < 600 && !cells.complete,
+            "{}",
+            cells.rows.len()
+        );
+        assert!(cells.rows.len() > 50, "{}", cells.rows.len());
+    }
+
     #[test]
     fn a_table_fingerprint_is_bounded() {
         let g = gates(serde_json::json!([{"name": "ledger", "kind": "releaseLedger"}]));

@@ -2,7 +2,13 @@
 //! count cells checked against the threshold, rounding and zero rules, magnitude cells checked
 //! for dominance and p-percent where the table carries the largest contributions, degrees of
 //! freedom checked, and the cells kept (bounded) as the table's fingerprint for the release
-//! ledger. Memory is one line plus the capped findings and fingerprint.
+//! ledger. Memory is one row plus the capped findings and fingerprint.
+//!
+//! Cells are read as RFC 4180 readers (Python's `csv`, Excel) read them: a quote opens a
+//! quoted cell only as a cell's first character, `""` inside one is a quote, and a quote inside
+//! an unquoted cell (`5" screen`) is just a character. A UTF-8 byte-order mark (Excel's "CSV
+//! UTF-8") is not part of the first header. A table that cannot be read to its end (a quoted
+//! cell never closed) is an `uncertain` finding, never a silent pass.
 
 use super::{Disclosure, Finding, Gate, GateKind, GateMode};
 use serde::{Deserialize, Serialize};
@@ -14,6 +20,10 @@ const MAX_LINE_BYTES: usize = 1024 * 1024;
 /// Rows kept in a table's fingerprint (OpenSAFELY's row limit for released tables is 5,000;
 /// the ledger keeps the first this many).
 pub const MAX_FINGERPRINT_ROWS: usize = 5_000;
+/// The fingerprint's size as stored (JSON), at most: rows beyond it are not kept, however
+/// wide the table. Well under Cosmos DB's 2 MB item limit, and the handler's memory for it
+/// stays a small multiple of this whatever the file's size.
+pub const MAX_FINGERPRINT_BYTES: usize = 1024 * 1024;
 /// A row's label longer than this is cut (it identifies the row; it is not the data).
 const MAX_KEY_CHARS: usize = 160;
 
@@ -59,11 +69,36 @@ struct Magnitude {
     top: Vec<usize>,
 }
 
+/// Where the reader is within a row (RFC 4180, read leniently as Python's `csv` does).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CsvState {
+    /// At the start of a cell: a quote here opens a quoted cell.
+    CellStart,
+    /// In an unquoted cell: quotes are ordinary characters.
+    Unquoted,
+    /// In a quoted cell: separators and line ends are part of the cell.
+    Quoted,
+    /// Just after a quote in a quoted cell: `"` again is an escaped quote; a separator or a
+    /// line end closes the cell; anything else carries on unquoted (lenient readers do).
+    QuoteInQuoted,
+}
+
+/// The UTF-8 byte-order mark.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
 pub(super) struct TableScan {
     separator: u8,
     rules: Vec<(String, Disclosure)>,
-    line: Vec<u8>,
-    in_quotes: bool,
+    /// The row being read: its finished cells, the cell being read, and its size.
+    row_cells: Vec<Vec<u8>>,
+    cell: Vec<u8>,
+    row_bytes: usize,
+    state: CsvState,
+    /// The row number where the quoted cell being read opened.
+    quote_opened_on: u64,
+    /// The first bytes of the stream while it may still be a byte-order mark.
+    start: Option<Vec<u8>>,
+    fingerprint_bytes: usize,
     too_long: bool,
     header: Option<Vec<String>>,
     /// For each disclosure gate, the indices of its count columns.
@@ -95,8 +130,13 @@ impl TableScan {
         TableScan {
             separator,
             rules,
-            line: Vec::new(),
-            in_quotes: false,
+            row_cells: Vec::new(),
+            cell: Vec::new(),
+            row_bytes: 0,
+            state: CsvState::CellStart,
+            quote_opened_on: 0,
+            start: Some(Vec::new()),
+            fingerprint_bytes: 0,
             too_long: false,
             header: None,
             columns: Vec::new(),
@@ -116,24 +156,90 @@ impl TableScan {
     }
 
     pub(super) fn feed(&mut self, chunk: &[u8]) {
+        let mut chunk = chunk;
+        // Hold the first bytes until they are known not to be, or to be, a byte-order mark.
+        if let Some(start) = &mut self.start {
+            let take = (BOM.len() - start.len()).min(chunk.len());
+            start.extend_from_slice(&chunk[..take]);
+            chunk = &chunk[take..];
+            if start.len() < BOM.len() && BOM.starts_with(start) {
+                return;
+            }
+            let held = self.start.take().unwrap_or_default();
+            if held != BOM {
+                for b in held {
+                    self.byte(b);
+                }
+            }
+        }
         for &b in chunk {
-            if b == b'"' {
-                self.in_quotes = !self.in_quotes;
-            }
-            if b == b'\n' && !self.in_quotes {
-                self.end_line();
-                continue;
-            }
-            if self.line.len() < MAX_LINE_BYTES {
-                self.line.push(b);
-            } else {
-                self.too_long = true;
-            }
+            self.byte(b);
         }
     }
 
+    /// One byte of the table through the reader.
+    fn byte(&mut self, b: u8) {
+        let separator = self.separator;
+        match (self.state, b) {
+            (CsvState::CellStart, b'"') => {
+                self.state = CsvState::Quoted;
+                self.quote_opened_on = self.rows + 1;
+                return;
+            }
+            (CsvState::Quoted, b'"') => {
+                self.state = CsvState::QuoteInQuoted;
+                return;
+            }
+            (CsvState::QuoteInQuoted, b'"') => self.state = CsvState::Quoted,
+            (CsvState::Quoted, _) => {}
+            (_, b'\n') => {
+                self.end_cell();
+                self.end_line();
+                return;
+            }
+            (_, b) if b == separator => {
+                self.end_cell();
+                return;
+            }
+            (CsvState::CellStart | CsvState::QuoteInQuoted, _) => self.state = CsvState::Unquoted,
+            (CsvState::Unquoted, _) => {}
+        }
+        if self.row_bytes < MAX_LINE_BYTES {
+            self.cell.push(b);
+            self.row_bytes += 1;
+        } else {
+            self.too_long = true;
+        }
+    }
+
+    fn end_cell(&mut self) {
+        self.row_cells.push(std::mem::take(&mut self.cell));
+        self.state = CsvState::CellStart;
+    }
+
     pub(super) fn finish(mut self) -> TableScan {
-        if !self.line.is_empty() {
+        if let Some(held) = self.start.take()
+            && held != BOM
+        {
+            for b in held {
+                self.byte(b);
+            }
+        }
+        if matches!(self.state, CsvState::Quoted) {
+            let message = format!(
+                "the table could not be read to its end: a quoted cell opened on row {} is never closed, so the rows after it were not checked",
+                self.quote_opened_on
+            );
+            for (gate, _) in self.rules.clone() {
+                self.push(&gate, "uncertain", message.clone(), None);
+            }
+            if let Some(cells) = &mut self.cells {
+                cells.complete = false;
+            }
+        }
+        if !self.row_cells.is_empty() || !self.cell.is_empty() || self.state != CsvState::CellStart
+        {
+            self.end_cell();
             self.end_line();
         }
         for ((gate, rule), n) in std::mem::take(&mut self.left_out) {
@@ -227,8 +333,15 @@ impl TableScan {
     }
 
     fn end_line(&mut self) {
-        let line = std::mem::take(&mut self.line);
-        let line = line.strip_suffix(b"\r").unwrap_or(&line);
+        let mut raw = std::mem::take(&mut self.row_cells);
+        self.row_bytes = 0;
+        self.state = CsvState::CellStart;
+        // CRLF line ends: the CR belongs to the last cell as read.
+        if let Some(last) = raw.last_mut()
+            && last.last() == Some(&b'\r')
+        {
+            last.pop();
+        }
         self.rows += 1;
         if std::mem::take(&mut self.too_long) {
             let message = format!(
@@ -240,10 +353,13 @@ impl TableScan {
             }
             return;
         }
-        if line.iter().all(u8::is_ascii_whitespace) {
+        if raw.iter().all(|c| c.iter().all(u8::is_ascii_whitespace)) {
             return;
         }
-        let cells = split(line, self.separator);
+        let cells: Vec<String> = raw
+            .iter()
+            .map(|c| String::from_utf8_lossy(c).trim().to_string())
+            .collect();
         let Some(header) = &self.header else {
             self.header_row(cells);
             return;
@@ -310,9 +426,26 @@ impl TableScan {
             }
         }
         if let Some(fp) = &mut self.cells {
-            if fp.rows.len() >= MAX_FINGERPRINT_ROWS {
+            // What the row adds to the stored fingerprint: its label, and each count (at most
+            // 20 digits) or null, with JSON's punctuation.
+            let row_bytes = 24
+                + self
+                    .key_indices
+                    .iter()
+                    .map(|&i| cells.get(i).map_or(0, |c| c.len() + 3))
+                    .sum::<usize>()
+                    .min(MAX_KEY_CHARS * 4)
+                + self
+                    .count_indices
+                    .iter()
+                    .map(|&i| cells.get(i).map_or(5, |c| c.len().clamp(4, 20) + 1))
+                    .sum::<usize>();
+            if fp.rows.len() >= MAX_FINGERPRINT_ROWS
+                || self.fingerprint_bytes + row_bytes > MAX_FINGERPRINT_BYTES
+            {
                 fp.complete = false;
             } else {
+                self.fingerprint_bytes += row_bytes;
                 let key: String = self
                     .key_indices
                     .iter()
@@ -443,25 +576,6 @@ fn parse_count(cell: &str) -> Option<u64> {
 fn parse_number(cell: &str) -> Option<f64> {
     let c = cell.trim().trim_matches('"').trim();
     c.parse::<f64>().ok().filter(|v| v.is_finite())
-}
-
-/// Splits one line into cells, honouring double quotes.
-fn split(line: &[u8], separator: u8) -> Vec<String> {
-    let mut cells = Vec::new();
-    let mut cell = Vec::new();
-    let mut quoted = false;
-    for &b in line {
-        match b {
-            b'"' => quoted = !quoted,
-            b if b == separator && !quoted => cells.push(std::mem::take(&mut cell)),
-            b => cell.push(b),
-        }
-    }
-    cells.push(cell);
-    cells
-        .into_iter()
-        .map(|c| String::from_utf8_lossy(&c).trim().to_string())
-        .collect()
 }
 
 /// A difference between this table and an earlier released one.
