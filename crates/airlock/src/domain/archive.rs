@@ -37,6 +37,18 @@ const ZIP64_LOCATOR: &[u8] = b"PK\x06\x07";
 const ZIP64_EOCD: &[u8] = b"PK\x06\x06";
 const CENTRAL: &[u8] = b"PK\x01\x02";
 
+/// Whether `tail` (the last bytes of a file) ends with a zip's end-of-directory record whose
+/// comment runs exactly to the end, as every zip tool writes it: the file is (also) a zip,
+/// whatever its first bytes say. A chance `PK\x05\x06` inside other data almost never has
+/// a comment length that lands exactly on the end.
+pub fn ends_like_a_zip(tail: &[u8]) -> bool {
+    let search_from = tail.len().saturating_sub(22 + 65_535);
+    (search_from..tail.len().saturating_sub(21)).rev().any(|i| {
+        tail[i..].starts_with(EOCD)
+            && u16_at(tail, i + 20).is_some_and(|comment| i + 22 + comment as usize == tail.len())
+    })
+}
+
 /// The entries of a zip whose last `tail.len()` bytes are `tail` and whose length is `total`.
 /// An error says why the directory could not be read (not a zip, or its directory starts
 /// before `tail`).
@@ -71,6 +83,18 @@ pub fn central_directory(tail: &[u8], total: u64) -> Result<Vec<ZipEntry>, Strin
     let from = offset.checked_sub(start).ok_or_else(|| {
         format!("the zip directory ({size} bytes) is larger than the part of the file inspected")
     })? as usize;
+    // A zip appended to other data (`cat report.pdf tools.zip`) records offsets from its own
+    // start: its directory is then the `size` bytes just before the end record, as unzip
+    // finds it ("extra bytes at beginning").
+    let from = if tail.get(from..).is_some_and(|t| t.starts_with(CENTRAL)) {
+        from
+    } else {
+        (eocd as u64)
+            .checked_sub(size)
+            .map(|f| f as usize)
+            .filter(|&f| tail[f..].starts_with(CENTRAL))
+            .unwrap_or(from)
+    };
     let mut at = from;
     let mut out = Vec::new();
     for _ in 0..entries {

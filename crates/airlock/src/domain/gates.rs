@@ -355,9 +355,11 @@ impl GateRunner {
         let table = is_table(name)
             .filter(|_| needs_table)
             .map(|separator| TableScan::new(separator, &gates));
+        // The end of every file is kept when a file policy runs: a zip's directory is there,
+        // also when the zip is appended to a file of another type (a polyglot).
         let inspects_archives = gates
             .iter()
-            .any(|g| matches!(&g.kind, GateKind::FilePolicy(p) if p.archives == Archives::Allow));
+            .any(|g| matches!(&g.kind, GateKind::FilePolicy(_)));
         Some(GateRunner {
             name: name.to_string(),
             gates,
@@ -374,9 +376,6 @@ impl GateRunner {
             self.head.extend_from_slice(&chunk[..take]);
         }
         self.total += chunk.len() as u64;
-        if self.head.len() >= 2 && !self.head.starts_with(b"PK") {
-            self.tail = None;
-        }
         if let Some(tail) = &mut self.tail {
             tail.extend_from_slice(chunk);
             if tail.len() > 2 * ZIP_TAIL_BYTES {
@@ -394,8 +393,14 @@ impl GateRunner {
         let sniffed = sniff(&self.head);
         let ext = extension(&self.name);
         let table = self.table.take().map(TableScan::finish);
-        let zip = (sniffed == Sniffed::Archive("zip"))
-            .then(|| self.tail.take())
+        let tail = self.tail.take();
+        // A zip behind other content: both things at once.
+        let appended_zip = sniffed != Sniffed::Archive("zip")
+            && tail
+                .as_deref()
+                .is_some_and(crate::domain::archive::ends_like_a_zip);
+        let zip = (sniffed == Sniffed::Archive("zip") || appended_zip)
+            .then_some(tail)
             .flatten()
             .map(|tail| crate::domain::archive::central_directory(&tail, self.total));
         let mut findings = Vec::new();
@@ -445,6 +450,23 @@ impl GateRunner {
                             format!("archives ({kind}) are not allowed here"),
                             None,
                         );
+                    }
+                    if appended_zip {
+                        add(
+                            "polyglot",
+                            format!(
+                                "the file is {} and also a zip archive appended after it: its contents are not what the name and first bytes say",
+                                describe(sniffed)
+                            ),
+                            None,
+                        );
+                        if p.archives == Archives::Block {
+                            add(
+                                "archive",
+                                "archives (zip, appended to the file) are not allowed here".into(),
+                                None,
+                            );
+                        }
                     }
                     if p.archives == Archives::Allow {
                         match &zip {
@@ -750,6 +772,46 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Attack: a PDF with a zip appended (`cat report.pdf tools.zip`) passed the documented
+    /// example policy (pdf allowed, archives blocked) with no finding, since only the first
+    /// bytes decided the type. The end of the stream is read too.
+    #[test]
+    fn a_zip_appended_to_another_file_is_seen() {
+        use crate::domain::archive::tests::zip;
+        let mut polyglot = b"%PDF-1.7\n1 0 obj << >> endobj\n%%EOF\n".to_vec();
+        polyglot.extend(zip(&[("tool.exe", b"MZ\x90\x00", false)]));
+        let documented = gates(serde_json::json!([{"name": "types", "kind": "filePolicy",
+            "allowedExtensions": ["csv", "tsv", "png", "pdf", "txt"], "archives": "block"}]));
+        let inspecting = gates(serde_json::json!([{"name": "types", "kind": "filePolicy",
+            "allowedExtensions": ["pdf", "zip", "txt"], "archives": "allow"}]));
+        for chunk in [1, 7, 4096] {
+            let got = run(&documented, "report.pdf", &polyglot, chunk);
+            assert_eq!(
+                rules(&got),
+                vec![("polyglot", None), ("archive", None)],
+                "chunks of {chunk}: {got:?}"
+            );
+            let got = run(&inspecting, "report.pdf", &polyglot, chunk);
+            let names: Vec<&str> = got.iter().map(|f| f.rule.as_str()).collect();
+            assert_eq!(names[0], "polyglot", "{got:?}");
+            assert!(
+                got.iter().any(|f| f.rule == "executable"
+                    && f.location.as_deref() == Some("entry \"tool.exe\"")),
+                "the appended zip's entries are inspected: {got:?}"
+            );
+        }
+        // A PDF that merely contains the end-of-directory signature somewhere is a PDF.
+        let mut plain = b"%PDF-1.7\nstream PK\x05\x06 and more\n".to_vec();
+        plain.extend(std::iter::repeat_n(b'x', 100));
+        assert_eq!(rules(&run(&documented, "report.pdf", &plain, 64)), vec![]);
+        // A real zip is still an archive, not a polyglot.
+        let real = zip(&[("a.txt", b"hi", false)]);
+        assert_eq!(
+            rules(&run(&inspecting, "a.zip", &real, 64)),
+            Vec::<(&str, Option<&str>)>::new()
+        );
     }
 
     #[test]
