@@ -37,7 +37,7 @@ pub struct Say {
 impl Say {
     pub fn line(&self, text: &str) {
         if !self.quiet {
-            eprintln!("{text}");
+            eprintln!("{}", crate::output::inert(text));
         }
     }
 }

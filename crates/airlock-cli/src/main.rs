@@ -47,7 +47,7 @@ fn main() -> ExitCode {
                     serde_json::json!({"error": {"message": e.to_string(), "exitCode": format!("{:?}", e.exit_code())}})
                 );
             }
-            eprintln!("airlock: {e}");
+            eprintln!("airlock: {}", output::inert(&e.to_string()));
             e.exit_code()
         }
     }
@@ -98,12 +98,14 @@ async fn run(cli: Cli) -> CliResult<Outcome> {
 /// `--id`: what a script captures.
 fn print_ids(outcome: &Outcome) {
     match outcome {
-        Outcome::Request(r) => println!("{}", r.airlock_request.id),
-        Outcome::List(l) => l.iter().for_each(|r| println!("{}", r.airlock_request.id)),
-        Outcome::Trail(t) => println!("{}", t.request_id),
+        Outcome::Request(r) => println!("{}", output::inert(&r.airlock_request.id)),
+        Outcome::List(l) => l
+            .iter()
+            .for_each(|r| println!("{}", output::inert(&r.airlock_request.id))),
+        Outcome::Trail(t) => println!("{}", output::inert(&t.request_id)),
         Outcome::Message(_, v) => {
             if let Some(id) = v["requestId"].as_str() {
-                println!("{id}");
+                println!("{}", output::inert(id));
             }
         }
     }
@@ -115,10 +117,11 @@ fn print(outcome: &Outcome, json: bool) {
         (Outcome::List(l), true) => serde_json::to_string_pretty(l),
         (Outcome::Trail(t), true) => serde_json::to_string_pretty(t),
         (Outcome::Message(_, v), true) => serde_json::to_string_pretty(v),
-        (Outcome::Request(r), false) => Ok(output::request(r)),
-        (Outcome::List(l), false) => Ok(output::list(l)),
-        (Outcome::Trail(t), false) => Ok(output::history(t)),
-        (Outcome::Message(m, _), false) => Ok(format!("{m}\n")),
+        // What others wrote is shown inert on a terminal (JSON escapes it already).
+        (Outcome::Request(r), false) => Ok(output::inert(&output::request(r))),
+        (Outcome::List(l), false) => Ok(output::inert(&output::list(l))),
+        (Outcome::Trail(t), false) => Ok(output::inert(&output::history(t))),
+        (Outcome::Message(m, _), false) => Ok(format!("{}\n", output::inert(m))),
     }
     .expect("API documents serialise");
     print!("{}{}", text, if json { "\n" } else { "" });

@@ -1,7 +1,31 @@
 //! How requests read on a terminal; `--json` prints the API's own documents instead.
+//!
+//! Everything shown on a terminal passes [`inert`] on its way out: titles, justifications,
+//! comments, findings and error messages come from other people, and a terminal obeys the
+//! escape sequences in them (erasing a line, rewriting what the reviewer sees, writing to the
+//! clipboard with OSC 52).
 
 use airlock::api::types::{AuditTrail, RequestEnvelope};
 use airlock::domain::AirlockRequest;
+
+/// `text` made safe to print on a terminal: line breaks and tabs are kept; every other control
+/// character (ESC, BEL, CR, backspace, DEL, the C1 set) and the Unicode bidirectional and
+/// invisible formatting characters are shown escaped (`\u{1b}`), so they are seen, not obeyed.
+pub fn inert(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let hidden_format = matches!(
+            c,
+            '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}'
+        );
+        if (c.is_control() && c != '\n' && c != '\t') || hidden_format {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
 
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -238,4 +262,28 @@ pub fn history(trail: &AuditTrail) -> String {
         )
     });
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::inert;
+
+    /// Attack: a justification or comment that erases the gate finding's line on the
+    /// reviewer's screen and writes to their clipboard.
+    #[test]
+    fn escape_sequences_are_shown_not_obeyed() {
+        let attack = "fine\r\u{1b}[2K\u{1b}[1A\u{1b}]52;c;cm0gLXJmIH4=\u{7}\u{9b}31m\u{7f}\u{8}";
+        let shown = inert(attack);
+        assert!(
+            !shown.chars().any(|c| c.is_control()),
+            "nothing a terminal would act on: {shown:?}"
+        );
+        assert!(shown.starts_with("fine\\u{d}\\u{1b}[2K"), "{shown}");
+        assert!(shown.contains("\\u{1b}]52;c;cm0gLXJmIH4=\\u{7}"), "{shown}");
+        // Right-to-left overrides that would reorder what is read.
+        assert_eq!(inert("a\u{202e}cod.exe"), "a\\u{202e}cod.exe");
+        // Ordinary text, line breaks, tabs and non-Latin scripts are untouched.
+        let plain = "Région B:\tn = 12\n第二行 — ok";
+        assert_eq!(inert(plain), plain);
+    }
 }

@@ -471,6 +471,16 @@ async fn context_comments_and_a_per_file_review() {
     rita.run(&["comment", &id, "2025", "--file", "out/counts.csv"])
         .await
         .ok();
+    // Attack: a comment that erases the line above it on the manager's terminal and writes
+    // to their clipboard (OSC 52). Shown escaped, never obeyed.
+    let attack = "ok\r\u{1b}[2K\u{1b}[1A\u{1b}]52;c;cm0gLXJmIH4=\u{7}";
+    rita.run(&["comment", &id, attack]).await.ok();
+    let seen = mona.run(&["status", &id]).await.ok().stdout;
+    assert!(
+        !seen.contains('\u{1b}') && !seen.contains('\u{7}') && !seen.contains('\r'),
+        "{seen:?}"
+    );
+    assert!(seen.contains("ok\\u{d}\\u{1b}[2K"), "{seen}");
     let bad = mona
         .run(&["review", &id, "--file", "out/counts.csv=maybe"])
         .await;
@@ -498,7 +508,12 @@ async fn context_comments_and_a_per_file_review() {
         .collect();
     assert_eq!(
         texts,
-        vec!["Which year?", "2025", "Say which software made the counts"],
-        "the researcher does not see the reviewers-only note"
+        vec![
+            "Which year?",
+            "2025",
+            attack,
+            "Say which software made the counts"
+        ],
+        "the researcher does not see the reviewers-only note; JSON keeps the text as written"
     );
 }
