@@ -531,10 +531,16 @@ impl BlobStore for MemoryBlobStore {
         if_match: Option<&str>,
     ) -> Result<String, PortError> {
         let etag = self.etag();
+        // As on Azure: the call's URL is built from the name, and `.`/`..` segments in it are
+        // resolved on the way, so it addresses another blob (or none) than the one listed.
+        let name = resolve_dot_segments(&blob.name);
         let mut containers = self.containers.lock().unwrap();
-        let stored = containers
-            .get_mut(&(blob.account.clone(), blob.container.clone()))
-            .and_then(|c| c.get_mut(&blob.name))
+        let stored = name
+            .and_then(|name| {
+                containers
+                    .get_mut(&(blob.account.clone(), blob.container.clone()))
+                    .and_then(|c| c.get_mut(&name))
+            })
             .ok_or_else(|| {
                 PortError::NotFound(format!(
                     "blob {}/{}/{}",
@@ -595,4 +601,20 @@ impl BlobStore for MemoryBlobStore {
         url.push_str(&format!("&sig={sig}"));
         Ok(url)
     }
+}
+
+/// A blob name as a URL path resolves it (RFC 3986 dot segments); `None` when it climbs out of
+/// its container.
+fn resolve_dot_segments(name: &str) -> Option<String> {
+    let mut out: Vec<&str> = Vec::new();
+    for segment in name.split('/') {
+        match segment {
+            "." => {}
+            ".." => {
+                out.pop()?;
+            }
+            s => out.push(s),
+        }
+    }
+    Some(out.join("/"))
 }

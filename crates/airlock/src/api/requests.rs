@@ -191,6 +191,12 @@ pub async fn submit(
     }
     let draft = container(&deps, &ws, &request, crate::domain::StageRole::Draft);
     let listed = deps.blobs.list_blobs(&draft).await?;
+    // The files' names, sizes and number are checked before anything is done with them: a
+    // name a client put there without normalising (`../escape.csv`, `./x.csv`) would address
+    // another blob in a URL built from it, and a draft of thousands of files over the limit
+    // is refused at once, not after touching each.
+    let named: Vec<(String, u64)> = listed.iter().map(|b| (b.name.clone(), b.size)).collect();
+    crate::domain::policy::check_files(&named, &ws.policy).map_err(ApiError::bad_request)?;
     let mut files = Vec::with_capacity(listed.len());
     for blob in listed {
         // What is submitted is this version of each file, with the airlock's content headers

@@ -390,7 +390,17 @@ async fn unsafe_file_names_and_limits_refuse_submit() {
     let s = Stack::start(json!({"maxFiles": 3, "maxFileBytes": 1000})).await;
     let alice = s.token("alice", &[RESEARCHER], WS1);
     let cases: Vec<(Vec<(&str, usize)>, &str)> = vec![
-        (vec![("../../etc/passwd", 10)], "'.' or '..'"),
+        // Attack: names a client stored without normalising. Submit touched them first and
+        // answered 409 or 500; the names are refused, each named, before anything is done.
+        (
+            vec![("../../etc/passwd", 10)],
+            "\"../../etc/passwd\": the file name has a '.' or '..'",
+        ),
+        (
+            vec![("ok.csv", 1), ("./x.csv", 1)],
+            "\"./x.csv\": the file name has a '.' or '..'",
+        ),
+        (vec![("dir/../../x.csv", 1)], "'.' or '..'"),
         (vec![("dir\\evil.exe", 10)], "backslash"),
         (vec![("a//b", 10)], "empty path segment"),
         (vec![("bell\u{7}.txt", 10)], "control character"),
