@@ -94,26 +94,49 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A short id that joins what a caller was told to the log line that says what happened.
+fn correlation_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..12].to_string()
+}
+
+/// What went wrong in a backing service is said in our words: the service's own text (which
+/// can name internal hosts, accounts and URLs) goes to the log, under a correlation id the
+/// answer carries.
 impl From<PortError> for ApiError {
     fn from(e: PortError) -> Self {
+        let id = correlation_id();
         match e {
             PortError::NotFound(m) => ApiError::not_found(m),
             PortError::Conflict(m) => {
-                ApiError::conflict(format!("the request changed concurrently, try again: {m}"))
+                tracing::info!(correlation_id = %id, error = %m, "conflict");
+                ApiError::conflict(format!(
+                    "the request changed while this was being done: read it again and retry (correlation id {id})"
+                ))
             }
-            PortError::Transient(m) => ApiError::unavailable(m),
+            PortError::Transient(m) => {
+                tracing::warn!(correlation_id = %id, error = %m, "a backing service is unavailable");
+                ApiError::unavailable(format!(
+                    "a service the airlock depends on did not answer; try again shortly (correlation id {id})"
+                ))
+            }
             PortError::InvalidInput(m) => ApiError::bad_request(m),
-            PortError::PreconditionFailed(m) => ApiError::conflict(m),
+            PortError::PreconditionFailed(m) => {
+                tracing::info!(correlation_id = %id, error = %m, "precondition failed");
+                ApiError::conflict(format!(
+                    "a file changed while this was being done: read the request again and retry (correlation id {id})"
+                ))
+            }
             PortError::Forbidden(m) => {
-                tracing::error!(alert = "identity-forbidden", error = %m, "our identity was refused: check its role assignments");
-                ApiError::unavailable(
-                    "the airlock cannot reach its storage right now; it has been logged"
-                        .to_string(),
-                )
+                tracing::error!(alert = "identity-forbidden", correlation_id = %id, error = %m, "our identity was refused: check its role assignments");
+                ApiError::unavailable(format!(
+                    "the airlock cannot reach its storage right now; it has been logged (correlation id {id})"
+                ))
             }
             PortError::Permanent(m) => {
-                tracing::error!(error = %m, "storage error");
-                ApiError::internal("an internal error occurred; it has been logged")
+                tracing::error!(correlation_id = %id, error = %m, "storage error");
+                ApiError::internal(format!(
+                    "an internal error occurred; it has been logged (correlation id {id})"
+                ))
             }
         }
     }
@@ -134,8 +157,59 @@ impl From<DomainError> for ApiError {
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
-            AuthError::KeysUnavailable(_) => ApiError::unavailable(e.to_string()),
+            AuthError::KeysUnavailable(m) => {
+                let id = correlation_id();
+                tracing::warn!(correlation_id = %id, error = %m, "the token issuer's keys are unavailable");
+                ApiError::unavailable(format!(
+                    "tokens cannot be checked right now (the issuer's keys could not be fetched); try again shortly (correlation id {id})"
+                ))
+            }
             AuthError::Missing | AuthError::Invalid(_) => ApiError::unauthorized(e.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Attack: a list under load answered 503 with the Cosmos account's address; the SDK's
+    /// text named internal hosts and URLs. No answer carries it now, only a correlation id.
+    #[test]
+    fn service_errors_are_said_in_our_words() {
+        let internal = "querying requests: connection refused (https://cosmos-airlock-tre1.documents.azure.com:443/dbs/airlock, 10.1.2.3:443)";
+        for e in [
+            PortError::Transient(internal.into()),
+            PortError::Conflict(internal.into()),
+            PortError::PreconditionFailed(internal.into()),
+            PortError::Forbidden(internal.into()),
+            PortError::Permanent(internal.into()),
+        ] {
+            let answer = ApiError::from(e.clone());
+            assert!(
+                answer.status.is_server_error() || answer.status == StatusCode::CONFLICT,
+                "{e:?}"
+            );
+            for leak in [
+                "http",
+                "documents.azure.com",
+                "10.1.2.3",
+                "connection refused",
+                "dbs/",
+            ] {
+                assert!(!answer.message.contains(leak), "{e:?}: {}", answer.message);
+            }
+            assert!(
+                answer.message.contains("correlation id "),
+                "{}",
+                answer.message
+            );
+        }
+        let keys = ApiError::from(AuthError::KeysUnavailable(internal.into()));
+        assert!(
+            !keys.message.contains("documents.azure.com"),
+            "{}",
+            keys.message
+        );
     }
 }
