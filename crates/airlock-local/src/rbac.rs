@@ -251,6 +251,8 @@ pub fn queue_operation(method: &str, path: &str, query: &str, tre_id: &str) -> O
 }
 
 const COSMOS: &str = "Microsoft.DocumentDB/databaseAccounts";
+/// Cosmos DB's largest item (its JSON).
+pub const COSMOS_MAX_ITEM_BYTES: usize = 2 * 1024 * 1024;
 
 /// The scope of a Cosmos DB container by its name (`infra/azure`'s containers).
 fn cosmos_container_scope(container: &str) -> Vec<ScopeKind> {
@@ -672,6 +674,25 @@ async fn forward(
             tracing::warn!(principal = %object_id, account = %op.account, action = op.action, "local RBAC: refused");
             return forbidden(state.service, &op, path);
         }
+    }
+    // Cosmos DB refuses an item over 2 MB; the emulator has no limit, so it is enforced here.
+    if state.service == Service::Cosmos
+        && matches!(parts.method.as_str(), "POST" | "PUT")
+        && path.contains("/docs")
+        && parts
+            .headers
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok())
+            .is_some_and(|n| n > COSMOS_MAX_ITEM_BYTES)
+    {
+        return (
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            [("content-type", "application/json")],
+            serde_json::json!({"code": "RequestEntityTooLarge", "message": "Request size is too large"})
+                .to_string(),
+        )
+            .into_response();
     }
     let url = format!(
         "{}{}",

@@ -104,6 +104,7 @@ impl RequestStore for MemoryRequestStore {
                 request.id
             )));
         }
+        too_large(request)?;
         let etag = self.etag();
         let doc = serde_json::to_value(request).map_err(|e| PortError::Permanent(e.to_string()))?;
         docs.insert(key, (doc.clone(), etag.clone()));
@@ -130,6 +131,7 @@ impl RequestStore for MemoryRequestStore {
                 request.id
             )));
         }
+        too_large(request)?;
         let etag = self.etag();
         let doc = serde_json::to_value(request).map_err(|e| PortError::Permanent(e.to_string()))?;
         docs.insert(key, (doc.clone(), etag.clone()));
@@ -212,4 +214,17 @@ impl RequestStore for MemoryRequestStore {
             .find(|(_, rid)| rid == id)
             .map(|(ws, _)| ws.clone()))
     }
+}
+
+/// Cosmos DB refuses an item whose JSON is over 2 MB (413 RequestEntityTooLarge); so does
+/// this store.
+fn too_large(request: &AirlockRequest) -> Result<(), PortError> {
+    let size = request.stored_bytes();
+    if size > airlock::domain::request::MAX_RECORD_BYTES {
+        return Err(PortError::Permanent(format!(
+            "request {} is {size} bytes: Cosmos DB refuses items over 2 MB",
+            request.id
+        )));
+    }
+    Ok(())
 }

@@ -156,6 +156,25 @@ pub async fn read(
 }
 
 /// Applies a caller's command: role check, then the domain, in one conditional write.
+/// [`modify`] for a person's action: the record it leaves must fit the budget a person's
+/// writing may use ([`USER_RECORD_BYTES`]), so the airlock's own later writes always fit Cosmos
+/// DB's item limit.
+async fn modify_as_user(
+    deps: &Deps,
+    ws: &Workspace,
+    id: &str,
+    mut change: impl FnMut(&mut AirlockRequest, &Ctx) -> Result<Applied, ApiError>,
+) -> Result<crate::app::workflow::Modified, ApiError> {
+    modify::<ApiError>(deps, ws, id, |r, ctx| {
+        let applied = change(r, ctx)?;
+        if matches!(applied, Applied::Changed) {
+            r.check_size(crate::domain::request::USER_RECORD_BYTES)?;
+        }
+        Ok(applied)
+    })
+    .await
+}
+
 async fn act(
     deps: &Deps,
     ws: &Workspace,
@@ -165,7 +184,7 @@ async fn act(
     command: impl Fn(&mut AirlockRequest, &Ctx) -> Result<(), crate::domain::DomainError>,
 ) -> ApiResult<RequestEnvelope> {
     load(deps, ws, caller, id).await?;
-    let m = modify::<ApiError>(deps, ws, id, |r, ctx| {
+    let m = modify_as_user(deps, ws, id, |r, ctx| {
         access::may(caller, action, r).map_err(ApiError::forbidden)?;
         command(r, ctx)?;
         Ok(Applied::Changed)
@@ -320,7 +339,7 @@ pub async fn comment(
 ) -> Result<(StatusCode, Json<crate::domain::request::Comment>), ApiError> {
     load(&deps, &ws, &caller, &id).await?;
     let mut made = None;
-    modify::<ApiError>(&deps, &ws, &id, |r, ctx| {
+    modify_as_user(&deps, &ws, &id, |r, ctx| {
         access::may(&caller, UserAction::Comment, r).map_err(ApiError::forbidden)?;
         made = Some(r.comment(
             &caller.user,
@@ -371,7 +390,7 @@ pub async fn answer_gate(
         return Err(ApiError::not_found("request not found"));
     }
     tracing::Span::current().record("request_id", id.as_str());
-    let m = modify::<ApiError>(&deps, &ws, &id, |r, ctx| {
+    let m = modify_as_user(&deps, &ws, &id, |r, ctx| {
         Ok(r.answer_gate(&caller.user, &name, body.revision, body.files.clone(), ctx)?)
     })
     .await
@@ -453,6 +472,7 @@ pub async fn link(
         expires_at.to_rfc3339()
     );
     let status = request.status;
+    // Not counted against the budget: one entry per person, replaced on each link.
     modify::<ApiError>(&deps, &ws, &id, |r, ctx| {
         if r.status != status {
             return Err(ApiError::conflict(

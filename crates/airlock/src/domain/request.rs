@@ -168,6 +168,14 @@ pub struct Justification {
 /// Longest justification accepted, in characters.
 pub const MAX_JUSTIFICATION_CHARS: usize = 4000;
 
+/// Cosmos DB refuses an item whose JSON is over 2 MB; so does the in-memory store.
+pub const MAX_RECORD_BYTES: usize = 2 * 1024 * 1024;
+/// What a person's action may leave a request's record at (comments, justifications, file
+/// context, review explanations, gate messages all count): the rest of
+/// [`MAX_RECORD_BYTES`] is kept for the airlock's own entries (verdicts, hashes, history,
+/// data moves), so its later writes (a review, a revoke, `Reconcile`) always fit.
+pub const USER_RECORD_BYTES: usize = 1536 * 1024;
+
 impl FileRecord {
     /// Whether a verdict about the sealed version is on record (one about an earlier copy,
     /// overwritten before the seal, does not count: that version is not what is reviewed).
@@ -393,6 +401,26 @@ pub enum DomainError {
     /// The caller acted on a version of the request that is no longer current (409).
     #[error("{0}")]
     Stale(String),
+}
+
+impl AirlockRequest {
+    /// The record's size as stored (its JSON).
+    pub fn stored_bytes(&self) -> usize {
+        serde_json::to_vec(self).map_or(usize::MAX, |v| v.len())
+    }
+
+    /// Refuses a record over `budget` bytes, saying what fills it.
+    pub fn check_size(&self, budget: usize) -> Result<(), DomainError> {
+        let size = self.stored_bytes();
+        if size <= budget {
+            return Ok(());
+        }
+        let comments: usize = self.comments.iter().map(|c| c.text.len()).sum();
+        Err(DomainError::Invalid(format!(
+            "this request's record would hold {size} bytes, more than the {budget} a request may ({} comment(s) take {comments} bytes): shorten what you write, or start a new request",
+            self.comments.len()
+        )))
+    }
 }
 
 /// What a system step did, so handlers can log it and skip needless writes.

@@ -224,3 +224,63 @@ async fn a_thread_across_a_revision_with_reviewer_only_notes_and_notifications()
     );
     assert_eq!(r.comments[2].text, "Please add the years to the file name.");
 }
+
+/// Attack: comments of 8,000 four-byte characters each. Counted in characters, 68 of them
+/// made the record 2.19 MB (the 200 allowed about 6.4 MB); Cosmos DB refuses items over 2 MB,
+/// so every later write — a review, a revoke, Reconcile — would fail. A person's writing now
+/// stops at the record's budget, with a clear 400, and the airlock's own writes still fit.
+#[tokio::test]
+async fn comments_cannot_grow_the_record_past_what_cosmos_holds() {
+    use airlock::domain::request::{MAX_RECORD_BYTES, USER_RECORD_BYTES};
+    let s = Stack::start(json!({})).await;
+    let alice = s.token("alice", &[RESEARCHER], WS1);
+    let mike = s.token("mike", &[MANAGER], WS1);
+    let id = s.create(WS1, &alice, "export").await;
+    s.link(WS1, &id, &alice)
+        .await
+        .upload("counts.csv", b"region,n\nNorth,120\n".to_vec())
+        .unwrap();
+    s.action(WS1, &id, "submit", &alice, None).await;
+    s.settle().await;
+    let comments = format!("/api/workspaces/{WS1}/requests/{id}/comments");
+    let big = "\u{1F600}".repeat(airlock::domain::request::MAX_COMMENT_CHARS);
+    let mut accepted = 0;
+    let refusal = loop {
+        let (status, body) = s
+            .call("POST", &comments, Some(&alice), Some(json!({"text": big})))
+            .await;
+        match status.as_u16() {
+            201 => accepted += 1,
+            400 => break body,
+            other => panic!("comment {accepted}: {other} {body}"),
+        }
+        assert!(accepted < 200, "never refused");
+    };
+    assert!(
+        error_message(&refusal).contains(&format!("more than the {USER_RECORD_BYTES}")),
+        "{refusal}"
+    );
+    let size = s.record(&id).stored_bytes();
+    assert!(
+        size <= USER_RECORD_BYTES,
+        "{size} bytes after {accepted} comments"
+    );
+    assert!(
+        accepted >= 40,
+        "{accepted} comments of 32 KB fit in the budget"
+    );
+    // The airlock's own writes and a review still go through, under Cosmos DB's limit.
+    let (status, body) = s
+        .call(
+            "POST",
+            &format!("/api/workspaces/{WS1}/requests/{id}/review"),
+            Some(&mike),
+            Some(json!({"decision": "approved", "explanation": "ok"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    s.settle().await;
+    let r = s.record(&id);
+    assert_eq!(r.status.to_string(), "approved");
+    assert!(r.stored_bytes() <= MAX_RECORD_BYTES, "{}", r.stored_bytes());
+}
