@@ -16,6 +16,15 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use std::sync::Arc;
 
+/// Connections the front door holds open at once; one more is answered 429 and closed (the
+/// machine's file descriptors, 1,024 by default, must not run out).
+pub const MAX_CONNECTIONS: usize = 512;
+/// How long a connection may take to send a request's headers. Kestrel has 30 s for that
+/// (`RequestHeadersTimeout`) and 130 s for an idle keep-alive connection (`KeepAliveTimeout`);
+/// hyper has one timer for both, so 2 minutes, as the handler has: longer than clients keep
+/// pooled connections (reqwest: 90 s), so no client reuses one that was just closed.
+pub const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// host.json `extensions.http.maxConcurrentRequests`.
 pub const MAX_CONCURRENT_REQUESTS: usize = 100;
 /// host.json `extensions.http.maxOutstandingRequests`.

@@ -51,6 +51,9 @@ pub struct StackOptions {
     /// Put a [`FaultProxy`] between the handler and Blob storage and Cosmos DB (the chaos
     /// run makes their calls fail or slow down through [`LocalStack::faults`]).
     pub fault_proxies: bool,
+    /// How long the front door waits for a request's headers ([`crate::front::HEADER_TIMEOUT`];
+    /// tests shorten it).
+    pub front_header_timeout: Duration,
     /// Role assignments of the Function App's identity left out of `infra/rbac.json`'s (a
     /// role not granted yet): calls they would allow fail with 403, as on Azure.
     pub revoked_roles: Vec<(ScopeKind, String)>,
@@ -475,9 +478,20 @@ impl LocalStack {
         let front = Arc::new(FrontDoor::new(handler_url.clone()));
         // The host's backlog, not tokio's default of 128: a burst queues, it is not reset.
         let front_listener = airlock::host::bind(api_port)?;
+        let options_header_timeout = options.front_header_timeout;
         let front_routes = front.routes();
+        // Kestrel's limits: request headers in time, and a bounded number of connections,
+        // so slow-header connections are cut, not held (`front::HEADER_TIMEOUT`).
         tasks.push(tokio::spawn(async move {
-            if let Err(e) = axum::serve(front_listener, front_routes).await {
+            let served = airlock::host::serve_app(
+                front_listener,
+                front_routes,
+                crate::front::MAX_CONNECTIONS,
+                options_header_timeout,
+                std::future::pending(),
+            )
+            .await;
+            if let Err(e) = served {
                 tracing::error!(error = %e, "the front door stopped");
             }
         }));

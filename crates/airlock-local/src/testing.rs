@@ -335,6 +335,7 @@ pub fn stack_options(
         scanner_max_bytes: crate::clamav::CLAMD_MAX_BYTES,
         fault_proxies: false,
         revoked_roles: vec![],
+        front_header_timeout: crate::front::HEADER_TIMEOUT,
     }
 }
 

@@ -58,9 +58,29 @@ pub async fn serve(
     deps: Arc<Deps>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let max_connections = deps.settings.max_connections.max(1);
+    let max_connections = deps.settings.max_connections;
     let header_read_timeout = deps.settings.header_read_timeout;
-    let app = router(deps);
+    serve_app(
+        listener,
+        router(deps),
+        max_connections,
+        header_read_timeout,
+        shutdown,
+    )
+    .await
+}
+
+/// Serves `app` as [`serve`] does: at most `max_connections` at once (one more is answered
+/// 429 and closed), headers within `header_read_timeout`, in-flight requests finished on
+/// shutdown. The local stack's front door serves with it too, as Kestrel has such limits.
+pub async fn serve_app(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    max_connections: usize,
+    header_read_timeout: std::time::Duration,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let max_connections = max_connections.max(1);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut shutdown = std::pin::pin!(shutdown);
@@ -116,9 +136,22 @@ impl Drop for OpenConnection {
     }
 }
 
-/// The answer to a connection over the limit: a complete HTTP response, then close.
+/// The answer to a connection over the limit: a complete HTTP response, then close. The
+/// request's head is read first (for at most a second): an HTTP client that gets an answer
+/// before it has sent its request takes it for a broken connection, not a 429.
 async fn too_busy(mut stream: tokio::net::TcpStream, max_connections: usize) {
-    use tokio::io::AsyncWriteExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
+        let mut head = Vec::new();
+        let mut buf = [0u8; 2048];
+        while head.len() < 16 * 1024 && !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
     let body = json!({"error": {
         "code": "TooManyRequests",
         "message": format!("the airlock is busy ({max_connections} connections open); retry after 1 second"),

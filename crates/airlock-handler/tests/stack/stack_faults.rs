@@ -584,3 +584,72 @@ async fn a_flood_of_creates_is_answered_not_reset() {
     );
     drop(slow);
 }
+
+/// Attack: 1,000 connections that trickle their headers held the local front door's file
+/// descriptors and delayed every API answer by ~20 s. As Kestrel does, the front door holds a
+/// bounded number of connections (one more is answered 429 with `Retry-After` at once) and
+/// cuts a connection whose headers do not arrive in time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn slow_header_connections_at_the_front_door_are_cut() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut options = stack_options(
+        env!("CARGO_BIN_EXE_handler").as_ref(),
+        "slowfront",
+        DeliveryOptions::default(),
+        demo::workspaces(),
+        Duration::from_secs(60),
+        vec![],
+    );
+    options.front_header_timeout = Duration::from_secs(3);
+    let stack = start_stack_with(options).await;
+    let address = stack.api_url.trim_start_matches("http://").to_string();
+    let mut slow = Vec::new();
+    for _ in 0..(airlock_local::front::MAX_CONNECTIONS + 88) {
+        let mut s = tokio::net::TcpStream::connect(&address).await.unwrap();
+        let _ = s
+            .write_all(b"GET /api/health HTTP/1.1\r\nHost: x\r\n")
+            .await;
+        slow.push(s);
+    }
+    let http = reqwest::Client::new();
+    let health = format!("{}/api/health", stack.api_url);
+    // During the attack: answered at once (429 with Retry-After while every slot is held).
+    let started = std::time::Instant::now();
+    let during = http
+        .get(&health)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .expect("answered during the attack");
+    assert!(
+        during.status() == 429 || during.status() == 200,
+        "{}",
+        during.status()
+    );
+    if during.status() == 429 {
+        assert!(during.headers().contains_key("retry-after"));
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    // After the header timeout the slow connections are closed by the server, and the API
+    // answers normally.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let mut closed = 0;
+    for s in &mut slow {
+        let mut buf = [0u8; 512];
+        if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(200), s.read(&mut buf)).await
+        {
+            closed += 1;
+        }
+    }
+    assert_eq!(
+        closed,
+        slow.len(),
+        "every slow connection was cut or refused"
+    );
+    let after = http.get(&health).send().await.unwrap();
+    assert_eq!(after.status(), 200);
+}

@@ -106,6 +106,7 @@ async fn main() {
         scanner_max_bytes: airlock_local::clamav::CLAMD_MAX_BYTES,
         fault_proxies: false,
         revoked_roles: vec![],
+        front_header_timeout: airlock_local::front::HEADER_TIMEOUT,
     };
     let stack = match LocalStack::start(options).await {
         Ok(s) => s,
