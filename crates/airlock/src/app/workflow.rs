@@ -264,10 +264,11 @@ async fn with_gate_links(
             .and_then(|d| chrono::DateTime::parse_from_rfc3339(d).ok())
             .map(|d| d.with_timezone(&chrono::Utc))
             .unwrap_or_else(|| deps.clock.now() + chrono::Duration::hours(1));
+        // The workspace's first allowed range restricts these links too, as every link.
         let sas = crate::ports::SasRequest {
             permissions: crate::domain::access::SasPermissions::READ_ONLY,
             expires_at: deadline,
-            ip_range: None,
+            ip_range: ws.policy.link_ip_range().map_err(PortError::Permanent)?,
         };
         let link = deps.blobs.container_link(&sealed, &sas).await?;
         let base = reqwest::Url::parse(&link)

@@ -527,3 +527,17 @@ async fn a_table_that_differs_from_a_released_one_by_a_small_count_is_flagged() 
         "{finding}"
     );
 }
+
+/// The workspace's allowed range restricts the external gate's read links as it restricts
+/// every link (docs/configuration.md); they were issued without it.
+#[tokio::test]
+async fn an_external_gates_links_carry_the_workspaces_ip_range() {
+    let mut policy = external("block");
+    policy["allowedIpRanges"] = json!(["10.1.0.0/16"]);
+    let s = Stack::start(policy).await;
+    let r = submit(&s, "table.csv", b"name,n\nAda,120\n").await;
+    let id = r["id"].as_str().unwrap().to_string();
+    let asked = gate_requests(&s, &id);
+    let url = asked[0]["files"][0]["url"].as_str().unwrap();
+    assert!(url.contains("sip=10.1.0.0-10.1.255.255"), "{url}");
+}
