@@ -111,17 +111,15 @@ impl AirlockRequest {
     }
 
     /// The request as `viewer` may see it: comments for reviewers only are left out for
-    /// anyone but reviewers (`viewer_is_reviewer`), and while independent reviews are blinded
-    /// each reviewer sees only their own review of the current revision.
+    /// anyone but reviewers (`viewer_is_reviewer`), and while independent reviews are
+    /// incomplete (blinded in review, or never completed) each reviewer sees only their own
+    /// review of the current revision.
     pub fn visible_to(&self, viewer: &str, viewer_is_reviewer: bool) -> AirlockRequest {
         let mut r = self.clone();
         if !viewer_is_reviewer {
             r.comments.retain(|c| c.visibility == Visibility::Everyone);
         }
-        if self.reviews_blinded() {
-            r.reviews
-                .retain(|x| x.revision != self.revision || x.reviewer.id == viewer);
-        }
+        r.reviews = self.shown_reviews(Some(viewer));
         r
     }
 }

@@ -214,7 +214,8 @@ fn notification_data(
             "updatedBy": request.updated_by,
             "updatedWhen": request.updated_when,
             "files": request.files,
-            "reviews": request.reviews,
+            // Incomplete blinded votes are never sent (docs/review.md).
+            "reviews": request.shown_reviews(None),
             // What the workspace's gates warned about, for the reviewer to see at a glance.
             "gateWarnings": gate_warnings(request),
         },

@@ -50,6 +50,34 @@ impl AirlockRequest {
             && self.independent_reviews().len() < self.review_quorum as usize
     }
 
+    /// Whether the current revision's independent reviews are incomplete: more than one is
+    /// needed and not all came in (nor did a consolidation settle them). While in review that
+    /// blinds them ([`Self::reviews_blinded`]); when the request ends without them (cancelled,
+    /// failed, revoked) they stay hidden for good: each was written on the promise that
+    /// nobody sees it before the others are in, and they never all came.
+    pub fn reviews_incomplete(&self) -> bool {
+        self.review_quorum > 1
+            && self.independent_reviews().len() < self.review_quorum as usize
+            && !self
+                .reviews
+                .iter()
+                .any(|r| r.revision == self.revision && r.consolidation)
+    }
+
+    /// The reviews `viewer` may see (`None`: nobody in particular, as in a notification):
+    /// all of them, except another reviewer's independent review of the current revision
+    /// while those are incomplete.
+    pub fn shown_reviews(&self, viewer: Option<&str>) -> Vec<Review> {
+        let incomplete = self.reviews_incomplete();
+        self.reviews
+            .iter()
+            .filter(|x| {
+                !incomplete || x.revision != self.revision || viewer == Some(x.reviewer.id.as_str())
+            })
+            .cloned()
+            .collect()
+    }
+
     /// The files independent reviewers disagree about, once all their reviews are in and no
     /// consolidation has settled them yet.
     pub fn conflicted_files(&self) -> Vec<String> {
@@ -639,6 +667,41 @@ mod tests {
         r.review_files(&mike, Some(A), one, String::new(), Some(1), &ctx(&ws))
             .unwrap();
         assert_eq!(r.status, Status::ApprovalInProgress);
+    }
+
+    /// Attack: a researcher cancelled while one of two blinded votes was in, and saw the
+    /// vote, who cast it and why, in the request and in the cancel notification.
+    #[test]
+    fn a_blinded_vote_stays_hidden_when_the_request_ends_without_the_others() {
+        let ws = workspace(serde_json::json!({"approvalsRequired": 2}));
+        let mut r = in_review(&ws);
+        r.review_files(
+            &user("m1"),
+            Some(R),
+            vec![],
+            "the secret reason".into(),
+            Some(1),
+            &ctx(&ws),
+        )
+        .unwrap();
+        r.outbox.clear();
+        r.cancel(&r.created_by.clone(), &ctx(&ws)).unwrap();
+        assert_eq!(r.status, Status::Cancelled);
+        assert!(r.visible_to("alice", false).reviews.is_empty());
+        assert!(r.visible_to("m2", true).reviews.is_empty());
+        assert_eq!(
+            r.visible_to("m1", true).reviews.len(),
+            1,
+            "its author still sees it"
+        );
+        for event in &r.outbox {
+            let text = event.event.data.to_string();
+            assert!(
+                !text.contains("the secret reason") && !text.contains("\"m1\""),
+                "{text}"
+            );
+        }
+        assert!(!r.outbox.is_empty(), "the cancel was notified");
     }
 
     #[test]
