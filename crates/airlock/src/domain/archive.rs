@@ -209,9 +209,23 @@ pub mod tests {
         assert!(central_directory(tiny, z.len() as u64).is_err());
         assert!(central_directory(b"not a zip at all, not at all", 28).is_err());
         // Damaged directories are errors, never a panic.
+        let eocd = z.len() - 22;
         let mut broken = z.clone();
-        let eocd = broken.len() - 22;
+        broken[eocd + 10] += 5; // more entries than the directory holds
+        assert!(central_directory(&broken, broken.len() as u64).is_err());
+        let mut broken = z.clone();
+        broken[eocd + 12] ^= 0x7F; // a size and an offset that both point elsewhere
         broken[eocd + 16] ^= 0x7F;
         assert!(central_directory(&broken, broken.len() as u64).is_err());
+        // An offset that is wrong by the bytes in front of the zip (a zip appended to other
+        // data) is found where unzip finds it: just before the end record.
+        let mut appended = b"%PDF-1.7 and so on\n".to_vec();
+        appended.extend(&z);
+        assert_eq!(
+            central_directory(&appended, appended.len() as u64)
+                .unwrap()
+                .len(),
+            2
+        );
     }
 }
