@@ -173,6 +173,32 @@ pub async fn full_history(
     ))
 }
 
+/// The trail as committed: the entries up to the head of a record read no earlier than the
+/// store, with that head. A step being written meanwhile appends to the store before its
+/// record is read here, so the store may run ahead of the record first read: the record is
+/// read again (a few times) until its head covers what the store holds, and entries beyond
+/// the head are not part of the committed trail yet (the next read shows them). Never a
+/// false break from reading mid-write.
+pub async fn committed_history(
+    deps: &Deps,
+    workspace_id: &str,
+    mut request: AirlockRequest,
+) -> Result<(AirlockRequest, Vec<crate::domain::HistoryEntry>), PortError> {
+    let mut history = full_history(deps, &request).await?;
+    for _ in 0..3 {
+        if history.len() as u64 <= request.history_head.length {
+            break;
+        }
+        match deps.requests.get(workspace_id, &request.id).await? {
+            Some(newer) => request = newer.value,
+            None => break,
+        }
+        history = full_history(deps, &request).await?;
+    }
+    history.truncate(request.history_head.length as usize);
+    Ok((request, history))
+}
+
 /// After a write: appends the new history entries to their store, then publishes the
 /// record's pending events and removes exactly those from the outbox. Publishing is
 /// at-least-once: a crash between publish and clear republishes later.

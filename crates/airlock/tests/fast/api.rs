@@ -1321,3 +1321,43 @@ async fn a_store_outage_is_503_with_retry_after() {
         .await;
     assert_eq!(status, 200);
 }
+
+/// Under load an auditor read `verified: false` for a request whose step was being written:
+/// the record was read before that step, the history store after it. The trail read is the
+/// committed one: never a false break from reading mid-write.
+#[tokio::test]
+async fn the_audit_trail_read_mid_write_verifies() {
+    use airlock::app::workflow::{committed_history, full_history};
+    use airlock::domain::request::verify_history;
+    let s = Stack::start(json!({})).await;
+    let alice = s.token("alice", &[RESEARCHER], WS1);
+    let id = s.create(WS1, &alice, "export").await;
+    s.link(WS1, &id, &alice)
+        .await
+        .upload("a.csv", b"a,b\n".to_vec())
+        .unwrap();
+    // The auditor's read of the record, then a step written (record and store) before the
+    // auditor reads the store.
+    let read_before = s.record(&id);
+    s.action(WS1, &id, "submit", &alice, None).await;
+    s.settle().await;
+    let naive = full_history(&s.deps, &read_before).await.unwrap();
+    assert!(
+        verify_history(&id, &naive, &read_before.history_head).is_err(),
+        "the race this guards against: the store ran ahead of the record read"
+    );
+    let (record, history) = committed_history(&s.deps, WS1, read_before).await.unwrap();
+    assert_eq!(verify_history(&id, &history, &record.history_head), Ok(()));
+    assert_eq!(history.len() as u64, record.history_head.length);
+    // And through the API.
+    let trail = s
+        .ok(
+            "GET",
+            &format!("/api/workspaces/{WS1}/requests/{id}/history"),
+            &alice,
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(trail["verified"], true, "{trail}");
+}
