@@ -565,6 +565,27 @@ impl BlobStore for MemoryBlobStore {
         Ok(etag)
     }
 
+    async fn delete_blob_if(&self, blob: &BlobRef, etag: &str) -> Result<bool, PortError> {
+        let removed = {
+            let mut containers = self.containers.lock().unwrap();
+            let Some(c) = containers.get_mut(&(blob.account.clone(), blob.container.clone()))
+            else {
+                return Ok(false);
+            };
+            match c.get(&blob.name) {
+                Some(stored) if stored.etag == etag => c.remove(&blob.name),
+                _ => None,
+            }
+        };
+        match removed {
+            Some(s) => {
+                self.notify(blob.clone(), &s, true);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
     async fn delete_blob(&self, blob: &BlobRef) -> Result<(), PortError> {
         let removed = self
             .containers

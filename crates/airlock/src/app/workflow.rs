@@ -350,9 +350,24 @@ pub async fn drive(
             deps.blobs.create_container(&draft).await?;
             if request.revision > 1 {
                 // Sealed copies of the previous revision must not be mistaken for this one's.
+                // Each is deleted only as the version listed: a resubmission can seal the new
+                // revision's copy in between, and that one must stay.
                 let sealed = container(deps, ws, request, StageRole::InProgress);
                 for blob in deps.blobs.list_blobs(&sealed).await? {
-                    deps.blobs.delete_blob(&sealed.blob(&blob.name)).await?;
+                    let at = sealed.blob(&blob.name);
+                    let Some(props) = deps.blobs.properties(&at).await? else {
+                        continue;
+                    };
+                    // A copy made for this revision (the draft resubmitted and sealed before
+                    // this clean-up ran, a late delivery) is not the previous revision's.
+                    let revision = props
+                        .metadata
+                        .get(REVISION_KEY)
+                        .and_then(|r| r.parse::<u32>().ok());
+                    if revision.is_some_and(|r| r >= request.revision) {
+                        continue;
+                    }
+                    deps.blobs.delete_blob_if(&at, &props.etag).await?;
                 }
             }
             Ok(Outcome::Done(format!(
@@ -415,7 +430,9 @@ async fn start_movement(
         // reviewers must only ever see this revision's files.
         for blob in deps.blobs.list_blobs(&to).await? {
             if !request.files.iter().any(|f| f.name == blob.name) {
-                deps.blobs.delete_blob(&to.blob(&blob.name)).await?;
+                deps.blobs
+                    .delete_blob_if(&to.blob(&blob.name), &blob.etag)
+                    .await?;
             }
         }
     }

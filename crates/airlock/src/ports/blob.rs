@@ -144,6 +144,10 @@ pub trait BlobStore: Send + Sync {
     ) -> Result<CopyState, PortError>;
     async fn read(&self, blob: &BlobRef) -> Result<(BlobProperties, ByteStream), PortError>;
     async fn delete_blob(&self, blob: &BlobRef) -> Result<(), PortError>;
+    /// Deletes the blob only if it is still version `etag` (`If-Match`): `Ok(true)` when it
+    /// was deleted, `Ok(false)` when it changed or is gone meanwhile (left alone). A clean-up
+    /// decides on a listing; a copy written after it (a later revision's seal) must survive.
+    async fn delete_blob_if(&self, blob: &BlobRef, etag: &str) -> Result<bool, PortError>;
     /// The blob's index tags: where Defender for Storage also records its verdict
     /// ([`DEFENDER_RESULT_TAG`]), independently of the event it publishes. A missing blob
     /// is `NotFound`.

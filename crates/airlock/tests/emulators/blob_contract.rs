@@ -222,6 +222,34 @@ async fn contract(
         Err(PortError::NotFound(_))
     ));
 
+    // A conditional delete removes only the version it names: a blob rewritten since the
+    // listing (a later revision's seal) stays, and a missing one is no error.
+    put(&src.blob("cond"), b"first".to_vec()).await;
+    let listed = store.properties(&src.blob("cond")).await.unwrap().unwrap();
+    put(&src.blob("cond"), b"second".to_vec()).await;
+    assert!(
+        !store
+            .delete_blob_if(&src.blob("cond"), &listed.etag)
+            .await
+            .unwrap(),
+        "a blob changed since it was listed is left alone"
+    );
+    let now = store.properties(&src.blob("cond")).await.unwrap().unwrap();
+    assert_eq!(now.size, 6);
+    assert!(
+        store
+            .delete_blob_if(&src.blob("cond"), &now.etag)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.properties(&src.blob("cond")).await.unwrap(), None);
+    assert!(
+        !store
+            .delete_blob_if(&src.blob("cond"), &now.etag)
+            .await
+            .unwrap()
+    );
+
     store.delete_blob(&dst.blob(name)).await.unwrap();
     store
         .delete_blob(&dst.blob(name))

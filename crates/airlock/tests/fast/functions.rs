@@ -894,3 +894,64 @@ async fn a_verdict_contradicting_defenders_blob_tag_is_refused() {
     s.settle().await;
     assert_eq!(s.record(&id).status, Status::BlockedByScan);
 }
+
+/// A resubmission right after "changes requested" raced the clean-up of the previous
+/// revision's sealed copies: the clean-up (a late delivery, still looking at the draft)
+/// deleted the new revision's sealed file and the request failed. It deletes only what it
+/// meant to: copies of an earlier revision, as the version it looked at.
+#[tokio::test]
+async fn the_previous_revisions_clean_up_never_deletes_the_next_revisions_seal() {
+    let s = Stack::start(json!({"scanRequired": false})).await;
+    fixture_request(&s).await;
+    let ws = s.workspaces.list_sync(WS1);
+    let sealed = ContainerRef {
+        account: "stalexipwsone".into(),
+        container: RID.into(),
+    };
+    let draft = ContainerRef {
+        account: "stalexintwsone".into(),
+        container: RID.into(),
+    };
+    // Revision 1's copy of another file, and revision 2's seal of FILE (made after the
+    // resubmission, before the clean-up got to it).
+    s.blobs.put(&draft.blob("old.csv"), b"old\n".to_vec());
+    let revision = |r: &str| BTreeMap::from([("airlockrevision".to_string(), r.to_string())]);
+    s.blobs
+        .start_copy(
+            &draft.blob("old.csv"),
+            &sealed.blob("old.csv"),
+            &revision("1"),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    s.blobs
+        .start_copy(
+            &draft.blob(FILE),
+            &sealed.blob(FILE),
+            &revision("2"),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    // The clean-up, run with the record as it was when the request went back to draft.
+    let mut stale = s.record(RID);
+    stale.status = Status::Draft;
+    stale.revision = 2;
+    airlock::app::workflow::drive(&s.deps, &ws, &stale)
+        .await
+        .unwrap();
+    let left: Vec<String> = s
+        .blobs
+        .list_blobs(&sealed)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|b| b.name)
+        .collect();
+    assert_eq!(
+        left,
+        vec![FILE.to_string()],
+        "revision 2's seal stays, revision 1's goes"
+    );
+}

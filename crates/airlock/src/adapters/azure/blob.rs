@@ -561,6 +561,28 @@ impl BlobStore for AzureBlobStore {
         }
     }
 
+    async fn delete_blob_if(&self, b: &BlobRef, etag: &str) -> Result<bool, PortError> {
+        let options = azure_storage_blob::models::BlobClientDeleteOptions {
+            if_match: Some(azure_core::http::Etag::from(etag.to_string())),
+            ..Default::default()
+        };
+        match self.blob(b)?.delete(Some(options)).await {
+            Ok(_) => Ok(true),
+            Err(e)
+                if matches!(
+                    e.http_status(),
+                    Some(
+                        azure_core::http::StatusCode::NotFound
+                            | azure_core::http::StatusCode::PreconditionFailed
+                    )
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(port_error("deleting a blob", e)),
+        }
+    }
+
     async fn container_link(
         &self,
         c: &ContainerRef,
