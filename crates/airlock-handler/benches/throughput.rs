@@ -1,0 +1,196 @@
+//! Throughput and the latency budget through the whole local stack with the release
+//! `handler`: batches of exports (1 MiB each, scanning on, `AIRLOCK_BENCH_CONCURRENCY` at
+//! once) one after the other on one stack, so the workspace fills up batch by batch. Each
+//! request is created, uploaded through its link, submitted, waited for in review, approved
+//! and waited for approved.
+//!
+//! Prints per batch the requests completed per minute and submit → in_review and approve →
+//! approved (p50/p99), then **the budget**: for every step the audit trail records between
+//! submit and in review, and between approve and approved, how long after the step before it
+//! (p50/p99), so a change shows which step it moved. The previous round's numbers are printed
+//! above as the baseline to beat.
+//!
+//! `cargo bench -p airlock-handler --bench throughput` (`AIRLOCK_BENCH_REQUESTS` per batch,
+//! default 200; `AIRLOCK_BENCH_BATCHES`, default 3; `AIRLOCK_BENCH_CONCURRENCY`, default 16).
+
+use airlock::domain::Workspace;
+use airlock_local::testing::*;
+use airlock_testkit::delivery::DeliveryOptions;
+use airlock_testkit::demo::audience;
+use futures::StreamExt;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+const WS: &str = "ws-bench";
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The `p`-th percentile (0..=100) of `values`, sorted in place.
+fn percentile(values: &mut [f64], p: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values.sort_by(|a, b| a.total_cmp(b));
+    let rank = ((p / 100.0) * (values.len() - 1) as f64).round() as usize;
+    values[rank.min(values.len() - 1)]
+}
+
+/// One request's timings and its audit trail.
+struct Flow {
+    to_review: Duration,
+    to_approved: Duration,
+    trail: Vec<Value>,
+}
+
+async fn one_export(api: &StackClient<'_>, rita: &str, mona: &str, n: usize) -> Flow {
+    let id = api.create(WS, rita, "export").await;
+    let link = api.link(WS, &id, rita).await;
+    let data: Vec<u8> = (0..1024 * 1024).map(|i| (i * 31 + n) as u8).collect();
+    link.upload("results/table.bin", data)
+        .await
+        .expect("upload");
+    let submitted = Instant::now();
+    api.act(WS, &id, "submit", rita, None).await;
+    api.wait(WS, &id, rita, "in_review").await;
+    let to_review = submitted.elapsed();
+    let approving = Instant::now();
+    api.act(
+        WS,
+        &id,
+        "review",
+        mona,
+        Some(json!({"decision": "approved", "explanation": "bench"})),
+    )
+    .await;
+    api.wait(WS, &id, rita, "approved").await;
+    let to_approved = approving.elapsed();
+    let trail = api
+        .ok(
+            "GET",
+            &format!("/workspaces/{WS}/requests/{id}/history"),
+            rita,
+            None,
+        )
+        .await;
+    Flow {
+        to_review,
+        to_approved,
+        trail: trail["history"].as_array().cloned().unwrap_or_default(),
+    }
+}
+
+/// The steps of `trail` from the entry that moved the request to `from` up to the one that
+/// moved it to `to`: each step's name and its time after the step before it, in seconds.
+fn steps(trail: &[Value], from: &str, to: &str) -> Vec<(String, f64)> {
+    let at = |e: &Value| {
+        e["at"]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+    };
+    let Some(start) = trail.iter().position(|e| e["to"] == from) else {
+        return vec![];
+    };
+    let mut out = Vec::new();
+    let mut previous = at(&trail[start]);
+    for e in &trail[start + 1..] {
+        let (Some(p), Some(now)) = (previous, at(e)) else {
+            continue;
+        };
+        let name = match e["to"].as_str() {
+            Some(status) => format!("{} -> {status}", e["action"].as_str().unwrap_or("?")),
+            None => e["action"].as_str().unwrap_or("?").to_string(),
+        };
+        // Names that carry a file name are grouped by their verb.
+        let name = name.split(':').next().unwrap_or(&name).to_string();
+        out.push((name, (now - p).num_milliseconds() as f64 / 1000.0));
+        previous = Some(now);
+        if e["to"] == to {
+            break;
+        }
+    }
+    out
+}
+
+fn budget(title: &str, flows: &[Flow], from: &str, to: &str) {
+    let mut per_step: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut order: Vec<String> = Vec::new();
+    for f in flows {
+        for (name, secs) in steps(&f.trail, from, to) {
+            if !order.contains(&name) {
+                order.push(name.clone());
+            }
+            per_step.entry(name).or_default().push(secs);
+        }
+    }
+    println!("  budget {title} (time after the step before, s):");
+    for name in order {
+        let mut v = per_step.remove(&name).unwrap_or_default();
+        let n = v.len();
+        let p50 = percentile(&mut v, 50.0);
+        let p99 = percentile(&mut v, 99.0);
+        println!("    {name:<48} p50 {p50:>6.3}  p99 {p99:>6.3}  ({n} steps)");
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 4)]
+async fn main() {
+    let per_batch = env_or("AIRLOCK_BENCH_REQUESTS", 200);
+    let batches = env_or("AIRLOCK_BENCH_BATCHES", 3);
+    let concurrency = env_or("AIRLOCK_BENCH_CONCURRENCY", 16);
+    let ws: Workspace = serde_json::from_value(json!({
+        "id": WS, "displayName": "Bench", "shortId": "bench", "tokenAudience": audience(WS),
+        "policy": {"scanRequired": true},
+    }))
+    .unwrap();
+    let stack = start_stack(
+        env!("CARGO_BIN_EXE_handler").as_ref(),
+        "tput",
+        DeliveryOptions::default(),
+        vec![ws],
+        Duration::from_secs(60),
+        vec![("AIRLOCK_API_CALLS_PER_MINUTE".into(), "0".into())],
+    )
+    .await;
+    let api = StackClient::new(&stack);
+    let rita = stack.token("rita", &["WorkspaceResearcher"], WS);
+    let mona = stack.token("mona", &["AirlockManager"], WS);
+    println!(
+        "{batches} batches of {per_batch} exports of 1 MiB, {concurrency} at once, scanning on, one stack"
+    );
+    println!(
+        "baseline (previous round): completed per minute 389 / 273 / 191; batch 1 submit -> in_review p50 1.18 s, p99 1.57 s; approve -> approved p50 0.91 s, p99 1.38 s"
+    );
+    for batch in 1..=batches {
+        let started = Instant::now();
+        let flows: Vec<Flow> = futures::stream::iter(0..per_batch)
+            .map(|n| one_export(&api, &rita, &mona, batch * per_batch + n))
+            .buffer_unordered(concurrency.max(1))
+            .collect()
+            .await;
+        let minutes = started.elapsed().as_secs_f64() / 60.0;
+        let mut review: Vec<f64> = flows.iter().map(|f| f.to_review.as_secs_f64()).collect();
+        let mut approve: Vec<f64> = flows.iter().map(|f| f.to_approved.as_secs_f64()).collect();
+        println!(
+            "batch {batch} (the workspace holds {} requests): {:.0} completed per minute; submit -> in_review p50 {:.2} s, p99 {:.2} s; approve -> approved p50 {:.2} s, p99 {:.2} s",
+            batch * per_batch,
+            flows.len() as f64 / minutes,
+            percentile(&mut review, 50.0),
+            percentile(&mut review, 99.0),
+            percentile(&mut approve, 50.0),
+            percentile(&mut approve, 99.0),
+        );
+        budget("submit -> in_review", &flows, "submitted", "in_review");
+        budget(
+            "approve -> approved",
+            &flows,
+            "approval_in_progress",
+            "approved",
+        );
+    }
+}
