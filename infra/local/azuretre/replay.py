@@ -173,12 +173,18 @@ def main() -> None:
     assert approved.createdWhen and approved.updatedWhen >= approved.createdWhen
     assert [f.name for f in approved.files] == ["test_airlock_sample.txt"]
 
-    # 4. The draft container is empty or gone.
-    try:
-        blobs = list(ContainerClient.from_container_url(container_url).list_blobs())
-        assert not blobs, f"the draft should be empty: {[b.name for b in blobs]}"
-    except ResourceNotFoundError:
-        pass
+    # 4. The draft container is empty or gone. The clean-up follows the final status (it runs
+    # on that status change's delivery), so give it a few seconds.
+    blobs = None
+    for attempt in range(30):
+        try:
+            blobs = list(ContainerClient.from_container_url(container_url).list_blobs())
+        except ResourceNotFoundError:
+            blobs = []
+        if not blobs:
+            break
+        time.sleep(0.5)
+    assert not blobs, f"the draft should be empty: {[b.name for b in blobs]}"
 
     # 5. A link to the approved data, and the data through it.
     approved_url = call("GET", f"{ws}/requests/{request_id}/link", owner, 200)["containerUrl"]
