@@ -567,6 +567,8 @@ struct ProxyState {
     backend: String,
     http: reqwest::Client,
     grants: Arc<Grants>,
+    /// Told of every blob written through this proxy (Blob only).
+    changed: Option<crate::watcher::ChangedContainers>,
 }
 
 impl RbacProxy {
@@ -578,6 +580,7 @@ impl RbacProxy {
         service: Service,
         tls_dir: &std::path::Path,
         grants: Arc<Grants>,
+        changed: Option<crate::watcher::ChangedContainers>,
     ) -> std::io::Result<RbacProxy> {
         use rustls::pki_types::pem::PemObject;
         use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -611,6 +614,7 @@ impl RbacProxy {
             backend: format!("https://127.0.0.1:{backend_port}"),
             http,
             grants,
+            changed,
         });
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", listen_port)).await?;
         let port = listener.local_addr()?.port();
@@ -717,6 +721,15 @@ async fn forward(
         .await
     {
         Ok(answer) => {
+            // A blob written (Put Blob, Put Block List, Copy Blob): its container has news.
+            if let Some(changed) = &state.changed
+                && answer.status().is_success()
+                && parts.method == axum::http::Method::PUT
+                && matches!(query_param(query, "comp"), None | Some("blocklist"))
+                && let (account, Some(container), Some(_)) = path_parts(path)
+            {
+                changed.mark(&account, &container);
+            }
             let mut response = axum::http::Response::builder().status(answer.status());
             for (name, value) in answer.headers() {
                 if name != axum::http::header::CONNECTION

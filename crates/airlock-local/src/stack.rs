@@ -78,6 +78,10 @@ pub struct BackendFaults {
 
 pub const TOPIC_KEY: &str = "local-topic-key";
 
+/// How often the blob watcher lists every watched container (writes through the storage
+/// check are raised at once, whatever this is).
+const FULL_PASS_EVERY: Duration = Duration::from_secs(1);
+
 pub struct LocalStack {
     /// The front door (as the Functions host's public address): `/api/...` only.
     pub api_url: String,
@@ -252,16 +256,33 @@ impl LocalStack {
         for (scope, role) in &options.revoked_roles {
             grants.revoke("function", *scope, role);
         }
+        let changed = crate::watcher::ChangedContainers::default();
         let rbac = RbacProxies {
-            blob: RbacProxy::start(0, azurite.port, Service::Blob, &tls, grants.clone()).await?,
-            queue: RbacProxy::start(0, azurite.queue_port, Service::Queue, &tls, grants.clone())
-                .await?,
+            blob: RbacProxy::start(
+                0,
+                azurite.port,
+                Service::Blob,
+                &tls,
+                grants.clone(),
+                Some(changed.clone()),
+            )
+            .await?,
+            queue: RbacProxy::start(
+                0,
+                azurite.queue_port,
+                Service::Queue,
+                &tls,
+                grants.clone(),
+                None,
+            )
+            .await?,
             cosmos: RbacProxy::start(
                 cosmos_rbac_port,
                 cosmos.port,
                 Service::Cosmos,
                 &tls,
                 grants.clone(),
+                None,
             )
             .await?,
             grants,
@@ -408,10 +429,22 @@ impl LocalStack {
                 }
             }
         }));
+        let watcher = Arc::new(watcher);
+        // Writes through the storage check are raised at once; the full pass still finds
+        // anything written around it (the stand-ins' own writes, a restarted Azurite).
+        let (fast, fast_engine) = (watcher.clone(), engine.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                changed.changed().await;
+                fast.scan_changed(&changed, &fast_engine).await;
+            }
+        }));
         tasks.push(tokio::spawn(async move {
             loop {
                 watcher.scan(&watching).await;
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                // The full pass lists every container: its cost grows with the accounts, so
+                // it runs less often now that writes through the check are raised at once.
+                tokio::time::sleep(FULL_PASS_EVERY).await;
             }
         }));
 

@@ -31,6 +31,35 @@ impl RescanRequests {
     }
 }
 
+/// Containers a blob was just written to, as the storage check in front of Azurite sees the
+/// writes (Put Blob, Put Block List, Copy Blob): the watcher lists these at once instead of
+/// waiting for its next pass over every container, so a blob event takes as long as Event
+/// Grid's would however full the accounts are.
+#[derive(Clone, Default)]
+pub struct ChangedContainers(Arc<(Mutex<HashSet<(String, String)>>, tokio::sync::Notify)>);
+
+impl ChangedContainers {
+    pub fn mark(&self, account: &str, container: &str) {
+        self.0
+            .0
+            .lock()
+            .unwrap()
+            .insert((account.to_string(), container.to_string()));
+        self.0.1.notify_one();
+    }
+
+    /// Waits until a container is marked.
+    pub async fn changed(&self) {
+        self.0.1.notified().await;
+    }
+
+    fn take(&self) -> Vec<(String, String)> {
+        std::mem::take(&mut *self.0.0.lock().unwrap())
+            .into_iter()
+            .collect()
+    }
+}
+
 /// Watches stage accounts and raises `BlobCreated` for every committed blob version.
 pub struct BlobWatcher {
     pub store: Arc<AzureBlobStore>,
@@ -71,6 +100,38 @@ impl BlobWatcher {
                 now_seen.insert(key, b.size);
             }
         }
+        self.raise(now_seen, engine);
+        self.rescan(engine).await;
+    }
+
+    /// Lists the containers `changed` marked and raises events for what is new in them.
+    pub async fn scan_changed(&self, changed: &ChangedContainers, engine: &Arc<DeliveryEngine>) {
+        let mut now_seen = HashMap::new();
+        for (account, container) in changed.take() {
+            if !self.accounts.contains(&account) {
+                continue;
+            }
+            let c = ContainerRef {
+                account: account.clone(),
+                container: container.clone(),
+            };
+            if let Ok(blobs) = self.store.list_blobs(&c).await {
+                for b in blobs {
+                    let key = (account.clone(), container.clone(), b.name, b.etag);
+                    now_seen.insert(key, b.size);
+                }
+            }
+        }
+        self.raise(now_seen, engine);
+    }
+
+    /// Raises `BlobCreated` (and a scan in an in-progress stage) for each blob version not
+    /// seen before; each version once, whichever pass saw it first.
+    fn raise(
+        &self,
+        now_seen: HashMap<(String, String, String, String), u64>,
+        engine: &Arc<DeliveryEngine>,
+    ) {
         let fresh: Vec<_> = {
             let mut seen = self.seen.lock().unwrap();
             now_seen
@@ -96,7 +157,6 @@ impl BlobWatcher {
                 self.defend(blob, etag, url, engine);
             }
         }
-        self.rescan(engine).await;
     }
 
     /// Scans every blob of the accounts an on-demand scan was asked for (while the local
