@@ -36,25 +36,32 @@ impl RescanRequests {
 /// waiting for its next pass over every container, so a blob event takes as long as Event
 /// Grid's would however full the accounts are.
 #[derive(Clone, Default)]
-pub struct ChangedContainers(Arc<(Mutex<HashSet<(String, String)>>, tokio::sync::Notify)>);
+pub struct ChangedContainers(Arc<Changed>);
+
+#[derive(Default)]
+struct Changed {
+    /// (account, container)
+    marked: Mutex<HashSet<(String, String)>>,
+    wake: tokio::sync::Notify,
+}
 
 impl ChangedContainers {
     pub fn mark(&self, account: &str, container: &str) {
         self.0
-            .0
+            .marked
             .lock()
             .unwrap()
             .insert((account.to_string(), container.to_string()));
-        self.0.1.notify_one();
+        self.0.wake.notify_one();
     }
 
     /// Waits until a container is marked.
     pub async fn changed(&self) {
-        self.0.1.notified().await;
+        self.0.wake.notified().await;
     }
 
     fn take(&self) -> Vec<(String, String)> {
-        std::mem::take(&mut *self.0.0.lock().unwrap())
+        std::mem::take(&mut *self.0.marked.lock().unwrap())
             .into_iter()
             .collect()
     }
