@@ -139,6 +139,21 @@ async fn transient_failures_are_retried() {
     assert_eq!(seen.lock().unwrap().keys.len(), 3, "two 503s then success");
 }
 
+/// Publishes one event to a topic that answers every call with `code`: the error and how
+/// many calls were made.
+async fn refused_with(code: u16) -> (PortError, usize) {
+    let seen = Arc::new(Mutex::new(Seen {
+        status: Some(code),
+        ..Default::default()
+    }));
+    let err = publisher(topic(seen.clone()).await)
+        .publish(Topic::Notification, &[event(1, 10)])
+        .await
+        .unwrap_err();
+    let attempts = seen.lock().unwrap().keys.len();
+    (err, attempts)
+}
+
 #[tokio::test]
 async fn errors_say_whether_a_retry_can_help() {
     let seen = Arc::new(Mutex::new(Seen {
@@ -157,35 +172,15 @@ async fn errors_say_whether_a_retry_can_help() {
     // Our identity refused (no EventGrid Data Sender, or not yet propagated): not retried
     // here, reported as Forbidden, which the outbox keeps and the host retries, with an alert.
     for code in [401, 403] {
-        let seen = Arc::new(Mutex::new(Seen {
-            status: Some(code),
-            ..Default::default()
-        }));
-        let p = publisher(topic(seen.clone()).await);
-        let err = p
-            .publish(Topic::Notification, &[event(1, 10)])
-            .await
-            .unwrap_err();
+        let (err, attempts) = refused_with(code).await;
         assert!(
             matches!(err, PortError::Forbidden(ref m) if m.contains(&code.to_string())),
             "{err}"
         );
         assert!(err.is_retryable());
-        assert_eq!(
-            seen.lock().unwrap().keys.len(),
-            1,
-            "a {code} is not retried at once"
-        );
+        assert_eq!(attempts, 1, "a {code} is not retried at once");
     }
-    let seen = Arc::new(Mutex::new(Seen {
-        status: Some(400),
-        ..Default::default()
-    }));
-    let p = publisher(topic(seen.clone()).await);
-    let err = p
-        .publish(Topic::Notification, &[event(1, 10)])
-        .await
-        .unwrap_err();
+    let (err, _) = refused_with(400).await;
     assert!(
         matches!(err, PortError::Permanent(ref m) if m.contains("400")),
         "{err}"

@@ -1350,14 +1350,6 @@ async fn the_audit_trail_read_mid_write_verifies() {
     assert_eq!(verify_history(&id, &history, &record.history_head), Ok(()));
     assert_eq!(history.len() as u64, record.history_head.length);
     // And through the API.
-    let trail = s
-        .ok(
-            "GET",
-            &format!("/api/workspaces/{WS1}/requests/{id}/history"),
-            &alice,
-            None,
-            200,
-        )
-        .await;
+    let trail = s.trail(WS1, &id, &alice).await;
     assert_eq!(trail["verified"], true, "{trail}");
 }

@@ -211,6 +211,18 @@ impl Stack {
             .expect("history readable")
     }
 
+    /// `GET .../history` as `token` (200 expected): the trail and whether it verified.
+    pub async fn trail(&self, ws: &str, id: &str, token: &str) -> Value {
+        self.ok(
+            "GET",
+            &format!("/api/workspaces/{ws}/requests/{id}/history"),
+            token,
+            None,
+            200,
+        )
+        .await
+    }
+
     /// The actions of the request's audit trail, in order.
     pub async fn actions(&self, id: &str) -> Vec<String> {
         self.history(id)

@@ -657,15 +657,7 @@ async fn a_history_store_outage_loses_no_entry() {
     }
     let r = s.record(&id);
     assert!(r.history_tail.len() >= 3, "{:?}", r.history_tail);
-    let trail = s
-        .ok(
-            "GET",
-            &format!("/api/workspaces/{WS1}/requests/{id}/history"),
-            &alice,
-            None,
-            200,
-        )
-        .await;
+    let trail = s.trail(WS1, &id, &alice).await;
     assert_eq!(trail["verified"], true, "{trail}");
     assert_eq!(
         trail["history"].as_array().unwrap().len() as u64,
