@@ -7,8 +7,9 @@
 //! Prints per batch the requests completed per minute and submit → in_review and approve →
 //! approved (p50/p99), then **the budget**: for every step the audit trail records between
 //! submit and in review, and between approve and approved, how long after the step before it
-//! (p50/p99), so a change shows which step it moved. The previous round's numbers are printed
-//! above as the baseline to beat.
+//! (p50/p99), so a change shows which step it moved. Each batch is also given as a ratio to
+//! batch 1 of the same run (the workspace filling up); the previous round's numbers are
+//! printed above as the baseline to beat.
 //!
 //! `cargo bench -p airlock-handler --bench throughput` (`AIRLOCK_BENCH_REQUESTS` per batch,
 //! default 200; `AIRLOCK_BENCH_BATCHES`, default 3; `AIRLOCK_BENCH_CONCURRENCY`, default 16).
@@ -166,6 +167,8 @@ async fn main() {
     println!(
         "baseline (previous round): completed per minute 389 / 273 / 191; batch 1 submit -> in_review p50 1.18 s, p99 1.57 s; approve -> approved p50 0.91 s, p99 1.38 s"
     );
+    // Batch 1 of this run is the baseline the later batches are measured against.
+    let mut first: Option<(f64, f64)> = None;
     for batch in 1..=batches {
         let started = Instant::now();
         let flows: Vec<Flow> = futures::stream::iter(0..per_batch)
@@ -184,6 +187,14 @@ async fn main() {
             percentile(&mut review, 99.0),
             percentile(&mut approve, 50.0),
             percentile(&mut approve, 99.0),
+        );
+        let per_minute = flows.len() as f64 / minutes;
+        let review_p99 = percentile(&mut review, 99.0);
+        let (base_rate, base_p99) = *first.get_or_insert((per_minute, review_p99));
+        println!(
+            "  against batch 1 of this run: throughput x{:.2}, submit -> in_review p99 x{:.2}",
+            per_minute / base_rate,
+            review_p99 / base_p99
         );
         budget("submit -> in_review", &flows, "submitted", "in_review");
         budget(
