@@ -97,6 +97,8 @@ pub struct LocalStack {
     pub blobs: Arc<AzureBlobStore>,
     /// Set false to take the local Defender down (no verdict tags, no verdict events).
     pub defender_online: Arc<std::sync::atomic::AtomicBool>,
+    /// The `Reconcile` timer: a test holds it to run Reconcile itself, one pass at a time.
+    pub reconcile_timer: ReconcileTimer,
     pub workspaces: Vec<Workspace>,
     pub tre_id: String,
     pub log_dir: PathBuf,
@@ -155,6 +157,26 @@ pub(crate) fn spawn_handler(
 }
 
 /// Every stage account of the TRE and of each workspace.
+/// The local stack's `Reconcile` timer, which a test can hold to run each pass itself
+/// (`DeliveryEngine::reconcile`): a timeout of zero minutes then means "at the next pass the
+/// test asks for", not "whenever the next tick happens to come".
+#[derive(Clone, Default)]
+pub struct ReconcileTimer {
+    held: Arc<tokio::sync::Mutex<bool>>,
+}
+
+impl ReconcileTimer {
+    /// Stops the ticks; returns once no tick is running.
+    pub async fn hold(&self) {
+        *self.held.lock().await = true;
+    }
+
+    /// Lets the ticks run again.
+    pub async fn release(&self) {
+        *self.held.lock().await = false;
+    }
+}
+
 pub fn stage_accounts(tre_id: &str, workspaces: &[Workspace]) -> Vec<String> {
     let names = AccountNames::new(tre_id);
     let mut out = Vec::new();
@@ -417,11 +439,15 @@ impl LocalStack {
         let watching = engine.clone();
         let timer = engine.clone();
         let every = options.reconcile_every;
+        let reconcile_timer = ReconcileTimer::default();
+        let ticks = reconcile_timer.clone();
         tasks.push(tokio::spawn(async move {
             loop {
                 tokio::time::sleep(every).await;
+                // A tick holds the lock while it runs, so `hold` returns only after it.
+                let held = ticks.held.lock().await;
                 // The host runs no timer while its handler is down; the next tick catches up.
-                if timer.is_paused() {
+                if *held || timer.is_paused() {
                     continue;
                 }
                 if let Err(e) = timer.reconcile().await {
@@ -540,6 +566,7 @@ impl LocalStack {
             engine,
             blobs,
             defender_online,
+            reconcile_timer,
             workspaces: options.workspaces.clone(),
             tre_id: options.tre_id.clone(),
             log_dir,

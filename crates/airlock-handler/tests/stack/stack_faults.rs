@@ -5,6 +5,7 @@
 //! final stage.
 
 use airlock::domain::{EventGridEvent, Workspace};
+use airlock::ports::BlobStore;
 use airlock_local::stack::{LocalStack, stage_accounts};
 use airlock_local::testing::*;
 use airlock_testkit::delivery::DeliveryOptions;
@@ -210,9 +211,32 @@ async fn injected_faults_heal() {
             })),
             false,
         );
+        // The timer waits until Defender's tag is on the sealed blob: with a timeout of
+        // zero minutes a pass before it would (rightly) ask for a rescan instead.
+        stack.reconcile_timer.hold().await;
         let id = api
             .submitted(GAMMA, &gina, "export", &[("data.bin", &data)])
             .await;
+        let sealed = airlock::ports::BlobRef {
+            account: "stalexipwsgamma".into(),
+            container: id.clone(),
+            name: "data.bin".into(),
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !stack
+            .blobs
+            .tags(&sealed)
+            .await
+            .unwrap_or_default()
+            .contains_key(airlock::ports::DEFENDER_RESULT_TAG)
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "Defender never tagged the sealed copy"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        stack.reconcile_timer.release().await;
         let r = api.wait(GAMMA, &id, &mona, "in_review").await;
         stack.engine.drop_deliveries(None, false);
         assert_eq!(r["files"][0]["scan"]["result"], "No threats found", "{r}");
@@ -271,19 +295,42 @@ async fn injected_faults_heal() {
 
     // 6. Defender misses the sealed copy (down while it was written, so no verdict, no tag),
     //    then is back: Reconcile asks Resource Manager for an on-demand scan before failing
-    //    anything, and the request goes on to review on that verdict.
+    //    anything, and the request goes on to review on that verdict. The workspace's timeout
+    //    is zero, so the test runs each Reconcile pass itself: the pass after the rescan
+    //    would fail the request at once, which is step 5, not this one.
     {
         let api = StackClient::new(&stack);
         let gina = stack.token("gina", &["WorkspaceResearcher"], GAMMA);
         let mona = stack.token("mona", &["AirlockManager"], GAMMA);
+        stack.reconcile_timer.hold().await;
         stack
             .defender_online
             .store(false, std::sync::atomic::Ordering::SeqCst);
         let id = api
             .submitted(GAMMA, &gina, "export", &[("missed.bin", &data)])
             .await;
-        // Sealed while Defender is down: its upload scan never happens. Defender stays down
-        // until Reconcile has asked for the rescan (which waits for Defender to be back).
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let r = api
+                .ok(
+                    "GET",
+                    &format!("/workspaces/{GAMMA}/requests/{id}"),
+                    &mona,
+                    None,
+                )
+                .await["airlockRequest"]
+                .clone();
+            if r["files"][0]["sealedAt"].is_string() {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "never sealed: {r}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Sealed while Defender is down: its upload scan never happens. Once the request
+        // is past the re-drive delay, a Reconcile pass finds the verdict overdue and asks
+        // for the rescan (which waits for Defender); each pass is checked before the next.
+        let history =
+            |trail: serde_json::Value| trail["history"].as_array().cloned().unwrap_or_default();
         let asked = |trail: &serde_json::Value| {
             trail["history"].as_array().is_some_and(|h| {
                 h.iter().any(|e| {
@@ -295,8 +342,8 @@ async fn injected_faults_heal() {
                 })
             })
         };
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
         loop {
+            stack.engine.reconcile().await.unwrap();
             let trail = api
                 .ok(
                     "GET",
@@ -312,12 +359,26 @@ async fn injected_faults_heal() {
                 std::time::Instant::now() < deadline,
                 "no rescan asked for: {trail}"
             );
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
         }
+        let r = api
+            .ok(
+                "GET",
+                &format!("/workspaces/{GAMMA}/requests/{id}"),
+                &mona,
+                None,
+            )
+            .await["airlockRequest"]
+            .clone();
+        assert_eq!(
+            r["status"], "submitted",
+            "asking for a rescan fails nothing: {r}"
+        );
         stack
             .defender_online
             .store(true, std::sync::atomic::Ordering::SeqCst);
         let r = api.wait(GAMMA, &id, &mona, "in_review").await;
+        stack.reconcile_timer.release().await;
         assert_eq!(r["files"][0]["scan"]["result"], "No threats found", "{r}");
         let trail = api
             .ok(
@@ -327,7 +388,14 @@ async fn injected_faults_heal() {
                 None,
             )
             .await;
-        assert!(asked(&trail), "{trail}");
+        assert_eq!(
+            history(trail.clone())
+                .iter()
+                .filter(|e| e["action"] == "rescan requested")
+                .count(),
+            1,
+            "{trail}"
+        );
         assert_eq!(trail["verified"], true);
         eprintln!("a missed scan recovered by an on-demand rescan");
     }
