@@ -42,8 +42,9 @@ fn percentile(values: &mut [f64], p: f64) -> f64 {
     values[rank.min(values.len() - 1)]
 }
 
-/// One request's timings and its audit trail.
+/// One request's timings and its audit trail (read once the batch's clock has stopped).
 struct Flow {
+    id: String,
     to_review: Duration,
     to_approved: Duration,
     trail: Vec<Value>,
@@ -71,18 +72,28 @@ async fn one_export(api: &StackClient<'_>, rita: &str, mona: &str, n: usize) -> 
     .await;
     api.wait(WS, &id, rita, "approved").await;
     let to_approved = approving.elapsed();
-    let trail = api
-        .ok(
-            "GET",
-            &format!("/workspaces/{WS}/requests/{id}/history"),
-            rita,
-            None,
-        )
-        .await;
     Flow {
+        id,
         to_review,
         to_approved,
-        trail: trail["history"].as_array().cloned().unwrap_or_default(),
+        trail: Vec::new(),
+    }
+}
+
+/// Reads the audit trail of each flow, after the batch: a researcher does not read it while
+/// the request moves, and on the emulator (which scans a whole container for every query)
+/// reading it inside the batch would slow the pipeline it measures.
+async fn read_trails(api: &StackClient<'_>, rita: &str, flows: &mut [Flow]) {
+    for f in flows {
+        let trail = api
+            .ok(
+                "GET",
+                &format!("/workspaces/{WS}/requests/{}/history", f.id),
+                rita,
+                None,
+            )
+            .await;
+        f.trail = trail["history"].as_array().cloned().unwrap_or_default();
     }
 }
 
@@ -139,6 +150,57 @@ fn budget(title: &str, flows: &[Flow], from: &str, to: &str) {
     }
 }
 
+/// The handler's own budget: every `airlock::steps` event it logged since `from` (a byte
+/// offset into its log), by function and step: p50/p99 of the step's time and the total, so
+/// the steps that work (record writes, hashing) and those that wait (a trigger in the queue
+/// or in Event Grid) are seen apart. Returns the new offset.
+fn handler_budget(log: &std::path::Path, from: u64) -> u64 {
+    use std::io::{Read, Seek};
+    let Ok(mut file) = std::fs::File::open(log) else {
+        return from;
+    };
+    let mut text = String::new();
+    if file.seek(std::io::SeekFrom::Start(from)).is_err() || file.read_to_string(&mut text).is_err()
+    {
+        return from;
+    }
+    let mut per_step: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();
+    for line in text.lines() {
+        let Ok(v) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        if v["target"] != "airlock::steps" {
+            continue;
+        }
+        let (Some(step), Some(ms)) = (v["fields"]["step"].as_str(), v["fields"]["ms"].as_f64())
+        else {
+            continue;
+        };
+        let function = v["span"]["function"].as_str().unwrap_or("?").to_string();
+        let kind = if v["fields"]["waited"] == true {
+            "waited"
+        } else {
+            "worked"
+        };
+        per_step
+            .entry((function, format!("{kind}: {step}")))
+            .or_default()
+            .push(ms);
+    }
+    println!("  the handler's steps (ms; from its log, every invocation of the batch):");
+    for ((function, step), mut v) in per_step {
+        let n = v.len();
+        let total: f64 = v.iter().sum();
+        let p50 = percentile(&mut v, 50.0);
+        let p99 = percentile(&mut v, 99.0);
+        println!(
+            "    {function:<14} {step:<44} p50 {p50:>7.1}  p99 {p99:>7.1}  total {:>7.1} s  ({n})",
+            total / 1000.0
+        );
+    }
+    from + text.len() as u64
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 4)]
 async fn main() {
     let per_batch = env_or("AIRLOCK_BENCH_REQUESTS", 200);
@@ -155,9 +217,16 @@ async fn main() {
         DeliveryOptions::default(),
         vec![ws],
         Duration::from_secs(60),
-        vec![("AIRLOCK_API_CALLS_PER_MINUTE".into(), "0".into())],
+        vec![
+            ("AIRLOCK_API_CALLS_PER_MINUTE".into(), "0".into()),
+            // The latency budget's step events (`airlock::app::steps`).
+            ("AIRLOCK_LOG".into(), "info,airlock::steps=debug".into()),
+        ],
     )
     .await;
+    let log = stack.log_dir.join("handler.log");
+    let mut log_read = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+    stack.scan_times.take();
     let api = StackClient::new(&stack);
     let rita = stack.token("rita", &["WorkspaceResearcher"], WS);
     let mona = stack.token("mona", &["AirlockManager"], WS);
@@ -171,12 +240,13 @@ async fn main() {
     let mut first: Option<(f64, f64)> = None;
     for batch in 1..=batches {
         let started = Instant::now();
-        let flows: Vec<Flow> = futures::stream::iter(0..per_batch)
+        let mut flows: Vec<Flow> = futures::stream::iter(0..per_batch)
             .map(|n| one_export(&api, &rita, &mona, batch * per_batch + n))
             .buffer_unordered(concurrency.max(1))
             .collect()
             .await;
         let minutes = started.elapsed().as_secs_f64() / 60.0;
+        read_trails(&api, &rita, &mut flows).await;
         let mut review: Vec<f64> = flows.iter().map(|f| f.to_review.as_secs_f64()).collect();
         let mut approve: Vec<f64> = flows.iter().map(|f| f.to_approved.as_secs_f64()).collect();
         println!(
@@ -202,6 +272,19 @@ async fn main() {
             &flows,
             "approval_in_progress",
             "approved",
+        );
+        log_read = handler_budget(&log, log_read);
+        let mut scans: Vec<f64> = stack
+            .scan_times
+            .take()
+            .iter()
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .collect();
+        println!(
+            "  clamd's own time per scan (ms, the local Defender): p50 {:.1}  p99 {:.1}  ({} scans)",
+            percentile(&mut scans, 50.0),
+            percentile(&mut scans, 99.0),
+            scans.len()
         );
     }
 }

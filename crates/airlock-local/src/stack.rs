@@ -99,6 +99,8 @@ pub struct LocalStack {
     pub defender_online: Arc<std::sync::atomic::AtomicBool>,
     /// The `Reconcile` timer: a test holds it to run Reconcile itself, one pass at a time.
     pub reconcile_timer: ReconcileTimer,
+    /// clamd's time per scan of the local Defender.
+    pub scan_times: crate::watcher::ScanTimes,
     pub workspaces: Vec<Workspace>,
     pub tre_id: String,
     pub log_dir: PathBuf,
@@ -436,6 +438,7 @@ impl LocalStack {
         watcher.scanner = Some(clamd.scanner);
         watcher.rescans = router.rescans.clone();
         let defender_online = watcher.defender_online.clone();
+        let scan_times = watcher.scan_times.clone();
         let watching = engine.clone();
         let timer = engine.clone();
         let every = options.reconcile_every;
@@ -567,6 +570,7 @@ impl LocalStack {
             blobs,
             defender_online,
             reconcile_timer,
+            scan_times,
             workspaces: options.workspaces.clone(),
             tre_id: options.tre_id.clone(),
             log_dir,

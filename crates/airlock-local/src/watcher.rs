@@ -67,6 +67,26 @@ impl ChangedContainers {
     }
 }
 
+/// Scan durations of the local Defender (clamd's own time, apart from the pipeline's).
+#[derive(Clone, Default)]
+pub struct ScanTimes(Arc<Mutex<Vec<std::time::Duration>>>);
+
+impl ScanTimes {
+    fn record(&self, took: std::time::Duration) {
+        let mut times = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        // Bounded: a long-running stack keeps the latest scans only.
+        if times.len() >= 100_000 {
+            times.clear();
+        }
+        times.push(took);
+    }
+
+    /// The durations recorded since the last call.
+    pub fn take(&self) -> Vec<std::time::Duration> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
 /// Watches stage accounts and raises `BlobCreated` for every committed blob version.
 pub struct BlobWatcher {
     pub store: Arc<AzureBlobStore>,
@@ -79,6 +99,8 @@ pub struct BlobWatcher {
     pub defender_online: Arc<std::sync::atomic::AtomicBool>,
     /// On-demand scans asked for: every blob of these accounts is scanned again.
     pub rescans: RescanRequests,
+    /// How long each scan took in clamd (read and verdict), for the latency budget.
+    pub scan_times: ScanTimes,
     seen: Mutex<HashSet<(String, String, String, String)>>,
 }
 
@@ -91,6 +113,7 @@ impl BlobWatcher {
             scanner: None,
             defender_online: Arc::new(std::sync::atomic::AtomicBool::new(true)),
             rescans: RescanRequests::default(),
+            scan_times: ScanTimes::default(),
             seen: Mutex::new(HashSet::new()),
         }
     }
@@ -218,6 +241,7 @@ impl BlobWatcher {
             return;
         };
         let (store, engine) = (self.store.clone(), engine.clone());
+        let times = self.scan_times.clone();
         tokio::spawn(async move {
             // A storage hiccup is retried, as Defender does, before it becomes an "Error"
             // verdict.
@@ -225,7 +249,12 @@ impl BlobWatcher {
             let verdict = loop {
                 attempt += 1;
                 match store.read(&blob).await {
-                    Ok((props, stream)) if props.etag == etag => break scanner.scan(stream).await,
+                    Ok((props, stream)) if props.etag == etag => {
+                        let started = std::time::Instant::now();
+                        let verdict = scanner.scan(stream).await;
+                        times.record(started.elapsed());
+                        break verdict;
+                    }
                     // This version is gone (overwritten or deleted): its successor is scanned.
                     Ok(_) | Err(PortError::NotFound(_)) => return,
                     Err(e) if e.is_retryable() && attempt < 10 => {

@@ -254,6 +254,8 @@ pub struct QueueMetadata {
     pub id: Option<String>,
     /// How many times the message has been dequeued, this time included.
     pub dequeue_count: Option<u32>,
+    /// When the message was queued (for the latency budget: how long it waited).
+    pub inserted_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Invocation {
@@ -285,6 +287,9 @@ async fn run(deps: &Deps, function: FunctionName, body: &[u8]) -> Response {
         Ok(Invocation::Timer) => return finish(reconcile::run(deps).await),
         Ok(Invocation::Work(item, meta)) => {
             info!(message_id = ?meta.id, dequeue_count = ?meta.dequeue_count, "work item received");
+            if let Some(at) = meta.inserted_at {
+                crate::app::steps::waited("work item waited in the queue", at);
+            }
             return finish(work::handle(deps, &item).await);
         }
         Ok(Invocation::Events(events)) => events,
@@ -300,6 +305,9 @@ async fn run(deps: &Deps, function: FunctionName, body: &[u8]) -> Response {
             Err(why @ Rejected::NotForThisFunction { .. }) => Ok(Outcome::Ignored(why.to_string())),
             Ok(trigger) => {
                 info!(event_id = %trigger.id(), event_type = %trigger.event_type(), "event received");
+                if let Some(at) = trigger.time() {
+                    crate::app::steps::waited(trigger.waited_step(), at);
+                }
                 match &trigger {
                     Trigger::StatusChanged(e) => status_changed::handle(deps, e).await,
                     Trigger::BlobCreated(e) => blob_created::handle(deps, e).await,
@@ -439,6 +447,10 @@ fn queue_metadata(metadata: Option<&Value>) -> QueueMetadata {
         dequeue_count: field("DequeueCount")
             .and_then(|v| v.as_u64())
             .and_then(|n| u32::try_from(n).ok()),
+        inserted_at: field("InsertionTime")
+            .and_then(|v| v.as_str().map(str::to_string))
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+            .map(|t| t.with_timezone(&chrono::Utc)),
     }
 }
 
@@ -506,22 +518,32 @@ mod tests {
 
     #[test]
     fn queue_metadata_as_the_host_encodes_it() {
-        let meta = json!({"DequeueCount": "3", "Id": "\"5e1f\"", "PopReceipt": "\"AgAA\""});
+        let inserted = chrono::DateTime::parse_from_rfc3339("2026-11-21T10:15:03Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        // A .NET DateTimeOffset through `SerializeObject` is a JSON string literal.
+        let meta = json!({"DequeueCount": "3", "Id": "\"5e1f\"", "PopReceipt": "\"AgAA\"",
+            "InsertionTime": "\"2026-11-21T10:15:03+00:00\""});
         assert_eq!(
             queue_metadata(Some(&meta)),
             QueueMetadata {
                 id: Some("5e1f".into()),
-                dequeue_count: Some(3)
+                dequeue_count: Some(3),
+                inserted_at: Some(inserted),
             }
         );
-        let plain = json!({"DequeueCount": 2, "Id": "abc"});
+        let plain =
+            json!({"DequeueCount": 2, "Id": "abc", "InsertionTime": "2026-11-21T10:15:03+00:00"});
         assert_eq!(
             queue_metadata(Some(&plain)),
             QueueMetadata {
                 id: Some("abc".into()),
-                dequeue_count: Some(2)
+                dequeue_count: Some(2),
+                inserted_at: Some(inserted),
             }
         );
+        let odd = json!({"InsertionTime": "yesterday"});
+        assert_eq!(queue_metadata(Some(&odd)).inserted_at, None);
         assert_eq!(queue_metadata(None), QueueMetadata::default());
     }
 }

@@ -171,15 +171,18 @@ impl RequestStore for MemoryRequestStore {
                 && query.request_type.is_none_or(|t| r.request_type == t)
                 && (query.statuses.is_empty() || query.statuses.contains(&r.status))
                 && (!query.with_pending_events || !r.outbox.is_empty())
+                && (!query.awaiting_clean_up || r.awaits_clean_up())
         });
         matching.sort_by(|a, b| {
             let ord = match query.order_by {
-                OrderBy::CreatedAsc | OrderBy::CreatedDesc => a.created_when.cmp(&b.created_when),
+                OrderBy::CreatedAsc | OrderBy::CreatedDesc | OrderBy::Unordered => {
+                    a.created_when.cmp(&b.created_when)
+                }
                 OrderBy::UpdatedAsc | OrderBy::UpdatedDesc => a.updated_when.cmp(&b.updated_when),
             }
             .then_with(|| a.id.cmp(&b.id));
             match query.order_by {
-                OrderBy::CreatedDesc | OrderBy::UpdatedDesc => ord.reverse(),
+                OrderBy::CreatedDesc | OrderBy::UpdatedDesc | OrderBy::Unordered => ord.reverse(),
                 _ => ord,
             }
         });

@@ -708,6 +708,7 @@ async fn azure_tre_requests(
         OrderBy::CreatedDesc => items.sort_by_key(|r| std::cmp::Reverse(r.created_when)),
         OrderBy::UpdatedAsc => items.sort_by_key(|r| r.updated_when),
         OrderBy::UpdatedDesc => items.sort_by_key(|r| std::cmp::Reverse(r.updated_when)),
+        OrderBy::Unordered => {}
     }
     let caller = Caller {
         user: identity.user.clone(),

@@ -2,6 +2,7 @@
 //! with, and the [`workflow`] the event functions and the API share.
 
 pub mod limits;
+pub mod steps;
 pub mod workflow;
 
 use crate::domain::AccountNames;

@@ -2,8 +2,10 @@
 //! movement a status needs, and settling a file that arrived in a stage.
 
 use crate::app::Deps;
+use crate::app::steps::Step;
 use crate::domain::gates::{EarlierRelease, EarlierTable, Finding, GateRunner, TableCells};
 use crate::domain::policy::content_type_for;
+use crate::domain::request::FileRecord;
 use crate::domain::request::{Applied, Ctx};
 use crate::domain::stages::{StageRole, data_role_for, movement_for};
 use crate::domain::{AirlockRequest, Stage, Status, Topic, Workspace};
@@ -87,12 +89,14 @@ pub async fn modify<E: From<PortError>>(
     id: &str,
     mut change: impl FnMut(&mut AirlockRequest, &Ctx) -> Result<Applied, E>,
 ) -> Result<Modified, E> {
+    let mut step = Step::start();
     for _ in 0..MAX_ATTEMPTS {
         let current = deps
             .requests
             .get(&workspace.id, id)
             .await?
             .ok_or_else(|| PortError::NotFound(format!("request {id}")))?;
+        step.done("record read");
         let mut request = current.value.clone();
         let ctx = Ctx {
             now: deps.clock.now(),
@@ -107,9 +111,16 @@ pub async fn modify<E: From<PortError>>(
                 if history_stored(deps, &current.value).await {
                     request.history_stored_before(current.value.history_head.length);
                 }
+                step.done("history checked");
                 match deps.requests.replace(&request, &current.etag).await {
-                    Ok(saved) => saved,
-                    Err(PortError::Conflict(_)) => continue,
+                    Ok(saved) => {
+                        step.done("record written");
+                        saved
+                    }
+                    Err(PortError::Conflict(_)) => {
+                        step.done("record write lost a race");
+                        continue;
+                    }
                     Err(e) => return Err(e.into()),
                 }
             }
@@ -206,33 +217,26 @@ pub async fn flush_outbox(
     deps: &Deps,
     saved: Versioned<AirlockRequest>,
 ) -> (AirlockRequest, Option<PortError>) {
-    append_history(deps, &saved.value).await;
+    let mut step = Step::start();
     if saved.value.outbox.is_empty() {
+        append_history(deps, &saved.value).await;
+        step.done("history appended");
         return (saved.value, None);
     }
-    for topic in [Topic::StatusChanged, Topic::Notification] {
-        let events: Vec<_> = saved
-            .value
-            .outbox
-            .iter()
-            .filter(|p| p.topic == topic)
-            .map(|p| p.event.clone())
-            .collect();
-        if events.is_empty() {
-            continue;
-        }
-        let events = match with_gate_links(deps, &saved.value, events).await {
-            Ok(events) => events,
-            Err(e) => {
-                warn!(request_id = %saved.value.id, error = %e, "signing a gate's read links failed; the outbox stays pending");
-                return (saved.value, Some(e));
-            }
-        };
-        if let Err(e) = deps.publisher.publish(topic, &events).await {
-            warn!(request_id = %saved.value.id, error = %e, "publishing the outbox failed; it stays pending");
-            return (saved.value, Some(e));
-        }
+    // The history store and Event Grid are independent: both at once, each topic too.
+    let (appended, published) = tokio::join!(
+        append_history(deps, &saved.value),
+        publish_outbox(deps, &saved.value)
+    );
+    step.done("history appended, events published");
+    if let Err(e) = published {
+        return (saved.value, Some(e));
     }
+    // What the store now holds need not be carried in the record: dropped with the outbox,
+    // in the same write, so the next change has nothing to check.
+    let stored_through = appended
+        .then(|| saved.value.history_tail.last().map(|e| e.seq))
+        .flatten();
     let ids = saved.value.pending_event_ids();
     let mut current = saved;
     for _ in 0..MAX_ATTEMPTS {
@@ -240,8 +244,14 @@ pub async fn flush_outbox(
         if !cleared.clear_published(&ids) {
             return (current.value, None);
         }
+        if let Some(seq) = stored_through {
+            cleared.history_stored_before(seq + 1);
+        }
         match deps.requests.replace(&cleared, &current.etag).await {
-            Ok(saved) => return (saved.value, None),
+            Ok(saved) => {
+                step.done("outbox cleared");
+                return (saved.value, None);
+            }
             Err(PortError::Conflict(_)) => {
                 match deps
                     .requests
@@ -260,6 +270,31 @@ pub async fn flush_outbox(
         }
     }
     (current.value, None)
+}
+
+/// Publishes the record's pending events, each topic's at once; the first failure is
+/// returned (logged), and the outbox stays pending.
+async fn publish_outbox(deps: &Deps, request: &AirlockRequest) -> Result<(), PortError> {
+    let publish = |topic: Topic| async move {
+        let events: Vec<_> = request
+            .outbox
+            .iter()
+            .filter(|p| p.topic == topic)
+            .map(|p| p.event.clone())
+            .collect();
+        if events.is_empty() {
+            return Ok(());
+        }
+        let events = with_gate_links(deps, request, events).await.inspect_err(|e| {
+            warn!(request_id = %request.id, error = %e, "signing a gate's read links failed; the outbox stays pending");
+        })?;
+        deps.publisher.publish(topic, &events).await.inspect_err(|e| {
+            warn!(request_id = %request.id, error = %e, "publishing the outbox failed; it stays pending");
+        })
+    };
+    let (status, notification) =
+        tokio::join!(publish(Topic::StatusChanged), publish(Topic::Notification));
+    status.and(notification)
 }
 
 /// `Airlock.GateRequested` events with a read link per file, valid until the gate's deadline
@@ -330,9 +365,7 @@ pub fn container(
 
 pub const REVISION_KEY: &str = "airlockrevision";
 
-/// The history action written once a final status's clean-up has run (`Reconcile` re-drives
-/// final requests without it).
-pub const DATA_REMOVED: &str = "data removed";
+pub use crate::domain::request::DATA_REMOVED;
 
 fn revision_metadata(request: &AirlockRequest) -> BTreeMap<String, String> {
     BTreeMap::from([(REVISION_KEY.to_string(), request.revision.to_string())])
@@ -422,12 +455,15 @@ async fn start_movement(
     request: &AirlockRequest,
     (from_role, to_role): (StageRole, StageRole),
 ) -> Result<Outcome, FunctionError> {
+    let mut step = Step::start();
     let from = container(deps, ws, request, from_role);
     let to = container(deps, ws, request, to_role);
     deps.blobs.create_container(&to).await?;
-    if to_role == StageRole::InProgress {
+    step.done("container created");
+    if to_role == StageRole::InProgress && request.revision > 1 {
         // A resubmit can overtake the clean-up of the previous revision's sealed copies:
-        // reviewers must only ever see this revision's files.
+        // reviewers must only ever see this revision's files. (At revision 1 only this
+        // submit's copies can be there: nobody else writes to the stage.)
         for blob in deps.blobs.list_blobs(&to).await? {
             if !request.files.iter().any(|f| f.name == blob.name) {
                 deps.blobs
@@ -435,59 +471,52 @@ async fn start_movement(
                     .await?;
             }
         }
+        step.done("stale copies looked for");
     }
     let metadata = revision_metadata(request);
+    // A partial release copies only the approved files; the withheld ones go nowhere and are
+    // removed with the in-progress stage. The copies are independent: several at once.
+    let moving: Vec<FileRecord> = request
+        .files
+        .iter()
+        .filter(|f| !(to_role == StageRole::Approved && f.withheld()))
+        .cloned()
+        .collect();
+    let (from_ref, to_ref, metadata_ref) = (&from, &to, &metadata);
+    let copies = moving.into_iter().map(|file| async move {
+        let copied = copy_file(
+            deps,
+            ws,
+            request,
+            from_role,
+            from_ref,
+            to_ref,
+            metadata_ref,
+            &file,
+        )
+        .await;
+        (file.name, copied)
+    });
+    let results: Vec<(String, Result<bool, PortError>)> = futures::stream::iter(copies)
+        .buffer_unordered(COPIES_AT_ONCE)
+        .collect()
+        .await;
     let mut started = 0;
     let mut missing = Vec::new();
     let mut changed = Vec::new();
-    // A partial release copies only the approved files; the withheld ones go nowhere and are
-    // removed with the in-progress stage.
-    let moving = request
-        .files
-        .iter()
-        .filter(|f| !(to_role == StageRole::Approved && f.withheld()));
-    for file in moving {
-        let dest = to.blob(&file.name);
-        let seen = deps.blobs.properties(&dest).await?;
-        if let Some(props) = &seen
-            && props.metadata.get(REVISION_KEY) == metadata.get(REVISION_KEY)
-            && !matches!(props.copy, Some(CopyState::Failed(_)))
-        {
-            continue;
-        }
-        // Only over what was just seen: a duplicated delivery that decided the same a moment
-        // earlier may have copied (and the seal hashed) meanwhile, and a second copy would
-        // change the sealed blob's version under its verdict.
-        let destination = match &seen {
-            Some(props) => Destination::Version(&props.etag),
-            None => Destination::Absent,
-        };
-        let mut source = from.blob(&file.name);
-        if request.status == Status::BlockingInProgress
-            && deps.blobs.properties(&source).await?.is_none()
-        {
-            // A bad verdict can arrive before every file was sealed: block from the draft.
-            source = container(deps, ws, request, StageRole::Draft).blob(&file.name);
-        }
-        // The seal copies exactly the version that was submitted.
-        let version = if from_role == StageRole::Draft {
-            file.submitted_etag.as_deref()
-        } else {
-            None
-        };
-        let only = CopyIf {
-            source_etag: version,
-            destination,
-        };
-        match deps.blobs.start_copy(&source, &dest, &metadata, only).await {
-            Ok(_) => started += 1,
+    for (name, result) in results {
+        match result {
+            Ok(true) => started += 1,
             // Copied (or written) meanwhile by someone else doing the same: theirs stands.
-            Err(PortError::Conflict(_)) => {}
-            Err(PortError::NotFound(_)) => missing.push(file.name.clone()),
-            Err(PortError::PreconditionFailed(_)) => changed.push(file.name.clone()),
+            Ok(false) | Err(PortError::Conflict(_)) => {}
+            Err(PortError::NotFound(_)) => missing.push(name),
+            Err(PortError::PreconditionFailed(_)) => changed.push(name),
             Err(e) => return Err(e.into()),
         }
     }
+    missing.sort();
+    changed.sort();
+    step.done("copies started");
     if !changed.is_empty() {
         let message = format!(
             "file(s) changed in the draft after submit, so what would be sealed is not what was submitted: {}; submit again",
@@ -519,6 +548,75 @@ async fn start_movement(
         audit_once(deps, ws, request, "copies started", message.clone()).await?;
     }
     Ok(Outcome::Done(message))
+}
+
+/// How many of a request's copies are started at once.
+const COPIES_AT_ONCE: usize = 8;
+
+/// Starts the copy of one file of a movement: `Ok(true)` if started, `Ok(false)` if this
+/// revision's copy is already there. The first try is conditional on the destination being
+/// absent (the common case, one call); only if it exists is it looked at.
+#[allow(clippy::too_many_arguments)]
+async fn copy_file(
+    deps: &Deps,
+    ws: &Workspace,
+    request: &AirlockRequest,
+    from_role: StageRole,
+    from: &ContainerRef,
+    to: &ContainerRef,
+    metadata: &BTreeMap<String, String>,
+    file: &FileRecord,
+) -> Result<bool, PortError> {
+    let dest = to.blob(&file.name);
+    let mut source = from.blob(&file.name);
+    if request.status == Status::BlockingInProgress
+        && deps.blobs.properties(&source).await?.is_none()
+    {
+        // A bad verdict can arrive before every file was sealed: block from the draft.
+        source = container(deps, ws, request, StageRole::Draft).blob(&file.name);
+    }
+    // The seal copies exactly the version that was submitted.
+    let version = if from_role == StageRole::Draft {
+        file.submitted_etag.as_deref()
+    } else {
+        None
+    };
+    let absent = CopyIf {
+        source_etag: version,
+        destination: Destination::Absent,
+    };
+    match deps
+        .blobs
+        .start_copy(&source, &dest, metadata, absent)
+        .await
+    {
+        Ok(_) => return Ok(true),
+        Err(PortError::Conflict(_)) => {}
+        Err(e) => return Err(e),
+    }
+    // It exists: this revision's copy (a duplicated delivery, or Reconcile) stands unless it
+    // failed; an earlier revision's is replaced. Only over what was just seen: a duplicated
+    // delivery that decided the same a moment earlier may have copied (and the seal hashed)
+    // meanwhile, and a second copy would change the sealed blob's version under its verdict.
+    let Some(props) = deps.blobs.properties(&dest).await? else {
+        return Err(PortError::Transient(format!(
+            "copy destination {} existed and is gone: retry",
+            file.name
+        )));
+    };
+    if props.metadata.get(REVISION_KEY) == metadata.get(REVISION_KEY)
+        && !matches!(props.copy, Some(CopyState::Failed(_)))
+    {
+        return Ok(false);
+    }
+    let over = CopyIf {
+        source_etag: version,
+        destination: Destination::Version(&props.etag),
+    };
+    deps.blobs
+        .start_copy(&source, &dest, metadata, over)
+        .await
+        .map(|_| true)
 }
 
 /// Adds an audit entry about work done for `request`'s status, unless the request has moved
@@ -628,35 +726,18 @@ pub async fn hash_and_check(
     )))
 }
 
-/// Queues the hashing of a file's copy once the copy is there and complete (a missing or
-/// pending copy raises its own event later; a failed one is restarted now).
+/// Queues the hashing of a file's copy. Whether the copy is there and complete is for the
+/// `Work` function to see as it reads it ([`settle_file`]: a missing or pending copy raises
+/// its own event later, a failed one is restarted); looking here too cost every file a
+/// round trip to storage in the event delivery.
 async fn queue_hashing(
     deps: &Deps,
     ws: &Workspace,
     request: &AirlockRequest,
     role: StageRole,
     name: &str,
-    blob: &BlobRef,
 ) -> Result<Outcome, FunctionError> {
-    let Some(props) = deps.blobs.properties(blob).await? else {
-        return Ok(Outcome::Ignored(format!(
-            "{name:?} is not in {role:?} (yet)"
-        )));
-    };
-    match &props.copy {
-        Some(CopyState::Pending) => {
-            return Ok(Outcome::Ignored(format!("copy of {name:?} still pending")));
-        }
-        Some(CopyState::Failed(why)) => {
-            warn!(file = name, why, "copy failed; restarting it");
-            let restarted = drive(deps, ws, request).await?;
-            return Ok(Outcome::Done(format!(
-                "copy of {name:?} failed ({why}); {}",
-                restarted.message()
-            )));
-        }
-        _ => {}
-    }
+    let mut step = Step::start();
     deps.work
         .enqueue(&WorkItem::SettleFile {
             workspace_id: ws.id.clone(),
@@ -665,10 +746,10 @@ async fn queue_hashing(
             name: name.to_string(),
         })
         .await?;
-    info!(file = name, ?role, size = props.size, "hashing queued");
+    step.done("work queued");
+    info!(file = name, ?role, "hashing queued");
     Ok(Outcome::Done(format!(
-        "hashing of {name:?} in {role:?} ({} bytes) queued",
-        props.size
+        "hashing of {name:?} in {role:?} queued"
     )))
 }
 
@@ -736,13 +817,14 @@ pub async fn settle_file(
         StageRole::Draft | StageRole::Rejected => false,
     };
     if needs_hash && hashing == Hashing::Queue {
-        return queue_hashing(deps, ws, request, role, name, &blob).await;
+        return queue_hashing(deps, ws, request, role, name).await;
     }
     // The seal is also where the workspace's gates look at the data.
     let gates = (role == StageRole::InProgress)
         .then(|| GateRunner::new(&ws.policy.gates, name))
         .flatten();
     let mut checked = Checked::default();
+    let mut step = Step::start();
     let hashed = if needs_hash {
         hash_and_check(deps, &blob, gates)
             .await?
@@ -765,6 +847,12 @@ pub async fn settle_file(
             "{name:?} is not in {role:?} (yet)"
         )));
     };
+    // The gates read the same stream as the hash: their time is in this step.
+    step.done(if needs_hash {
+        "hashed and checked"
+    } else {
+        "properties read"
+    });
     if role == StageRole::InProgress && crate::domain::gates::consults_ledger(&ws.policy.gates) {
         let earlier: Vec<EarlierRelease> = deps
             .releases
@@ -807,6 +895,7 @@ pub async fn settle_file(
             &tables,
         );
         checked.findings.extend(found);
+        step.done("release ledger consulted");
     }
     let findings = checked.findings;
     match &hashed.copy {

@@ -365,6 +365,10 @@ pub struct DraftFile {
 /// The history action of an issued link.
 pub const LINK_ISSUED: &str = "link issued";
 
+/// The history action written once a final status's clean-up has run (`Reconcile` re-drives
+/// final requests without it).
+pub const DATA_REMOVED: &str = "data removed";
+
 /// The history action of asking the malware scanner for overdue verdicts again.
 pub const RESCAN_REQUESTED: &str = "rescan requested";
 
@@ -571,6 +575,12 @@ impl AirlockRequest {
             outbox: Vec::new(),
             ..self.clone()
         }
+    }
+
+    /// In a final status whose clean-up (the other stages' copies removed) is not on the
+    /// record yet.
+    pub fn awaits_clean_up(&self) -> bool {
+        self.status.is_terminal() && !self.audited_since_change(DATA_REMOVED)
     }
 
     /// Whether `action` was audited since the last status change.

@@ -28,6 +28,9 @@ pub struct Event<D> {
     pub subject: String,
     /// Event Grid `topic` or CloudEvents `source`.
     pub source: String,
+    /// Event Grid `eventTime` or CloudEvents `time`, when it is there and readable: only
+    /// for the latency budget (how long the event took to arrive), never for a decision.
+    pub time: Option<DateTime<Utc>>,
     pub data: D,
 }
 
@@ -131,6 +134,8 @@ struct EventGridWire {
     #[serde(default)]
     subject: Option<String>,
     #[serde(default)]
+    event_time: Option<Value>,
+    #[serde(default)]
     data: Value,
 }
 
@@ -144,7 +149,17 @@ struct CloudEventWire {
     #[serde(default)]
     subject: Option<String>,
     #[serde(default)]
+    time: Option<Value>,
+    #[serde(default)]
     data: Value,
+}
+
+/// An event's time if it is an RFC 3339 string; anything else is no time (never an error).
+fn event_time(value: Option<Value>) -> Option<DateTime<Utc>> {
+    let text = value?;
+    chrono::DateTime::parse_from_rfc3339(text.as_str()?)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 impl Event<Value> {
@@ -159,6 +174,7 @@ impl Event<Value> {
                 event_type: e.event_type,
                 subject: e.subject.unwrap_or_default(),
                 source: e.source.unwrap_or_default(),
+                time: event_time(e.time),
                 data: e.data,
             }
         } else {
@@ -169,6 +185,7 @@ impl Event<Value> {
                 event_type: e.event_type,
                 subject: e.subject.unwrap_or_default(),
                 source: e.topic.unwrap_or_default(),
+                time: event_time(e.event_time),
                 data: e.data,
             }
         };
@@ -184,6 +201,7 @@ impl Event<Value> {
             event_type: self.event_type,
             subject: self.subject,
             source: self.source,
+            time: self.time,
             data,
         })
     }
@@ -268,6 +286,24 @@ impl Trigger {
             Trigger::StatusChanged(e) => &e.event_type,
             Trigger::BlobCreated(e) => &e.event_type,
             Trigger::MalwareScanningResult(e) => &e.event_type,
+        }
+    }
+
+    /// When the event was raised, if it says.
+    pub fn time(&self) -> Option<DateTime<Utc>> {
+        match self {
+            Trigger::StatusChanged(e) => e.time,
+            Trigger::BlobCreated(e) => e.time,
+            Trigger::MalwareScanningResult(e) => e.time,
+        }
+    }
+
+    /// The latency budget's name for the time from raising the event to handling it.
+    pub fn waited_step(&self) -> &'static str {
+        match self {
+            Trigger::StatusChanged(_) => "StatusChanged on its way",
+            Trigger::BlobCreated(_) => "BlobCreated on its way",
+            Trigger::MalwareScanningResult(_) => "scan verdict on its way",
         }
     }
 }

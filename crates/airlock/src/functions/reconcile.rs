@@ -3,7 +3,6 @@
 //! cannot help, with a message that says what went wrong.
 
 use crate::app::Deps;
-use crate::app::workflow::DATA_REMOVED;
 use crate::app::workflow::{
     FunctionError, Hashing, Outcome, container, drive, fail, flush_outbox, modify, settle_file,
 };
@@ -25,6 +24,7 @@ pub async fn run(deps: &Deps) -> Result<Outcome, FunctionError> {
             &ws,
             RequestQuery {
                 with_pending_events: true,
+                order_by: OrderBy::Unordered,
                 ..Default::default()
             },
         )
@@ -45,6 +45,7 @@ pub async fn run(deps: &Deps) -> Result<Outcome, FunctionError> {
             &ws,
             RequestQuery {
                 statuses: Status::transitional(),
+                order_by: OrderBy::Unordered,
                 ..Default::default()
             },
         )
@@ -105,46 +106,29 @@ async fn all(
     }
 }
 
-/// How far back `Reconcile` looks for final requests whose clean-up never ran; older ones
-/// were cleaned long ago (or reported then), and the scan stays bounded.
-const CLEAN_UP_LOOKBACK_DAYS: i64 = 7;
-
-/// Requests in a final status for longer than the re-drive delay, changed within the
-/// lookback, whose clean-up ("data removed") is not on the record since they got there.
+/// Requests in a final status for longer than the re-drive delay whose clean-up ("data
+/// removed") is not on the record since they got there. The query reads only those (an
+/// index key the store keeps, [`AirlockRequest::awaits_clean_up`]): finished and cleaned
+/// requests, however many, cost `Reconcile` nothing.
 async fn unclean_terminal(
     deps: &Deps,
     ws: &Workspace,
 ) -> Result<Vec<AirlockRequest>, FunctionError> {
     let now = deps.clock.now();
-    let mut query = RequestQuery {
-        statuses: Status::ALL
-            .into_iter()
-            .filter(|s| s.is_terminal())
-            .collect(),
-        order_by: OrderBy::UpdatedDesc,
-        page_size: 100,
-        ..Default::default()
-    };
-    let mut out = Vec::new();
-    loop {
-        let page = deps.requests.query(&ws.id, &query).await?;
-        let mut past_lookback = false;
-        for request in page.items {
-            let age = now - request.updated_when;
-            if age > chrono::Duration::days(CLEAN_UP_LOOKBACK_DAYS) {
-                past_lookback = true;
-                break;
-            }
-            let cleaned = request.audited_since_change(DATA_REMOVED);
-            if age >= deps.settings.redrive_after && !cleaned {
-                out.push(request);
-            }
-        }
-        match page.continuation {
-            Some(token) if !past_lookback => query.continuation = Some(token),
-            _ => return Ok(out),
-        }
-    }
+    let awaiting = all(
+        deps,
+        ws,
+        RequestQuery {
+            awaiting_clean_up: true,
+            order_by: OrderBy::Unordered,
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok(awaiting
+        .into_iter()
+        .filter(|r| r.awaits_clean_up() && now - r.updated_when >= deps.settings.redrive_after)
+        .collect())
 }
 
 /// Records, for each sealed file still without a verdict on its sealed version, the verdict

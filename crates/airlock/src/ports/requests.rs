@@ -18,6 +18,9 @@ pub enum OrderBy {
     CreatedAsc,
     UpdatedDesc,
     UpdatedAsc,
+    /// Whatever order the store reads in: for scans that take every match (`Reconcile`),
+    /// where an ORDER BY would cost an index the filter does not need.
+    Unordered,
 }
 
 impl OrderBy {
@@ -41,6 +44,9 @@ pub struct RequestQuery {
     pub statuses: Vec<Status>,
     /// Only requests whose outbox still holds events.
     pub with_pending_events: bool,
+    /// Only requests in a final status whose clean-up is not on the record
+    /// ([`AirlockRequest::awaits_clean_up`]).
+    pub awaiting_clean_up: bool,
     pub order_by: OrderBy,
     pub page_size: u32,
     pub continuation: Option<String>,

@@ -182,6 +182,63 @@ async fn contract(store: &dyn RequestStore) {
         ..Default::default()
     };
     assert!(store.query("ws-one", &q).await.unwrap().items.is_empty());
+    // A status filter is a set: repeated statuses (more than there are) change nothing.
+    let q = RequestQuery {
+        statuses: [Status::ALL.to_vec(), Status::ALL.to_vec()].concat(),
+        order_by: OrderBy::Unordered,
+        page_size: 10,
+        ..Default::default()
+    };
+    assert_eq!(store.query("ws-one", &q).await.unwrap().items.len(), 5);
+
+    // Reconcile's clean-up scan finds a final request until its clean-up is on the record.
+    let awaiting = RequestQuery {
+        awaiting_clean_up: true,
+        order_by: OrderBy::Unordered,
+        page_size: 10,
+        ..Default::default()
+    };
+    assert!(
+        store
+            .query("ws-one", &awaiting)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    let current = store.get("ws-one", "req-1").await.unwrap().unwrap();
+    let mut failed = current.value.clone();
+    let ctx = Ctx {
+        now: failed.updated_when,
+        workspace: &ws1,
+    };
+    failed.fail("test".into(), &ctx);
+    let failed_saved = store.replace(&failed, &current.etag).await.unwrap();
+    let found: Vec<String> = store
+        .query("ws-one", &awaiting)
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(found, vec!["req-1"]);
+    let mut cleaned = failed_saved.value.clone();
+    cleaned.audit(
+        &ctx,
+        &User::system(),
+        airlock::domain::request::DATA_REMOVED,
+        "removed".into(),
+    );
+    store.replace(&cleaned, &failed_saved.etag).await.unwrap();
+    assert!(
+        store
+            .query("ws-one", &awaiting)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
     // User input is data, never SQL.
     let q = RequestQuery {
         creator: Some("x' OR 1=1 --".into()),

@@ -570,6 +570,48 @@ async fn duplicate_deliveries_do_not_repeat_the_trail_and_tampering_shows() {
     assert_eq!(trail["brokenAt"], i);
 }
 
+/// A write that publishes events drops the entries the history store now holds in the same
+/// write that clears the outbox, so the next change has nothing to look up: right after a
+/// change that publishes (a request failed), the record carries no entry and no event, and
+/// the stored trail is whole and verified.
+#[tokio::test]
+async fn a_published_step_leaves_no_tail_in_the_record() {
+    let s = Stack::start(json!({})).await;
+    let p = people(&s);
+    let id = submitted(&s, &p, "export").await;
+    let ws = s.deps.workspaces.get(WS1).await.unwrap().unwrap();
+    let m = airlock::app::workflow::modify::<airlock::app::workflow::FunctionError>(
+        &s.deps,
+        &ws,
+        &id,
+        |r, ctx| Ok(r.fail("failed by the test".into(), ctx)),
+    )
+    .await
+    .unwrap();
+    assert!(m.publish_error.is_none());
+    // What the write stored (the clean-up the failure drives may write after it).
+    let r = m.request;
+    assert_eq!(r.status, airlock::domain::Status::Failed);
+    assert!(r.outbox.is_empty(), "{:?}", r.outbox);
+    assert!(r.history_tail.is_empty(), "{:?}", r.history_tail);
+    let stored = s.history(&id).await;
+    let failed_at = stored
+        .iter()
+        .position(|e| e.to == Some(airlock::domain::Status::Failed))
+        .expect("the failure is in the stored trail");
+    assert_eq!(failed_at as u64 + 1, r.history_head.length);
+    let trail = s
+        .ok(
+            "GET",
+            &format!("/api/workspaces/{WS1}/requests/{id}/history"),
+            &p.alice,
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(trail["verified"], true, "{trail}");
+}
+
 /// The trail lives in its own store: a request's record does not grow with it, and an entry
 /// removed from the end of the stored trail is noticed (the record knows the chain's head).
 #[tokio::test]

@@ -227,6 +227,21 @@ fn etag_of(doc: &Value) -> String {
         .to_string()
 }
 
+/// Index keys written with each request record: scalars derived from it, so that
+/// `Reconcile`'s queries are equality filters the range index serves (an `ARRAY_LENGTH` or a
+/// history look-up cannot be, and would read every record of the workspace). Never read back.
+const PENDING_EVENTS: &str = "pendingEvents";
+const AWAITS_CLEAN_UP: &str = "awaitsCleanUp";
+
+/// A request as stored: the record and its index keys.
+fn request_doc(request: &AirlockRequest) -> Result<Value, PortError> {
+    let mut doc = serde_json::to_value(request)
+        .map_err(|e| PortError::Permanent(format!("request record: {e}")))?;
+    doc[PENDING_EVENTS] = (!request.outbox.is_empty()).into();
+    doc[AWAITS_CLEAN_UP] = request.awaits_clean_up().into();
+    Ok(doc)
+}
+
 fn parse_request(doc: Value) -> Result<Versioned<AirlockRequest>, PortError> {
     let etag = etag_of(&doc);
     let value = serde_json::from_value(doc)
@@ -261,7 +276,12 @@ impl RequestStore for CosmosStores {
     ) -> Result<Versioned<AirlockRequest>, PortError> {
         let created = self
             .requests
-            .create_item(request.workspace_id.clone(), &request.id, request, None)
+            .create_item(
+                request.workspace_id.clone(),
+                &request.id,
+                request_doc(request)?,
+                None,
+            )
             .await;
         let conflict = match created {
             Ok(_) => None,
@@ -294,7 +314,7 @@ impl RequestStore for CosmosStores {
             .replace_item(
                 request.workspace_id.clone(),
                 &request.id,
-                request,
+                request_doc(request)?,
                 Some(options),
             )
             .await
@@ -329,30 +349,39 @@ impl RequestStore for CosmosStores {
             "*".to_string()
         };
         let mut sql = format!("SELECT {fields} FROM c WHERE c.workspaceId = @ws");
-        let mut params: Vec<(&str, Value)> = vec![("@ws", workspace_id.into())];
+        let mut params: Vec<(String, Value)> = vec![("@ws".into(), workspace_id.into())];
         if let Some(creator) = &q.creator {
             sql.push_str(" AND c.createdBy.id = @creator");
-            params.push(("@creator", creator.clone().into()));
+            params.push(("@creator".into(), creator.clone().into()));
         }
         if let Some(t) = q.request_type {
             sql.push_str(" AND c.type = @type");
-            params.push(("@type", serde_json::to_value(t).expect("serialises")));
+            params.push(("@type".into(), serde_json::to_value(t).expect("serialises")));
         }
+        // Every filter is an equality or IN on a scalar the range index holds, so the
+        // engine reads only the matching items (docs/deploy.md, "Cosmos DB indexes").
         if !q.statuses.is_empty() {
-            sql.push_str(" AND ARRAY_CONTAINS(@statuses, c.status)");
-            params.push((
-                "@statuses",
-                serde_json::to_value(&q.statuses).expect("serialises"),
-            ));
+            let mut statuses = q.statuses.clone();
+            statuses.sort_by_key(|s| s.to_string());
+            statuses.dedup();
+            let names: Vec<String> = (0..statuses.len()).map(|i| format!("@s{i}")).collect();
+            sql.push_str(&format!(" AND c.status IN ({})", names.join(", ")));
+            for (name, status) in names.into_iter().zip(statuses) {
+                params.push((name, serde_json::to_value(status).expect("serialises")));
+            }
         }
         if q.with_pending_events {
-            sql.push_str(" AND ARRAY_LENGTH(c.outbox) > 0");
+            sql.push_str(&format!(" AND c.{PENDING_EVENTS} = true"));
+        }
+        if q.awaiting_clean_up {
+            sql.push_str(&format!(" AND c.{AWAITS_CLEAN_UP} = true"));
         }
         sql.push_str(match q.order_by {
             OrderBy::CreatedDesc => " ORDER BY c.createdWhen DESC",
             OrderBy::CreatedAsc => " ORDER BY c.createdWhen ASC",
             OrderBy::UpdatedDesc => " ORDER BY c.updatedWhen DESC",
             OrderBy::UpdatedAsc => " ORDER BY c.updatedWhen ASC",
+            OrderBy::Unordered => "",
         });
         let mut query = Query::from(sql);
         for (name, value) in params {
