@@ -103,6 +103,9 @@ async fn run(config: Config) -> std::io::Result<()> {
         tokens: Arc::new(JwksVerifier::new(config.auth.clone(), http)),
         names: AccountNames::new(config.tre_id.clone()),
         limiter: RateLimiter::new(config.settings.api_calls_per_minute),
+        inline_hashes: airlock::app::limits::InlineHashes::new(
+            config.settings.inline_hash_max_bytes,
+        ),
         settings: config.settings.clone(),
     });
     let listener = airlock::host::bind(config.port)?;

@@ -404,6 +404,7 @@ impl LocalStack {
             // While the queue is unreachable (Azurite restarting), poll less often, as the
             // Functions host's queue trigger backs off, and say so once, not every poll.
             let mut failures = 0u32;
+            let mut interval = crate::work_queue::PollingInterval::default();
             loop {
                 let polled = trigger.poll(&working).await;
                 if polled.is_ok() && failures > 0 {
@@ -411,8 +412,7 @@ impl LocalStack {
                     failures = 0;
                 }
                 match polled {
-                    Ok(0) => tokio::time::sleep(Duration::from_millis(100)).await,
-                    Ok(_) => {}
+                    Ok(n) => tokio::time::sleep(interval.next(n > 0)).await,
                     Err(e) => {
                         if failures == 0 {
                             tracing::warn!(error = %e, "polling the work queue; backing off");

@@ -11,6 +11,35 @@ use std::sync::Arc;
 
 const VERSION: &str = "2021-08-06";
 
+/// The queue trigger's shortest wait between polls (the WebJobs SDK's
+/// `QueuePollingIntervals.Minimum`).
+pub const MIN_POLLING_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// host.json `extensions.queues.maxPollingInterval` (a fast test keeps the two equal).
+pub const MAX_POLLING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// When the host polls the queue next, as its queue listener does: at once after a poll
+/// that found messages; after an empty one, twice as long as the last wait, from
+/// [`MIN_POLLING_INTERVAL`] up to [`MAX_POLLING_INTERVAL`]. So on an idle app a new work item
+/// can wait up to two seconds, as on Azure; the stand-in is not quicker than the host.
+#[derive(Debug, Default)]
+pub struct PollingInterval {
+    empty_polls: u32,
+}
+
+impl PollingInterval {
+    /// The wait before the next poll, given whether this one found messages.
+    pub fn next(&mut self, found: bool) -> std::time::Duration {
+        if found {
+            self.empty_polls = 0;
+            return std::time::Duration::ZERO;
+        }
+        let wait = MIN_POLLING_INTERVAL * 2u32.saturating_pow(self.empty_polls.min(8));
+        self.empty_polls = self.empty_polls.saturating_add(1);
+        wait.min(MAX_POLLING_INTERVAL)
+    }
+}
+
 pub struct QueueTrigger {
     http: reqwest::Client,
     /// `https://127.0.0.1:{port}/{account}/airlock-work`
@@ -121,5 +150,21 @@ impl QueueTrigger {
             self.delete(m).await?;
         }
         Ok(messages.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn empty_polls_back_off_to_the_hosts_maximum_and_a_message_resets_it() {
+        let mut p = PollingInterval::default();
+        let waits: Vec<Duration> = (0..7).map(|_| p.next(false)).collect();
+        let ms: Vec<u128> = waits.iter().map(|d| d.as_millis()).collect();
+        assert_eq!(ms, vec![100, 200, 400, 800, 1600, 2000, 2000]);
+        assert_eq!(p.next(true), Duration::ZERO);
+        assert_eq!(p.next(false), MIN_POLLING_INTERVAL);
     }
 }

@@ -206,6 +206,9 @@ impl InMemoryAirlock {
             )),
             names: names.clone(),
             limiter: airlock::app::limits::RateLimiter::new(options.settings.api_calls_per_minute),
+            inline_hashes: airlock::app::limits::InlineHashes::new(
+                options.settings.inline_hash_max_bytes,
+            ),
             settings: Settings {
                 api_audience: options
                     .settings

@@ -167,6 +167,13 @@ impl Config {
                 ))
             })?;
         }
+        if let Some(v) = get("AIRLOCK_INLINE_HASH_MAX_BYTES") {
+            settings.inline_hash_max_bytes = v.parse().map_err(|_| {
+                ConfigError(format!(
+                    "AIRLOCK_INLINE_HASH_MAX_BYTES must be a whole number of bytes (0 queues every hash), not {v:?}"
+                ))
+            })?;
+        }
         if let Some(v) = get("AIRLOCK_MAX_CONNECTIONS") {
             settings.max_connections = v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
                 ConfigError(format!(

@@ -88,3 +88,53 @@ mod tests {
         assert!(RateLimiter::new(0).take("x", t0).is_ok());
     }
 }
+
+/// Hashes run inside an event delivery at once, per instance (each reads at most 8 MiB at a
+/// time): beyond this, a file's hash goes to the `Work` queue like a large one.
+pub const INLINE_HASHES_AT_ONCE: usize = 8;
+
+/// Which files are hashed (and checked by the gates) in the event delivery that found them,
+/// instead of through the `Work` queue: those up to `max_bytes`, while a slot is free. A
+/// small file then skips the queue's hop (on an idle app the queue trigger polls only every
+/// few seconds); memory stays bounded by the slots, and time by the size limit, well inside
+/// Event Grid's 30 seconds.
+pub struct InlineHashes {
+    max_bytes: u64,
+    slots: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+impl InlineHashes {
+    /// `max_bytes == 0` sends every hash to the queue.
+    pub fn new(max_bytes: u64) -> Self {
+        InlineHashes {
+            max_bytes,
+            slots: std::sync::Arc::new(tokio::sync::Semaphore::new(INLINE_HASHES_AT_ONCE)),
+        }
+    }
+
+    /// A slot to hash a file of `size` bytes now, or `None` (too large, or all slots busy).
+    pub fn try_slot(&self, size: u64) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        if self.max_bytes == 0 || size > self.max_bytes {
+            return None;
+        }
+        self.slots.clone().try_acquire_owned().ok()
+    }
+}
+
+#[cfg(test)]
+mod inline_tests {
+    use super::*;
+
+    #[test]
+    fn small_files_get_a_slot_while_one_is_free_and_large_ones_never() {
+        let inline = InlineHashes::new(1024);
+        assert!(inline.try_slot(1025).is_none(), "larger than the limit");
+        let held: Vec<_> = (0..INLINE_HASHES_AT_ONCE)
+            .map(|_| inline.try_slot(1024).expect("a free slot"))
+            .collect();
+        assert!(inline.try_slot(1).is_none(), "every slot busy");
+        drop(held);
+        assert!(inline.try_slot(1).is_some());
+        assert!(InlineHashes::new(0).try_slot(0).is_none(), "0 turns it off");
+    }
+}

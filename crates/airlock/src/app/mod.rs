@@ -33,6 +33,8 @@ pub struct Deps {
     pub settings: Settings,
     /// Per-caller API rate limit (`Settings::api_calls_per_minute`).
     pub limiter: limits::RateLimiter,
+    /// Which hashes run in the event delivery (`Settings::inline_hash_max_bytes`).
+    pub inline_hashes: limits::InlineHashes,
 }
 
 #[derive(Clone, Debug)]
@@ -57,6 +59,9 @@ pub struct Settings {
     /// idle pooled connection (.NET's default is one minute), so a reused connection never
     /// races its close; only the host can connect to the handler on Azure anyway.
     pub header_read_timeout: std::time::Duration,
+    /// Files up to this size are hashed in the event delivery that found their copy, not
+    /// through the `Work` queue (`limits::InlineHashes`); 0 queues every file.
+    pub inline_hash_max_bytes: u64,
 }
 
 impl Default for Settings {
@@ -70,6 +75,7 @@ impl Default for Settings {
             api_calls_per_minute: 300,
             max_connections: 512,
             header_read_timeout: std::time::Duration::from_secs(120),
+            inline_hash_max_bytes: 16 * 1024 * 1024,
         }
     }
 }

@@ -756,7 +756,8 @@ async fn queue_hashing(
 /// How [`settle_file`] treats work proportional to the file's size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Hashing {
-    /// Queue it as a [`WorkItem`] and return at once (event deliveries and the timer).
+    /// Queue it as a [`WorkItem`] and return at once (event deliveries and the timer),
+    /// unless the file is small enough to hash at once ([`crate::app::limits::InlineHashes`]).
     Queue,
     /// Do it now (the `Work` function).
     Now,
@@ -816,9 +817,15 @@ pub async fn settle_file(
         StageRole::Blocked => file.sha256.is_none(),
         StageRole::Draft | StageRole::Rejected => false,
     };
-    if needs_hash && hashing == Hashing::Queue {
-        return queue_hashing(deps, ws, request, role, name).await;
-    }
+    // A small file is hashed here and now while a slot is free (the size is the one
+    // recorded at submit; the hash reads what is there): the queue's hop is for large ones.
+    let _slot = match hashing {
+        Hashing::Queue if needs_hash => match deps.inline_hashes.try_slot(file.size) {
+            Some(slot) => Some(slot),
+            None => return queue_hashing(deps, ws, request, role, name).await,
+        },
+        Hashing::Queue | Hashing::Now => None,
+    };
     // The seal is also where the workspace's gates look at the data.
     let gates = (role == StageRole::InProgress)
         .then(|| GateRunner::new(&ws.policy.gates, name))

@@ -73,12 +73,37 @@ impl Stack {
     }
 
     pub async fn start_with(workspaces: Vec<Workspace>, jwks_override: Option<String>) -> Stack {
+        Self::start_configured(workspaces, jwks_override, Settings::default()).await
+    }
+
+    /// [`Stack::start`] where every file's hash goes through the `Work` queue, however small.
+    pub async fn start_queueing_hashes(policy: Value) -> Stack {
+        let settings = Settings {
+            inline_hash_max_bytes: 0,
+            ..Settings::default()
+        };
+        Self::start_configured(
+            vec![
+                workspace(WS1, "one", policy),
+                workspace(WS2, "two", json!({})),
+            ],
+            None,
+            settings,
+        )
+        .await
+    }
+
+    pub async fn start_configured(
+        workspaces: Vec<Workspace>,
+        jwks_override: Option<String>,
+        settings: Settings,
+    ) -> Stack {
         let clock = Arc::new(ManualClock::default());
         let airlock = InMemoryAirlock::start(InMemoryOptions {
             tre_id: TRE.into(),
             workspaces,
             clock: clock.clone(),
-            settings: Settings::default(),
+            settings,
             port: None,
             jwks_url: jwks_override,
             leeway_secs: 5,

@@ -236,9 +236,21 @@ async fn host_protocol_edges() {
     }
 }
 
+/// A small file is hashed (and checked) in the delivery that found its copy: no queue hop.
+#[tokio::test]
+async fn blob_created_seals_a_small_file_at_once() {
+    let s = Stack::start(json!({"scanRequired": false})).await;
+    fixture_request(&s).await;
+    let (status, v) = post(&s, "BlobCreated", &fixture("envelope-string.json")).await;
+    assert_eq!(status, 200, "{v}");
+    assert!(v["Logs"][0].as_str().unwrap().contains("recorded"), "{v}");
+    assert!(s.work.take_new().is_empty(), "nothing queued");
+    assert!(s.record(RID).files[0].sha256.is_some());
+}
+
 #[tokio::test]
 async fn blob_created_seals_from_both_envelope_shapes() {
-    let s = Stack::start(json!({"scanRequired": false})).await;
+    let s = Stack::start_queueing_hashes(json!({"scanRequired": false})).await;
     fixture_request(&s).await;
     let (status, v) = post(&s, "BlobCreated", &fixture("envelope-string.json")).await;
     assert_eq!(status, 200, "{v}");
@@ -350,7 +362,7 @@ async fn scan_verdicts_from_defender() {
 
 #[tokio::test]
 async fn retryable_failures_answer_500_then_succeed() {
-    let s = Stack::start(json!({})).await;
+    let s = Stack::start_queueing_hashes(json!({})).await;
     fixture_request(&s).await;
     s.requests.fail_next(1);
     let (status, v) = post(&s, "BlobCreated", &fixture("envelope-object.json")).await;

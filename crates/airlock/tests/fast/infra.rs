@@ -442,3 +442,22 @@ fn terraform_grants_the_function_exactly_the_roles_in_the_manifest() {
         "the tag reader has no control-plane actions"
     );
 }
+
+/// The local queue trigger polls as the host does with our host.json: its longest wait is
+/// host.json's `maxPollingInterval`, so on the stack a work item waits no less than on Azure.
+#[test]
+fn the_local_queue_trigger_polls_as_host_json_says() {
+    let host: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(Path::new(REPO).join("host.json")).unwrap())
+            .unwrap();
+    let max = host["extensions"]["queues"]["maxPollingInterval"]
+        .as_str()
+        .expect("host.json sets maxPollingInterval");
+    let parts: Vec<f64> = max.split(':').map(|p| p.parse().unwrap()).collect();
+    let seconds = parts[0] * 3600.0 + parts[1] * 60.0 + parts[2];
+    assert_eq!(
+        std::time::Duration::from_secs_f64(seconds),
+        airlock_local::work_queue::MAX_POLLING_INTERVAL,
+        "host.json maxPollingInterval {max}"
+    );
+}
