@@ -12,7 +12,10 @@
 //! printed above as the baseline to beat.
 //!
 //! `cargo bench -p airlock-handler --bench throughput` (`AIRLOCK_BENCH_REQUESTS` per batch,
-//! default 200; `AIRLOCK_BENCH_BATCHES`, default 3; `AIRLOCK_BENCH_CONCURRENCY`, default 16).
+//! default 200; `AIRLOCK_BENCH_BATCHES`, default 3; `AIRLOCK_BENCH_CONCURRENCY`, default 16;
+//! `AIRLOCK_BENCH_DELIVERIES`, event deliveries in flight, default the stack's;
+//! `AIRLOCK_INLINE_HASH_MAX_BYTES` is passed to the handler). Also prints the CPU time each
+//! process of the stack spent per batch.
 
 use airlock::domain::Workspace;
 use airlock_local::testing::*;
@@ -201,6 +204,81 @@ fn handler_budget(log: &std::path::Path, from: u64) -> u64 {
     from + text.len() as u64
 }
 
+/// CPU time (user + system, in clock ticks) per process name, from /proc: what each part of
+/// the stack (the handler, Azurite and the Cosmos emulator in node, clamd, this bench with the
+/// stack's router, storage check and watcher) spent; and, under `"(machine)"`, the machine's
+/// busy and idle ticks from /proc/stat.
+fn cpu_by_process() -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    if let Ok(stat) = std::fs::read_to_string("/proc/stat")
+        && let Some(line) = stat.lines().next()
+    {
+        // cpu user nice system idle iowait irq softirq steal ...
+        let v: Vec<u64> = line
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        if v.len() >= 8 {
+            out.insert(
+                "(machine busy)".into(),
+                v[0] + v[1] + v[2] + v[5] + v[6] + v[7],
+            );
+            out.insert("(machine idle)".into(), v[3] + v[4]);
+        }
+    }
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for entry in entries.flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ... utime(14) stime(15): comm may hold spaces.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let comm = stat[open + 1..close].to_string();
+        let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        *out.entry(comm).or_default() += ticks(11) + ticks(12);
+    }
+    out
+}
+
+/// Prints where the CPU went between two [`cpu_by_process`] snapshots: how busy the machine
+/// was, and each process's share of the CPU time the processes spent.
+fn cpu_report(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) {
+    let delta = |name: &str| {
+        after
+            .get(name)
+            .copied()
+            .unwrap_or(0)
+            .saturating_sub(before.get(name).copied().unwrap_or(0)) as f64
+    };
+    let (busy, idle) = (delta("(machine busy)"), delta("(machine idle)"));
+    let mut spent: Vec<(String, f64)> = after
+        .keys()
+        .filter(|name| !name.starts_with('('))
+        .map(|name| (name.clone(), delta(name)))
+        .filter(|(_, ticks)| *ticks > 0.0)
+        .collect();
+    spent.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let total: f64 = spent.iter().map(|(_, t)| t).sum();
+    println!(
+        "  CPU: the machine was {:.0} % busy; the processes' shares of their CPU time:",
+        100.0 * busy / (busy + idle).max(1.0)
+    );
+    for (name, ticks) in spent.iter().take(6) {
+        println!("    {name:<16} {:>5.1} %", 100.0 * ticks / total.max(1.0));
+    }
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 4)]
 async fn main() {
     let per_batch = env_or("AIRLOCK_BENCH_REQUESTS", 200);
@@ -211,17 +289,34 @@ async fn main() {
         "policy": {"scanRequired": true},
     }))
     .unwrap();
+    let mut handler_env = vec![
+        ("AIRLOCK_API_CALLS_PER_MINUTE".into(), "0".into()),
+        // The latency budget's step events (`airlock::app::steps`).
+        ("AIRLOCK_LOG".into(), "info,airlock::steps=debug".into()),
+    ];
+    // To compare the hash in the delivery with the hash through the queue.
+    if let Ok(v) = std::env::var("AIRLOCK_INLINE_HASH_MAX_BYTES") {
+        handler_env.push(("AIRLOCK_INLINE_HASH_MAX_BYTES".into(), v));
+    }
+    let delivery = DeliveryOptions {
+        concurrency: env_or(
+            "AIRLOCK_BENCH_DELIVERIES",
+            DeliveryOptions::default().concurrency,
+        ),
+        ..Default::default()
+    };
+    println!(
+        "event deliveries in flight at most: {} (AIRLOCK_BENCH_DELIVERIES); AIRLOCK_INLINE_HASH_MAX_BYTES {}",
+        delivery.concurrency,
+        std::env::var("AIRLOCK_INLINE_HASH_MAX_BYTES").unwrap_or_else(|_| "default".into())
+    );
     let stack = start_stack(
         env!("CARGO_BIN_EXE_handler").as_ref(),
         "tput",
-        DeliveryOptions::default(),
+        delivery,
         vec![ws],
         Duration::from_secs(60),
-        vec![
-            ("AIRLOCK_API_CALLS_PER_MINUTE".into(), "0".into()),
-            // The latency budget's step events (`airlock::app::steps`).
-            ("AIRLOCK_LOG".into(), "info,airlock::steps=debug".into()),
-        ],
+        handler_env,
     )
     .await;
     let log = stack.log_dir.join("handler.log");
@@ -240,12 +335,14 @@ async fn main() {
     let mut first: Option<(f64, f64)> = None;
     for batch in 1..=batches {
         let started = Instant::now();
+        let cpu_before = cpu_by_process();
         let mut flows: Vec<Flow> = futures::stream::iter(0..per_batch)
             .map(|n| one_export(&api, &rita, &mona, batch * per_batch + n))
             .buffer_unordered(concurrency.max(1))
             .collect()
             .await;
         let minutes = started.elapsed().as_secs_f64() / 60.0;
+        let cpu_after = cpu_by_process();
         read_trails(&api, &rita, &mut flows).await;
         let mut review: Vec<f64> = flows.iter().map(|f| f.to_review.as_secs_f64()).collect();
         let mut approve: Vec<f64> = flows.iter().map(|f| f.to_approved.as_secs_f64()).collect();
@@ -273,7 +370,21 @@ async fn main() {
             "approval_in_progress",
             "approved",
         );
+        // Reconcile once the batch is done: nothing is left to heal, so what it costs is its
+        // queries alone. Each is an index seek on Cosmos DB; the emulator scans every item of
+        // the container for every query, so there it grows with the workspace (its floor).
+        let mut passes = Vec::new();
+        for _ in 0..3 {
+            let t = Instant::now();
+            stack.engine.reconcile().await.expect("Reconcile runs");
+            passes.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        println!(
+            "  a Reconcile pass with nothing to heal: {:.1} ms (median of 3; the emulator scans every item per query)",
+            percentile(&mut passes, 50.0)
+        );
         log_read = handler_budget(&log, log_read);
+        cpu_report(&cpu_before, &cpu_after);
         let mut scans: Vec<f64> = stack
             .scan_times
             .take()

@@ -287,7 +287,7 @@ async fn run(deps: &Deps, function: FunctionName, body: &[u8]) -> Response {
         Ok(Invocation::Timer) => return finish(reconcile::run(deps).await),
         Ok(Invocation::Work(item, meta)) => {
             info!(message_id = ?meta.id, dequeue_count = ?meta.dequeue_count, "work item received");
-            if let Some(at) = meta.inserted_at {
+            if let Some(at) = item.queued_at().or(meta.inserted_at) {
                 crate::app::steps::waited("work item waited in the queue", at);
             }
             return finish(work::handle(deps, &item).await);

@@ -744,6 +744,7 @@ async fn queue_hashing(
             request_id: request.id.clone(),
             stage: role.into(),
             name: name.to_string(),
+            queued_at: Some(deps.clock.now()),
         })
         .await?;
     step.done("work queued");

@@ -13,6 +13,7 @@ pub async fn handle(deps: &Deps, item: &WorkItem) -> Result<Outcome, FunctionErr
             request_id,
             stage,
             name,
+            ..
         } => {
             tracing::Span::current().record("request_id", request_id.as_str());
             let Some(ws) = deps.workspaces.get(workspace_id).await? else {

@@ -19,7 +19,20 @@ pub enum WorkItem {
         request_id: String,
         stage: StageRoleName,
         name: String,
+        /// When it was queued, to the millisecond (the host's `InsertionTime` has whole
+        /// seconds): for the latency budget only. Absent in items queued before it existed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        queued_at: Option<chrono::DateTime<chrono::Utc>>,
     },
+}
+
+impl WorkItem {
+    /// When the item was queued, if it says.
+    pub fn queued_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        match self {
+            WorkItem::SettleFile { queued_at, .. } => *queued_at,
+        }
+    }
 }
 
 /// Contract:
