@@ -29,8 +29,23 @@ pub fn infra_local() -> PathBuf {
 }
 
 /// A free loopback port (bound then released; good enough for local use).
+/// A port nothing listens on now, and that this process has not handed out before: stacks
+/// started at once in one process (parallel tests) pick their ports before their servers
+/// bind them, and the system may offer a port just released by another's pick.
 pub fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    for _ in 0..64 {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let mut handed = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+        if !handed.contains(&port) {
+            handed.push(port);
+            return Ok(port);
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::AddrInUse,
+        "no free port that was not handed out already",
+    ))
 }
 
 /// A child process killed (with its process group) on drop.

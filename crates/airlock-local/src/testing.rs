@@ -299,9 +299,22 @@ pub async fn start_stack(
 
 /// Starts the local stack with options a test has adjusted (see [`stack_options`]).
 pub async fn start_stack_with(options: StackOptions) -> LocalStack {
-    LocalStack::start(options)
-        .await
-        .expect("the local stack starts")
+    // A port picked free can be taken by another process before a server binds it (ports
+    // are picked, then bound by child processes): a stack whose ports were all picked here
+    // starts again with new ones.
+    let picked = options.api_port.is_none() && options.router_port.is_none();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match LocalStack::start(options.clone()).await {
+            Ok(stack) => return stack,
+            Err(e) if picked && e.kind() == std::io::ErrorKind::AddrInUse && attempt < 3 => {
+                eprintln!("the local stack did not start ({e}); again with other ports");
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("the local stack starts: {e}"),
+        }
+    }
 }
 
 /// A test's stack options: a fresh state directory under the temporary directory, free
