@@ -6,7 +6,7 @@
 //! clipboard with OSC 52).
 
 use airlock::api::types::{AuditTrail, RequestEnvelope};
-use airlock::domain::AirlockRequest;
+use airlock::api::view::RequestView;
 
 /// `text` made safe to print on a terminal: line breaks and tabs are kept; every other control
 /// character (ESC, BEL, CR, backspace, DEL, the C1 set) and the Unicode bidirectional and
@@ -47,7 +47,7 @@ fn short(sha: &str) -> &str {
 }
 
 pub fn request(envelope: &RequestEnvelope) -> String {
-    let r: &AirlockRequest = &envelope.airlock_request;
+    let r: &RequestView = &envelope.airlock_request;
     let mut out = format!(
         "{}  {} {}  \"{}\"  revision {}\n  created by {} on {}; last change by {} on {}\n",
         r.id,
@@ -56,9 +56,9 @@ pub fn request(envelope: &RequestEnvelope) -> String {
         r.title,
         r.revision,
         r.created_by.name,
-        r.created_when.format("%Y-%m-%d %H:%M UTC"),
+        r.created_at.format("%Y-%m-%d %H:%M UTC"),
         r.updated_by.name,
-        r.updated_when.format("%Y-%m-%d %H:%M UTC"),
+        r.updated_at.format("%Y-%m-%d %H:%M UTC"),
     );
     if let Some(message) = &r.status_message {
         out.push_str(&format!("  {message}\n"));
@@ -177,7 +177,7 @@ pub fn list(requests: &[RequestEnvelope]) -> String {
             r.request_type.as_str(),
             r.status.as_str(),
             r.created_by.name,
-            r.updated_when.format("%Y-%m-%d %H:%M"),
+            r.updated_at.format("%Y-%m-%d %H:%M"),
             r.title
         ));
     }

@@ -153,7 +153,7 @@ async fn too_busy(mut stream: tokio::net::TcpStream, max_connections: usize) {
     })
     .await;
     let body = json!({"error": {
-        "code": "TooManyRequests",
+        "code": crate::api::types::ErrorCode::TooManyRequests.as_str(),
         "message": format!("the airlock is busy ({max_connections} connections open); retry after 1 second"),
     }})
     .to_string();
@@ -216,7 +216,7 @@ async fn invoke(
         };
         return (
             StatusCode::NOT_FOUND,
-            axum::Json(json!({"error": {"code": "NotFound", "message": hint}})),
+            axum::Json(json!({"error": {"code": crate::api::types::ErrorCode::NotFound.as_str(), "message": hint}})),
         )
             .into_response();
     };

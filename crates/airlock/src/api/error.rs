@@ -1,5 +1,6 @@
 //! The API's error shape: `{"error": {"code", "message"}}` with the matching status.
 
+use super::types::ErrorCode;
 use crate::domain::DomainError;
 use crate::ports::{AuthError, PortError};
 use axum::Json;
@@ -9,48 +10,47 @@ use axum::response::{IntoResponse, Response};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     /// Seconds to wait, sent as `Retry-After` (429 and 503).
     pub retry_after: Option<u64>,
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError {
-            status,
+            status: code.status(),
             code,
             message: message.into(),
             retry_after: None,
         }
     }
     pub fn bad_request(m: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "BadRequest", m)
+        Self::new(ErrorCode::BadRequest, m)
     }
     pub fn unauthorized(m: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "Unauthorized", m)
+        Self::new(ErrorCode::Unauthorized, m)
     }
     pub fn forbidden(m: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "Forbidden", m)
+        Self::new(ErrorCode::Forbidden, m)
     }
     pub fn not_found(m: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "NotFound", m)
+        Self::new(ErrorCode::NotFound, m)
     }
     pub fn conflict(m: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, "Conflict", m)
+        Self::new(ErrorCode::Conflict, m)
     }
     pub fn precondition_failed(m: impl Into<String>) -> Self {
-        Self::new(StatusCode::PRECONDITION_FAILED, "PreconditionFailed", m)
+        Self::new(ErrorCode::PreconditionFailed, m)
     }
     pub fn too_large(m: impl Into<String>) -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLarge", m)
+        Self::new(ErrorCode::PayloadTooLarge, m)
     }
     pub fn too_many(retry_after_secs: u64) -> Self {
         ApiError {
             retry_after: Some(retry_after_secs),
             ..Self::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "TooManyRequests",
+                ErrorCode::TooManyRequests,
                 format!("too many calls from you: try again in {retry_after_secs} s"),
             )
         }
@@ -60,11 +60,11 @@ impl ApiError {
     pub fn unavailable(m: impl Into<String>) -> Self {
         ApiError {
             retry_after: Some(UNAVAILABLE_RETRY_SECS),
-            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", m)
+            ..Self::new(ErrorCode::ServiceUnavailable, m)
         }
     }
     pub fn internal(m: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", m)
+        Self::new(ErrorCode::InternalError, m)
     }
 }
 
@@ -75,7 +75,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Json(super::types::Error {
             error: super::types::ErrorDetail {
-                code: self.code.to_string(),
+                code: self.code,
                 message: self.message,
             },
         });

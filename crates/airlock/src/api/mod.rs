@@ -9,6 +9,7 @@ mod openapi;
 pub use openapi::document as openapi_document;
 mod requests;
 pub mod types;
+pub mod view;
 
 use crate::app::Deps;
 use crate::domain::{AirlockRequest, Caller, Workspace};
@@ -261,7 +262,9 @@ impl FromRequestParts<Arc<Deps>> for Authenticated {
 /// A request with what the caller may do to it now.
 pub fn envelope(caller: &Caller, request: &AirlockRequest) -> RequestEnvelope {
     RequestEnvelope {
-        airlock_request: request.visible_to(&caller.user.id, caller.reviews(request)),
+        airlock_request: view::RequestView::from(
+            &request.visible_to(&caller.user.id, caller.reviews(request)),
+        ),
         allowed_user_actions: crate::domain::access::allowed_user_actions(caller, request),
     }
 }

@@ -297,41 +297,15 @@ fn operations() -> Vec<Op> {
     ]
 }
 
-/// The request record's schema as `types::request_document` serves it: AzureTRE's epoch
-/// timestamps in `createdWhen`/`updatedWhen` (RFC 3339 in `createdAt`/`updatedAt`),
-/// `resourceVersion`, and AzureTRE's fields on each review.
+/// What the API answers to AzureTRE's list call (the `airlock_manager` form) or ours.
 fn as_served(schemas: &mut Map<String, Value>) {
-    let epoch = |what: &str| json!({"type": "number", "description": format!("{what}, seconds since 1970-01-01T00:00:00Z (AzureTRE's form)")});
-    let rfc3339 = |what: &str| json!({"type": "string", "format": "date-time", "description": format!("{what} (RFC 3339)")});
-    if let Some(request) = schemas.get_mut("AirlockRequest") {
-        let properties = &mut request["properties"];
-        properties["createdWhen"] = epoch("when the request was created");
-        properties["updatedWhen"] = epoch("when the request last changed");
-        properties["createdAt"] = rfc3339("when the request was created");
-        properties["updatedAt"] = rfc3339("when the request last changed");
-        properties["resourceVersion"] = json!({"type": "integer", "minimum": 0, "description": "how many changes the request has had (AzureTRE's resourceVersion)"});
-        if let Some(required) = request["required"].as_array_mut() {
-            required.extend(["createdAt", "updatedAt", "resourceVersion"].map(Value::from));
-        }
-    }
     schemas.insert(
         "RequestsAnswer".into(),
         json!({"oneOf": [
             schema_ref("RequestList"),
-            {"type": "array", "items": schema_ref("AirlockRequest"), "maxItems": 1000},
+            {"type": "array", "items": schema_ref("RequestView"), "maxItems": 1000},
         ]}),
     );
-    if let Some(review) = schemas.get_mut("Review") {
-        let properties = &mut review["properties"];
-        properties["reviewDecision"] = json!({"type": "string", "enum": ["approved", "rejected"], "description": "AzureTRE's decision: changes requested show as rejected"});
-        properties["decisionExplanation"] =
-            json!({"type": "string", "description": "AzureTRE's name for explanation"});
-        properties["dateCreated"] = epoch("when the review was made");
-        if let Some(required) = review["required"].as_array_mut() {
-            required
-                .extend(["reviewDecision", "decisionExplanation", "dateCreated"].map(Value::from));
-        }
-    }
 }
 
 fn schema_ref(name: &str) -> Value {
@@ -461,6 +435,10 @@ pub fn document() -> Value {
         } else {
             operation["security"] = json!([]);
         }
+        responses.insert(
+            "500".into(),
+            error("A fault of the airlock's own: the message carries a correlation id to quote"),
+        );
         operation["responses"] = Value::Object(responses);
         if let Some(body) = op.body {
             operation["requestBody"] = json!({"required": !op.path.ends_with("/submit"), "content": {"application/json": {"schema": schema_ref(body)}}});

@@ -647,7 +647,7 @@ async fn azure_tre_requests(
     deps: &Deps,
     identity: crate::ports::Identity,
     params: HashMap<String, String>,
-) -> Result<Json<Vec<Value>>, ApiError> {
+) -> Result<Json<Vec<super::view::RequestView>>, ApiError> {
     let mut q = parse_query(
         &params,
         &[
@@ -714,11 +714,10 @@ async fn azure_tre_requests(
         user: identity.user.clone(),
         roles: identity.roles.clone(),
     };
-    let documents = items
+    let documents: Vec<super::view::RequestView> = items
         .iter()
-        .map(|r| super::types::request_document(&r.visible_to(&caller.user.id, caller.reviews(r))))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ApiError::internal(format!("a request could not be shown: {e}")))?;
+        .map(|r| super::view::RequestView::from(&r.visible_to(&caller.user.id, caller.reviews(r))))
+        .collect();
     Ok(Json(documents))
 }
 

@@ -3,10 +3,12 @@
 //! the document cannot drift from the code. The `airlock` command line reads and writes the
 //! same types, so a client and the server cannot disagree about a field either.
 
-use crate::domain::{AirlockRequest, Decision, HistoryEntry, RequestType, UserAction};
+use crate::domain::{Decision, HistoryEntry, RequestType, UserAction};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
+
+pub use super::view::{RequestView, epoch_seconds};
 
 /// Body of `POST /api/workspaces/{workspaceId}/requests`. As AzureTRE's `AirlockRequestInCreate`
 /// takes it: `title` and `businessJustification` may be left out (AzureTRE's defaults apply),
@@ -164,105 +166,9 @@ pub struct RevokeRequest {
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RequestEnvelope {
-    /// The record as the API shows it ([`request_document`]).
-    #[serde(
-        serialize_with = "serialize_document",
-        deserialize_with = "deserialize_document"
-    )]
-    #[schemars(with = "AirlockRequest")]
-    pub airlock_request: AirlockRequest,
+    /// The request as the API shows it ([`RequestView`]).
+    pub airlock_request: RequestView,
     pub allowed_user_actions: Vec<UserAction>,
-}
-
-fn serialize_document<S: Serializer>(request: &AirlockRequest, s: S) -> Result<S::Ok, S::Error> {
-    request_document(request)
-        .map_err(serde::ser::Error::custom)?
-        .serialize(s)
-}
-
-fn deserialize_document<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<AirlockRequest, D::Error> {
-    let value = serde_json::Value::deserialize(d)?;
-    request_from_document(value).map_err(serde::de::Error::custom)
-}
-
-/// Seconds since the epoch, as AzureTRE writes its timestamps (`createdWhen`, `updatedWhen`,
-/// `dateCreated`).
-pub fn epoch_seconds(at: DateTime<Utc>) -> f64 {
-    at.timestamp_millis() as f64 / 1000.0
-}
-
-/// A request as the API shows it: the record without the airlock's own bookkeeping (the
-/// outbox, the history's tail, issued links: events not yet published, entries not yet in the
-/// history store; the trail is at `.../history`), in a shape AzureTRE's clients read too:
-///
-/// - `createdWhen` and `updatedWhen` are AzureTRE's epoch seconds (numbers); the same instants
-///   as RFC 3339 are `createdAt` and `updatedAt`;
-/// - each review also carries AzureTRE's `reviewDecision` (`approved`, or `rejected` for a
-///   rejection and for changes requested, which AzureTRE does not have), `decisionExplanation`
-///   and `dateCreated` (epoch seconds) next to ours (`decision`, `explanation`, `createdWhen`);
-/// - `resourceVersion` counts the changes (the audit trail's length), as AzureTRE's does.
-pub fn request_document(request: &AirlockRequest) -> Result<serde_json::Value, serde_json::Error> {
-    let mut value = serde_json::to_value(request)?;
-    let Some(fields) = value.as_object_mut() else {
-        return Ok(value);
-    };
-    for internal in [
-        "outbox",
-        "historyTail",
-        "linksIssued",
-        "auditedSinceChange",
-        "carriedContext",
-        "rescanRequestedAt",
-    ] {
-        fields.remove(internal);
-    }
-    for (when, at, instant) in [
-        ("createdWhen", "createdAt", request.created_when),
-        ("updatedWhen", "updatedAt", request.updated_when),
-    ] {
-        if let Some(rfc3339) = fields.remove(when) {
-            fields.insert(at.into(), rfc3339);
-        }
-        fields.insert(when.into(), epoch_seconds(instant).into());
-    }
-    fields.insert("resourceVersion".into(), request.history_head.length.into());
-    if let Some(serde_json::Value::Array(reviews)) = fields.get_mut("reviews") {
-        for (json, review) in reviews.iter_mut().zip(&request.reviews) {
-            if let Some(r) = json.as_object_mut() {
-                let decision = match review.decision {
-                    Decision::Approved => "approved",
-                    Decision::Rejected | Decision::ChangesRequested => "rejected",
-                };
-                r.insert("reviewDecision".into(), decision.into());
-                r.insert(
-                    "decisionExplanation".into(),
-                    review.explanation.clone().into(),
-                );
-                r.insert(
-                    "dateCreated".into(),
-                    epoch_seconds(review.created_when).into(),
-                );
-            }
-        }
-    }
-    Ok(value)
-}
-
-/// The record back from [`request_document`] (for clients such as the `airlock` command line):
-/// the RFC 3339 instants are taken from `createdAt` and `updatedAt`.
-pub fn request_from_document(
-    mut value: serde_json::Value,
-) -> Result<AirlockRequest, serde_json::Error> {
-    if let Some(fields) = value.as_object_mut() {
-        for (when, at) in [("createdWhen", "createdAt"), ("updatedWhen", "updatedAt")] {
-            if let Some(rfc3339) = fields.remove(at) {
-                fields.insert(when.into(), rfc3339);
-            }
-        }
-    }
-    serde_json::from_value(value)
 }
 
 /// A page of requests.
@@ -317,10 +223,83 @@ pub struct WorkspaceLimits {
 
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct ErrorDetail {
-    /// `BadRequest`, `Unauthorized`, `Forbidden`, `NotFound`, `Conflict`, `PayloadTooLarge`,
-    /// `ServiceUnavailable` or `InternalError`.
-    pub code: String,
+    pub code: ErrorCode,
     pub message: String,
+}
+
+/// What went wrong, for a program to act on (the message is for people). Each code comes
+/// with one HTTP status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ErrorCode {
+    /// 400: bad input, or the request's status does not allow this.
+    BadRequest,
+    /// 401: no token, or one that does not verify or is not for this workspace.
+    Unauthorized,
+    /// 403: the caller's role does not allow this.
+    Forbidden,
+    /// 404: unknown workspace, request or route.
+    NotFound,
+    /// 409: the request changed concurrently; try again.
+    Conflict,
+    /// 412: the request changed since the version named in `If-Match`.
+    PreconditionFailed,
+    /// 413: the body is too large.
+    PayloadTooLarge,
+    /// 429: too many calls from this caller (or connections): wait `Retry-After` seconds.
+    TooManyRequests,
+    /// 503: a service the airlock depends on is unavailable: wait `Retry-After` seconds.
+    ServiceUnavailable,
+    /// 500: a fault of the airlock's own; the message carries a correlation id.
+    InternalError,
+}
+
+impl ErrorCode {
+    /// Every code, in the order above.
+    pub const ALL: [ErrorCode; 10] = [
+        ErrorCode::BadRequest,
+        ErrorCode::Unauthorized,
+        ErrorCode::Forbidden,
+        ErrorCode::NotFound,
+        ErrorCode::Conflict,
+        ErrorCode::PreconditionFailed,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::TooManyRequests,
+        ErrorCode::ServiceUnavailable,
+        ErrorCode::InternalError,
+    ];
+
+    /// The HTTP status that goes with the code.
+    pub fn status(self) -> axum::http::StatusCode {
+        use axum::http::StatusCode as S;
+        match self {
+            ErrorCode::BadRequest => S::BAD_REQUEST,
+            ErrorCode::Unauthorized => S::UNAUTHORIZED,
+            ErrorCode::Forbidden => S::FORBIDDEN,
+            ErrorCode::NotFound => S::NOT_FOUND,
+            ErrorCode::Conflict => S::CONFLICT,
+            ErrorCode::PreconditionFailed => S::PRECONDITION_FAILED,
+            ErrorCode::PayloadTooLarge => S::PAYLOAD_TOO_LARGE,
+            ErrorCode::TooManyRequests => S::TOO_MANY_REQUESTS,
+            ErrorCode::ServiceUnavailable => S::SERVICE_UNAVAILABLE,
+            ErrorCode::InternalError => S::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The code's name as it is sent.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "BadRequest",
+            ErrorCode::Unauthorized => "Unauthorized",
+            ErrorCode::Forbidden => "Forbidden",
+            ErrorCode::NotFound => "NotFound",
+            ErrorCode::Conflict => "Conflict",
+            ErrorCode::PreconditionFailed => "PreconditionFailed",
+            ErrorCode::PayloadTooLarge => "PayloadTooLarge",
+            ErrorCode::TooManyRequests => "TooManyRequests",
+            ErrorCode::ServiceUnavailable => "ServiceUnavailable",
+            ErrorCode::InternalError => "InternalError",
+        }
+    }
 }
 
 /// Every error answer.

@@ -166,3 +166,42 @@ fn roles_doc_matches_the_access_rules() {
         "docs/roles.md is stale: run AIRLOCK_WRITE_DOCS=1 cargo test -p airlock --test fast docs"
     );
 }
+
+/// Every error code the API sends is in the OpenAPI document, with the status it comes with,
+/// and is sent under the name the document gives it.
+#[test]
+fn the_openapi_document_lists_every_error_code() {
+    use airlock::api::types::ErrorCode;
+    let doc = airlock::api::openapi_document();
+    // Documented variant by variant (`oneOf` of one-value enums), or as one enum.
+    let schema = &doc["components"]["schemas"]["ErrorCode"];
+    let listed: Vec<String> = match schema["oneOf"].as_array() {
+        Some(variants) => variants
+            .iter()
+            .flat_map(|v| v["enum"].as_array().cloned().unwrap_or_default())
+            .collect(),
+        None => schema["enum"].as_array().cloned().unwrap_or_default(),
+    }
+    .iter()
+    .map(|v| v.as_str().unwrap().to_string())
+    .collect();
+    let sent: Vec<String> = ErrorCode::ALL
+        .iter()
+        .map(|c| c.as_str().to_string())
+        .collect();
+    assert_eq!(listed, sent);
+    for code in ErrorCode::ALL {
+        assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
+        let status = code.status().as_u16().to_string();
+        let documented = doc["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|p| p.as_object().unwrap().values())
+            .any(|op| op["responses"].get(&status).is_some());
+        assert!(
+            documented,
+            "{code:?}: no operation documents status {status}"
+        );
+    }
+}
