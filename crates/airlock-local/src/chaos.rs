@@ -395,19 +395,6 @@ fn refused(last_error: &str) -> bool {
     last_error.as_bytes().first() == Some(&b'4')
 }
 
-/// Percent-encodes everything but unreserved characters (a query parameter's value).
-fn query_escape(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 fn flow_of(i: usize) -> Flow {
     Flow::ALL[i % Flow::ALL.len()]
 }
@@ -961,7 +948,10 @@ impl Driver<'_> {
             loop {
                 let mut path = format!("/workspaces/{ws}/requests?pageSize=100");
                 if let Some(t) = &next {
-                    path.push_str(&format!("&continuationToken={}", query_escape(t)));
+                    path.push_str(&format!(
+                        "&continuationToken={}",
+                        airlock::domain::url::encode_component(t)
+                    ));
                 }
                 let (code, v) = self.call("GET", &path, &token, None).await;
                 if code != 200 {

@@ -9,7 +9,7 @@ use crate::emulators::{Azurite, COSMOS_EMULATOR_KEY, CosmosEmulator, ensure_tls,
 use crate::identity::LocalEntraCredential;
 use crate::stack::{LocalStack, StackOptions};
 use airlock::adapters::azure::AzureBlobStore;
-use airlock::adapters::azure::blob::percent_encode_path;
+use airlock::domain::url::encode_path;
 use airlock::adapters::azure::cosmos::{CosmosAuth, CosmosStores};
 use airlock::domain::Workspace;
 use airlock_testkit::delivery::DeliveryOptions;
@@ -73,7 +73,7 @@ impl SasOnly {
 
     fn blob(&self, name: &str) -> BlobClient {
         let (base, query) = self.container_url.split_once('?').expect("a SAS query");
-        let url = Url::parse(&format!("{base}/{}?{query}", percent_encode_path(name))).unwrap();
+        let url = Url::parse(&format!("{base}/{}?{query}", encode_path(name))).unwrap();
         BlobClient::new(url, None, None).unwrap()
     }
 
@@ -124,7 +124,7 @@ impl SasOnly {
         use base64::Engine;
         use sha2::Digest;
         let (base, query) = self.container_url.split_once('?').expect("a SAS query");
-        let url = format!("{base}/{}?{query}", percent_encode_path(name));
+        let url = format!("{base}/{}?{query}", encode_path(name));
         let http = reqwest::Client::new();
         let mut hasher = sha2::Sha256::new();
         let mut ids = Vec::new();
@@ -139,9 +139,7 @@ impl SasOnly {
             let response = http
                 .put(format!(
                     "{url}&comp=block&blockid={}",
-                    percent_encode_path(&id)
-                        .replace('=', "%3D")
-                        .replace('+', "%2B")
+                    airlock::domain::url::encode_component(&id)
                 ))
                 .header("x-ms-version", "2021-08-06")
                 .body(buffer[..n].to_vec())

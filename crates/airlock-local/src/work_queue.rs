@@ -123,12 +123,7 @@ impl QueueTrigger {
     }
 
     async fn delete(&self, m: &Message) -> Result<(), PortError> {
-        let receipt = m
-            .pop_receipt
-            .replace('%', "%25")
-            .replace('+', "%2B")
-            .replace('/', "%2F")
-            .replace('=', "%3D");
+        let receipt = airlock::domain::url::encode_component(&m.pop_receipt);
         self.http
             .delete(format!(
                 "{}/messages/{}?popreceipt={receipt}",

@@ -1,7 +1,6 @@
 //! Events in the exact shapes Azure sends them, typed with the production event structs
 //! (`airlock::functions::events`), for the local stack and the tests.
 
-use airlock::adapters::azure::blob::percent_encode_path;
 use airlock::domain::EventGridEvent;
 use airlock::functions::events::{
     BLOB_CREATED, BLOB_DELETED, BlobCreatedData, MALWARE_SCANNING_RESULT,
@@ -40,7 +39,7 @@ pub fn azure_blob_url(blob: &BlobRef) -> String {
         "https://{}.blob.core.windows.net/{}/{}",
         blob.account,
         blob.container,
-        percent_encode_path(&blob.name)
+        airlock::domain::url::encode_path(&blob.name)
     )
 }
 

@@ -13,6 +13,7 @@ pub mod policy;
 pub mod request;
 pub mod request_type;
 pub mod stages;
+pub mod url;
 pub mod workspace;
 
 pub use access::{Caller, LinkGrant, Role, SasPermissions, UserAction};

@@ -327,7 +327,7 @@ pub fn parse_blob_url(url: &str) -> Option<BlobRef> {
         (hostname.split('.').next()?, path)
     };
     let (container, name) = path.split_once('/')?;
-    let name = percent_decode(name)?;
+    let name = crate::domain::url::decode(name)?;
     if account.is_empty() || container.is_empty() || name.is_empty() {
         return None;
     }
@@ -350,23 +350,6 @@ pub fn parse_blob_subject(subject: &str) -> Option<(String, String)> {
     let rest = subject.strip_prefix("/blobServices/default/containers/")?;
     let (container, name) = rest.split_once("/blobs/")?;
     (!container.is_empty() && !name.is_empty()).then(|| (container.to_string(), name.to_string()))
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]
@@ -408,7 +391,10 @@ mod tests {
     fn encode_decode_round_trip() {
         for name in ["a b/c%d.csv", "ünï/x", "plain.txt"] {
             assert_eq!(
-                percent_decode(&crate::adapters::azure::blob::percent_encode_path(name)).unwrap(),
+                crate::domain::url::decode(&crate::domain::url::encode_path(
+                    name
+                ))
+                .unwrap(),
                 name
             );
         }

@@ -144,7 +144,7 @@ impl AzureBlobStore {
             "{}/{}/{}",
             self.account_url(&b.account),
             b.container,
-            percent_encode_path(&b.name)
+            crate::domain::url::encode_path(&b.name)
         )
     }
 
@@ -597,15 +597,3 @@ impl BlobStore for AzureBlobStore {
     }
 }
 
-/// Percent-encodes a blob name for a URL path, keeping `/`.
-pub fn percent_encode_path(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for b in name.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}

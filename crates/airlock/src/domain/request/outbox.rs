@@ -112,24 +112,11 @@ pub fn gate_requested_event(
                 "/api/workspaces/{}/requests/{}/gates/{}",
                 request.workspace_id,
                 request.id,
-                percent_encode_segment(&run.gate)
+                crate::domain::url::encode_component(&run.gate)
             ),
             "files": files,
         }),
     )
-}
-
-/// A path segment with everything but unreserved characters percent-encoded.
-fn percent_encode_segment(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 /// `Airlock.Notification` with `event: "commented"`: a new comment, to the people who should
