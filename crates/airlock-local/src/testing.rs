@@ -9,9 +9,9 @@ use crate::emulators::{Azurite, COSMOS_EMULATOR_KEY, CosmosEmulator, ensure_tls,
 use crate::identity::LocalEntraCredential;
 use crate::stack::{LocalStack, StackOptions};
 use airlock::adapters::azure::AzureBlobStore;
-use airlock::domain::url::encode_path;
 use airlock::adapters::azure::cosmos::{CosmosAuth, CosmosStores};
 use airlock::domain::Workspace;
+use airlock::domain::url::encode_path;
 use airlock_testkit::delivery::DeliveryOptions;
 use azure_core::http::{RequestContent, Url};
 use azure_storage_blob::BlobClient;

@@ -19,78 +19,33 @@ use axum::body::Body;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
-use axum::routing::{get, post};
 use bytes::{Bytes, BytesMut};
 pub use error::ApiError;
 use futures::StreamExt;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::sync::Arc;
-use types::{Health, RequestEnvelope};
+use types::RequestEnvelope;
 
+/// The API's routes: every endpoint declared once in [`openapi::operations`], which the
+/// OpenAPI document is made from too; anything else under `/api` is a 404 in the API's shape.
 pub fn router() -> Router<Arc<Deps>> {
-    Router::new()
-        .route(
-            "/api/workspaces/{ws}/requests",
-            post(requests::create).get(requests::list),
-        )
-        .route("/api/workspaces/{ws}/limits", get(requests::limits))
-        .route("/api/workspaces/{ws}/requests/{id}", get(requests::read))
-        .route(
-            "/api/workspaces/{ws}/requests/{id}/link",
-            get(requests::link),
-        )
-        .route(
-            "/api/workspaces/{ws}/requests/{id}/history",
-            get(requests::history),
-        )
-        .route(
-            "/api/workspaces/{ws}/requests/{id}/submit",
-            post(requests::submit),
-        )
-        .route(
-            "/api/workspaces/{ws}/requests/{id}/cancel",
-            post(requests::cancel),
-        )
-        .route(
-            "/api/workspaces/{ws}/requests/{id}/review",
-            post(requests::review),
-        )
-        .route(
-            "/api/workspaces/{ws}/requests/{id}/justify",
-            post(requests::justify),
-        )
-        .route(
-            "/api/workspaces/{ws}/requests/{id}/comments",
-            post(requests::comment),
-        )
-        .route(
-            "/api/workspaces/{ws}/requests/{id}/gates",
-            get(requests::gates),
-        )
-        .route(
-            "/api/workspaces/{ws}/requests/{id}/gates/{name}",
-            post(requests::answer_gate),
-        )
-        .route(
-            "/api/workspaces/{ws}/requests/{id}/revoke",
-            post(requests::revoke),
-        )
-        .route("/api/requests", get(requests::requests))
-        .route(
-            "/api/health",
-            get(|| async {
-                axum::Json(Health {
-                    status: "healthy".into(),
-                })
-            }),
-        )
-        .route(
-            "/api/openapi.json",
-            get(|| async { axum::Json(openapi::document()) }),
-        )
+    let mut router = Router::new();
+    for op in openapi::operations() {
+        router = router.route(&handler_path(op.path), op.handler);
+    }
+    router
         .route("/api", axum::routing::any(not_found))
         .route("/api/{*rest}", axum::routing::any(not_found))
+}
+
+/// The router's form of a documented path: the handlers' extractors name the parameters
+/// `ws`, `id` and `name`.
+fn handler_path(documented: &str) -> String {
+    documented
+        .replace("{workspaceId}", "{ws}")
+        .replace("{requestId}", "{id}")
+        .replace("{gateName}", "{name}")
 }
 
 async fn not_found() -> ApiError {

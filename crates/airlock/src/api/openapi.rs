@@ -3,13 +3,17 @@
 //! the same types the handlers use). Served at
 //! `/api/openapi.json` and committed as `docs/openapi.json` (a test keeps them equal).
 
+use super::requests;
 use super::types::{
     AuditTrail, CommentRequest, ContainerLink, CreateRequest, Error, GateAnswerReceipt,
     GateAnswerRequest, Health, JustifyRequest, RequestEnvelope, RequestList, ReviewRequest,
     RevokeRequest, WorkspaceLimits,
 };
+use crate::app::Deps;
 use crate::domain::request::{Comment, GateReport, SubmitContext};
+use axum::routing::{MethodRouter, get, post};
 use serde_json::{Map, Value, json};
+use std::sync::Arc;
 
 /// A query or path parameter.
 struct Param {
@@ -37,15 +41,18 @@ fn query(name: &'static str, schema: Value, description: impl Into<String>) -> P
     }
 }
 
-struct Op {
-    method: &'static str,
-    path: &'static str,
+/// One endpoint, declared once: the router serves `handler` at `method` `path`
+/// (`super::router`), and the document describes it from the rest.
+pub(super) struct Op {
+    pub(super) method: &'static str,
+    pub(super) path: &'static str,
     summary: &'static str,
     body: Option<&'static str>,
     status: u16,
     response: &'static str,
     params: Vec<Param>,
     secured: bool,
+    pub(super) handler: MethodRouter<Arc<Deps>>,
 }
 
 fn paging(awaiting: bool) -> Vec<Param> {
@@ -117,10 +124,14 @@ fn paging(awaiting: bool) -> Vec<Param> {
     params
 }
 
-fn operations() -> Vec<Op> {
+/// Every endpoint of the API (the catch-all 404 aside).
+pub(super) fn operations() -> Vec<Op> {
     let ws = || vec![path("workspaceId")];
     let req = || vec![path("workspaceId"), path("requestId")];
-    let action = |path: &'static str, summary: &'static str, body: Option<&'static str>| Op {
+    let action = |path: &'static str,
+                  summary: &'static str,
+                  body: Option<&'static str>,
+                  handler: MethodRouter<Arc<Deps>>| Op {
         method: "post",
         path,
         summary,
@@ -129,6 +140,7 @@ fn operations() -> Vec<Op> {
         response: "RequestEnvelope",
         params: req(),
         secured: true,
+        handler,
     };
     let mut list_params = ws();
     list_params.extend(paging(false));
@@ -142,6 +154,7 @@ fn operations() -> Vec<Op> {
             response: "RequestEnvelope",
             params: ws(),
             secured: true,
+            handler: post(requests::create),
         },
         Op {
             method: "get",
@@ -152,6 +165,7 @@ fn operations() -> Vec<Op> {
             response: "RequestList",
             params: list_params,
             secured: true,
+            handler: get(requests::list),
         },
         Op {
             method: "get",
@@ -162,6 +176,7 @@ fn operations() -> Vec<Op> {
             response: "WorkspaceLimits",
             params: ws(),
             secured: true,
+            handler: get(requests::limits),
         },
         Op {
             method: "get",
@@ -172,6 +187,7 @@ fn operations() -> Vec<Op> {
             response: "RequestEnvelope",
             params: req(),
             secured: true,
+            handler: get(requests::read),
         },
         Op {
             method: "get",
@@ -182,6 +198,7 @@ fn operations() -> Vec<Op> {
             response: "ContainerLink",
             params: req(),
             secured: true,
+            handler: get(requests::link),
         },
         Op {
             method: "get",
@@ -192,11 +209,13 @@ fn operations() -> Vec<Op> {
             response: "AuditTrail",
             params: req(),
             secured: true,
+            handler: get(requests::history),
         },
         action(
             "/api/workspaces/{workspaceId}/requests/{requestId}/submit",
             "Submit a draft (its files are checked against the workspace's limits); the body (optional) gives the purpose and each file's description and disclosure controls",
             Some("SubmitContext"),
+            post(requests::submit),
         ),
         Op {
             method: "post",
@@ -207,11 +226,13 @@ fn operations() -> Vec<Op> {
             response: "Comment",
             params: req(),
             secured: true,
+            handler: post(requests::comment),
         },
         action(
             "/api/workspaces/{workspaceId}/requests/{requestId}/cancel",
             "Cancel a draft or a request in review",
             None,
+            post(requests::cancel),
         ),
         Op {
             params: {
@@ -228,12 +249,14 @@ fn operations() -> Vec<Op> {
                 "/api/workspaces/{workspaceId}/requests/{requestId}/review",
                 "Approve, reject or request changes (airlock managers; never the creator)",
                 Some("ReviewRequest"),
+                post(requests::review),
             )
         },
         action(
             "/api/workspaces/{workspaceId}/requests/{requestId}/justify",
             "Justify a file's gate warnings (the researcher, while in review)",
             Some("JustifyRequest"),
+            post(requests::justify),
         ),
         Op {
             method: "get",
@@ -244,6 +267,7 @@ fn operations() -> Vec<Op> {
             response: "GateReport",
             params: req(),
             secured: true,
+            handler: get(requests::gates),
         },
         Op {
             method: "post",
@@ -258,11 +282,13 @@ fn operations() -> Vec<Op> {
                 params
             },
             secured: true,
+            handler: post(requests::answer_gate),
         },
         action(
             "/api/workspaces/{workspaceId}/requests/{requestId}/revoke",
             "Revoke an approval; approved data is deleted",
             Some("RevokeRequest"),
+            post(requests::revoke),
         ),
         Op {
             method: "get",
@@ -273,6 +299,7 @@ fn operations() -> Vec<Op> {
             response: "RequestsAnswer",
             params: paging(true),
             secured: true,
+            handler: get(requests::requests),
         },
         Op {
             method: "get",
@@ -283,6 +310,11 @@ fn operations() -> Vec<Op> {
             response: "Health",
             params: vec![],
             secured: false,
+            handler: get(|| async {
+                axum::Json(Health {
+                    status: "healthy".into(),
+                })
+            }),
         },
         Op {
             method: "get",
@@ -293,6 +325,7 @@ fn operations() -> Vec<Op> {
             response: "",
             params: vec![],
             secured: false,
+            handler: get(|| async { axum::Json(document()) }),
         },
     ]
 }

@@ -391,10 +391,7 @@ mod tests {
     fn encode_decode_round_trip() {
         for name in ["a b/c%d.csv", "ünï/x", "plain.txt"] {
             assert_eq!(
-                crate::domain::url::decode(&crate::domain::url::encode_path(
-                    name
-                ))
-                .unwrap(),
+                crate::domain::url::decode(&crate::domain::url::encode_path(name)).unwrap(),
                 name
             );
         }
