@@ -18,7 +18,6 @@
 use crate::client::{Api, root_cause};
 use crate::error::{CliError, CliResult};
 use crate::progress::Progress;
-use airlock::adapters::azure::xml::{elements, unescape};
 use airlock::api::types::ContainerLink;
 use base64::Engine;
 use bytes::Bytes;
@@ -202,21 +201,16 @@ pub async fn list(http: &reqwest::Client, link: &Link<'_>) -> CliResult<BTreeMap
             .text()
             .await
             .map_err(|e| CliError::Failed(format!("listing the container: {e}")))?;
-        for blob in elements(&xml, "Blob") {
-            let Some(name) = elements(blob, "Name").next().map(unescape) else {
-                continue;
+        let page = parse_listing(&xml)
+            .map_err(|e| CliError::Failed(format!("listing the container: {e}")))?;
+        for blob in page.blobs.blob {
+            let listed = Listed {
+                size: blob.properties.content_length,
+                sha256: blob.metadata.sha256,
             };
-            let size = elements(blob, "Content-Length")
-                .next()
-                .and_then(|s| s.trim().parse().ok())
-                .unwrap_or(0);
-            let sha256 = elements(blob, SHA_METADATA).next().map(unescape);
-            out.insert(name, Listed { size, sha256 });
+            out.insert(blob.name, listed);
         }
-        marker = elements(&xml, "NextMarker")
-            .next()
-            .map(unescape)
-            .unwrap_or_default();
+        marker = page.next_marker.unwrap_or_default();
         if marker.is_empty() {
             return Ok(out);
         }
@@ -645,6 +639,49 @@ async fn download_one(
     Ok(false)
 }
 
+/// A page of the Blob service's List Blobs answer (only what the CLI reads; the rest of the
+/// XML is ignored).
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Listing {
+    #[serde(default)]
+    blobs: ListedBlobs,
+    #[serde(default)]
+    next_marker: Option<String>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct ListedBlobs {
+    #[serde(rename = "Blob", default)]
+    blob: Vec<ListedBlob>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListedBlob {
+    name: String,
+    #[serde(default)]
+    properties: ListedProperties,
+    #[serde(default)]
+    metadata: ListedMetadata,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct ListedProperties {
+    #[serde(rename = "Content-Length", default)]
+    content_length: u64,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct ListedMetadata {
+    #[serde(rename = "airlocksha256", default)]
+    sha256: Option<String>,
+}
+
+fn parse_listing(xml: &str) -> Result<Listing, quick_xml::DeError> {
+    quick_xml::de::from_str(xml)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -668,14 +705,21 @@ mod tests {
     #[test]
     fn listing_xml() {
         let xml = "<EnumerationResults><Blobs><Blob><Name>a &amp; b/c.csv</Name><Properties><Content-Length>16</Content-Length></Properties><Metadata><airlocksha256>ab</airlocksha256></Metadata></Blob><Blob><Name>d</Name><Properties><Content-Length>0</Content-Length></Properties></Blob></Blobs><NextMarker/></EnumerationResults>";
-        let blobs: Vec<_> = elements(xml, "Blob").collect();
+        let page = parse_listing(xml).unwrap();
+        let blobs = &page.blobs.blob;
         assert_eq!(blobs.len(), 2);
-        assert_eq!(
-            elements(blobs[0], "Name").map(unescape).next().unwrap(),
-            "a & b/c.csv"
-        );
-        assert_eq!(elements(blobs[1], SHA_METADATA).next(), None);
-        assert_eq!(elements(xml, "NextMarker").next(), None);
+        assert_eq!(blobs[0].name, "a & b/c.csv");
+        assert_eq!(blobs[0].properties.content_length, 16);
+        assert_eq!(blobs[0].metadata.sha256.as_deref(), Some("ab"));
+        assert_eq!(blobs[1].metadata.sha256, None);
+        assert_eq!(page.next_marker.unwrap_or_default(), "");
+        let next = parse_listing(
+            "<EnumerationResults><Blobs /><NextMarker>2!abc&lt;</NextMarker></EnumerationResults>",
+        )
+        .unwrap();
+        assert!(next.blobs.blob.is_empty());
+        assert_eq!(next.next_marker.as_deref(), Some("2!abc<"));
+        assert!(parse_listing("<EnumerationResults><Blobs><Blob>").is_err());
     }
 
     #[test]

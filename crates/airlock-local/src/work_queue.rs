@@ -2,7 +2,6 @@
 //! message off the `airlock-work` queue the handler writes to and hands it to the delivery
 //! engine, which invokes `Work` with the host's retries and poison list.
 
-use airlock::adapters::azure::xml::{elements, unescape};
 use airlock::ports::PortError;
 use airlock_testkit::delivery::DeliveryEngine;
 use azure_core::credentials::TokenCredential;
@@ -54,9 +53,19 @@ struct Message {
     text: String,
 }
 
-/// The text of the first `<tag>` element.
-fn between<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
-    elements(xml, tag).next()
+/// Get Messages' answer (only what the trigger reads).
+#[derive(Debug, Default, serde::Deserialize)]
+struct QueueMessagesList {
+    #[serde(rename = "QueueMessage", default)]
+    messages: Vec<QueueMessage>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct QueueMessage {
+    message_id: String,
+    pop_receipt: String,
+    message_text: String,
 }
 
 impl QueueTrigger {
@@ -99,27 +108,25 @@ impl QueueTrigger {
             .text()
             .await
             .map_err(|e| PortError::Transient(e.to_string()))?;
-        let mut out = Vec::new();
-        for chunk in xml.split("<QueueMessage>").skip(1) {
-            let (Some(id), Some(receipt), Some(text)) = (
-                between(chunk, "MessageId"),
-                between(chunk, "PopReceipt"),
-                between(chunk, "MessageText"),
-            ) else {
-                continue;
-            };
-            let decoded = base64::engine::general_purpose::STANDARD
-                .decode(unescape(text))
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .unwrap_or_else(|| unescape(text));
-            out.push(Message {
-                id: id.to_string(),
-                pop_receipt: unescape(receipt),
-                text: decoded,
-            });
-        }
-        Ok(out)
+        let list: QueueMessagesList = quick_xml::de::from_str(&xml)
+            .map_err(|e| PortError::Transient(format!("get messages: {e}")))?;
+        Ok(list
+            .messages
+            .into_iter()
+            .map(|m| {
+                // host.json's `messageEncoding: base64`; a message that is not is taken as is.
+                let text = base64::engine::general_purpose::STANDARD
+                    .decode(&m.message_text)
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .unwrap_or(m.message_text);
+                Message {
+                    id: m.message_id,
+                    pop_receipt: m.pop_receipt,
+                    text,
+                }
+            })
+            .collect())
     }
 
     async fn delete(&self, m: &Message) -> Result<(), PortError> {
@@ -152,6 +159,18 @@ impl QueueTrigger {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn get_messages_answers_are_read_with_their_escapes() {
+        let xml = "<?xml version=\"1.0\" encoding=\"utf-8\"?><QueueMessagesList><QueueMessage><MessageId>m1</MessageId><InsertionTime>Fri, 04 Dec 2026 20:19:27 GMT</InsertionTime><PopReceipt>AgAA+/=&amp;</PopReceipt><DequeueCount>1</DequeueCount><MessageText>eyJhIjoxfQ==</MessageText></QueueMessage></QueueMessagesList>";
+        let list: QueueMessagesList = quick_xml::de::from_str(xml).unwrap();
+        assert_eq!(list.messages.len(), 1);
+        assert_eq!(list.messages[0].message_id, "m1");
+        assert_eq!(list.messages[0].pop_receipt, "AgAA+/=&");
+        assert_eq!(list.messages[0].message_text, "eyJhIjoxfQ==");
+        let empty: QueueMessagesList = quick_xml::de::from_str("<QueueMessagesList />").unwrap();
+        assert!(empty.messages.is_empty());
+    }
 
     #[test]
     fn empty_polls_back_off_to_the_hosts_maximum_and_a_message_resets_it() {

@@ -9,7 +9,6 @@ pub mod defender;
 pub mod errors;
 pub mod eventgrid;
 pub mod queue;
-pub mod xml;
 
 pub use blob::AzureBlobStore;
 pub use credential::credential_from_mode;
