@@ -62,10 +62,6 @@ impl JwksVerifier {
         }
     }
 
-    pub fn config(&self) -> &AuthConfig {
-        &self.config
-    }
-
     async fn verify_token(&self, token: &str) -> Result<Identity, AuthError> {
         let header =
             decode_header(token).map_err(|_| AuthError::Invalid("malformed JWT".into()))?;

@@ -111,19 +111,7 @@ pub async fn history(
 
 /// The workspace's limits, for anyone with an airlock role in it.
 pub async fn limits(InWorkspace { ws, caller }: InWorkspace) -> ApiResult<WorkspaceLimits> {
-    if ![
-        Role::WorkspaceResearcher,
-        Role::WorkspaceOwner,
-        Role::AirlockManager,
-        Role::TreAdmin,
-    ]
-    .iter()
-    .any(|r| caller.has(*r))
-    {
-        return Err(ApiError::forbidden(
-            "you have no airlock role in this workspace",
-        ));
-    }
+    access::may_read_limits(&caller).map_err(ApiError::forbidden)?;
     let p = &ws.policy;
     Ok(Json(WorkspaceLimits {
         workspace_id: ws.id.clone(),
@@ -382,11 +370,7 @@ pub async fn answer_gate(
     Path(GatePath { id, name }): Path<GatePath>,
     JsonBody(body): JsonBody<GateAnswerRequest>,
 ) -> ApiResult<GateAnswerReceipt> {
-    if !caller.has(Role::AirlockGate) {
-        return Err(ApiError::forbidden(
-            "only an external gate's service identity (role AirlockGate) may answer for a gate",
-        ));
-    }
+    access::may_answer_gate(&caller).map_err(ApiError::forbidden)?;
     if !super::plausible_id(&id) {
         return Err(ApiError::not_found("request not found"));
     }
@@ -589,16 +573,7 @@ pub async fn list(
             "continuationToken",
         ],
     )?;
-    let sees_all = caller.has(Role::WorkspaceOwner)
-        || caller.has(Role::AirlockManager)
-        || caller.has(Role::TreAdmin);
-    if !sees_all {
-        if !caller.has(Role::WorkspaceResearcher) {
-            return Err(ApiError::forbidden(
-                "you have no airlock role in this workspace",
-            ));
-        }
-        // Researchers list their own requests.
+    if access::list_scope(&caller).map_err(ApiError::forbidden)? == access::ListScope::Own {
         q.creator = Some(caller.user.id.clone());
     }
     let page = deps.requests.query(&ws.id, &q).await?;
@@ -761,11 +736,7 @@ async fn mine(
         .collect();
     workspaces.sort_by(|a, b| a.id.cmp(&b.id));
     if awaiting {
-        if !identity.roles.contains(&Role::AirlockManager) {
-            return Err(ApiError::forbidden(
-                "only airlock managers have requests awaiting their review",
-            ));
-        }
+        access::may_list_awaiting_review(&identity.roles).map_err(ApiError::forbidden)?;
         q.statuses = vec![Status::InReview];
     } else if !admin {
         q.creator = Some(identity.user.id.clone());

@@ -673,12 +673,6 @@ pub struct Hashed {
     pub content: ContentHeaders,
 }
 
-pub async fn hash_blob(deps: &Deps, blob: &BlobRef) -> Result<Option<Hashed>, PortError> {
-    Ok(hash_and_check(deps, blob, None)
-        .await?
-        .map(|(hashed, _)| hashed))
-}
-
 /// What the gates made of a file as it was hashed: their findings, and a table's cells when a
 /// release-ledger gate compares tables.
 #[derive(Default)]

@@ -98,6 +98,68 @@ pub fn may_create(caller: &Caller) -> Result<(), String> {
     }
 }
 
+/// May the caller read the workspace's limits? Anyone with an airlock role in it (a gate's
+/// service identity has none).
+pub fn may_read_limits(caller: &Caller) -> Result<(), String> {
+    let any = [
+        Role::WorkspaceResearcher,
+        Role::WorkspaceOwner,
+        Role::AirlockManager,
+        Role::TreAdmin,
+    ]
+    .iter()
+    .any(|r| caller.has(*r));
+    if any {
+        Ok(())
+    } else {
+        Err("you have no airlock role in this workspace".into())
+    }
+}
+
+/// May the caller answer for an external gate? Its service identity only.
+pub fn may_answer_gate(caller: &Caller) -> Result<(), String> {
+    if caller.has(Role::AirlockGate) {
+        Ok(())
+    } else {
+        Err(
+            "only an external gate's service identity (role AirlockGate) may answer for a gate"
+                .into(),
+        )
+    }
+}
+
+/// Which of a workspace's requests a caller's list shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListScope {
+    /// Every request (owners, airlock managers, TRE admins).
+    All,
+    /// The caller's own (researchers).
+    Own,
+}
+
+/// What the workspace's list shows the caller; `Err` is a 403 reason.
+pub fn list_scope(caller: &Caller) -> Result<ListScope, String> {
+    if caller.has(Role::WorkspaceOwner)
+        || caller.has(Role::AirlockManager)
+        || caller.has(Role::TreAdmin)
+    {
+        Ok(ListScope::All)
+    } else if caller.has(Role::WorkspaceResearcher) {
+        Ok(ListScope::Own)
+    } else {
+        Err("you have no airlock role in this workspace".into())
+    }
+}
+
+/// May the caller ask for the requests awaiting their review? Airlock managers only.
+pub fn may_list_awaiting_review(roles: &[Role]) -> Result<(), String> {
+    if roles.contains(&Role::AirlockManager) {
+        Ok(())
+    } else {
+        Err("only airlock managers have requests awaiting their review".into())
+    }
+}
+
 /// May the caller see this request at all?
 pub fn may_read(caller: &Caller, request: &AirlockRequest) -> Result<(), String> {
     let ok = caller.has(Role::WorkspaceOwner)
@@ -363,6 +425,54 @@ pub fn allowed_user_actions(caller: &Caller, request: &AirlockRequest) -> Vec<Us
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn workspace_level_checks_by_role() {
+        let caller = |roles: &[Role]| Caller {
+            user: User {
+                id: "u".into(),
+                name: "u".into(),
+                email: None,
+            },
+            roles: roles.to_vec(),
+        };
+        use Role::*;
+        // (roles, limits, answer a gate, list scope, awaiting review)
+        type Row<'a> = (&'a [Role], bool, bool, Option<ListScope>, bool);
+        let table: [Row; 7] = [
+            (
+                &[WorkspaceResearcher],
+                true,
+                false,
+                Some(ListScope::Own),
+                false,
+            ),
+            (&[WorkspaceOwner], true, false, Some(ListScope::All), false),
+            (&[AirlockManager], true, false, Some(ListScope::All), true),
+            (&[TreAdmin], true, false, Some(ListScope::All), false),
+            (&[AirlockGate], false, true, None, false),
+            (&[], false, false, None, false),
+            (
+                &[WorkspaceResearcher, AirlockManager],
+                true,
+                false,
+                Some(ListScope::All),
+                true,
+            ),
+        ];
+        for (roles, limits, gate, scope, awaiting) in table {
+            let c = caller(roles);
+            assert_eq!(may_read_limits(&c).is_ok(), limits, "{roles:?}");
+            assert_eq!(may_answer_gate(&c).is_ok(), gate, "{roles:?}");
+            assert_eq!(list_scope(&c).ok(), scope, "{roles:?}");
+            assert_eq!(
+                may_list_awaiting_review(roles).is_ok(),
+                awaiting,
+                "{roles:?}"
+            );
+        }
+    }
+
     use super::*;
     use crate::domain::request::{Ctx, RequestType};
     use crate::domain::workspace::Workspace;
