@@ -7,6 +7,12 @@
 pub mod error;
 mod openapi;
 pub use openapi::document as openapi_document;
+mod actions;
+mod comments;
+mod gates;
+mod history;
+mod links;
+mod lists;
 mod requests;
 pub mod types;
 pub mod view;

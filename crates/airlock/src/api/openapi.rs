@@ -3,12 +3,12 @@
 //! the same types the handlers use). Served at
 //! `/api/openapi.json` and committed as `docs/openapi.json` (a test keeps them equal).
 
-use super::requests;
 use super::types::{
     AuditTrail, CommentRequest, ContainerLink, CreateRequest, Error, GateAnswerReceipt,
     GateAnswerRequest, Health, JustifyRequest, RequestEnvelope, RequestList, ReviewRequest,
     RevokeRequest, WorkspaceLimits,
 };
+use super::{actions, comments, gates, history, links, lists, requests};
 use crate::app::Deps;
 use crate::domain::request::{Comment, GateReport, SubmitContext};
 use axum::routing::{MethodRouter, get, post};
@@ -165,7 +165,7 @@ pub(super) fn operations() -> Vec<Op> {
             response: "RequestList",
             params: list_params,
             secured: true,
-            handler: get(requests::list),
+            handler: get(lists::list),
         },
         Op {
             method: "get",
@@ -176,7 +176,7 @@ pub(super) fn operations() -> Vec<Op> {
             response: "WorkspaceLimits",
             params: ws(),
             secured: true,
-            handler: get(requests::limits),
+            handler: get(history::limits),
         },
         Op {
             method: "get",
@@ -198,7 +198,7 @@ pub(super) fn operations() -> Vec<Op> {
             response: "ContainerLink",
             params: req(),
             secured: true,
-            handler: get(requests::link),
+            handler: get(links::link),
         },
         Op {
             method: "get",
@@ -209,13 +209,13 @@ pub(super) fn operations() -> Vec<Op> {
             response: "AuditTrail",
             params: req(),
             secured: true,
-            handler: get(requests::history),
+            handler: get(history::history),
         },
         action(
             "/api/workspaces/{workspaceId}/requests/{requestId}/submit",
             "Submit a draft (its files are checked against the workspace's limits); the body (optional) gives the purpose and each file's description and disclosure controls",
             Some("SubmitContext"),
-            post(requests::submit),
+            post(actions::submit),
         ),
         Op {
             method: "post",
@@ -226,13 +226,13 @@ pub(super) fn operations() -> Vec<Op> {
             response: "Comment",
             params: req(),
             secured: true,
-            handler: post(requests::comment),
+            handler: post(comments::comment),
         },
         action(
             "/api/workspaces/{workspaceId}/requests/{requestId}/cancel",
             "Cancel a draft or a request in review",
             None,
-            post(requests::cancel),
+            post(actions::cancel),
         ),
         Op {
             params: {
@@ -249,14 +249,14 @@ pub(super) fn operations() -> Vec<Op> {
                 "/api/workspaces/{workspaceId}/requests/{requestId}/review",
                 "Approve, reject or request changes (airlock managers; never the creator)",
                 Some("ReviewRequest"),
-                post(requests::review),
+                post(actions::review),
             )
         },
         action(
             "/api/workspaces/{workspaceId}/requests/{requestId}/justify",
             "Justify a file's gate warnings (the researcher, while in review)",
             Some("JustifyRequest"),
-            post(requests::justify),
+            post(actions::justify),
         ),
         Op {
             method: "get",
@@ -267,7 +267,7 @@ pub(super) fn operations() -> Vec<Op> {
             response: "GateReport",
             params: req(),
             secured: true,
-            handler: get(requests::gates),
+            handler: get(gates::gates),
         },
         Op {
             method: "post",
@@ -282,13 +282,13 @@ pub(super) fn operations() -> Vec<Op> {
                 params
             },
             secured: true,
-            handler: post(requests::answer_gate),
+            handler: post(gates::answer_gate),
         },
         action(
             "/api/workspaces/{workspaceId}/requests/{requestId}/revoke",
             "Revoke an approval; approved data is deleted",
             Some("RevokeRequest"),
-            post(requests::revoke),
+            post(actions::revoke),
         ),
         Op {
             method: "get",
@@ -299,7 +299,7 @@ pub(super) fn operations() -> Vec<Op> {
             response: "RequestsAnswer",
             params: paging(true),
             secured: true,
-            handler: get(requests::requests),
+            handler: get(lists::requests),
         },
         Op {
             method: "get",

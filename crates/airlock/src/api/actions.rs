@@ -1,0 +1,162 @@
+//! The commands that move a request: submit, cancel, review, justify, revoke.
+
+use super::requests::{ApiResult, RequestPath, act, http_etag, load, load_versioned};
+use super::types::{JustifyRequest, RequestEnvelope, ReviewRequest, RevokeRequest};
+use super::{ApiError, InWorkspace, JsonBody, OptionalJsonBody};
+use crate::app::Deps;
+use crate::app::workflow::container;
+use crate::domain::access::{self, UserAction};
+use crate::domain::request::DraftFile;
+use crate::domain::{Decision, Status};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, header};
+use std::sync::Arc;
+
+/// Body (optional): the request's purpose and what each file is (`SubmitContext`).
+pub async fn submit(
+    State(deps): State<Arc<Deps>>,
+    InWorkspace { ws, caller }: InWorkspace,
+    Path(RequestPath { id }): Path<RequestPath>,
+    OptionalJsonBody(context): OptionalJsonBody<crate::domain::request::SubmitContext>,
+) -> ApiResult<RequestEnvelope> {
+    let request = load(&deps, &ws, &caller, &id).await?;
+    access::may(&caller, UserAction::Submit, &request).map_err(ApiError::forbidden)?;
+    if request.status != Status::Draft {
+        return Err(ApiError::bad_request(format!(
+            "cannot submit a request that is {}",
+            request.status
+        )));
+    }
+    let draft = container(&deps, &ws, &request, crate::domain::StageRole::Draft);
+    let listed = deps.blobs.list_blobs(&draft).await?;
+    // The files' names, sizes and number are checked before anything is done with them: a
+    // name a client put there without normalising (`../escape.csv`, `./x.csv`) would address
+    // another blob in a URL built from it, and a draft of thousands of files over the limit
+    // is refused at once, not after touching each.
+    let named: Vec<(String, u64)> = listed.iter().map(|b| (b.name.clone(), b.size)).collect();
+    crate::domain::policy::check_files(&named, &ws.policy).map_err(ApiError::bad_request)?;
+    let mut files = Vec::with_capacity(listed.len());
+    for blob in listed {
+        // What is submitted is this version of each file, with the airlock's content headers
+        // only: an uploader's (a Content-Disposition, a Cache-Control, ~1 KB each) would ride
+        // along with every copy, uncovered by the sha256. The seal then copies exactly the
+        // version recorded here; an overwrite after submit fails the request instead.
+        let headers = crate::app::workflow::airlock_headers(&blob.name);
+        let etag = deps
+            .blobs
+            .set_content_headers(&draft.blob(&blob.name), &headers, Some(&blob.etag))
+            .await
+            .map_err(|e| match e {
+                crate::ports::PortError::PreconditionFailed(_)
+                | crate::ports::PortError::NotFound(_) => ApiError::conflict(format!(
+                    "{:?} changed while the request was being submitted; submit again",
+                    blob.name
+                )),
+                e => e.into(),
+            })?;
+        files.push(DraftFile {
+            name: blob.name,
+            size: blob.size,
+            etag: Some(etag),
+        });
+    }
+    act(&deps, &ws, &caller, &id, UserAction::Submit, |r, ctx| {
+        r.submit_with_context(&caller.user, files.clone(), &context, ctx)
+    })
+    .await
+}
+
+pub async fn cancel(
+    State(deps): State<Arc<Deps>>,
+    InWorkspace { ws, caller }: InWorkspace,
+    Path(RequestPath { id }): Path<RequestPath>,
+) -> ApiResult<RequestEnvelope> {
+    act(&deps, &ws, &caller, &id, UserAction::Cancel, |r, ctx| {
+        r.cancel(&caller.user, ctx)
+    })
+    .await
+}
+
+/// Accepts ours (`decision`, `explanation`) and AzureTRE's (`approval`, `decisionExplanation`).
+fn parse_review(body: &ReviewRequest) -> Result<(Option<Decision>, String), ApiError> {
+    let decision = match (body.decision, body.approval) {
+        (Some(d), _) => Some(d),
+        (None, Some(true)) => Some(Decision::Approved),
+        (None, Some(false)) => Some(Decision::Rejected),
+        (None, None) if body.files.is_some() => None,
+        (None, None) => {
+            return Err(ApiError::bad_request(
+                "missing field `decision` (or `files`, a decision per file)",
+            ));
+        }
+    };
+    let explanation = body
+        .explanation
+        .clone()
+        .or_else(|| body.decision_explanation.clone())
+        .unwrap_or_default();
+    if explanation.len() > 4000 {
+        return Err(ApiError::bad_request(
+            "explanation is longer than 4000 bytes",
+        ));
+    }
+    Ok((decision, explanation))
+}
+
+/// `If-Match` (optional): the `ETag` of the version the reviewer read; a review of a request
+/// that has changed since is 412. (Any write changes it, a link issued too: `revision` in
+/// the body is the precondition about the files.)
+pub async fn review(
+    State(deps): State<Arc<Deps>>,
+    InWorkspace { ws, caller }: InWorkspace,
+    Path(RequestPath { id }): Path<RequestPath>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<ReviewRequest>,
+) -> ApiResult<RequestEnvelope> {
+    let (decision, explanation) = parse_review(&body)?;
+    if let Some(wanted) = headers.get(header::IF_MATCH) {
+        let wanted = wanted.to_str().unwrap_or_default().trim();
+        let (_, current) = load_versioned(&deps, &ws, &caller, &id).await?;
+        if wanted != "*" && wanted != http_etag(&current) {
+            return Err(ApiError::precondition_failed(format!(
+                "the request changed since you read it (it is now {}): read it again before reviewing",
+                http_etag(&current)
+            )));
+        }
+    }
+    act(&deps, &ws, &caller, &id, UserAction::Review, |r, ctx| {
+        r.review_files(
+            &caller.user,
+            decision,
+            body.files.clone().unwrap_or_default(),
+            explanation.clone(),
+            body.revision,
+            ctx,
+        )
+    })
+    .await
+}
+
+pub async fn justify(
+    State(deps): State<Arc<Deps>>,
+    InWorkspace { ws, caller }: InWorkspace,
+    Path(RequestPath { id }): Path<RequestPath>,
+    JsonBody(body): JsonBody<JustifyRequest>,
+) -> ApiResult<RequestEnvelope> {
+    act(&deps, &ws, &caller, &id, UserAction::Justify, |r, ctx| {
+        r.justify(&caller.user, &body.file, body.justification.clone(), ctx)
+    })
+    .await
+}
+
+pub async fn revoke(
+    State(deps): State<Arc<Deps>>,
+    InWorkspace { ws, caller }: InWorkspace,
+    Path(RequestPath { id }): Path<RequestPath>,
+    JsonBody(body): JsonBody<RevokeRequest>,
+) -> ApiResult<RequestEnvelope> {
+    act(&deps, &ws, &caller, &id, UserAction::Revoke, |r, ctx| {
+        r.revoke(&caller.user, body.reason.clone(), ctx)
+    })
+    .await
+}
