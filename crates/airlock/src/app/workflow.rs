@@ -736,7 +736,7 @@ async fn queue_hashing(
         .enqueue(&WorkItem::SettleFile {
             workspace_id: ws.id.clone(),
             request_id: request.id.clone(),
-            stage: role.into(),
+            stage: role,
             name: name.to_string(),
             queued_at: Some(deps.clock.now()),
         })
@@ -778,14 +778,8 @@ pub async fn settle_file(
             request.id
         )));
     };
-    let expected_status = match role {
-        StageRole::Draft => {
-            return Ok(Outcome::Ignored("uploads to a draft need no action".into()));
-        }
-        StageRole::InProgress => Status::Submitted,
-        StageRole::Approved => Status::ApprovalInProgress,
-        StageRole::Rejected => Status::RejectionInProgress,
-        StageRole::Blocked => Status::BlockingInProgress,
+    let Some(expected_status) = crate::domain::stages::status_moving_into(role) else {
+        return Ok(Outcome::Ignored("uploads to a draft need no action".into()));
     };
     if request.status != expected_status {
         return Ok(Outcome::Ignored(format!(
@@ -796,7 +790,7 @@ pub async fn settle_file(
     let already = match role {
         StageRole::InProgress => file.sha256.is_some(),
         StageRole::Draft | StageRole::Approved | StageRole::Rejected | StageRole::Blocked => {
-            file.arrived_in == Some(role.into())
+            file.arrived_in == Some(role)
         }
     };
     if already {

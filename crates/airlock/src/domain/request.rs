@@ -137,7 +137,7 @@ pub struct FileRecord {
     pub scan: Option<ScanVerdict>,
     /// The stage the file was last confirmed in by the data movement under way.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub arrived_in: Option<StageRoleName>,
+    pub arrived_in: Option<StageRole>,
     /// What the workspace's gates found in the sealed copy (checked as it was hashed).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<super::gates::Finding>,
@@ -202,41 +202,6 @@ impl FileRecord {
     /// Warnings the workspace wants justified, without a justification yet.
     pub fn awaits_justification(&self) -> bool {
         self.justification.is_none() && self.findings.iter().any(|f| f.needs_justification)
-    }
-}
-
-/// Serialisable stage role for the record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum StageRoleName {
-    Draft,
-    InProgress,
-    Approved,
-    Rejected,
-    Blocked,
-}
-
-impl From<StageRoleName> for StageRole {
-    fn from(r: StageRoleName) -> Self {
-        match r {
-            StageRoleName::Draft => StageRole::Draft,
-            StageRoleName::InProgress => StageRole::InProgress,
-            StageRoleName::Approved => StageRole::Approved,
-            StageRoleName::Rejected => StageRole::Rejected,
-            StageRoleName::Blocked => StageRole::Blocked,
-        }
-    }
-}
-
-impl From<StageRole> for StageRoleName {
-    fn from(r: StageRole) -> Self {
-        match r {
-            StageRole::Draft => StageRoleName::Draft,
-            StageRole::InProgress => StageRoleName::InProgress,
-            StageRole::Approved => StageRoleName::Approved,
-            StageRole::Rejected => StageRoleName::Rejected,
-            StageRole::Blocked => StageRoleName::Blocked,
-        }
     }
 }
 
@@ -843,7 +808,7 @@ impl AirlockRequest {
         file.sha256 = Some(sha256.clone());
         file.etag = Some(etag);
         file.sealed_at = Some(ctx.now);
-        file.arrived_in = Some(StageRoleName::InProgress);
+        file.arrived_in = Some(StageRole::InProgress);
         let found: Vec<String> = findings
             .iter()
             .map(|f| {
@@ -1215,7 +1180,7 @@ impl AirlockRequest {
                 "{name:?} is withheld from this release"
             )));
         }
-        if file.arrived_in == Some(stage.into()) {
+        if file.arrived_in == Some(stage) {
             return Ok(Applied::Unchanged(format!(
                 "{name:?} already arrived in {stage:?}"
             )));
@@ -1236,7 +1201,7 @@ impl AirlockRequest {
         if file.sha256.is_none() {
             file.sha256 = observed_sha256.map(str::to_string);
         }
-        file.arrived_in = Some(stage.into());
+        file.arrived_in = Some(stage);
         let verb = if status == Status::ApprovalInProgress {
             "verified"
         } else {
@@ -1254,7 +1219,7 @@ impl AirlockRequest {
             .files
             .iter()
             .filter(|f| !(stage == StageRole::Approved && f.withheld()))
-            .all(|f| f.arrived_in == Some(stage.into()))
+            .all(|f| f.arrived_in == Some(stage))
         {
             let to = match status {
                 Status::ApprovalInProgress => Status::Approved,

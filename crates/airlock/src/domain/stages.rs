@@ -3,8 +3,20 @@
 use super::lifecycle::Status;
 use super::request_type::RequestType;
 
-/// The role a stage plays in a request's journey, independent of import/export.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// The role a stage plays in a request's journey, independent of import/export. Stored in
+/// the record (`arrivedIn`) and in work items as `draft`, `in_progress`, ...
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum StageRole {
     Draft,
     InProgress,
@@ -159,6 +171,14 @@ pub fn movement_for(status: Status) -> Option<(StageRole, StageRole)> {
     }
 }
 
+/// The transitional status whose data movement brings files into `role` (the inverse of
+/// [`movement_for`]); `None` for the draft, where files arrive by upload.
+pub fn status_moving_into(role: StageRole) -> Option<Status> {
+    Status::transitional()
+        .into_iter()
+        .find(|s| movement_for(*s).is_some_and(|(_, to)| to == role))
+}
+
 /// Azure's limit on a storage account name.
 pub const MAX_ACCOUNT_NAME: usize = 24;
 /// The longest TRE id every TRE-level account name fits with (`stalimblocked` + 11 = 24).
@@ -229,6 +249,24 @@ impl AccountNames {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn each_stage_but_the_draft_is_filled_by_exactly_one_status() {
+        assert_eq!(status_moving_into(StageRole::Draft), None);
+        for role in StageRole::ALL
+            .into_iter()
+            .filter(|r| *r != StageRole::Draft)
+        {
+            let status = status_moving_into(role).expect("a status fills it");
+            assert_eq!(movement_for(status).map(|(_, to)| to), Some(role));
+            let fillers = Status::transitional()
+                .into_iter()
+                .filter(|s| movement_for(*s).is_some_and(|(_, to)| to == role))
+                .count();
+            assert_eq!(fillers, 1, "{role:?}");
+        }
+    }
+
     use super::*;
     use RequestType::*;
     use StageRole::*;

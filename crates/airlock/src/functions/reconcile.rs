@@ -223,7 +223,7 @@ async fn heal(
         let pending: Vec<&str> = request
             .files
             .iter()
-            .filter(|f| f.arrived_in != Some(to.into()))
+            .filter(|f| f.arrived_in != Some(to))
             .filter(|f| !(to == StageRole::Approved && f.withheld()))
             .map(|f| f.name.as_str())
             .collect();

@@ -26,15 +26,7 @@ pub async fn handle(deps: &Deps, item: &WorkItem) -> Result<Outcome, FunctionErr
                     "request {request_id} no longer exists"
                 )));
             };
-            settle_file(
-                deps,
-                &ws,
-                &request.value,
-                (*stage).into(),
-                name,
-                Hashing::Now,
-            )
-            .await
+            settle_file(deps, &ws, &request.value, *stage, name, Hashing::Now).await
         }
     }
 }

@@ -3,7 +3,7 @@
 //! trigger in the same Function App) does it, with the queue's retries and poison queue.
 
 use super::PortError;
-use crate::domain::request::StageRoleName;
+use crate::domain::StageRole;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
@@ -17,7 +17,7 @@ pub enum WorkItem {
     SettleFile {
         workspace_id: String,
         request_id: String,
-        stage: StageRoleName,
+        stage: StageRole,
         name: String,
         /// When it was queued, to the millisecond (the host's `InsertionTime` has whole
         /// seconds): for the latency budget only. Absent in items queued before it existed.
