@@ -320,30 +320,28 @@ async fn with_gate_links(
         .iter_mut()
         .filter(|e| e.event_type == crate::domain::events::GATE_REQUESTED)
     {
-        let deadline = event.data["deadline"]
-            .as_str()
-            .and_then(|d| chrono::DateTime::parse_from_rfc3339(d).ok())
-            .map(|d| d.with_timezone(&chrono::Utc))
-            .unwrap_or_else(|| deps.clock.now() + chrono::Duration::hours(1));
+        let mut data: crate::domain::request::GateRequestedData =
+            serde_json::from_value(event.data.clone()).map_err(|e| {
+                PortError::Permanent(format!("a gate request in the outbox is not one: {e}"))
+            })?;
         // The workspace's first allowed range restricts these links too, as every link.
         let sas = crate::ports::SasRequest {
             permissions: crate::domain::access::SasPermissions::READ_ONLY,
-            expires_at: deadline,
+            expires_at: data.deadline,
             ip_range: ws.policy.link_ip_range().map_err(PortError::Permanent)?,
         };
         let link = deps.blobs.container_link(&sealed, &sas).await?;
         let base = reqwest::Url::parse(&link)
             .map_err(|e| PortError::Permanent(format!("the container link is not a URL: {e}")))?;
-        if let Some(files) = event.data["files"].as_array_mut() {
-            for file in files {
-                let name = file["name"].as_str().unwrap_or_default().to_string();
-                let mut url = base.clone();
-                if let Ok(mut segments) = url.path_segments_mut() {
-                    segments.extend(name.split('/'));
-                }
-                file["url"] = url.to_string().into();
+        for file in &mut data.files {
+            let mut url = base.clone();
+            if let Ok(mut segments) = url.path_segments_mut() {
+                segments.extend(file.name.split('/'));
             }
+            file.url = Some(url.to_string());
         }
+        event.data = serde_json::to_value(&data)
+            .map_err(|e| PortError::Permanent(format!("a gate request: {e}")))?;
     }
     Ok(events)
 }

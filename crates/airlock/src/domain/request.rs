@@ -23,7 +23,10 @@ pub use context::{FileContext, MAX_CONTEXT_CHARS, SubmitContext};
 pub use external_gates::{GateAnswer, GateRun, MAX_GATE_MESSAGE_CHARS};
 pub use gate_report::{GateFileResult, GateReport, GateState, GateStatus};
 pub use history::{HistoryEntry, HistoryHead, IssuedLink, merge_tail, verify_history};
-pub use outbox::{recipients, status_change_events};
+pub use outbox::{
+    CommentedRequest, GateFile, GateRequestedData, GateWarning, NotificationData, NotifiedFile,
+    NotifiedRequest, NotifiedWorkspace, Recipients, recipients, status_change_events,
+};
 pub use review::FileDecision;
 use serde::{Deserialize, Serialize};
 

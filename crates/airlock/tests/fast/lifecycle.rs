@@ -440,6 +440,40 @@ lifecycle!(
     json!({"scanRequired": false})
 );
 
+/// Notifications are typed: each one reads back as the declared shape, and a file in one
+/// carries none of the workflow's bookkeeping (which versions were submitted and sealed,
+/// where the movement last saw it).
+#[tokio::test]
+async fn notifications_have_their_declared_shape_and_no_bookkeeping() {
+    let s = Stack::start(json!({})).await;
+    let id = export_approved(&s).await;
+    let mut files_seen = 0;
+    for e in s
+        .notifications()
+        .into_iter()
+        .filter(|e| e.subject.ends_with(&id))
+    {
+        let typed: airlock::domain::request::NotificationData =
+            serde_json::from_value(e.data.clone()).expect("a notification reads as declared");
+        assert_eq!(
+            serde_json::to_value(&typed).unwrap(),
+            e.data,
+            "nothing undeclared"
+        );
+        for file in e.data["request"]["files"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+        {
+            files_seen += 1;
+            for internal in ["submittedEtag", "arrivedIn", "etag"] {
+                assert!(file.get(internal).is_none(), "{internal} in {file}");
+            }
+        }
+    }
+    assert!(files_seen > 0);
+}
+
 #[tokio::test]
 async fn every_status_change_is_notified_with_context() {
     let s = Stack::start(json!({})).await;

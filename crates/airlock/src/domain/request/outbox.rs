@@ -3,14 +3,186 @@
 
 use super::AirlockRequest;
 use super::GateRun;
+use super::{Comment, FileRecord, Justification, Review, ScanVerdict, User};
 use crate::domain::events::{
     EventGridEvent, GATE_REQUESTED, NOTIFICATION, PendingEvent, STATUS_CHANGED, StatusChangedData,
     Topic,
 };
+use crate::domain::gates::{Finding, GateMode};
 use crate::domain::lifecycle::Status;
+use crate::domain::request::{Decision, RequestType};
 use crate::domain::workspace::Workspace;
 use chrono::{DateTime, Utc};
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// `data` of `Airlock.GateRequested`: the question to an external gate (docs/gates.md).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GateRequestedData {
+    pub request_id: String,
+    pub workspace_id: String,
+    #[serde(rename = "type")]
+    pub request_type: RequestType,
+    pub revision: u32,
+    pub gate: String,
+    /// After this an answer is refused and the request fails.
+    pub deadline: DateTime<Utc>,
+    /// Where the gate answers (`POST`, role `AirlockGate`).
+    pub answer_path: String,
+    pub files: Vec<GateFile>,
+}
+
+/// A file a gate is asked about, as sealed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GateFile {
+    pub name: String,
+    pub size: u64,
+    pub sha256: Option<String>,
+    /// A read link to the sealed copy until the deadline: added as the event is published
+    /// (`app::workflow`), never stored, since a link is a credential.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// `data` of `Airlock.Notification` (docs/notifications.md), by `event`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "camelCase")]
+pub enum NotificationData {
+    /// A status change: everything a message about it needs.
+    StatusChanged {
+        request: NotifiedRequest,
+        workspace: NotifiedWorkspace,
+        recipients: Recipients,
+    },
+    /// A new comment.
+    Commented {
+        request: CommentedRequest,
+        comment: Comment,
+        workspace: NotifiedWorkspace,
+        recipients: Recipients,
+    },
+}
+
+/// The request as a status-change notification shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotifiedRequest {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub request_type: RequestType,
+    pub title: String,
+    pub business_justification: String,
+    pub status: Status,
+    /// None when the request was just created.
+    pub previous_status: Option<Status>,
+    pub status_message: Option<String>,
+    pub revision: u32,
+    pub created_by: User,
+    pub created_when: DateTime<Utc>,
+    pub updated_by: User,
+    pub updated_when: DateTime<Utc>,
+    pub files: Vec<NotifiedFile>,
+    /// Incomplete blinded votes are never sent (docs/review.md).
+    pub reviews: Vec<Review>,
+    /// What the workspace's gates warned about, for the reviewer to see at a glance.
+    pub gate_warnings: Vec<GateWarning>,
+}
+
+/// A file as notifications show it: the record's file without the workflow's bookkeeping
+/// (the submitted and sealed versions' ETags, which stage the movement last confirmed).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotifiedFile {
+    pub name: String,
+    pub size: u64,
+    /// sha256 of the sealed copy, once hashed.
+    pub sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_at: Option<DateTime<Utc>>,
+    pub scan: Option<ScanVerdict>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<Finding>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub justification: Option<Justification>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disclosure_controls: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Decision>,
+}
+
+impl From<&FileRecord> for NotifiedFile {
+    fn from(f: &FileRecord) -> Self {
+        NotifiedFile {
+            name: f.name.clone(),
+            size: f.size,
+            sha256: f.sha256.clone(),
+            sealed_at: f.sealed_at,
+            scan: f.scan.clone(),
+            findings: f.findings.clone(),
+            justification: f.justification.clone(),
+            description: f.description.clone(),
+            disclosure_controls: f.disclosure_controls.clone(),
+            decision: f.decision,
+        }
+    }
+}
+
+/// A `warn` finding with its file, and whether the researcher justified the file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GateWarning {
+    pub file: String,
+    pub gate: String,
+    pub rule: String,
+    pub message: String,
+    pub location: Option<String>,
+    pub justified: bool,
+}
+
+/// The request as a comment notification shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommentedRequest {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub request_type: RequestType,
+    pub title: String,
+    pub status: Status,
+    pub revision: u32,
+    pub created_by: User,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotifiedWorkspace {
+    pub id: String,
+    pub display_name: String,
+}
+
+impl From<&Workspace> for NotifiedWorkspace {
+    fn from(w: &Workspace) -> Self {
+        NotifiedWorkspace {
+            id: w.id.clone(),
+            display_name: w.display_name.clone(),
+        }
+    }
+}
+
+/// Who is to hear about it, by role: email addresses, each once.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Recipients {
+    pub researcher: Vec<String>,
+    pub workspace_owner: Vec<String>,
+    pub airlock_manager: Vec<String>,
+}
+
+fn data_of(data: impl Serialize) -> Value {
+    serde_json::to_value(data).expect("plain data serialises")
+}
 
 pub fn subject_for(workspace_id: &str, request_id: &str) -> String {
     format!("/workspaces/{workspace_id}/requests/{request_id}")
@@ -91,31 +263,36 @@ pub fn gate_requested_event(
     run: &GateRun,
     now: DateTime<Utc>,
 ) -> PendingEvent {
-    let files: Vec<Value> = request
-        .files
-        .iter()
-        .map(|f| json!({"name": f.name, "size": f.size, "sha256": f.sha256}))
-        .collect();
+    let data = GateRequestedData {
+        request_id: request.id.clone(),
+        workspace_id: request.workspace_id.clone(),
+        request_type: request.request_type,
+        revision: run.revision,
+        gate: run.gate.clone(),
+        deadline: run.deadline,
+        answer_path: format!(
+            "/api/workspaces/{}/requests/{}/gates/{}",
+            request.workspace_id,
+            request.id,
+            crate::domain::url::encode_component(&run.gate)
+        ),
+        files: request
+            .files
+            .iter()
+            .map(|f| GateFile {
+                name: f.name.clone(),
+                size: f.size,
+                sha256: f.sha256.clone(),
+                url: None,
+            })
+            .collect(),
+    };
     event_about(
         request,
         Topic::Notification,
         GATE_REQUESTED,
         now,
-        json!({
-            "requestId": request.id,
-            "workspaceId": request.workspace_id,
-            "type": request.request_type,
-            "revision": run.revision,
-            "gate": run.gate,
-            "deadline": run.deadline,
-            "answerPath": format!(
-                "/api/workspaces/{}/requests/{}/gates/{}",
-                request.workspace_id,
-                request.id,
-                crate::domain::url::encode_component(&run.gate)
-            ),
-            "files": files,
-        }),
+        data_of(data),
     )
 }
 
@@ -148,23 +325,29 @@ pub fn comment_event(
         Topic::Notification,
         NOTIFICATION,
         now,
-        json!({
-            "event": "commented",
-            "request": {
-                "id": request.id, "type": request.request_type, "title": request.title,
-                "status": request.status, "revision": request.revision,
-                "createdBy": request.created_by,
+        data_of(NotificationData::Commented {
+            request: CommentedRequest {
+                id: request.id.clone(),
+                request_type: request.request_type,
+                title: request.title.clone(),
+                status: request.status,
+                revision: request.revision,
+                created_by: request.created_by.clone(),
             },
-            "comment": comment,
-            "workspace": {"id": workspace.id, "displayName": workspace.display_name},
-            "recipients": {"researcher": researcher, "workspaceOwner": [], "airlockManager": managers},
+            comment: comment.clone(),
+            workspace: workspace.into(),
+            recipients: Recipients {
+                researcher,
+                workspace_owner: vec![],
+                airlock_manager: managers,
+            },
         }),
     )
 }
 
 /// Who hears about a status change: the requester always, airlock managers when a review is
 /// needed, owners on blocks and failures. People without an email are skipped.
-pub fn recipients(request: &AirlockRequest, workspace: &Workspace) -> Value {
+pub fn recipients(request: &AirlockRequest, workspace: &Workspace) -> Recipients {
     let clean = |v: Vec<String>| addresses(v, None);
     let researcher = clean(request.created_by.email.clone().into_iter().collect());
     let managers = if request.status == Status::InReview {
@@ -177,7 +360,11 @@ pub fn recipients(request: &AirlockRequest, workspace: &Workspace) -> Value {
     } else {
         vec![]
     };
-    json!({"researcher": researcher, "workspaceOwner": owners, "airlockManager": managers})
+    Recipients {
+        researcher,
+        workspace_owner: owners,
+        airlock_manager: managers,
+    }
 }
 
 fn notification_data(
@@ -185,49 +372,46 @@ fn notification_data(
     previous: Option<Status>,
     workspace: &Workspace,
 ) -> Value {
-    json!({
-        "event": "statusChanged",
-        "request": {
-            "id": request.id,
-            "type": request.request_type,
-            "title": request.title,
-            "businessJustification": request.business_justification,
-            "status": request.status,
-            "previousStatus": previous,
-            "statusMessage": request.status_message,
-            "revision": request.revision,
-            "createdBy": request.created_by,
-            "createdWhen": request.created_when,
-            "updatedBy": request.updated_by,
-            "updatedWhen": request.updated_when,
-            "files": request.files,
-            // Incomplete blinded votes are never sent (docs/review.md).
-            "reviews": request.shown_reviews(None),
-            // What the workspace's gates warned about, for the reviewer to see at a glance.
-            "gateWarnings": gate_warnings(request),
+    data_of(NotificationData::StatusChanged {
+        request: NotifiedRequest {
+            id: request.id.clone(),
+            request_type: request.request_type,
+            title: request.title.clone(),
+            business_justification: request.business_justification.clone(),
+            status: request.status,
+            previous_status: previous,
+            status_message: request.status_message.clone(),
+            revision: request.revision,
+            created_by: request.created_by.clone(),
+            created_when: request.created_when,
+            updated_by: request.updated_by.clone(),
+            updated_when: request.updated_when,
+            files: request.files.iter().map(NotifiedFile::from).collect(),
+            reviews: request.shown_reviews(None),
+            gate_warnings: gate_warnings(request),
         },
-        "workspace": {"id": workspace.id, "displayName": workspace.display_name},
-        "recipients": recipients(request, workspace),
+        workspace: workspace.into(),
+        recipients: recipients(request, workspace),
     })
 }
 
 /// Every `warn` finding, with its file, and whether the researcher justified the file.
-fn gate_warnings(request: &AirlockRequest) -> Value {
-    Value::Array(
-        request
-            .files
-            .iter()
-            .flat_map(|f| {
-                f.findings
-                    .iter()
-                    .filter(|x| x.mode == crate::domain::gates::GateMode::Warn)
-                    .map(move |x| {
-                        json!({
-                            "file": f.name, "gate": x.gate, "rule": x.rule, "message": x.message,
-                            "location": x.location, "justified": f.justification.is_some(),
-                        })
-                    })
-            })
-            .collect(),
-    )
+fn gate_warnings(request: &AirlockRequest) -> Vec<GateWarning> {
+    request
+        .files
+        .iter()
+        .flat_map(|f| {
+            f.findings
+                .iter()
+                .filter(|x| x.mode == GateMode::Warn)
+                .map(move |x| GateWarning {
+                    file: f.name.clone(),
+                    gate: x.gate.clone(),
+                    rule: x.rule.clone(),
+                    message: x.message.clone(),
+                    location: x.location.clone(),
+                    justified: f.justification.is_some(),
+                })
+        })
+        .collect()
 }
