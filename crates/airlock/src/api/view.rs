@@ -9,11 +9,9 @@
 //! `createdAt`/`updatedAt`; each review also carries `reviewDecision`, `decisionExplanation`
 //! and `dateCreated`; `resourceVersion` counts the changes.
 
-use crate::domain::gates::Finding;
-use crate::domain::request::{
-    Comment, FileDecision, GateRun, HistoryHead, Justification, RequestType,
-};
-use crate::domain::{AirlockRequest, Decision, FileRecord, Review, ScanVerdict, Status, User};
+pub use crate::domain::request::FileView;
+use crate::domain::request::{Comment, FileDecision, GateRun, HistoryHead, RequestType};
+use crate::domain::{AirlockRequest, Decision, Review, Status, User};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -77,49 +75,6 @@ pub struct RequestView {
     pub resource_version: u64,
 }
 
-/// A file of a request as the API shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct FileView {
-    pub name: String,
-    pub size: u64,
-    /// sha256 (hex) of the sealed copy: what is reviewed and released.
-    #[serde(default)]
-    pub sha256: Option<String>,
-    /// The sealed copy's version (ETag); a scan verdict counts only for this version.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub etag: Option<String>,
-    /// When the sealed copy was hashed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sealed_at: Option<DateTime<Utc>>,
-    /// The malware scanner's verdict on the sealed copy.
-    #[serde(default)]
-    pub scan: Option<ScanVerdict>,
-    /// What the workspace's gates found in the sealed copy.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub findings: Vec<Finding>,
-    /// The researcher's reason why this file's warnings are acceptable.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub justification: Option<Justification>,
-    /// What the file is, in the researcher's words.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    /// The disclosure controls applied to it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub disclosure_controls: Option<String>,
-    /// The review's final decision on this file; in an approved request a `rejected` file is
-    /// withheld (a partial release).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub decision: Option<Decision>,
-}
-
-impl FileView {
-    /// Withheld from an approved request (a partial release): never copied out.
-    pub fn withheld(&self) -> bool {
-        self.decision == Some(Decision::Rejected)
-    }
-}
-
 /// AzureTRE's decision word for a review: a request for changes shows as `rejected`, which is
 /// the nearest AzureTRE has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -159,24 +114,6 @@ pub struct ReviewView {
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
-}
-
-impl From<&FileRecord> for FileView {
-    fn from(f: &FileRecord) -> Self {
-        FileView {
-            name: f.name.clone(),
-            size: f.size,
-            sha256: f.sha256.clone(),
-            etag: f.etag.clone(),
-            sealed_at: f.sealed_at,
-            scan: f.scan.clone(),
-            findings: f.findings.clone(),
-            justification: f.justification.clone(),
-            description: f.description.clone(),
-            disclosure_controls: f.disclosure_controls.clone(),
-            decision: f.decision,
-        }
-    }
 }
 
 impl From<&Review> for ReviewView {
@@ -259,6 +196,7 @@ pub const INTERNAL_FILE_FIELDS: [&str; 2] = [
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::FileRecord;
     use std::collections::BTreeSet;
 
     /// Every field of `T` as its JSON schema declares it (fields skipped in the schema too).

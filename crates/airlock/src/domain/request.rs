@@ -10,6 +10,7 @@ mod gate_report;
 mod history;
 mod outbox;
 mod review;
+mod shown;
 
 use super::events::PendingEvent;
 use super::lifecycle::{self, Status};
@@ -24,11 +25,12 @@ pub use external_gates::{GateAnswer, GateRun, MAX_GATE_MESSAGE_CHARS};
 pub use gate_report::{GateFileResult, GateReport, GateState, GateStatus};
 pub use history::{HistoryEntry, HistoryHead, IssuedLink, merge_tail, verify_history};
 pub use outbox::{
-    CommentedRequest, GateFile, GateRequestedData, GateWarning, NotificationData, NotifiedFile,
-    NotifiedRequest, NotifiedWorkspace, Recipients, recipients, status_change_events,
+    CommentedRequest, GateFile, GateRequestedData, GateWarning, NotificationData, NotifiedRequest,
+    NotifiedWorkspace, Recipients, recipients, status_change_events,
 };
 pub use review::FileDecision;
 use serde::{Deserialize, Serialize};
+pub use shown::FileView;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct User {

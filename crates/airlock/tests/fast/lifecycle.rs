@@ -441,7 +441,7 @@ lifecycle!(
 );
 
 /// Notifications are typed: each one reads back as the declared shape, and a file in one
-/// carries none of the workflow's bookkeeping (which versions were submitted and sealed,
+/// carries none of the workflow's bookkeeping (which version was submitted,
 /// where the movement last saw it).
 #[tokio::test]
 async fn notifications_have_their_declared_shape_and_no_bookkeeping() {
@@ -466,7 +466,7 @@ async fn notifications_have_their_declared_shape_and_no_bookkeeping() {
             .unwrap_or_default()
         {
             files_seen += 1;
-            for internal in ["submittedEtag", "arrivedIn", "etag"] {
+            for internal in ["submittedEtag", "arrivedIn"] {
                 assert!(file.get(internal).is_none(), "{internal} in {file}");
             }
         }

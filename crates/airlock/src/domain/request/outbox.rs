@@ -3,14 +3,14 @@
 
 use super::AirlockRequest;
 use super::GateRun;
-use super::{Comment, FileRecord, Justification, Review, ScanVerdict, User};
+use super::{Comment, Review, User};
 use crate::domain::events::{
     EventGridEvent, GATE_REQUESTED, NOTIFICATION, PendingEvent, STATUS_CHANGED, StatusChangedData,
     Topic,
 };
-use crate::domain::gates::{Finding, GateMode};
+use crate::domain::gates::GateMode;
 use crate::domain::lifecycle::Status;
-use crate::domain::request::{Decision, RequestType};
+use crate::domain::request::RequestType;
 use crate::domain::workspace::Workspace;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -83,52 +83,11 @@ pub struct NotifiedRequest {
     pub created_when: DateTime<Utc>,
     pub updated_by: User,
     pub updated_when: DateTime<Utc>,
-    pub files: Vec<NotifiedFile>,
+    pub files: Vec<super::FileView>,
     /// Incomplete blinded votes are never sent (docs/review.md).
     pub reviews: Vec<Review>,
     /// What the workspace's gates warned about, for the reviewer to see at a glance.
     pub gate_warnings: Vec<GateWarning>,
-}
-
-/// A file as notifications show it: the record's file without the workflow's bookkeeping
-/// (the submitted and sealed versions' ETags, which stage the movement last confirmed).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct NotifiedFile {
-    pub name: String,
-    pub size: u64,
-    /// sha256 of the sealed copy, once hashed.
-    pub sha256: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sealed_at: Option<DateTime<Utc>>,
-    pub scan: Option<ScanVerdict>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub findings: Vec<Finding>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub justification: Option<Justification>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub disclosure_controls: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub decision: Option<Decision>,
-}
-
-impl From<&FileRecord> for NotifiedFile {
-    fn from(f: &FileRecord) -> Self {
-        NotifiedFile {
-            name: f.name.clone(),
-            size: f.size,
-            sha256: f.sha256.clone(),
-            sealed_at: f.sealed_at,
-            scan: f.scan.clone(),
-            findings: f.findings.clone(),
-            justification: f.justification.clone(),
-            description: f.description.clone(),
-            disclosure_controls: f.disclosure_controls.clone(),
-            decision: f.decision,
-        }
-    }
 }
 
 /// A `warn` finding with its file, and whether the researcher justified the file.
@@ -386,7 +345,7 @@ fn notification_data(
             created_when: request.created_when,
             updated_by: request.updated_by.clone(),
             updated_when: request.updated_when,
-            files: request.files.iter().map(NotifiedFile::from).collect(),
+            files: request.files.iter().map(super::FileView::from).collect(),
             reviews: request.shown_reviews(None),
             gate_warnings: gate_warnings(request),
         },
