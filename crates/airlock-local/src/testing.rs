@@ -449,6 +449,29 @@ impl<'a> StackClient<'a> {
         .await
     }
 
+    /// The request as the API shows it now (`airlockRequest`).
+    pub async fn request(&self, ws: &str, id: &str, token: &str) -> serde_json::Value {
+        self.ok(
+            "GET",
+            &format!("/workspaces/{ws}/requests/{id}"),
+            token,
+            None,
+        )
+        .await["airlockRequest"]
+            .clone()
+    }
+
+    /// The request's audit trail as the API shows it (`history`, `verified`, ...).
+    pub async fn history(&self, ws: &str, id: &str, token: &str) -> serde_json::Value {
+        self.ok(
+            "GET",
+            &format!("/workspaces/{ws}/requests/{id}/history"),
+            token,
+            None,
+        )
+        .await
+    }
+
     /// Creates a request, uploads `files` through its link and submits it.
     pub async fn submitted(
         &self,

@@ -311,15 +311,7 @@ async fn injected_faults_heal() {
             .await;
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         loop {
-            let r = api
-                .ok(
-                    "GET",
-                    &format!("/workspaces/{GAMMA}/requests/{id}"),
-                    &mona,
-                    None,
-                )
-                .await["airlockRequest"]
-                .clone();
+            let r = api.request(GAMMA, &id, &mona).await;
             if r["files"][0]["sealedAt"].is_string() {
                 break;
             }
@@ -344,14 +336,7 @@ async fn injected_faults_heal() {
         };
         loop {
             stack.engine.reconcile().await.unwrap();
-            let trail = api
-                .ok(
-                    "GET",
-                    &format!("/workspaces/{GAMMA}/requests/{id}/history"),
-                    &mona,
-                    None,
-                )
-                .await;
+            let trail = api.history(GAMMA, &id, &mona).await;
             if asked(&trail) {
                 break;
             }
@@ -361,15 +346,7 @@ async fn injected_faults_heal() {
             );
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        let r = api
-            .ok(
-                "GET",
-                &format!("/workspaces/{GAMMA}/requests/{id}"),
-                &mona,
-                None,
-            )
-            .await["airlockRequest"]
-            .clone();
+        let r = api.request(GAMMA, &id, &mona).await;
         assert_eq!(
             r["status"], "submitted",
             "asking for a rescan fails nothing: {r}"
@@ -380,14 +357,7 @@ async fn injected_faults_heal() {
         let r = api.wait(GAMMA, &id, &mona, "in_review").await;
         stack.reconcile_timer.release().await;
         assert_eq!(r["files"][0]["scan"]["result"], "No threats found", "{r}");
-        let trail = api
-            .ok(
-                "GET",
-                &format!("/workspaces/{GAMMA}/requests/{id}/history"),
-                &mona,
-                None,
-            )
-            .await;
+        let trail = api.history(GAMMA, &id, &mona).await;
         assert_eq!(
             history(trail.clone())
                 .iter()
