@@ -2,6 +2,9 @@
 //! with, and the [`workflow`] the event functions and the API share.
 
 pub mod limits;
+pub mod movement;
+pub mod record;
+pub mod settle;
 pub mod steps;
 pub mod workflow;
 
