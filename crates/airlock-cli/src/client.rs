@@ -1,10 +1,10 @@
 //! The airlock's REST API, typed with the server's own request and answer types
-//! (`airlock::api::types`), so the CLI cannot send a field the server does not read.
+//! (`airlock_api::types`), so the CLI cannot send a field the server does not read.
 
 use crate::auth;
 use crate::config::Settings;
 use crate::error::{CliError, CliResult};
-use airlock::api::types::{
+use airlock_api::types::{
     AuditTrail, ContainerLink, CreateRequest, Error as ApiErrorBody, JustifyRequest,
     RequestEnvelope, RequestList, ReviewRequest, RevokeRequest, WorkspaceLimits,
 };
@@ -145,7 +145,7 @@ impl Api {
         &self,
         workspace: &str,
         id: &str,
-    ) -> CliResult<airlock::domain::request::GateReport> {
+    ) -> CliResult<airlock_domain::request::GateReport> {
         let path = format!("{}/gates", Self::request_path(workspace, id));
         self.call(Method::GET, workspace, &path, &[], None::<&()>)
             .await
@@ -168,7 +168,7 @@ impl Api {
         &self,
         workspace: &str,
         id: &str,
-        body: &airlock::domain::request::SubmitContext,
+        body: &airlock_domain::request::SubmitContext,
     ) -> CliResult<RequestEnvelope> {
         let path = format!("{}/submit", Self::request_path(workspace, id));
         self.call(Method::POST, workspace, &path, &[], Some(body))
@@ -179,8 +179,8 @@ impl Api {
         &self,
         workspace: &str,
         id: &str,
-        body: &airlock::api::types::CommentRequest,
-    ) -> CliResult<airlock::domain::request::Comment> {
+        body: &airlock_api::types::CommentRequest,
+    ) -> CliResult<airlock_domain::request::Comment> {
         let path = format!("{}/comments", Self::request_path(workspace, id));
         self.call(Method::POST, workspace, &path, &[], Some(body))
             .await

@@ -11,10 +11,10 @@ use crate::error::{CliError, CliResult};
 use crate::progress::Progress;
 use crate::transfer::{self, Download, Upload, Uploaded};
 use crate::{auth, output};
-use airlock::api::types::{
+use airlock_api::types::{
     CreateRequest, JustifyRequest, RequestEnvelope, ReviewRequest, RevokeRequest,
 };
-use airlock::domain::{Decision, RequestType, Status};
+use airlock_domain::{Decision, RequestType, Status};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 pub enum Outcome {
     Request(Box<RequestEnvelope>),
     List(Vec<RequestEnvelope>),
-    Trail(airlock::api::types::AuditTrail),
+    Trail(airlock_api::types::AuditTrail),
     /// A plain message (and its JSON form).
     Message(String, serde_json::Value),
 }
@@ -205,7 +205,7 @@ pub fn collect(paths: &[PathBuf]) -> CliResult<Vec<Upload>> {
         }
     }
     for file in &out {
-        airlock::domain::policy::validate_file_name(&file.name).map_err(|e| {
+        airlock_domain::policy::validate_file_name(&file.name).map_err(|e| {
             CliError::Refused(format!(
                 "{}: the airlock would refuse this name: {e}; rename it and try again",
                 file.local.display()
@@ -277,7 +277,7 @@ fn walk(dir: &Path, prefix: &str, out: &mut Vec<Upload>) -> CliResult<()> {
 /// size (the draft may hold others).
 async fn preflight(api: &Api, workspace: &str, files: &[Upload], whole: bool) -> CliResult<()> {
     let limits = api.limits(workspace).await?;
-    let policy = airlock::domain::WorkspacePolicy {
+    let policy = airlock_domain::WorkspacePolicy {
         max_files: limits.max_files,
         max_file_bytes: limits.max_file_bytes,
         max_total_bytes: limits.max_total_bytes,
@@ -285,7 +285,7 @@ async fn preflight(api: &Api, workspace: &str, files: &[Upload], whole: bool) ->
     };
     let checked = if whole {
         let named: Vec<(String, u64)> = files.iter().map(|f| (f.name.clone(), f.size)).collect();
-        airlock::domain::policy::check_files(&named, &policy)
+        airlock_domain::policy::check_files(&named, &policy)
     } else {
         match files.iter().find(|f| f.size > policy.max_file_bytes) {
             Some(f) => Err(format!(
@@ -427,8 +427,8 @@ fn pairs(values: &[String], flag: &str) -> CliResult<Vec<(String, String)>> {
 /// The submit body from `--purpose`, `--describe` and `--controls`.
 fn submit_context(
     args: &crate::cli::ContextArgs,
-) -> CliResult<airlock::domain::request::SubmitContext> {
-    use airlock::domain::request::FileContext;
+) -> CliResult<airlock_domain::request::SubmitContext> {
+    use airlock_domain::request::FileContext;
     let mut files: Vec<FileContext> = Vec::new();
     let mut entry = |name: String| -> usize {
         match files.iter().position(|f| f.name == name) {
@@ -456,7 +456,7 @@ fn submit_context(
     for (i, text) in controlled {
         files[i].disclosure_controls = Some(text);
     }
-    Ok(airlock::domain::request::SubmitContext {
+    Ok(airlock_domain::request::SubmitContext {
         purpose: args.purpose.clone(),
         files,
     })
@@ -468,13 +468,13 @@ pub async fn comment(api: &Api, args: crate::cli::CommentArgs) -> CliResult<Outc
         .comment(
             workspace,
             &args.id,
-            &airlock::api::types::CommentRequest {
+            &airlock_api::types::CommentRequest {
                 text: args.text,
                 file: args.file,
                 visibility: if args.reviewers_only {
-                    airlock::domain::request::Visibility::Reviewers
+                    airlock_domain::request::Visibility::Reviewers
                 } else {
-                    airlock::domain::request::Visibility::Everyone
+                    airlock_domain::request::Visibility::Everyone
                 },
             },
         )
@@ -673,7 +673,7 @@ fn downloads(request: &RequestEnvelope, dir: &Path) -> CliResult<Vec<Download>> 
         .iter()
         .filter(|f| !f.withheld())
         .map(|f| {
-            airlock::domain::policy::validate_file_name(&f.name).map_err(|e| {
+            airlock_domain::policy::validate_file_name(&f.name).map_err(|e| {
                 CliError::Failed(format!("{}: not a safe file name to write: {e}", f.name))
             })?;
             let sha256 = f.sha256.clone().ok_or_else(|| {
@@ -798,7 +798,7 @@ pub async fn review(api: &Api, args: ReviewArgs, say: Say) -> CliResult<Outcome>
     if let Some(dir) = &args.download {
         download_files(api, &workspace, &request, dir, say).await?;
     }
-    let files: Vec<airlock::domain::request::FileDecision> = pairs(&args.files, "--file")?
+    let files: Vec<airlock_domain::request::FileDecision> = pairs(&args.files, "--file")?
         .into_iter()
         .map(|(name, word)| {
             let decision = match word.trim() {
@@ -811,7 +811,7 @@ pub async fn review(api: &Api, args: ReviewArgs, say: Say) -> CliResult<Outcome>
                     )));
                 }
             };
-            Ok(airlock::domain::request::FileDecision {
+            Ok(airlock_domain::request::FileDecision {
                 name,
                 decision,
                 comment: None,

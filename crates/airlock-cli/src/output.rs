@@ -5,8 +5,8 @@
 //! escape sequences in them (erasing a line, rewriting what the reviewer sees, writing to the
 //! clipboard with OSC 52).
 
-use airlock::api::types::{AuditTrail, RequestEnvelope};
-use airlock::api::view::RequestView;
+use airlock_api::types::{AuditTrail, RequestEnvelope};
+use airlock_api::view::RequestView;
 
 /// `text` made safe to print on a terminal: line breaks and tabs are kept; every other control
 /// character (ESC, BEL, CR, backspace, DEL, the C1 set) and the Unicode bidirectional and
@@ -104,7 +104,7 @@ pub fn request(envelope: &RequestEnvelope) -> String {
         if let Some(c) = &f.disclosure_controls {
             out.push_str(&format!("      disclosure controls: {c}\n"));
         }
-        if f.withheld() && r.status != airlock::domain::Status::Rejected {
+        if f.withheld() && r.status != airlock_domain::Status::Rejected {
             out.push_str("      withheld (rejected in review)\n");
         }
     }
@@ -143,7 +143,7 @@ pub fn request(envelope: &RequestEnvelope) -> String {
                 .as_deref()
                 .map(|f| format!(", on {f}"))
                 .unwrap_or_default(),
-            if c.visibility == airlock::domain::request::Visibility::Reviewers {
+            if c.visibility == airlock_domain::request::Visibility::Reviewers {
                 ", reviewers only"
             } else {
                 ""
@@ -185,7 +185,7 @@ pub fn list(requests: &[RequestEnvelope]) -> String {
 }
 
 /// One line per gate (state, mode, kind; deadline or who answered), then its findings.
-pub fn gates(report: &airlock::domain::request::GateReport) -> String {
+pub fn gates(report: &airlock_domain::request::GateReport) -> String {
     let mut out = format!(
         "request {} revision {} ({})\n",
         report.request_id,

@@ -18,7 +18,7 @@
 use crate::client::{Api, root_cause};
 use crate::error::{CliError, CliResult};
 use crate::progress::Progress;
-use airlock::api::types::ContainerLink;
+use airlock_api::types::ContainerLink;
 use base64::Engine;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
@@ -466,7 +466,7 @@ async fn upload_one(
                 .header(format!("x-ms-meta-{SHA_METADATA}"), &sha256)
                 .header(
                     "x-ms-blob-content-type",
-                    airlock::domain::policy::content_type_for(&file.name),
+                    airlock_domain::policy::content_type_for(&file.name),
                 )
                 .body(body.clone())
         },

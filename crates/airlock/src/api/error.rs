@@ -19,7 +19,8 @@ pub struct ApiError {
 impl ApiError {
     fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError {
-            status: code.status(),
+            status: StatusCode::from_u16(code.http_status())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             code,
             message: message.into(),
             retry_after: None,

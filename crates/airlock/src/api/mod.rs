@@ -14,8 +14,7 @@ mod history;
 mod links;
 mod lists;
 mod requests;
-pub mod types;
-pub mod view;
+pub use airlock_api::{types, view};
 
 use crate::app::Deps;
 use crate::domain::{AirlockRequest, Caller, Workspace};

@@ -5,7 +5,7 @@
 fn state_diagram_matches_the_transition_table() {
     let path = format!("{}/docs/lifecycle.md", crate::common::REPO);
     let mut expected = String::from(
-        "# Request lifecycle\n\nGenerated from `crates/airlock/src/domain/lifecycle.rs` (`TRANSITIONS`); do not edit by hand.\n\n```mermaid\n",
+        "# Request lifecycle\n\nGenerated from `crates/airlock-domain/src/lifecycle.rs` (`TRANSITIONS`); do not edit by hand.\n\n```mermaid\n",
     );
     expected.push_str(&airlock::domain::lifecycle::mermaid());
     expected.push_str("```\n\n| from | to | by | when |\n|---|---|---|---|\n");
@@ -105,7 +105,7 @@ fn roles_doc_matches_the_access_rules() {
         ("TREAdmin", Role::TreAdmin, "admin"),
     ];
     let mut doc = String::from(
-        "# Roles: who may do what\n\nGenerated from `crates/airlock/src/domain/access.rs` by `crates/airlock/tests/fast/docs.rs`; do not edit by hand.\n\n\
+        "# Roles: who may do what\n\nGenerated from `crates/airlock-domain/src/access.rs` by `crates/airlock/tests/fast/docs.rs`; do not edit by hand.\n\n\
          Roles are Entra ID app roles in the caller's token for a workspace. Nobody reviews a request they created, and a\n\
          reviewer counts once per revision. Creating requests: `WorkspaceResearcher` and `WorkspaceOwner`. Reading: owners,\n\
          airlock managers and TRE admins read every request of the workspace; researchers read their own and approved ones.\n\
@@ -192,7 +192,7 @@ fn the_openapi_document_lists_every_error_code() {
     assert_eq!(listed, sent);
     for code in ErrorCode::ALL {
         assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
-        let status = code.status().as_u16().to_string();
+        let status = code.http_status().to_string();
         let documented = doc["paths"]
             .as_object()
             .unwrap()

@@ -3,12 +3,12 @@
 //! the document cannot drift from the code. The `airlock` command line reads and writes the
 //! same types, so a client and the server cannot disagree about a field either.
 
-use crate::domain::{Decision, HistoryEntry, RequestType, UserAction};
+use airlock_domain::{Decision, HistoryEntry, RequestType, UserAction};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use super::view::{RequestView, epoch_seconds};
+pub use crate::view::{RequestView, epoch_seconds};
 
 /// Body of `POST /api/workspaces/{workspaceId}/requests`. As AzureTRE's `AirlockRequestInCreate`
 /// takes it: `title` and `businessJustification` may be left out (AzureTRE's defaults apply),
@@ -68,7 +68,7 @@ pub struct ReviewRequest {
     /// A decision per file (`decision` then applies to the files not listed). In a
     /// consolidation, exactly the files the independent reviewers disagree about.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub files: Option<Vec<crate::domain::request::FileDecision>>,
+    pub files: Option<Vec<airlock_domain::request::FileDecision>>,
 }
 
 /// A boolean as AzureTRE's model (pydantic) accepts one.
@@ -118,7 +118,7 @@ pub struct CommentRequest {
     pub file: Option<String>,
     /// `everyone` (default) or `reviewers` (reviewers only; reviewers may choose it).
     #[serde(default)]
-    pub visibility: crate::domain::request::Visibility,
+    pub visibility: airlock_domain::request::Visibility,
 }
 
 /// Body of `justify`: why a file's gate warnings are acceptable (the researcher, in review).
@@ -139,7 +139,7 @@ pub struct GateAnswerRequest {
     /// The `revision` of the `Airlock.GateRequested` event.
     pub revision: u32,
     /// One verdict per file of the request.
-    pub files: Vec<crate::domain::gates::FileVerdict>,
+    pub files: Vec<airlock_domain::gates::FileVerdict>,
 }
 
 /// Answer to a gate's verdict: taken, and where the request stands now.
@@ -151,7 +151,7 @@ pub struct GateAnswerReceipt {
     pub revision: u32,
     /// False when the same answer had been given before (nothing changed).
     pub recorded: bool,
-    pub status: crate::domain::Status,
+    pub status: airlock_domain::Status,
 }
 
 /// Body of `revoke`.
@@ -269,19 +269,18 @@ impl ErrorCode {
     ];
 
     /// The HTTP status that goes with the code.
-    pub fn status(self) -> axum::http::StatusCode {
-        use axum::http::StatusCode as S;
+    pub fn http_status(self) -> u16 {
         match self {
-            ErrorCode::BadRequest => S::BAD_REQUEST,
-            ErrorCode::Unauthorized => S::UNAUTHORIZED,
-            ErrorCode::Forbidden => S::FORBIDDEN,
-            ErrorCode::NotFound => S::NOT_FOUND,
-            ErrorCode::Conflict => S::CONFLICT,
-            ErrorCode::PreconditionFailed => S::PRECONDITION_FAILED,
-            ErrorCode::PayloadTooLarge => S::PAYLOAD_TOO_LARGE,
-            ErrorCode::TooManyRequests => S::TOO_MANY_REQUESTS,
-            ErrorCode::ServiceUnavailable => S::SERVICE_UNAVAILABLE,
-            ErrorCode::InternalError => S::INTERNAL_SERVER_ERROR,
+            ErrorCode::BadRequest => 400,
+            ErrorCode::Unauthorized => 401,
+            ErrorCode::Forbidden => 403,
+            ErrorCode::NotFound => 404,
+            ErrorCode::Conflict => 409,
+            ErrorCode::PreconditionFailed => 412,
+            ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::TooManyRequests => 429,
+            ErrorCode::ServiceUnavailable => 503,
+            ErrorCode::InternalError => 500,
         }
     }
 

@@ -4,14 +4,14 @@
 use super::AirlockRequest;
 use super::GateRun;
 use super::{Comment, Review, User};
-use crate::domain::events::{
+use crate::events::{
     EventGridEvent, GATE_REQUESTED, NOTIFICATION, PendingEvent, STATUS_CHANGED, StatusChangedData,
     Topic,
 };
-use crate::domain::gates::GateMode;
-use crate::domain::lifecycle::Status;
-use crate::domain::request::RequestType;
-use crate::domain::workspace::Workspace;
+use crate::gates::GateMode;
+use crate::lifecycle::Status;
+use crate::request::RequestType;
+use crate::workspace::Workspace;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -233,7 +233,7 @@ pub fn gate_requested_event(
             "/api/workspaces/{}/requests/{}/gates/{}",
             request.workspace_id,
             request.id,
-            crate::domain::url::encode_component(&run.gate)
+            crate::url::encode_component(&run.gate)
         ),
         files: request
             .files

@@ -3,9 +3,9 @@
 //! policy's gates in order, each with its state and, per file, the evidence.
 
 use super::{AirlockRequest, GateRun};
-use crate::domain::gates::{Finding, GateKind, GateMode};
-use crate::domain::lifecycle::Status;
-use crate::domain::policy::WorkspacePolicy;
+use crate::gates::{Finding, GateKind, GateMode};
+use crate::lifecycle::Status;
+use crate::policy::WorkspacePolicy;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 

@@ -9,9 +9,9 @@
 //! `createdAt`/`updatedAt`; each review also carries `reviewDecision`, `decisionExplanation`
 //! and `dateCreated`; `resourceVersion` counts the changes.
 
-pub use crate::domain::request::FileView;
-use crate::domain::request::{Comment, FileDecision, GateRun, HistoryHead, RequestType};
-use crate::domain::{AirlockRequest, Decision, Review, Status, User};
+pub use airlock_domain::request::FileView;
+use airlock_domain::request::{Comment, FileDecision, GateRun, HistoryHead, RequestType};
+use airlock_domain::{AirlockRequest, Decision, Review, Status, User};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -196,7 +196,7 @@ pub const INTERNAL_FILE_FIELDS: [&str; 2] = [
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::FileRecord;
+    use airlock_domain::FileRecord;
     use std::collections::BTreeSet;
 
     /// Every field of `T` as its JSON schema declares it (fields skipped in the schema too).

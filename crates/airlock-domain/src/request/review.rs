@@ -6,7 +6,7 @@
 //! rejection).
 
 use super::{AirlockRequest, Ctx, Decision, DomainError, NOT_INDEPENDENT, Review, User};
-use crate::domain::lifecycle::Status;
+use crate::lifecycle::Status;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -510,8 +510,8 @@ fn describe(decisions: &[FileDecision]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::request::{DraftFile, RequestType};
-    use crate::domain::workspace::Workspace;
+    use crate::request::{DraftFile, RequestType};
+    use crate::workspace::Workspace;
 
     fn workspace(policy: serde_json::Value) -> Workspace {
         let mut policy = policy;
@@ -847,7 +847,7 @@ mod legacy {
     /// reviewed with the policy's quorum, blinded and consolidated like any other.
     #[test]
     fn a_request_without_a_recorded_quorum_takes_the_policys() {
-        let ws: crate::domain::workspace::Workspace = serde_json::from_value(serde_json::json!({
+        let ws: crate::workspace::Workspace = serde_json::from_value(serde_json::json!({
             "id": "ws1", "displayName": "One", "shortId": "ws1", "tokenAudience": "api://ws1",
             "policy": {"approvalsRequired": 2, "scanRequired": false},
         }))
@@ -863,7 +863,7 @@ mod legacy {
         };
         let mut r = AirlockRequest::create(
             "r1".into(),
-            crate::domain::request::RequestType::Export,
+            crate::request::RequestType::Export,
             "t".into(),
             "j".into(),
             user("alice"),
@@ -871,7 +871,7 @@ mod legacy {
         )
         .unwrap();
         let files = ["a.csv", "b.csv"]
-            .map(|n| crate::domain::request::DraftFile {
+            .map(|n| crate::request::DraftFile {
                 name: n.into(),
                 size: 1,
                 etag: None,

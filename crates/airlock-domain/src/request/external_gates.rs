@@ -4,8 +4,8 @@
 
 use super::outbox::gate_requested_event;
 use super::{AirlockRequest, Applied, Ctx, DomainError, NOT_INDEPENDENT, User};
-use crate::domain::gates::{FileVerdict, Finding, GateResult, external_gates};
-use crate::domain::lifecycle::Status;
+use crate::gates::{FileVerdict, Finding, GateResult, external_gates};
+use crate::lifecycle::Status;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -266,10 +266,10 @@ impl AirlockRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::events::GATE_REQUESTED;
-    use crate::domain::request::GateState;
-    use crate::domain::request::{DraftFile, RequestType};
-    use crate::domain::workspace::Workspace;
+    use crate::events::GATE_REQUESTED;
+    use crate::request::GateState;
+    use crate::request::{DraftFile, RequestType};
+    use crate::workspace::Workspace;
 
     fn workspace(gates: serde_json::Value) -> Workspace {
         serde_json::from_value(serde_json::json!({

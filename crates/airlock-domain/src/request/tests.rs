@@ -1,7 +1,7 @@
 use super::*;
-use crate::domain::events::{NOTIFICATION, STATUS_CHANGED, StatusChangedData, Topic};
-use crate::domain::policy::WorkspacePolicy;
-use crate::domain::workspace::Contacts;
+use crate::events::{NOTIFICATION, STATUS_CHANGED, StatusChangedData, Topic};
+use crate::policy::WorkspacePolicy;
+use crate::workspace::Contacts;
 
 fn user(id: &str) -> User {
     User {

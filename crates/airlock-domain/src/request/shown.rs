@@ -3,7 +3,7 @@
 //! draft's version, which stage the movement last confirmed).
 
 use super::{Decision, FileRecord, Justification, ScanVerdict};
-use crate::domain::gates::Finding;
+use crate::gates::Finding;
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -396,13 +396,11 @@ impl GateRunner {
         let tail = self.tail.take();
         // A zip behind other content: both things at once.
         let appended_zip = sniffed != Sniffed::Archive("zip")
-            && tail
-                .as_deref()
-                .is_some_and(crate::domain::archive::ends_like_a_zip);
+            && tail.as_deref().is_some_and(crate::archive::ends_like_a_zip);
         let zip = (sniffed == Sniffed::Archive("zip") || appended_zip)
             .then_some(tail)
             .flatten()
-            .map(|tail| crate::domain::archive::central_directory(&tail, self.total));
+            .map(|tail| crate::archive::central_directory(&tail, self.total));
         let mut findings = Vec::new();
         for gate in &self.gates {
             let mut add = |rule: &str, message: String, location: Option<String>| {
@@ -508,7 +506,7 @@ impl GateRunner {
 /// What is wrong with a zip's entries: names that climb out or hide, encrypted entries (they
 /// cannot be scanned or checked), archives inside, programs, extensions outside the list.
 fn zip_findings(
-    entries: &[crate::domain::archive::ZipEntry],
+    entries: &[crate::archive::ZipEntry],
     policy: &FilePolicy,
     add: &mut impl FnMut(&str, String, Option<String>),
 ) {
@@ -779,7 +777,7 @@ mod tests {
     /// bytes decided the type. The end of the stream is read too.
     #[test]
     fn a_zip_appended_to_another_file_is_seen() {
-        use crate::domain::archive::tests::zip;
+        use crate::archive::tests::zip;
         let mut polyglot = b"%PDF-1.7\n1 0 obj << >> endobj\n%%EOF\n".to_vec();
         polyglot.extend(zip(&[("tool.exe", b"MZ\x90\x00", false)]));
         let documented = gates(serde_json::json!([{"name": "types", "kind": "filePolicy",
@@ -816,7 +814,7 @@ mod tests {
 
     #[test]
     fn zip_entries_are_checked() {
-        use crate::domain::archive::tests::zip;
+        use crate::archive::tests::zip;
         let g = gates(serde_json::json!([{"name": "types", "kind": "filePolicy",
             "allowedExtensions": ["zip", "csv", "txt"]}]));
         let clean = zip(&[

@@ -474,8 +474,8 @@ mod tests {
     }
 
     use super::*;
-    use crate::domain::request::{Ctx, RequestType};
-    use crate::domain::workspace::Workspace;
+    use crate::request::{Ctx, RequestType};
+    use crate::workspace::Workspace;
 
     fn user(id: &str) -> User {
         User {
@@ -562,7 +562,7 @@ mod tests {
 
     #[test]
     fn justify_needs_a_warning() {
-        use crate::domain::gates::{Finding, GateMode};
+        use crate::gates::{Finding, GateMode};
         let mut r = request_in(InReview);
         r.files
             .push(serde_json::from_value(serde_json::json!({"name": "t.csv", "size": 1})).unwrap());

@@ -4,8 +4,8 @@
 //! it, naming the files.
 
 use super::{AirlockRequest, DomainError};
-use crate::domain::policy::WorkspacePolicy;
-use crate::domain::request_type::RequestType;
+use crate::policy::WorkspacePolicy;
+use crate::request_type::RequestType;
 use serde::{Deserialize, Serialize};
 
 /// Longest purpose, description or disclosure-controls text, in characters.
@@ -127,8 +127,8 @@ impl AirlockRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::request::{Ctx, DraftFile, User};
-    use crate::domain::workspace::Workspace;
+    use crate::request::{Ctx, DraftFile, User};
+    use crate::workspace::Workspace;
 
     fn workspace(policy: serde_json::Value) -> Workspace {
         serde_json::from_value(serde_json::json!({
@@ -194,7 +194,7 @@ mod tests {
             e.to_string(),
             "this workspace needs, before submit: the request's purpose; a description of b.png; the disclosure controls applied to a.csv, b.png"
         );
-        assert_eq!(r.status, crate::domain::Status::Draft, "nothing changed");
+        assert_eq!(r.status, crate::Status::Draft, "nothing changed");
         assert!(r.files.is_empty() && r.purpose.is_none());
         let whole = context(serde_json::json!({"purpose": "Paper in BMJ", "files": [
             {"name": "a.csv", "description": "counts by region", "disclosureControls": "suppressed < 10, rounded to 5"},
