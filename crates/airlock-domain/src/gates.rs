@@ -1050,6 +1050,23 @@ East,1000,500,380\n";
             ),
             // Never closed: the rows after it cannot be checked.
             (b"group,n\n\"open,30\nx,2\n", vec![("uncertain", None)]),
+            // Still open at the end after an escaped quote; closed by a quote at the very end.
+            (
+                b"group,n\nA,3\n\"ab\"\"",
+                vec![
+                    ("small_count", Some("row 2, column \"n\"")),
+                    ("uncertain", None),
+                ],
+            ),
+            (
+                b"group,n\nA,3\n\"ab\"\"\"",
+                vec![("small_count", Some("row 2, column \"n\""))],
+            ),
+            // Blank lines are skipped, and the last row needs no line end.
+            (
+                b"group,n\n\n\r\nA,3",
+                vec![("small_count", Some("row 2, column \"n\""))],
+            ),
         ];
         for (data, expected) in cases {
             for chunk in [1, 2, 3, 4096] {
@@ -1061,6 +1078,16 @@ East,1000,500,380\n";
                     String::from_utf8_lossy(data)
                 );
             }
+        }
+        // A cell longer than the reader's buffer is read whole, in one chunk or many.
+        let long = format!("group,n\n\"{}\",3\n", "x".repeat(20_000));
+        for chunk in [1, 4096, 1 << 20] {
+            let got = run(&g, "t.csv", long.as_bytes(), chunk);
+            assert_eq!(
+                rules(&got),
+                vec![("small_count", Some("row 2, column \"n\""))],
+                "chunks of {chunk}"
+            );
         }
         // A file that is only part of a byte-order mark is read, not lost.
         assert_eq!(rules(&run(&g, "t.csv", b"\xEF\xBB", 1)), vec![]);

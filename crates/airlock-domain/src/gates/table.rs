@@ -8,7 +8,9 @@
 //! quoted cell only as a cell's first character, `""` inside one is a quote, and a quote inside
 //! an unquoted cell (`5" screen`) is just a character. A UTF-8 byte-order mark (Excel's "CSV
 //! UTF-8") is not part of the first header. A table that cannot be read to its end (a quoted
-//! cell never closed) is an `uncertain` finding, never a silent pass.
+//! cell never closed) is an `uncertain` finding, never a silent pass. The reading is
+//! csv-core's (the `csv` crate's engine: streaming, no allocation); blank lines are skipped as
+//! it and Python's `csv` skip them, and `\r\n`, `\n` and `\r` all end a row.
 
 use super::{Disclosure, Finding, Gate, GateKind, GateMode};
 use serde::{Deserialize, Serialize};
@@ -69,31 +71,60 @@ struct Magnitude {
     top: Vec<usize>,
 }
 
-/// Where the reader is within a row (RFC 4180, read leniently as Python's `csv` does).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum CsvState {
-    /// At the start of a cell: a quote here opens a quoted cell.
-    CellStart,
-    /// In an unquoted cell: quotes are ordinary characters.
-    Unquoted,
-    /// In a quoted cell: separators and line ends are part of the cell.
-    Quoted,
-    /// Just after a quote in a quoted cell: `"` again is an escaped quote; a separator or a
-    /// line end closes the cell; anything else carries on unquoted (lenient readers do).
-    QuoteInQuoted,
+/// Follows a cell's raw bytes as csv-core consumes them, for the one thing csv-core does not
+/// say: whether the stream ended inside a quoted cell (it then hands back the rest of the
+/// stream as that one cell, and every row after the quote would go unchecked).
+#[derive(Clone, Copy, Debug, Default)]
+struct QuoteWatch {
+    /// No byte of the cell seen yet (line ends skipped between records don't count).
+    started: bool,
+    /// The cell opened with a quote.
+    quoted: bool,
+    /// A quote that was not one of a doubled pair has closed it.
+    closed: bool,
+    /// Quotes in the current run: an even run inside a quoted cell is escaped quotes.
+    run: usize,
+}
+
+impl QuoteWatch {
+    /// Whether this byte opened a quoted cell.
+    fn byte(&mut self, b: u8) -> bool {
+        if !self.started {
+            if b == b'\r' || b == b'\n' {
+                return false;
+            }
+            self.started = true;
+            self.quoted = b == b'"';
+            return self.quoted;
+        }
+        if self.quoted && !self.closed {
+            if b == b'"' {
+                self.run += 1;
+            } else {
+                self.closed = self.run % 2 == 1;
+                self.run = 0;
+            }
+        }
+        false
+    }
+
+    fn left_open(&self) -> bool {
+        self.quoted && !self.closed && self.run % 2 == 0
+    }
 }
 
 /// The UTF-8 byte-order mark.
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 pub(super) struct TableScan {
-    separator: u8,
     rules: Vec<(String, Disclosure)>,
+    /// The CSV reader (RFC 4180, as lenient as Python's `csv`).
+    reader: csv_core::Reader,
     /// The row being read: its finished cells, the cell being read, and its size.
     row_cells: Vec<Vec<u8>>,
     cell: Vec<u8>,
     row_bytes: usize,
-    state: CsvState,
+    quotes: QuoteWatch,
     /// The row number where the quoted cell being read opened.
     quote_opened_on: u64,
     /// The first bytes of the stream while it may still be a byte-order mark.
@@ -128,12 +159,12 @@ impl TableScan {
             .iter()
             .any(|g| matches!(g.kind, GateKind::ReleaseLedger {}));
         TableScan {
-            separator,
             rules,
+            reader: csv_core::ReaderBuilder::new().delimiter(separator).build(),
             row_cells: Vec::new(),
             cell: Vec::new(),
             row_bytes: 0,
-            state: CsvState::CellStart,
+            quotes: QuoteWatch::default(),
             quote_opened_on: 0,
             start: Some(Vec::new()),
             fingerprint_bytes: 0,
@@ -167,81 +198,76 @@ impl TableScan {
             }
             let held = self.start.take().unwrap_or_default();
             if held != BOM {
-                for b in held {
-                    self.byte(b);
+                self.read(&held);
+            }
+        }
+        if !chunk.is_empty() {
+            self.read(chunk);
+        }
+    }
+
+    /// Bytes of the table through the reader; an empty input is the end of the stream.
+    fn read(&mut self, mut input: &[u8]) {
+        let end = input.is_empty();
+        let mut out = [0u8; 8 * 1024];
+        loop {
+            // csv-core reads an empty input as the end of the stream.
+            if input.is_empty() && !end {
+                return;
+            }
+            let (result, read, written) = self.reader.read_field(input, &mut out);
+            for &b in &input[..read] {
+                if self.quotes.byte(b) {
+                    self.quote_opened_on = self.rows + 1;
+                }
+            }
+            input = &input[read..];
+            let room = MAX_LINE_BYTES.saturating_sub(self.row_bytes);
+            if written > room {
+                self.too_long = true;
+            }
+            let kept = written.min(room);
+            self.cell.extend_from_slice(&out[..kept]);
+            self.row_bytes += kept;
+            match result {
+                csv_core::ReadFieldResult::InputEmpty | csv_core::ReadFieldResult::End => return,
+                csv_core::ReadFieldResult::OutputFull => {}
+                csv_core::ReadFieldResult::Field { record_end } => {
+                    if end && self.quotes.left_open() {
+                        self.unreadable_to_the_end();
+                    }
+                    self.row_cells.push(std::mem::take(&mut self.cell));
+                    self.quotes = QuoteWatch::default();
+                    if record_end {
+                        self.end_line();
+                    }
                 }
             }
         }
-        for &b in chunk {
-            self.byte(b);
-        }
     }
 
-    /// One byte of the table through the reader.
-    fn byte(&mut self, b: u8) {
-        let separator = self.separator;
-        match (self.state, b) {
-            (CsvState::CellStart, b'"') => {
-                self.state = CsvState::Quoted;
-                self.quote_opened_on = self.rows + 1;
-                return;
-            }
-            (CsvState::Quoted, b'"') => {
-                self.state = CsvState::QuoteInQuoted;
-                return;
-            }
-            (CsvState::QuoteInQuoted, b'"') => self.state = CsvState::Quoted,
-            (CsvState::Quoted, _) => {}
-            (_, b'\n') => {
-                self.end_cell();
-                self.end_line();
-                return;
-            }
-            (_, b) if b == separator => {
-                self.end_cell();
-                return;
-            }
-            (CsvState::CellStart | CsvState::QuoteInQuoted, _) => self.state = CsvState::Unquoted,
-            (CsvState::Unquoted, _) => {}
+    /// A quoted cell never closed: the reader took the rest of the stream as that cell.
+    fn unreadable_to_the_end(&mut self) {
+        let message = format!(
+            "the table could not be read to its end: a quoted cell opened on row {} is never closed, so the rows after it were not checked",
+            self.quote_opened_on
+        );
+        for (gate, _) in self.rules.clone() {
+            self.push(&gate, "uncertain", message.clone(), None);
         }
-        if self.row_bytes < MAX_LINE_BYTES {
-            self.cell.push(b);
-            self.row_bytes += 1;
-        } else {
-            self.too_long = true;
+        if let Some(cells) = &mut self.cells {
+            cells.complete = false;
         }
-    }
-
-    fn end_cell(&mut self) {
-        self.row_cells.push(std::mem::take(&mut self.cell));
-        self.state = CsvState::CellStart;
     }
 
     pub(super) fn finish(mut self) -> TableScan {
         if let Some(held) = self.start.take()
             && held != BOM
+            && !held.is_empty()
         {
-            for b in held {
-                self.byte(b);
-            }
+            self.read(&held);
         }
-        if matches!(self.state, CsvState::Quoted) {
-            let message = format!(
-                "the table could not be read to its end: a quoted cell opened on row {} is never closed, so the rows after it were not checked",
-                self.quote_opened_on
-            );
-            for (gate, _) in self.rules.clone() {
-                self.push(&gate, "uncertain", message.clone(), None);
-            }
-            if let Some(cells) = &mut self.cells {
-                cells.complete = false;
-            }
-        }
-        if !self.row_cells.is_empty() || !self.cell.is_empty() || self.state != CsvState::CellStart
-        {
-            self.end_cell();
-            self.end_line();
-        }
+        self.read(&[]);
         for ((gate, rule), n) in std::mem::take(&mut self.left_out) {
             self.findings.push(Finding {
                 gate,
@@ -333,15 +359,8 @@ impl TableScan {
     }
 
     fn end_line(&mut self) {
-        let mut raw = std::mem::take(&mut self.row_cells);
+        let raw = std::mem::take(&mut self.row_cells);
         self.row_bytes = 0;
-        self.state = CsvState::CellStart;
-        // CRLF line ends: the CR belongs to the last cell as read.
-        if let Some(last) = raw.last_mut()
-            && last.last() == Some(&b'\r')
-        {
-            last.pop();
-        }
         self.rows += 1;
         if std::mem::take(&mut self.too_long) {
             let message = format!(

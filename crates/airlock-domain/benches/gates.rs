@@ -1,0 +1,101 @@
+//! How fast the content gates read a table, against sha256 over the same bytes (the hash every
+//! file gets anyway) measured in the same run. The table is made as it is read, 64 KiB at a
+//! time, so the run needs no file and little memory.
+//!
+//! `cargo bench -p airlock-domain --bench gates` (`AIRLOCK_BENCH_TABLE_MIB`, default 64).
+
+use airlock_domain::gates::{Gate, GateRunner};
+use sha2::{Digest, Sha256};
+use std::time::{Duration, Instant};
+
+/// Rows of a typical released table: labels, quoted labels with separators, counts, means.
+fn table_pieces(mib: usize) -> impl Iterator<Item = Vec<u8>> {
+    let mut row = 0u64;
+    let total = mib * 1024 * 1024;
+    let mut made = 0usize;
+    let mut header = true;
+    std::iter::from_fn(move || {
+        if made >= total {
+            return None;
+        }
+        let mut piece = Vec::with_capacity(64 * 1024 + 256);
+        if std::mem::take(&mut header) {
+            piece.extend_from_slice(
+                b"region,\"practice, name\",age_band,sex,n,deaths_count,mean_age\r\n",
+            );
+        }
+        while piece.len() < 64 * 1024 {
+            row += 1;
+            let n = 10 + (row * 7919) % 5000 / 5 * 5;
+            piece.extend_from_slice(
+                format!(
+                    "R{},\"Practice {}, \"\"North\"\"\",{}-{},{},{},{},{}.{}\r\n",
+                    row % 9,
+                    row % 1000,
+                    (row % 18) * 5,
+                    (row % 18) * 5 + 4,
+                    if row % 2 == 0 { "F" } else { "M" },
+                    n,
+                    n / 10 * 5 + 10,
+                    40 + row % 30,
+                    row % 10
+                )
+                .as_bytes(),
+            );
+        }
+        made += piece.len();
+        Some(piece)
+    })
+}
+
+fn timed(mib: usize, mut each: impl FnMut(&[u8])) -> (Duration, usize) {
+    let mut bytes = 0;
+    let started = Instant::now();
+    for piece in table_pieces(mib) {
+        bytes += piece.len();
+        each(&piece);
+    }
+    (started.elapsed(), bytes)
+}
+
+fn main() {
+    let mib: usize = std::env::var("AIRLOCK_BENCH_TABLE_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64);
+    let rate = |(time, bytes): (Duration, usize)| bytes as f64 / 1048576.0 / time.as_secs_f64();
+
+    let mut hasher = Sha256::new();
+    let baseline = rate(timed(mib, |p| hasher.update(p)));
+    std::hint::black_box(hasher.finalize());
+    println!("table of {mib} MiB, read in 64 KiB pieces");
+    println!("{:<34} {:>9.1} MiB/s  (baseline)", "sha256", baseline);
+
+    let policies: [(&str, serde_json::Value); 3] = [
+        (
+            "disclosure",
+            serde_json::json!([{"name": "sdc", "kind": "disclosure"}]),
+        ),
+        (
+            "disclosure + release ledger",
+            serde_json::json!([{"name": "sdc", "kind": "disclosure"}, {"name": "ledger", "kind": "releaseLedger"}]),
+        ),
+        (
+            "file policy + disclosure + ledger",
+            serde_json::json!([{"name": "files", "kind": "filePolicy"}, {"name": "sdc", "kind": "disclosure"}, {"name": "ledger", "kind": "releaseLedger"}]),
+        ),
+    ];
+    for (label, policy) in policies {
+        let gates: Vec<Gate> = serde_json::from_value(policy).expect("a valid policy");
+        let mut runner = GateRunner::new(&gates, "table.csv").expect("a gate is on");
+        let measured = timed(mib, |p| runner.feed(p));
+        let (findings, cells) = runner.finish();
+        let speed = rate(measured);
+        println!(
+            "{label:<34} {speed:>9.1} MiB/s  ({:.2}× sha256; {} findings, {} rows kept)",
+            speed / baseline,
+            findings.len(),
+            cells.map_or(0, |c| c.rows.len())
+        );
+    }
+}
