@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 /// Findings kept per rule and file; beyond this, one more finding says how many were left out.
 pub(super) const MAX_FINDINGS_PER_RULE: usize = 20;
-/// A line longer than this in a table is not parsed (its finding says so).
+/// A row longer than this in a table is not checked (its finding says so).
 const MAX_LINE_BYTES: usize = 1024 * 1024;
 /// Rows kept in a table's fingerprint (OpenSAFELY's row limit for released tables is 5,000;
 /// the ledger keeps the first this many).
