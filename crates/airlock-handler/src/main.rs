@@ -66,13 +66,10 @@ async fn run(config: Config) -> std::io::Result<()> {
         credential: credential.clone(),
     };
     let http = reqwest::Client::new();
-    let publisher = EventGridPublisher::new(
-        http.clone(),
-        HashMap::from([
-            (Topic::StatusChanged, topic(&azure.status_changed_topic)),
-            (Topic::Notification, topic(&azure.notification_topic)),
-        ]),
-    );
+    let publisher = EventGridPublisher::new(HashMap::from([
+        (Topic::StatusChanged, topic(&azure.status_changed_topic)),
+        (Topic::Notification, topic(&azure.notification_topic)),
+    ]));
     let deps = Arc::new(Deps {
         blobs: Arc::new(blobs),
         requests: stores.clone(),
@@ -81,13 +78,11 @@ async fn run(config: Config) -> std::io::Result<()> {
         workspaces: stores,
         publisher: Arc::new(publisher),
         work: Arc::new(AzureWorkQueue::new(
-            http.clone(),
             azure.work_queue_url.clone(),
             credential.clone(),
         )),
         scans: match &azure.rescan {
             Some(rescan) => Arc::new(DefenderRescans::new(
-                http.clone(),
                 rescan.clone(),
                 AccountNames::new(config.tre_id.clone()),
                 credential.clone(),

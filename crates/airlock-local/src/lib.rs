@@ -15,7 +15,8 @@
 //! - [`watcher`]: raises `BlobCreated` for Azurite (which emits no events) and scans;
 //! - [`stack`]: all of it plus the `handler` binary, started as the Functions host starts it;
 //! - [`supervisor`]: restarts the handler when it exits, as the Functions host does;
-//! - [`testing`]: helpers for tests on the emulators and the stack.
+//! - [`testing`]: helpers for tests on the emulators and the stack;
+//! - [`tls`]: serving a stand-in over HTTPS with the local CA's certificate.
 
 pub mod chaos;
 pub mod clamav;
@@ -29,5 +30,6 @@ pub mod router;
 pub mod stack;
 pub mod supervisor;
 pub mod testing;
+pub mod tls;
 pub mod watcher;
 pub mod work_queue;

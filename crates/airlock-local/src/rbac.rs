@@ -582,25 +582,8 @@ impl RbacProxy {
         grants: Arc<Grants>,
         changed: Option<crate::watcher::ChangedContainers>,
     ) -> std::io::Result<RbacProxy> {
-        use rustls::pki_types::pem::PemObject;
-        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
         let fail = |e: String| std::io::Error::other(e);
-        let certs: Vec<CertificateDer<'static>> =
-            CertificateDer::pem_file_iter(tls_dir.join("server.pem"))
-                .map_err(|e| fail(e.to_string()))?
-                .collect::<Result<_, _>>()
-                .map_err(|e| fail(e.to_string()))?;
-        let key = PrivateKeyDer::from_pem_file(tls_dir.join("server.key"))
-            .map_err(|e| fail(e.to_string()))?;
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| fail(e.to_string()))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| fail(e.to_string()))?;
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let acceptor = crate::tls::acceptor(tls_dir)?;
         let ca = std::fs::read(tls_dir.join("ca.pem"))?;
         let http = reqwest::Client::builder()
             .add_root_certificate(
@@ -619,25 +602,7 @@ impl RbacProxy {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", listen_port)).await?;
         let port = listener.local_addr()?.port();
         let app = axum::Router::new().fallback(forward).with_state(state);
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                };
-                let acceptor = acceptor.clone();
-                let app = app.clone();
-                tokio::spawn(async move {
-                    let Ok(tls) = acceptor.accept(stream).await else {
-                        return;
-                    };
-                    let service = hyper_util::service::TowerToHyperService::new(app);
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
-                        .await;
-                });
-            }
-        });
+        let task = crate::tls::serve(listener, acceptor, app);
         Ok(RbacProxy { port, task })
     }
 }

@@ -381,6 +381,16 @@ impl LocalStack {
         );
         let mut tasks = Vec::new();
         let routes = router.http_routes();
+        // Event Grid's topics and Resource Manager take the handler's bearer token: over TLS,
+        // as on Azure (the same routes; the token issuer and MSI endpoint stay plain HTTP,
+        // as App Service's identity endpoint is).
+        let router_tls_listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let router_tls_url = format!("https://{}", router_tls_listener.local_addr()?);
+        tasks.push(crate::tls::serve(
+            router_tls_listener,
+            crate::tls::acceptor(&tls)?,
+            routes.clone(),
+        ));
         tasks.push(tokio::spawn(async move {
             let _ = axum::serve(router_listener, routes).await;
         }));
@@ -493,11 +503,11 @@ impl LocalStack {
             .env("AIRLOCK_COSMOS_ENDPOINT", &handler_cosmos_endpoint)
             .env(
                 "AIRLOCK_STATUS_CHANGED_TOPIC_ENDPOINT",
-                format!("{router_url}/topics/status-changed/api/events"),
+                format!("{router_tls_url}/topics/status-changed/api/events"),
             )
             .env("AIRLOCK_WORK_QUEUE_URL", &work_queue_url)
             // Defender's on-demand scan goes to Resource Manager, played by the router.
-            .env("AIRLOCK_ARM_ENDPOINT", &router_url)
+            .env("AIRLOCK_ARM_ENDPOINT", &router_tls_url)
             .env(
                 "AIRLOCK_RESCAN_TRE_ACCOUNT_ID",
                 format!("/subscriptions/local/resourceGroups/rg-{}/providers/Microsoft.Storage/storageAccounts/{{account}}", options.tre_id),
@@ -508,7 +518,7 @@ impl LocalStack {
             )
             .env(
                 "AIRLOCK_NOTIFICATION_TOPIC_ENDPOINT",
-                format!("{router_url}/topics/notification/api/events"),
+                format!("{router_tls_url}/topics/notification/api/events"),
             )
             .env("AIRLOCK_AUTH_ISSUER", DEV_ISSUER)
             .env(

@@ -68,6 +68,18 @@ impl Config {
                 ))
             })
         };
+        // Event Grid, the queue and Resource Manager take our identity's bearer token, which
+        // is never sent in clear (the SDK's pipeline refuses to, so say it at start-up).
+        let required_https = |k: &str| {
+            let url = required(k)?;
+            if url.starts_with("https://") {
+                Ok(url)
+            } else {
+                Err(ConfigError(format!(
+                    "{k} must be an https URL (our identity's token goes with every call), not {url:?}"
+                )))
+            }
+        };
         // The one backend is Azure (or its emulators); there is no fallback. Requiring the
         // setting means a Function App whose settings were lost stops at once instead of
         // starting in some other mode.
@@ -115,9 +127,9 @@ impl Config {
             cosmos_endpoint: required("AIRLOCK_COSMOS_ENDPOINT")?,
             cosmos_database: get("AIRLOCK_COSMOS_DATABASE").unwrap_or_else(|| "airlock".into()),
             credential,
-            status_changed_topic: required("AIRLOCK_STATUS_CHANGED_TOPIC_ENDPOINT")?,
-            notification_topic: required("AIRLOCK_NOTIFICATION_TOPIC_ENDPOINT")?,
-            work_queue_url: required("AIRLOCK_WORK_QUEUE_URL")?,
+            status_changed_topic: required_https("AIRLOCK_STATUS_CHANGED_TOPIC_ENDPOINT")?,
+            notification_topic: required_https("AIRLOCK_NOTIFICATION_TOPIC_ENDPOINT")?,
+            work_queue_url: required_https("AIRLOCK_WORK_QUEUE_URL")?,
             rescan: rescan_config(&get)?,
         };
         let tre_id = get("AIRLOCK_TRE_ID").unwrap_or_else(|| "dev".into());
@@ -206,7 +218,8 @@ impl Config {
 }
 
 /// `AIRLOCK_RESCAN_TRE_ACCOUNT_ID` and `AIRLOCK_RESCAN_WORKSPACE_ACCOUNT_ID` (both or
-/// neither), and `AIRLOCK_ARM_ENDPOINT` (Resource Manager, https; http only on loopback).
+/// neither), and `AIRLOCK_ARM_ENDPOINT` (Resource Manager, https: a bearer token is never
+/// sent in clear, not even on loopback).
 fn rescan_config(
     get: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Option<crate::adapters::azure::defender::RescanConfig>, ConfigError> {
@@ -231,9 +244,7 @@ fn rescan_config(
     }
     let arm_endpoint =
         get("AIRLOCK_ARM_ENDPOINT").unwrap_or_else(|| "https://management.azure.com".into());
-    if !(arm_endpoint.starts_with("https://")
-        || (arm_endpoint.starts_with("http://") && is_loopback_url(&arm_endpoint)))
-    {
+    if !arm_endpoint.starts_with("https://") {
         return Err(ConfigError(format!(
             "AIRLOCK_ARM_ENDPOINT must be an https URL, not {arm_endpoint:?}"
         )));
@@ -243,20 +254,6 @@ fn rescan_config(
         tre_account_id: tre,
         workspace_account_id: workspace,
     }))
-}
-
-/// `https://127.0.0.1:…`, `https://localhost:…` or `https://[::1]:…`.
-fn is_loopback_url(url: &str) -> bool {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let host = rest.split(['/', '?']).next().unwrap_or_default();
-    let host = match host.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default(),
-        None => host.split(':').next().unwrap_or_default(),
-    };
-    host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -366,11 +363,45 @@ mod tests {
             ("AIRLOCK_COSMOS_CREATE", "true"),
             ("AIRLOCK_COSMOS_KEY", "C2y6yDjf5"),
             ("AIRLOCK_STATUS_CHANGED_TOPIC_KEY", "k"),
+            (
+                "AIRLOCK_NOTIFICATION_TOPIC_ENDPOINT",
+                "http://127.0.0.1:7071/api/events",
+            ),
+            ("AIRLOCK_WORK_QUEUE_URL", "http://127.0.0.1:10001/a/q"),
         ];
         for (key, value) in cases {
             let err = Config::from_map(&with(key, Some(value))).unwrap_err();
             assert!(err.0.contains(key), "{err} should name {key}");
         }
+    }
+
+    #[test]
+    fn resource_manager_is_reached_over_tls_only() {
+        let mut settings = env(&azure());
+        for (k, v) in [
+            (
+                "AIRLOCK_RESCAN_TRE_ACCOUNT_ID",
+                "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/{account}",
+            ),
+            (
+                "AIRLOCK_RESCAN_WORKSPACE_ACCOUNT_ID",
+                "/subscriptions/s/resourceGroups/rg-{workspace}/providers/Microsoft.Storage/storageAccounts/{account}",
+            ),
+        ] {
+            settings.insert(k.into(), v.into());
+        }
+        let c = Config::from_map(&settings).unwrap();
+        assert_eq!(
+            c.azure.rescan.unwrap().arm_endpoint,
+            "https://management.azure.com"
+        );
+        // Not even on loopback: the local stack serves its stand-in over TLS too.
+        settings.insert(
+            "AIRLOCK_ARM_ENDPOINT".into(),
+            "http://127.0.0.1:7072".into(),
+        );
+        let err = Config::from_map(&settings).unwrap_err();
+        assert!(err.0.contains("AIRLOCK_ARM_ENDPOINT"), "{err}");
     }
 
     #[test]

@@ -1,9 +1,11 @@
-//! The Event Grid publisher against a local stand-in topic: auth header, batching under
-//! 1 MB, retry with back-off, and clear errors.
+//! The Event Grid publisher (on the shared REST client, azure_core's pipeline) against a
+//! local stand-in topic served over TLS as Event Grid is: auth header, batching under 1 MB,
+//! retry with back-off, and clear errors.
 
 use airlock::adapters::azure::eventgrid::{
     EventGridPublisher, MAX_BATCH_BYTES, TopicEndpoint, batches,
 };
+use airlock::adapters::azure::rest::Retry;
 use airlock::domain::{EventGridEvent, Topic};
 use airlock::ports::{EventPublisher, PortError};
 use axum::http::{HeaderMap, StatusCode};
@@ -77,14 +79,14 @@ async fn topic(seen: Arc<Mutex<Seen>>) -> String {
         }),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/api/events", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = format!("https://{}/api/events", listener.local_addr().unwrap());
+    let acceptor = airlock_local::tls::acceptor(&airlock_local::testing::tls_dir()).unwrap();
+    airlock_local::tls::serve(listener, acceptor, app);
     url
 }
 
 fn publisher(url: String) -> EventGridPublisher {
-    let mut p = EventGridPublisher::new(
-        reqwest::Client::new(),
+    EventGridPublisher::with_retry(
         HashMap::from([(
             Topic::Notification,
             TopicEndpoint {
@@ -92,9 +94,11 @@ fn publisher(url: String) -> EventGridPublisher {
                 credential: Arc::new(airlock_local::identity::LocalEntraCredential::function_app()),
             },
         )]),
-    );
-    p.first_delay = Duration::from_millis(5);
-    p
+        Retry {
+            attempts: 5,
+            first_delay: Duration::from_millis(5),
+        },
+    )
 }
 
 #[tokio::test]
@@ -185,7 +189,7 @@ async fn errors_say_whether_a_retry_can_help() {
         matches!(err, PortError::Permanent(ref m) if m.contains("400")),
         "{err}"
     );
-    let err = publisher("http://127.0.0.1:9/api/events".into())
+    let err = publisher("https://127.0.0.1:9/api/events".into())
         .publish(Topic::StatusChanged, &[event(1, 10)])
         .await
         .unwrap_err();
@@ -193,7 +197,7 @@ async fn errors_say_whether_a_retry_can_help() {
         matches!(err, PortError::Permanent(ref m) if m.contains("no endpoint")),
         "{err}"
     );
-    let err = publisher("http://127.0.0.1:9/api/events".into())
+    let err = publisher("https://127.0.0.1:9/api/events".into())
         .publish(Topic::Notification, &[event(1, 10)])
         .await
         .unwrap_err();
@@ -201,6 +205,37 @@ async fn errors_say_whether_a_retry_can_help() {
         matches!(err, PortError::Transient(ref m) if m.contains("network")),
         "{err}"
     );
+}
+
+/// Our identity's token never leaves in clear: a plain-HTTP topic gets no request at all.
+#[tokio::test]
+async fn no_token_is_sent_over_plain_http() {
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let https = topic(seen.clone()).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let plain = format!("http://{}/api/events", listener.local_addr().unwrap());
+    let caught = Arc::new(Mutex::new(0usize));
+    let counter = caught.clone();
+    tokio::spawn(async move {
+        while let Ok((_stream, _)) = listener.accept().await {
+            *counter.lock().unwrap() += 1;
+        }
+    });
+    let err = publisher(plain)
+        .publish(Topic::Notification, &[event(1, 10)])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PortError::Permanent(ref m) if m.contains("https")),
+        "{err}"
+    );
+    assert_eq!(*caught.lock().unwrap(), 0, "no connection was even opened");
+    // The same publisher over TLS delivers.
+    publisher(https)
+        .publish(Topic::Notification, &[event(2, 10)])
+        .await
+        .unwrap();
+    assert_eq!(seen.lock().unwrap().bodies.len(), 1);
 }
 
 #[test]

@@ -6,11 +6,12 @@
 //! (learn.microsoft.com/azure/defender-for-cloud/on-demand-malware-scanning; the operation
 //! `DefenderForStorageSettings_StartMalwareScan` of the Microsoft.Security REST API).
 
-use crate::adapters::azure::errors::status_error;
+use crate::adapters::azure::rest::{RestClient, Retry};
 use crate::domain::AccountNames;
 use crate::ports::{PortError, ScanRequester};
 use async_trait::async_trait;
 use azure_core::credentials::TokenCredential;
+use azure_core::http::Method;
 use std::sync::Arc;
 
 /// The API version of the operation (the first that offers it, per Microsoft's SDKs).
@@ -28,24 +29,25 @@ pub struct RescanConfig {
 }
 
 pub struct DefenderRescans {
-    http: reqwest::Client,
+    client: RestClient,
     config: RescanConfig,
     names: AccountNames,
-    credential: Arc<dyn TokenCredential>,
 }
 
 impl DefenderRescans {
     pub fn new(
-        http: reqwest::Client,
         config: RescanConfig,
         names: AccountNames,
         credential: Arc<dyn TokenCredential>,
     ) -> Self {
         DefenderRescans {
-            http,
+            client: RestClient::new(
+                credential,
+                "https://management.azure.com/.default",
+                Retry::default(),
+            ),
             config,
             names,
-            credential,
         }
     }
 
@@ -70,29 +72,15 @@ impl ScanRequester for DefenderRescans {
         let url = format!(
             "{arm}{id}/providers/Microsoft.Security/defenderForStorageSettings/current/startMalwareScan?api-version={START_SCAN_API_VERSION}"
         );
-        let token = self
-            .credential
-            .get_token(&["https://management.azure.com/.default"], None)
-            .await
-            .map_err(|e| PortError::Transient(format!("token for Resource Manager: {e}")))?;
-        let response = self
-            .http
-            .post(&url)
-            .bearer_auth(token.token.secret())
-            .header("content-length", "0")
-            .send()
-            .await
-            .map_err(|e| {
-                PortError::Transient(format!("asking for a malware scan of {account}: {e}"))
-            })?;
-        let status = response.status();
-        if status.is_success() {
-            return Ok(());
-        }
-        let text = response.text().await.unwrap_or_default();
-        Err(status_error(
-            status.as_u16(),
-            format!("asking for a malware scan of {account}: {status} {text}"),
-        ))
+        self.client
+            .send_expecting_success(
+                &format!("asking for a malware scan of {account}"),
+                Method::Post,
+                &url,
+                &[],
+                None,
+            )
+            .await?;
+        Ok(())
     }
 }

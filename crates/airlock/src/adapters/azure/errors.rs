@@ -15,7 +15,9 @@ pub fn port_error(context: &str, e: azure_core::Error) -> PortError {
 /// or a plain REST call).
 pub fn status_error(status: u16, message: String) -> PortError {
     match status {
-        403 => PortError::Forbidden(message),
+        // Our identity was refused (no role, a role not yet propagated, a token for the wrong
+        // audience): an operator must act, and a later retry can then succeed.
+        401 | 403 => PortError::Forbidden(message),
         404 => PortError::NotFound(message),
         409 | 412 => PortError::Conflict(message),
         408 | 429 | 500 | 502 | 503 | 504 => PortError::Transient(message),

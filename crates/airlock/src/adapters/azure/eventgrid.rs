@@ -1,98 +1,60 @@
-//! Publishing to Event Grid custom topics over its REST API (Event Grid schema). Batches stay
-//! under the 1 MB request limit; throttling, server errors and network failures are retried
-//! with exponential back-off, then reported as transient so the caller's outbox keeps them.
+//! Publishing to Event Grid custom topics over its REST API (Event Grid schema), through the
+//! shared [`RestClient`]: batches stay under the 1 MB request limit; throttling, server
+//! errors and network failures are retried by the pipeline, then reported as transient so
+//! the caller's outbox keeps the events.
 
+use crate::adapters::azure::rest::{RestClient, Retry};
 use crate::domain::{EventGridEvent, Topic};
 use crate::ports::{EventPublisher, PortError};
 use async_trait::async_trait;
 use azure_core::credentials::TokenCredential;
+use azure_core::http::Method;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Event Grid refuses requests over 1 MB; keep a margin for the array brackets.
 pub const MAX_BATCH_BYTES: usize = 1_000_000;
+
+/// The token audience of Event Grid's data plane (the topics run with local auth off, so
+/// there is no key to use).
+const SCOPE: &str = "https://eventgrid.azure.net/.default";
 
 #[derive(Clone)]
 pub struct TopicEndpoint {
     /// `https://{topic}.{region}-1.eventgrid.azure.net/api/events`
     pub url: String,
-    /// Entra ID bearer tokens for `https://eventgrid.azure.net/.default` (the topics run with
-    /// local auth off, so there is no key to use).
     pub credential: Arc<dyn TokenCredential>,
 }
 
+struct TopicClient {
+    url: String,
+    client: RestClient,
+}
+
 pub struct EventGridPublisher {
-    http: reqwest::Client,
-    topics: HashMap<Topic, TopicEndpoint>,
-    pub max_attempts: u32,
-    pub first_delay: Duration,
+    topics: HashMap<Topic, TopicClient>,
 }
 
 impl EventGridPublisher {
-    pub fn new(http: reqwest::Client, topics: HashMap<Topic, TopicEndpoint>) -> Self {
-        EventGridPublisher {
-            http,
-            topics,
-            max_attempts: 5,
-            first_delay: Duration::from_millis(200),
-        }
+    pub fn new(topics: HashMap<Topic, TopicEndpoint>) -> Self {
+        Self::with_retry(topics, Retry::default())
     }
 
-    async fn send(&self, endpoint: &TopicEndpoint, body: String) -> Result<(), PortError> {
-        let url = if endpoint.url.contains("api-version=") {
-            endpoint.url.clone()
-        } else {
-            let sep = if endpoint.url.contains('?') { '&' } else { '?' };
-            format!("{}{sep}api-version=2018-01-01", endpoint.url)
-        };
-        let mut delay = self.first_delay;
-        let mut last = String::new();
-        for attempt in 1..=self.max_attempts {
-            let mut request = self
-                .http
-                .post(&url)
-                .header("content-type", "application/json")
-                .body(body.clone());
-            let token = endpoint
-                .credential
-                .get_token(&["https://eventgrid.azure.net/.default"], None)
-                .await
-                .map_err(|e| PortError::Transient(format!("token for Event Grid: {e}")))?;
-            request = request.bearer_auth(token.token.secret());
-            match request.send().await {
-                Ok(r) if r.status().is_success() => return Ok(()),
-                Ok(r) => {
-                    let status = r.status();
-                    let text = r.text().await.unwrap_or_default();
-                    last = format!("{status}: {}", text.chars().take(300).collect::<String>());
-                    let retryable = status.as_u16() == 429
-                        || status.is_server_error()
-                        || status.as_u16() == 408;
-                    if status.as_u16() == 401 || status.as_u16() == 403 {
-                        // Our identity lacks EventGrid Data Sender (or it has not propagated):
-                        // an operator must act; the outbox keeps the events meanwhile.
-                        return Err(PortError::Forbidden(format!(
-                            "Event Grid refused our identity ({last})"
-                        )));
-                    }
-                    if !retryable {
-                        return Err(PortError::Permanent(format!(
-                            "Event Grid refused the events ({last})"
-                        )));
-                    }
-                }
-                Err(e) => last = format!("network error: {e}"),
-            }
-            if attempt < self.max_attempts {
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(10));
-            }
-        }
-        Err(PortError::Transient(format!(
-            "Event Grid did not accept the events after {} attempts (last: {last})",
-            self.max_attempts
-        )))
+    pub fn with_retry(topics: HashMap<Topic, TopicEndpoint>, retry: Retry) -> Self {
+        let topics = topics
+            .into_iter()
+            .map(|(topic, endpoint)| {
+                let url = if endpoint.url.contains("api-version=") {
+                    endpoint.url
+                } else {
+                    let sep = if endpoint.url.contains('?') { '&' } else { '?' };
+                    format!("{}{sep}api-version=2018-01-01", endpoint.url)
+                };
+                let client = RestClient::new(endpoint.credential, SCOPE, retry);
+                (topic, TopicClient { url, client })
+            })
+            .collect();
+        EventGridPublisher { topics }
     }
 }
 
@@ -132,7 +94,21 @@ impl EventPublisher for EventGridPublisher {
             PortError::Permanent(format!("no endpoint configured for the {topic:?} topic"))
         })?;
         for body in batches(events, MAX_BATCH_BYTES)? {
-            self.send(endpoint, body).await?;
+            let answer = endpoint
+                .client
+                .send(
+                    "publishing to Event Grid",
+                    Method::Post,
+                    &endpoint.url,
+                    &[("content-type", "application/json")],
+                    Some(body.into_bytes()),
+                )
+                .await?;
+            if !answer.is_success() {
+                // 401/403: our identity lacks EventGrid Data Sender (or it has not
+                // propagated): an operator must act; the outbox keeps the events meanwhile.
+                return Err(endpoint.client.refused("publishing to Event Grid", &answer));
+            }
         }
         Ok(())
     }
