@@ -14,27 +14,20 @@
 //! `1000,10000`). Each request carries what a reviewed request carries: three files, a review,
 //! its queued events and a short thread.
 
-use airlock::domain::request::{Ctx, DraftFile, User};
+use airlock::domain::request::{Ctx, DraftFile};
 use airlock::domain::{AirlockRequest, RequestType, Workspace};
 use airlock::ports::{OrderBy, RequestQuery, RequestStore};
 use airlock_local::testing::*;
+use airlock_testkit::fixtures::{self, user};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn workspace(id: &str) -> Workspace {
-    serde_json::from_value(serde_json::json!({
-        "id": id, "displayName": id, "shortId": id.replace('-', ""),
-        "tokenAudience": format!("api://{id}"), "policy": {"scanRequired": false},
-    }))
-    .unwrap()
-}
-
-fn user(id: &str) -> User {
-    User {
-        id: id.into(),
-        name: id.into(),
-        email: Some(format!("{id}@example.org")),
-    }
+    fixtures::workspace(
+        id,
+        &id.replace('-', ""),
+        serde_json::json!({"scanRequired": false}),
+    )
 }
 
 /// A request as a reviewed one looks: submitted, sealed, commented on.

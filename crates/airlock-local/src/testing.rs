@@ -10,6 +10,7 @@ use crate::identity::LocalEntraCredential;
 use crate::stack::{LocalStack, StackOptions};
 use airlock::adapters::azure::AzureBlobStore;
 use airlock::adapters::azure::cosmos::{CosmosAuth, CosmosStores};
+use airlock::api::view::RequestView;
 use airlock::domain::Workspace;
 use airlock::domain::url::encode_path;
 use airlock_testkit::delivery::DeliveryOptions;
@@ -350,7 +351,16 @@ pub fn stack_options(
     }
 }
 
-/// The API of a running local stack, as a researcher's or manager's client sees it.
+/// `v` read as the API declares a request; panics naming what does not fit.
+pub fn typed(v: &serde_json::Value) -> RequestView {
+    serde_json::from_value(v.clone())
+        .unwrap_or_else(|e| panic!("not a request as the API declares one ({e}): {v}"))
+}
+
+/// The API of a running local stack, as a researcher's or manager's client sees it. Every
+/// request document it reads is parsed as the API's own type ([`RequestView`]) before a test
+/// looks into it, so a change of shape fails here, naming the field, and not as a `Null`
+/// somewhere later.
 pub struct StackClient<'a> {
     pub stack: &'a LocalStack,
     http: reqwest::Client,
@@ -451,14 +461,22 @@ impl<'a> StackClient<'a> {
 
     /// The request as the API shows it now (`airlockRequest`).
     pub async fn request(&self, ws: &str, id: &str, token: &str) -> serde_json::Value {
-        self.ok(
-            "GET",
-            &format!("/workspaces/{ws}/requests/{id}"),
-            token,
-            None,
-        )
-        .await["airlockRequest"]
-            .clone()
+        let v = self
+            .ok(
+                "GET",
+                &format!("/workspaces/{ws}/requests/{id}"),
+                token,
+                None,
+            )
+            .await["airlockRequest"]
+            .clone();
+        typed(&v);
+        v
+    }
+
+    /// The request as the API's own type.
+    pub async fn view(&self, ws: &str, id: &str, token: &str) -> RequestView {
+        typed(&self.request(ws, id, token).await)
     }
 
     /// The request's audit trail as the API shows it (`history`, `verified`, ...).
@@ -530,21 +548,14 @@ impl<'a> StackClient<'a> {
                 )
                 .await;
             if code == 200 {
-                let now = v["airlockRequest"]["status"].as_str().unwrap_or_default();
-                if now == status {
+                let now = typed(&v["airlockRequest"]).status;
+                if now.as_str() == status {
                     return v["airlockRequest"].clone();
                 }
-                let terminal = [
-                    "approved",
-                    "rejected",
-                    "blocked_by_scan",
-                    "cancelled",
-                    "failed",
-                    "revoked",
-                ];
                 assert!(
-                    !terminal.contains(&now),
-                    "expected {status}, got {now}: {v}"
+                    !now.is_terminal(),
+                    "expected {status}, got {}: {v}",
+                    now.as_str()
                 );
             }
             assert!(

@@ -2,38 +2,20 @@
 //! Cosmos DB emulator through the Cosmos adapter.
 
 use airlock::domain::request::Ctx;
-use airlock::domain::{AirlockRequest, RequestType, Status, User, Workspace};
+use airlock::domain::{RequestType, Status, User, Workspace};
 use airlock::ports::{
     HistoryStore, OrderBy, PortError, Release, ReleaseLedger, RequestQuery, RequestStore,
     WorkspaceStore,
 };
 use airlock_local::testing::*;
+use airlock_testkit::fixtures::{self, request};
 use airlock_testkit::memory::{
     MemoryHistoryStore, MemoryReleaseLedger, MemoryRequestStore, MemoryWorkspaceStore,
 };
 use serde_json::json;
 
 fn workspace(id: &str, short: &str) -> Workspace {
-    serde_json::from_value(json!({"id": id, "displayName": id, "shortId": short, "tokenAudience": format!("api://{id}")})).unwrap()
-}
-
-fn request(
-    ws: &Workspace,
-    id: &str,
-    creator: &str,
-    kind: RequestType,
-    minute: i64,
-) -> AirlockRequest {
-    let ctx = Ctx {
-        now: chrono::DateTime::from_timestamp(1_800_000_000 + minute * 60, 0).unwrap(),
-        workspace: ws,
-    };
-    let user = User {
-        id: creator.into(),
-        name: creator.into(),
-        email: None,
-    };
-    AirlockRequest::create(id.into(), kind, "t".into(), "j".into(), user, &ctx).unwrap()
+    fixtures::workspace(id, short, json!({}))
 }
 
 async fn contract(store: &dyn RequestStore) {

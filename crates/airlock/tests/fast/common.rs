@@ -26,21 +26,7 @@ pub const OWNER: &str = "WorkspaceOwner";
 pub const MANAGER: &str = "AirlockManager";
 pub const ADMIN: &str = "TREAdmin";
 
-pub fn workspace(id: &str, short: &str, policy: Value) -> Workspace {
-    serde_json::from_value(json!({
-        "id": id,
-        "displayName": format!("Workspace {short}"),
-        "shortId": short,
-        "tokenAudience": format!("api://airlock-{id}"),
-        "policy": policy,
-        "contacts": {"workspaceOwner": [format!("owner@{short}.test")], "airlockManager": [format!("managers@{short}.test")]},
-    }))
-    .unwrap()
-}
-
-pub fn audience(ws: &str) -> String {
-    format!("api://airlock-{ws}")
-}
+pub use airlock_testkit::fixtures::{audience, workspace};
 
 /// The in-memory airlock (its fields: `base`, `deps`, `engine`, `feed`, `blobs`, ... are
 /// reached through `Deref`) with a hand-driven clock and a token issuer.

@@ -1,6 +1,6 @@
 //! The fast tests: the whole airlock in-process on the in-memory fakes (one test binary, so
 //! it links once). The tests on the emulators are in `tests/emulators`, and the ones on the
-//! whole local stack in `crates/airlock-handler/tests/stack`.
+//! whole local stack in the top-level `tests/stack`.
 
 mod api;
 mod architecture;

@@ -1,8 +1,7 @@
 //! The production binary carries production only and refuses to start half-configured.
 
+use airlock_system_tests::handler_bin;
 use std::process::Command;
-
-const HANDLER: &str = env!("CARGO_BIN_EXE_handler");
 
 /// rustls-pki-types' table of PEM section labels ("CERTIFICATE", "PUBLIC KEY",
 /// "RSA PRIVATE KEY", "PRIVATE KEY", "EC PRIVATE KEY", ...): every TLS client that reads a CA
@@ -28,11 +27,13 @@ fn private_key_markers(bytes: &[u8]) -> Vec<usize> {
 
 #[test]
 fn the_handler_holds_no_private_key_or_development_issuer() {
-    let bytes = std::fs::read(HANDLER).expect("the handler binary");
+    let handler = handler_bin();
+    let bytes = std::fs::read(&handler).expect("the handler binary");
     assert_eq!(
         private_key_markers(&bytes),
         Vec::<usize>::new(),
-        "{HANDLER} has 'PRIVATE KEY' markers outside rustls' PEM label table"
+        "{} has 'PRIVATE KEY' markers outside rustls' PEM label table",
+        handler.display()
     );
     // The development key's body, line by line, and everything else only development has.
     let dev_key_lines = airlock_testkit::tokens::DEV_SIGNING_KEY
@@ -47,7 +48,8 @@ fn the_handler_holds_no_private_key_or_development_issuer() {
     ]) {
         assert!(
             find(&bytes, needle.as_bytes()).is_empty(),
-            "{HANDLER} contains {needle:?}"
+            "{} contains {needle:?}",
+            handler.display()
         );
     }
     // The check can fail: this test binary links the test kit, and so the development key.
@@ -58,7 +60,7 @@ fn the_handler_holds_no_private_key_or_development_issuer() {
 
 /// Runs the handler with only `env` set (no inherited settings).
 fn run_with(env: &[(&str, &str)]) -> std::process::Output {
-    let mut command = Command::new(HANDLER);
+    let mut command = Command::new(handler_bin());
     command.env_clear().envs(env.iter().copied());
     command.output().expect("the handler runs")
 }

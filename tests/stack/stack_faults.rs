@@ -35,7 +35,7 @@ async fn start() -> LocalStack {
         ..Default::default()
     };
     start_stack(
-        env!("CARGO_BIN_EXE_handler").as_ref(),
+        &airlock_system_tests::handler_bin(),
         "faults",
         delivery,
         workspaces,
@@ -631,7 +631,7 @@ async fn a_flood_of_creates_is_answered_not_reset() {
 async fn slow_header_connections_at_the_front_door_are_cut() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut options = stack_options(
-        env!("CARGO_BIN_EXE_handler").as_ref(),
+        &airlock_system_tests::handler_bin(),
         "slowfront",
         DeliveryOptions::default(),
         demo::workspaces(),

@@ -6,24 +6,25 @@ use airlock::domain::Workspace;
 use airlock_local::testing::*;
 use airlock_testkit::delivery::DeliveryOptions;
 use airlock_testkit::demo::audience;
+use airlock_testkit::fixtures;
 use serde_json::json;
 use std::time::Duration;
 
 fn workspace(id: &str, short: &str, mode: &str) -> Workspace {
-    serde_json::from_value(json!({
-        "id": id, "displayName": id, "shortId": short, "tokenAudience": audience(id),
-        "policy": {"gates": [
+    fixtures::workspace(
+        id,
+        short,
+        json!({"gates": [
             {"name": "file types", "kind": "filePolicy", "mode": "block"},
             {"name": "small counts", "kind": "disclosure", "mode": mode, "threshold": 10},
-        ]},
-    }))
-    .unwrap()
+        ]}),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_count_of_three_is_blocked_or_warned_as_the_policy_says() {
     let stack = start_stack(
-        env!("CARGO_BIN_EXE_handler").as_ref(),
+        &airlock_system_tests::handler_bin(),
         "gates",
         DeliveryOptions::default(),
         vec![
@@ -97,7 +98,7 @@ async fn an_external_gate_decides_and_one_that_is_late_or_silent_fails_the_reque
         .unwrap()
     };
     let stack = start_stack(
-        env!("CARGO_BIN_EXE_handler").as_ref(),
+        &airlock_system_tests::handler_bin(),
         "extgates",
         DeliveryOptions::default(),
         vec![
@@ -241,7 +242,7 @@ async fn an_overlap_with_an_earlier_release_is_shown_to_the_reviewer() {
     }))
     .unwrap();
     let stack = start_stack(
-        env!("CARGO_BIN_EXE_handler").as_ref(),
+        &airlock_system_tests::handler_bin(),
         "ledger",
         DeliveryOptions::default(),
         vec![ws],

@@ -19,7 +19,7 @@ async fn start(delivery: DeliveryOptions) -> LocalStack {
         ..delivery
     };
     start_stack(
-        env!("CARGO_BIN_EXE_handler").as_ref(),
+        &airlock_system_tests::handler_bin(),
         "e2e",
         delivery,
         demo::workspaces(),

@@ -35,7 +35,7 @@ async fn a_large_file_does_not_hold_up_other_requests() {
     }))
     .unwrap();
     let mut options = stack_options(
-        env!("CARGO_BIN_EXE_handler").as_ref(),
+        &airlock_system_tests::handler_bin(),
         "large",
         DeliveryOptions::default(),
         vec![ws],

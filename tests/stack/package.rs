@@ -8,7 +8,7 @@ use airlock_local::testing::{function_package, packaged_handler};
 use std::collections::BTreeSet;
 use std::process::Command;
 
-const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 
 #[test]
 fn the_zip_matches_the_manifests() {
@@ -88,7 +88,7 @@ fn the_packaged_handler_starts_on_glibc_2_28_images() {
         .and_then(|m| m.parse().ok())
         .unwrap_or(0);
     if minor >= 34 {
-        let (ok, said) = check(env!("CARGO_BIN_EXE_handler").as_ref());
+        let (ok, said) = check(&airlock_system_tests::handler_bin());
         assert!(!ok, "{said}");
         assert!(said.contains("GLIBC_2.34"), "{said}");
     }

@@ -3,25 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-/// The `airlock` binary under test.
-pub fn airlock_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_airlock"))
-}
-
-/// The `handler` binary next to it, brought up to date first: `cargo test -p airlock-cli`
-/// alone does not build another package's binary, and a stale handler would test old code.
-pub fn handler_bin() -> PathBuf {
-    static BUILT: std::sync::Once = std::sync::Once::new();
-    BUILT.call_once(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = std::process::Command::new(cargo)
-            .args(["build", "-p", "airlock-handler", "--bin", "handler"])
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building the handler failed");
-    });
-    airlock_bin().with_file_name("handler")
-}
+pub use airlock_system_tests::{airlock_bin, handler_bin};
 
 /// A fresh directory for a test's files.
 pub fn scratch(name: &str) -> PathBuf {

@@ -129,7 +129,7 @@ async fn the_packaged_handler_exports_with_exactly_the_roles_granted() {
 /// granted, the retried verdict is recorded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_verdict_needs_the_tag_reader_role() {
-    let mut options = options("rbactag", env!("CARGO_BIN_EXE_handler").as_ref());
+    let mut options = options("rbactag", &airlock_system_tests::handler_bin());
     options
         .revoked_roles
         .push((ScopeKind::InProgress, TAG_READER.into()));

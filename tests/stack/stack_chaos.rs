@@ -19,7 +19,7 @@ async fn mixed_flows_under_faults_end_where_they_should_with_their_data_intact()
         ..DeliveryOptions::default()
     };
     let mut options = stack_options(
-        env!("CARGO_BIN_EXE_handler").as_ref(),
+        &airlock_system_tests::handler_bin(),
         "chaostest",
         delivery,
         airlock_testkit::demo::workspaces(),

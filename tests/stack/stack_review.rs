@@ -20,7 +20,7 @@ async fn blinded_reviews_a_consolidation_a_partial_release_and_a_thread() {
     }))
     .unwrap();
     let stack = start_stack(
-        env!("CARGO_BIN_EXE_handler").as_ref(),
+        &airlock_system_tests::handler_bin(),
         "panel",
         DeliveryOptions::default(),
         vec![ws],

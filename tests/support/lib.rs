@@ -1,0 +1,56 @@
+//! What the whole-system suites share: the two binaries under test.
+//!
+//! The suites live in their own package (the project's top-level `tests/`), so Cargo's
+//! `CARGO_BIN_EXE_*` (only given to a binary's own package) does not reach them: the binaries
+//! are built here, once per test process and together (one feature resolution, one copy of
+//! each dependency), exactly as `cargo build` builds them. A stale binary would test old
+//! code, so this always asks Cargo, which does nothing when they are up to date.
+//!
+//! The stack itself (start it, talk to its API, the emulators) is `airlock_local::testing`.
+
+use std::path::PathBuf;
+use std::sync::Once;
+
+/// Builds the `handler` and `airlock` binaries once, next to the test binary.
+fn build() -> PathBuf {
+    // target/{profile}/deps/{test binary} -> target/{profile}
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/{profile}/deps")
+        .to_path_buf();
+    static BUILT: Once = Once::new();
+    BUILT.call_once(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut command = std::process::Command::new(cargo);
+        command.args([
+            "build",
+            "-p",
+            "airlock-handler",
+            "-p",
+            "airlock-cli",
+            "--bins",
+        ]);
+        if dir.file_name().is_some_and(|p| p == "release") {
+            command.arg("--release");
+        }
+        let status = command
+            .current_dir(airlock_local::emulators::repo_root())
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the handler and the CLI failed");
+    });
+    dir
+}
+
+/// The `handler` binary the Functions host starts (this build; the packaged one, built for
+/// glibc 2.28, is `airlock_local::testing::packaged_handler`).
+pub fn handler_bin() -> PathBuf {
+    build().join("handler")
+}
+
+/// The `airlock` command line.
+pub fn airlock_bin() -> PathBuf {
+    build().join("airlock")
+}
