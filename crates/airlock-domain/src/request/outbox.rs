@@ -41,7 +41,7 @@ pub struct GateFile {
     pub size: u64,
     pub sha256: Option<String>,
     /// A read link to the sealed copy until the deadline: added as the event is published
-    /// (`app::workflow`), never stored, since a link is a credential.
+    /// (`app::record`), never stored, since a link is a credential.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
 }
@@ -216,7 +216,7 @@ pub fn status_change_events(
 
 /// `Airlock.GateRequested` for an external gate: the files as sealed (name, size, sha256),
 /// the deadline, and where to answer. Read links are added when the event is published
-/// (`app::workflow::flush_outbox`): a link is a credential and is never stored in the record.
+/// (`app::record::flush_outbox`): a link is a credential and is never stored in the record.
 pub fn gate_requested_event(
     request: &AirlockRequest,
     run: &GateRun,

@@ -4,7 +4,7 @@ use super::requests::{ApiResult, RequestPath, act, http_etag, load, load_version
 use super::types::{JustifyRequest, RequestEnvelope, ReviewRequest, RevokeRequest};
 use super::{ApiError, InWorkspace, JsonBody, OptionalJsonBody};
 use crate::app::Deps;
-use crate::app::workflow::container;
+use crate::app::movement::container;
 use crate::domain::access::{self, UserAction};
 use crate::domain::request::DraftFile;
 use crate::domain::{Decision, Status};
@@ -41,7 +41,7 @@ pub async fn submit(
         // only: an uploader's (a Content-Disposition, a Cache-Control, ~1 KB each) would ride
         // along with every copy, uncovered by the sha256. The seal then copies exactly the
         // version recorded here; an overwrite after submit fails the request instead.
-        let headers = crate::app::workflow::airlock_headers(&blob.name);
+        let headers = crate::app::settle::airlock_headers(&blob.name);
         let etag = deps
             .blobs
             .set_content_headers(&draft.blob(&blob.name), &headers, Some(&blob.etag))

@@ -16,8 +16,7 @@ pub async fn history(
     Path(RequestPath { id }): Path<RequestPath>,
 ) -> ApiResult<AuditTrail> {
     let request = load(&deps, &ws, &caller, &id).await?;
-    let (request, history) =
-        crate::app::workflow::committed_history(&deps, &ws.id, request).await?;
+    let (request, history) = crate::app::record::committed_history(&deps, &ws.id, request).await?;
     let check =
         crate::domain::request::verify_history(&request.id, &history, &request.history_head);
     Ok(Json(AuditTrail {

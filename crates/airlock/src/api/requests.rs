@@ -7,7 +7,7 @@
 use super::types::{CreateRequest, RequestEnvelope};
 use super::{ApiError, InWorkspace, JsonBody, envelope};
 use crate::app::Deps;
-use crate::app::workflow::{flush_outbox, modify};
+use crate::app::record::{flush_outbox, modify};
 use crate::domain::access::{self, UserAction};
 use crate::domain::request::{Applied, Ctx};
 use crate::domain::{AirlockRequest, Caller, Workspace};
@@ -107,7 +107,7 @@ pub(super) async fn modify_as_user(
     ws: &Workspace,
     id: &str,
     mut change: impl FnMut(&mut AirlockRequest, &Ctx) -> Result<Applied, ApiError>,
-) -> Result<crate::app::workflow::Modified, ApiError> {
+) -> Result<crate::app::record::Modified, ApiError> {
     modify::<ApiError>(deps, ws, id, |r, ctx| {
         let applied = change(r, ctx)?;
         if matches!(applied, Applied::Changed) {

@@ -1,12 +1,14 @@
 //! The application layer: the dependencies every function receives, the settings they run
-//! with, and the [`workflow`] the event functions and the API share.
+//! with, and the steps the event functions and the API share: [`record`] (conditional
+//! writes, outbox, audit trail), [`movement`] (data movement), [`settle`] (sealing and
+//! verifying a file), with what a function answers in [`outcome`].
 
 pub mod limits;
 pub mod movement;
+pub mod outcome;
 pub mod record;
 pub mod settle;
 pub mod steps;
-pub mod workflow;
 
 use crate::domain::AccountNames;
 use crate::ports::{

@@ -1,8 +1,8 @@
 //! The data movement a status needs: the containers of a request in each stage, the copies
 //! a transitional status starts, the clean-up of a final one.
 
+use super::outcome::{FunctionError, Outcome};
 use super::record::{audit_once, fail};
-use super::workflow::{FunctionError, Outcome};
 use crate::app::Deps;
 use crate::app::steps::Step;
 use crate::domain::request::FileRecord;

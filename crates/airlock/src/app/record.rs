@@ -2,7 +2,7 @@
 //! audit trail's store, and the outbox published after each write.
 
 use super::movement::container;
-use super::workflow::{FunctionError, Outcome};
+use super::outcome::{FunctionError, Outcome};
 use crate::app::Deps;
 use crate::app::steps::Step;
 use crate::domain::request::{Applied, Ctx};

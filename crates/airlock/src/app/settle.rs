@@ -2,8 +2,8 @@
 //! sealed, verified as it is approved, recorded as it is rejected or blocked.
 
 use super::movement::{REVISION_KEY, container, drive};
+use super::outcome::{FunctionError, Outcome};
 use super::record::{fail, modify};
-use super::workflow::{FunctionError, Outcome};
 use crate::app::Deps;
 use crate::app::steps::Step;
 use crate::domain::gates::{EarlierRelease, EarlierTable, Finding, GateRunner, TableCells};

@@ -2,7 +2,8 @@
 
 use super::events::{BlobCreatedData, Event};
 use crate::app::Deps;
-use crate::app::workflow::{FunctionError, Hashing, Outcome, settle_file};
+use crate::app::outcome::{FunctionError, Outcome};
+use crate::app::settle::{Hashing, settle_file};
 use crate::domain::stages::ParsedAccount;
 use crate::domain::{AirlockRequest, Workspace};
 use crate::ports::BlobRef;

@@ -9,7 +9,7 @@ pub mod scan_completed;
 pub mod status_changed;
 pub mod work;
 
-pub use crate::app::workflow::{FunctionError, Outcome};
+pub use crate::app::outcome::{FunctionError, Outcome};
 
 /// The one list of function names; `function-manifests/` must hold exactly these folders.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

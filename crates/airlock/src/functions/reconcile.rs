@@ -3,9 +3,10 @@
 //! cannot help, with a message that says what went wrong.
 
 use crate::app::Deps;
-use crate::app::workflow::{
-    FunctionError, Hashing, Outcome, container, drive, fail, flush_outbox, modify, settle_file,
-};
+use crate::app::movement::{container, drive};
+use crate::app::outcome::{FunctionError, Outcome};
+use crate::app::record::{fail, flush_outbox, modify};
+use crate::app::settle::{Hashing, settle_file};
 use crate::domain::request::{Applied, VerdictWait};
 use crate::domain::stages::{StageRole, movement_for};
 use crate::domain::{AirlockRequest, ScanVerdict, Status, Workspace};

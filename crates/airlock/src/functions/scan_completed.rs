@@ -3,7 +3,8 @@
 use super::blob_created::find_request;
 use super::events::{Event, MalwareScanningResultData};
 use crate::app::Deps;
-use crate::app::workflow::{FunctionError, Outcome, modify};
+use crate::app::outcome::{FunctionError, Outcome};
+use crate::app::record::modify;
 use crate::domain::ScanVerdict;
 use crate::domain::StageRole;
 use crate::domain::request::Applied;

@@ -2,7 +2,9 @@
 
 use super::events::Event;
 use crate::app::Deps;
-use crate::app::workflow::{FunctionError, Outcome, drive, flush_outbox};
+use crate::app::movement::drive;
+use crate::app::outcome::{FunctionError, Outcome};
+use crate::app::record::flush_outbox;
 use crate::domain::events::StatusChangedData;
 use crate::domain::{RequestType, Status};
 use crate::ports::Release;

@@ -3,7 +3,8 @@
 //! stale item finds the record already settled, or moved on, and does nothing.
 
 use crate::app::Deps;
-use crate::app::workflow::{FunctionError, Hashing, Outcome, settle_file};
+use crate::app::outcome::{FunctionError, Outcome};
+use crate::app::settle::{Hashing, settle_file};
 use crate::ports::WorkItem;
 
 pub async fn handle(deps: &Deps, item: &WorkItem) -> Result<Outcome, FunctionError> {

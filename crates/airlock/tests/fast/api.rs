@@ -1327,7 +1327,7 @@ async fn a_store_outage_is_503_with_retry_after() {
 /// committed one: never a false break from reading mid-write.
 #[tokio::test]
 async fn the_audit_trail_read_mid_write_verifies() {
-    use airlock::app::workflow::{committed_history, full_history};
+    use airlock::app::record::{committed_history, full_history};
     use airlock::domain::request::verify_history;
     let s = Stack::start(json!({})).await;
     let alice = s.token("alice", &[RESEARCHER], WS1);

@@ -217,7 +217,7 @@ impl Stack {
 
     /// The request's whole audit trail: the history store's entries and the record's tail.
     pub async fn history(&self, id: &str) -> Vec<HistoryEntry> {
-        airlock::app::workflow::full_history(&self.deps, &self.record(id))
+        airlock::app::record::full_history(&self.deps, &self.record(id))
             .await
             .expect("history readable")
     }

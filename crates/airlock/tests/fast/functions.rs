@@ -2,7 +2,7 @@
 //! envelopes, the protocol's edge cases, and the faults `Reconcile` must heal.
 
 use crate::common::*;
-use airlock::app::workflow::modify;
+use airlock::app::record::modify;
 use airlock::domain::request::Applied;
 use airlock::domain::{AirlockRequest, EventGridEvent, FileRecord, RequestType, Status, User};
 use airlock::functions::FunctionName;
@@ -950,7 +950,7 @@ async fn the_previous_revisions_clean_up_never_deletes_the_next_revisions_seal()
     let mut stale = s.record(RID);
     stale.status = Status::Draft;
     stale.revision = 2;
-    airlock::app::workflow::drive(&s.deps, &ws, &stale)
+    airlock::app::movement::drive(&s.deps, &ws, &stale)
         .await
         .unwrap();
     let left: Vec<String> = s

@@ -614,7 +614,7 @@ async fn a_published_step_leaves_no_tail_in_the_record() {
     let p = people(&s);
     let id = submitted(&s, &p, "export").await;
     let ws = s.deps.workspaces.get(WS1).await.unwrap().unwrap();
-    let m = airlock::app::workflow::modify::<airlock::app::workflow::FunctionError>(
+    let m = airlock::app::record::modify::<airlock::app::outcome::FunctionError>(
         &s.deps,
         &ws,
         &id,

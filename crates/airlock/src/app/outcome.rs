@@ -1,8 +1,8 @@
-//! The steps every function shares, and what they answer: a function's [`Outcome`] and its
-//! [`FunctionError`]. The steps themselves are in their own files: [`super::record`] (the
-//! conditional read-modify-write with its outbox and audit trail), [`super::movement`] (the
-//! data movement a status needs) and [`super::settle`] (a file that arrived in a stage);
-//! they are re-exported here, where the functions and the API name them.
+//! What a function answers: its [`Outcome`], or a [`FunctionError`] that says whether the
+//! host should try again. The steps that produce them are in their own files:
+//! [`super::record`] (the conditional read-modify-write with its outbox and audit trail),
+//! [`super::movement`] (the data movement a status needs) and [`super::settle`] (a file that
+//! arrived in a stage).
 
 use crate::ports::PortError;
 
@@ -56,9 +56,3 @@ impl From<PortError> for FunctionError {
         }
     }
 }
-
-pub use super::movement::{DATA_REMOVED, REVISION_KEY, container, drive};
-pub use super::record::{
-    Modified, audit_once, committed_history, fail, flush_outbox, full_history, modify,
-};
-pub use super::settle::{Checked, Hashed, Hashing, airlock_headers, hash_and_check, settle_file};

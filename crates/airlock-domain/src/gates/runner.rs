@@ -1,0 +1,255 @@
+//! The built-in gates run over a file's bytes as they stream through the seal: one
+//! [`GateRunner`] per file, fed chunk by chunk, with bounded memory.
+
+use super::*;
+
+/// Runs a workspace's gates over one file's bytes as they stream past.
+pub struct GateRunner {
+    name: String,
+    gates: Vec<Gate>,
+    head: Vec<u8>,
+    table: Option<TableScan>,
+    /// The last bytes of a file that starts like a zip (its directory is at the end).
+    tail: Option<Vec<u8>>,
+    total: u64,
+}
+
+impl GateRunner {
+    /// `None` when no gate is on (nothing to run, nothing to keep).
+    pub fn new(gates: &[Gate], name: &str) -> Option<GateRunner> {
+        let gates: Vec<Gate> = gates
+            .iter()
+            .filter(|g| g.mode != GateMode::Off)
+            .cloned()
+            .collect();
+        if gates.is_empty() {
+            return None;
+        }
+        let needs_table = gates.iter().any(|g| match &g.kind {
+            GateKind::Disclosure(_) | GateKind::ReleaseLedger {} => true,
+            GateKind::FilePolicy(p) => p.max_csv_rows.is_some(),
+            GateKind::External(_) => false,
+        });
+        let table = is_table(name)
+            .filter(|_| needs_table)
+            .map(|separator| TableScan::new(separator, &gates));
+        // The end of every file is kept when a file policy runs: a zip's directory is there,
+        // also when the zip is appended to a file of another type (a polyglot).
+        let inspects_archives = gates
+            .iter()
+            .any(|g| matches!(&g.kind, GateKind::FilePolicy(_)));
+        Some(GateRunner {
+            name: name.to_string(),
+            gates,
+            head: Vec::new(),
+            table,
+            tail: inspects_archives.then(Vec::new),
+            total: 0,
+        })
+    }
+
+    pub fn feed(&mut self, chunk: &[u8]) {
+        if self.head.len() < SNIFF_BYTES {
+            let take = (SNIFF_BYTES - self.head.len()).min(chunk.len());
+            self.head.extend_from_slice(&chunk[..take]);
+        }
+        self.total += chunk.len() as u64;
+        if let Some(tail) = &mut self.tail {
+            tail.extend_from_slice(chunk);
+            if tail.len() > 2 * ZIP_TAIL_BYTES {
+                tail.drain(..tail.len() - ZIP_TAIL_BYTES);
+            }
+        }
+        if let Some(table) = &mut self.table {
+            table.feed(chunk);
+        }
+    }
+
+    /// Every finding, in gate order, and the table's cells when a release-ledger gate wants
+    /// them.
+    pub fn finish(mut self) -> (Vec<Finding>, Option<TableCells>) {
+        let sniffed = sniff(&self.head);
+        let ext = extension(&self.name);
+        let table = self.table.take().map(TableScan::finish);
+        let tail = self.tail.take();
+        // A zip behind other content: both things at once.
+        let appended_zip = sniffed != Sniffed::Archive("zip")
+            && tail.as_deref().is_some_and(crate::archive::ends_like_a_zip);
+        let zip = (sniffed == Sniffed::Archive("zip") || appended_zip)
+            .then_some(tail)
+            .flatten()
+            .map(|tail| crate::archive::central_directory(&tail, self.total));
+        let mut findings = Vec::new();
+        for gate in &self.gates {
+            let mut add = |rule: &str, message: String, location: Option<String>| {
+                findings.push(Finding {
+                    gate: gate.name.clone(),
+                    mode: gate.mode,
+                    rule: rule.into(),
+                    message,
+                    location,
+                    needs_justification: gate.needs_justification(),
+                });
+            };
+            match &gate.kind {
+                GateKind::FilePolicy(p) => {
+                    if let Sniffed::Executable(what) = sniffed {
+                        add("executable", format!("the content is {what}"), None);
+                    } else if !matches_extension(sniffed, &ext) {
+                        add(
+                            "type_mismatch",
+                            format!(
+                                "the name says .{ext} but the content is {}",
+                                describe(sniffed)
+                            ),
+                            None,
+                        );
+                    }
+                    if !p.allowed_extensions.is_empty()
+                        && !p
+                            .allowed_extensions
+                            .iter()
+                            .any(|a| a.eq_ignore_ascii_case(&ext))
+                    {
+                        add(
+                            "extension",
+                            format!(
+                                "files ending .{ext} are not allowed here (allowed: {})",
+                                p.allowed_extensions.join(", ")
+                            ),
+                            None,
+                        );
+                    }
+                    if let (Archives::Block, Sniffed::Archive(kind)) = (p.archives, sniffed) {
+                        add(
+                            "archive",
+                            format!("archives ({kind}) are not allowed here"),
+                            None,
+                        );
+                    }
+                    if appended_zip {
+                        add(
+                            "polyglot",
+                            format!(
+                                "the file is {} and also a zip archive appended after it: its contents are not what the name and first bytes say",
+                                describe(sniffed)
+                            ),
+                            None,
+                        );
+                        if p.archives == Archives::Block {
+                            add(
+                                "archive",
+                                "archives (zip, appended to the file) are not allowed here".into(),
+                                None,
+                            );
+                        }
+                    }
+                    if p.archives == Archives::Allow {
+                        match &zip {
+                            Some(Ok(entries)) => zip_findings(entries, p, &mut add),
+                            Some(Err(why)) => add(
+                                "archive_unchecked",
+                                format!("the archive's contents could not be inspected: {why}"),
+                                None,
+                            ),
+                            None => {}
+                        }
+                    }
+                    if let (Some(max), Some(t)) = (p.max_csv_rows, &table)
+                        && t.data_rows > max
+                    {
+                        add(
+                            "csv_rows",
+                            format!("{} data rows; at most {max} are allowed", t.data_rows),
+                            None,
+                        );
+                    }
+                }
+                // Not a property of the bytes alone: the workflow asks the ledger, and other
+                // systems answer for external gates.
+                GateKind::ReleaseLedger {} | GateKind::External(_) => {}
+                GateKind::Disclosure(_) => {
+                    if let Some(t) = &table {
+                        for f in t.findings.iter().filter(|f| f.gate == gate.name) {
+                            add(&f.rule, f.message.clone(), f.location.clone());
+                        }
+                    }
+                }
+            }
+        }
+        (findings, table.and_then(|t| t.cells))
+    }
+}
+
+/// What is wrong with a zip's entries: names that climb out or hide, encrypted entries (they
+/// cannot be scanned or checked), archives inside, programs, extensions outside the list.
+pub(super) fn zip_findings(
+    entries: &[crate::archive::ZipEntry],
+    policy: &FilePolicy,
+    add: &mut impl FnMut(&str, String, Option<String>),
+) {
+    for e in entries {
+        let at = Some(format!("entry {:?}", e.name));
+        if e.name.ends_with('/') {
+            continue;
+        }
+        let unsafe_name = e.name.starts_with('/')
+            || e.name.contains('\\')
+            || e.name.split('/').any(|s| s == "..")
+            || e.name.as_bytes().get(1) == Some(&b':')
+            || e.name.chars().any(|c| c.is_control());
+        if unsafe_name {
+            add(
+                "archive_entry_name",
+                "an entry's name would write outside the folder it is unpacked into".into(),
+                at.clone(),
+            );
+        }
+        if e.encrypted {
+            add(
+                "encrypted_entry",
+                "an encrypted entry cannot be scanned or checked".into(),
+                at.clone(),
+            );
+        }
+        let ext = extension(&e.name);
+        if ARCHIVE_EXTENSIONS.contains(&ext.as_str()) {
+            add(
+                "nested_archive",
+                "an archive inside the archive is not inspected".into(),
+                at.clone(),
+            );
+        } else if EXECUTABLE_EXTENSIONS.contains(&ext.as_str()) {
+            add(
+                "executable",
+                format!("a program (.{ext}) inside the archive"),
+                at.clone(),
+            );
+        }
+        if !policy.allowed_extensions.is_empty()
+            && !policy
+                .allowed_extensions
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(&ext))
+        {
+            add(
+                "extension",
+                format!("files ending .{ext} are not allowed here"),
+                at,
+            );
+        }
+    }
+}
+
+pub(super) fn describe(sniffed: Sniffed) -> String {
+    match sniffed {
+        Sniffed::Executable(what) => what.into(),
+        Sniffed::Archive(kind) => format!("a {kind} archive"),
+        Sniffed::Png => "a PNG image".into(),
+        Sniffed::Jpeg => "a JPEG image".into(),
+        Sniffed::Pdf => "a PDF document".into(),
+        Sniffed::Parquet => "a Parquet file".into(),
+        Sniffed::Text => "text".into(),
+        Sniffed::Binary => "binary data".into(),
+    }
+}

@@ -1,0 +1,125 @@
+//! What researchers and managers do to a request as a whole: submit (with its context),
+//! cancel, revoke; and the system's `fail`. Reviews are in `review.rs`, what happens to the
+//! files after submit in `sealing.rs`.
+
+use super::*;
+
+impl AirlockRequest {
+    /// Submits the draft with the files found in its container.
+    pub fn submit(
+        &mut self,
+        by: &User,
+        files: Vec<DraftFile>,
+        ctx: &Ctx,
+    ) -> Result<(), DomainError> {
+        self.submit_with_context(by, files, &SubmitContext::default(), ctx)
+    }
+
+    /// Submits with what the researcher says about the request and its files; refused, naming
+    /// what is missing, when the workspace requires context that is not given.
+    pub fn submit_with_context(
+        &mut self,
+        by: &User,
+        files: Vec<DraftFile>,
+        context: &SubmitContext,
+        ctx: &Ctx,
+    ) -> Result<(), DomainError> {
+        if self.status != Status::Draft {
+            return Err(DomainError::IllegalTransition {
+                action: "submit",
+                status: self.status,
+            });
+        }
+        let listed: Vec<(String, u64)> = files.iter().map(|f| (f.name.clone(), f.size)).collect();
+        check_files(&listed, &ctx.workspace.policy).map_err(DomainError::Invalid)?;
+        let previous_purpose = self.purpose.clone();
+        let previous_files = std::mem::take(&mut self.files);
+        let previous: Vec<FileContext> = previous_files
+            .iter()
+            .map(FileRecord::context)
+            .chain(self.carried_context.iter().cloned())
+            .collect();
+        self.files = files
+            .into_iter()
+            .map(|f| FileRecord {
+                name: f.name,
+                size: f.size,
+                submitted_etag: f.etag,
+                sha256: None,
+                etag: None,
+                sealed_at: None,
+                scan: None,
+                arrived_in: None,
+                findings: Vec::new(),
+                justification: None,
+                description: None,
+                disclosure_controls: None,
+                decision: None,
+            })
+            .collect();
+        if let Err(e) = self.apply_context(context, &previous, &ctx.workspace.policy) {
+            self.files = previous_files;
+            self.purpose = previous_purpose;
+            return Err(e);
+        }
+        self.carried_context.clear();
+        self.review_quorum = ctx.workspace.policy.approvals_required.max(1);
+        self.add_contributor(&by.id);
+        let count = self.files.len();
+        self.transition(
+            Status::Submitted,
+            by,
+            "submit",
+            Some(format!("{count} file(s) submitted")),
+            ctx,
+        )
+    }
+
+    pub fn cancel(&mut self, by: &User, ctx: &Ctx) -> Result<(), DomainError> {
+        self.transition(Status::Cancelled, by, "cancel", None, ctx)
+    }
+
+    /// Approvals given in the current revision, one per reviewer.
+    /// Distinct independent approvals of the current revision: a reviewer who has since become
+    /// a contributor no longer counts.
+    pub fn approvals_this_revision(&self) -> usize {
+        let mut ids: Vec<&str> = self
+            .reviews
+            .iter()
+            .filter(|r| r.revision == self.revision && r.decision == Decision::Approved)
+            .filter(|r| !self.is_contributor(&r.reviewer.id))
+            .map(|r| r.reviewer.id.as_str())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids.len()
+    }
+
+    pub fn has_reviewed_this_revision(&self, user_id: &str) -> bool {
+        self.reviews
+            .iter()
+            .any(|r| r.revision == self.revision && r.reviewer.id == user_id)
+    }
+
+    pub fn revoke(&mut self, by: &User, reason: String, ctx: &Ctx) -> Result<(), DomainError> {
+        let reason = reason.trim().to_string();
+        if self.status == Status::Approved && reason.is_empty() {
+            return Err(DomainError::Invalid(
+                "a reason is required to revoke".into(),
+            ));
+        }
+        self.transition(Status::Revoked, by, "revoke", Some(reason), ctx)
+    }
+
+    /// Fails the request for a reason retrying cannot fix. A request already terminal is
+    /// left alone.
+    pub fn fail(&mut self, message: String, ctx: &Ctx) -> Applied {
+        if self.status.is_terminal() {
+            return Applied::Unchanged(format!("already {}", self.status));
+        }
+        match self.transition(Status::Failed, &User::system(), "fail", Some(message), ctx) {
+            Ok(()) => Applied::Changed,
+            Err(e) => Applied::Unchanged(e.to_string()),
+        }
+    }
+}
