@@ -4,9 +4,8 @@ use super::requests::{ApiResult, RequestPath, act, http_etag, load, load_version
 use super::types::{JustifyRequest, RequestEnvelope, ReviewRequest, RevokeRequest};
 use super::{ApiError, InWorkspace, JsonBody, OptionalJsonBody};
 use crate::app::Deps;
-use crate::app::movement::container;
+use crate::app::submit::{SubmitError, draft_files};
 use crate::domain::access::{self, UserAction};
-use crate::domain::request::DraftFile;
 use crate::domain::{Decision, Status};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, header};
@@ -27,39 +26,13 @@ pub async fn submit(
             request.status
         )));
     }
-    let draft = container(&deps, &ws, &request, crate::domain::StageRole::Draft);
-    let listed = deps.blobs.list_blobs(&draft).await?;
-    // The files' names, sizes and number are checked before anything is done with them: a
-    // name a client put there without normalising (`../escape.csv`, `./x.csv`) would address
-    // another blob in a URL built from it, and a draft of thousands of files over the limit
-    // is refused at once, not after touching each.
-    let named: Vec<(String, u64)> = listed.iter().map(|b| (b.name.clone(), b.size)).collect();
-    crate::domain::policy::check_files(&named, &ws.policy).map_err(ApiError::bad_request)?;
-    let mut files = Vec::with_capacity(listed.len());
-    for blob in listed {
-        // What is submitted is this version of each file, with the airlock's content headers
-        // only: an uploader's (a Content-Disposition, a Cache-Control, ~1 KB each) would ride
-        // along with every copy, uncovered by the sha256. The seal then copies exactly the
-        // version recorded here; an overwrite after submit fails the request instead.
-        let headers = crate::app::settle::airlock_headers(&blob.name);
-        let etag = deps
-            .blobs
-            .set_content_headers(&draft.blob(&blob.name), &headers, Some(&blob.etag))
-            .await
-            .map_err(|e| match e {
-                crate::ports::PortError::PreconditionFailed(_)
-                | crate::ports::PortError::NotFound(_) => ApiError::conflict(format!(
-                    "{:?} changed while the request was being submitted; submit again",
-                    blob.name
-                )),
-                e => e.into(),
-            })?;
-        files.push(DraftFile {
-            name: blob.name,
-            size: blob.size,
-            etag: Some(etag),
-        });
-    }
+    let files = draft_files(&deps, &ws, &request)
+        .await
+        .map_err(|e| match e {
+            SubmitError::Refused(m) => ApiError::bad_request(m),
+            e @ SubmitError::Changed(_) => ApiError::conflict(e.to_string()),
+            SubmitError::Storage(e) => e.into(),
+        })?;
     act(&deps, &ws, &caller, &id, UserAction::Submit, |r, ctx| {
         r.submit_with_context(&caller.user, files.clone(), &context, ctx)
     })

@@ -1,7 +1,8 @@
 //! The application layer: the dependencies every function receives, the settings they run
 //! with, and the steps the event functions and the API share: [`record`] (conditional
 //! writes, outbox, audit trail), [`movement`] (data movement), [`settle`] (sealing and
-//! verifying a file), with what a function answers in [`outcome`].
+//! verifying a file), [`submit`] (a draft's files taken at submit), with what a function
+//! answers in [`outcome`].
 
 pub mod limits;
 pub mod movement;
@@ -9,6 +10,7 @@ pub mod outcome;
 pub mod record;
 pub mod settle;
 pub mod steps;
+pub mod submit;
 
 use crate::domain::AccountNames;
 use crate::ports::{
