@@ -584,6 +584,7 @@ mod tests {
             rule: "small_count".into(),
             message: "count 3".into(),
             location: None,
+            cell: None,
             needs_justification: true,
         });
         assert!(allowed_user_actions(&creator, &r).contains(&Justify));

@@ -200,6 +200,23 @@ impl Default for Disclosure {
     }
 }
 
+/// A cell of a table: `row` counts the file's records from 1, the header being row 1 (as
+/// `location` says it); `column` is the header's text and `columnIndex` its position from 0.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Cell {
+    pub row: u64,
+    pub column_index: usize,
+    pub column: String,
+}
+
+impl Cell {
+    /// `row 4, column "n"`: the words a finding's `location` uses.
+    pub fn describe(&self) -> String {
+        format!("row {}, column {:?}", self.row, self.column)
+    }
+}
+
 /// One thing a gate found in one file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -213,6 +230,10 @@ pub struct Finding {
     /// Where: `row 4, column "n"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
+    /// The table cell, when the finding is about one (the same place as `location`, for a
+    /// page that highlights it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cell: Option<Cell>,
     /// A warning the researcher must justify before the request can be approved.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub needs_justification: bool,

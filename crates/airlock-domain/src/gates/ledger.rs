@@ -94,6 +94,7 @@ pub fn ledger_findings(
                 rule: rule.to_string(),
                 message: message.clone(),
                 location: location.clone(),
+                cell: None,
                 needs_justification: g.needs_justification(),
             })
         })

@@ -81,6 +81,8 @@ impl GateRunner {
             .map(|tail| crate::archive::central_directory(&tail, self.total));
         let mut findings = Vec::new();
         for gate in &self.gates {
+            // The table's findings keep their cell (`add` knows only a location's words).
+            let mut table_findings = Vec::new();
             let mut add = |rule: &str, message: String, location: Option<String>| {
                 findings.push(Finding {
                     gate: gate.name.clone(),
@@ -88,6 +90,7 @@ impl GateRunner {
                     rule: rule.into(),
                     message,
                     location,
+                    cell: None,
                     needs_justification: gate.needs_justification(),
                 });
             };
@@ -171,11 +174,16 @@ impl GateRunner {
                 GateKind::Disclosure(_) => {
                     if let Some(t) = &table {
                         for f in t.findings.iter().filter(|f| f.gate == gate.name) {
-                            add(&f.rule, f.message.clone(), f.location.clone());
+                            table_findings.push(Finding {
+                                mode: gate.mode,
+                                needs_justification: gate.needs_justification(),
+                                ..f.clone()
+                            });
                         }
                     }
                 }
             }
+            findings.append(&mut table_findings);
         }
         (findings, table.and_then(|t| t.cells))
     }

@@ -275,6 +275,7 @@ impl TableScan {
                 rule: rule.clone(),
                 message: format!("and {n} more {rule} finding(s) not listed"),
                 location: None,
+                cell: None,
                 needs_justification: false,
             });
         }
@@ -386,10 +387,11 @@ impl TableScan {
         self.data_rows += 1;
         let header = header.clone();
         let at = |column: usize, rows: u64| {
-            Some(format!(
-                "row {rows}, column {:?}",
-                header.get(column).map(String::as_str).unwrap_or("?")
-            ))
+            Some(super::Cell {
+                row: rows,
+                column_index: column,
+                column: header.get(column).cloned().unwrap_or_else(|| "?".into()),
+            })
         };
         for (g, (gate, d)) in self.rules.clone().iter().enumerate() {
             for column in self.columns[g].clone() {
@@ -497,7 +499,7 @@ impl TableScan {
         d: &Disclosure,
         m: &Magnitude,
         cells: &[String],
-        location: Option<String>,
+        location: Option<super::Cell>,
     ) {
         let Some(total) = cells.get(m.total).and_then(|c| parse_number(c)) else {
             return;
@@ -544,7 +546,7 @@ impl TableScan {
         }
     }
 
-    fn push(&mut self, gate: &str, rule: &str, message: String, location: Option<String>) {
+    fn push(&mut self, gate: &str, rule: &str, message: String, cell: Option<super::Cell>) {
         let listed = self
             .findings
             .iter()
@@ -562,7 +564,8 @@ impl TableScan {
             mode: GateMode::Block,
             rule: rule.to_string(),
             message,
-            location,
+            location: cell.as_ref().map(super::Cell::describe),
+            cell,
             needs_justification: false,
         });
     }

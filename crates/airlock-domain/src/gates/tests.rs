@@ -175,6 +175,22 @@ fn disclosure_table() {
             .all(|f| f.mode == GateMode::Warn && f.gate == "sdc")
     );
     assert_eq!(got[0].message, "count 3 is below the threshold of 10");
+    // Each says which cell, for a page that highlights it: the same place as its words.
+    assert_eq!(
+        got.iter()
+            .map(|f| f.cell.clone().map(|c| (c.row, c.column_index, c.column)))
+            .collect::<Vec<_>>(),
+        vec![
+            Some((3, 1, "n".to_string())),
+            Some((3, 1, "n".to_string())),
+            Some((3, 3, "deaths_count".to_string())),
+            Some((4, 3, "deaths_count".to_string())),
+        ]
+    );
+    assert!(
+        got.iter()
+            .all(|f| f.location == f.cell.as_ref().map(Cell::describe))
+    );
     // Not counts: ids, decimals, text, and files that are not tables.
     let plain = gates(serde_json::json!([{"name": "sdc", "kind": "disclosure"}]));
     assert!(run(&plain, "t.csv", b"id,value\n1,0.25\n2,3\n", 5).is_empty());
@@ -500,6 +516,7 @@ fn the_blocking_message_names_file_gate_and_cell() {
         rule: "small_count".into(),
         message: "count 3 is below the threshold of 10".into(),
         location: Some("row 3, column \"n\"".into()),
+        cell: None,
         needs_justification: false,
     };
     let warn = Finding {

@@ -213,6 +213,7 @@ impl AirlockRequest {
                         .filter(|m| !m.is_empty())
                         .unwrap_or_else(|| format!("{gate_name} failed this file")),
                     location: verdict.location.clone(),
+                    cell: None,
                     needs_justification,
                 });
             }
