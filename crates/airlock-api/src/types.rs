@@ -311,3 +311,44 @@ pub struct Error {
 pub struct Health {
     pub status: String,
 }
+
+/// A workspace whose airlock is on, and how to get a token for it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkspaceSummary {
+    pub id: String,
+    pub display_name: String,
+    /// The `aud` the workspace's API calls need.
+    pub token_audience: String,
+    /// The scope to ask the identity provider for (`{tokenAudience}/.default`).
+    pub scope: String,
+}
+
+/// `GET /api/workspaces`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct WorkspaceList {
+    pub workspaces: Vec<WorkspaceSummary>,
+}
+
+/// How the web app signs people in (`/api/app/config.json`); `signIn` is absent when the
+/// Function App has no web app registration (the page then says so).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sign_in: Option<WebSignIn>,
+}
+
+/// The web app's OpenID Connect client: authorization code with PKCE.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebSignIn {
+    /// `https://login.microsoftonline.com/{tenant}`: the page uses
+    /// `{authority}/oauth2/v2.0/authorize` and `/oauth2/v2.0/token`.
+    pub authority: String,
+    /// The web app's (single-page application) client id.
+    pub client_id: String,
+    /// The TRE-wide API's scope (lists the workspaces); each workspace's scope comes from
+    /// `GET /api/workspaces`.
+    pub api_scope: String,
+}

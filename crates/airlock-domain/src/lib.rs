@@ -10,6 +10,7 @@ pub mod events;
 pub mod gates;
 pub mod lifecycle;
 pub mod policy;
+pub mod preview;
 pub mod request;
 pub mod request_type;
 pub mod stages;

@@ -336,6 +336,8 @@ pub struct DraftFile {
 
 /// The history action of an issued link.
 pub const LINK_ISSUED: &str = "link issued";
+/// The history action of a preview of a file's content through the API.
+pub const FILE_PREVIEWED: &str = "file previewed";
 
 /// The history action written once a final status's clean-up has run (`Reconcile` re-drives
 /// final requests without it).
@@ -610,6 +612,26 @@ impl AirlockRequest {
             self.add_contributor(&by.id);
         }
         self.audit(ctx, by, LINK_ISSUED, note);
+        Applied::Changed
+    }
+
+    /// `by` was shown the content of `file` (a preview through the API). On the record once per
+    /// person and file until the status changes, like a link: looking again is not news, and a
+    /// page that re-renders cannot grow the record (at most one entry per file per person).
+    pub fn record_preview(&mut self, ctx: &Ctx, by: &User, file: &str) -> Applied {
+        let note = format!("preview of {file:?}");
+        if self
+            .links_issued
+            .iter()
+            .any(|l| l.by == by.id && l.note == note)
+        {
+            return Applied::Unchanged("this preview is already on the record".into());
+        }
+        self.links_issued.push(IssuedLink {
+            by: by.id.clone(),
+            note: note.clone(),
+        });
+        self.audit(ctx, by, FILE_PREVIEWED, format!("{} saw a {note}", by.id));
         Applied::Changed
     }
 

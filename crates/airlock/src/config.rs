@@ -186,6 +186,7 @@ impl Config {
                 ))
             })?;
         }
+        settings.web = web_settings(&get, &azure.blob_endpoint, settings.api_audience.as_deref())?;
         if let Some(v) = get("AIRLOCK_MAX_CONNECTIONS") {
             settings.max_connections = v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
                 ConfigError(format!(
@@ -254,6 +255,55 @@ fn rescan_config(
         tre_account_id: tre,
         workspace_account_id: workspace,
     }))
+}
+
+/// The origin (`scheme://host[:port]`) of a URL, with `{account}` in the host as `*`.
+fn origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split(['/', '?', '#']).next()?;
+    (!host.is_empty()).then(|| format!("{scheme}://{}", host.replace("{account}", "*")))
+}
+
+/// `AIRLOCK_WEB_AUTHORITY`, `AIRLOCK_WEB_CLIENT_ID` (both or neither) and
+/// `AIRLOCK_WEB_API_SCOPE` (default: the API audience's `/.default`).
+fn web_settings(
+    get: &dyn Fn(&str) -> Option<String>,
+    blob_endpoint: &str,
+    api_audience: Option<&str>,
+) -> Result<crate::app::WebSettings, ConfigError> {
+    let mut web = crate::app::WebSettings {
+        sign_in: None,
+        connect_origins: origin(blob_endpoint).into_iter().collect(),
+    };
+    match (get("AIRLOCK_WEB_AUTHORITY"), get("AIRLOCK_WEB_CLIENT_ID")) {
+        (None, None) => {}
+        (Some(authority), Some(client_id)) => {
+            let authority = authority.trim_end_matches('/').to_string();
+            let Some(authority_origin) = origin(&authority).filter(|o| o.starts_with("https://"))
+            else {
+                return Err(ConfigError(format!(
+                    "AIRLOCK_WEB_AUTHORITY must be an https URL (the identity provider, https://login.microsoftonline.com/TENANT), not {authority:?}"
+                )));
+            };
+            let scope = match (get("AIRLOCK_WEB_API_SCOPE"), api_audience) {
+                (Some(scope), _) => scope,
+                (None, Some(audience)) => format!("{audience}/.default"),
+                (None, None) => {
+                    return Err(ConfigError(
+                        "the web app's sign-in needs AIRLOCK_WEB_API_SCOPE or AIRLOCK_API_AUDIENCE (the TRE-wide API it lists workspaces with)".into(),
+                    ));
+                }
+            };
+            web.connect_origins.push(authority_origin);
+            web.sign_in = Some((authority, client_id, scope));
+        }
+        _ => {
+            return Err(ConfigError(
+                "AIRLOCK_WEB_AUTHORITY and AIRLOCK_WEB_CLIENT_ID go together (the web app's identity provider and its client id)".into(),
+            ));
+        }
+    }
+    Ok(web)
 }
 
 #[cfg(test)]
@@ -402,6 +452,49 @@ mod tests {
         );
         let err = Config::from_map(&settings).unwrap_err();
         assert!(err.0.contains("AIRLOCK_ARM_ENDPOINT"), "{err}");
+    }
+
+    #[test]
+    fn the_web_app_signs_in_only_when_told_how() {
+        let c = Config::from_map(&env(&azure())).unwrap();
+        assert_eq!(c.settings.web.sign_in, None);
+        assert_eq!(
+            c.settings.web.connect_origins,
+            vec!["https://*.blob.core.windows.net"]
+        );
+        let mut settings = env(&azure());
+        settings.insert(
+            "AIRLOCK_WEB_AUTHORITY".into(),
+            "https://login.microsoftonline.com/t/".into(),
+        );
+        // Half a registration is named, not ignored.
+        let err = Config::from_map(&settings).unwrap_err();
+        assert!(err.0.contains("AIRLOCK_WEB_CLIENT_ID"), "{err}");
+        settings.insert("AIRLOCK_WEB_CLIENT_ID".into(), "c1".into());
+        let err = Config::from_map(&settings).unwrap_err();
+        assert!(err.0.contains("AIRLOCK_WEB_API_SCOPE"), "{err}");
+        settings.insert("AIRLOCK_API_AUDIENCE".into(), "api://airlock".into());
+        let c = Config::from_map(&settings).unwrap();
+        assert_eq!(
+            c.settings.web.sign_in,
+            Some((
+                "https://login.microsoftonline.com/t".into(),
+                "c1".into(),
+                "api://airlock/.default".into()
+            ))
+        );
+        assert!(
+            c.settings
+                .web
+                .connect_origins
+                .contains(&"https://login.microsoftonline.com".to_string())
+        );
+        settings.insert(
+            "AIRLOCK_WEB_AUTHORITY".into(),
+            "http://login.example".into(),
+        );
+        let err = Config::from_map(&settings).unwrap_err();
+        assert!(err.0.contains("AIRLOCK_WEB_AUTHORITY"), "{err}");
     }
 
     #[test]

@@ -107,7 +107,7 @@ pub(super) fn matches_extension(sniffed: Sniffed, ext: &str) -> bool {
     }
 }
 
-pub(super) fn is_table(name: &str) -> Option<u8> {
+pub fn is_table(name: &str) -> Option<u8> {
     match extension(name).as_str() {
         "csv" => Some(b','),
         "tsv" => Some(b'\t'),

@@ -1045,3 +1045,42 @@ fn a_verdict_about_an_overwritten_copy_does_not_count_as_the_seals() {
     assert!(r.files[0].has_verdict_for_seal());
     assert_eq!(r.status, Status::InReview);
 }
+
+#[test]
+fn a_preview_is_on_the_record_once_per_person_and_file_until_the_status_changes() {
+    let ws = workspace(WorkspacePolicy::default());
+    let mut r = in_review(&ws, 2);
+    let rita = user("rita");
+    let length = |r: &AirlockRequest| r.history_head.length;
+    let before = length(&r);
+    assert_eq!(
+        r.record_preview(&ctx(&ws), &rita, "f0.csv"),
+        Applied::Changed
+    );
+    assert!(matches!(
+        r.record_preview(&ctx(&ws), &rita, "f0.csv"),
+        Applied::Unchanged(_)
+    ));
+    // Another file, another person: each on the record.
+    assert_eq!(
+        r.record_preview(&ctx(&ws), &rita, "f1.csv"),
+        Applied::Changed
+    );
+    assert_eq!(
+        r.record_preview(&ctx(&ws), &user("max"), "f0.csv"),
+        Applied::Changed
+    );
+    assert_eq!(length(&r), before + 3);
+    let last = r.history_tail.last().unwrap();
+    assert_eq!(
+        (last.action.as_str(), last.by.as_str()),
+        (FILE_PREVIEWED, "max")
+    );
+    assert!(last.message.as_deref().unwrap().contains("f0.csv"));
+    // A status change starts afresh: looking again is news.
+    r.cancel(&user("alice"), &ctx(&ws)).unwrap();
+    assert_eq!(
+        r.record_preview(&ctx(&ws), &rita, "f0.csv"),
+        Applied::Changed
+    );
+}

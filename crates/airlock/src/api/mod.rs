@@ -13,7 +13,10 @@ mod gates;
 mod history;
 mod links;
 mod lists;
+mod preview;
 mod requests;
+mod web;
+mod workspaces;
 pub use airlock_api::{types, view};
 
 use crate::app::Deps;
@@ -51,6 +54,7 @@ fn handler_path(documented: &str) -> String {
         .replace("{workspaceId}", "{ws}")
         .replace("{requestId}", "{id}")
         .replace("{gateName}", "{name}")
+        .replace("{asset}", "{name}")
 }
 
 async fn not_found() -> ApiError {

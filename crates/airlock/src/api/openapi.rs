@@ -6,10 +6,11 @@
 use super::types::{
     AuditTrail, CommentRequest, ContainerLink, CreateRequest, Error, GateAnswerReceipt,
     GateAnswerRequest, Health, JustifyRequest, RequestEnvelope, RequestList, ReviewRequest,
-    RevokeRequest, WorkspaceLimits,
+    RevokeRequest, WebConfig, WorkspaceLimits, WorkspaceList,
 };
-use super::{actions, comments, gates, history, links, lists, requests};
+use super::{actions, comments, gates, history, links, lists, preview, requests, web, workspaces};
 use crate::app::Deps;
+use crate::domain::preview::FilePreview;
 use crate::domain::request::{Comment, GateReport, SubmitContext};
 use axum::routing::{MethodRouter, get, post};
 use serde_json::{Map, Value, json};
@@ -303,6 +304,64 @@ pub(super) fn operations() -> Vec<Op> {
         },
         Op {
             method: "get",
+            path: "/api/workspaces/{workspaceId}/requests/{requestId}/preview",
+            summary: "A file as a page shows it: a table's first rows (numbered as the gates number them) with the gates' findings and a summary per column, or a text's first characters; with content=true a PNG or JPEG image's bytes. For those who may read the files (as for a download link); on the record once per person and file",
+            body: None,
+            status: 200,
+            response: "FilePreview",
+            params: {
+                let mut params = req();
+                params.push(Param {
+                    name: "file",
+                    location: "query",
+                    schema: json!({"type": "string"}),
+                    description: "the file's name in the request".into(),
+                });
+                params.push(query(
+                    "content",
+                    json!({"type": "boolean", "default": false}),
+                    "the image's bytes (PNG or JPEG only) instead of the preview document",
+                ));
+                params
+            },
+            secured: true,
+            handler: get(preview::preview),
+        },
+        Op {
+            method: "get",
+            path: "/api/workspaces",
+            summary: "The workspaces whose airlock is on, with the token audience and scope each needs (a token for the TRE-wide API or for any of them)",
+            body: None,
+            status: 200,
+            response: "WorkspaceList",
+            params: vec![],
+            secured: true,
+            handler: get(workspaces::list),
+        },
+        Op {
+            method: "get",
+            path: "/api/app",
+            summary: "The web app (a redirect to its page)",
+            body: None,
+            status: 308,
+            response: "text/html",
+            params: vec![],
+            secured: false,
+            handler: get(web::start),
+        },
+        Op {
+            method: "get",
+            path: "/api/app/{asset}",
+            summary: "The web app's files (index.html, app.js, auth.js, app.css) and config.json (WebConfig: how it signs in), with a Content-Security-Policy that allows nothing inline or from elsewhere",
+            body: None,
+            status: 200,
+            response: "text/html",
+            params: vec![path("asset")],
+            secured: false,
+            handler: get(web::asset),
+        },
+        Op {
+            method: "get",
             path: "/api/health",
             summary: "Liveness",
             body: None,
@@ -375,6 +434,9 @@ pub fn document() -> Value {
         ContainerLink,
         AuditTrail,
         WorkspaceLimits,
+        WorkspaceList,
+        WebConfig,
+        FilePreview,
         Error,
         Health
     );
@@ -423,6 +485,9 @@ pub fn document() -> Value {
         });
         let mut success = if op.response.is_empty() {
             json!({"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}})
+        } else if op.response.contains('/') {
+            // A media type, not a schema: the web app's files.
+            json!({"description": "OK", "content": {op.response: {"schema": {"type": "string"}}}})
         } else {
             json!({"description": "OK", "content": {"application/json": {"schema": schema_ref(op.response)}}})
         };

@@ -69,6 +69,19 @@ pub struct Settings {
     /// Files up to this size are hashed in the event delivery that found their copy, not
     /// through the `Work` queue (`limits::InlineHashes`); 0 queues every file.
     pub inline_hash_max_bytes: u64,
+    /// The web app's sign-in (none: the page says sign-in is not set up).
+    pub web: WebSettings,
+}
+
+/// What the web app needs to know that only the deployment knows.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WebSettings {
+    /// The identity provider (`https://login.microsoftonline.com/{tenant}`), the web app's
+    /// client id and the TRE-wide API's scope: all three, or no sign-in.
+    pub sign_in: Option<(String, String, String)>,
+    /// Origins the page may call besides its own (the identity provider's token endpoint,
+    /// the storage accounts the links point at): its Content-Security-Policy's `connect-src`.
+    pub connect_origins: Vec<String>,
 }
 
 impl Default for Settings {
@@ -83,6 +96,7 @@ impl Default for Settings {
             max_connections: 512,
             header_read_timeout: std::time::Duration::from_secs(120),
             inline_hash_max_bytes: 16 * 1024 * 1024,
+            web: WebSettings::default(),
         }
     }
 }

@@ -14,3 +14,4 @@ mod functions;
 mod gates;
 mod infra;
 mod lifecycle;
+mod web;
