@@ -12,6 +12,8 @@
 //! - [`rbac`]: the role assignments of `infra/rbac.json`, enforced on Azurite's Blob and Queue;
 //! - [`router`]: Event Grid's publish endpoint and the local token issuer, feeding the one
 //!   delivery engine (`airlock_testkit::delivery`);
+//! - [`sign_in`]: Entra ID's sign-in for the web app (authorization code with PKCE), with a
+//!   user and role picker instead of a password;
 //! - [`watcher`]: raises `BlobCreated` for Azurite (which emits no events) and scans;
 //! - [`stack`]: all of it plus the `handler` binary, started as the Functions host starts it;
 //! - [`supervisor`]: restarts the handler when it exits, as the Functions host does;
@@ -27,6 +29,7 @@ pub mod front;
 pub mod identity;
 pub mod rbac;
 pub mod router;
+pub mod sign_in;
 pub mod stack;
 pub mod supervisor;
 pub mod testing;

@@ -24,6 +24,8 @@ pub struct Router {
     pub topic_key: String,
     issuer: TokenIssuer,
     audience_of: Box<dyn Fn(&str) -> String + Send + Sync>,
+    /// The web app's sign-in (Entra ID's authorize and token endpoints).
+    pub sign_in: Arc<crate::sign_in::SignIn>,
     /// Fault injection: publishes answered 503 while this is above zero.
     failing_publishes: AtomicU32,
     /// Accounts Resource Manager was asked to have Defender scan again (the local Defender,
@@ -47,6 +49,7 @@ impl Router {
             topic_key,
             issuer: TokenIssuer::dev(),
             audience_of,
+            sign_in: Arc::default(),
             failing_publishes: AtomicU32::new(0),
             rescans: Default::default(),
             identity_header: uuid::Uuid::new_v4().to_string(),
@@ -85,6 +88,7 @@ impl Router {
             .route("/dead-letters", get(dead_letters))
             .route("/dead-letters/replay", post(replay))
             .with_state(self.clone())
+            .merge(crate::sign_in::routes(self.sign_in.clone()))
     }
 }
 

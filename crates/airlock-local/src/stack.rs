@@ -526,6 +526,9 @@ impl LocalStack {
                 format!("{router_url}/discovery/v2.0/keys"),
             )
             .env("AIRLOCK_API_AUDIENCE", "api://airlock")
+            // The web app signs in at the router, which answers as Entra ID (over TLS).
+            .env("AIRLOCK_WEB_AUTHORITY", &router_tls_url)
+            .env("AIRLOCK_WEB_CLIENT_ID", crate::sign_in::LOCAL_CLIENT_ID)
             .env("AIRLOCK_LOG_FORMAT", "json")
             .env("SSL_CERT_FILE", &ca_cert)
             .env("COSMOS_DISABLE_IMDS", "1")
@@ -645,6 +648,7 @@ impl LocalStack {
         }
         json!({
             "apiUrl": format!("{}/api", self.api_url),
+            "webUrl": format!("{}/api/app/", self.api_url),
             "routerUrl": self.router_url,
             "caCert": self.ca_cert,
             "blobEndpoint": self.blob_endpoint,

@@ -122,6 +122,10 @@ async fn main() {
     let t = &summary["tokens"]["ws-alpha"];
     println!("Airlock is running.");
     println!("  API:           {}", summary["apiUrl"].as_str().unwrap());
+    println!(
+        "  web app:       {} (your browser must trust the CA cert below: docs/web.md)",
+        summary["webUrl"].as_str().unwrap()
+    );
     println!("  CA cert:       {}", summary["caCert"].as_str().unwrap());
     println!("  details:       {}", file.display());
     println!(
