@@ -1,1 +1,1307 @@
+// The airlock in the browser: a researcher's requests, a checker's queue and evidence-first
+// review, all through the API (the page never reads storage for a preview).
+//
+// Safety rule for everything below: researcher content (file names, cells, texts, comments,
+// titles) only ever reaches the page as text (`textContent`, via `h`), never as markup; the
+// page has no `innerHTML`. Images come as PNG/JPEG bytes the API sniffed, shown from a blob:
+// URL. The Content-Security-Policy runs only this file and auth.js.
 
+import * as auth from "./auth.js";
+
+const main = document.getElementById("main");
+const statusLine = document.getElementById("status");
+let config = null; // { signIn: { authority, clientId, apiScope } }
+let workspaces = []; // [{ id, displayName, tokenAudience, scope }]
+let me = null; // claims of the API token
+
+// ---------------------------------------------------------------- small helpers
+
+/** An element with attributes and children; strings become text nodes, never markup. */
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith("on") && typeof v === "function") el.addEventListener(k.slice(2), v);
+    else if (k === "class") el.className = v;
+    else if (v === true) el.setAttribute(k, "");
+    else el.setAttribute(k, String(v));
+  }
+  for (const c of children.flat(Infinity)) {
+    if (c === undefined || c === null || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+function say(text) {
+  statusLine.textContent = text;
+}
+
+function show(...nodes) {
+  main.replaceChildren(...nodes);
+  main.focus({ preventScroll: true });
+}
+
+function failure(e) {
+  return h("p", { class: "error", role: "alert" }, String(e && e.message ? e.message : e));
+}
+
+function bytes(n) {
+  if (n < 1024) return `${n} B`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let v = n;
+  let i = -1;
+  do {
+    v /= 1024;
+    i++;
+  } while (v >= 1024 && i < units.length - 1);
+  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
+}
+
+function age(iso) {
+  const seconds = Math.max(0, (Date.now() - new Date(iso).getTime()) / 1000);
+  if (seconds < 90) return "just now";
+  if (seconds < 5400) return `${Math.round(seconds / 60)} min`;
+  if (seconds < 129600) return `${Math.round(seconds / 3600)} h`;
+  return `${Math.round(seconds / 86400)} days`;
+}
+
+const STATUS_CLASS = {
+  approved: "ok",
+  in_review: "info",
+  draft: "info",
+  rejected: "bad",
+  blocked_by_scan: "bad",
+  failed: "bad",
+  cancelled: "warn",
+  revoked: "warn",
+};
+
+function statusBadge(status) {
+  return h("span", { class: `badge ${STATUS_CLASS[status] || "info"}` }, status.replace(/_/g, " "));
+}
+
+const DECISION_WORDS = {
+  approved: "approve",
+  rejected: "reject",
+  changes_requested: "request changes",
+};
+
+function workspace(id) {
+  return workspaces.find((w) => w.id === id);
+}
+
+/** Calls the API for a workspace (or the TRE-wide API): JSON in, JSON out, errors in words. */
+async function api(ws, method, path, body) {
+  const scope = ws ? workspace(ws)?.scope : config.signIn.apiScope;
+  if (!scope) throw new Error(`unknown workspace ${ws}`);
+  const token = await auth.token(config.signIn, scope);
+  const response = await fetch(`/api${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body === undefined ? {} : { "content-type": "application/json" }),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (response.status === 204) return null;
+  const answer = await response.json().catch(() => null);
+  if (!response.ok) {
+    const message = answer?.error?.message || `${method} ${path}: ${response.status}`;
+    throw new Error(message);
+  }
+  return answer;
+}
+
+function requestPath(ws, id, tail = "") {
+  return `/workspaces/${encodeURIComponent(ws)}/requests/${encodeURIComponent(id)}${tail}`;
+}
+
+function hasRole(role) {
+  return Array.isArray(me?.roles) && me.roles.includes(role);
+}
+
+// ---------------------------------------------------------------- start
+
+async function start() {
+  try {
+    config = await (await fetch("config.json")).json();
+  } catch (e) {
+    show(failure(`could not load the page's settings: ${e}`));
+    return;
+  }
+  if (!config.signIn) {
+    show(
+      h("h1", {}, "Airlock"),
+      h(
+        "p",
+        { class: "error", role: "alert" },
+        "Sign-in is not set up for this airlock (AIRLOCK_WEB_AUTHORITY and AIRLOCK_WEB_CLIENT_ID). The command line works without it: see docs/cli.md.",
+      ),
+    );
+    return;
+  }
+  try {
+    const next = await auth.completeSignIn(config.signIn);
+    if (next) location.hash = next;
+  } catch (e) {
+    show(h("h1", {}, "Airlock"), failure(e), signInButton());
+    return;
+  }
+  if (!auth.signedIn()) {
+    show(
+      h("h1", {}, "Airlock"),
+      h("p", {}, "Export results from your workspace, import data into it, and review what crosses."),
+      signInButton(),
+    );
+    return;
+  }
+  try {
+    me = auth.claims(await auth.token(config.signIn, config.signIn.apiScope));
+    workspaces = (await api(null, "GET", "/workspaces")).workspaces;
+  } catch (e) {
+    show(h("h1", {}, "Airlock"), failure(e), signInButton());
+    return;
+  }
+  renderAccount();
+  window.addEventListener("hashchange", route);
+  await route();
+}
+
+function signInButton() {
+  return h(
+    "button",
+    { type: "button", onclick: () => auth.signIn(config.signIn, location.hash || "#/") },
+    "Sign in",
+  );
+}
+
+function renderAccount() {
+  const nav = document.getElementById("account");
+  nav.replaceChildren(
+    h("span", {}, `${me.name || me.oid} · ${(me.roles || []).join(", ") || "no roles"}`),
+    h(
+      "button",
+      {
+        type: "button",
+        class: "secondary",
+        onclick: () => {
+          auth.signOut();
+          location.hash = "#/";
+          location.reload();
+        },
+      },
+      "Sign out",
+    ),
+  );
+}
+
+async function route() {
+  const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+  try {
+    if (parts[0] === "r" && parts.length >= 3) {
+      if (parts[3] === "file") return await fileView(parts[1], parts[2], parts.slice(4).join("/"));
+      return await requestView(parts[1], parts[2]);
+    }
+    if (parts[0] === "new" && parts[1]) return newRequestView(parts[1], parts[2] || "export");
+    return await homeView();
+  } catch (e) {
+    show(failure(e), h("p", {}, h("a", { href: "#/" }, "Back to your requests")));
+  }
+}
+
+// ---------------------------------------------------------------- home: queue and requests
+
+async function homeView() {
+  document.title = "Airlock";
+  say("Loading your requests…");
+  const sections = [];
+  const awaiting = [];
+  for (const ws of workspaces) {
+    let page;
+    try {
+      page = await api(ws.id, "GET", `/workspaces/${encodeURIComponent(ws.id)}/requests?pageSize=100`);
+    } catch (e) {
+      sections.push(h("section", {}, h("h2", {}, ws.displayName), failure(e)));
+      continue;
+    }
+    const items = page.airlockRequests;
+    for (const item of items) {
+      if (item.allowedUserActions.includes("review")) awaiting.push({ ws, item });
+    }
+    const researcher = hasRole("WorkspaceResearcher") || hasRole("WorkspaceOwner");
+    sections.push(
+      h(
+        "section",
+        { "aria-labelledby": `ws-${ws.id}` },
+        h("h2", { id: `ws-${ws.id}` }, ws.displayName),
+        researcher
+          ? h(
+              "p",
+              { class: "row" },
+              h("a", { class: "button", href: `#/new/${encodeURIComponent(ws.id)}/export` }, "New export"),
+              h("a", { class: "button", href: `#/new/${encodeURIComponent(ws.id)}/import` }, "New import"),
+            )
+          : null,
+        requestTable(ws, items, "No requests yet."),
+      ),
+    );
+  }
+  const queue = h(
+    "section",
+    { "aria-labelledby": "queue" },
+    h("h2", { id: "queue" }, `Awaiting my review (${awaiting.length})`),
+    awaiting.length
+      ? h(
+          "table",
+          { class: "list" },
+          h(
+            "thead",
+            {},
+            h("tr", {}, h("th", {}, "Request"), h("th", {}, "Workspace"), h("th", {}, "Type"), h("th", {}, "Files"), h("th", {}, "Waiting"), h("th", {}, "Reviews")),
+          ),
+          h(
+            "tbody",
+            {},
+            awaiting.map(({ ws, item }) => {
+              const r = item.airlockRequest;
+              return h(
+                "tr",
+                {},
+                h("td", {}, h("a", { href: `#/r/${encodeURIComponent(ws.id)}/${encodeURIComponent(r.id)}` }, r.title)),
+                h("td", {}, ws.displayName),
+                h("td", {}, r.type),
+                h("td", {}, String(r.files.length)),
+                h("td", {}, age(r.updatedAt)),
+                h("td", {}, `${r.reviews.filter((v) => v.revision === r.revision).length} of ${r.reviewQuorum || 1} (yours pending)`),
+              );
+            }),
+          ),
+        )
+      : h("p", { class: "muted" }, hasRole("AirlockManager") ? "Nothing is waiting for you." : "You review nothing here (no airlock manager role)."),
+  );
+  show(h("h1", {}, "Requests"), queue, ...sections);
+  say(`${awaiting.length} waiting for your review`);
+}
+
+function requestTable(ws, items, empty) {
+  if (!items.length) return h("p", { class: "muted" }, empty);
+  return h(
+    "table",
+    { class: "list" },
+    h(
+      "thead",
+      {},
+      h("tr", {}, h("th", {}, "Title"), h("th", {}, "Type"), h("th", {}, "Status"), h("th", {}, "Revision"), h("th", {}, "Created by"), h("th", {}, "Updated")),
+    ),
+    h(
+      "tbody",
+      {},
+      items.map(({ airlockRequest: r }) =>
+        h(
+          "tr",
+          {},
+          h("td", {}, h("a", { href: `#/r/${encodeURIComponent(ws.id)}/${encodeURIComponent(r.id)}` }, r.title)),
+          h("td", {}, r.type),
+          h("td", {}, statusBadge(r.status)),
+          h("td", {}, String(r.revision || "—")),
+          h("td", {}, r.createdBy?.name || r.createdBy?.id),
+          h("td", {}, `${age(r.updatedAt)} ago`),
+        ),
+      ),
+    ),
+  );
+}
+
+// ---------------------------------------------------------------- a new request
+
+function newRequestView(ws, type) {
+  document.title = `New ${type} · Airlock`;
+  const title = h("input", { type: "text", id: "title", required: true, maxlength: 200, size: 60 });
+  const why = h("textarea", { id: "justification", required: true, maxlength: 4000 });
+  const form = h(
+    "form",
+    {
+      onsubmit: async (event) => {
+        event.preventDefault();
+        try {
+          say("Creating the request…");
+          const made = await api(ws, "POST", `/workspaces/${encodeURIComponent(ws)}/requests`, {
+            type,
+            title: title.value,
+            businessJustification: why.value,
+          });
+          location.hash = `#/r/${encodeURIComponent(ws)}/${encodeURIComponent(made.airlockRequest.id)}`;
+        } catch (e) {
+          form.append(failure(e));
+        }
+      },
+    },
+    h("p", {}, h("label", { for: "title" }, "Title"), h("br"), title),
+    h("p", {}, h("label", { for: "justification" }, "Why these data need to cross"), h("br"), why),
+    h("button", { type: "submit" }, `Create the ${type} request`),
+  );
+  show(
+    h("p", {}, h("a", { href: "#/" }, "← Requests")),
+    h("h1", {}, `New ${type} in ${workspace(ws)?.displayName || ws}`),
+    form,
+  );
+  title.focus();
+}
+
+// ---------------------------------------------------------------- a request
+
+/** This reviewer's votes on this revision's files, kept in this tab until sent. */
+function votesFor(r) {
+  const key = `airlock.votes.${r.id}.${r.revision}`;
+  return {
+    get: () => JSON.parse(sessionStorage.getItem(key) || "{}"),
+    set(name, decision) {
+      const v = this.get();
+      v[name] = decision;
+      sessionStorage.setItem(key, JSON.stringify(v));
+    },
+    clear: () => sessionStorage.removeItem(key),
+  };
+}
+
+function gateState(file) {
+  const findings = file.findings || [];
+  if (findings.some((f) => f.mode === "block")) return h("span", { class: "badge bad" }, `blocked · ${findings.length} finding(s)`);
+  if (findings.some((f) => f.mode === "warn")) return h("span", { class: "badge warn" }, `warning · ${findings.length} finding(s)`);
+  if (file.sha256) return h("span", { class: "badge ok" }, "no findings");
+  return h("span", { class: "muted" }, "not checked yet");
+}
+
+function scanState(file) {
+  if (!file.scan) return h("span", { class: "muted" }, "—");
+  const clean = file.scan.result === "No threats found";
+  return h("span", { class: `badge ${clean ? "ok" : "bad"}` }, clean ? "clean" : file.scan.result);
+}
+
+async function requestView(ws, id) {
+  say("Loading the request…");
+  const envelope = await api(ws, "GET", requestPath(ws, id));
+  const r = envelope.airlockRequest;
+  const actions = envelope.allowedUserActions;
+  document.title = `${r.title} · Airlock`;
+  const votes = votesFor(r);
+  const mine = votes.get();
+  const canReview = actions.includes("review");
+  const fileLink = (f) =>
+    h("a", { href: `#/r/${encodeURIComponent(ws)}/${encodeURIComponent(id)}/file/${encodeURIComponent(f.name)}` }, f.name);
+  const files = h(
+    "table",
+    { class: "list", "aria-label": "Files" },
+    h(
+      "thead",
+      {},
+      h(
+        "tr",
+        {},
+        h("th", {}, "File"),
+        h("th", {}, "Size"),
+        h("th", {}, "Malware scan"),
+        h("th", {}, "Gates"),
+        h("th", {}, canReview ? "Your vote" : "Decision"),
+        h("th", {}, "What it is"),
+      ),
+    ),
+    h(
+      "tbody",
+      {},
+      r.files.map((f) =>
+        h(
+          "tr",
+          {},
+          h("td", {}, fileLink(f), f.sha256 ? h("div", { class: "muted" }, `sha256 ${f.sha256.slice(0, 12)}…`) : null),
+          h("td", {}, bytes(f.size)),
+          h("td", {}, scanState(f)),
+          h("td", {}, gateState(f), f.justification ? h("div", {}, `Justified: ${f.justification.text}`) : null),
+          h(
+            "td",
+            {},
+            canReview
+              ? mine[f.name]
+                ? h("span", { class: `badge ${mine[f.name] === "approved" ? "ok" : "warn"}` }, DECISION_WORDS[mine[f.name]])
+                : h("span", { class: "muted" }, "not yet")
+              : f.decision
+                ? h("span", { class: "badge info" }, f.decision.replace(/_/g, " "))
+                : "—",
+          ),
+          h("td", {}, f.description || "", f.disclosureControls ? h("div", { class: "muted" }, `Controls: ${f.disclosureControls}`) : null),
+        ),
+      ),
+    ),
+  );
+  const facts = h(
+    "dl",
+    { class: "facts" },
+    h("dt", {}, "Status"),
+    h("dd", {}, statusBadge(r.status), r.statusMessage ? ` ${r.statusMessage}` : ""),
+    h("dt", {}, "Type"),
+    h("dd", {}, r.type),
+    h("dt", {}, "Workspace"),
+    h("dd", {}, workspace(ws)?.displayName || ws),
+    h("dt", {}, "Created by"),
+    h("dd", {}, `${r.createdBy?.name || r.createdBy?.id}, ${new Date(r.createdAt).toLocaleString()}`),
+    h("dt", {}, "Revision"),
+    h("dd", {}, String(r.revision)),
+    h("dt", {}, "Justification"),
+    h("dd", {}, r.businessJustification),
+    r.purpose ? [h("dt", {}, "Purpose"), h("dd", {}, r.purpose)] : null,
+    r.reviewQuorum ? [h("dt", {}, "Reviews needed"), h("dd", {}, `${r.reviewQuorum} independent (blinded until all are in)`)] : null,
+  );
+  const parts = [
+    h("p", {}, h("a", { href: "#/" }, "← Requests")),
+    h("h1", {}, r.title),
+    h("div", { class: "row" }, h("div", { class: "grow" }, facts)),
+  ];
+  if (r.status === "draft" && actions.includes("submit")) parts.push(uploadPanel(ws, r));
+  parts.push(h("h2", {}, `Files (${r.files.length})`));
+  parts.push(r.files.length ? files : h("p", { class: "muted" }, "Files are listed here once the request is submitted."));
+  if (canReview) parts.push(reviewPanel(ws, r, votes));
+  if (r.status === "approved" && actions.includes("link")) parts.push(downloadPanel(ws, r));
+  if (r.status === "in_review" && actions.includes("justify")) parts.push(justifyPanel(ws, r));
+  const gates = h("section", { "aria-labelledby": "gates" }, h("h2", { id: "gates" }, "Gate report"), h("p", { class: "muted" }, "Loading…"));
+  const history = h("section", { "aria-labelledby": "history" }, h("h2", { id: "history" }, "History"), h("p", { class: "muted" }, "Loading…"));
+  parts.push(gates, commentsPanel(ws, r, actions), history);
+  if (actions.includes("cancel")) {
+    parts.push(
+      h(
+        "p",
+        {},
+        h(
+          "button",
+          {
+            type: "button",
+            class: "secondary",
+            onclick: async () => {
+              if (await confirmDialog("Cancel this request? Its files are deleted and it cannot be undone.")) {
+                await act(ws, r, "cancel");
+              }
+            },
+          },
+          "Cancel the request",
+        ),
+      ),
+    );
+  }
+  show(...parts);
+  say(`${r.title}: ${r.status.replace(/_/g, " ")}`);
+  loadGates(ws, r, gates);
+  loadHistory(ws, r, history);
+}
+
+async function act(ws, r, action, body) {
+  try {
+    say(`${action}…`);
+    await api(ws, "POST", requestPath(ws, r.id, `/${action}`), body);
+    say(`${action}: done`);
+    await requestView(ws, r.id);
+  } catch (e) {
+    say(`${action}: ${e.message}`);
+    main.prepend(failure(e));
+  }
+}
+
+async function loadGates(ws, r, section) {
+  try {
+    const report = await api(ws, "GET", requestPath(ws, r.id, "/gates"));
+    section.replaceChildren(
+      h("h2", { id: "gates" }, "Gate report"),
+      h(
+        "table",
+        { class: "list" },
+        h("thead", {}, h("tr", {}, h("th", {}, "Gate"), h("th", {}, "State"), h("th", {}, "Findings"))),
+        h(
+          "tbody",
+          {},
+          report.gates.map((g) => {
+            const findings = (g.files || []).flatMap((f) => (f.findings || []).map((x) => ({ file: f.name, ...x })));
+            const cls = { passed: "ok", warned: "warn", blocked: "bad" }[g.state] || "info";
+            return h(
+              "tr",
+              {},
+              h("td", {}, g.name),
+              h("td", {}, h("span", { class: `badge ${cls}` }, g.state)),
+              h(
+                "td",
+                {},
+                findings.length
+                  ? h(
+                      "ul",
+                      { class: "plain" },
+                      findings.slice(0, 20).map((x) => h("li", {}, `${x.file}: ${x.message}${x.location ? ` (${x.location})` : ""}`)),
+                    )
+                  : h("span", { class: "muted" }, "none"),
+              ),
+            );
+          }),
+        ),
+      ),
+    );
+  } catch (e) {
+    section.replaceChildren(h("h2", { id: "gates" }, "Gate report"), failure(e));
+  }
+}
+
+async function loadHistory(ws, r, section) {
+  try {
+    const trail = await api(ws, "GET", requestPath(ws, r.id, "/history"));
+    section.replaceChildren(
+      h("h2", { id: "history" }, "History"),
+      h("p", {}, trail.verified ? h("span", { class: "badge ok" }, "✓ hash chain verified") : h("span", { class: "badge bad" }, "✗ hash chain does not verify")),
+      h(
+        "table",
+        { class: "list" },
+        h("thead", {}, h("tr", {}, h("th", {}, "When"), h("th", {}, "Who"), h("th", {}, "What"), h("th", {}, "Status"), h("th", {}, "Details"))),
+        h(
+          "tbody",
+          {},
+          trail.history.map((e) =>
+            h(
+              "tr",
+              {},
+              h("td", {}, new Date(e.at).toLocaleString()),
+              h("td", {}, e.by),
+              h("td", {}, e.action),
+              h("td", {}, e.to ? `${e.from || ""} → ${e.to}` : ""),
+              h("td", {}, e.message || ""),
+            ),
+          ),
+        ),
+      ),
+    );
+  } catch (e) {
+    section.replaceChildren(h("h2", { id: "history" }, "History"), failure(e));
+  }
+}
+
+function commentsPanel(ws, r, actions) {
+  const list = (r.comments || []).map((c) =>
+    h(
+      "div",
+      { class: "comment" },
+      h("strong", {}, c.by?.name || c.by?.id),
+      h("span", { class: "muted" }, ` · ${new Date(c.at).toLocaleString()}${c.file ? ` · on ${c.file}` : ""}${c.visibility === "reviewers" ? " · reviewers only" : ""}`),
+      h("div", {}, c.text),
+    ),
+  );
+  const text = h("textarea", { id: "comment-text", maxlength: 8000 });
+  const form = actions.includes("comment")
+    ? h(
+        "form",
+        {
+          onsubmit: async (event) => {
+            event.preventDefault();
+            if (!text.value.trim()) return;
+            try {
+              await api(ws, "POST", requestPath(ws, r.id, "/comments"), { text: text.value });
+              await requestView(ws, r.id);
+            } catch (e) {
+              form.append(failure(e));
+            }
+          },
+        },
+        h("label", { for: "comment-text" }, "Add a comment (shown as plain text)"),
+        h("br"),
+        text,
+        h("br"),
+        h("button", { type: "submit" }, "Comment"),
+      )
+    : null;
+  return h(
+    "section",
+    { "aria-labelledby": "comments" },
+    h("h2", { id: "comments" }, `Comments (${list.length})`),
+    list.length ? list : h("p", { class: "muted" }, "No comments."),
+    form,
+  );
+}
+
+// ---------------------------------------------------------------- reviewing
+
+function reviewPanel(ws, r, votes) {
+  const current = votes.get();
+  const explanation = h("textarea", { id: "explanation", maxlength: 4000 });
+  const rows = r.files.map((f) => {
+    const name = `vote-${f.name}`;
+    const choice = (value, label) =>
+      h(
+        "label",
+        { class: "muted" },
+        h("input", {
+          type: "radio",
+          name,
+          value,
+          checked: current[f.name] === value,
+          onchange: () => votes.set(f.name, value),
+        }),
+        ` ${label} `,
+      );
+    return h(
+      "fieldset",
+      {},
+      h("legend", {}, f.name),
+      choice("approved", "Approve"),
+      choice("rejected", "Reject"),
+      choice("changes_requested", "Request changes"),
+    );
+  });
+  const send = h(
+    "button",
+    {
+      type: "button",
+      onclick: async () => {
+        const chosen = votes.get();
+        const missing = r.files.filter((f) => !chosen[f.name]).map((f) => f.name);
+        if (missing.length) {
+          say(`Decide every file first: ${missing.join(", ")}`);
+          main.prepend(failure(`Decide every file first: ${missing.join(", ")}`));
+          return;
+        }
+        const needsWhy = Object.values(chosen).some((d) => d !== "approved");
+        if (needsWhy && !explanation.value.trim()) {
+          explanation.focus();
+          say("A rejection or a request for changes needs an explanation.");
+          return;
+        }
+        const summary = r.files.map((f) => `${f.name}: ${DECISION_WORDS[chosen[f.name]]}`).join("\n");
+        if (!(await confirmDialog(`Send this review of revision ${r.revision}? It cannot be taken back.\n\n${summary}`))) return;
+        send.disabled = true;
+        await act(ws, r, "review", {
+          revision: r.revision,
+          explanation: explanation.value.trim() || "Reviewed file by file.",
+          files: r.files.map((f) => ({ name: f.name, decision: chosen[f.name] })),
+        });
+        votes.clear();
+      },
+    },
+    "Send my review",
+  );
+  return h(
+    "section",
+    { class: "panel", "aria-labelledby": "review" },
+    h("h2", { id: "review" }, "Your review"),
+    r.reviewQuorum > 1
+      ? h("p", { class: "muted" }, "Blinded: you see only your own review until every independent reviewer has sent theirs.")
+      : null,
+    h("p", {}, "Open each file to see it with its findings; decide each one here or there (keys a, r, c)."),
+    rows,
+    h("p", {}, h("label", { for: "explanation" }, "Explanation (required to reject or request changes)"), h("br"), explanation),
+    send,
+  );
+}
+
+function justifyPanel(ws, r) {
+  const flagged = r.files.filter((f) => (f.findings || []).some((x) => x.needsJustification));
+  if (!flagged.length) return null;
+  return h(
+    "section",
+    { class: "panel", "aria-labelledby": "justify" },
+    h("h2", { id: "justify" }, "Justify the warnings"),
+    flagged.map((f) => {
+      const text = h("textarea", { id: `justify-${f.name}`, maxlength: 4000 }, f.justification?.text || "");
+      return h(
+        "form",
+        {
+          onsubmit: async (event) => {
+            event.preventDefault();
+            await act(ws, r, "justify", { file: f.name, justification: text.value });
+          },
+        },
+        h("label", { for: `justify-${f.name}` }, `Why the findings in ${f.name} are acceptable`),
+        h("br"),
+        text,
+        h("br"),
+        h("button", { type: "submit" }, "Send"),
+      );
+    }),
+  );
+}
+
+/** A modal question with Confirm and Cancel; resolves to the answer. */
+function confirmDialog(question) {
+  return new Promise((resolve) => {
+    const dialog = h(
+      "dialog",
+      { "aria-labelledby": "confirm-q" },
+      h("p", { id: "confirm-q", style: null }, question),
+      h(
+        "form",
+        { method: "dialog", class: "row" },
+        h("button", { type: "submit", value: "yes" }, "Confirm"),
+        h("button", { type: "submit", value: "no", class: "secondary" }, "Cancel"),
+      ),
+    );
+    dialog.querySelector("#confirm-q").style.whiteSpace = "pre-wrap";
+    dialog.addEventListener("close", () => {
+      resolve(dialog.returnValue === "yes");
+      dialog.remove();
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+  });
+}
+
+// ---------------------------------------------------------------- a file, with its evidence
+
+async function fileView(ws, id, name) {
+  const envelope = await api(ws, "GET", requestPath(ws, id));
+  const r = envelope.airlockRequest;
+  const canReview = envelope.allowedUserActions.includes("review");
+  const index = r.files.findIndex((f) => f.name === name);
+  if (index < 0) throw new Error(`${name} is not a file of this request`);
+  document.title = `${name} · Airlock`;
+  say(`Loading ${name}…`);
+  const started = performance.now();
+  const preview = await api(ws, "GET", requestPath(ws, id, `/preview?file=${encodeURIComponent(name)}`));
+  const votes = votesFor(r);
+  const go = (i) => {
+    if (i >= 0 && i < r.files.length) {
+      location.hash = `#/r/${encodeURIComponent(ws)}/${encodeURIComponent(id)}/file/${encodeURIComponent(r.files[i].name)}`;
+    }
+  };
+  const voteButtons = canReview
+    ? h(
+        "div",
+        { class: "votes", role: "group", "aria-label": `Your vote on ${name}` },
+        ["approved", "rejected", "changes_requested"].map((d) =>
+          h(
+            "button",
+            {
+              type: "button",
+              class: d === "approved" ? "" : "secondary",
+              "aria-pressed": votes.get()[name] === d ? "true" : "false",
+              onclick: (event) => {
+                votes.set(name, d);
+                for (const b of event.target.parentNode.children) b.setAttribute("aria-pressed", "false");
+                event.target.setAttribute("aria-pressed", "true");
+                say(`${name}: ${DECISION_WORDS[d]} (sent with your review)`);
+              },
+            },
+            DECISION_WORDS[d][0].toUpperCase() + DECISION_WORDS[d].slice(1),
+          ),
+        ),
+      )
+    : null;
+  const nav = h(
+    "p",
+    { class: "row" },
+    h("a", { href: `#/r/${encodeURIComponent(ws)}/${encodeURIComponent(id)}` }, `← ${r.title}`),
+    h("button", { type: "button", class: "secondary", disabled: index === 0, onclick: () => go(index - 1) }, "Previous file"),
+    h("span", {}, `File ${index + 1} of ${r.files.length}`),
+    h("button", { type: "button", class: "secondary", disabled: index === r.files.length - 1, onclick: () => go(index + 1) }, "Next file"),
+  );
+  const file = r.files[index];
+  const facts = h(
+    "dl",
+    { class: "facts" },
+    h("dt", {}, "Size"),
+    h("dd", {}, bytes(preview.size)),
+    h("dt", {}, "sha256"),
+    h("dd", {}, h("code", {}, preview.sha256 || "—")),
+    h("dt", {}, "Malware scan"),
+    h("dd", {}, scanState(file)),
+    h("dt", {}, "Gates"),
+    h("dd", {}, gateState(file)),
+    file.description ? [h("dt", {}, "What it is"), h("dd", {}, file.description)] : null,
+    file.disclosureControls ? [h("dt", {}, "Controls"), h("dd", {}, file.disclosureControls)] : null,
+    file.justification ? [h("dt", {}, "Justification"), h("dd", {}, file.justification.text)] : null,
+  );
+  const findings = (preview.findings || []).length
+    ? h(
+        "section",
+        { "aria-labelledby": "findings" },
+        h("h2", { id: "findings" }, `Findings (${preview.findings.length})`),
+        h(
+          "ul",
+          {},
+          preview.findings.map((f) =>
+            h(
+              "li",
+              {},
+              h("span", { class: `badge ${f.mode === "block" ? "bad" : "warn"}` }, f.mode),
+              ` ${f.gate} · ${f.rule}: ${f.message}${f.location ? ` (${f.location})` : ""} `,
+              f.cell
+                ? h(
+                    "button",
+                    {
+                      type: "button",
+                      class: "secondary",
+                      onclick: () => document.querySelector(".grid-wrap")?.reveal(f.cell.row, f.cell.columnIndex),
+                    },
+                    `Show row ${f.cell.row}`,
+                  )
+                : null,
+            ),
+          ),
+        ),
+      )
+    : null;
+  const keys = h(
+    "p",
+    { class: "keys", id: "keys" },
+    "Keys: ",
+    h("kbd", {}, "j"),
+    " next file · ",
+    h("kbd", {}, "k"),
+    " previous file",
+    canReview ? [" · ", h("kbd", {}, "a"), " approve · ", h("kbd", {}, "r"), " reject · ", h("kbd", {}, "c"), " request changes"] : null,
+  );
+  const body = await renderPreview(ws, id, preview);
+  show(
+    nav,
+    h("h1", {}, name),
+    h("div", { class: "row" }, h("div", { class: "grow" }, preview.note ? h("p", { class: "muted" }, preview.note) : null, body), h("aside", { class: "side panel", "aria-label": "About this file" }, facts, voteButtons ? [h("h2", {}, "Your vote"), voteButtons] : null)),
+    findings,
+    keys,
+  );
+  say(`${name} shown in ${Math.round(performance.now() - started)} ms`);
+  document.onkeydown = (event) => {
+    if (event.target.closest("input, textarea, select, button, dialog") && event.key !== "Escape") return;
+    if (event.altKey || event.ctrlKey || event.metaKey) return;
+    if (event.key === "j") go(index + 1);
+    else if (event.key === "k") go(index - 1);
+    else if (canReview && ["a", "r", "c"].includes(event.key)) {
+      const d = { a: "approved", r: "rejected", c: "changes_requested" }[event.key];
+      voteButtons.children[["approved", "rejected", "changes_requested"].indexOf(d)].click();
+    }
+  };
+}
+
+async function renderPreview(ws, id, preview) {
+  if (preview.kind === "table") return tableView(preview);
+  if (preview.kind === "text") return h("pre", { class: "text", tabindex: 0, "aria-label": "File content" }, preview.text);
+  if (preview.kind === "image") {
+    const token = await auth.token(config.signIn, workspace(ws).scope);
+    const response = await fetch(`/api${requestPath(ws, id, `/preview?file=${encodeURIComponent(preview.name)}&content=true`)}`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    if (!response.ok) return failure(`the image could not be loaded (${response.status})`);
+    const blob = await response.blob();
+    const type = blob.type === "image/png" || blob.type === "image/jpeg" ? blob.type : "application/octet-stream";
+    const url = URL.createObjectURL(new Blob([blob], { type }));
+    return h("img", { class: "preview", src: url, alt: `The image ${preview.name}` });
+  }
+  return h("p", { class: "muted" }, "This file is not shown here; its details are beside.");
+}
+
+const ROW_HEIGHT = 26;
+
+/** A table with row numbers, sorting, hideable columns, flagged cells and virtual scrolling. */
+function tableView(preview) {
+  const columns = preview.columns.length ? preview.columns : (preview.rows[0]?.cells || []).map((_, i) => `column ${i + 1}`);
+  const flags = new Map(); // "row:col" -> [finding]
+  for (const f of preview.findings || []) {
+    if (!f.cell) continue;
+    const key = `${f.cell.row}:${f.cell.columnIndex}`;
+    flags.set(key, [...(flags.get(key) || []), f]);
+  }
+  let rows = preview.rows.slice();
+  const hidden = new Set();
+  let sort = null; // { column, ascending }
+  const wrap = h("div", { class: "grid-wrap", tabindex: 0, role: "region", "aria-label": `Table ${preview.name}, ${rows.length} rows` });
+  const tip = h("div", { class: "tip", role: "tooltip", id: "cell-tip", hidden: true });
+  document.body.querySelectorAll(".tip").forEach((t) => t.remove());
+  document.body.append(tip);
+  const table = h("table", { class: "grid", role: "grid", "aria-rowcount": String(rows.length + 1) });
+  const thead = h("thead");
+  const tbody = h("tbody");
+  table.append(thead, tbody);
+  const spacer = h("div");
+  wrap.append(table, spacer);
+
+  const visible = () => columns.map((_, i) => i).filter((i) => !hidden.has(i));
+
+  function renderHead() {
+    thead.replaceChildren(
+      h(
+        "tr",
+        { "aria-rowindex": "1" },
+        h("th", { class: "rownum", scope: "col" }, "row"),
+        visible().map((i) =>
+          h(
+            "th",
+            { scope: "col", "aria-sort": sort?.column === i ? (sort.ascending ? "ascending" : "descending") : "none" },
+            h(
+              "button",
+              {
+                type: "button",
+                class: "sort",
+                title: `Sort by ${columns[i]}`,
+                onclick: () => {
+                  sort = { column: i, ascending: sort?.column === i ? !sort.ascending : true };
+                  const numeric = rows.every((r) => r.cells[i] === undefined || r.cells[i] === "" || !Number.isNaN(Number(r.cells[i].replace(/,/g, ""))));
+                  rows.sort((a, b) => {
+                    const x = a.cells[i] ?? "";
+                    const y = b.cells[i] ?? "";
+                    const c = numeric ? Number(x.replace(/,/g, "")) - Number(y.replace(/,/g, "")) : x.localeCompare(y);
+                    return sort.ascending ? c : -c;
+                  });
+                  renderHead();
+                  renderBody();
+                },
+              },
+              columns[i],
+              sort?.column === i ? (sort.ascending ? " ▲" : " ▼") : "",
+            ),
+          ),
+        ),
+      ),
+    );
+  }
+
+  function cell(row, i) {
+    const value = row.cells[i] ?? "";
+    const found = flags.get(`${row.row}:${i}`);
+    if (!found) return h("td", {}, value);
+    const worst = found.some((f) => f.mode === "block") ? "block" : "warn";
+    const words = found.map((f) => `${f.gate} · ${f.rule}: ${f.message}`).join("; ");
+    const td = h(
+      "td",
+      { class: `flag-${worst}`, tabindex: 0, "aria-label": `${value}. Flagged: ${words}`, "data-row": row.row, "data-col": i },
+      value,
+    );
+    const showTip = () => {
+      tip.textContent = words;
+      tip.hidden = false;
+      const box = td.getBoundingClientRect();
+      tip.style.left = `${Math.min(box.left, window.innerWidth - 460)}px`;
+      tip.style.top = `${box.bottom + 4}px`;
+      td.setAttribute("aria-describedby", "cell-tip");
+    };
+    const hideTip = () => {
+      tip.hidden = true;
+      td.removeAttribute("aria-describedby");
+    };
+    td.addEventListener("mouseenter", showTip);
+    td.addEventListener("focus", showTip);
+    td.addEventListener("mouseleave", hideTip);
+    td.addEventListener("blur", hideTip);
+    return td;
+  }
+
+  let drawn = "";
+  function renderBody(force = true) {
+    const top = wrap.scrollTop;
+    const height = wrap.clientHeight || 600;
+    const first = Math.max(0, Math.floor(top / ROW_HEIGHT) - 10);
+    const last = Math.min(rows.length, first + Math.ceil(height / ROW_HEIGHT) + 20);
+    // Scrolling within the rows already drawn draws nothing (and keeps the focus where it is).
+    if (!force && drawn === `${first}:${last}`) return;
+    drawn = `${first}:${last}`;
+    const focused = wrap.contains(document.activeElement) ? document.activeElement.dataset : null;
+    const shown = visible();
+    const slice = rows.slice(first, last).map((row, k) =>
+      h("tr", { "aria-rowindex": String(first + k + 2) }, h("td", { class: "rownum" }, String(row.row)), shown.map((i) => cell(row, i))),
+    );
+    tbody.replaceChildren(
+      h("tr", { "aria-hidden": "true" }, h("td", { style: null, colspan: String(shown.length + 1), class: "pad-top" })),
+      ...slice,
+      h("tr", { "aria-hidden": "true" }, h("td", { colspan: String(shown.length + 1), class: "pad-bottom" })),
+    );
+    tbody.firstChild.firstChild.style.height = `${first * ROW_HEIGHT}px`;
+    tbody.firstChild.firstChild.style.padding = "0";
+    tbody.firstChild.firstChild.style.border = "0";
+    tbody.lastChild.firstChild.style.height = `${(rows.length - last) * ROW_HEIGHT}px`;
+    tbody.lastChild.firstChild.style.padding = "0";
+    tbody.lastChild.firstChild.style.border = "0";
+    if (focused?.row) wrap.querySelector(`td[data-row="${focused.row}"][data-col="${focused.col}"]`)?.focus();
+  }
+
+  let pending = false;
+  wrap.addEventListener("scroll", () => {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(() => {
+      pending = false;
+      renderBody(false);
+    });
+  });
+
+  const toggles = h(
+    "details",
+    {},
+    h("summary", {}, "Columns"),
+    h(
+      "div",
+      { class: "row" },
+      columns.map((c, i) =>
+        h(
+          "label",
+          {},
+          h("input", {
+            type: "checkbox",
+            checked: true,
+            onchange: (event) => {
+              if (event.target.checked) hidden.delete(i);
+              else hidden.add(i);
+              renderHead();
+              renderBody();
+            },
+          }),
+          ` ${c}`,
+        ),
+      ),
+    ),
+  );
+
+  const summaries = h(
+    "details",
+    { open: true },
+    h("summary", {}, `Column summaries (over ${rows.length} rows${preview.truncated ? " shown" : ""})`),
+    h(
+      "table",
+      { class: "list" },
+      h(
+        "thead",
+        {},
+        h("tr", {}, ["Column", "Numbers", "Missing", "Min", "Min > 0", "Max", "Sum", "Multiples of 5", "Of 10"].map((t) => h("th", { scope: "col" }, t))),
+      ),
+      h(
+        "tbody",
+        {},
+        (preview.summaries || []).map((s) =>
+          h(
+            "tr",
+            {},
+            h("th", { scope: "row" }, s.column),
+            h("td", {}, String(s.numbers)),
+            h("td", {}, String(s.missing)),
+            h("td", {}, s.min ?? "—"),
+            h("td", {}, s.minAboveZero ?? "—"),
+            h("td", {}, s.max ?? "—"),
+            h("td", {}, s.sum ?? "—"),
+            h("td", {}, s.wholeNumbers ? `${s.multiplesOf5} of ${s.wholeNumbers}` : "—"),
+            h("td", {}, s.wholeNumbers ? `${s.multiplesOf10} of ${s.wholeNumbers}` : "—"),
+          ),
+        ),
+      ),
+    ),
+  );
+  /** Scrolls to a flagged cell (showing its column if hidden) and focuses it. */
+  wrap.reveal = (rowNumber, column) => {
+    const index = rows.findIndex((r) => r.row === rowNumber);
+    if (index < 0) return;
+    if (hidden.delete(column)) {
+      toggles.querySelectorAll("input")[column].checked = true;
+      renderHead();
+    }
+    wrap.scrollTop = Math.max(0, index * ROW_HEIGHT - wrap.clientHeight / 2);
+    renderBody();
+    wrap.querySelector(`td[data-row="${rowNumber}"][data-col="${column}"]`)?.focus();
+  };
+  renderHead();
+  requestAnimationFrame(renderBody);
+  renderBody();
+  return h("div", {}, toggles, wrap, summaries);
+}
+
+// ---------------------------------------------------------------- uploading (researchers)
+
+const BLOCK = 4 * 1024 * 1024;
+const PARALLEL = 4;
+
+/** The blob URL of `path` in the container the link names, with the link's signature. */
+function blobUrl(containerUrl, path) {
+  const [base, query] = containerUrl.split("?");
+  const encoded = path.split("/").map(encodeURIComponent).join("/");
+  return `${base}/${encoded}?${query}`;
+}
+
+async function storage(url, init) {
+  const response = await fetch(url, init);
+  if (!response.ok) {
+    const text = await response.text().catch(() => "");
+    const code = (text.match(/<Code>([^<]*)<\/Code>/) || [])[1];
+    throw new Error(`storage answered ${response.status}${code ? ` ${code}` : ""}`);
+  }
+  return response;
+}
+
+/** Uploads one file in blocks, several at once, reporting progress. */
+async function uploadFile(containerUrl, path, file, progress) {
+  const url = blobUrl(containerUrl, path);
+  const headers = { "x-ms-version": "2021-08-06" };
+  if (file.size <= BLOCK) {
+    await storage(url, { method: "PUT", headers: { ...headers, "x-ms-blob-type": "BlockBlob" }, body: file });
+    progress(file.size);
+    return;
+  }
+  const count = Math.ceil(file.size / BLOCK);
+  const ids = Array.from({ length: count }, (_, i) => btoa(`block-${String(i).padStart(8, "0")}`));
+  let next = 0;
+  let done = 0;
+  const worker = async () => {
+    while (next < count) {
+      const i = next++;
+      const piece = file.slice(i * BLOCK, Math.min(file.size, (i + 1) * BLOCK));
+      await storage(`${url}&comp=block&blockid=${encodeURIComponent(ids[i])}`, { method: "PUT", headers, body: piece });
+      done += piece.size;
+      progress(done);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(PARALLEL, count) }, worker));
+  const list = `<?xml version="1.0" encoding="utf-8"?><BlockList>${ids.map((id) => `<Latest>${id}</Latest>`).join("")}</BlockList>`;
+  await storage(`${url}&comp=blocklist`, { method: "PUT", headers: { ...headers, "content-type": "application/xml" }, body: list });
+}
+
+function uploadPanel(ws, r) {
+  const uploaded = new Map(); // path -> size
+  const listing = h("ul", { class: "plain", "aria-label": "Uploaded files" });
+  const input = h("input", { type: "file", id: "pick-files", multiple: true });
+  const folder = h("input", { type: "file", id: "pick-folder", webkitdirectory: true, multiple: true });
+  const purpose = h("textarea", { id: "purpose", maxlength: 4000 });
+  const drop = h("div", { class: "drop", tabindex: 0, "aria-label": "Drop files or a folder here" }, "Drop files or a folder here, or choose them: ");
+  const send = async (files) => {
+    if (!files.length) return;
+    let link;
+    try {
+      link = await api(ws, "GET", requestPath(ws, r.id, "/link"));
+    } catch (e) {
+      drop.after(failure(e));
+      return;
+    }
+    for (const { path, file } of files) {
+      const bar = h("progress", { max: String(file.size || 1), value: "0", "aria-label": `Uploading ${path}` });
+      const item = h("li", {}, `${path} (${bytes(file.size)}) `, bar);
+      listing.append(item);
+      try {
+        await uploadFile(link.containerUrl, path, file, (n) => (bar.value = n));
+        bar.value = file.size || 1;
+        item.append(" ✓ uploaded");
+        uploaded.set(path, file.size);
+        say(`${path} uploaded`);
+      } catch (e) {
+        item.append(` ✗ ${e.message}`);
+        say(`${path}: ${e.message}`);
+      }
+    }
+  };
+  const fromInput = (list) =>
+    Array.from(list).map((file) => ({ path: file.webkitRelativePath || file.name, file }));
+  input.addEventListener("change", () => send(fromInput(input.files)));
+  folder.addEventListener("change", () => send(fromInput(folder.files)));
+  drop.addEventListener("dragover", (event) => {
+    event.preventDefault();
+    drop.classList.add("over");
+  });
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", async (event) => {
+    event.preventDefault();
+    drop.classList.remove("over");
+    const files = [];
+    const walk = async (entry, prefix) => {
+      if (entry.isFile) {
+        const file = await new Promise((ok, bad) => entry.file(ok, bad));
+        files.push({ path: prefix + file.name, file });
+      } else if (entry.isDirectory) {
+        const reader = entry.createReader();
+        let batch;
+        do {
+          batch = await new Promise((ok, bad) => reader.readEntries(ok, bad));
+          for (const child of batch) await walk(child, `${prefix}${entry.name}/`);
+        } while (batch.length);
+      }
+    };
+    for (const item of event.dataTransfer.items) {
+      const entry = item.webkitGetAsEntry && item.webkitGetAsEntry();
+      if (entry) await walk(entry, "");
+    }
+    send(files);
+  });
+  drop.append(
+    h("label", { for: "pick-files" }, "files "),
+    input,
+    " ",
+    h("label", { for: "pick-folder" }, "a folder "),
+    folder,
+  );
+  return h(
+    "section",
+    { class: "panel", "aria-labelledby": "upload" },
+    h("h2", { id: "upload" }, "Add files"),
+    h(
+      "p",
+      { class: "muted" },
+      "Files go straight to the request's storage through a link the airlock issues. A folder keeps its paths. After changes are requested, upload the changed files again.",
+    ),
+    drop,
+    listing,
+    h("p", {}, h("label", { for: "purpose" }, "Purpose (what the request is for, shown to the reviewers)"), h("br"), purpose),
+    h(
+      "button",
+      {
+        type: "button",
+        onclick: async () => {
+          const body = purpose.value.trim() ? { purpose: purpose.value.trim() } : undefined;
+          await act(ws, r, "submit", body);
+        },
+      },
+      "Submit for review",
+    ),
+  );
+}
+
+// ---------------------------------------------------------------- downloading (verified)
+
+async function sha256Hex(buffer) {
+  const digest = await crypto.subtle.digest("SHA-256", buffer);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function downloadPanel(ws, r) {
+  const list = h("ul", { class: "plain", "aria-label": "Downloads" });
+  const released = r.files.filter((f) => f.decision !== "rejected");
+  return h(
+    "section",
+    { class: "panel", "aria-labelledby": "download" },
+    h("h2", { id: "download" }, "Download"),
+    h("p", { class: "muted" }, "Each file is checked against the sha256 on the record before it is offered to save."),
+    h(
+      "button",
+      {
+        type: "button",
+        onclick: async () => {
+          list.replaceChildren();
+          let link;
+          try {
+            link = await api(ws, "GET", requestPath(ws, r.id, "/link"));
+          } catch (e) {
+            list.append(h("li", {}, failure(e)));
+            return;
+          }
+          for (const f of released) {
+            const item = h("li", {}, `${f.name}: downloading…`);
+            list.append(item);
+            try {
+              const response = await storage(blobUrl(link.containerUrl, f.name), { headers: { "x-ms-version": "2021-08-06" } });
+              const buffer = await response.arrayBuffer();
+              const got = await sha256Hex(buffer);
+              if (got !== f.sha256) {
+                item.replaceChildren(h("span", { class: "error" }, `${f.name}: sha256 ${got} is not the record's ${f.sha256}; not saved`));
+                continue;
+              }
+              const url = URL.createObjectURL(new Blob([buffer], { type: "application/octet-stream" }));
+              item.replaceChildren(
+                h("span", { class: "badge ok" }, "✓ verified"),
+                " ",
+                h("a", { href: url, download: f.name.split("/").pop(), "data-sha256": got }, `Save ${f.name}`),
+                h("span", { class: "muted" }, ` sha256 ${got}`),
+              );
+            } catch (e) {
+              item.replaceChildren(h("span", { class: "error" }, `${f.name}: ${e.message}`));
+            }
+          }
+          say("Downloads checked");
+        },
+      },
+      `Download ${released.length} file(s)`,
+    ),
+    list,
+  );
+}
+
+start();

@@ -167,7 +167,9 @@ async fn authorize_page(Query(q): Query<AuthorizeQuery>) -> Response {
     let mut response = Html(page).into_response();
     response.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; form-action 'self'"),
+        HeaderValue::from_static(
+            "default-src 'none'; form-action 'self' http://127.0.0.1:* https://127.0.0.1:*",
+        ),
     );
     response
 }

@@ -179,6 +179,54 @@ impl ReconcileTimer {
     }
 }
 
+/// Lets a browser on `origin` use the stage accounts' links (Blob service CORS rules, as
+/// Terraform's `cors_rule` sets them on Azure): without them a browser refuses the answers.
+async fn allow_web_origin(
+    tls: &std::path::Path,
+    endpoint_template: &str,
+    accounts: &[String],
+    origin: &str,
+) -> std::io::Result<()> {
+    use azure_core::credentials::TokenCredential;
+    let fail = |e: String| std::io::Error::other(format!("CORS rules for the web app: {e}"));
+    let ca = std::fs::read(tls.join("ca.pem"))?;
+    let http = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).map_err(|e| fail(e.to_string()))?)
+        .build()
+        .map_err(|e| fail(e.to_string()))?;
+    let token = LocalEntraCredential::azure_services()
+        .get_token(&["https://storage.azure.com/.default"], None)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?><StorageServiceProperties><Cors><CorsRule>\
+         <AllowedOrigins>{origin}</AllowedOrigins><AllowedMethods>GET,HEAD,PUT,OPTIONS</AllowedMethods>\
+         <AllowedHeaders>content-type,x-ms-*</AllowedHeaders><ExposedHeaders>etag,content-length,x-ms-*</ExposedHeaders>\
+         <MaxAgeInSeconds>3600</MaxAgeInSeconds></CorsRule></Cors></StorageServiceProperties>"
+    );
+    for account in accounts {
+        let url = format!(
+            "{}/?restype=service&comp=properties",
+            endpoint_template.replace("{account}", account)
+        );
+        let response = http
+            .put(&url)
+            .bearer_auth(token.token.secret())
+            .header("x-ms-version", "2021-08-06")
+            .header("content-type", "application/xml")
+            .body(body.clone())
+            .send()
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        if !response.status().is_success() {
+            let status = response.status();
+            let text = response.text().await.unwrap_or_default();
+            return Err(fail(format!("{account}: {status} {text}")));
+        }
+    }
+    Ok(())
+}
+
 pub fn stage_accounts(tre_id: &str, workspaces: &[Workspace]) -> Vec<String> {
     let names = AccountNames::new(tre_id);
     let mut out = Vec::new();
@@ -356,6 +404,8 @@ impl LocalStack {
             None => free_port()?,
         };
         let api_url = format!("http://127.0.0.1:{api_port}");
+        // The web app (served at the front door) uploads and downloads through links.
+        allow_web_origin(&tls, &azurite.endpoint_template, &accounts, &api_url).await?;
         let handler_port = free_port()?;
         let handler_url = format!("http://127.0.0.1:{handler_port}");
         let router_listener =

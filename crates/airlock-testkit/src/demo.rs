@@ -9,17 +9,26 @@ pub fn audience(workspace_id: &str) -> String {
     format!("api://airlock-{workspace_id}")
 }
 
-/// `ws-alpha` (one approval) and `ws-beta` (two approvals), both with malware scanning on.
+/// `ws-alpha` (one approval), `ws-beta` (two approvals) and `ws-gates` (two approvals and a
+/// disclosure gate that warns about counts under 10, to try gates and the review page), all
+/// with malware scanning on.
 pub fn workspaces() -> Vec<Workspace> {
-    [("alpha", 1), ("beta", 2)]
-        .iter()
-        .map(|(name, approvals)| {
+    let small_counts = json!([
+        {"name": "small counts", "kind": "disclosure", "mode": "warn", "threshold": 10}
+    ]);
+    [
+        ("alpha", 1, json!([])),
+        ("beta", 2, json!([])),
+        ("gates", 2, small_counts),
+    ]
+    .iter()
+    .map(|(name, approvals, gates)| {
             serde_json::from_value(json!({
                 "id": format!("ws-{name}"),
                 "displayName": format!("Demo workspace {name}"),
                 "shortId": name,
                 "tokenAudience": audience(&format!("ws-{name}")),
-                "policy": {"approvalsRequired": approvals, "scanRequired": true},
+                "policy": {"approvalsRequired": approvals, "scanRequired": true, "gates": gates},
                 "contacts": {
                     "workspaceOwner": [format!("owner@{name}.airlock.local")],
                     "airlockManager": [format!("manager1@{name}.airlock.local"), format!("manager2@{name}.airlock.local")]
