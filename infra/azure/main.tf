@@ -72,6 +72,11 @@ variable "api_audience" {
   type        = string
   default     = ""
 }
+variable "web_client_id" {
+  description = "The web app's Entra ID client id (a single-page application registration; docs/web.md); empty: no web sign-in."
+  type        = string
+  default     = ""
+}
 variable "deploy_allowed_cidrs" {
   description = "IPv4 ranges that may deploy the package over the public SCM endpoint (empty: deploy from inside the TRE network, through the private endpoint)."
   type        = list(string)
@@ -118,6 +123,8 @@ module "airlock" {
   auth_issuer                     = var.auth_issuer
   auth_jwks_url                   = var.auth_jwks_url
   api_audience                    = var.api_audience
+  web_client_id                   = var.web_client_id
+  web_authority                   = trimsuffix(var.auth_issuer, "/v2.0")
   api_allowed_cidrs               = var.api_allowed_cidrs
   deploy_allowed_cidrs            = var.deploy_allowed_cidrs
   policy_defaults                 = var.policy_defaults
@@ -144,6 +151,7 @@ module "workspace" {
   blob_event_types                   = module.airlock.blob_event_types
   log_analytics_workspace_id         = module.airlock.log_analytics_workspace_id
   retention_days                     = var.retention_days
+  cors_allowed_origins               = module.airlock.web_origins
 }
 
 output "api_url" {

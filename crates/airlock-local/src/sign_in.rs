@@ -393,6 +393,157 @@ mod tests {
         }
     }
 
+    /// The flow as a page runs it, and the ways it must fail.
+    #[tokio::test]
+    async fn codes_need_their_verifier_once_and_refresh_tokens_reach_other_workspaces() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let app = routes(Arc::new(SignIn::default()));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let verifier = "v".repeat(64);
+        let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(Sha256::digest(verifier.as_bytes()));
+        let redirect = "http://127.0.0.1:8080/api/app/index.html";
+        // Not for another site, and not without PKCE.
+        for (uri, method) in [
+            ("https://evil.example/api/app/", "S256"),
+            (redirect, "plain"),
+        ] {
+            let r = http
+                .get(format!("{base}/oauth2/v2.0/authorize"))
+                .query(&[
+                    ("client_id", "c"),
+                    ("redirect_uri", uri),
+                    ("response_type", "code"),
+                    ("code_challenge", challenge.as_str()),
+                    ("code_challenge_method", method),
+                ])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 400, "{uri} {method}");
+        }
+        let signed_in = http
+            .post(format!("{base}/oauth2/v2.0/authorize"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "user=mona&roles=AirlockManager&roles=WorkspaceOwner&client_id=c&redirect_uri={}&state=s%201&code_challenge={challenge}&code_challenge_method=S256",
+                percent_encoding::utf8_percent_encode(redirect, percent_encoding::NON_ALPHANUMERIC)
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(signed_in.status(), 303);
+        let location = signed_in.headers()["location"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            location.starts_with(redirect) && location.ends_with("&state=s%201"),
+            "{location}"
+        );
+        let code = location
+            .split("code=")
+            .nth(1)
+            .unwrap()
+            .split('&')
+            .next()
+            .unwrap();
+        let exchange = |verifier: String| {
+            http.post(format!("{base}/oauth2/v2.0/token")).form(&[
+                ("grant_type", "authorization_code"),
+                ("client_id", "c"),
+                ("code", code),
+                ("redirect_uri", redirect),
+                ("code_verifier", verifier.as_str()),
+                ("scope", "openid offline_access api://airlock/.default"),
+            ])
+        };
+        // A wrong verifier spends the code: it cannot be tried again.
+        let wrong = exchange("w".repeat(64)).send().await.unwrap();
+        assert_eq!(wrong.status(), 400);
+        let again = exchange(verifier.clone()).send().await.unwrap();
+        assert_eq!(again.status(), 400, "a code is used once");
+        let body: serde_json::Value = again.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_grant");
+        // A fresh sign-in, exchanged properly; then another workspace's token by refresh.
+        let signed_in = http
+            .post(format!("{base}/oauth2/v2.0/authorize"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "user=mona&roles=AirlockManager&client_id=c&redirect_uri={}&state=s&code_challenge={challenge}&code_challenge_method=S256",
+                percent_encoding::utf8_percent_encode(redirect, percent_encoding::NON_ALPHANUMERIC)
+            ))
+            .send()
+            .await
+            .unwrap();
+        let location = signed_in.headers()["location"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let code = location
+            .split("code=")
+            .nth(1)
+            .unwrap()
+            .split('&')
+            .next()
+            .unwrap();
+        let answer: serde_json::Value = http
+            .post(format!("{base}/oauth2/v2.0/token"))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("client_id", "c"),
+                ("code", code),
+                ("redirect_uri", redirect),
+                ("code_verifier", verifier.as_str()),
+                ("scope", "openid offline_access api://airlock/.default"),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let audience = |token: &str| crate::identity::claim(token, "aud");
+        assert_eq!(
+            audience(answer["access_token"].as_str().unwrap()).as_deref(),
+            Some("api://airlock")
+        );
+        let refreshed: serde_json::Value = http
+            .post(format!("{base}/oauth2/v2.0/token"))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("client_id", "c"),
+                ("refresh_token", answer["refresh_token"].as_str().unwrap()),
+                ("scope", "api://airlock-ws-alpha/.default"),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            audience(refreshed["access_token"].as_str().unwrap()).as_deref(),
+            Some("api://airlock-ws-alpha")
+        );
+        let forged = http
+            .post(format!("{base}/oauth2/v2.0/token"))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", "made-up"),
+                ("scope", "api://airlock-ws-alpha/.default"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forged.status(), 400);
+    }
+
     #[test]
     fn a_scope_names_its_resource() {
         assert_eq!(

@@ -147,7 +147,7 @@ resource "azurerm_linux_function_app" "airlock" {
     }
   }
 
-  app_settings = {
+  app_settings = merge({
     AIRLOCK_BACKEND                       = "azure"
     AIRLOCK_TRE_ID                        = var.tre_id
     AIRLOCK_CREDENTIAL                    = "managed-identity"
@@ -166,7 +166,16 @@ resource "azurerm_linux_function_app" "airlock" {
     # verdict fails a request (docs/deploy.md, "The scan path").
     AIRLOCK_RESCAN_TRE_ACCOUNT_ID       = "${local.stage_account_id_prefix}/resourceGroups/${var.resource_group_name}/providers/Microsoft.Storage/storageAccounts/{account}"
     AIRLOCK_RESCAN_WORKSPACE_ACCOUNT_ID = "${local.stage_account_id_prefix}/resourceGroups/${var.workspace_resource_group_pattern}/providers/Microsoft.Storage/storageAccounts/{account}"
-  }
+    }, var.web_client_id == "" ? {} : {
+    # The web app (served by this Function App under /api/app) signs in with Entra ID.
+    AIRLOCK_WEB_AUTHORITY = var.web_authority
+    AIRLOCK_WEB_CLIENT_ID = var.web_client_id
+  })
+}
+
+locals {
+  # Where the web app runs: this Function App's own origin (its pages and the API share it).
+  web_origins = var.web_client_id == "" ? [] : ["https://func-airlock-${var.tre_id}.azurewebsites.net"]
 }
 
 module "policy_defaults" {

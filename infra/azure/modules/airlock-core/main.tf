@@ -35,6 +35,7 @@ module "stage" {
   private_endpoint_subnet_id = var.core_private_endpoint_subnet_id
   blob_private_dns_zone_id   = var.private_dns_zone_ids.blob
   log_analytics_workspace_id = azurerm_log_analytics_workspace.airlock.id
+  cors_allowed_origins       = local.web_origins
   tags                       = var.tags
 }
 

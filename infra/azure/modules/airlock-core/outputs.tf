@@ -44,3 +44,7 @@ output "blob_tag_reader_role_definition_id" {
   description = "The custom role that reads blob index tags only (workspace modules assign it on the export in-progress account)."
   value       = azurerm_role_definition.blob_tag_reader.role_definition_resource_id
 }
+output "web_origins" {
+  description = "The web app's origin, for the workspaces' stage accounts' CORS rules (empty without web sign-in)."
+  value       = local.web_origins
+}

@@ -46,6 +46,16 @@ variable "api_audience" {
   type        = string
   default     = ""
 }
+variable "web_client_id" {
+  description = "The web app's client id (an Entra ID single-page application registration whose redirect URI is https://func-airlock-{tre_id}.azurewebsites.net/api/app/index.html); empty: no web sign-in."
+  type        = string
+  default     = ""
+}
+variable "web_authority" {
+  description = "The web app's identity provider: https://login.microsoftonline.com/{tenant}."
+  type        = string
+  default     = ""
+}
 variable "policy_defaults" {
   description = "Workspace policy defaults (AIRLOCK_POLICY_DEFAULTS), e.g. { linkExpiryMinutes = 30, scanRequired = true }; typed and checked by modules/policy-defaults."
   type        = any

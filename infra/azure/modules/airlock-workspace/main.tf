@@ -64,6 +64,11 @@ variable "retention_days" {
   type    = number
   default = 30
 }
+variable "cors_allowed_origins" {
+  description = "The web app's origin (module airlock-core's web_origins)."
+  type        = list(string)
+  default     = []
+}
 variable "malware_scanning_cap_gb_per_month" {
   type    = number
   default = 5000
@@ -95,6 +100,7 @@ module "stage" {
   private_endpoint_subnet_id = var.private_endpoint_subnet_id
   blob_private_dns_zone_id   = var.blob_private_dns_zone_id
   log_analytics_workspace_id = var.log_analytics_workspace_id
+  cors_allowed_origins       = var.cors_allowed_origins
   tags                       = var.tags
 }
 

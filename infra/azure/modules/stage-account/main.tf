@@ -54,6 +54,11 @@ variable "tags" {
   type    = map(string)
   default = {}
 }
+variable "cors_allowed_origins" {
+  description = "Origins whose pages may use this account's links from a browser (the airlock's web app); empty: none."
+  type        = list(string)
+  default     = []
+}
 
 resource "azurerm_storage_account" "stage" {
   name                              = var.name
@@ -85,6 +90,18 @@ resource "azurerm_storage_account" "stage" {
     }
     container_delete_retention_policy {
       days = 7
+    }
+    # The web app uploads and downloads through the links from the browser: a CORS rule for
+    # its origin only (Blob service CORS, learn.microsoft.com/rest/api/storageservices/cross-origin-resource-sharing--cors--support-for-the-azure-storage-services).
+    dynamic "cors_rule" {
+      for_each = length(var.cors_allowed_origins) > 0 ? [1] : []
+      content {
+        allowed_origins    = var.cors_allowed_origins
+        allowed_methods    = ["GET", "HEAD", "PUT", "OPTIONS"]
+        allowed_headers    = ["content-type", "x-ms-*"]
+        exposed_headers    = ["etag", "content-length", "x-ms-*"]
+        max_age_in_seconds = 3600
+      }
     }
   }
 
