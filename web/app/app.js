@@ -217,6 +217,8 @@ async function homeView() {
   say("Loading your requests…");
   const sections = [];
   const awaiting = [];
+  const waiting = []; // reviewed by me, waiting for the other reviewers
+  const returned = []; // mine, sent back for changes
   for (const ws of workspaces) {
     let page;
     try {
@@ -227,7 +229,12 @@ async function homeView() {
     }
     const items = page.airlockRequests;
     for (const item of items) {
+      const r = item.airlockRequest;
       if (item.allowedUserActions.includes("review")) awaiting.push({ ws, item });
+      else if (r.status === "in_review" && r.reviews.some((v) => v.reviewer?.id === me.oid && v.revision === r.revision)) {
+        waiting.push({ ws, item });
+      }
+      if (r.createdBy?.id === me.oid && r.status === "draft" && r.revision > 1) returned.push({ ws, item });
     }
     const researcher = hasRole("WorkspaceResearcher") || hasRole("WorkspaceOwner");
     sections.push(
@@ -280,7 +287,28 @@ async function homeView() {
         )
       : h("p", { class: "muted" }, hasRole("AirlockManager") ? "Nothing is waiting for you." : "You review nothing here (no airlock manager role)."),
   );
-  show(h("h1", {}, "Requests"), queue, ...sections);
+  const also = [];
+  if (waiting.length) {
+    also.push(
+      h(
+        "section",
+        { "aria-labelledby": "waiting" },
+        h("h2", { id: "waiting" }, `Reviewed by me, waiting for others (${waiting.length})`),
+        h("ul", {}, waiting.map(({ ws, item }) => h("li", {}, h("a", { href: `#/r/${encodeURIComponent(ws.id)}/${encodeURIComponent(item.airlockRequest.id)}` }, item.airlockRequest.title), ` · ${ws.displayName} · waiting ${age(item.airlockRequest.updatedAt)}`))),
+      ),
+    );
+  }
+  if (returned.length) {
+    also.push(
+      h(
+        "section",
+        { "aria-labelledby": "returned" },
+        h("h2", { id: "returned" }, `Returned to me for changes (${returned.length})`),
+        h("ul", {}, returned.map(({ ws, item }) => h("li", {}, h("a", { href: `#/r/${encodeURIComponent(ws.id)}/${encodeURIComponent(item.airlockRequest.id)}` }, item.airlockRequest.title), ` · ${ws.displayName} · revision ${item.airlockRequest.revision}`))),
+      ),
+    );
+  }
+  show(h("h1", {}, "Requests"), queue, ...also, ...sections);
   say(`${awaiting.length} waiting for your review`);
 }
 
@@ -491,6 +519,21 @@ async function requestView(ws, id) {
   say(`${r.title}: ${r.status.replace(/_/g, " ")}`);
   loadGates(ws, r, gates);
   loadHistory(ws, r, history);
+  follow(ws, r);
+}
+
+/** While the airlock is working on a request (sealing, scanning, copying), the page follows
+ * it: it reads the request again every few seconds until it settles. */
+const WORKING = ["submitted", "approval_in_progress", "rejection_in_progress", "blocking_in_progress"];
+function follow(ws, r) {
+  if (!WORKING.includes(r.status)) return;
+  const here = location.hash;
+  say(`${r.title}: ${r.status.replace(/_/g, " ")}, the airlock is working on it…`);
+  setTimeout(() => {
+    if (location.hash === here && !document.querySelector("dialog[open]")) {
+      requestView(ws, r.id).catch((e) => say(e.message));
+    }
+  }, 3000);
 }
 
 async function act(ws, r, action, body) {
@@ -1149,7 +1192,7 @@ async function uploadFile(containerUrl, path, file, progress) {
 }
 
 function uploadPanel(ws, r) {
-  const uploaded = new Map(); // path -> size
+  const uploaded = new Map(); // path -> { description, controls } inputs
   const listing = h("ul", { class: "plain", "aria-label": "Uploaded files" });
   const input = h("input", { type: "file", id: "pick-files", multiple: true });
   const folder = h("input", { type: "file", id: "pick-folder", webkitdirectory: true, multiple: true });
@@ -1172,7 +1215,18 @@ function uploadPanel(ws, r) {
         await uploadFile(link.containerUrl, path, file, (n) => (bar.value = n));
         bar.value = file.size || 1;
         item.append(" ✓ uploaded");
-        uploaded.set(path, file.size);
+        const n = uploaded.size;
+        const description = h("input", { type: "text", id: `describe-${n}`, size: 40, maxlength: 4000 });
+        const controls = h("input", { type: "text", id: `controls-${n}`, size: 40, maxlength: 4000 });
+        item.append(
+          h(
+            "div",
+            { class: "row" },
+            h("span", {}, h("label", { for: `describe-${n}` }, "What it is "), description),
+            r.type === "export" ? h("span", {}, h("label", { for: `controls-${n}` }, "Disclosure controls "), controls) : null,
+          ),
+        );
+        uploaded.set(path, { description, controls });
         say(`${path} uploaded`);
       } catch (e) {
         item.append(` ✗ ${e.message}`);
@@ -1236,8 +1290,17 @@ function uploadPanel(ws, r) {
       {
         type: "button",
         onclick: async () => {
-          const body = purpose.value.trim() ? { purpose: purpose.value.trim() } : undefined;
-          await act(ws, r, "submit", body);
+          const files = [];
+          for (const [name, { description, controls }] of uploaded) {
+            const entry = { name };
+            if (description.value.trim()) entry.description = description.value.trim();
+            if (controls.value.trim()) entry.disclosureControls = controls.value.trim();
+            if (entry.description || entry.disclosureControls) files.push(entry);
+          }
+          const body = {};
+          if (purpose.value.trim()) body.purpose = purpose.value.trim();
+          if (files.length) body.files = files;
+          await act(ws, r, "submit", Object.keys(body).length ? body : undefined);
         },
       },
       "Submit for review",

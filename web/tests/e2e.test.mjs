@@ -59,7 +59,8 @@ async function person(user, roles) {
     await d.dismiss();
   });
   page.on("pageerror", (e) => pwned.push(`${user}: page error ${e.message}`));
-  await page.goto(APP);
+  // The address people type: it leads to the page.
+  await page.goto(`${API}/api/app/`);
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.getByLabel("User id").fill(user);
   for (const role of roles) await page.getByLabel(role).check();
@@ -147,6 +148,10 @@ test("a researcher exports a folder, a blinded pair reviews it in the page, the 
   const id = decodeURIComponent(page.url().split("/").pop());
   await page.setInputFiles("#pick-folder", dir);
   await page.locator("text=✓ uploaded").nth(names.length - 1).waitFor({ timeout: 60_000 });
+  // What the file is and the controls applied, for the reviewers.
+  const counts = page.locator("li", { hasText: "results/counts.csv" });
+  await counts.getByLabel("What it is").fill("Patients by region, 2019-2024");
+  await counts.getByLabel("Disclosure controls").fill("counts rounded to 10; small cells flagged by the gate");
   await checkAccessibility(page, "draft with uploads");
   await shot(page, "researcher-draft");
   await page.getByLabel(/Purpose/).fill("Counts by region, 2019-2024, for the report");
@@ -175,6 +180,7 @@ test("a researcher exports a folder, a blinded pair reviews it in the page, the 
     await p.getByRole("heading", { name: "Your review" }).waitFor();
     await checkAccessibility(p, "request page");
     if (n === 1) await shot(p, "checker-request");
+    await p.locator("td", { hasText: "Patients by region, 2019-2024" }).waitFor();
     // Blinded: the other checker's review is not shown.
     assert.equal(await p.locator("text=manager1: ").count(), 0);
     // File by file: open the first, then next with the keyboard, voting with keys.
@@ -220,7 +226,12 @@ test("a researcher exports a folder, a blinded pair reviews it in the page, the 
     await p.getByRole("dialog").getByRole("button", { name: "Confirm" }).click();
     // Sent: the page shows the request again, with no review left to give (one each).
     await p.getByRole("heading", { name: "Your review" }).waitFor({ state: "detached" });
-    if (n === 1) await p.locator("dl.facts", { hasText: "in review" }).waitFor();
+    if (n === 1) {
+      await p.locator("dl.facts", { hasText: "in review" }).waitFor();
+      await p.getByRole("link", { name: "← Requests" }).click();
+      await p.getByRole("heading", { name: "Reviewed by me, waiting for others (1)" }).waitFor();
+      await p.getByRole("heading", { name: "Awaiting my review (0)" }).waitFor();
+    }
     await checker.context.close();
   }
 

@@ -351,6 +351,17 @@ pub(super) fn operations() -> Vec<Op> {
         },
         Op {
             method: "get",
+            path: "/api/app/",
+            summary: "The web app (a redirect to its page)",
+            body: None,
+            status: 308,
+            response: "text/html",
+            params: vec![],
+            secured: false,
+            handler: get(web::start),
+        },
+        Op {
+            method: "get",
             path: "/api/app/{asset}",
             summary: "The web app's files (index.html, app.js, auth.js, app.css) and config.json (WebConfig: how it signs in), with a Content-Security-Policy that allows nothing inline or from elsewhere",
             body: None,
