@@ -1164,31 +1164,62 @@ async function storage(url, init) {
   return response;
 }
 
-/** Uploads one file in blocks, several at once, reporting progress. */
-async function uploadFile(containerUrl, path, file, progress) {
+/**
+ * Where an interrupted upload got to: the blocks of this file (same request, path, size and
+ * modification time) already stored. Block ids only, no data and no credential; kept in
+ * localStorage so that dropping the same file again after a failure, a closed tab or a
+ * restarted browser sends only what is missing (uncommitted blocks live 7 days in storage).
+ */
+function journal(requestId, path, file) {
+  const key = `airlock.upload.${requestId}.${file.size}.${file.lastModified}.${path}`;
+  return {
+    done: () => new Set(JSON.parse(localStorage.getItem(key) || "[]")),
+    add(i) {
+      const done = this.done();
+      done.add(i);
+      localStorage.setItem(key, JSON.stringify([...done]));
+    },
+    clear: () => localStorage.removeItem(key),
+  };
+}
+
+/** Uploads one file in blocks, several at once, reporting progress; resumes from its journal. */
+async function uploadFile(containerUrl, requestId, path, file, progress) {
   const url = blobUrl(containerUrl, path);
   const headers = { "x-ms-version": "2021-08-06" };
   if (file.size <= BLOCK) {
     await storage(url, { method: "PUT", headers: { ...headers, "x-ms-blob-type": "BlockBlob" }, body: file });
-    progress(file.size);
+    progress(file.size, 0);
     return;
   }
   const count = Math.ceil(file.size / BLOCK);
   const ids = Array.from({ length: count }, (_, i) => btoa(`block-${String(i).padStart(8, "0")}`));
+  const log = journal(requestId, path, file);
+  const stored = log.done();
+  const todo = ids.map((_, i) => i).filter((i) => !stored.has(i));
+  let done = (count - todo.length) * BLOCK;
+  progress(Math.min(done, file.size), count - todo.length);
   let next = 0;
-  let done = 0;
+  let failed = false; // after a failure no new block starts (those under way finish)
   const worker = async () => {
-    while (next < count) {
-      const i = next++;
+    while (!failed && next < todo.length) {
+      const i = todo[next++];
       const piece = file.slice(i * BLOCK, Math.min(file.size, (i + 1) * BLOCK));
-      await storage(`${url}&comp=block&blockid=${encodeURIComponent(ids[i])}`, { method: "PUT", headers, body: piece });
+      try {
+        await storage(`${url}&comp=block&blockid=${encodeURIComponent(ids[i])}`, { method: "PUT", headers, body: piece });
+      } catch (e) {
+        failed = true;
+        throw e;
+      }
+      log.add(i);
       done += piece.size;
-      progress(done);
+      progress(Math.min(done, file.size), count - todo.length);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(PARALLEL, count) }, worker));
+  await Promise.all(Array.from({ length: Math.min(PARALLEL, todo.length) }, worker));
   const list = `<?xml version="1.0" encoding="utf-8"?><BlockList>${ids.map((id) => `<Latest>${id}</Latest>`).join("")}</BlockList>`;
   await storage(`${url}&comp=blocklist`, { method: "PUT", headers: { ...headers, "content-type": "application/xml" }, body: list });
+  log.clear();
 }
 
 function uploadPanel(ws, r) {
@@ -1212,9 +1243,13 @@ function uploadPanel(ws, r) {
       const item = h("li", {}, `${path} (${bytes(file.size)}) `, bar);
       listing.append(item);
       try {
-        await uploadFile(link.containerUrl, path, file, (n) => (bar.value = n));
+        let resumed = 0;
+        await uploadFile(link.containerUrl, r.id, path, file, (n, skipped) => {
+          bar.value = n;
+          resumed = skipped;
+        });
         bar.value = file.size || 1;
-        item.append(" ✓ uploaded");
+        item.append(resumed ? ` ✓ uploaded (resumed: ${resumed} block(s) were already there)` : " ✓ uploaded");
         const n = uploaded.size;
         const description = h("input", { type: "text", id: `describe-${n}`, size: 40, maxlength: 4000 });
         const controls = h("input", { type: "text", id: `controls-${n}`, size: 40, maxlength: 4000 });

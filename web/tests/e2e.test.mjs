@@ -288,3 +288,57 @@ test("without signing in, the page asks for it and shows nothing else", async ()
   assert.ok(!page.url().includes("code="), "the code is taken out of the address bar");
   await context.close();
 });
+
+test("an upload that fails part-way resumes from where it got to, and the sealed copy is the file", async () => {
+  const researcher = await person("researcher2", ["WorkspaceResearcher"]);
+  const page = researcher.page;
+  await page.getByRole("link", { name: "New export" }).first().click();
+  await page.getByLabel("Title").fill("A large result");
+  await page.getByLabel("Why these data need to cross").fill("Model output");
+  await page.getByRole("button", { name: /Create the export request/ }).click();
+  await page.getByRole("heading", { name: "Add files" }).waitFor();
+  // 18 MiB: five 4 MiB blocks; storage refuses the third block once.
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "airlock-web-")), "model.bin");
+  const data = Buffer.alloc(18 * 1024 * 1024);
+  for (let i = 0; i < data.length; i += 4096) data.writeUInt32LE(i, i);
+  fs.writeFileSync(file, data);
+  const third = Buffer.from("block-00000002").toString("base64");
+  let refused = 0;
+  const blocks = [];
+  await page.route(
+    (url) => url.search.includes("comp=block&blockid="),
+    async (route) => {
+      const id = decodeURIComponent(new URL(route.request().url()).searchParams.get("blockid"));
+      blocks.push(id);
+      if (id === third && refused === 0) {
+        refused++;
+        await route.fulfill({
+          status: 503,
+          headers: { "access-control-allow-origin": "*" },
+          body: "<?xml version='1.0'?><Error><Code>ServerBusy</Code></Error>",
+        });
+        return;
+      }
+      await route.continue();
+    },
+  );
+  await page.setInputFiles("#pick-files", file);
+  await page.locator("text=✗ storage answered 503 ServerBusy").waitFor({ timeout: 60_000 });
+  const first = blocks.length;
+  assert.ok(first <= 5, `${first} blocks tried`);
+  // The same file again: only what is missing goes.
+  await page.setInputFiles("#pick-files", []);
+  await page.setInputFiles("#pick-files", file);
+  await page.locator("text=resumed").waitFor({ timeout: 60_000 });
+  const second = blocks.length - first;
+  assert.ok(second >= 1 && second < 5, `the resumed upload sent ${second} of 5 blocks`);
+  assert.ok(blocks.slice(first).includes(third), "the refused block is sent again");
+  await page.getByRole("button", { name: "Submit for review" }).click();
+  await page.getByRole("heading", { name: "Add files" }).waitFor({ state: "detached" });
+  await waitForStatus(page, "in_review");
+  const sha = (await import("node:crypto")).createHash("sha256").update(data).digest("hex");
+  await page.locator(`text=sha256 ${sha.slice(0, 12)}`).first().waitFor();
+  console.log(`resume: first attempt ${first} block request(s), after the failure ${second} of 5`);
+  await researcher.context.close();
+  assert.deepEqual(pwned, []);
+});
