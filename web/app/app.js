@@ -219,6 +219,7 @@ async function homeView() {
   const awaiting = [];
   const waiting = []; // reviewed by me, waiting for the other reviewers
   const returned = []; // mine, sent back for changes
+  const approved = []; // approved in the last 14 days, mine or reviewed by me
   for (const ws of workspaces) {
     let page;
     try {
@@ -235,6 +236,10 @@ async function homeView() {
         waiting.push({ ws, item });
       }
       if (r.createdBy?.id === me.oid && r.status === "draft" && r.revision > 1) returned.push({ ws, item });
+      if (r.status === "approved" && Date.now() - new Date(r.updatedAt).getTime() < 14 * 86400_000) {
+        const mine = r.createdBy?.id === me.oid || r.reviews.some((v) => v.reviewer?.id === me.oid);
+        if (mine) approved.push({ ws, item });
+      }
     }
     const researcher = hasRole("WorkspaceResearcher") || hasRole("WorkspaceOwner");
     sections.push(
@@ -265,7 +270,7 @@ async function homeView() {
           h(
             "thead",
             {},
-            h("tr", {}, h("th", {}, "Request"), h("th", {}, "Workspace"), h("th", {}, "Type"), h("th", {}, "Files"), h("th", {}, "Waiting"), h("th", {}, "Reviews")),
+            h("tr", {}, h("th", {}, "Request"), h("th", {}, "Workspace"), h("th", {}, "Type"), h("th", {}, "Files"), h("th", {}, "Waiting"), h("th", {}, "Reviews"), h("th", {}, "My votes")),
           ),
           h(
             "tbody",
@@ -281,6 +286,7 @@ async function homeView() {
                 h("td", {}, String(r.files.length)),
                 h("td", {}, age(r.updatedAt)),
                 h("td", {}, `${r.reviews.filter((v) => v.revision === r.revision).length} of ${r.reviewQuorum || 1} (yours pending)`),
+                h("td", {}, `${Object.keys(votesFor(r).get()).length} of ${r.files.length} files`),
               );
             }),
           ),
@@ -305,6 +311,16 @@ async function homeView() {
         { "aria-labelledby": "returned" },
         h("h2", { id: "returned" }, `Returned to me for changes (${returned.length})`),
         h("ul", {}, returned.map(({ ws, item }) => h("li", {}, h("a", { href: `#/r/${encodeURIComponent(ws.id)}/${encodeURIComponent(item.airlockRequest.id)}` }, item.airlockRequest.title), ` · ${ws.displayName} · revision ${item.airlockRequest.revision}`))),
+      ),
+    );
+  }
+  if (approved.length) {
+    also.push(
+      h(
+        "section",
+        { "aria-labelledby": "approved" },
+        h("h2", { id: "approved" }, `Approved in the last two weeks (${approved.length})`),
+        h("ul", {}, approved.map(({ ws, item }) => h("li", {}, h("a", { href: `#/r/${encodeURIComponent(ws.id)}/${encodeURIComponent(item.airlockRequest.id)}` }, item.airlockRequest.title), ` · ${ws.displayName} · ${age(item.airlockRequest.updatedAt)} ago`))),
       ),
     );
   }

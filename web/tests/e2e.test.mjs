@@ -245,6 +245,8 @@ test("a researcher exports a folder, a blinded pair reviews it in the page, the 
   // The history, as a table, verifies.
   await page.locator("text=✓ hash chain verified").waitFor();
   assert.ok((await page.locator("#history ~ table tbody tr, section[aria-labelledby=history] tbody tr").count()) > 5);
+  await page.getByRole("link", { name: "← Requests" }).click();
+  await page.getByRole("heading", { name: /Approved in the last two weeks \(1\)/ }).waitFor();
 
   // ---- the bench: first row of a 100,000-row table against a 100-row one
   const timeToFirstRow = async (name) => {
