@@ -352,3 +352,29 @@ pub struct WebSignIn {
     /// `GET /api/workspaces`.
     pub api_scope: String,
 }
+
+/// `POST .../requests/{id}/preflight`: what the workspace's gates find in a draft's files now,
+/// before anything is sealed or submitted.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PreflightReport {
+    pub request_id: String,
+    /// Whether a submit now would be blocked (a `block` finding, or files the workspace's
+    /// limits refuse).
+    pub would_block: bool,
+    /// What the workspace's limits refuse outright (names, sizes, number of files).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
+    pub files: Vec<FilePreflight>,
+    /// What was not checked here and why (the malware scan and external gates run after
+    /// submit; the release ledger compares with earlier releases at the seal).
+    pub not_checked: Vec<String>,
+}
+
+/// One draft file's findings, each with what to do about it (`remediation`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FilePreflight {
+    pub name: String,
+    pub size: u64,
+    pub findings: Vec<airlock_domain::gates::Finding>,
+}

@@ -170,7 +170,7 @@ impl From<&AirlockRequest> for RequestView {
 }
 
 /// Stored fields the API never shows, with why: bookkeeping of the workflow.
-pub const INTERNAL_REQUEST_FIELDS: [&str; 6] = [
+pub const INTERNAL_REQUEST_FIELDS: [&str; 7] = [
     // events not yet published
     "outbox",
     // entries the history store may not hold yet; the trail is at `.../history`
@@ -183,6 +183,8 @@ pub const INTERNAL_REQUEST_FIELDS: [&str; 6] = [
     "carriedContext",
     // when Reconcile asked for a rescan
     "rescanRequestedAt",
+    // when the last pre-flight check ran (they are spaced out; each is in the trail)
+    "preflightAt",
 ];
 
 /// Stored file fields the API never shows.

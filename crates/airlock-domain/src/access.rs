@@ -585,6 +585,7 @@ mod tests {
             message: "count 3".into(),
             location: None,
             cell: None,
+            remediation: None,
             needs_justification: true,
         });
         assert!(allowed_user_actions(&creator, &r).contains(&Justify));

@@ -234,9 +234,66 @@ pub struct Finding {
     /// page that highlights it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cell: Option<Cell>,
+    /// What the researcher can do about it, in words ("round the counts in column n to a
+    /// multiple of 5").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remediation: Option<String>,
     /// A warning the researcher must justify before the request can be approved.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub needs_justification: bool,
+}
+
+/// What a researcher can do about a finding, from its rule and its gate's parameters.
+pub fn remediation(finding: &Finding, gate: Option<&Gate>) -> Option<String> {
+    let column = finding
+        .cell
+        .as_ref()
+        .map(|c| format!(" in column {:?}", c.column))
+        .unwrap_or_default();
+    let disclosure = gate.and_then(|g| match &g.kind {
+        GateKind::Disclosure(d) => Some(d),
+        _ => None,
+    });
+    let text = match finding.rule.as_str() {
+        "small_count" => {
+            let threshold = disclosure.map_or(10, |d| d.threshold);
+            format!(
+                "suppress or merge the cells below {threshold}{column} (combine the small groups with others, or show them as \"<{threshold}\")"
+            )
+        }
+        "unrounded" => match disclosure.and_then(|d| d.rounding_base) {
+            Some(base) => format!("round the counts{column} to a multiple of {base}"),
+            None => format!("round the counts{column}"),
+        },
+        "zero" => format!(
+            "a zero{column} can disclose that nobody has a characteristic: suppress it, or merge its group with another"
+        ),
+        "dominance" | "p_percent" => format!(
+            "one or two contributors dominate this total{column}: merge the group with others or suppress the total"
+        ),
+        "degrees_of_freedom" => "the model has too few residual degrees of freedom: fit it on more records or with fewer parameters, or export a summary instead".into(),
+        "uncertain" => "the table could not be read to its end (a quoted cell is never closed): fix the quoting so that every row can be checked".into(),
+        "unchecked" => "a row is too long to be checked: shorten its cells or split the table".into(),
+        "executable" => "this is a program, not a result: export the results it produced instead".into(),
+        "type_mismatch" => "the content is not what the name says: give the file the extension of what it is, or export it in the format its name claims".into(),
+        "extension" => "this kind of file is not accepted here: export it in one of the formats the workspace allows (ask an airlock manager which)".into(),
+        "archive" | "nested_archive" | "archive_unchecked" | "archive_entry_name" | "polyglot" => {
+            "export the files themselves rather than an archive, so that each one is checked".into()
+        }
+        "encrypted_entry" => "encrypted contents cannot be checked: export them unencrypted".into(),
+        "csv_rows" => "the table has more rows than this workspace accepts (record-level data?): export an aggregate instead".into(),
+        "differencing" => "this table differs from one already released by a few cells, and subtracting the two reveals small counts: use the same groups as the earlier release, or suppress the differing cells".into(),
+        "already_released" => "this exact table was released before: there is no need to export it again".into(),
+        _ => return None,
+    };
+    Some(text)
+}
+
+/// Sets each finding's remediation from its gate (the gate named in the finding).
+pub fn add_remediation(findings: &mut [Finding], gates: &[Gate]) {
+    for f in findings.iter_mut().filter(|f| f.remediation.is_none()) {
+        f.remediation = remediation(f, gates.iter().find(|g| g.name == f.gate));
+    }
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ pub use super::request_type::RequestType;
 use super::stages::StageRole;
 use super::workspace::Workspace;
 use chrono::{DateTime, Utc};
+pub use commands::{PREFLIGHT, PREFLIGHT_INTERVAL};
 pub use comments::{Comment, MAX_COMMENT_CHARS, MAX_COMMENTS, Visibility};
 pub use context::{FileContext, MAX_CONTEXT_CHARS, SubmitContext};
 pub use external_gates::{GateAnswer, GateRun, MAX_GATE_MESSAGE_CHARS};
@@ -317,6 +318,9 @@ pub struct AirlockRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(skip)]
     pub rescan_requested_at: Option<DateTime<Utc>>,
+    /// When the researcher last ran a pre-flight check of the draft (they are rate-limited).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preflight_at: Option<DateTime<Utc>>,
     /// Who wrote, or could have written, the request's data: its creator, everyone issued an
     /// upload link for it, and whoever submitted it. None of them may review it.
     #[serde(default)]
@@ -461,6 +465,7 @@ impl AirlockRequest {
             links_issued: vec![],
             audited_since_change: vec![],
             rescan_requested_at: None,
+            preflight_at: None,
             contributors: vec![creator.id.clone()],
             gate_runs: vec![],
             carried_context: vec![],
@@ -544,6 +549,7 @@ impl AirlockRequest {
             links_issued: Vec::new(),
             audited_since_change: Vec::new(),
             rescan_requested_at: None,
+            preflight_at: None,
             carried_context: Vec::new(),
             comments: Vec::new(),
             outbox: Vec::new(),

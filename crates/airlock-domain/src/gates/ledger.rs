@@ -85,7 +85,7 @@ pub fn ledger_findings(
             }
         }
     }
-    ledgers
+    let mut findings: Vec<Finding> = ledgers
         .iter()
         .flat_map(|g| {
             found.iter().map(|(rule, message, location)| Finding {
@@ -95,10 +95,13 @@ pub fn ledger_findings(
                 message: message.clone(),
                 location: location.clone(),
                 cell: None,
+                remediation: None,
                 needs_justification: g.needs_justification(),
             })
         })
-        .collect()
+        .collect();
+    super::add_remediation(&mut findings, gates);
+    findings
 }
 
 /// Whether any release-ledger gate is on.

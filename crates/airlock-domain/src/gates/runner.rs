@@ -91,6 +91,7 @@ impl GateRunner {
                     message,
                     location,
                     cell: None,
+                    remediation: None,
                     needs_justification: gate.needs_justification(),
                 });
             };
@@ -185,6 +186,7 @@ impl GateRunner {
             }
             findings.append(&mut table_findings);
         }
+        super::add_remediation(&mut findings, &self.gates);
         (findings, table.and_then(|t| t.cells))
     }
 }

@@ -276,6 +276,7 @@ impl TableScan {
                 message: format!("and {n} more {rule} finding(s) not listed"),
                 location: None,
                 cell: None,
+                remediation: None,
                 needs_justification: false,
             });
         }
@@ -566,6 +567,7 @@ impl TableScan {
             message,
             location: cell.as_ref().map(super::Cell::describe),
             cell,
+            remediation: None,
             needs_justification: false,
         });
     }

@@ -175,6 +175,18 @@ fn disclosure_table() {
             .all(|f| f.mode == GateMode::Warn && f.gate == "sdc")
     );
     assert_eq!(got[0].message, "count 3 is below the threshold of 10");
+    // Each says what to do about it, with the gate's own numbers.
+    assert_eq!(
+        got[0].remediation.as_deref(),
+        Some(
+            "suppress or merge the cells below 10 in column \"n\" (combine the small groups with others, or show them as \"<10\")"
+        )
+    );
+    assert_eq!(
+        got[1].remediation.as_deref(),
+        Some("round the counts in column \"n\" to a multiple of 5")
+    );
+    assert!(got.iter().all(|f| f.remediation.is_some()));
     // Each says which cell, for a page that highlights it: the same place as its words.
     assert_eq!(
         got.iter()
@@ -517,6 +529,7 @@ fn the_blocking_message_names_file_gate_and_cell() {
         message: "count 3 is below the threshold of 10".into(),
         location: Some("row 3, column \"n\"".into()),
         cell: None,
+        remediation: None,
         needs_justification: false,
     };
     let warn = Finding {

@@ -122,4 +122,34 @@ impl AirlockRequest {
             Err(e) => Applied::Unchanged(e.to_string()),
         }
     }
+
+    /// A pre-flight check of the draft ran (`summary` says what it found): on the record, and
+    /// the time kept so that checks can be spaced out ([`PREFLIGHT_INTERVAL`]).
+    pub fn record_preflight(
+        &mut self,
+        ctx: &Ctx,
+        by: &User,
+        summary: String,
+    ) -> Result<(), DomainError> {
+        if self.status != Status::Draft {
+            return Err(DomainError::Invalid(format!(
+                "a pre-flight check is for a draft; this request is {}",
+                self.status
+            )));
+        }
+        self.preflight_at = Some(ctx.now);
+        self.audit(ctx, by, PREFLIGHT, summary);
+        Ok(())
+    }
+
+    /// How long until another pre-flight check may run (`None`: now).
+    pub fn preflight_wait(&self, now: DateTime<Utc>) -> Option<chrono::Duration> {
+        let next = self.preflight_at? + PREFLIGHT_INTERVAL;
+        (next > now).then(|| next - now)
+    }
 }
+
+/// The history action of a pre-flight check.
+pub const PREFLIGHT: &str = "pre-flight check";
+/// The least time between two pre-flight checks of one request: each reads every file.
+pub const PREFLIGHT_INTERVAL: chrono::Duration = chrono::Duration::seconds(30);

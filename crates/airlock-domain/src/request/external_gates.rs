@@ -214,6 +214,7 @@ impl AirlockRequest {
                         .unwrap_or_else(|| format!("{gate_name} failed this file")),
                     location: verdict.location.clone(),
                     cell: None,
+                    remediation: None,
                     needs_justification,
                 });
             }

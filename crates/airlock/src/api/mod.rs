@@ -13,6 +13,7 @@ mod gates;
 mod history;
 mod links;
 mod lists;
+mod preflight;
 mod preview;
 mod requests;
 mod web;

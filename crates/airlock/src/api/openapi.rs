@@ -5,10 +5,12 @@
 
 use super::types::{
     AuditTrail, CommentRequest, ContainerLink, CreateRequest, Error, GateAnswerReceipt,
-    GateAnswerRequest, Health, JustifyRequest, RequestEnvelope, RequestList, ReviewRequest,
-    RevokeRequest, WebConfig, WorkspaceLimits, WorkspaceList,
+    GateAnswerRequest, Health, JustifyRequest, PreflightReport, RequestEnvelope, RequestList,
+    ReviewRequest, RevokeRequest, WebConfig, WorkspaceLimits, WorkspaceList,
 };
-use super::{actions, comments, gates, history, links, lists, preview, requests, web, workspaces};
+use super::{
+    actions, comments, gates, history, links, lists, preflight, preview, requests, web, workspaces,
+};
 use crate::app::Deps;
 use crate::domain::preview::FilePreview;
 use crate::domain::request::{Comment, GateReport, SubmitContext};
@@ -229,6 +231,15 @@ pub(super) fn operations() -> Vec<Op> {
             secured: true,
             handler: post(comments::comment),
         },
+        Op {
+            response: "PreflightReport",
+            ..action(
+                "/api/workspaces/{workspaceId}/requests/{requestId}/preflight",
+                "Check a draft before submitting it: the workspace's built-in gates over each file now, each finding with what to do about it (remediation); nothing is sealed or changed. Whoever may submit it; once per request every 30 s (429 with Retry-After); on the record",
+                None,
+                post(preflight::preflight),
+            )
+        },
         action(
             "/api/workspaces/{workspaceId}/requests/{requestId}/cancel",
             "Cancel a draft or a request in review",
@@ -446,6 +457,7 @@ pub fn document() -> Value {
         AuditTrail,
         WorkspaceLimits,
         WorkspaceList,
+        PreflightReport,
         WebConfig,
         FilePreview,
         Error,

@@ -7,6 +7,7 @@
 pub mod limits;
 pub mod movement;
 pub mod outcome;
+pub mod preflight;
 pub mod record;
 pub mod settle;
 pub mod steps;

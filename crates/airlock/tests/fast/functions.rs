@@ -91,6 +91,7 @@ async fn fixture_request(s: &Stack) {
         links_issued: vec![],
         audited_since_change: vec![],
         rescan_requested_at: None,
+        preflight_at: None,
         contributors: vec!["alice".into()],
         gate_runs: vec![],
         carried_context: vec![],

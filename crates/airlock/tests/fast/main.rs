@@ -14,4 +14,5 @@ mod functions;
 mod gates;
 mod infra;
 mod lifecycle;
+mod preflight;
 mod web;
