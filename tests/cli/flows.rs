@@ -516,4 +516,81 @@ async fn context_comments_and_a_per_file_review() {
         ],
         "the researcher does not see the reviewers-only note; JSON keeps the text as written"
     );
+
+    // A pre-flight check in a workspace with a disclosure gate: each finding with what to do,
+    // before anything is submitted; `export` shows them before it submits (a warning does
+    // not stop it).
+    let gates = Person::new(&root, "rita-gates");
+    gates
+        .run(&[
+            "login",
+            "--local",
+            "--stack",
+            root.join("stack.json").to_str().unwrap(),
+            "--user",
+            "rita",
+            "--roles",
+            "WorkspaceResearcher",
+            "--workspace",
+            "ws-gates",
+        ])
+        .await
+        .ok();
+    write(
+        &root.join("small/counts.csv"),
+        b"region,n\nNorth,120\nSouth,3\n",
+    );
+    let draft = gates
+        .run(&[
+            "create",
+            "--type",
+            "export",
+            "--title",
+            "Small",
+            "--justification",
+            "J",
+            "--json",
+        ])
+        .await
+        .ok()
+        .json();
+    let id = draft["airlockRequest"]["id"].as_str().unwrap().to_string();
+    gates.run(&["upload", &id, "small"]).await.ok();
+    let checked = gates.run(&["check", &id]).await.ok();
+    assert!(
+        checked
+            .stdout
+            .contains("what to do: suppress or merge the cells below 10 in column \"n\""),
+        "{}",
+        checked.stdout
+    );
+    assert!(
+        checked.stdout.contains("1 finding(s)"),
+        "{}",
+        checked.stdout
+    );
+    let status = gates.run(&["status", &id, "--json"]).await.ok().json();
+    assert_eq!(
+        status["airlockRequest"]["status"], "draft",
+        "a check changes nothing"
+    );
+    // Checked again at once: refused with when to come back.
+    gates.run(&["check", &id]).await.refused(1, "try again in");
+    let exported = gates
+        .run(&[
+            "export",
+            "small",
+            "--title",
+            "Small counts",
+            "--justification",
+            "J",
+        ])
+        .await
+        .ok();
+    assert!(
+        exported.stderr.contains("what to do: suppress or merge"),
+        "{}",
+        exported.stderr
+    );
+    assert!(exported.stderr.contains("submitted"), "{}", exported.stderr);
 }

@@ -1244,6 +1244,7 @@ function uploadPanel(ws, r) {
   const input = h("input", { type: "file", id: "pick-files", multiple: true });
   const folder = h("input", { type: "file", id: "pick-folder", webkitdirectory: true, multiple: true });
   const purpose = h("textarea", { id: "purpose", maxlength: 4000 });
+  const checked = h("div", { "aria-live": "polite" });
   const drop = h("div", { class: "drop", tabindex: 0, "aria-label": "Drop files or a folder here" }, "Drop files or a folder here, or choose them: ");
   const send = async (files) => {
     if (!files.length) return;
@@ -1335,6 +1336,28 @@ function uploadPanel(ws, r) {
     ),
     drop,
     listing,
+    h(
+      "p",
+      {},
+      h(
+        "button",
+        {
+          type: "button",
+          class: "secondary",
+          onclick: async () => {
+            checked.replaceChildren(h("p", { class: "muted" }, "Checking the files…"));
+            try {
+              const report = await api(ws, "POST", requestPath(ws, r.id, "/preflight"));
+              checked.replaceChildren(preflightReport(report));
+            } catch (e) {
+              checked.replaceChildren(failure(e));
+            }
+          },
+        },
+        "Check the files before submitting",
+      ),
+    ),
+    checked,
     h("p", {}, h("label", { for: "purpose" }, "Purpose (what the request is for, shown to the reviewers)"), h("br"), purpose),
     h(
       "button",
@@ -1356,6 +1379,46 @@ function uploadPanel(ws, r) {
       },
       "Submit for review",
     ),
+  );
+}
+
+/** What a pre-flight check found, each finding with what to do about it. */
+function preflightReport(report) {
+  const flagged = report.files.filter((f) => f.findings.length);
+  return h(
+    "section",
+    { class: "panel", "aria-labelledby": "preflight" },
+    h(
+      "h3",
+      { id: "preflight" },
+      report.wouldBlock
+        ? "A submit now would be blocked"
+        : flagged.length
+          ? "Findings to look at before submitting"
+          : `No findings in ${report.files.length} file(s)`,
+    ),
+    (report.problems || []).map((p) => h("p", { class: "error" }, p)),
+    flagged.map((f) =>
+      h(
+        "div",
+        {},
+        h("strong", {}, f.name),
+        h(
+          "ul",
+          {},
+          f.findings.map((x) =>
+            h(
+              "li",
+              {},
+              h("span", { class: `badge ${x.mode === "block" ? "bad" : "warn"}` }, x.mode),
+              ` ${x.message}${x.location ? ` (${x.location})` : ""}`,
+              x.remediation ? h("div", {}, h("em", {}, "What to do: "), x.remediation) : null,
+            ),
+          ),
+        ),
+      ),
+    ),
+    h("p", { class: "muted" }, `Not checked before submit: ${report.notChecked.join("; ")}.`),
   );
 }
 

@@ -152,6 +152,12 @@ test("a researcher exports a folder, a blinded pair reviews it in the page, the 
   const counts = page.locator("li", { hasText: "results/counts.csv" });
   await counts.getByLabel("What it is").fill("Patients by region, 2019-2024");
   await counts.getByLabel("Disclosure controls").fill("counts rounded to 10; small cells flagged by the gate");
+  // The pre-flight check: the small count and what to do about it, before submitting.
+  await page.getByRole("button", { name: "Check the files before submitting" }).click();
+  const verdict = page.locator("#preflight, .error").first();
+  await verdict.waitFor();
+  assert.equal(await verdict.textContent(), "Findings to look at before submitting");
+  await page.locator("text=suppress or merge the cells below 10").first().waitFor();
   await checkAccessibility(page, "draft with uploads");
   await shot(page, "researcher-draft");
   await page.getByLabel(/Purpose/).fill("Counts by region, 2019-2024, for the report");

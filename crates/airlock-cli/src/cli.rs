@@ -61,6 +61,9 @@ pub enum Command {
     Create(CreateArgs),
     /// Upload files and folders to a draft request (resumes an interrupted upload)
     Upload(UploadArgs),
+    /// Check a draft before submitting it: what the workspace's gates find in each file, and
+    /// what to do about it (nothing is submitted or changed)
+    Check(IdArgs),
     /// Submit a draft request for scanning and review
     Submit(SubmitArgs),
     /// Cancel a request

@@ -151,6 +151,17 @@ impl Api {
             .await
     }
 
+    /// What the workspace's gates find in a draft's files now (nothing changes).
+    pub async fn preflight(
+        &self,
+        workspace: &str,
+        id: &str,
+    ) -> CliResult<airlock_api::types::PreflightReport> {
+        let path = format!("{}/preflight", Self::request_path(workspace, id));
+        self.call(Method::POST, workspace, &path, &[], None::<&()>)
+            .await
+    }
+
     pub async fn history(&self, workspace: &str, id: &str) -> CliResult<AuditTrail> {
         let path = format!("{}/history", Self::request_path(workspace, id));
         self.call(Method::GET, workspace, &path, &[], None::<&()>)

@@ -364,6 +364,7 @@ pub async fn send(api: &Api, direction: Direction, args: SendArgs, say: Say) -> 
         type_of(direction).as_str()
     ));
     let uploaded = upload_files(api, &workspace, &id, &files, say).await?;
+    check_before_submit(api, &workspace, &id, say).await?;
     let submitted = api
         .submit(&workspace, &id, &submit_context(&args.context)?)
         .await?;
@@ -881,6 +882,45 @@ pub async fn gates(api: &Api, id: &str) -> CliResult<Outcome> {
         crate::output::gates(&report),
         serde_json::to_value(&report).expect("API documents serialise"),
     ))
+}
+
+/// `airlock check ID`: the pre-flight report of a draft.
+pub async fn check(api: &Api, id: &str) -> CliResult<Outcome> {
+    let workspace = api.settings.workspace()?;
+    let report = api.preflight(workspace, id).await?;
+    Ok(Outcome::Message(
+        output::preflight(&report),
+        serde_json::to_value(&report).expect("API documents serialise"),
+    ))
+}
+
+/// Before `export`/`import` submits: the pre-flight check, its findings shown; a request that
+/// would be blocked is submitted only if the person at the terminal says so (never when no one
+/// is there to ask).
+async fn check_before_submit(api: &Api, workspace: &str, id: &str, say: Say) -> CliResult<()> {
+    let report = api.preflight(workspace, id).await?;
+    let findings: usize = report.files.iter().map(|f| f.findings.len()).sum();
+    if findings == 0 && report.problems.is_empty() {
+        say.line("pre-flight check: no findings");
+        return Ok(());
+    }
+    eprint!("{}", output::preflight(&report));
+    if !report.would_block {
+        return Ok(());
+    }
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+        eprint!("Submit anyway? The request would be blocked. [y/N] ");
+        let mut answer = String::new();
+        if std::io::stdin().read_line(&mut answer).is_ok()
+            && matches!(answer.trim(), "y" | "Y" | "yes")
+        {
+            return Ok(());
+        }
+    }
+    Err(CliError::Refused(format!(
+        "{id} was not submitted: a submit now would be blocked (above). Fix the files and upload them again (airlock upload {id} PATH...), check with airlock check {id}, then airlock submit {id}"
+    )))
 }
 
 pub async fn history(api: &Api, id: &str) -> CliResult<Outcome> {

@@ -83,6 +83,7 @@ async fn run(cli: Cli) -> CliResult<Outcome> {
             commands::submit(&api, &args.id, &args.context, &args.wait, say).await
         }
         Command::Comment(args) => commands::comment(&api, args).await,
+        Command::Check(args) => commands::check(&api, &args.id).await,
         Command::Cancel(args) => commands::cancel(&api, &args.id).await,
         Command::Status(args) => commands::status(&api, args, say).await,
         Command::List(args) => commands::list(&api, args).await,

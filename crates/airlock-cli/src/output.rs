@@ -232,6 +232,53 @@ pub fn gates(report: &airlock_domain::request::GateReport) -> String {
     out
 }
 
+/// A pre-flight report: each file's findings, each with what to do about it.
+pub fn preflight(report: &airlock_api::types::PreflightReport) -> String {
+    let findings: usize = report.files.iter().map(|f| f.findings.len()).sum();
+    let mut out = format!(
+        "request {}: {} file(s) checked, {findings} finding(s){}\n",
+        report.request_id,
+        report.files.len(),
+        if report.would_block {
+            "; a submit now would be BLOCKED"
+        } else {
+            ""
+        }
+    );
+    for p in &report.problems {
+        out.push_str(&format!(
+            "  refused by the workspace's limits: {}\n",
+            inert(p)
+        ));
+    }
+    for f in report.files.iter().filter(|f| !f.findings.is_empty()) {
+        out.push_str(&format!("  {}\n", inert(&f.name)));
+        for x in &f.findings {
+            let mode = serde_json::to_value(x.mode)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "    {mode} {} [{}]: {}{}\n",
+                inert(&x.gate),
+                x.rule,
+                inert(&x.message),
+                x.location
+                    .as_deref()
+                    .map(|l| format!(" at {}", inert(l)))
+                    .unwrap_or_default()
+            ));
+            if let Some(fix) = &x.remediation {
+                out.push_str(&format!("      what to do: {}\n", inert(fix)));
+            }
+        }
+    }
+    for n in &report.not_checked {
+        out.push_str(&format!("  not checked before submit: {}\n", inert(n)));
+    }
+    out
+}
+
 pub fn history(trail: &AuditTrail) -> String {
     let mut out = String::new();
     for e in &trail.history {

@@ -20,7 +20,8 @@ async fn a_draft_is_checked_with_remediation_and_nothing_changes() {
     let link = s.link(WS1, &id, &alice).await;
     link.upload("counts.csv", b"region,n\nNorth,120\nSouth,3\n".to_vec())
         .unwrap();
-    link.upload("tool.csv", b"\x7fELF\x02\x01\x01\0".to_vec()).unwrap();
+    link.upload("tool.csv", b"\x7fELF\x02\x01\x01\0".to_vec())
+        .unwrap();
     link.upload("fine.txt", b"all good\n".to_vec()).unwrap();
     let before = s.record(&id);
     let report = s.ok("POST", &path(&id), &alice, None, 200).await;
