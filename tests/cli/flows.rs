@@ -584,6 +584,8 @@ async fn context_comments_and_a_per_file_review() {
             "Small counts",
             "--justification",
             "J",
+            "--wait",
+            "--json",
         ])
         .await
         .ok();
@@ -592,5 +594,40 @@ async fn context_comments_and_a_per_file_review() {
         "{}",
         exported.stderr
     );
-    assert!(exported.stderr.contains("submitted"), "{}", exported.stderr);
+    assert_eq!(exported.json()["airlockRequest"]["status"], "in_review");
+    let id = exported.json()["airlockRequest"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // A checker approves the flagged table only with a reason for its kind of warning.
+    let checker = Person::new(&root, "mona-gates");
+    checker
+        .run(&[
+            "login",
+            "--local",
+            "--stack",
+            root.join("stack.json").to_str().unwrap(),
+            "--user",
+            "mona",
+            "--roles",
+            "AirlockManager",
+            "--workspace",
+            "ws-gates",
+        ])
+        .await
+        .ok();
+    checker
+        .run(&["review", &id, "--approve"])
+        .await
+        .refused(1, "needs a reason for each kind: small_count");
+    checker
+        .run(&[
+            "review",
+            &id,
+            "--approve",
+            "--override",
+            "small/counts.csv:small_count=regions of 100,000 people",
+        ])
+        .await
+        .ok();
 }

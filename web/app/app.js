@@ -681,10 +681,16 @@ function commentsPanel(ws, r, actions) {
 
 // ---------------------------------------------------------------- reviewing
 
+/** The kinds of warning (rules) a file carries: approving it over them takes a reason each. */
+function warnedRules(f) {
+  return [...new Set((f.findings || []).filter((x) => x.mode === "warn").map((x) => x.rule))];
+}
+
 function reviewPanel(ws, r, votes) {
   const current = votes.get();
   const explanation = h("textarea", { id: "explanation", maxlength: 4000 });
-  const rows = r.files.map((f) => {
+  const reasons = new Map(); // file -> [{ rule, input }]
+  const rows = r.files.map((f, index) => {
     const name = `vote-${f.name}`;
     const choice = (value, label) =>
       h(
@@ -699,6 +705,12 @@ function reviewPanel(ws, r, votes) {
         }),
         ` ${label} `,
       );
+    const rules = warnedRules(f);
+    const inputs = rules.map((rule) => {
+      const input = h("input", { type: "text", id: `override-${index}-${rule}`, size: 60, maxlength: 4000 });
+      return { rule, input };
+    });
+    reasons.set(f.name, inputs);
     return h(
       "fieldset",
       {},
@@ -706,6 +718,14 @@ function reviewPanel(ws, r, votes) {
       choice("approved", "Approve"),
       choice("rejected", "Reject"),
       choice("changes_requested", "Request changes"),
+      inputs.length
+        ? h(
+            "div",
+            {},
+            h("p", { class: "muted" }, "To approve it over its warnings, say why for each kind:"),
+            inputs.map(({ rule, input }) => h("p", {}, h("label", { for: input.id }, `Override ${rule}: `), input)),
+          )
+        : null,
     );
   });
   const send = h(
@@ -720,19 +740,35 @@ function reviewPanel(ws, r, votes) {
           main.prepend(failure(`Decide every file first: ${missing.join(", ")}`));
           return;
         }
+        for (const f of r.files) {
+          if (chosen[f.name] !== "approved") continue;
+          const empty = reasons.get(f.name).find(({ input }) => !input.value.trim());
+          if (empty) {
+            empty.input.focus();
+            say(`Approving ${f.name} over its ${empty.rule} warning needs a reason.`);
+            return;
+          }
+        }
         const needsWhy = Object.values(chosen).some((d) => d !== "approved");
         if (needsWhy && !explanation.value.trim()) {
           explanation.focus();
           say("A rejection or a request for changes needs an explanation.");
           return;
         }
-        const summary = r.files.map((f) => `${f.name}: ${DECISION_WORDS[chosen[f.name]]}`).join("\n");
+        const overridesOf = (f) =>
+          chosen[f.name] === "approved" ? reasons.get(f.name).map(({ rule, input }) => ({ rule, rationale: input.value.trim() })) : [];
+        const summary = r.files
+          .map((f) => `${f.name}: ${DECISION_WORDS[chosen[f.name]]}${overridesOf(f).map((o) => ` over ${o.rule}`).join("")}`)
+          .join("\n");
         if (!(await confirmDialog(`Send this review of revision ${r.revision}? It cannot be taken back.\n\n${summary}`))) return;
         send.disabled = true;
         await act(ws, r, "review", {
           revision: r.revision,
           explanation: explanation.value.trim() || "Reviewed file by file.",
-          files: r.files.map((f) => ({ name: f.name, decision: chosen[f.name] })),
+          files: r.files.map((f) => {
+            const overrides = overridesOf(f);
+            return overrides.length ? { name: f.name, decision: chosen[f.name], overrides } : { name: f.name, decision: chosen[f.name] };
+          }),
         });
         votes.clear();
       },

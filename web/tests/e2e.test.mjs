@@ -228,6 +228,11 @@ test("a researcher exports a folder, a blinded pair reviews it in the page, the 
       if (i < names.length - 1) await p.keyboard.press("j");
     }
     await p.getByRole("link", { name: /← Regional counts/ }).click();
+    // Approving the flagged table is an override: it needs its reason.
+    await p.getByRole("button", { name: "Send my review" }).click();
+    await p.getByLabel("Override small_count").waitFor();
+    assert.equal(await p.getByRole("dialog").count(), 0, "not sent without the reason");
+    await p.getByLabel("Override small_count").fill("Regions of 100,000 people; agreed with the data owner");
     await p.getByRole("button", { name: "Send my review" }).click();
     await p.getByRole("dialog").getByRole("button", { name: "Confirm" }).click();
     // Sent: the page shows the request again, with no review left to give (one each).
@@ -250,6 +255,8 @@ test("a researcher exports a folder, a blinded pair reviews it in the page, the 
   await shot(page, "researcher-download");
   // The history, as a table, verifies.
   await page.locator("text=✓ hash chain verified").waitFor();
+  // Both overrides, with their reasons, revealed in the trail with the votes.
+  assert.equal(await page.locator("td", { hasText: 'over small_count ("Regions of 100,000 people' }).count(), 1);
   assert.ok((await page.locator("#history ~ table tbody tr, section[aria-labelledby=history] tbody tr").count()) > 5);
   await page.getByRole("link", { name: "← Requests" }).click();
   await page.getByRole("heading", { name: /Approved in the last two weeks \(1\)/ }).waitFor();

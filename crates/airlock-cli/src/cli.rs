@@ -264,6 +264,10 @@ pub struct ReviewArgs {
     /// reviewers disagree about
     #[arg(long = "file", value_name = "NAME=DECISION")]
     pub files: Vec<String>,
+    /// Approve a file over a gate's warning, as NAME:RULE=REASON (RULE as `airlock gates`
+    /// shows it, e.g. small_count); one per file and kind of warning
+    #[arg(long = "override", value_name = "NAME:RULE=REASON")]
+    pub overrides: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -799,7 +799,7 @@ pub async fn review(api: &Api, args: ReviewArgs, say: Say) -> CliResult<Outcome>
     if let Some(dir) = &args.download {
         download_files(api, &workspace, &request, dir, say).await?;
     }
-    let files: Vec<airlock_domain::request::FileDecision> = pairs(&args.files, "--file")?
+    let mut files: Vec<airlock_domain::request::FileDecision> = pairs(&args.files, "--file")?
         .into_iter()
         .map(|(name, word)| {
             let decision = match word.trim() {
@@ -816,9 +816,36 @@ pub async fn review(api: &Api, args: ReviewArgs, say: Say) -> CliResult<Outcome>
                 name,
                 decision,
                 comment: None,
+                overrides: vec![],
             })
         })
         .collect::<CliResult<_>>()?;
+    // Overrides go with the file's decision: an approval (given with --file, or --approve).
+    for (target, reason) in pairs(&args.overrides, "--override")? {
+        let Some((name, rule)) = target.rsplit_once(':') else {
+            return Err(CliError::Usage(format!(
+                "--override takes NAME:RULE=REASON, not {target:?}"
+            )));
+        };
+        let index = match files.iter().position(|d| d.name == name) {
+            Some(i) => i,
+            None => {
+                files.push(airlock_domain::request::FileDecision {
+                    name: name.to_string(),
+                    decision: decision.unwrap_or(Decision::Approved),
+                    comment: None,
+                    overrides: vec![],
+                });
+                files.len() - 1
+            }
+        };
+        files[index]
+            .overrides
+            .push(airlock_domain::request::Override {
+                rule: rule.to_string(),
+                rationale: reason,
+            });
+    }
     if decision.is_none() && files.is_empty() {
         return Ok(Outcome::Request(Box::new(request)));
     }

@@ -31,7 +31,7 @@ pub use outbox::{
     CommentedRequest, GateFile, GateRequestedData, GateWarning, NotificationData, NotifiedRequest,
     NotifiedWorkspace, Recipients, recipients, status_change_events,
 };
-pub use review::FileDecision;
+pub use review::{FileDecision, OVERRIDE, Override};
 use serde::{Deserialize, Serialize};
 pub use shown::FileView;
 

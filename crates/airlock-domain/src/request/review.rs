@@ -19,7 +19,24 @@ pub struct FileDecision {
     /// Why, for this file (enough on its own for a rejection or changes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
+    /// Why the file is approved although a gate warned about it: one reason per kind of
+    /// finding (`rule`), required to approve a file with `warn` findings.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<Override>,
 }
+
+/// A reviewer's reason to release a file over one kind of a gate's warning.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Override {
+    /// The finding's rule (`small_count`, `unrounded`, `type_mismatch`, ...).
+    pub rule: String,
+    pub rationale: String,
+}
+
+/// The history action of an approval over a gate's warning (with one reviewer; with several
+/// the overrides are in the votes revealed).
+pub const OVERRIDE: &str = "override";
 
 /// Longest explanation or per-file comment in a review, in bytes.
 const MAX_EXPLANATION_BYTES: usize = 4000;
@@ -209,6 +226,14 @@ impl AirlockRequest {
                     .comment
                     .map(|c| c.trim().to_string())
                     .filter(|c| !c.is_empty()),
+                overrides: d
+                    .overrides
+                    .into_iter()
+                    .map(|o| Override {
+                        rule: o.rule.trim().to_string(),
+                        rationale: o.rationale.trim().to_string(),
+                    })
+                    .collect(),
                 ..d
             };
             if decided.insert(name.clone(), d).is_some() {
@@ -230,6 +255,7 @@ impl AirlockRequest {
                         name: name.clone(),
                         decision,
                         comment: None,
+                        overrides: vec![],
                     },
                 );
             }
@@ -251,6 +277,7 @@ impl AirlockRequest {
                 unjustified.join(", ")
             )));
         }
+        self.check_overrides(&mut decided)?;
         let explanation = explanation.trim().to_string();
         let unexplained = decided
             .values()
@@ -291,6 +318,16 @@ impl AirlockRequest {
                 .chain(decisions.iter().map(|d| (d.name.clone(), d.decision)))
                 .collect()
         } else if quorum <= 1 {
+            // An override is a decision of its own in the trail (with several reviewers it is
+            // in the votes revealed, so blinding holds).
+            let overridden: Vec<FileDecision> = decisions
+                .iter()
+                .filter(|d| !d.overrides.is_empty())
+                .cloned()
+                .collect();
+            if !overridden.is_empty() {
+                self.log(ctx, by, OVERRIDE, None, None, Some(describe(&overridden)));
+            }
             decisions
                 .iter()
                 .map(|d| (d.name.clone(), d.decision))
@@ -501,10 +538,75 @@ fn describe(decisions: &[FileDecision]) -> String {
                 Decision::Rejected => "rejected",
                 Decision::ChangesRequested => "changes requested",
             };
-            format!("{} {word}", d.name)
+            let overrides: String = d
+                .overrides
+                .iter()
+                .map(|o| format!(" over {} ({:?})", o.rule, o.rationale))
+                .collect();
+            format!("{} {word}{overrides}", d.name)
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+impl AirlockRequest {
+    /// A file approved over its gates' warnings carries a reason for each kind of warning (and
+    /// only for kinds the file has): an override is a decision of its own, not a side effect of
+    /// approving. Overrides on a file not approved mean nothing and are dropped.
+    fn check_overrides(
+        &self,
+        decided: &mut BTreeMap<String, FileDecision>,
+    ) -> Result<(), DomainError> {
+        for file in &self.files {
+            let Some(d) = decided.get_mut(&file.name) else {
+                continue;
+            };
+            if d.decision != Decision::Approved {
+                d.overrides.clear();
+                continue;
+            }
+            let warned: std::collections::BTreeSet<&str> = file
+                .findings
+                .iter()
+                .filter(|f| f.mode == crate::gates::GateMode::Warn)
+                .map(|f| f.rule.as_str())
+                .collect();
+            let mut seen = std::collections::BTreeSet::new();
+            for o in &d.overrides {
+                if !warned.contains(o.rule.as_str()) {
+                    return Err(DomainError::Invalid(format!(
+                        "{:?} has no {:?} warning to override",
+                        file.name, o.rule
+                    )));
+                }
+                if o.rationale.is_empty() || o.rationale.len() > MAX_EXPLANATION_BYTES {
+                    return Err(DomainError::Invalid(format!(
+                        "the reason to approve {:?} over {} must be 1 to {MAX_EXPLANATION_BYTES} bytes",
+                        file.name, o.rule
+                    )));
+                }
+                if !seen.insert(o.rule.as_str()) {
+                    return Err(DomainError::Invalid(format!(
+                        "{:?} has more than one override of {}",
+                        file.name, o.rule
+                    )));
+                }
+            }
+            let missing: Vec<&str> = warned
+                .iter()
+                .filter(|r| !seen.contains(*r))
+                .copied()
+                .collect();
+            if !missing.is_empty() {
+                return Err(DomainError::Invalid(format!(
+                    "approving {:?} over its gates' warnings needs a reason for each kind: {} (give the file's decision with overrides: [{{\"rule\": ..., \"rationale\": ...}}])",
+                    file.name,
+                    missing.join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -571,11 +673,13 @@ mod tests {
                 name: "a.csv".into(),
                 decision: a,
                 comment: None,
+                overrides: vec![],
             },
             FileDecision {
                 name: "b.csv".into(),
                 decision: b,
                 comment: Some("row 2 is a small count".into()),
+                overrides: vec![],
             },
         ]
     }
@@ -889,11 +993,13 @@ mod legacy {
                     name: "a.csv".into(),
                     decision: Decision::Approved,
                     comment: None,
+                    overrides: vec![],
                 },
                 FileDecision {
                     name: "b.csv".into(),
                     decision: b,
                     comment: Some("why".into()),
+                    overrides: vec![],
                 },
             ]
         };

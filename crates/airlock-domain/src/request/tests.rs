@@ -1084,3 +1084,143 @@ fn a_preview_is_on_the_record_once_per_person_and_file_until_the_status_changes(
         Applied::Changed
     );
 }
+
+#[test]
+fn approving_over_a_warning_takes_a_reason_per_kind_of_finding() {
+    let ws = workspace(WorkspacePolicy::default());
+    let warned = |rule: &str| crate::gates::Finding {
+        gate: "small counts".into(),
+        mode: crate::gates::GateMode::Warn,
+        rule: rule.into(),
+        message: format!("a {rule}"),
+        location: None,
+        cell: None,
+        remediation: None,
+        needs_justification: false,
+    };
+    let setup = || {
+        let mut r = in_review(&ws, 2);
+        r.files[0].findings = vec![
+            warned("small_count"),
+            warned("small_count"),
+            warned("unrounded"),
+        ];
+        r
+    };
+    let reason = |rule: &str, text: &str| Override {
+        rule: rule.into(),
+        rationale: text.into(),
+    };
+    let f0 = |decision: Decision, overrides: Vec<Override>| FileDecision {
+        name: "f0.csv".into(),
+        decision,
+        comment: None,
+        overrides,
+    };
+    let review = |r: &mut AirlockRequest, d: FileDecision| {
+        r.review_files(
+            &user("rita"),
+            Some(Decision::Approved),
+            vec![d],
+            "ok".into(),
+            Some(1),
+            &ctx(&ws),
+        )
+    };
+    // (overrides given, what is refused): one reason per kind, for kinds the file has, once.
+    let refused: Vec<(Vec<Override>, &str)> = vec![
+        (
+            vec![],
+            "needs a reason for each kind: small_count, unrounded",
+        ),
+        (
+            vec![reason("small_count", "regions are large")],
+            "needs a reason for each kind: unrounded",
+        ),
+        (
+            vec![
+                reason("small_count", "a"),
+                reason("unrounded", "b"),
+                reason("zero", "c"),
+            ],
+            "has no \"zero\" warning to override",
+        ),
+        (
+            vec![reason("small_count", "  "), reason("unrounded", "b")],
+            "must be 1 to 4000 bytes",
+        ),
+        (
+            vec![
+                reason("small_count", "a"),
+                reason("small_count", "again"),
+                reason("unrounded", "b"),
+            ],
+            "more than one override of small_count",
+        ),
+    ];
+    for (overrides, says) in refused {
+        let mut r = setup();
+        let err = review(&mut r, f0(Decision::Approved, overrides.clone())).unwrap_err();
+        assert!(err.to_string().contains(says), "{overrides:?}: {err}");
+        assert_eq!(r.status, Status::InReview, "nothing recorded");
+        assert!(r.reviews.is_empty());
+    }
+    // The whole request approved with no word on the warned file: refused too.
+    let mut r = setup();
+    let err = r
+        .review_files(
+            &user("rita"),
+            Some(Decision::Approved),
+            vec![],
+            "ok".into(),
+            Some(1),
+            &ctx(&ws),
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("f0.csv"), "{err}");
+    // With its reasons: approved, each override on the review and in the trail.
+    let mut r = setup();
+    review(
+        &mut r,
+        f0(
+            Decision::Approved,
+            vec![
+                reason("small_count", " regions of 100,000 people "),
+                reason("unrounded", "exact counts agreed with the data owner"),
+            ],
+        ),
+    )
+    .unwrap();
+    assert_eq!(r.status, Status::ApprovalInProgress);
+    let kept = &r.reviews[0]
+        .files
+        .iter()
+        .find(|d| d.name == "f0.csv")
+        .unwrap()
+        .overrides;
+    assert_eq!(kept[0].rationale, "regions of 100,000 people");
+    let entry = r
+        .history_tail
+        .iter()
+        .find(|e| e.action == OVERRIDE)
+        .unwrap();
+    assert_eq!(
+        entry.message.as_deref(),
+        Some(
+            "f0.csv approved over small_count (\"regions of 100,000 people\") over unrounded (\"exact counts agreed with the data owner\")"
+        )
+    );
+    // A rejection needs no override, and any given is dropped.
+    let mut r = setup();
+    r.review_files(
+        &user("rita"),
+        Some(Decision::Rejected),
+        vec![f0(Decision::Rejected, vec![reason("small_count", "x")])],
+        "too small".into(),
+        Some(1),
+        &ctx(&ws),
+    )
+    .unwrap();
+    assert!(r.reviews[0].files.iter().all(|d| d.overrides.is_empty()));
+    assert!(r.history_tail.iter().all(|e| e.action != OVERRIDE));
+}

@@ -219,11 +219,32 @@ async fn warnings_the_workspace_wants_justified_hold_approval_until_they_are() {
             .unwrap()
             .contains(&json!("justify"))
     );
-    let (status, body) = review(mike).await;
+    // Justified, the warning still stands: approving over it is an override with its reason.
+    let (status, body) = review(mike.clone()).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("needs a reason for each kind: small_count")
+    );
+    let (status, body) = s
+        .call(
+            "POST",
+            &format!("/api/workspaces/{WS1}/requests/{id}/review"),
+            Some(&mike),
+            Some(json!({"decision": "approved", "explanation": "fine", "revision": 1,
+                "files": [{"name": "table.csv", "decision": "approved", "overrides": [
+                    {"rule": "small_count", "rationale": "the researcher's justification holds: regions are large"}
+                ]}]})),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     s.settle().await;
     assert_eq!(s.record(&id).status.to_string(), "approved");
-    assert!(s.actions(&id).await.contains(&"justified".to_string()));
+    let actions = s.actions(&id).await;
+    assert!(actions.contains(&"justified".to_string()));
+    assert!(actions.contains(&airlock::domain::request::OVERRIDE.to_string()));
 }
 
 #[tokio::test]
