@@ -540,6 +540,7 @@ async fn context_comments_and_a_per_file_review() {
         &root.join("small/counts.csv"),
         b"region,n\nNorth,120\nSouth,3\n",
     );
+    write(&root.join("small/readme.txt"), b"counts by region");
     let draft = gates
         .run(&[
             "create",
@@ -620,14 +621,25 @@ async fn context_comments_and_a_per_file_review() {
         .run(&["review", &id, "--approve"])
         .await
         .refused(1, "needs a reason for each kind: small_count");
-    checker
+    // Every file without findings approved in one go, the flagged one over its warning.
+    let reviewed = checker
         .run(&[
             "review",
             &id,
-            "--approve",
+            "--approve-clean",
             "--override",
             "small/counts.csv:small_count=regions of 100,000 people",
+            "--json",
         ])
         .await
-        .ok();
+        .ok()
+        .json();
+    let mine = &reviewed["airlockRequest"]["reviews"][0]["files"];
+    assert_eq!(mine.as_array().unwrap().len(), 2, "{mine}");
+    assert!(
+        mine.as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["decision"] == "approved")
+    );
 }

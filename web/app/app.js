@@ -783,6 +783,29 @@ function reviewPanel(ws, r, votes) {
       ? h("p", { class: "muted" }, "Blinded: you see only your own review until every independent reviewer has sent theirs.")
       : null,
     h("p", {}, "Open each file to see it with its findings; decide each one here or there (keys a, r, c)."),
+    r.files.some((f) => !(f.findings || []).length)
+      ? h(
+          "p",
+          {},
+          h(
+            "button",
+            {
+              type: "button",
+              class: "secondary",
+              onclick: () => {
+                // One click for the files nothing was found in; each is still its own vote.
+                for (const f of r.files.filter((f) => !(f.findings || []).length)) {
+                  votes.set(f.name, "approved");
+                  const radio = document.querySelector(`input[name="vote-${CSS.escape(f.name)}"][value="approved"]`);
+                  if (radio) radio.checked = true;
+                }
+                say("Every file without findings is marked approve");
+              },
+            },
+            `Approve the ${r.files.filter((f) => !(f.findings || []).length).length} file(s) without findings`,
+          ),
+        )
+      : null,
     rows,
     h("p", {}, h("label", { for: "explanation" }, "Explanation (required to reject or request changes)"), h("br"), explanation),
     send,

@@ -268,6 +268,10 @@ pub struct ReviewArgs {
     /// shows it, e.g. small_count); one per file and kind of warning
     #[arg(long = "override", value_name = "NAME:RULE=REASON")]
     pub overrides: Vec<String>,
+    /// Approve every file nothing was found in (each still its own decision); decide the
+    /// others with --file or --approve/--reject/--request-changes
+    #[arg(long)]
+    pub approve_clean: bool,
 }
 
 #[derive(Debug, Args)]

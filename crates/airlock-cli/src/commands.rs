@@ -820,6 +820,18 @@ pub async fn review(api: &Api, args: ReviewArgs, say: Say) -> CliResult<Outcome>
             })
         })
         .collect::<CliResult<_>>()?;
+    if args.approve_clean {
+        for f in r.files.iter().filter(|f| f.findings.is_empty()) {
+            if !files.iter().any(|d| d.name == f.name) {
+                files.push(airlock_domain::request::FileDecision {
+                    name: f.name.clone(),
+                    decision: Decision::Approved,
+                    comment: None,
+                    overrides: vec![],
+                });
+            }
+        }
+    }
     // Overrides go with the file's decision: an approval (given with --file, or --approve).
     for (target, reason) in pairs(&args.overrides, "--override")? {
         let Some((name, rule)) = target.rsplit_once(':') else {
