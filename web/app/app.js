@@ -432,6 +432,23 @@ async function requestView(ws, id) {
   const votes = votesFor(r);
   const mine = votes.get();
   const canReview = actions.includes("review");
+  // What changed since the last revision this reviewer decided: their votes on unchanged
+  // files carry over (the airlock records them as carried), so only the rest need a vote.
+  let carried = {};
+  let changes = {};
+  if (r.revision > 1) {
+    try {
+      const diff = await api(ws, "GET", requestPath(ws, id, "/diff"));
+      for (const f of diff.sinceYourVote?.files || diff.sincePrevious || []) changes[f.name] = f;
+      if (canReview) {
+        for (const f of diff.sinceYourVote?.files || []) {
+          if (f.change === "identical" && f.yourDecision) carried[f.name] = f.yourDecision;
+        }
+      }
+    } catch {
+      changes = {};
+    }
+  }
   const fileLink = (f) =>
     h("a", { href: `#/r/${encodeURIComponent(ws)}/${encodeURIComponent(id)}/file/${encodeURIComponent(f.name)}` }, f.name);
   const files = h(
@@ -458,7 +475,13 @@ async function requestView(ws, id) {
         h(
           "tr",
           {},
-          h("td", {}, fileLink(f), f.sha256 ? h("div", { class: "muted" }, `sha256 ${f.sha256.slice(0, 12)}…`) : null),
+          h(
+            "td",
+            {},
+            fileLink(f),
+            changes[f.name] ? [" ", h("span", { class: `badge ${changes[f.name].change === "identical" ? "ok" : "warn"}` }, changes[f.name].change === "identical" ? "unchanged" : changes[f.name].change)] : null,
+            f.sha256 ? h("div", { class: "muted" }, `sha256 ${f.sha256.slice(0, 12)}…`) : null,
+          ),
           h("td", {}, bytes(f.size)),
           h("td", {}, scanState(f)),
           h("td", {}, gateState(f), f.justification ? h("div", {}, `Justified: ${f.justification.text}`) : null),
@@ -468,7 +491,9 @@ async function requestView(ws, id) {
             canReview
               ? mine[f.name]
                 ? h("span", { class: `badge ${mine[f.name] === "approved" ? "ok" : "warn"}` }, DECISION_WORDS[mine[f.name]])
-                : h("span", { class: "muted" }, "not yet")
+                : carried[f.name]
+                  ? h("span", { class: "badge ok" }, `${DECISION_WORDS[carried[f.name]]} (carried over)`)
+                  : h("span", { class: "muted" }, "not yet")
               : f.decision
                 ? h("span", { class: "badge info" }, f.decision.replace(/_/g, " "))
                 : "—",
@@ -504,7 +529,7 @@ async function requestView(ws, id) {
   if (r.status === "draft" && actions.includes("submit")) parts.push(uploadPanel(ws, r));
   parts.push(h("h2", {}, `Files (${r.files.length})`));
   parts.push(r.files.length ? files : h("p", { class: "muted" }, "Files are listed here once the request is submitted."));
-  if (canReview) parts.push(reviewPanel(ws, r, votes));
+  if (canReview) parts.push(reviewPanel(ws, r, votes, carried));
   if (r.status === "approved" && actions.includes("link")) parts.push(downloadPanel(ws, r));
   if (r.status === "in_review" && actions.includes("justify")) parts.push(justifyPanel(ws, r));
   const gates = h("section", { "aria-labelledby": "gates" }, h("h2", { id: "gates" }, "Gate report"), h("p", { class: "muted" }, "Loading…"));
@@ -686,7 +711,7 @@ function warnedRules(f) {
   return [...new Set((f.findings || []).filter((x) => x.mode === "warn").map((x) => x.rule))];
 }
 
-function reviewPanel(ws, r, votes) {
+function reviewPanel(ws, r, votes, carried = {}) {
   const current = votes.get();
   const explanation = h("textarea", { id: "explanation", maxlength: 4000 });
   const reasons = new Map(); // file -> [{ rule, input }]
@@ -715,6 +740,9 @@ function reviewPanel(ws, r, votes) {
       "fieldset",
       {},
       h("legend", {}, f.name),
+      carried[f.name] && !current[f.name]
+        ? h("p", { class: "muted" }, `Unchanged since your vote: ${DECISION_WORDS[carried[f.name]]} carries over unless you decide again.`)
+        : null,
       choice("approved", "Approve"),
       choice("rejected", "Reject"),
       choice("changes_requested", "Request changes"),
@@ -734,7 +762,7 @@ function reviewPanel(ws, r, votes) {
       type: "button",
       onclick: async () => {
         const chosen = votes.get();
-        const missing = r.files.filter((f) => !chosen[f.name]).map((f) => f.name);
+        const missing = r.files.filter((f) => !chosen[f.name] && !carried[f.name]).map((f) => f.name);
         if (missing.length) {
           say(`Decide every file first: ${missing.join(", ")}`);
           main.prepend(failure(`Decide every file first: ${missing.join(", ")}`));
@@ -742,6 +770,7 @@ function reviewPanel(ws, r, votes) {
         }
         for (const f of r.files) {
           if (chosen[f.name] !== "approved") continue;
+          // (a carried approval keeps the reasons given with it)
           const empty = reasons.get(f.name).find(({ input }) => !input.value.trim());
           if (empty) {
             empty.input.focus();
@@ -758,17 +787,24 @@ function reviewPanel(ws, r, votes) {
         const overridesOf = (f) =>
           chosen[f.name] === "approved" ? reasons.get(f.name).map(({ rule, input }) => ({ rule, rationale: input.value.trim() })) : [];
         const summary = r.files
-          .map((f) => `${f.name}: ${DECISION_WORDS[chosen[f.name]]}${overridesOf(f).map((o) => ` over ${o.rule}`).join("")}`)
+          .map((f) =>
+            chosen[f.name]
+              ? `${f.name}: ${DECISION_WORDS[chosen[f.name]]}${overridesOf(f).map((o) => ` over ${o.rule}`).join("")}`
+              : `${f.name}: ${DECISION_WORDS[carried[f.name]]} (carried over)`,
+          )
           .join("\n");
         if (!(await confirmDialog(`Send this review of revision ${r.revision}? It cannot be taken back.\n\n${summary}`))) return;
         send.disabled = true;
         await act(ws, r, "review", {
           revision: r.revision,
           explanation: explanation.value.trim() || "Reviewed file by file.",
-          files: r.files.map((f) => {
-            const overrides = overridesOf(f);
-            return overrides.length ? { name: f.name, decision: chosen[f.name], overrides } : { name: f.name, decision: chosen[f.name] };
-          }),
+          // Files left undecided carry the vote given on their unchanged bytes.
+          files: r.files
+            .filter((f) => chosen[f.name])
+            .map((f) => {
+              const overrides = overridesOf(f);
+              return overrides.length ? { name: f.name, decision: chosen[f.name], overrides } : { name: f.name, decision: chosen[f.name] };
+            }),
         });
         votes.clear();
       },

@@ -362,3 +362,61 @@ test("an upload that fails part-way resumes from where it got to, and the sealed
   await researcher.context.close();
   assert.deepEqual(pwned, []);
 });
+
+test("after changes are requested, the checker votes only on what changed", async () => {
+  const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "airlock-web-")), "out");
+  fs.mkdirSync(dir);
+  fs.writeFileSync(path.join(dir, "a.csv"), "x,n\na,20\n");
+  fs.writeFileSync(path.join(dir, "b.csv"), "x,n\nb,30\n");
+  const researcher = await person("researcher1", ["WorkspaceResearcher"]);
+  const page = researcher.page;
+  await page.getByRole("link", { name: "New export" }).first().click();
+  await page.getByLabel("Title").fill("Two tables");
+  await page.getByLabel("Why these data need to cross").fill("Report");
+  await page.getByRole("button", { name: /Create the export request/ }).click();
+  await page.getByRole("heading", { name: "Add files" }).waitFor();
+  await page.setInputFiles("#pick-folder", dir);
+  await page.locator("text=✓ uploaded").nth(1).waitFor();
+  await page.getByRole("button", { name: "Submit for review" }).click();
+  await page.getByRole("heading", { name: "Add files" }).waitFor({ state: "detached" });
+  await waitForStatus(page, "in_review");
+  const requestUrl = page.url();
+
+  const checker = await person("manager1", ["AirlockManager"]);
+  const p = checker.page;
+  await p.goto(requestUrl);
+  await p.getByRole("heading", { name: "Your review" }).waitFor();
+  await p.locator("fieldset", { hasText: "out/a.csv" }).getByLabel("Approve").check();
+  await p.locator("fieldset", { hasText: "out/b.csv" }).getByLabel("Request changes").check();
+  await p.getByLabel(/Explanation/).fill("b: round to 5");
+  await p.getByRole("button", { name: "Send my review" }).click();
+  await p.getByRole("dialog").getByRole("button", { name: "Confirm" }).click();
+  await p.getByRole("heading", { name: "Your review" }).waitFor({ state: "detached" });
+
+  // The researcher changes b.csv only, uploads both again, submits revision 2.
+  fs.writeFileSync(path.join(dir, "b.csv"), "x,n\nb,35\n");
+  await waitForStatus(page, "draft");
+  await page.setInputFiles("#pick-folder", dir);
+  await page.locator("text=✓ uploaded").nth(1).waitFor();
+  await page.getByRole("button", { name: "Submit for review" }).click();
+  await page.getByRole("heading", { name: "Add files" }).waitFor({ state: "detached" });
+  await waitForStatus(page, "in_review");
+
+  // The checker sees what changed; the unchanged file's vote carries over.
+  await p.goto(requestUrl);
+  await p.reload();
+  await p.getByRole("heading", { name: "Your review" }).waitFor();
+  await p.locator("td", { hasText: "approve (carried over)" }).waitFor();
+  assert.equal(await p.locator("tr", { hasText: "out/b.csv" }).locator(".badge", { hasText: "changed" }).count(), 1);
+  await checkAccessibility(p, "a resubmission to review");
+  await shot(p, "checker-resubmission");
+  await p.locator("fieldset", { hasText: "out/b.csv" }).getByLabel("Approve").check();
+  await p.getByRole("button", { name: "Send my review" }).click();
+  await p.getByRole("dialog").getByRole("button", { name: "Confirm" }).click();
+  await p.getByRole("heading", { name: "Your review" }).waitFor({ state: "detached" });
+  await waitForStatus(p, "approved");
+  await p.locator("td", { hasText: "votes carried over" }).first().waitFor();
+  await checker.context.close();
+  await researcher.context.close();
+  assert.deepEqual(pwned, []);
+});

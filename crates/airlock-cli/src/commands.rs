@@ -817,6 +817,8 @@ pub async fn review(api: &Api, args: ReviewArgs, say: Say) -> CliResult<Outcome>
                 decision,
                 comment: None,
                 overrides: vec![],
+                sha256: None,
+                carried: false,
             })
         })
         .collect::<CliResult<_>>()?;
@@ -828,6 +830,8 @@ pub async fn review(api: &Api, args: ReviewArgs, say: Say) -> CliResult<Outcome>
                     decision: Decision::Approved,
                     comment: None,
                     overrides: vec![],
+                    sha256: None,
+                    carried: false,
                 });
             }
         }
@@ -847,6 +851,8 @@ pub async fn review(api: &Api, args: ReviewArgs, say: Say) -> CliResult<Outcome>
                     decision: decision.unwrap_or(Decision::Approved),
                     comment: None,
                     overrides: vec![],
+                    sha256: None,
+                    carried: false,
                 });
                 files.len() - 1
             }

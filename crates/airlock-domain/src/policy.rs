@@ -36,6 +36,10 @@ pub struct WorkspacePolicy {
     /// When reviewers approve some files and reject others, release the approved ones (the
     /// rest are withheld); otherwise such a review rejects the request.
     pub partial_release: bool,
+    /// At a resubmission, a reviewer's decision on a file whose name and bytes (sha256) are
+    /// unchanged since they decided it is carried over (marked as carried): they decide only
+    /// what changed. Request-level decisions are never carried.
+    pub carry_over_votes: bool,
 }
 
 /// What a scan verdict that is neither clean nor malicious means for a request: the scanner
@@ -73,6 +77,7 @@ impl Default for WorkspacePolicy {
             require_file_descriptions: false,
             require_disclosure_controls: false,
             partial_release: false,
+            carry_over_votes: true,
         }
     }
 }

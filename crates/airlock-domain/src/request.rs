@@ -6,6 +6,7 @@
 mod commands;
 mod comments;
 mod context;
+mod diff;
 mod external_gates;
 mod gate_report;
 mod history;
@@ -24,6 +25,7 @@ use chrono::{DateTime, Utc};
 pub use commands::{PREFLIGHT, PREFLIGHT_INTERVAL};
 pub use comments::{Comment, MAX_COMMENT_CHARS, MAX_COMMENTS, Visibility};
 pub use context::{FileContext, MAX_CONTEXT_CHARS, SubmitContext};
+pub use diff::{FileChange, FileDiff, RevisionDiff, SinceYourVote};
 pub use external_gates::{GateAnswer, GateRun, MAX_GATE_MESSAGE_CHARS};
 pub use gate_report::{GateFileResult, GateReport, GateState, GateStatus};
 pub use history::{HistoryEntry, HistoryHead, IssuedLink, merge_tail, verify_history};
@@ -31,7 +33,7 @@ pub use outbox::{
     CommentedRequest, GateFile, GateRequestedData, GateWarning, NotificationData, NotifiedRequest,
     NotifiedWorkspace, Recipients, recipients, status_change_events,
 };
-pub use review::{FileDecision, OVERRIDE, Override};
+pub use review::{FileDecision, OVERRIDE, Override, VOTES_CARRIED};
 use serde::{Deserialize, Serialize};
 pub use shown::FileView;
 

@@ -23,6 +23,14 @@ pub struct FileDecision {
     /// finding (`rule`), required to approve a file with `warn` findings.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub overrides: Vec<Override>,
+    /// The sha256 of the sealed file this decision is about (set by the airlock, not the
+    /// reviewer): what a later revision is compared with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// Carried over from the reviewer's decision on the same, unchanged file in an earlier
+    /// revision (`carryOverVotes`), not given again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub carried: bool,
 }
 
 /// A reviewer's reason to release a file over one kind of a gate's warning.
@@ -37,6 +45,9 @@ pub struct Override {
 /// The history action of an approval over a gate's warning (with one reviewer; with several
 /// the overrides are in the votes revealed).
 pub const OVERRIDE: &str = "override";
+/// The history action of decisions carried over to a resubmission (with one reviewer; with
+/// several they are in the votes revealed, marked as carried).
+pub const VOTES_CARRIED: &str = "votes carried over";
 
 /// Longest explanation or per-file comment in a review, in bytes.
 const MAX_EXPLANATION_BYTES: usize = 4000;
@@ -234,12 +245,22 @@ impl AirlockRequest {
                         rationale: o.rationale.trim().to_string(),
                     })
                     .collect(),
+                // What the airlock sets, never what a client says.
+                sha256: None,
+                carried: false,
                 ..d
             };
             if decided.insert(name.clone(), d).is_some() {
                 return Err(DomainError::Invalid(format!(
                     "{name:?} has more than one decision"
                 )));
+            }
+        }
+        if ctx.workspace.policy.carry_over_votes && !consolidation {
+            for (name, carried) in self.carried_decisions(&by.id) {
+                if scope.contains(&name) && !decided.contains_key(&name) {
+                    decided.insert(name, carried);
+                }
             }
         }
         for name in &scope {
@@ -256,6 +277,8 @@ impl AirlockRequest {
                         decision,
                         comment: None,
                         overrides: vec![],
+                        sha256: None,
+                        carried: false,
                     },
                 );
             }
@@ -278,6 +301,13 @@ impl AirlockRequest {
             )));
         }
         self.check_overrides(&mut decided)?;
+        for d in decided.values_mut() {
+            d.sha256 = self
+                .files
+                .iter()
+                .find(|f| f.name == d.name)
+                .and_then(|f| f.sha256.clone());
+        }
         let explanation = explanation.trim().to_string();
         let unexplained = decided
             .values()
@@ -325,6 +355,11 @@ impl AirlockRequest {
                 .filter(|d| !d.overrides.is_empty())
                 .cloned()
                 .collect();
+            let carried: Vec<FileDecision> =
+                decisions.iter().filter(|d| d.carried).cloned().collect();
+            if !carried.is_empty() {
+                self.log(ctx, by, VOTES_CARRIED, None, None, Some(describe(&carried)));
+            }
             if !overridden.is_empty() {
                 self.log(ctx, by, OVERRIDE, None, None, Some(describe(&overridden)));
             }
@@ -543,13 +578,41 @@ fn describe(decisions: &[FileDecision]) -> String {
                 .iter()
                 .map(|o| format!(" over {} ({:?})", o.rule, o.rationale))
                 .collect();
-            format!("{} {word}{overrides}", d.name)
+            let carried = if d.carried { " (carried over)" } else { "" };
+            format!("{} {word}{overrides}{carried}", d.name)
         })
         .collect::<Vec<_>>()
         .join(", ")
 }
 
 impl AirlockRequest {
+    /// `reviewer`'s decisions that carry over to the current revision: for each file whose
+    /// name and sealed bytes are what they decided on in their latest earlier review of it.
+    pub fn carried_decisions(&self, reviewer: &str) -> Vec<(String, FileDecision)> {
+        self.files
+            .iter()
+            .filter_map(|file| {
+                let sha = file.sha256.as_deref()?;
+                let earlier = self
+                    .reviews
+                    .iter()
+                    .rev()
+                    .filter(|r| r.reviewer.id == reviewer && r.revision < self.revision)
+                    .find_map(|r| r.files.iter().find(|d| d.name == file.name))?;
+                (earlier.sha256.as_deref() == Some(sha)).then(|| {
+                    (
+                        file.name.clone(),
+                        FileDecision {
+                            carried: true,
+                            comment: None,
+                            ..earlier.clone()
+                        },
+                    )
+                })
+            })
+            .collect()
+    }
+
     /// A file approved over its gates' warnings carries a reason for each kind of warning (and
     /// only for kinds the file has): an override is a decision of its own, not a side effect of
     /// approving. Overrides on a file not approved mean nothing and are dropped.
@@ -674,12 +737,16 @@ mod tests {
                 decision: a,
                 comment: None,
                 overrides: vec![],
+                sha256: None,
+                carried: false,
             },
             FileDecision {
                 name: "b.csv".into(),
                 decision: b,
                 comment: Some("row 2 is a small count".into()),
                 overrides: vec![],
+                sha256: None,
+                carried: false,
             },
         ]
     }
@@ -994,12 +1061,16 @@ mod legacy {
                     decision: Decision::Approved,
                     comment: None,
                     overrides: vec![],
+                    sha256: None,
+                    carried: false,
                 },
                 FileDecision {
                     name: "b.csv".into(),
                     decision: b,
                     comment: Some("why".into()),
                     overrides: vec![],
+                    sha256: None,
+                    carried: false,
                 },
             ]
         };

@@ -1116,6 +1116,8 @@ fn approving_over_a_warning_takes_a_reason_per_kind_of_finding() {
         decision,
         comment: None,
         overrides,
+        sha256: None,
+        carried: false,
     };
     let review = |r: &mut AirlockRequest, d: FileDecision| {
         r.review_files(
@@ -1223,4 +1225,275 @@ fn approving_over_a_warning_takes_a_reason_per_kind_of_finding() {
     .unwrap();
     assert!(r.reviews[0].files.iter().all(|d| d.overrides.is_empty()));
     assert!(r.history_tail.iter().all(|e| e.action != OVERRIDE));
+}
+
+/// Submits `files` (name, sha256) as the next revision and seals them: in review again.
+fn resubmit(r: &mut AirlockRequest, ws: &Workspace, files: &[(&str, &str)]) {
+    let drafts: Vec<DraftFile> = files
+        .iter()
+        .map(|(name, _)| DraftFile {
+            name: name.to_string(),
+            size: 10,
+            etag: Some(format!("draft-{name}")),
+        })
+        .collect();
+    r.submit(&user("alice"), drafts, &ctx(ws)).unwrap();
+    for (name, sha) in files {
+        r.record_sealed(
+            name,
+            10,
+            sha.to_string(),
+            format!("etag-{name}-{sha}"),
+            &ctx(ws),
+        )
+        .unwrap();
+        if ws.policy.scan_required {
+            r.record_verdict(name, clean(&format!("etag-{name}-{sha}")), &ctx(ws))
+                .unwrap();
+        }
+    }
+    assert_eq!(r.status, Status::InReview);
+}
+
+fn decide(name: &str, decision: Decision) -> FileDecision {
+    FileDecision {
+        name: name.into(),
+        decision,
+        comment: Some("see".into()),
+        overrides: vec![],
+        sha256: None,
+        carried: false,
+    }
+}
+
+#[test]
+fn a_vote_on_an_unchanged_file_carries_over_to_the_resubmission() {
+    use Decision::{Approved as A, ChangesRequested as C};
+    // Revision 1: f0 (hash0) approved, f1 (hash1) sent back.
+    let first_round = |policy: WorkspacePolicy| {
+        let ws = workspace(policy);
+        let mut r = in_review(&ws, 2);
+        r.review_files(
+            &user("rita"),
+            None,
+            vec![decide("f0.csv", A), decide("f1.csv", C)],
+            "fix f1".into(),
+            Some(1),
+            &ctx(&ws),
+        )
+        .unwrap();
+        assert_eq!((r.status, r.revision), (Status::Draft, 2));
+        assert_eq!(
+            r.reviews[0].files[0].sha256.as_deref(),
+            Some("hash0"),
+            "each decision keeps the bytes it was about"
+        );
+        (ws, r)
+    };
+    // Revision 2 as (files submitted, decisions rita gives, what happens).
+    type Case = (
+        &'static [(&'static str, &'static str)],
+        Vec<FileDecision>,
+        Result<Vec<(&'static str, Decision, bool)>, &'static str>,
+    );
+    let cases: Vec<(&str, Case)> = vec![
+        (
+            "unchanged f0 carried, changed f1 and new f2 decided",
+            (
+                &[
+                    ("f0.csv", "hash0"),
+                    ("f1.csv", "hash1b"),
+                    ("f2.csv", "hash2"),
+                ],
+                vec![decide("f1.csv", A), decide("f2.csv", A)],
+                Ok(vec![
+                    ("f0.csv", A, true),
+                    ("f1.csv", A, false),
+                    ("f2.csv", A, false),
+                ]),
+            ),
+        ),
+        (
+            "a changed file is never carried",
+            (
+                &[("f0.csv", "hash0-edited"), ("f1.csv", "hash1b")],
+                vec![decide("f1.csv", A)],
+                Err("no decision for \"f0.csv\""),
+            ),
+        ),
+        (
+            "the same bytes under another name are a new file",
+            (
+                &[("g0.csv", "hash0"), ("f1.csv", "hash1b")],
+                vec![decide("f1.csv", A)],
+                Err("no decision for \"g0.csv\""),
+            ),
+        ),
+        (
+            "a removed file is simply gone",
+            (
+                &[("f0.csv", "hash0")],
+                vec![],
+                Ok(vec![("f0.csv", A, true)]),
+            ),
+        ),
+        (
+            "a decision given again wins over the carried one",
+            (
+                &[("f0.csv", "hash0"), ("f1.csv", "hash1b")],
+                vec![decide("f0.csv", Decision::Rejected), decide("f1.csv", A)],
+                Ok(vec![
+                    ("f0.csv", Decision::Rejected, false),
+                    ("f1.csv", A, false),
+                ]),
+            ),
+        ),
+    ];
+    for (what, (files, given, expected)) in cases {
+        let (ws, mut r) = first_round(WorkspacePolicy::default());
+        resubmit(&mut r, &ws, files);
+        let result = r.review_files(&user("rita"), None, given, "ok".into(), Some(2), &ctx(&ws));
+        match expected {
+            Ok(expected) => {
+                result.unwrap_or_else(|e| panic!("{what}: {e}"));
+                let got: Vec<(&str, Decision, bool)> = r.reviews[1]
+                    .files
+                    .iter()
+                    .map(|d| (d.name.as_str(), d.decision, d.carried))
+                    .collect();
+                assert_eq!(got, expected, "{what}");
+                if expected.iter().any(|(_, _, carried)| *carried) {
+                    let entry = r.history_tail.iter().find(|e| e.action == VOTES_CARRIED);
+                    assert!(
+                        entry.is_some_and(|e| e
+                            .message
+                            .as_deref()
+                            .unwrap()
+                            .contains("f0.csv approved (carried over)")),
+                        "{what}: {:?}",
+                        r.history_tail
+                    );
+                }
+            }
+            Err(says) => {
+                let err = result.unwrap_err();
+                assert!(err.to_string().contains(says), "{what}: {err}");
+            }
+        }
+    }
+    // The workspace can turn it off: every file decided again.
+    let (ws, mut r) = first_round(WorkspacePolicy {
+        carry_over_votes: false,
+        ..WorkspacePolicy::default()
+    });
+    resubmit(&mut r, &ws, &[("f0.csv", "hash0"), ("f1.csv", "hash1b")]);
+    let err = r
+        .review_files(
+            &user("rita"),
+            None,
+            vec![decide("f1.csv", A)],
+            "ok".into(),
+            Some(2),
+            &ctx(&ws),
+        )
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("no decision for \"f0.csv\""),
+        "{err}"
+    );
+    // A request-level decision is never carried: a reviewer who decided nothing about the
+    // new revision's changed file must decide it, whatever they said of the request before.
+    let (ws, mut r) = first_round(WorkspacePolicy::default());
+    resubmit(&mut r, &ws, &[("f0.csv", "hash0"), ("f1.csv", "hash1b")]);
+    assert_eq!(r.carried_decisions("rita").len(), 1);
+    assert!(
+        r.carried_decisions("mona").is_empty(),
+        "only your own votes carry"
+    );
+    // The diff says the same: against the previous revision and against rita's vote.
+    let diff = r.revision_diff("rita");
+    let changes = |files: &[FileDiff]| -> Vec<(String, FileChange)> {
+        files.iter().map(|f| (f.name.clone(), f.change)).collect()
+    };
+    let expected = vec![
+        ("f0.csv".to_string(), FileChange::Identical),
+        ("f1.csv".to_string(), FileChange::Changed),
+    ];
+    assert_eq!(changes(diff.since_previous.as_ref().unwrap()), expected);
+    let mine = diff.since_your_vote.unwrap();
+    assert_eq!((mine.revision, changes(&mine.files)), (1, expected));
+    assert_eq!(mine.files[0].your_decision, Some(A));
+    assert!(r.revision_diff("mona").since_your_vote.is_none());
+    // Removed and added files.
+    let (ws, mut r) = first_round(WorkspacePolicy::default());
+    resubmit(&mut r, &ws, &[("f1.csv", "hash1"), ("f9.csv", "hash9")]);
+    let diff = r.revision_diff("rita");
+    assert_eq!(
+        changes(diff.since_previous.as_ref().unwrap()),
+        vec![
+            ("f1.csv".to_string(), FileChange::Identical),
+            ("f9.csv".to_string(), FileChange::Added),
+            ("f0.csv".to_string(), FileChange::Removed),
+        ]
+    );
+}
+
+#[test]
+fn carried_votes_keep_blinding_and_quorum() {
+    use Decision::{Approved as A, ChangesRequested as C};
+    let ws = workspace(WorkspacePolicy {
+        approvals_required: 2,
+        ..WorkspacePolicy::default()
+    });
+    let mut r = in_review(&ws, 2);
+    for reviewer in ["rita", "mona"] {
+        r.review_files(
+            &user(reviewer),
+            None,
+            vec![decide("f0.csv", A), decide("f1.csv", C)],
+            "fix f1".into(),
+            Some(1),
+            &ctx(&ws),
+        )
+        .unwrap();
+    }
+    assert_eq!((r.status, r.revision), (Status::Draft, 2));
+    resubmit(&mut r, &ws, &[("f0.csv", "hash0"), ("f1.csv", "hash1b")]);
+    // Rita decides only the changed file; her carried vote stays hidden until both are in.
+    r.review_files(
+        &user("rita"),
+        None,
+        vec![decide("f1.csv", A)],
+        "ok".into(),
+        Some(2),
+        &ctx(&ws),
+    )
+    .unwrap();
+    assert_eq!(r.status, Status::InReview, "one of two reviews");
+    let last = r.history_tail.last().unwrap();
+    assert_eq!(last.action, "review: recorded");
+    assert!(r.history_tail.iter().all(|e| e.action != VOTES_CARRIED));
+    // Mona's own earlier vote carries for her; both in, the votes are revealed, carried marked.
+    r.review_files(
+        &user("mona"),
+        None,
+        vec![decide("f1.csv", A)],
+        "ok".into(),
+        Some(2),
+        &ctx(&ws),
+    )
+    .unwrap();
+    assert_eq!(r.status, Status::ApprovalInProgress);
+    let revealed = r
+        .history_tail
+        .iter()
+        .rev()
+        .find(|e| e.action == "reviews revealed")
+        .unwrap();
+    let text = revealed.message.as_deref().unwrap();
+    assert!(
+        text.contains("rita: f0.csv approved (carried over), f1.csv approved")
+            && text.contains("mona: f0.csv approved (carried over), f1.csv approved"),
+        "{text}"
+    );
 }

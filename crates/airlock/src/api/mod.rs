@@ -9,6 +9,7 @@ mod openapi;
 pub use openapi::document as openapi_document;
 mod actions;
 mod comments;
+mod diff;
 mod gates;
 mod history;
 mod links;

@@ -9,11 +9,12 @@ use super::types::{
     ReviewRequest, RevokeRequest, WebConfig, WorkspaceLimits, WorkspaceList,
 };
 use super::{
-    actions, comments, gates, history, links, lists, preflight, preview, requests, web, workspaces,
+    actions, comments, diff, gates, history, links, lists, preflight, preview, requests, web,
+    workspaces,
 };
 use crate::app::Deps;
 use crate::domain::preview::FilePreview;
-use crate::domain::request::{Comment, GateReport, SubmitContext};
+use crate::domain::request::{Comment, GateReport, RevisionDiff, SubmitContext};
 use axum::routing::{MethodRouter, get, post};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
@@ -315,6 +316,17 @@ pub(super) fn operations() -> Vec<Op> {
         },
         Op {
             method: "get",
+            path: "/api/workspaces/{workspaceId}/requests/{requestId}/diff",
+            summary: "What changed in this revision: each file added, changed, identical (same sha256 and name) or removed, against the previous revision and against your last decisions (identical files' decisions carry over when the workspace carries votes)",
+            body: None,
+            status: 200,
+            response: "RevisionDiff",
+            params: req(),
+            secured: true,
+            handler: get(diff::diff),
+        },
+        Op {
+            method: "get",
             path: "/api/workspaces/{workspaceId}/requests/{requestId}/preview",
             summary: "A file as a page shows it: a table's first rows (numbered as the gates number them) with the gates' findings and a summary per column, or a text's first characters; with content=true a PNG or JPEG image's bytes. For those who may read the files (as for a download link); on the record once per person and file",
             body: None,
@@ -458,6 +470,7 @@ pub fn document() -> Value {
         WorkspaceLimits,
         WorkspaceList,
         PreflightReport,
+        RevisionDiff,
         WebConfig,
         FilePreview,
         Error,

@@ -15,4 +15,5 @@ mod gates;
 mod infra;
 mod lifecycle;
 mod preflight;
+mod revisions;
 mod web;

@@ -28,6 +28,8 @@ variable "policy_defaults" {
     requireDisclosureControls = optional(bool)
     # Release the approved files of a request whose other files were rejected.
     partialRelease = optional(bool)
+    # Carry a reviewer's vote on an unchanged file over to a resubmission (default true).
+    carryOverVotes = optional(bool)
     # Security gates beyond malware (docs/gates.md): each with a kind and a mode, and the
     # parameters of its kind.
     gates = optional(list(object({
