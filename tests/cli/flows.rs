@@ -410,6 +410,14 @@ async fn an_import_resumes_an_interrupted_upload_and_is_resubmitted_after_change
         file_names(&resubmitted),
         vec!["cohort.bin", "dictionary.csv"]
     );
+    // What changed since mona's vote: cohort.bin unchanged, the dictionary new.
+    let diff = mona.run(&["diff", &id]).await.ok();
+    assert!(
+        diff.stdout.contains("unchanged  cohort.bin")
+            && diff.stdout.contains("added      dictionary.csv"),
+        "{}",
+        diff.stdout
+    );
     mona.run(&["review", &id, "--approve", "--explanation", "complete now"])
         .await
         .ok();

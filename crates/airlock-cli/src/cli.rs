@@ -82,6 +82,9 @@ pub enum Command {
     Revoke(RevokeArgs),
     /// The request's audit trail, and whether its hash chain verifies
     History(IdArgs),
+    /// What changed in a resubmission: each file added, changed, unchanged or removed since
+    /// the previous revision and since your last vote (unchanged files keep your vote)
+    Diff(IdArgs),
     /// Comment on a request or one of its files (researchers and reviewers)
     Comment(CommentArgs),
     /// Each gate's result on the request (malware scan, policy gates, external gates), with

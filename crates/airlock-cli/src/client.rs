@@ -151,6 +151,17 @@ impl Api {
             .await
     }
 
+    /// What changed in the current revision (against the previous one and your last vote).
+    pub async fn diff(
+        &self,
+        workspace: &str,
+        id: &str,
+    ) -> CliResult<airlock_domain::request::RevisionDiff> {
+        let path = format!("{}/diff", Self::request_path(workspace, id));
+        self.call(Method::GET, workspace, &path, &[], None::<&()>)
+            .await
+    }
+
     /// What the workspace's gates find in a draft's files now (nothing changes).
     pub async fn preflight(
         &self,

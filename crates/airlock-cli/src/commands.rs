@@ -929,6 +929,16 @@ pub async fn gates(api: &Api, id: &str) -> CliResult<Outcome> {
     ))
 }
 
+/// `airlock diff ID`: what changed in the current revision.
+pub async fn diff(api: &Api, id: &str) -> CliResult<Outcome> {
+    let workspace = api.settings.workspace()?;
+    let diff = api.diff(workspace, id).await?;
+    Ok(Outcome::Message(
+        output::diff(&diff),
+        serde_json::to_value(&diff).expect("API documents serialise"),
+    ))
+}
+
 /// `airlock check ID`: the pre-flight report of a draft.
 pub async fn check(api: &Api, id: &str) -> CliResult<Outcome> {
     let workspace = api.settings.workspace()?;

@@ -92,6 +92,7 @@ async fn run(cli: Cli) -> CliResult<Outcome> {
         Command::Justify(args) => commands::justify(&api, args).await,
         Command::Revoke(args) => commands::revoke(&api, args).await,
         Command::History(args) => commands::history(&api, &args.id).await,
+        Command::Diff(args) => commands::diff(&api, &args.id).await,
         Command::Gates(args) => commands::gates(&api, &args.id).await,
     }
 }

@@ -232,6 +232,53 @@ pub fn gates(report: &airlock_domain::request::GateReport) -> String {
     out
 }
 
+/// What changed in a revision, file by file.
+pub fn diff(diff: &airlock_domain::request::RevisionDiff) -> String {
+    use airlock_domain::request::{FileChange, FileDiff};
+    let word = |c: FileChange| match c {
+        FileChange::Added => "added",
+        FileChange::Changed => "changed",
+        FileChange::Identical => "unchanged",
+        FileChange::Removed => "removed",
+    };
+    let list = |files: &[FileDiff], out: &mut String| {
+        for f in files {
+            let yours = f
+                .your_decision
+                .map(|d| {
+                    let d = serde_json::to_value(d)
+                        .ok()
+                        .and_then(|v| v.as_str().map(String::from))
+                        .unwrap_or_default();
+                    if f.change == FileChange::Identical {
+                        format!(" (your vote {d} carries over)")
+                    } else {
+                        format!(" (you voted {d})")
+                    }
+                })
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "  {:<10} {}{yours}\n",
+                word(f.change),
+                inert(&f.name)
+            ));
+        }
+    };
+    let mut out = format!("revision {}\n", diff.revision);
+    match &diff.since_previous {
+        Some(files) => {
+            out.push_str(&format!("since revision {}:\n", diff.revision - 1));
+            list(files, &mut out);
+        }
+        None => out.push_str("the first revision: nothing to compare with\n"),
+    }
+    if let Some(mine) = &diff.since_your_vote {
+        out.push_str(&format!("since your vote on revision {}:\n", mine.revision));
+        list(&mine.files, &mut out);
+    }
+    out
+}
+
 /// A pre-flight report: each file's findings, each with what to do about it.
 pub fn preflight(report: &airlock_api::types::PreflightReport) -> String {
     let findings: usize = report.files.iter().map(|f| f.findings.len()).sum();

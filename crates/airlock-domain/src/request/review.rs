@@ -256,7 +256,9 @@ impl AirlockRequest {
                 )));
             }
         }
-        if ctx.workspace.policy.carry_over_votes && !consolidation {
+        // Carried only where this review decides file by file: a decision for the whole
+        // request (`decision` for the files not listed) is the reviewer's word on all of them.
+        if ctx.workspace.policy.carry_over_votes && !consolidation && overall.is_none() {
             for (name, carried) in self.carried_decisions(&by.id) {
                 if scope.contains(&name) && !decided.contains_key(&name) {
                     decided.insert(name, carried);

@@ -1381,6 +1381,25 @@ fn a_vote_on_an_unchanged_file_carries_over_to_the_resubmission() {
             }
         }
     }
+    // A decision for the whole request is the reviewer's word on every file not listed:
+    // nothing is carried.
+    let (ws, mut r) = first_round(WorkspacePolicy::default());
+    resubmit(&mut r, &ws, &[("f0.csv", "hash0"), ("f1.csv", "hash1b")]);
+    r.review_files(
+        &user("rita"),
+        Some(Decision::Rejected),
+        vec![],
+        "no".into(),
+        Some(2),
+        &ctx(&ws),
+    )
+    .unwrap();
+    assert!(
+        r.reviews[1]
+            .files
+            .iter()
+            .all(|d| !d.carried && d.decision == Decision::Rejected)
+    );
     // The workspace can turn it off: every file decided again.
     let (ws, mut r) = first_round(WorkspacePolicy {
         carry_over_votes: false,

@@ -32,10 +32,12 @@ async fn only_the_changed_file_needs_a_new_vote() {
         "POST",
         &path("/review"),
         &rita,
-        Some(json!({"revision": 1, "explanation": "b needs work", "files": [
-            {"name": "a.csv", "decision": "approved"},
-            {"name": "b.csv", "decision": "changes_requested"}
-        ]})),
+        Some(
+            json!({"revision": 1, "explanation": "b needs work", "files": [
+                {"name": "a.csv", "decision": "approved"},
+                {"name": "b.csv", "decision": "changes_requested"}
+            ]}),
+        ),
         200,
     )
     .await;
@@ -63,7 +65,10 @@ async fn only_the_changed_file_needs_a_new_vote() {
     assert_eq!(changes(&diff["sincePrevious"]), expected);
     assert_eq!(diff["sinceYourVote"]["revision"], 1);
     assert_eq!(changes(&diff["sinceYourVote"]["files"]), expected);
-    assert_eq!(diff["sinceYourVote"]["files"][0]["yourDecision"], "approved");
+    assert_eq!(
+        diff["sinceYourVote"]["files"][0]["yourDecision"],
+        "approved"
+    );
     // The researcher sees what changed, never anyone's decisions.
     let theirs = s.ok("GET", &path("/diff"), &alice, None, 200).await;
     assert!(theirs.get("sinceYourVote").is_none(), "{theirs}");
@@ -85,7 +90,14 @@ async fn only_the_changed_file_needs_a_new_vote() {
     let review = &s.record(&id).reviews[1];
     let a = review.files.iter().find(|d| d.name == "a.csv").unwrap();
     assert!(a.carried && a.decision == airlock::domain::Decision::Approved);
-    assert!(!review.files.iter().find(|d| d.name == "b.csv").unwrap().carried);
+    assert!(
+        !review
+            .files
+            .iter()
+            .find(|d| d.name == "b.csv")
+            .unwrap()
+            .carried
+    );
     assert!(
         s.actions(&id)
             .await
