@@ -498,7 +498,13 @@ async function requestView(ws, id) {
                 ? h("span", { class: "badge info" }, f.decision.replace(/_/g, " "))
                 : "—",
           ),
-          h("td", {}, f.description || "", f.disclosureControls ? h("div", { class: "muted" }, `Controls: ${f.disclosureControls}`) : null),
+          h(
+            "td",
+            {},
+            f.supporting ? h("span", { class: "badge info" }, "supporting: reviewed, not released") : null,
+            f.description || "",
+            f.disclosureControls ? h("div", { class: "muted" }, `Controls: ${f.disclosureControls}`) : null,
+          ),
         ),
       ),
     ),
@@ -1365,15 +1371,17 @@ function uploadPanel(ws, r) {
         const n = uploaded.size;
         const description = h("input", { type: "text", id: `describe-${n}`, size: 40, maxlength: 4000 });
         const controls = h("input", { type: "text", id: `controls-${n}`, size: 40, maxlength: 4000 });
+        const supporting = h("input", { type: "checkbox", id: `supporting-${n}` });
         item.append(
           h(
             "div",
             { class: "row" },
             h("span", {}, h("label", { for: `describe-${n}` }, "What it is "), description),
             r.type === "export" ? h("span", {}, h("label", { for: `controls-${n}` }, "Disclosure controls "), controls) : null,
+            h("span", {}, supporting, h("label", { for: `supporting-${n}` }, " supporting file (reviewed, never released)")),
           ),
         );
-        uploaded.set(path, { description, controls });
+        uploaded.set(path, { description, controls, supporting });
         say(`${path} uploaded`);
       } catch (e) {
         item.append(` ✗ ${e.message}`);
@@ -1460,11 +1468,12 @@ function uploadPanel(ws, r) {
         type: "button",
         onclick: async () => {
           const files = [];
-          for (const [name, { description, controls }] of uploaded) {
+          for (const [name, { description, controls, supporting }] of uploaded) {
             const entry = { name };
             if (description.value.trim()) entry.description = description.value.trim();
             if (controls.value.trim()) entry.disclosureControls = controls.value.trim();
-            if (entry.description || entry.disclosureControls) files.push(entry);
+            if (supporting.checked) entry.supporting = true;
+            if (entry.description || entry.disclosureControls || entry.supporting) files.push(entry);
           }
           const body = {};
           if (purpose.value.trim()) body.purpose = purpose.value.trim();
@@ -1526,7 +1535,7 @@ async function sha256Hex(buffer) {
 
 function downloadPanel(ws, r) {
   const list = h("ul", { class: "plain", "aria-label": "Downloads" });
-  const released = r.files.filter((f) => f.decision !== "rejected");
+  const released = r.files.filter((f) => f.decision !== "rejected" && !f.supporting);
   return h(
     "section",
     { class: "panel", "aria-labelledby": "download" },

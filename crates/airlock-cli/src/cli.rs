@@ -148,6 +148,10 @@ pub struct ContextArgs {
     /// The disclosure controls applied to a file, as NAME=TEXT; repeat per file
     #[arg(long = "controls", value_name = "NAME=TEXT")]
     pub controls: Vec<String>,
+    /// A supporting file (code, a log, a checking tool's record): reviewed, never released;
+    /// repeat per file
+    #[arg(long = "supporting", value_name = "NAME")]
+    pub supporting: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -451,11 +451,15 @@ fn submit_context(
     for (name, text) in pairs(&args.controls, "--controls")? {
         controlled.push((entry(name), text));
     }
+    let supporting: Vec<usize> = args.supporting.iter().map(|n| entry(n.clone())).collect();
     for (i, text) in described {
         files[i].description = Some(text);
     }
     for (i, text) in controlled {
         files[i].disclosure_controls = Some(text);
+    }
+    for i in supporting {
+        files[i].supporting = true;
     }
     Ok(airlock_domain::request::SubmitContext {
         purpose: args.purpose.clone(),
@@ -672,7 +676,7 @@ fn downloads(request: &RequestEnvelope, dir: &Path) -> CliResult<Vec<Download>> 
     // A partial release leaves the rejected files out of the approved stage.
     r.files
         .iter()
-        .filter(|f| !f.withheld())
+        .filter(|f| !f.withheld() && !f.supporting)
         .map(|f| {
             airlock_domain::policy::validate_file_name(&f.name).map_err(|e| {
                 CliError::Failed(format!("{}: not a safe file name to write: {e}", f.name))

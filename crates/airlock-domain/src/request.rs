@@ -160,6 +160,9 @@ pub struct FileRecord {
     /// The disclosure controls applied to it (given at submit; outputs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disclosure_controls: Option<String>,
+    /// Shown to the reviewers, never released (said at submit).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub supporting: bool,
     /// The review's final decision on this file; in an approved request a `rejected` file is
     /// withheld (a partial release) and never reaches the approved stage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -200,12 +203,18 @@ impl FileRecord {
         self.decision == Some(Decision::Rejected)
     }
 
+    /// Whether an approval copies this file out: neither withheld nor a supporting file.
+    pub fn released(&self) -> bool {
+        !self.withheld() && !self.supporting
+    }
+
     /// What the researcher said about the file.
     pub fn context(&self) -> FileContext {
         FileContext {
             name: self.name.clone(),
             description: self.description.clone(),
             disclosure_controls: self.disclosure_controls.clone(),
+            supporting: self.supporting,
         }
     }
 

@@ -54,6 +54,7 @@ impl AirlockRequest {
                 justification: None,
                 description: None,
                 disclosure_controls: None,
+                supporting: false,
                 decision: None,
             })
             .collect();

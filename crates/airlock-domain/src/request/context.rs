@@ -32,6 +32,10 @@ pub struct FileContext {
     /// e.g. "counts below 10 suppressed, rounded to the nearest 5".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disclosure_controls: Option<String>,
+    /// A supporting file (the code that made the outputs, a log, a checking tool's record):
+    /// sealed, scanned, checked and shown to the reviewers, never released.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub supporting: bool,
 }
 
 fn clean(text: &Option<String>, what: &str) -> Result<Option<String>, DomainError> {
@@ -83,6 +87,10 @@ impl AirlockRequest {
                 Some(Err(e)) => return Err(e),
                 Some(Ok(Some(d))) => Some(d),
                 _ => before.and_then(|b| b.disclosure_controls.clone()),
+            };
+            file.supporting = match given {
+                Some(g) => g.supporting,
+                None => before.is_some_and(|b| b.supporting),
             };
         }
         let mut missing = Vec::new();

@@ -426,7 +426,7 @@ impl AirlockRequest {
                 "{name:?} is not a file of this request"
             )));
         };
-        if stage == StageRole::Approved && file.withheld() {
+        if stage == StageRole::Approved && !file.released() {
             // Never copied there; a copy that appears anyway is not part of the release.
             return Ok(Applied::Unchanged(format!(
                 "{name:?} is withheld from this release"
@@ -470,7 +470,7 @@ impl AirlockRequest {
         if self
             .files
             .iter()
-            .filter(|f| !(stage == StageRole::Approved && f.withheld()))
+            .filter(|f| stage != StageRole::Approved || f.released())
             .all(|f| f.arrived_in == Some(stage))
         {
             let to = match status {

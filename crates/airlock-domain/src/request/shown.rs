@@ -38,6 +38,9 @@ pub struct FileView {
     /// The disclosure controls applied to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disclosure_controls: Option<String>,
+    /// A supporting file: shown to the reviewers, never released.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub supporting: bool,
     /// The review's final decision on this file; in an approved request a `rejected` file is
     /// withheld (a partial release).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -64,6 +67,7 @@ impl From<&FileRecord> for FileView {
             justification: f.justification.clone(),
             description: f.description.clone(),
             disclosure_controls: f.disclosure_controls.clone(),
+            supporting: f.supporting,
             decision: f.decision,
         }
     }

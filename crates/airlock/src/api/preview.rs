@@ -52,9 +52,9 @@ pub async fn preview(
                 query.file
             ))
         })?;
-    if grant.stage == crate::domain::StageRole::Approved && file.withheld() {
+    if grant.stage == crate::domain::StageRole::Approved && !file.released() {
         return Err(ApiError::not_found(format!(
-            "{:?} was withheld: it was not released",
+            "{:?} was not released (withheld, or a supporting file)",
             file.name
         )));
     }

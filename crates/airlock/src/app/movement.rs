@@ -143,7 +143,7 @@ async fn start_movement(
     let moving: Vec<FileRecord> = request
         .files
         .iter()
-        .filter(|f| !(to_role == StageRole::Approved && f.withheld()))
+        .filter(|f| to_role != StageRole::Approved || f.released())
         .cloned()
         .collect();
     let (from_ref, to_ref, metadata_ref) = (&from, &to, &metadata);

@@ -225,7 +225,7 @@ async fn heal(
             .files
             .iter()
             .filter(|f| f.arrived_in != Some(to))
-            .filter(|f| !(to == StageRole::Approved && f.withheld()))
+            .filter(|f| to != StageRole::Approved || f.released())
             .map(|f| f.name.as_str())
             .collect();
         let message = format!(

@@ -45,7 +45,7 @@ pub async fn handle(
         let releases: Vec<Release> = request
             .files
             .iter()
-            .filter(|f| !f.withheld())
+            .filter(|f| f.released())
             .filter_map(|f| {
                 Some(Release {
                     workspace_id: ws.id.clone(),

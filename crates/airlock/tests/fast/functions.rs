@@ -83,6 +83,7 @@ async fn fixture_request(s: &Stack) {
             justification: None,
             description: None,
             disclosure_controls: None,
+            supporting: false,
             decision: None,
         }],
         reviews: vec![],

@@ -104,3 +104,56 @@ async fn only_the_changed_file_needs_a_new_vote() {
             .contains(&airlock::domain::request::VOTES_CARRIED.to_string())
     );
 }
+
+/// A supporting file (the code that made the outputs) is sealed, scanned and reviewed like
+/// the rest, and never leaves: not copied to the approved stage, not in the release ledger,
+/// not previewable from there.
+#[tokio::test]
+async fn a_supporting_file_is_reviewed_and_never_released() {
+    let s = Stack::start(json!({})).await;
+    let alice = s.token("alice", &[RESEARCHER], WS1);
+    let rita = s.token("rita", &[MANAGER], WS1);
+    let id = s.create(WS1, &alice, "export").await;
+    let link = s.link(WS1, &id, &alice).await;
+    link.upload("table.csv", b"x,n\na,20\n".to_vec()).unwrap();
+    link.upload("analysis.R", b"summary(data)\n".to_vec()).unwrap();
+    s.action(
+        WS1,
+        &id,
+        "submit",
+        &alice,
+        Some(json!({"files": [{"name": "analysis.R", "supporting": true}]})),
+    )
+    .await;
+    s.settle().await;
+    let path = |tail: &str| format!("/api/workspaces/{WS1}/requests/{id}{tail}");
+    let shown = s.ok("GET", &path(""), &rita, None, 200).await;
+    let files = &shown["airlockRequest"]["files"];
+    assert_eq!(files[0]["name"], "analysis.R");
+    assert_eq!(files[0]["supporting"], true);
+    assert!(files[1].get("supporting").is_none());
+    // Reviewed like any file: it can be previewed and needs a decision.
+    s.ok("GET", &path("/preview?file=analysis.R"), &rita, None, 200)
+        .await;
+    s.ok(
+        "POST",
+        &path("/review"),
+        &rita,
+        Some(json!({"decision": "approved", "explanation": "fine", "revision": 1})),
+        200,
+    )
+    .await;
+    s.settle().await;
+    assert_eq!(s.record(&id).status.to_string(), "approved");
+    let approved: Vec<String> = s
+        .data_of(&id)
+        .into_iter()
+        .filter(|(stage, _)| stage.starts_with("stalexapp"))
+        .flat_map(|(_, names)| names)
+        .collect();
+    assert_eq!(approved, vec!["table.csv".to_string()], "{:?}", s.data_of(&id));
+    let (status, body) = s
+        .call("GET", &path("/preview?file=analysis.R"), Some(&alice), None)
+        .await;
+    assert_eq!(status.as_u16(), 404, "{body}");
+}
