@@ -116,7 +116,8 @@ async fn a_supporting_file_is_reviewed_and_never_released() {
     let id = s.create(WS1, &alice, "export").await;
     let link = s.link(WS1, &id, &alice).await;
     link.upload("table.csv", b"x,n\na,20\n".to_vec()).unwrap();
-    link.upload("analysis.R", b"summary(data)\n".to_vec()).unwrap();
+    link.upload("analysis.R", b"summary(data)\n".to_vec())
+        .unwrap();
     s.action(
         WS1,
         &id,
@@ -151,7 +152,12 @@ async fn a_supporting_file_is_reviewed_and_never_released() {
         .filter(|(stage, _)| stage.starts_with("stalexapp"))
         .flat_map(|(_, names)| names)
         .collect();
-    assert_eq!(approved, vec!["table.csv".to_string()], "{:?}", s.data_of(&id));
+    assert_eq!(
+        approved,
+        vec!["table.csv".to_string()],
+        "{:?}",
+        s.data_of(&id)
+    );
     let (status, body) = s
         .call("GET", &path("/preview?file=analysis.R"), Some(&alice), None)
         .await;
