@@ -584,11 +584,7 @@ impl RbacProxy {
     ) -> std::io::Result<RbacProxy> {
         let fail = |e: String| std::io::Error::other(e);
         let acceptor = crate::tls::acceptor(tls_dir)?;
-        let ca = std::fs::read(tls_dir.join("ca.pem"))?;
-        let http = reqwest::Client::builder()
-            .add_root_certificate(
-                reqwest::Certificate::from_pem(&ca).map_err(|e| fail(e.to_string()))?,
-            )
+        let http = crate::tls::trusting_local_ca(tls_dir)?
             .pool_idle_timeout(std::time::Duration::from_secs(15))
             .build()
             .map_err(|e| fail(e.to_string()))?;

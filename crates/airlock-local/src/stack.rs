@@ -189,9 +189,7 @@ async fn allow_web_origin(
 ) -> std::io::Result<()> {
     use azure_core::credentials::TokenCredential;
     let fail = |e: String| std::io::Error::other(format!("CORS rules for the web app: {e}"));
-    let ca = std::fs::read(tls.join("ca.pem"))?;
-    let http = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(&ca).map_err(|e| fail(e.to_string()))?)
+    let http = crate::tls::trusting_local_ca(tls)?
         .build()
         .map_err(|e| fail(e.to_string()))?;
     let token = LocalEntraCredential::azure_services()

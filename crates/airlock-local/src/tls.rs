@@ -28,6 +28,15 @@ pub fn acceptor(tls_dir: &Path) -> std::io::Result<tokio_rustls::TlsAcceptor> {
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
+/// An HTTP client builder that trusts the local CA in `tls_dir` (`ca.pem`), for the stack's
+/// own calls to the stand-ins it serves over TLS.
+pub fn trusting_local_ca(tls_dir: &Path) -> std::io::Result<reqwest::ClientBuilder> {
+    let ca = std::fs::read(tls_dir.join("ca.pem"))?;
+    let ca =
+        reqwest::Certificate::from_pem(&ca).map_err(|e| std::io::Error::other(e.to_string()))?;
+    Ok(reqwest::Client::builder().add_root_certificate(ca))
+}
+
 /// Serves `app` over HTTPS (HTTP/1.1) on `listener` until the task is aborted. A connection
 /// whose handshake fails is dropped; the others are unaffected.
 pub fn serve(
