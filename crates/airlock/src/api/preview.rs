@@ -16,7 +16,7 @@ use crate::domain::access::{self, LinkRefusal};
 use crate::domain::preview::{self, FilePreview, MAX_PREVIEW_BYTES, PreviewKind};
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use serde::Deserialize;
@@ -92,30 +92,18 @@ pub async fn preview(
             file.name
         )));
     };
-    let mut response = head.into_response();
-    let headers = response.headers_mut();
-    for (name, value) in [
-        (header::CONTENT_TYPE, content_type.as_str()),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; sandbox",
-        ),
-        (header::CONTENT_DISPOSITION, "inline; filename=\"preview\""),
-        (header::CACHE_CONTROL, "private, no-store"),
-    ] {
-        headers.insert(name, HeaderValue::from_static_str(value));
-    }
-    Ok(response)
-}
-
-/// `HeaderValue::from_str` for values known to be valid here.
-trait FromStaticStr {
-    fn from_static_str(value: &str) -> HeaderValue;
-}
-
-impl FromStaticStr for HeaderValue {
-    fn from_static_str(value: &str) -> HeaderValue {
-        HeaderValue::from_str(value).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
-    }
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type.as_str()),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; sandbox",
+            ),
+            (header::CONTENT_DISPOSITION, "inline; filename=\"preview\""),
+            (header::CACHE_CONTROL, "private, no-store"),
+        ],
+        head,
+    )
+        .into_response())
 }
