@@ -146,6 +146,18 @@ pub(super) fn operations() -> Vec<Op> {
         secured: true,
         handler,
     };
+    // The web app's address, typed with or without its slash: a redirect to its page.
+    let app_start = |path: &'static str| Op {
+        method: "get",
+        path,
+        summary: "The web app (a redirect to its page)",
+        body: None,
+        status: 308,
+        response: "text/html",
+        params: vec![],
+        secured: false,
+        handler: get(web::start),
+    };
     let mut list_params = ws();
     list_params.extend(paging(false));
     vec![
@@ -361,28 +373,8 @@ pub(super) fn operations() -> Vec<Op> {
             secured: true,
             handler: get(workspaces::list),
         },
-        Op {
-            method: "get",
-            path: "/api/app",
-            summary: "The web app (a redirect to its page)",
-            body: None,
-            status: 308,
-            response: "text/html",
-            params: vec![],
-            secured: false,
-            handler: get(web::start),
-        },
-        Op {
-            method: "get",
-            path: "/api/app/",
-            summary: "The web app (a redirect to its page)",
-            body: None,
-            status: 308,
-            response: "text/html",
-            params: vec![],
-            secured: false,
-            handler: get(web::start),
-        },
+        app_start("/api/app"),
+        app_start("/api/app/"),
         Op {
             method: "get",
             path: "/api/app/{asset}",
