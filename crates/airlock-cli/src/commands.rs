@@ -816,27 +816,16 @@ pub async fn review(api: &Api, args: ReviewArgs, say: Say) -> CliResult<Outcome>
                     )));
                 }
             };
-            Ok(airlock_domain::request::FileDecision {
-                name,
-                decision,
-                comment: None,
-                overrides: vec![],
-                sha256: None,
-                carried: false,
-            })
+            Ok(airlock_domain::request::FileDecision::new(name, decision))
         })
         .collect::<CliResult<_>>()?;
     if args.approve_clean {
         for f in r.files.iter().filter(|f| f.findings.is_empty()) {
             if !files.iter().any(|d| d.name == f.name) {
-                files.push(airlock_domain::request::FileDecision {
-                    name: f.name.clone(),
-                    decision: Decision::Approved,
-                    comment: None,
-                    overrides: vec![],
-                    sha256: None,
-                    carried: false,
-                });
+                files.push(airlock_domain::request::FileDecision::new(
+                    f.name.clone(),
+                    Decision::Approved,
+                ));
             }
         }
     }
@@ -850,14 +839,10 @@ pub async fn review(api: &Api, args: ReviewArgs, say: Say) -> CliResult<Outcome>
         let index = match files.iter().position(|d| d.name == name) {
             Some(i) => i,
             None => {
-                files.push(airlock_domain::request::FileDecision {
-                    name: name.to_string(),
-                    decision: decision.unwrap_or(Decision::Approved),
-                    comment: None,
-                    overrides: vec![],
-                    sha256: None,
-                    carried: false,
-                });
+                files.push(airlock_domain::request::FileDecision::new(
+                    name.to_string(),
+                    decision.unwrap_or(Decision::Approved),
+                ));
                 files.len() - 1
             }
         };

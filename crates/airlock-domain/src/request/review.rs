@@ -33,6 +33,20 @@ pub struct FileDecision {
     pub carried: bool,
 }
 
+impl FileDecision {
+    /// `decision` on `name`, with nothing else said.
+    pub fn new(name: impl Into<String>, decision: Decision) -> Self {
+        FileDecision {
+            name: name.into(),
+            decision,
+            comment: None,
+            overrides: vec![],
+            sha256: None,
+            carried: false,
+        }
+    }
+}
+
 /// A reviewer's reason to release a file over one kind of a gate's warning.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -272,17 +286,7 @@ impl AirlockRequest {
                         "no decision for {name:?}: give one per file, or `decision` for the rest"
                     )));
                 };
-                decided.insert(
-                    name.clone(),
-                    FileDecision {
-                        name: name.clone(),
-                        decision,
-                        comment: None,
-                        overrides: vec![],
-                        sha256: None,
-                        carried: false,
-                    },
-                );
+                decided.insert(name.clone(), FileDecision::new(name.clone(), decision));
             }
         }
         let unjustified: Vec<&str> = self
@@ -734,21 +738,10 @@ mod tests {
 
     fn per_file(a: Decision, b: Decision) -> Vec<FileDecision> {
         vec![
+            FileDecision::new("a.csv", a),
             FileDecision {
-                name: "a.csv".into(),
-                decision: a,
-                comment: None,
-                overrides: vec![],
-                sha256: None,
-                carried: false,
-            },
-            FileDecision {
-                name: "b.csv".into(),
-                decision: b,
                 comment: Some("row 2 is a small count".into()),
-                overrides: vec![],
-                sha256: None,
-                carried: false,
+                ..FileDecision::new("b.csv", b)
             },
         ]
     }
@@ -1058,21 +1051,10 @@ mod legacy {
         r.review_quorum = 0;
         let decide = |b: Decision| {
             vec![
+                FileDecision::new("a.csv", Decision::Approved),
                 FileDecision {
-                    name: "a.csv".into(),
-                    decision: Decision::Approved,
-                    comment: None,
-                    overrides: vec![],
-                    sha256: None,
-                    carried: false,
-                },
-                FileDecision {
-                    name: "b.csv".into(),
-                    decision: b,
                     comment: Some("why".into()),
-                    overrides: vec![],
-                    sha256: None,
-                    carried: false,
+                    ..FileDecision::new("b.csv", b)
                 },
             ]
         };

@@ -1112,12 +1112,8 @@ fn approving_over_a_warning_takes_a_reason_per_kind_of_finding() {
         rationale: text.into(),
     };
     let f0 = |decision: Decision, overrides: Vec<Override>| FileDecision {
-        name: "f0.csv".into(),
-        decision,
-        comment: None,
         overrides,
-        sha256: None,
-        carried: false,
+        ..FileDecision::new("f0.csv", decision)
     };
     let review = |r: &mut AirlockRequest, d: FileDecision| {
         r.review_files(
@@ -1257,12 +1253,8 @@ fn resubmit(r: &mut AirlockRequest, ws: &Workspace, files: &[(&str, &str)]) {
 
 fn decide(name: &str, decision: Decision) -> FileDecision {
     FileDecision {
-        name: name.into(),
-        decision,
         comment: Some("see".into()),
-        overrides: vec![],
-        sha256: None,
-        carried: false,
+        ..FileDecision::new(name, decision)
     }
 }
 
