@@ -113,6 +113,12 @@ async function api(ws, method, path, body) {
   return answer;
 }
 
+/** The page address of a request (and of one of its files). */
+function requestHref(ws, id, file) {
+  const base = `#/r/${encodeURIComponent(ws)}/${encodeURIComponent(id)}`;
+  return file === undefined ? base : `${base}/file/${encodeURIComponent(file)}`;
+}
+
 function requestPath(ws, id, tail = "") {
   return `/workspaces/${encodeURIComponent(ws)}/requests/${encodeURIComponent(id)}${tail}`;
 }
@@ -280,7 +286,7 @@ async function homeView() {
               return h(
                 "tr",
                 {},
-                h("td", {}, h("a", { href: `#/r/${encodeURIComponent(ws.id)}/${encodeURIComponent(r.id)}` }, r.title)),
+                h("td", {}, h("a", { href: requestHref(ws.id, r.id) }, r.title)),
                 h("td", {}, ws.displayName),
                 h("td", {}, r.type),
                 h("td", {}, String(r.files.length)),
@@ -293,38 +299,28 @@ async function homeView() {
         )
       : h("p", { class: "muted" }, hasRole("AirlockManager") ? "Nothing is waiting for you." : "You review nothing here (no airlock manager role)."),
   );
-  const also = [];
-  if (waiting.length) {
-    also.push(
-      h(
-        "section",
-        { "aria-labelledby": "waiting" },
-        h("h2", { id: "waiting" }, `Reviewed by me, waiting for others (${waiting.length})`),
-        h("ul", {}, waiting.map(({ ws, item }) => h("li", {}, h("a", { href: `#/r/${encodeURIComponent(ws.id)}/${encodeURIComponent(item.airlockRequest.id)}` }, item.airlockRequest.title), ` · ${ws.displayName} · waiting ${age(item.airlockRequest.updatedAt)}`))),
-      ),
-    );
-  }
-  if (returned.length) {
-    also.push(
-      h(
-        "section",
-        { "aria-labelledby": "returned" },
-        h("h2", { id: "returned" }, `Returned to me for changes (${returned.length})`),
-        h("ul", {}, returned.map(({ ws, item }) => h("li", {}, h("a", { href: `#/r/${encodeURIComponent(ws.id)}/${encodeURIComponent(item.airlockRequest.id)}` }, item.airlockRequest.title), ` · ${ws.displayName} · revision ${item.airlockRequest.revision}`))),
-      ),
-    );
-  }
-  if (approved.length) {
-    also.push(
-      h(
-        "section",
-        { "aria-labelledby": "approved" },
-        h("h2", { id: "approved" }, `Approved in the last two weeks (${approved.length})`),
-        h("ul", {}, approved.map(({ ws, item }) => h("li", {}, h("a", { href: `#/r/${encodeURIComponent(ws.id)}/${encodeURIComponent(item.airlockRequest.id)}` }, item.airlockRequest.title), ` · ${ws.displayName} · ${age(item.airlockRequest.updatedAt)} ago`))),
-      ),
-    );
-  }
-  show(h("h1", {}, "Requests"), queue, ...also, ...sections);
+  /** A list of requests under a heading, each with a word about it; nothing when empty. */
+  const section = (id, title, items, about) =>
+    items.length
+      ? h(
+          "section",
+          { "aria-labelledby": id },
+          h("h2", { id }, `${title} (${items.length})`),
+          h(
+            "ul",
+            {},
+            items.map(({ ws, item }) =>
+              h("li", {}, h("a", { href: requestHref(ws.id, item.airlockRequest.id) }, item.airlockRequest.title), ` · ${ws.displayName} · ${about(item.airlockRequest)}`),
+            ),
+          ),
+        )
+      : null;
+  const also = [
+    section("waiting", "Reviewed by me, waiting for others", waiting, (r) => `waiting ${age(r.updatedAt)}`),
+    section("returned", "Returned to me for changes", returned, (r) => `revision ${r.revision}`),
+    section("approved", "Approved in the last two weeks", approved, (r) => `${age(r.updatedAt)} ago`),
+  ];
+  show(h("h1", {}, "Requests"), queue, ...also.filter(Boolean), ...sections);
   say(`${awaiting.length} waiting for your review`);
 }
 
@@ -345,7 +341,7 @@ function requestTable(ws, items, empty) {
         h(
           "tr",
           {},
-          h("td", {}, h("a", { href: `#/r/${encodeURIComponent(ws.id)}/${encodeURIComponent(r.id)}` }, r.title)),
+          h("td", {}, h("a", { href: requestHref(ws.id, r.id) }, r.title)),
           h("td", {}, r.type),
           h("td", {}, statusBadge(r.status)),
           h("td", {}, String(r.revision || "—")),
@@ -375,7 +371,7 @@ function newRequestView(ws, type) {
             title: title.value,
             businessJustification: why.value,
           });
-          location.hash = `#/r/${encodeURIComponent(ws)}/${encodeURIComponent(made.airlockRequest.id)}`;
+          location.hash = requestHref(ws, made.airlockRequest.id);
         } catch (e) {
           form.append(failure(e));
         }
@@ -450,7 +446,7 @@ async function requestView(ws, id) {
     }
   }
   const fileLink = (f) =>
-    h("a", { href: `#/r/${encodeURIComponent(ws)}/${encodeURIComponent(id)}/file/${encodeURIComponent(f.name)}` }, f.name);
+    h("a", { href: requestHref(ws, id, f.name) }, f.name);
   const files = h(
     "table",
     { class: "list", "aria-label": "Files" },
@@ -920,7 +916,7 @@ async function fileView(ws, id, name) {
   const votes = votesFor(r);
   const go = (i) => {
     if (i >= 0 && i < r.files.length) {
-      location.hash = `#/r/${encodeURIComponent(ws)}/${encodeURIComponent(id)}/file/${encodeURIComponent(r.files[i].name)}`;
+      location.hash = requestHref(ws, id, r.files[i].name);
     }
   };
   const voteButtons = canReview
@@ -949,7 +945,7 @@ async function fileView(ws, id, name) {
   const nav = h(
     "p",
     { class: "row" },
-    h("a", { href: `#/r/${encodeURIComponent(ws)}/${encodeURIComponent(id)}` }, `← ${r.title}`),
+    h("a", { href: requestHref(ws, id) }, `← ${r.title}`),
     h("button", { type: "button", class: "secondary", disabled: index === 0, onclick: () => go(index - 1) }, "Previous file"),
     h("span", {}, `File ${index + 1} of ${r.files.length}`),
     h("button", { type: "button", class: "secondary", disabled: index === r.files.length - 1, onclick: () => go(index + 1) }, "Next file"),
