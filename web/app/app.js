@@ -66,6 +66,12 @@ function age(iso) {
   return `${Math.round(seconds / 86400)} days`;
 }
 
+/** How long ago, in words ("just now", "5 min ago"). */
+function ago(iso) {
+  const a = age(iso);
+  return a === "just now" ? a : `${a} ago`;
+}
+
 const STATUS_CLASS = {
   approved: "ok",
   in_review: "info",
@@ -318,7 +324,7 @@ async function homeView() {
   const also = [
     section("waiting", "Reviewed by me, waiting for others", waiting, (r) => `waiting ${age(r.updatedAt)}`),
     section("returned", "Returned to me for changes", returned, (r) => `revision ${r.revision}`),
-    section("approved", "Approved in the last two weeks", approved, (r) => `${age(r.updatedAt)} ago`),
+    section("approved", "Approved in the last two weeks", approved, (r) => ago(r.updatedAt)),
   ];
   show(h("h1", {}, "Requests"), queue, ...also.filter(Boolean), ...sections);
   say(`${awaiting.length} waiting for your review`);
@@ -346,7 +352,7 @@ function requestTable(ws, items, empty) {
           h("td", {}, statusBadge(r.status)),
           h("td", {}, String(r.revision || "—")),
           h("td", {}, r.createdBy?.name || r.createdBy?.id),
-          h("td", {}, `${age(r.updatedAt)} ago`),
+          h("td", {}, ago(r.updatedAt)),
         ),
       ),
     ),
