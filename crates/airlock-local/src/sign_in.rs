@@ -427,81 +427,53 @@ mod tests {
                 .unwrap();
             assert_eq!(r.status(), 400, "{uri} {method}");
         }
-        let signed_in = http
-            .post(format!("{base}/oauth2/v2.0/authorize"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(format!(
-                "user=mona&roles=AirlockManager&roles=WorkspaceOwner&client_id=c&redirect_uri={}&state=s%201&code_challenge={challenge}&code_challenge_method=S256",
-                percent_encoding::utf8_percent_encode(redirect, percent_encoding::NON_ALPHANUMERIC)
-            ))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(signed_in.status(), 303);
-        let location = signed_in.headers()["location"]
-            .to_str()
-            .unwrap()
-            .to_string();
-        assert!(
-            location.starts_with(redirect) && location.ends_with("&state=s%201"),
-            "{location}"
-        );
-        let code = location
-            .split("code=")
-            .nth(1)
-            .unwrap()
-            .split('&')
-            .next()
-            .unwrap();
-        let exchange = |verifier: String| {
+        // The form the sign-in page posts, as `extra` (who, roles, state) says.
+        let sign_in = |extra: &str| {
+            let request = http
+                .post(format!("{base}/oauth2/v2.0/authorize"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(format!(
+                    "{extra}&client_id=c&redirect_uri={}&code_challenge={challenge}&code_challenge_method=S256",
+                    percent_encoding::utf8_percent_encode(redirect, percent_encoding::NON_ALPHANUMERIC)
+                ));
+            async move { request.send().await.unwrap() }
+        };
+        let location_of =
+            |answer: &reqwest::Response| answer.headers()["location"].to_str().unwrap().to_string();
+        let code_in = |location: &str| {
+            let after = location.split("code=").nth(1).unwrap();
+            after.split('&').next().unwrap().to_string()
+        };
+        let exchange = |code: &str, verifier: &str| {
             http.post(format!("{base}/oauth2/v2.0/token")).form(&[
                 ("grant_type", "authorization_code"),
                 ("client_id", "c"),
                 ("code", code),
                 ("redirect_uri", redirect),
-                ("code_verifier", verifier.as_str()),
+                ("code_verifier", verifier),
                 ("scope", "openid offline_access api://airlock/.default"),
             ])
         };
+        let signed_in =
+            sign_in("user=mona&roles=AirlockManager&roles=WorkspaceOwner&state=s%201").await;
+        assert_eq!(signed_in.status(), 303);
+        let location = location_of(&signed_in);
+        assert!(
+            location.starts_with(redirect) && location.ends_with("&state=s%201"),
+            "{location}"
+        );
+        let code = code_in(&location);
         // A wrong verifier spends the code: it cannot be tried again.
-        let wrong = exchange("w".repeat(64)).send().await.unwrap();
+        let wrong = exchange(&code, &"w".repeat(64)).send().await.unwrap();
         assert_eq!(wrong.status(), 400);
-        let again = exchange(verifier.clone()).send().await.unwrap();
+        let again = exchange(&code, &verifier).send().await.unwrap();
         assert_eq!(again.status(), 400, "a code is used once");
         let body: serde_json::Value = again.json().await.unwrap();
         assert_eq!(body["error"], "invalid_grant");
         // A fresh sign-in, exchanged properly; then another workspace's token by refresh.
-        let signed_in = http
-            .post(format!("{base}/oauth2/v2.0/authorize"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(format!(
-                "user=mona&roles=AirlockManager&client_id=c&redirect_uri={}&state=s&code_challenge={challenge}&code_challenge_method=S256",
-                percent_encoding::utf8_percent_encode(redirect, percent_encoding::NON_ALPHANUMERIC)
-            ))
-            .send()
-            .await
-            .unwrap();
-        let location = signed_in.headers()["location"]
-            .to_str()
-            .unwrap()
-            .to_string();
-        let code = location
-            .split("code=")
-            .nth(1)
-            .unwrap()
-            .split('&')
-            .next()
-            .unwrap();
-        let answer: serde_json::Value = http
-            .post(format!("{base}/oauth2/v2.0/token"))
-            .form(&[
-                ("grant_type", "authorization_code"),
-                ("client_id", "c"),
-                ("code", code),
-                ("redirect_uri", redirect),
-                ("code_verifier", verifier.as_str()),
-                ("scope", "openid offline_access api://airlock/.default"),
-            ])
+        let signed_in = sign_in("user=mona&roles=AirlockManager&state=s").await;
+        let code = code_in(&location_of(&signed_in));
+        let answer: serde_json::Value = exchange(&code, &verifier)
             .send()
             .await
             .unwrap()
