@@ -157,16 +157,14 @@ impl RestClient {
     /// attempts were made (the pipeline has made them all by now).
     pub fn refused(&self, what: &str, answer: &Answer) -> PortError {
         let text: String = answer.body.chars().take(300).collect();
-        let retried = matches!(answer.status, 408 | 429 | 500 | 502 | 503 | 504);
-        let message = if retried {
-            format!(
+        match status_error(answer.status, format!("{what}: {}: {text}", answer.status)) {
+            // The statuses a retry can help with are the ones the pipeline retried.
+            PortError::Transient(_) => PortError::Transient(format!(
                 "{what}: still {} after {} attempts: {text}",
                 answer.status, self.retry.attempts
-            )
-        } else {
-            format!("{what}: {}: {text}", answer.status)
-        };
-        status_error(answer.status, message)
+            )),
+            refused => refused,
+        }
     }
 
     /// No answer at all: the network (after every retry), or no token for our identity.
