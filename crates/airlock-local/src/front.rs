@@ -61,8 +61,10 @@ impl FrontDoor {
             handler_url,
             // Idle connections are dropped long before the handler closes them (2 min), so a
             // reused one never races its close.
+            // The host hands the handler's answer back as it is: a redirect goes to the caller.
             http: reqwest::Client::builder()
                 .pool_idle_timeout(std::time::Duration::from_secs(15))
+                .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap_or_default(),
             running: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_REQUESTS)),
@@ -250,7 +252,47 @@ async fn forward_one(front: &FrontDoor, path: &str, request: Request) -> Respons
 
 #[cfg(test)]
 mod tests {
-    use super::normalize_path;
+    use super::{FrontDoor, normalize_path};
+    use std::sync::Arc;
+
+    /// A redirect from the handler reaches the caller as a redirect, as from the Functions
+    /// host; following it here would serve the page under the wrong address (its relative
+    /// links then point elsewhere).
+    #[tokio::test]
+    async fn the_handlers_redirects_reach_the_caller() {
+        let handler = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let handler_url = format!("http://{}", handler.local_addr().unwrap());
+        let app = axum::Router::new()
+            .route(
+                "/api/app",
+                axum::routing::get(|| async {
+                    (
+                        axum::http::StatusCode::PERMANENT_REDIRECT,
+                        [("location", "/api/app/index.html")],
+                    )
+                }),
+            )
+            .route(
+                "/api/app/index.html",
+                axum::routing::get(|| async { "page" }),
+            );
+        tokio::spawn(async move { axum::serve(handler, app).await });
+        let front = Arc::new(FrontDoor::new(handler_url));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let front_url = format!("http://{}", listener.local_addr().unwrap());
+        let routes = front.routes();
+        tokio::spawn(async move { axum::serve(listener, routes).await });
+        let answer = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .get(format!("{front_url}/api/app"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 308);
+        assert_eq!(answer.headers()["location"], "/api/app/index.html");
+    }
 
     #[test]
     fn paths_are_normalised_before_routing() {

@@ -34,7 +34,10 @@ pub fn trusting_local_ca(tls_dir: &Path) -> std::io::Result<reqwest::ClientBuild
     let ca = std::fs::read(tls_dir.join("ca.pem"))?;
     let ca =
         reqwest::Certificate::from_pem(&ca).map_err(|e| std::io::Error::other(e.to_string()))?;
-    Ok(reqwest::Client::builder().add_root_certificate(ca))
+    Ok(reqwest::Client::builder()
+        .add_root_certificate(ca)
+        // A proxy or a set-up call takes the service's answer as it is.
+        .redirect(reqwest::redirect::Policy::none()))
 }
 
 /// Serves `app` over HTTPS (HTTP/1.1) on `listener` until the task is aborted. A connection
