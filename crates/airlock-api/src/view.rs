@@ -188,9 +188,11 @@ pub const INTERNAL_REQUEST_FIELDS: [&str; 7] = [
 ];
 
 /// Stored file fields the API never shows.
-pub const INTERNAL_FILE_FIELDS: [&str; 2] = [
+pub const INTERNAL_FILE_FIELDS: [&str; 3] = [
     // the draft version submitted (the seal copies it; `etag` is the sealed one)
     "submittedEtag",
+    // what the seal read from a file of an ACRO record; shown as `acro` on the output's files
+    "evidence",
     // which stage the movement under way last confirmed
     "arrivedIn",
 ];

@@ -4,7 +4,7 @@
 //!
 //! `cargo bench -p airlock-domain --bench gates` (`AIRLOCK_BENCH_TABLE_MIB`, default 64).
 
-use airlock_domain::gates::{Gate, GateRunner};
+use airlock_domain::gates::{Checked, Gate, GateRunner};
 use sha2::{Digest, Sha256};
 use std::time::{Duration, Instant};
 
@@ -89,7 +89,9 @@ fn main() {
         let gates: Vec<Gate> = serde_json::from_value(policy).expect("a valid policy");
         let mut runner = GateRunner::new(&gates, "table.csv").expect("a gate is on");
         let measured = timed(mib, |p| runner.feed(p));
-        let (findings, cells) = runner.finish();
+        let Checked {
+            findings, cells, ..
+        } = runner.finish();
         let speed = rate(measured);
         println!(
             "{label:<34} {speed:>9.1} MiB/s  ({:.2}× sha256; {} findings, {} rows kept)",

@@ -26,6 +26,9 @@
 //! - **`releaseLedger`**: compares each file with what the workspace released before: an
 //!   exact re-release, and a table whose cells differ from a released one's by a small count
 //!   (differencing).
+//! - **`acro`**: a researcher's ACRO record (`results.json`, `config.json`, `checksums/`)
+//!   read as evidence and checked against the sealed files; see [`acro`]. On in `warn` mode
+//!   when the policy does not declare it.
 //! - **`external`**: another system's check, asked through an `Airlock.GateRequested` event
 //!   and answered through the API (see [`External`]).
 //!
@@ -33,11 +36,13 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod acro;
 mod ledger;
 mod runner;
 mod sniff;
 pub mod table;
 
+pub use acro::*;
 pub use ledger::*;
 pub use runner::*;
 pub use sniff::*;
@@ -87,6 +92,8 @@ pub enum GateKind {
     /// Compares each file with what the workspace released before (see [`ledger_findings`]).
     ReleaseLedger {},
     External(External),
+    /// ACRO's record as evidence (see [`acro`]); on in `warn` mode when not declared.
+    Acro {},
 }
 
 /// A gate run by another system (an organisation's Logic App or function): once every file is
@@ -284,6 +291,10 @@ pub fn remediation(finding: &Finding, gate: Option<&Gate>) -> Option<String> {
         "csv_rows" => "the table has more rows than this workspace accepts (record-level data?): export an aggregate instead".into(),
         "differencing" => "this table differs from one already released by a few cells, and subtracting the two reveals small counts: use the same groups as the earlier release, or suppress the differing cells".into(),
         "already_released" => "this exact table was released before: there is no need to export it again".into(),
+        "acro_fail" => "suppress or merge the cells ACRO flagged and run ACRO again, or record an exception with acro.add_exception() saying why the output is safe".into(),
+        "acro_modified" => "export the file exactly as ACRO checked it, or run ACRO again on the version you want to export".into(),
+        "acro_threshold" => "run ACRO again with its safe_threshold at least this workspace's minimum cell count (named above), and upload the config.json it writes beside results.json".into(),
+        "acro_unreadable" | "acro_partial" => "upload ACRO's results.json exactly as acro.finalise() wrote it; split a very large session into several requests".into(),
         _ => return None,
     };
     Some(text)

@@ -338,7 +338,7 @@ mod tests {
         .unwrap();
         let mut runner = crate::gates::GateRunner::new(&gates, "t.csv").unwrap();
         runner.feed(csv);
-        let (findings, _) = runner.finish();
+        let findings = runner.finish().findings;
         let cells: Vec<(u64, usize)> = findings
             .iter()
             .filter_map(|f| f.cell.as_ref().map(|c| (c.row, c.column_index)))

@@ -160,9 +160,16 @@ pub struct FileRecord {
     /// The disclosure controls applied to it (given at submit; outputs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disclosure_controls: Option<String>,
-    /// Shown to the reviewers, never released (said at submit).
+    /// Shown to the reviewers, never released (said at submit, or found to be part of an
+    /// ACRO record once sealed).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub supporting: bool,
+    /// What the file says as part of an ACRO record (read at the seal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<super::gates::Evidence>,
+    /// The ACRO output this file belongs to, from the request's ACRO record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acro: Option<super::gates::AcroOutput>,
     /// The review's final decision on this file; in an approved request a `rejected` file is
     /// withheld (a partial release) and never reaches the approved stage.
     #[serde(default, skip_serializing_if = "Option::is_none")]

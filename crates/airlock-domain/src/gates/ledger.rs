@@ -58,13 +58,7 @@ pub fn ledger_findings(
             None,
         ));
     } else if let Some(cells) = cells {
-        let threshold = gates
-            .iter()
-            .find_map(|g| match &g.kind {
-                GateKind::Disclosure(d) if g.mode != GateMode::Off => Some(d.threshold),
-                _ => None,
-            })
-            .unwrap_or(10);
+        let threshold = workspace_threshold(gates);
         for t in tables.iter().filter(|t| t.release.request_id != request_id) {
             let diffs = table::small_differences(cells, &t.cells, threshold, MAX_DIFFERENCES);
             for d in diffs {

@@ -11,24 +11,38 @@ pub struct GateRunner {
     table: Option<TableScan>,
     /// The last bytes of a file that starts like a zip (its directory is at the end).
     tail: Option<Vec<u8>>,
+    /// The bytes of a file that may be part of an ACRO record (by its name).
+    acro: Option<acro::Capture>,
     total: u64,
 }
 
+/// What the gates made of one file's bytes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Checked {
+    /// Every finding, in gate order.
+    pub findings: Vec<Finding>,
+    /// The table's cells, when a release-ledger gate compares tables.
+    pub cells: Option<TableCells>,
+    /// What the file says as part of an ACRO record.
+    pub evidence: Option<Evidence>,
+}
+
 impl GateRunner {
-    /// `None` when no gate is on (nothing to run, nothing to keep).
+    /// `None` when no gate is on for this file (nothing to run, nothing to keep).
     pub fn new(gates: &[Gate], name: &str) -> Option<GateRunner> {
+        let acro = acro_gate(gates).and_then(|_| acro::Capture::new(name));
         let gates: Vec<Gate> = gates
             .iter()
             .filter(|g| g.mode != GateMode::Off)
             .cloned()
             .collect();
-        if gates.is_empty() {
+        if gates.is_empty() && acro.is_none() {
             return None;
         }
         let needs_table = gates.iter().any(|g| match &g.kind {
             GateKind::Disclosure(_) | GateKind::ReleaseLedger {} => true,
             GateKind::FilePolicy(p) => p.max_csv_rows.is_some(),
-            GateKind::External(_) => false,
+            GateKind::External(_) | GateKind::Acro {} => false,
         });
         let table = is_table(name)
             .filter(|_| needs_table)
@@ -44,6 +58,7 @@ impl GateRunner {
             head: Vec::new(),
             table,
             tail: inspects_archives.then(Vec::new),
+            acro,
             total: 0,
         })
     }
@@ -63,11 +78,14 @@ impl GateRunner {
         if let Some(table) = &mut self.table {
             table.feed(chunk);
         }
+        if let Some(acro) = &mut self.acro {
+            acro.feed(chunk);
+        }
     }
 
-    /// Every finding, in gate order, and the table's cells when a release-ledger gate wants
-    /// them.
-    pub fn finish(mut self) -> (Vec<Finding>, Option<TableCells>) {
+    /// Every finding, in gate order, the table's cells when a release-ledger gate wants
+    /// them, and what the file says as part of an ACRO record.
+    pub fn finish(mut self) -> Checked {
         let sniffed = sniff(&self.head);
         let ext = extension(&self.name);
         let table = self.table.take().map(TableScan::finish);
@@ -169,9 +187,10 @@ impl GateRunner {
                         );
                     }
                 }
-                // Not a property of the bytes alone: the workflow asks the ledger, and other
-                // systems answer for external gates.
-                GateKind::ReleaseLedger {} | GateKind::External(_) => {}
+                // Not a property of the bytes alone: the workflow asks the ledger, other
+                // systems answer for external gates, and ACRO's record is checked against
+                // every file of the request once all are sealed.
+                GateKind::ReleaseLedger {} | GateKind::External(_) | GateKind::Acro {} => {}
                 GateKind::Disclosure(_) => {
                     if let Some(t) = &table {
                         for f in t.findings.iter().filter(|f| f.gate == gate.name) {
@@ -187,7 +206,11 @@ impl GateRunner {
             findings.append(&mut table_findings);
         }
         super::add_remediation(&mut findings, &self.gates);
-        (findings, table.and_then(|t| t.cells))
+        Checked {
+            findings,
+            cells: table.and_then(|t| t.cells),
+            evidence: self.acro.and_then(acro::Capture::finish),
+        }
     }
 }
 

@@ -18,7 +18,8 @@ fn checked(
     for piece in data.chunks(chunk.max(1)) {
         runner.feed(piece);
     }
-    runner.finish()
+    let checked = runner.finish();
+    (checked.findings, checked.cells)
 }
 
 fn rules(findings: &[Finding]) -> Vec<(&str, Option<&str>)> {

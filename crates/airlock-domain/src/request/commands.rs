@@ -55,6 +55,8 @@ impl AirlockRequest {
                 description: None,
                 disclosure_controls: None,
                 supporting: false,
+                evidence: None,
+                acro: None,
                 decision: None,
             })
             .collect();

@@ -137,12 +137,21 @@ impl AirlockRequest {
             answered_by: None,
             files: scan_files,
         });
-        for gate in &policy.gates {
+        // The built-in ACRO gate is shown when the request carries an ACRO record.
+        let mut declared = policy.gates.clone();
+        if !declared.iter().any(|g| matches!(g.kind, GateKind::Acro {}))
+            && self.files.iter().any(|f| f.evidence.is_some())
+            && let Some(acro) = crate::gates::acro_gate(&declared)
+        {
+            declared.push(acro);
+        }
+        for gate in &declared {
             let kind = match &gate.kind {
                 GateKind::FilePolicy(_) => "filePolicy",
                 GateKind::Disclosure(_) => "disclosure",
                 GateKind::ReleaseLedger {} => "releaseLedger",
                 GateKind::External(_) => "external",
+                GateKind::Acro {} => "acro",
             };
             let run: Option<&GateRun> = self
                 .gate_runs
@@ -155,6 +164,9 @@ impl AirlockRequest {
                     name: f.name.clone(),
                     checked: match &gate.kind {
                         GateKind::External(_) => run.is_some_and(|r| r.answer.is_some()),
+                        // Only the files ACRO's record covers: the record's own files and
+                        // the outputs it names.
+                        GateKind::Acro {} => f.evidence.is_some() || f.acro.is_some(),
                         _ => f.sha256.is_some(),
                     },
                     findings: f
@@ -166,7 +178,12 @@ impl AirlockRequest {
                     verdict: None,
                 })
                 .collect();
-            let all_checked = submitted && files.iter().all(|f| f.checked);
+            let all_checked = submitted
+                && match &gate.kind {
+                    // The record is checked once every file is sealed.
+                    GateKind::Acro {} => self.files.iter().all(|f| f.sha256.is_some()),
+                    _ => files.iter().all(|f| f.checked),
+                };
             let mut state = state_of(files.iter().flat_map(|f| &f.findings), all_checked);
             if gate.mode == GateMode::Off {
                 state = GateState::Off;

@@ -19,7 +19,7 @@ impl AirlockRequest {
         etag: String,
         ctx: &Ctx,
     ) -> Result<Applied, DomainError> {
-        self.record_sealed_checked(name, size, sha256, etag, Vec::new(), ctx)
+        self.record_sealed_checked(name, size, sha256, etag, Default::default(), ctx)
     }
 
     /// The seal of `name` with what the workspace's gates found in it on the same read.
@@ -29,9 +29,12 @@ impl AirlockRequest {
         size: u64,
         sha256: String,
         etag: String,
-        findings: Vec<crate::gates::Finding>,
+        checked: crate::gates::Checked,
         ctx: &Ctx,
     ) -> Result<Applied, DomainError> {
+        let crate::gates::Checked {
+            findings, evidence, ..
+        } = checked;
         if self.status != Status::Submitted {
             return Ok(Applied::Unchanged(format!(
                 "request is {}, not submitted",
@@ -78,6 +81,7 @@ impl AirlockRequest {
             })
             .collect();
         file.findings = findings;
+        file.evidence = evidence;
         if size > max {
             let message = format!(
                 "{name:?} is {size} bytes once sealed; the workspace allows at most {max} bytes per file"
@@ -115,8 +119,64 @@ impl AirlockRequest {
                 Some(format!("{name}: {}", found.join("; "))),
             );
         }
+        if self.files.iter().all(|f| f.sha256.is_some()) {
+            self.assess_acro_record(ctx);
+        }
         self.advance_after_sealing(ctx)?;
         Ok(Applied::Changed)
+    }
+
+    /// Once every file is sealed: the request's ACRO record (if it carries one) checked
+    /// against the sealed files; its findings go on the files they are about, each output's
+    /// evidence beside its files, and the record's own files become supporting files.
+    fn assess_acro_record(&mut self, ctx: &Ctx) {
+        let gates = &ctx.workspace.policy.gates;
+        let Some(gate) = crate::gates::acro_gate(gates) else {
+            return;
+        };
+        if !self.files.iter().any(|f| f.evidence.is_some()) {
+            return;
+        }
+        let sealed: Vec<crate::gates::SealedFile<'_>> = self
+            .files
+            .iter()
+            .map(|f| crate::gates::SealedFile {
+                name: &f.name,
+                sha256: f.sha256.as_deref(),
+                evidence: f.evidence.as_ref(),
+            })
+            .collect();
+        let assessment =
+            crate::gates::assess(&sealed, &gate, crate::gates::workspace_threshold(gates));
+        let mut described = Vec::new();
+        let mut newly_supporting = Vec::new();
+        for file in &mut self.files {
+            file.findings.retain(|f| f.gate != gate.name);
+            file.acro = assessment.outputs.get(&file.name).cloned();
+            for (_, finding) in assessment.findings.iter().filter(|(n, _)| *n == file.name) {
+                described.push(format!(
+                    "{}: {} {:?}: {}",
+                    file.name, finding.rule, finding.mode, finding.message
+                ));
+                file.findings.push(finding.clone());
+            }
+            if assessment.supporting.contains(&file.name) && !file.supporting {
+                file.supporting = true;
+                newly_supporting.push(file.name.clone());
+            }
+        }
+        let outputs = assessment.outputs.len();
+        let mut details = format!("ACRO record read: {outputs} files mapped to its outputs");
+        if !newly_supporting.is_empty() {
+            details.push_str(&format!(
+                "; supporting (reviewed, never released): {}",
+                newly_supporting.join(", ")
+            ));
+        }
+        if !described.is_empty() {
+            details.push_str(&format!("; {}", described.join("; ")));
+        }
+        self.log(ctx, &User::system(), "gates", None, None, Some(details));
     }
 
     /// The researcher's justification of the gate warnings on `name`, while in review. Only

@@ -3,7 +3,7 @@
 //! draft's version, which stage the movement last confirmed).
 
 use super::{Decision, FileRecord, Justification, ScanVerdict};
-use crate::gates::Finding;
+use crate::gates::{AcroOutput, Finding};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -41,6 +41,10 @@ pub struct FileView {
     /// A supporting file: shown to the reviewers, never released.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub supporting: bool,
+    /// What the researcher's ACRO record says about this file: its output's status, the
+    /// checks that flagged cells and the researcher's exception.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acro: Option<AcroOutput>,
     /// The review's final decision on this file; in an approved request a `rejected` file is
     /// withheld (a partial release).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -68,6 +72,7 @@ impl From<&FileRecord> for FileView {
             description: f.description.clone(),
             disclosure_controls: f.disclosure_controls.clone(),
             supporting: f.supporting,
+            acro: f.acro.clone(),
             decision: f.decision,
         }
     }

@@ -6,11 +6,15 @@
 
 use super::Deps;
 use super::movement::container;
-use crate::domain::gates::{GateKind, GateMode, GateRunner};
+use crate::domain::gates::{
+    Checked, Evidence, GateKind, GateMode, GateRunner, SealedFile, acro_gate, assess,
+    workspace_threshold,
+};
 use crate::domain::{AirlockRequest, StageRole, Workspace};
 use crate::ports::PortError;
 use airlock_api::types::{FilePreflight, PreflightReport};
 use futures::StreamExt;
+use sha2::{Digest, Sha256};
 
 pub async fn check_draft(
     deps: &Deps,
@@ -25,20 +29,53 @@ pub async fn check_draft(
         .into_iter()
         .collect();
     let mut files = Vec::with_capacity(listed.len());
+    // Each file's sha256 and ACRO evidence, for checking an ACRO record against the files as
+    // the seal will.
+    let mut sealed: Vec<(String, Option<Evidence>)> = Vec::with_capacity(listed.len());
     for blob in &listed {
-        let mut findings = Vec::new();
+        let mut checked = Checked::default();
+        let mut sha256 = String::new();
         if let Some(mut runner) = GateRunner::new(&ws.policy.gates, &blob.name) {
             let (_, mut stream) = deps.blobs.read(&draft.blob(&blob.name)).await?;
+            let mut hasher = Sha256::new();
             while let Some(chunk) = stream.next().await {
-                runner.feed(&chunk?);
+                let chunk = chunk?;
+                hasher.update(&chunk);
+                runner.feed(&chunk);
             }
-            findings = runner.finish().0;
+            checked = runner.finish();
+            sha256 = hex::encode(hasher.finalize());
         }
         files.push(FilePreflight {
             name: blob.name.clone(),
             size: blob.size,
-            findings,
+            findings: checked.findings,
         });
+        sealed.push((sha256, checked.evidence));
+    }
+    if let Some(gate) = acro_gate(&ws.policy.gates)
+        && sealed.iter().any(|(_, e)| e.is_some())
+    {
+        // The outputs ACRO's record names are hashed too (a second read of those files
+        // only, when no gate read them), to compare with what ACRO recorded.
+        let threshold = workspace_threshold(&ws.policy.gates);
+        let mapped = assess(&sealed_view(&files, &sealed), &gate, threshold).outputs;
+        for (f, (sha256, _)) in files.iter().zip(sealed.iter_mut()) {
+            if sha256.is_empty() && mapped.contains_key(&f.name) {
+                let (_, mut stream) = deps.blobs.read(&draft.blob(&f.name)).await?;
+                let mut hasher = Sha256::new();
+                while let Some(chunk) = stream.next().await {
+                    hasher.update(&chunk?);
+                }
+                *sha256 = hex::encode(hasher.finalize());
+            }
+        }
+        let found = assess(&sealed_view(&files, &sealed), &gate, threshold).findings;
+        for (name, finding) in found {
+            if let Some(f) = files.iter_mut().find(|f| f.name == name) {
+                f.findings.push(finding);
+            }
+        }
     }
     let would_block = !problems.is_empty()
         || files
@@ -67,4 +104,21 @@ pub async fn check_draft(
         files,
         not_checked,
     })
+}
+
+/// The draft's files as ACRO's record is checked against them (a file no gate read has no
+/// sha256 yet).
+fn sealed_view<'a>(
+    files: &'a [FilePreflight],
+    sealed: &'a [(String, Option<Evidence>)],
+) -> Vec<SealedFile<'a>> {
+    files
+        .iter()
+        .zip(sealed)
+        .map(|(f, (sha256, evidence))| SealedFile {
+            name: &f.name,
+            sha256: (!sha256.is_empty()).then_some(sha256.as_str()),
+            evidence: evidence.as_ref(),
+        })
+        .collect()
 }

@@ -6,7 +6,7 @@ use super::outcome::{FunctionError, Outcome};
 use super::record::{fail, modify};
 use crate::app::Deps;
 use crate::app::steps::Step;
-use crate::domain::gates::{EarlierRelease, EarlierTable, Finding, GateRunner, TableCells};
+use crate::domain::gates::{Checked, EarlierRelease, EarlierTable, GateRunner};
 use crate::domain::policy::content_type_for;
 use crate::domain::request::Applied;
 use crate::domain::stages::StageRole;
@@ -29,14 +29,6 @@ pub struct Hashed {
     pub revision: Option<String>,
     pub copy: Option<CopyState>,
     pub content: ContentHeaders,
-}
-
-/// What the gates made of a file as it was hashed: their findings, and a table's cells when a
-/// release-ledger gate compares tables.
-#[derive(Default)]
-pub struct Checked {
-    pub findings: Vec<Finding>,
-    pub cells: Option<TableCells>,
 }
 
 /// Releases compared with a new table: the workspace's latest this many released tables.
@@ -64,7 +56,7 @@ pub async fn hash_and_check(
             gates.feed(&chunk);
         }
     }
-    let (findings, cells) = gates.map(GateRunner::finish).unwrap_or_default();
+    let checked = gates.map(GateRunner::finish).unwrap_or_default();
     Ok(Some((
         Hashed {
             sha256: hex::encode(hasher.finalize()),
@@ -74,7 +66,7 @@ pub async fn hash_and_check(
             copy: props.copy,
             content: props.content,
         },
-        Checked { findings, cells },
+        checked,
     )))
 }
 
@@ -251,7 +243,6 @@ pub async fn settle_file(
         checked.findings.extend(found);
         step.done("release ledger consulted");
     }
-    let findings = checked.findings;
     match &hashed.copy {
         Some(CopyState::Pending) => {
             return Ok(Outcome::Ignored(format!("copy of {name:?} still pending")));
@@ -309,7 +300,7 @@ pub async fn settle_file(
                 hashed.size,
                 hashed.sha256.clone(),
                 hashed.etag.clone(),
-                findings.clone(),
+                checked.clone(),
                 ctx,
             )
             .map_err(FunctionError::from),

@@ -84,6 +84,8 @@ async fn fixture_request(s: &Stack) {
             description: None,
             disclosure_controls: None,
             supporting: false,
+            evidence: None,
+            acro: None,
             decision: None,
         }],
         reviews: vec![],

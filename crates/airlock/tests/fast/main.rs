@@ -2,6 +2,7 @@
 //! it links once). The tests on the emulators are in `tests/emulators`, and the ones on the
 //! whole local stack in the top-level `tests/stack`.
 
+mod acro;
 mod api;
 mod architecture;
 mod common;
