@@ -295,3 +295,119 @@ async fn an_overlap_with_an_earlier_release_is_shown_to_the_reviewer() {
         "{r}"
     );
 }
+
+/// A record written by the real `acro` package (installed on first use) uploaded with its
+/// outputs to the real stack: the sealed copies in Azurite are what is compared with ACRO's
+/// checksums; the reviewer sees ACRO's verdict beside each output; the record and ACRO's
+/// DONT_RELEASE summaries never reach the approved stage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_acro_record_is_evidence_in_the_review_and_is_never_released() {
+    let out = std::env::temp_dir().join(format!("airlock-acro-{}", uuid::Uuid::new_v4()));
+    airlock_system_tests::acro_record(&out);
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    for dir in ["", "checksums/"] {
+        for entry in std::fs::read_dir(out.join(dir)).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_file() {
+                let name = format!("acro/{dir}{}", entry.file_name().to_string_lossy());
+                let mut data = std::fs::read(entry.path()).unwrap();
+                if name == "acro/output_0_0.csv" {
+                    // Edited after ACRO checked it.
+                    data.extend_from_slice(b"west,100,100\n");
+                }
+                files.push((name, data));
+            }
+        }
+    }
+    std::fs::remove_dir_all(&out).unwrap();
+    let stack = start_stack(
+        &airlock_system_tests::handler_bin(),
+        "acro",
+        DeliveryOptions::default(),
+        vec![fixtures::workspace(
+            "ws-acro",
+            "acro",
+            json!({"gates": [
+                {"name": "small counts", "kind": "disclosure", "mode": "warn", "threshold": 10}
+            ]}),
+        )],
+        Duration::from_secs(60),
+        vec![],
+    )
+    .await;
+    let c = StackClient::new(&stack);
+    let rita = stack.token("rita", &["WorkspaceResearcher"], "ws-acro");
+    let mona = stack.token("mona", &["AirlockManager"], "ws-acro");
+    let named: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(n, d)| (n.as_str(), d.as_slice()))
+        .collect();
+    let id = c.submitted("ws-acro", &rita, "export", &named).await;
+    let r = c.wait("ws-acro", &id, &mona, "in_review").await;
+    let file = |name: &str| {
+        r["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == name)
+            .unwrap_or_else(|| panic!("{name} in {r}"))
+            .clone()
+    };
+    let rules = |name: &str| -> Vec<String> {
+        file(name)["findings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|f| {
+                format!(
+                    "{} {}",
+                    f["gate"].as_str().unwrap(),
+                    f["rule"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    assert_eq!(rules("acro/output_0_0.csv"), ["acro acro_modified"]);
+    assert_eq!(rules("acro/output_2_0.csv"), ["acro acro_fail"]);
+    // ACRO's columns are its table's categories, not counts the disclosure gate knows:
+    // ACRO's record is what shows the small cells here.
+    assert!(rules("acro/output_1_0.csv").is_empty());
+    let excepted = file("acro/output_1_0.csv");
+    assert_eq!(excepted["acro"]["status"], "fail");
+    assert_eq!(
+        excepted["acro"]["exception"],
+        "the small cells are people over 85 in a synthetic data set"
+    );
+    for supporting in [
+        "acro/results.json",
+        "acro/config.json",
+        "acro/session_summary.csv",
+    ] {
+        assert_eq!(file(supporting)["supporting"], true, "{supporting}");
+    }
+
+    c.ok(
+        "POST",
+        &format!("/workspaces/ws-acro/requests/{id}/review"),
+        &mona,
+        Some(
+            json!({"decision": "approved", "explanation": "checked with ACRO's record", "files": [
+                {"name": "acro/output_0_0.csv", "decision": "approved", "overrides": [
+                    {"rule": "acro_modified", "rationale": "the added row's cells are 100"}]},
+                {"name": "acro/output_2_0.csv", "decision": "approved", "overrides": [
+                    {"rule": "acro_fail", "rationale": "synthetic data"}]}
+            ]}),
+        ),
+    )
+    .await;
+    c.wait("ws-acro", &id, &rita, "approved").await;
+    let download = c.link("ws-acro", &id, &rita).await;
+    for (name, data) in &files {
+        let got = download.download(name).await;
+        if name.starts_with("acro/output_") {
+            assert_eq!(got.as_ref(), Ok(data), "{name} is released as sealed");
+        } else {
+            assert_eq!(got, Err(404), "{name} is evidence, never released");
+        }
+    }
+}

@@ -54,3 +54,33 @@ pub fn handler_bin() -> PathBuf {
 pub fn airlock_bin() -> PathBuf {
     build().join("airlock")
 }
+
+/// Writes a real ACRO record into `out` with the `acro` package (tests/acro/make_record.py),
+/// installing it into `target/airlock-local/acro-venv` on first use (tests/acro/venv).
+pub fn acro_record(out: &std::path::Path) {
+    let root = airlock_local::emulators::repo_root();
+    static VENV: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let python = VENV.get_or_init(|| {
+        let made = std::process::Command::new("bash")
+            .arg(root.join("tests/acro/venv"))
+            .arg(root.join("target/airlock-local/acro-venv"))
+            .output()
+            .expect("bash runs");
+        assert!(
+            made.status.success(),
+            "installing the acro package failed: {}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        PathBuf::from(String::from_utf8_lossy(&made.stdout).trim())
+    });
+    let made = std::process::Command::new(python)
+        .arg(root.join("tests/acro/make_record.py"))
+        .arg(out)
+        .output()
+        .expect("python runs");
+    assert!(
+        made.status.success(),
+        "ACRO did not write its record: {}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+}

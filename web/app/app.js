@@ -411,6 +411,31 @@ function votesFor(r) {
   };
 }
 
+/** ACRO's verdict on the output a file belongs to, from the researcher's ACRO record. */
+function acroBadge(acro) {
+  const tone = acro.status === "pass" ? "ok" : acro.status === "fail" && !acro.exception ? "bad" : "warn";
+  const words = acro.status === "fail" && acro.exception ? "fail, exception given" : acro.status;
+  return h("span", { class: `badge ${tone}`, title: `ACRO output ${acro.uid}` }, `ACRO: ${words}`);
+}
+
+/** The ACRO record's evidence on a file, for the file page's facts. */
+function acroFacts(acro) {
+  const checks = Object.entries(acro.failedChecks || {}).map(([check, cells]) => `${check}: ${cells} cell(s)`);
+  return [
+    h("dt", {}, "ACRO"),
+    h(
+      "dd",
+      {},
+      acroBadge(acro),
+      ` ${acro.uid} (${acro.type})`,
+      checks.length ? h("div", {}, `Flagged: ${checks.join(", ")}`) : null,
+      acro.exception ? h("div", {}, `Researcher's exception: ${acro.exception}`) : null,
+      (acro.comments || []).map((c) => h("div", { class: "muted" }, `Comment: ${c}`)),
+      acro.summary ? h("pre", { class: "muted acro-summary" }, acro.summary) : null,
+    ),
+  ];
+}
+
 function gateState(file) {
   const findings = file.findings || [];
   if (findings.some((f) => f.mode === "block")) return h("span", { class: "badge bad" }, `blocked · ${findings.length} finding(s)`);
@@ -504,6 +529,7 @@ async function requestView(ws, id) {
             "td",
             {},
             f.supporting ? h("span", { class: "badge info" }, "supporting: reviewed, not released") : null,
+            f.acro ? acroBadge(f.acro) : null,
             f.description || "",
             f.disclosureControls ? h("div", { class: "muted" }, `Controls: ${f.disclosureControls}`) : null,
           ),
@@ -971,6 +997,7 @@ async function fileView(ws, id, name) {
     file.description ? [h("dt", {}, "What it is"), h("dd", {}, file.description)] : null,
     file.disclosureControls ? [h("dt", {}, "Controls"), h("dd", {}, file.disclosureControls)] : null,
     file.justification ? [h("dt", {}, "Justification"), h("dd", {}, file.justification.text)] : null,
+    file.acro ? acroFacts(file.acro) : null,
   );
   const findings = (preview.findings || []).length
     ? h(

@@ -420,3 +420,43 @@ test("after changes are requested, the checker votes only on what changed", asyn
   await researcher.context.close();
   assert.deepEqual(pwned, []);
 });
+
+test("a researcher's ACRO record is shown beside each output, the record itself as a supporting file", async () => {
+  // The real ACRO record (written by the acro package) with its outputs, as ACRO left them.
+  const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "airlock-web-")), "acro");
+  fs.cpSync(path.join(ROOT, "crates/airlock-domain/fixtures/acro"), dir, { recursive: true });
+  const researcher = await person("researcher1", ["WorkspaceResearcher"]);
+  const page = researcher.page;
+  await page.getByRole("link", { name: "New export" }).first().click();
+  await page.getByLabel("Title").fill("Tables checked with ACRO");
+  await page.getByLabel("Why these data need to cross").fill("Report");
+  await page.getByRole("button", { name: /Create the export request/ }).click();
+  await page.getByRole("heading", { name: "Add files" }).waitFor();
+  await page.setInputFiles("#pick-folder", dir);
+  await page.locator("text=✓ uploaded").nth(12).waitFor();
+  await page.getByRole("button", { name: "Submit for review" }).click();
+  await page.getByRole("heading", { name: "Add files" }).waitFor({ state: "detached" });
+  await waitForStatus(page, "in_review");
+  const requestUrl = page.url();
+
+  const checker = await person("manager1", ["AirlockManager"]);
+  const p = checker.page;
+  await p.goto(requestUrl);
+  await p.getByRole("heading", { name: "Your review" }).waitFor();
+  const row = (name) => p.locator("tr", { has: p.locator("td", { hasText: new RegExp(`^${name}`) }) }).first();
+  await row("acro/output_1_0.csv").locator(".badge", { hasText: "ACRO: fail, exception given" }).waitFor();
+  await row("acro/output_0_0.csv").locator(".badge", { hasText: "ACRO: pass" }).waitFor();
+  await row("acro/output_2_0.csv").locator(".badge", { hasText: /^ACRO: fail$/ }).waitFor();
+  await row("acro/results.json").locator(".badge", { hasText: "supporting" }).waitFor();
+  await checkAccessibility(p, "a request with an ACRO record");
+  await shot(p, "checker-acro-request");
+  // The file page: ACRO's checks and the researcher's exception beside the table.
+  await row("acro/output_1_0.csv").getByRole("link").first().click();
+  await p.locator("dd", { hasText: "Researcher's exception: the small cells are people over 85" }).waitFor();
+  await p.locator("dd", { hasText: /Flagged: MinimumThresholdCheck: \d+ cell/ }).waitFor();
+  await checkAccessibility(p, "an output with ACRO's evidence");
+  await shot(p, "checker-acro-file");
+  await checker.context.close();
+  await researcher.context.close();
+  assert.deepEqual(pwned, []);
+});

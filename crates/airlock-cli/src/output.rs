@@ -95,6 +95,24 @@ pub fn request(envelope: &RequestEnvelope) -> String {
                 }
             ));
         }
+        if f.supporting {
+            out.push_str("      supporting file: reviewed, never released\n");
+        }
+        if let Some(acro) = &f.acro {
+            out.push_str(&format!("      ACRO {}: {}", acro.uid, acro.status));
+            if !acro.failed_checks.is_empty() {
+                let checks: Vec<String> = acro
+                    .failed_checks
+                    .iter()
+                    .map(|(check, cells)| format!("{check} {cells}"))
+                    .collect();
+                out.push_str(&format!(" ({})", checks.join(", ")));
+            }
+            out.push('\n');
+            if let Some(e) = &acro.exception {
+                out.push_str(&format!("      ACRO exception: {e}\n"));
+            }
+        }
         if let Some(j) = &f.justification {
             out.push_str(&format!("      justified by {}: {}\n", j.by, j.text));
         }

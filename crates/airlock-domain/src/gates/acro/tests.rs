@@ -195,7 +195,13 @@ fn the_record_checked_against_the_sealed_files() {
 fn what_the_record_reveals_table() {
     let files = record_files();
     type Edit = fn(&str, &mut Vec<u8>);
-    type Case<'a> = (&'a str, serde_json::Value, &'a str, Edit, Vec<(&'a str, &'a str)>);
+    type Case<'a> = (
+        &'a str,
+        serde_json::Value,
+        &'a str,
+        Edit,
+        Vec<(&'a str, &'a str)>,
+    );
     let no_edit: Edit = |_, _| {};
     let cases: Vec<Case> = vec![
         (
