@@ -40,6 +40,11 @@ pub struct WorkspacePolicy {
     /// unchanged since they decided it is carried over (marked as carried): they decide only
     /// what changed. Request-level decisions are never carried.
     pub carry_over_votes: bool,
+    /// How many different reviewers must each record an override before a file is released
+    /// over a statistical disclosure warning (a `disclosure` gate's, or ACRO's `acro_fail`).
+    /// 1: the reviewer who approves it; 2: a second airlock manager must agree, also when
+    /// one review would otherwise decide the request.
+    pub disclosure_override_reviewers: u32,
 }
 
 /// What a scan verdict that is neither clean nor malicious means for a request: the scanner
@@ -78,6 +83,7 @@ impl Default for WorkspacePolicy {
             require_disclosure_controls: false,
             partial_release: false,
             carry_over_votes: true,
+            disclosure_override_reviewers: 1,
         }
     }
 }

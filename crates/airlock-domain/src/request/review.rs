@@ -8,7 +8,7 @@
 use super::{AirlockRequest, Ctx, Decision, DomainError, NOT_INDEPENDENT, Review, User};
 use crate::lifecycle::Status;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// One file's decision in a review.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -62,6 +62,9 @@ pub const OVERRIDE: &str = "override";
 /// The history action of decisions carried over to a resubmission (with one reviewer; with
 /// several they are in the votes revealed, marked as carried).
 pub const VOTES_CARRIED: &str = "votes carried over";
+/// The history action when a file approved over a disclosure warning waits for another
+/// reviewer's override (`disclosureOverrideReviewers`).
+pub const SECOND_OVERRIDE_NEEDED: &str = "another override needed";
 
 /// Longest explanation or per-file comment in a review, in bytes.
 const MAX_EXPLANATION_BYTES: usize = 4000;
@@ -428,7 +431,88 @@ impl AirlockRequest {
             }
             self.agreed_decisions()
         };
+        let short = self.overrides_short_of_reviewers(&finals, ctx);
+        if !short.is_empty() {
+            let needed = ctx.workspace.policy.disclosure_override_reviewers;
+            let message = format!(
+                "releasing {} over disclosure warnings needs overrides from {needed} different reviewers ({}): another airlock manager reviews it",
+                short
+                    .iter()
+                    .map(|(name, _)| name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                short
+                    .iter()
+                    .map(|(name, n)| format!("{name}: {n} so far"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            );
+            self.status_message = Some(message.clone());
+            self.log(
+                ctx,
+                &User::system(),
+                SECOND_OVERRIDE_NEEDED,
+                None,
+                None,
+                Some(message),
+            );
+            return Ok(());
+        }
         self.conclude(by, finals, explanation, ctx)
+    }
+
+    /// The files about to be approved over a disclosure warning (a `disclosure` gate's or
+    /// ACRO's `acro_fail`) by fewer different reviewers' overrides than the workspace needs,
+    /// each with how many it has: an override is counted once per reviewer, from any review
+    /// of this revision (independent, consolidating, or carried over).
+    fn overrides_short_of_reviewers(
+        &self,
+        finals: &BTreeMap<String, Decision>,
+        ctx: &Ctx,
+    ) -> Vec<(String, usize)> {
+        let needed = ctx.workspace.policy.disclosure_override_reviewers as usize;
+        if needed <= 1 {
+            return Vec::new();
+        }
+        let gates = &ctx.workspace.policy.gates;
+        let is_disclosure = |f: &crate::gates::Finding| {
+            f.mode == crate::gates::GateMode::Warn
+                && (f.rule == "acro_fail"
+                    || gates.iter().any(|g| {
+                        g.name == f.gate && matches!(g.kind, crate::gates::GateKind::Disclosure(_))
+                    }))
+        };
+        self.files
+            .iter()
+            .filter(|f| finals.get(&f.name) == Some(&Decision::Approved))
+            .filter_map(|f| {
+                let rules: BTreeSet<&str> = f
+                    .findings
+                    .iter()
+                    .filter(|x| is_disclosure(x))
+                    .map(|x| x.rule.as_str())
+                    .collect();
+                if rules.is_empty() {
+                    return None;
+                }
+                let reviewers: BTreeSet<&str> = self
+                    .reviews
+                    .iter()
+                    .filter(|r| r.revision == self.revision)
+                    .filter(|r| {
+                        r.files.iter().any(|d| {
+                            d.name == f.name
+                                && d.decision == Decision::Approved
+                                && rules
+                                    .iter()
+                                    .all(|rule| d.overrides.iter().any(|o| o.rule == *rule))
+                        })
+                    })
+                    .map(|r| r.reviewer.id.as_str())
+                    .collect();
+                (reviewers.len() < needed).then(|| (f.name.clone(), reviewers.len()))
+            })
+            .collect()
     }
 
     /// Per file, the decision every independent review of this revision agrees on (files they
@@ -747,6 +831,208 @@ mod tests {
     }
 
     use Decision::{Approved as A, ChangesRequested as C, Rejected as R};
+
+    /// In review, with a warning on a.csv from the gate named `gate` (`rule`).
+    fn warned(ws: &Workspace, gate: &str, rule: &str) -> AirlockRequest {
+        let mut r = AirlockRequest::create(
+            "r1".into(),
+            RequestType::Export,
+            "t".into(),
+            "j".into(),
+            user("alice"),
+            &ctx(ws),
+        )
+        .unwrap();
+        let files = ["a.csv", "b.csv"]
+            .map(|n| DraftFile {
+                name: n.into(),
+                size: 1,
+                etag: None,
+            })
+            .to_vec();
+        r.submit(&user("alice"), files, &ctx(ws)).unwrap();
+        for n in ["a.csv", "b.csv"] {
+            let findings = (n == "a.csv")
+                .then(|| crate::gates::Finding {
+                    gate: gate.into(),
+                    mode: crate::gates::GateMode::Warn,
+                    rule: rule.into(),
+                    message: "count 3 is below the threshold of 10".into(),
+                    location: None,
+                    cell: None,
+                    remediation: None,
+                    needs_justification: false,
+                })
+                .into_iter()
+                .collect();
+            let checked = crate::gates::Checked {
+                findings,
+                ..Default::default()
+            };
+            r.record_sealed_checked(
+                n,
+                1,
+                format!("sha-{n}"),
+                format!("e-{n}"),
+                checked,
+                &ctx(ws),
+            )
+            .unwrap();
+        }
+        assert_eq!(r.status, Status::InReview);
+        r
+    }
+
+    /// `decision` on a.csv (with an override when approved) and approval of b.csv.
+    fn overriding(decision: Decision, rule: &str) -> Vec<FileDecision> {
+        let overrides = if decision == Decision::Approved {
+            vec![Override {
+                rule: rule.into(),
+                rationale: "a synthetic group".into(),
+            }]
+        } else {
+            vec![]
+        };
+        vec![
+            FileDecision {
+                overrides,
+                ..FileDecision::new("a.csv", decision)
+            },
+            FileDecision::new("b.csv", Decision::Approved),
+        ]
+    }
+
+    #[test]
+    fn a_disclosure_override_can_need_a_second_reviewer() {
+        let gates = serde_json::json!([
+            {"name": "sdc", "kind": "disclosure", "mode": "warn"},
+            {"name": "types", "kind": "filePolicy", "mode": "warn"}
+        ]);
+        // (reviewers needed, quorum, gate, rule, [(reviewer, decision on a.csv)], status after each)
+        let cases: Vec<(u32, u32, &str, &str, Vec<(&str, Decision, Status)>)> = vec![
+            // One reviewer's override is enough by default.
+            (
+                1,
+                1,
+                "sdc",
+                "small_count",
+                vec![("mike", A, Status::ApprovalInProgress)],
+            ),
+            // Two needed: the first override waits for a second reviewer's.
+            (
+                2,
+                1,
+                "sdc",
+                "small_count",
+                vec![
+                    ("mike", A, Status::InReview),
+                    ("nina", A, Status::ApprovalInProgress),
+                ],
+            ),
+            // The second reviewer may say no: the file is not released.
+            (
+                2,
+                1,
+                "sdc",
+                "small_count",
+                vec![
+                    ("mike", A, Status::InReview),
+                    ("nina", R, Status::RejectionInProgress),
+                ],
+            ),
+            // ACRO's failed disclosure check counts as a disclosure warning.
+            (
+                2,
+                1,
+                "acro",
+                "acro_fail",
+                vec![
+                    ("mike", A, Status::InReview),
+                    ("nina", A, Status::ApprovalInProgress),
+                ],
+            ),
+            // Other gates' warnings need one reviewer's override.
+            (
+                2,
+                1,
+                "types",
+                "type_mismatch",
+                vec![("mike", A, Status::ApprovalInProgress)],
+            ),
+            // Two blinded reviewers who both override meet the rule together.
+            (
+                2,
+                2,
+                "sdc",
+                "small_count",
+                vec![
+                    ("mike", A, Status::InReview),
+                    ("nina", A, Status::ApprovalInProgress),
+                ],
+            ),
+        ];
+        for (needed, quorum, gate, rule, steps) in cases {
+            let ws = workspace(serde_json::json!({
+                "gates": gates, "disclosureOverrideReviewers": needed, "approvalsRequired": quorum
+            }));
+            let mut r = warned(&ws, gate, rule);
+            for (i, (who, decision, status)) in steps.iter().enumerate() {
+                r.review_files(
+                    &user(who),
+                    None,
+                    overriding(*decision, rule),
+                    "see a.csv".into(),
+                    Some(1),
+                    &ctx(&ws),
+                )
+                .unwrap();
+                assert_eq!(r.status, *status, "{needed} {quorum} {rule} step {i}");
+            }
+            let held = r
+                .history_tail
+                .iter()
+                .any(|e| e.action == SECOND_OVERRIDE_NEEDED);
+            assert_eq!(
+                held,
+                needed == 2 && quorum == 1 && gate != "types",
+                "{needed} {quorum} {rule}"
+            );
+        }
+
+        // Held: it says what it waits for, and the same reviewer cannot be the second.
+        let ws = workspace(serde_json::json!({"gates": gates, "disclosureOverrideReviewers": 2}));
+        let mut r = warned(&ws, "sdc", "small_count");
+        r.review_files(
+            &user("mike"),
+            None,
+            overriding(A, "small_count"),
+            "ok".into(),
+            Some(1),
+            &ctx(&ws),
+        )
+        .unwrap();
+        assert_eq!(
+            r.status_message.as_deref(),
+            Some(
+                "releasing a.csv over disclosure warnings needs overrides from 2 different reviewers (a.csv: 1 so far): another airlock manager reviews it"
+            )
+        );
+        assert!(
+            r.review_files(
+                &user("mike"),
+                None,
+                overriding(A, "small_count"),
+                "ok".into(),
+                Some(1),
+                &ctx(&ws)
+            )
+            .is_err()
+        );
+        assert!(
+            r.files.iter().all(|f| f.decision.is_none()),
+            "nothing decided yet"
+        );
+    }
 
     #[test]
     fn one_review_decides_each_file_and_the_outcome_follows() {

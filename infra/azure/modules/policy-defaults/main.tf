@@ -30,6 +30,8 @@ variable "policy_defaults" {
     partialRelease = optional(bool)
     # Carry a reviewer's vote on an unchanged file over to a resubmission (default true).
     carryOverVotes = optional(bool)
+    # Reviewers who must each override a disclosure warning before the file is released.
+    disclosureOverrideReviewers = optional(number)
     # Security gates beyond malware (docs/gates.md): each with a kind and a mode, and the
     # parameters of its kind.
     gates = optional(list(object({
