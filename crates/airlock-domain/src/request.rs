@@ -31,7 +31,7 @@ pub use gate_report::{GateFileResult, GateReport, GateState, GateStatus};
 pub use history::{HistoryEntry, HistoryHead, IssuedLink, merge_tail, verify_history};
 pub use outbox::{
     CommentedRequest, GateFile, GateRequestedData, GateWarning, NotificationData, NotifiedRequest,
-    NotifiedWorkspace, Recipients, recipients, status_change_events,
+    NotifiedWorkspace, OverrideNote, Recipients, recipients, status_change_events,
 };
 pub use review::{FileDecision, OVERRIDE, Override, VOTES_CARRIED};
 use serde::{Deserialize, Serialize};

@@ -99,6 +99,17 @@ pub struct GateWarning {
     pub message: String,
     pub location: Option<String>,
     pub justified: bool,
+    /// Reviewers' overrides of this warning in the revision's reviews the notification may
+    /// show (never a blinded vote): who, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overridden: Vec<OverrideNote>,
+}
+
+/// A reviewer's override of a warning, as a notification shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OverrideNote {
+    pub by: String,
+    pub rationale: String,
 }
 
 /// The request as a comment notification shows it.
@@ -354,8 +365,30 @@ fn notification_data(
     })
 }
 
-/// Every `warn` finding, with its file, and whether the researcher justified the file.
+/// Every `warn` finding, with its file, whether the researcher justified the file, and the
+/// overrides of it that may be shown.
 fn gate_warnings(request: &AirlockRequest) -> Vec<GateWarning> {
+    let reviews: Vec<Review> = request
+        .shown_reviews(None)
+        .into_iter()
+        .filter(|r| r.revision == request.revision)
+        .collect();
+    let overridden = |file: &str, rule: &str| -> Vec<OverrideNote> {
+        reviews
+            .iter()
+            .flat_map(|r| {
+                r.files
+                    .iter()
+                    .filter(|d| d.name == file)
+                    .flat_map(|d| &d.overrides)
+                    .filter(|o| o.rule == rule)
+                    .map(|o| OverrideNote {
+                        by: r.reviewer.name.clone(),
+                        rationale: o.rationale.clone(),
+                    })
+            })
+            .collect()
+    };
     request
         .files
         .iter()
@@ -370,6 +403,7 @@ fn gate_warnings(request: &AirlockRequest) -> Vec<GateWarning> {
                     message: x.message.clone(),
                     location: x.location.clone(),
                     justified: f.justification.is_some(),
+                    overridden: overridden(&f.name, &x.rule),
                 })
         })
         .collect()

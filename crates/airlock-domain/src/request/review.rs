@@ -352,6 +352,14 @@ impl AirlockRequest {
                 None,
                 Some(describe(&decisions)),
             );
+            let overridden: Vec<FileDecision> = decisions
+                .iter()
+                .filter(|d| !d.overrides.is_empty())
+                .cloned()
+                .collect();
+            if !overridden.is_empty() {
+                self.log(ctx, by, OVERRIDE, None, None, Some(describe(&overridden)));
+            }
             agreed
                 .into_iter()
                 .chain(decisions.iter().map(|d| (d.name.clone(), d.decision)))
@@ -412,6 +420,25 @@ impl AirlockRequest {
                 None,
                 Some(votes.join("; ")),
             );
+            // Each reviewer's overrides, now that they may be seen: one `override` entry,
+            // as with a single reviewer, so the trail counts them the same way.
+            let overrides: Vec<String> = self
+                .independent_reviews()
+                .iter()
+                .filter_map(|r| {
+                    let overridden: Vec<FileDecision> = r
+                        .files
+                        .iter()
+                        .filter(|d| !d.overrides.is_empty())
+                        .cloned()
+                        .collect();
+                    (!overridden.is_empty())
+                        .then(|| format!("{}: {}", r.reviewer.id, describe(&overridden)))
+                })
+                .collect();
+            if !overrides.is_empty() {
+                self.log(ctx, by, OVERRIDE, None, None, Some(overrides.join("; ")));
+            }
             let conflicted = self.conflicted_files();
             if !conflicted.is_empty() {
                 let message = format!(

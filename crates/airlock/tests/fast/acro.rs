@@ -156,6 +156,26 @@ async fn an_acro_record_is_evidence_in_preflight_and_review_and_never_leaves() {
     .await;
     s.settle().await;
     assert_eq!(s.record(&id).status.to_string(), "approved");
+    // The approval's notification says which warnings were overridden, by whom and why; the
+    // trail has the overrides as a decision of their own.
+    let note = s
+        .notifications()
+        .into_iter()
+        .map(|e| e.data)
+        .find(|n| n["request"]["id"] == id && n["request"]["status"] == "approval_in_progress")
+        .expect("a notification of the approval");
+    let warning = note["request"]["gateWarnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["rule"] == "acro_fail")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        warning["overridden"],
+        json!([{"by": "rita (local)", "rationale": "the data set is synthetic"}])
+    );
+    assert!(s.actions(&id).await.contains(&"override".to_string()));
     let mut released: Vec<String> = s
         .data_of(&id)
         .into_iter()
