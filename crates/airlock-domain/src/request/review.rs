@@ -936,7 +936,8 @@ mod tests {
             {"name": "types", "kind": "filePolicy", "mode": "warn"}
         ]);
         // (reviewers needed, quorum, gate, rule, [(reviewer, decision on a.csv)], status after each)
-        let cases: Vec<(u32, u32, &str, &str, Vec<(&str, Decision, Status)>)> = vec![
+        type Case<'a> = (u32, u32, &'a str, &'a str, Vec<(&'a str, Decision, Status)>);
+        let cases: Vec<Case> = vec![
             // One reviewer's override is enough by default.
             (
                 1,
