@@ -411,6 +411,27 @@ function votesFor(r) {
   };
 }
 
+/** A changed table, cell by cell (rows matched by their labels), folded under its file. */
+function tableChanges(t) {
+  const total = t.cellsChanged + t.rowsAddedCount + t.rowsRemovedCount + (t.columnsAdded || []).length + (t.columnsRemoved || []).length;
+  const items = [
+    ...(t.cells || []).map((c) => `${c.row} · ${c.column}: ${c.before} → ${c.after}`),
+    ...(t.rowsAdded || []).map((r) => `new row: ${r}`),
+    ...(t.rowsRemoved || []).map((r) => `row removed: ${r}`),
+    ...(t.columnsAdded || []).map((c) => `new column: ${c}`),
+    ...(t.columnsRemoved || []).map((c) => `column removed: ${c}`),
+  ];
+  const listed = (t.cells || []).length + (t.rowsAdded || []).length + (t.rowsRemoved || []).length + (t.columnsAdded || []).length + (t.columnsRemoved || []).length;
+  return h(
+    "details",
+    { class: "table-changes" },
+    h("summary", {}, total ? `${total} change(s) in the table` : "no cell changed"),
+    h("ul", {}, items.map((x) => h("li", {}, x))),
+    total > listed ? h("p", { class: "muted" }, `and ${total - listed} more`) : null,
+    t.complete ? null : h("p", { class: "muted" }, "Only the first rows were compared: the table is larger than the airlock keeps."),
+  );
+}
+
 /** ACRO's verdict on the output a file belongs to, from the researcher's ACRO record. */
 function acroBadge(acro) {
   const tone = acro.status === "pass" ? "ok" : acro.status === "fail" && !acro.exception ? "bad" : "warn";
@@ -507,6 +528,7 @@ async function requestView(ws, id) {
             {},
             fileLink(f),
             changes[f.name] ? [" ", h("span", { class: `badge ${changes[f.name].change === "identical" ? "ok" : "warn"}` }, changes[f.name].change === "identical" ? "unchanged" : changes[f.name].change)] : null,
+            changes[f.name]?.table ? tableChanges(changes[f.name].table) : null,
             f.sha256 ? h("div", { class: "muted" }, `sha256 ${f.sha256.slice(0, 12)}…`) : null,
           ),
           h("td", {}, bytes(f.size)),

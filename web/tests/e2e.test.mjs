@@ -260,8 +260,10 @@ test("a researcher exports a folder, a blinded pair reviews it in the page, the 
   await shot(page, "researcher-download");
   // The history, as a table, verifies.
   await page.locator("text=✓ hash chain verified").waitFor();
-  // Both overrides, with their reasons, revealed in the trail with the votes.
-  assert.equal(await page.locator("td", { hasText: 'over small_count ("Regions of 100,000 people' }).count(), 1);
+  // Both overrides, with their reasons, revealed in the trail with the votes, and again as
+  // the trail's override entry (one entry naming each reviewer's).
+  assert.equal(await page.locator("td", { hasText: 'over small_count ("Regions of 100,000 people' }).count(), 2);
+  assert.equal(await page.locator("tr", { has: page.locator("td", { hasText: /^override$/ }) }).count(), 1);
   assert.ok((await page.locator("#history ~ table tbody tr, section[aria-labelledby=history] tbody tr").count()) > 5);
   await page.getByRole("link", { name: "← Requests" }).click();
   await page.getByRole("heading", { name: /Approved in the last two weeks \(1\)/ }).waitFor();
@@ -408,6 +410,9 @@ test("after changes are requested, the checker votes only on what changed", asyn
   await p.getByRole("heading", { name: "Your review" }).waitFor();
   await p.locator("td", { hasText: "approve (carried over)" }).waitFor();
   assert.equal(await p.locator("tr", { hasText: "out/b.csv" }).locator(".badge", { hasText: "changed" }).count(), 1);
+  // The changed table, cell by cell.
+  await p.locator("tr", { hasText: "out/b.csv" }).getByText("1 change(s) in the table").click();
+  await p.locator("tr", { hasText: "out/b.csv" }).locator("li", { hasText: "b · n: 30 → 35" }).waitFor();
   await checkAccessibility(p, "a resubmission to review");
   await shot(p, "checker-resubmission");
   await p.locator("fieldset", { hasText: "out/b.csv" }).getByLabel("Approve").check();

@@ -250,6 +250,54 @@ pub fn gates(report: &airlock_domain::request::GateReport) -> String {
     out
 }
 
+/// A changed table, cell by cell, indented under its file.
+fn table_changes(t: &airlock_domain::request::table_diff::TableDiff) -> String {
+    let mut out = String::new();
+    for c in &t.cells {
+        out.push_str(&format!(
+            "             {} / {}: {} -> {}\n",
+            inert(&c.row),
+            inert(&c.column),
+            inert(&c.before),
+            inert(&c.after)
+        ));
+    }
+    let more = t.cells_changed.saturating_sub(t.cells.len());
+    if more > 0 {
+        out.push_str(&format!("             and {more} more changed cell(s)\n"));
+    }
+    for (what, rows, count) in [
+        ("new row", &t.rows_added, t.rows_added_count),
+        ("row removed", &t.rows_removed, t.rows_removed_count),
+    ] {
+        for r in rows {
+            out.push_str(&format!("             {what}: {}\n", inert(r)));
+        }
+        if count > rows.len() {
+            out.push_str(&format!(
+                "             and {} more ({what})\n",
+                count - rows.len()
+            ));
+        }
+    }
+    for c in &t.columns_added {
+        out.push_str(&format!("             new column: {}\n", inert(c)));
+    }
+    for c in &t.columns_removed {
+        out.push_str(&format!("             column removed: {}\n", inert(c)));
+    }
+    if t.cells_changed + t.rows_added_count + t.rows_removed_count == 0
+        && t.columns_added.is_empty()
+        && t.columns_removed.is_empty()
+    {
+        out.push_str("             no cell changed (only spacing, quoting or order)\n");
+    }
+    if !t.complete {
+        out.push_str("             (only the first rows were compared: the table is larger than the airlock keeps)\n");
+    }
+    out
+}
+
 /// What changed in a revision, file by file.
 pub fn diff(diff: &airlock_domain::request::RevisionDiff) -> String {
     use airlock_domain::request::{FileChange, FileDiff};
@@ -280,6 +328,9 @@ pub fn diff(diff: &airlock_domain::request::RevisionDiff) -> String {
                 word(f.change),
                 inert(&f.name)
             ));
+            if let Some(t) = &f.table {
+                out.push_str(&table_changes(t));
+            }
         }
     };
     let mut out = format!("revision {}\n", diff.revision);
@@ -379,6 +430,44 @@ pub fn history(trail: &AuditTrail) -> String {
 #[cfg(test)]
 mod tests {
     use super::inert;
+
+    /// A changed table reads cell by cell under its file; a cell's text cannot drive the
+    /// terminal.
+    #[test]
+    fn a_changed_table_is_shown_cell_by_cell() {
+        use airlock_domain::request::table_diff::{CellChange, TableDiff};
+        use airlock_domain::request::{FileChange, FileDiff, RevisionDiff};
+        let diff = RevisionDiff {
+            revision: 2,
+            since_previous: Some(vec![FileDiff {
+                name: "counts.csv".into(),
+                change: FileChange::Changed,
+                sha256: Some("b".into()),
+                previous_sha256: Some("a".into()),
+                your_decision: None,
+                table: Some(TableDiff {
+                    label_columns: vec!["region".into()],
+                    cells: vec![CellChange {
+                        row: "north".into(),
+                        column: "n".into(),
+                        before: "7\u{1b}[2K".into(),
+                        after: "<10".into(),
+                    }],
+                    cells_changed: 3,
+                    rows_removed: vec!["west".into()],
+                    rows_removed_count: 1,
+                    complete: true,
+                    ..TableDiff::default()
+                }),
+            }]),
+            since_your_vote: None,
+        };
+        let shown = inert(&super::diff(&diff));
+        assert!(shown.contains("changed    counts.csv\n"), "{shown}");
+        assert!(shown.contains("north / n: 7\\u{1b}[2K -> <10\n"), "{shown}");
+        assert!(shown.contains("and 2 more changed cell(s)"), "{shown}");
+        assert!(shown.contains("row removed: west"), "{shown}");
+    }
 
     /// Attack: a justification or comment that erases the gate finding's line on the
     /// reviewer's screen and writes to their clipboard.

@@ -14,6 +14,7 @@ mod outbox;
 mod review;
 mod sealing;
 mod shown;
+pub mod table_diff;
 
 use super::events::PendingEvent;
 use super::lifecycle::{self, Status};

@@ -13,6 +13,8 @@ pub struct GateRunner {
     tail: Option<Vec<u8>>,
     /// The bytes of a file that may be part of an ACRO record (by its name).
     acro: Option<acro::Capture>,
+    /// Whether a gate needs the table read to its end (not only its snapshot).
+    gates_read_table: bool,
     total: u64,
 }
 
@@ -25,18 +27,31 @@ pub struct Checked {
     pub cells: Option<TableCells>,
     /// What the file says as part of an ACRO record.
     pub evidence: Option<Evidence>,
+    /// A small table's cells, for the next revision's cell-level diff (the seal keeps them).
+    pub snapshot: Option<table::TableSnapshot>,
 }
 
 impl GateRunner {
     /// `None` when no gate is on for this file (nothing to run, nothing to keep).
     pub fn new(gates: &[Gate], name: &str) -> Option<GateRunner> {
+        GateRunner::build(gates, name, false)
+    }
+
+    /// The runner of the seal: the gates, and a CSV/TSV table's snapshot (small tables only)
+    /// for comparing the next revision's table with it cell by cell.
+    pub fn for_seal(gates: &[Gate], name: &str) -> Option<GateRunner> {
+        GateRunner::build(gates, name, true)
+    }
+
+    fn build(gates: &[Gate], name: &str, snapshot: bool) -> Option<GateRunner> {
         let acro = acro_gate(gates).and_then(|_| acro::Capture::new(name));
+        let snapshot = snapshot && is_table(name).is_some();
         let gates: Vec<Gate> = gates
             .iter()
             .filter(|g| g.mode != GateMode::Off)
             .cloned()
             .collect();
-        if gates.is_empty() && acro.is_none() {
+        if gates.is_empty() && acro.is_none() && !snapshot {
             return None;
         }
         let needs_table = gates.iter().any(|g| match &g.kind {
@@ -45,8 +60,8 @@ impl GateRunner {
             GateKind::External(_) | GateKind::Acro {} => false,
         });
         let table = is_table(name)
-            .filter(|_| needs_table)
-            .map(|separator| TableScan::new(separator, &gates));
+            .filter(|_| needs_table || snapshot)
+            .map(|separator| TableScan::new(separator, &gates, snapshot));
         // The end of every file is kept when a file policy runs: a zip's directory is there,
         // also when the zip is appended to a file of another type (a polyglot).
         let inspects_archives = gates
@@ -59,6 +74,7 @@ impl GateRunner {
             table,
             tail: inspects_archives.then(Vec::new),
             acro,
+            gates_read_table: needs_table,
             total: 0,
         })
     }
@@ -75,7 +91,9 @@ impl GateRunner {
                 tail.drain(..tail.len() - ZIP_TAIL_BYTES);
             }
         }
-        if let Some(table) = &mut self.table {
+        if let Some(table) = &mut self.table
+            && (self.gates_read_table || !table.only_a_full_snapshot())
+        {
             table.feed(chunk);
         }
         if let Some(acro) = &mut self.acro {
@@ -88,7 +106,8 @@ impl GateRunner {
     pub fn finish(mut self) -> Checked {
         let sniffed = sniff(&self.head);
         let ext = extension(&self.name);
-        let table = self.table.take().map(TableScan::finish);
+        let mut table = self.table.take().map(TableScan::finish);
+        let snapshot = table.as_mut().and_then(|t| t.snapshot.take());
         let tail = self.tail.take();
         // A zip behind other content: both things at once.
         let appended_zip = sniffed != Sniffed::Archive("zip")
@@ -210,6 +229,7 @@ impl GateRunner {
             findings,
             cells: table.and_then(|t| t.cells),
             evidence: self.acro.and_then(acro::Capture::finish),
+            snapshot,
         }
     }
 }

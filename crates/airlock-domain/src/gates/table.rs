@@ -29,6 +29,20 @@ pub const MAX_FINGERPRINT_BYTES: usize = 1024 * 1024;
 /// A row's label longer than this is cut (it identifies the row; it is not the data).
 const MAX_KEY_CHARS: usize = 160;
 
+/// A small table as it was sealed, every cell as text (trimmed), for comparing a revision's
+/// table with the previous one's cell by cell: at most [`MAX_FINGERPRINT_ROWS`] rows and
+/// [`MAX_FINGERPRINT_BYTES`] of cells; beyond either it is marked incomplete and no more is
+/// kept.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TableSnapshot {
+    pub header: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+    /// False when the table had more rows or bytes than were kept, or could not be read to
+    /// its end.
+    pub complete: bool,
+}
+
 /// The cells of a table that matter for differencing: each row's label (its non-count cells)
 /// and its counts, normalised (trimmed, lower-case headers), so the same table written with
 /// other spacing or column order compares equal.
@@ -144,10 +158,13 @@ pub(super) struct TableScan {
     pub(super) cells: Option<TableCells>,
     key_indices: Vec<usize>,
     count_indices: Vec<usize>,
+    /// Kept for a revision's cell-level diff, with its size so far.
+    pub(super) snapshot: Option<TableSnapshot>,
+    snapshot_bytes: usize,
 }
 
 impl TableScan {
-    pub(super) fn new(separator: u8, gates: &[Gate]) -> TableScan {
+    pub(super) fn new(separator: u8, gates: &[Gate], snapshot: bool) -> TableScan {
         let rules = gates
             .iter()
             .filter_map(|g| match &g.kind {
@@ -183,7 +200,20 @@ impl TableScan {
             }),
             key_indices: Vec::new(),
             count_indices: Vec::new(),
+            snapshot: snapshot.then(|| TableSnapshot {
+                complete: true,
+                ..Default::default()
+            }),
+            snapshot_bytes: 0,
         }
+    }
+
+    /// Whether a snapshot is all this scan is for and it is already full: reading on would
+    /// add nothing.
+    pub(super) fn only_a_full_snapshot(&self) -> bool {
+        self.rules.is_empty()
+            && self.cells.is_none()
+            && self.snapshot.as_ref().is_some_and(|s| !s.complete)
     }
 
     pub(super) fn feed(&mut self, chunk: &[u8]) {
@@ -257,6 +287,9 @@ impl TableScan {
         }
         if let Some(cells) = &mut self.cells {
             cells.complete = false;
+        }
+        if let Some(snapshot) = &mut self.snapshot {
+            snapshot.complete = false;
         }
     }
 
@@ -381,6 +414,23 @@ impl TableScan {
             .iter()
             .map(|c| String::from_utf8_lossy(c).trim().to_string())
             .collect();
+        if let Some(snapshot) = &mut self.snapshot
+            && snapshot.complete
+        {
+            // Each cell's text with JSON's quotes and comma.
+            let bytes: usize = cells.iter().map(|c| c.len() + 3).sum::<usize>() + 2;
+            if snapshot.rows.len() >= MAX_FINGERPRINT_ROWS
+                || self.snapshot_bytes + bytes > MAX_FINGERPRINT_BYTES
+            {
+                snapshot.complete = false;
+            } else if self.header.is_none() {
+                self.snapshot_bytes += bytes;
+                snapshot.header = cells.clone();
+            } else {
+                self.snapshot_bytes += bytes;
+                snapshot.rows.push(cells.clone());
+            }
+        }
         let Some(header) = &self.header else {
             self.header_row(cells);
             return;
@@ -597,7 +647,7 @@ fn parse_count(cell: &str) -> Option<u64> {
 }
 
 /// A cell as a finite number (`12`, `-3.5`, `1e3`).
-fn parse_number(cell: &str) -> Option<f64> {
+pub(crate) fn parse_number(cell: &str) -> Option<f64> {
     let c = cell.trim().trim_matches('"').trim();
     c.parse::<f64>().ok().filter(|v| v.is_finite())
 }

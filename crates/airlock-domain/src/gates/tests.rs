@@ -543,3 +543,37 @@ fn the_blocking_message_names_file_gate_and_cell() {
     );
     assert_eq!(blocking_message(&[("u.csv".into(), &warn)]), None);
 }
+
+#[test]
+fn the_seal_keeps_a_small_tables_cells_for_the_next_revisions_diff() {
+    let feed = |name: &str, data: &[u8]| {
+        let mut runner = GateRunner::for_seal(&[], name)?;
+        for piece in data.chunks(5) {
+            runner.feed(piece);
+        }
+        runner.finish().snapshot
+    };
+    let s = feed("t.csv", b"region,n\n\"north, upper\",25\nsouth,<10\n").unwrap();
+    assert_eq!(s.header, ["region", "n"]);
+    assert_eq!(s.rows, [["north, upper", "25"], ["south", "<10"]]);
+    assert!(s.complete);
+    let tsv = feed("t.tsv", b"a\tb\n1\t2\n").unwrap();
+    assert_eq!(tsv.rows, [["1", "2"]]);
+    // Not a table: nothing kept, and with no gate on no runner at all.
+    assert!(GateRunner::for_seal(&[], "notes.txt").is_none());
+    // Beyond 5,000 rows: the first ones, marked incomplete.
+    let mut big = b"g,n\n".to_vec();
+    for i in 0..6000 {
+        big.extend_from_slice(format!("g{i},{i}\n").as_bytes());
+    }
+    let s = feed("big.csv", &big).unwrap();
+    assert_eq!(
+        (s.rows.len(), s.complete),
+        (table::MAX_FINGERPRINT_ROWS, false)
+    );
+    // The preflight's runner keeps none.
+    let g = gates(serde_json::json!([{"name": "sdc", "kind": "disclosure"}]));
+    let mut runner = GateRunner::new(&g, "t.csv").unwrap();
+    runner.feed(b"g,n\na,20\n");
+    assert!(runner.finish().snapshot.is_none());
+}

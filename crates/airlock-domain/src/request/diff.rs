@@ -32,6 +32,10 @@ pub struct FileDiff {
     /// and the workspace carries votes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub your_decision: Option<Decision>,
+    /// For a changed CSV/TSV table: which cells, rows and columns changed (when both
+    /// versions were small enough for the seal to keep their cells).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<super::table_diff::TableDiff>,
 }
 
 /// `GET .../requests/{id}/diff`.
@@ -52,6 +56,21 @@ pub struct RevisionDiff {
 pub struct SinceYourVote {
     pub revision: u32,
     pub files: Vec<FileDiff>,
+}
+
+impl RevisionDiff {
+    /// Every changed file of both comparisons, for filling in `table`.
+    pub fn changed_files_mut(&mut self) -> impl Iterator<Item = &mut FileDiff> {
+        self.since_previous
+            .iter_mut()
+            .flatten()
+            .chain(
+                self.since_your_vote
+                    .iter_mut()
+                    .flat_map(|s| s.files.iter_mut()),
+            )
+            .filter(|f| f.change == FileChange::Changed)
+    }
 }
 
 impl AirlockRequest {
@@ -100,6 +119,7 @@ impl AirlockRequest {
                     sha256: f.sha256.clone(),
                     previous_sha256: before.and_then(|(sha, _)| sha.clone()),
                     your_decision: before.and_then(|(_, d)| *d),
+                    table: None,
                 }
             })
             .collect();
@@ -111,6 +131,7 @@ impl AirlockRequest {
                     sha256: None,
                     previous_sha256: sha.clone(),
                     your_decision: *decision,
+                    table: None,
                 });
             }
         }

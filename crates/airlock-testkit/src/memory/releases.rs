@@ -1,5 +1,6 @@
 use super::FaultCounter;
 use airlock::domain::gates::TableCells;
+use airlock::domain::gates::table::TableSnapshot;
 use airlock::ports::{PortError, Release, ReleaseLedger};
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -11,6 +12,7 @@ use std::sync::Mutex;
 pub struct MemoryReleaseLedger {
     releases: Mutex<Vec<Release>>,
     tables: Mutex<HashMap<(String, String), TableCells>>,
+    snapshots: Mutex<HashMap<(String, String), TableSnapshot>>,
     faults: FaultCounter,
 }
 
@@ -63,6 +65,43 @@ impl ReleaseLedger for MemoryReleaseLedger {
             .filter(|r| r.workspace_id == workspace_id && r.sha256 == sha256)
             .cloned()
             .collect())
+    }
+
+    async fn remember_snapshot(
+        &self,
+        workspace_id: &str,
+        sha256: &str,
+        snapshot: &TableSnapshot,
+    ) -> Result<(), PortError> {
+        if self.faults.take() {
+            return Err(PortError::Transient(
+                "the release ledger is unavailable".into(),
+            ));
+        }
+        self.snapshots
+            .lock()
+            .unwrap()
+            .entry((workspace_id.to_string(), sha256.to_string()))
+            .or_insert_with(|| snapshot.clone());
+        Ok(())
+    }
+
+    async fn snapshot(
+        &self,
+        workspace_id: &str,
+        sha256: &str,
+    ) -> Result<Option<TableSnapshot>, PortError> {
+        if self.faults.take() {
+            return Err(PortError::Transient(
+                "the release ledger is unavailable".into(),
+            ));
+        }
+        Ok(self
+            .snapshots
+            .lock()
+            .unwrap()
+            .get(&(workspace_id.to_string(), sha256.to_string()))
+            .cloned())
     }
 
     async fn remember_table(

@@ -167,7 +167,7 @@ pub async fn settle_file(
     };
     // The seal is also where the workspace's gates look at the data.
     let gates = (role == StageRole::InProgress)
-        .then(|| GateRunner::new(&ws.policy.gates, name))
+        .then(|| GateRunner::for_seal(&ws.policy.gates, name))
         .flatten();
     let mut checked = Checked::default();
     let mut step = Step::start();
@@ -242,6 +242,13 @@ pub async fn settle_file(
         );
         checked.findings.extend(found);
         step.done("release ledger consulted");
+    }
+    if let Some(snapshot) = &checked.snapshot {
+        // Kept by content, so that a resubmission's table can be compared with this one
+        // cell by cell.
+        deps.releases
+            .remember_snapshot(&ws.id, &hashed.sha256, snapshot)
+            .await?;
     }
     match &hashed.copy {
         Some(CopyState::Pending) => {

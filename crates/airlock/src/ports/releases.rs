@@ -3,6 +3,7 @@
 
 use super::PortError;
 use crate::domain::gates::TableCells;
+use crate::domain::gates::table::TableSnapshot;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -28,7 +29,10 @@ pub struct Release {
 ///   remembering the same bytes again is success and changes nothing); cells of tables never
 ///   released are kept too, and only count once a release names their sha256;
 /// - `released_tables` returns, for up to `limit` of the workspace's latest releases whose
-///   bytes have cells remembered, the release and the cells (newest first).
+///   bytes have cells remembered, the release and the cells (newest first);
+/// - `remember_snapshot` keeps a small table's cells as sealed, by the sha256 of its bytes
+///   (content-addressed like `remember_table`), for a resubmission's cell-level diff;
+///   `snapshot` gives them back, `None` when none was kept for those bytes in the workspace.
 #[async_trait]
 pub trait ReleaseLedger: Send + Sync {
     async fn record(&self, releases: &[Release]) -> Result<(), PortError>;
@@ -44,4 +48,15 @@ pub trait ReleaseLedger: Send + Sync {
         workspace_id: &str,
         limit: usize,
     ) -> Result<Vec<(Release, TableCells)>, PortError>;
+    async fn remember_snapshot(
+        &self,
+        workspace_id: &str,
+        sha256: &str,
+        snapshot: &TableSnapshot,
+    ) -> Result<(), PortError>;
+    async fn snapshot(
+        &self,
+        workspace_id: &str,
+        sha256: &str,
+    ) -> Result<Option<TableSnapshot>, PortError>;
 }

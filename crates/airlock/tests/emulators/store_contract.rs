@@ -369,7 +369,34 @@ async fn ledger_contract(ledger: &dyn ReleaseLedger) {
     );
     // Remembered tables are not releases.
     assert_eq!(ledger.released("ws-one", "never").await.unwrap(), vec![]);
-    assert_eq!(ledger.released("ws-one", "ee").await.unwrap(), vec![later]);
+    assert_eq!(
+        ledger.released("ws-one", "ee").await.unwrap(),
+        vec![later.clone()]
+    );
+
+    // Snapshots for a resubmission's cell diff: by content, per workspace, first one stands,
+    // and neither a release nor a table to difference against.
+    let snapshot = |n: &str| airlock::domain::gates::table::TableSnapshot {
+        header: vec!["region".into(), "n".into()],
+        rows: vec![vec!["north, upper".into(), n.into()]],
+        complete: true,
+    };
+    assert_eq!(ledger.snapshot("ws-one", "ff").await.unwrap(), None);
+    ledger
+        .remember_snapshot("ws-one", "ff", &snapshot("25"))
+        .await
+        .unwrap();
+    ledger
+        .remember_snapshot("ws-one", "ff", &snapshot("99"))
+        .await
+        .unwrap();
+    assert_eq!(
+        ledger.snapshot("ws-one", "ff").await.unwrap(),
+        Some(snapshot("25"))
+    );
+    assert_eq!(ledger.snapshot("ws-two", "ff").await.unwrap(), None);
+    assert_eq!(ledger.released("ws-one", "ff").await.unwrap(), vec![]);
+    assert_eq!(ledger.released_tables("ws-one", 10).await.unwrap().len(), 3);
 }
 
 #[tokio::test]

@@ -69,6 +69,17 @@ async fn only_the_changed_file_needs_a_new_vote() {
         diff["sinceYourVote"]["files"][0]["yourDecision"],
         "approved"
     );
+    // The changed table, cell by cell (both versions' cells were kept at their seals).
+    let table = &diff["sincePrevious"][1]["table"];
+    assert_eq!(table["labelColumns"], json!(["x"]), "{diff}");
+    assert_eq!(
+        table["cells"],
+        json!([{"row": "b", "column": "n", "before": "30", "after": "35"}])
+    );
+    assert_eq!(table["cellsChanged"], 1);
+    assert_eq!(table["complete"], true);
+    assert_eq!(diff["sinceYourVote"]["files"][1]["table"], *table);
+    assert!(diff["sincePrevious"][0].get("table").is_none());
     // The researcher sees what changed, never anyone's decisions.
     let theirs = s.ok("GET", &path("/diff"), &alice, None, 200).await;
     assert!(theirs.get("sinceYourVote").is_none(), "{theirs}");

@@ -5,6 +5,7 @@
 //! every query names its partition and passes user input as parameters, never as SQL text.
 
 use crate::domain::gates::TableCells;
+use crate::domain::gates::table::TableSnapshot;
 use crate::domain::{AirlockRequest, HistoryEntry, Workspace};
 use crate::ports::{
     HistoryStore, OrderBy, Page, PortError, Release, ReleaseLedger, RequestQuery, RequestStore,
@@ -642,6 +643,53 @@ impl ReleaseLedger for CosmosStores {
             Ok(_) => Ok(()),
             Err(e) if e.status().status_code() == StatusCode::Conflict => Ok(()),
             Err(e) => Err(port_error("remembering a table", e)),
+        }
+    }
+
+    async fn remember_snapshot(
+        &self,
+        workspace_id: &str,
+        sha256: &str,
+        snapshot: &TableSnapshot,
+    ) -> Result<(), PortError> {
+        // Content-addressed: the same bytes always have the same cells.
+        let id = format!("snapshot-{sha256}");
+        let doc = serde_json::json!({
+            "id": id, "workspaceId": workspace_id, "kind": "snapshot", "sha256": sha256,
+            "snapshot": snapshot,
+        });
+        match self
+            .releases
+            .create_item(workspace_id.to_string(), &id, doc, None)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.status().status_code() == StatusCode::Conflict => Ok(()),
+            Err(e) => Err(port_error("remembering a table's cells", e)),
+        }
+    }
+
+    async fn snapshot(
+        &self,
+        workspace_id: &str,
+        sha256: &str,
+    ) -> Result<Option<TableSnapshot>, PortError> {
+        let id = format!("snapshot-{sha256}");
+        match self
+            .releases
+            .read_item(workspace_id.to_string(), &id, None)
+            .await
+        {
+            Ok(r) => {
+                let doc: Value = r
+                    .into_model()
+                    .map_err(|e| port_error("reading a table's cells", e))?;
+                serde_json::from_value(doc["snapshot"].clone())
+                    .map(Some)
+                    .map_err(|e| PortError::Permanent(format!("corrupt table cells: {e}")))
+            }
+            Err(e) if e.status().status_code() == StatusCode::NotFound => Ok(None),
+            Err(e) => Err(port_error("reading a table's cells", e)),
         }
     }
 
