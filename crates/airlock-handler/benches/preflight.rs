@@ -1,0 +1,188 @@
+//! A researcher's pre-flight check of a large table against the seal of the same table,
+//! through the whole local stack with the release `handler`: a CSV of `AIRLOCK_BENCH_GIB`
+//! GiB (default 1; 20-byte rows, counts rounded to 5 with a few small ones) in a workspace
+//! with a file policy, a disclosure gate (rounding base 5) and ACRO's built-in gate. Prints
+//! the time and the handler's peak RSS of each, measured separately (the peak is reset in
+//! between), and their ratios to a plain download + sha256 of the same blob on the same
+//! Azurite, measured in the same run.
+//!
+//! `cargo bench -p airlock-handler --bench preflight`.
+
+use airlock::domain::Workspace;
+use airlock::ports::{BlobRef, BlobStore};
+use airlock_local::testing::*;
+use airlock_testkit::delivery::DeliveryOptions;
+use airlock_testkit::demo::audience;
+use futures::StreamExt;
+use serde_json::json;
+use sha2::Digest;
+use std::time::{Duration, Instant};
+
+const WS: &str = "ws-bench";
+const MIB: f64 = 1024.0 * 1024.0;
+/// Every row of the table, the header included, is this long.
+const ROW: u64 = 20;
+
+/// Row `r` of the table (row 0 is the header), exactly [`ROW`] bytes.
+fn row(r: u64) -> String {
+    if r == 0 {
+        return format!("{:<11},{:<7}\n", "group", "n");
+    }
+    // Counts rounded to 5 and at least 10, except a small one every million rows.
+    let n = if r % 1_000_000 == 0 {
+        3
+    } else {
+        10 + (r % 1000) * 5
+    };
+    format!("g{r:010},{n:07}\n")
+}
+
+fn fill(offset: u64, chunk: &mut [u8]) {
+    let mut at = 0usize;
+    while at < chunk.len() {
+        let p = offset + at as u64;
+        let (r, within) = (p / ROW, (p % ROW) as usize);
+        let text = row(r);
+        let take = (ROW as usize - within).min(chunk.len() - at);
+        chunk[at..at + take].copy_from_slice(&text.as_bytes()[within..within + take]);
+        at += take;
+    }
+}
+
+/// Peak resident memory of a process (VmHWM), in MiB.
+fn peak_rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// Resets a process's peak RSS to its current RSS (Linux: `5` to `clear_refs`), so that each
+/// step's peak is its own.
+fn reset_peak(pid: u32) {
+    if let Err(e) = std::fs::write(format!("/proc/{pid}/clear_refs"), "5") {
+        println!("(could not reset the handler's peak RSS: {e}; peaks below are cumulative)");
+    }
+}
+
+fn line(step: &str, took: Duration, bytes: u64) {
+    let secs = took.as_secs_f64();
+    println!(
+        "{step:<38} {secs:>8.2} s {:>9.1} MB/s",
+        bytes as f64 / MIB / secs
+    );
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 4)]
+async fn main() {
+    let gib: u64 = std::env::var("AIRLOCK_BENCH_GIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    // Whole rows only.
+    let size = gib * 1024 * 1024 * 1024 / ROW * ROW;
+    let ws: Workspace = serde_json::from_value(json!({
+        "id": WS, "displayName": "Bench", "shortId": "bench", "tokenAudience": audience(WS),
+        "policy": {"scanRequired": false, "maxFileBytes": size, "maxTotalBytes": size, "gates": [
+            {"name": "file types", "kind": "filePolicy", "mode": "block"},
+            {"name": "small counts", "kind": "disclosure", "mode": "warn", "roundingBase": 5}
+        ]},
+    }))
+    .unwrap();
+    let stack = start_stack(
+        env!("CARGO_BIN_EXE_handler").as_ref(),
+        "preflight",
+        DeliveryOptions::default(),
+        vec![ws],
+        Duration::from_secs(60),
+        vec![],
+    )
+    .await;
+    let api = StackClient::new(&stack);
+    let rita = stack.token("rita", &["WorkspaceResearcher"], WS);
+    let pid = stack.handler_pid();
+    println!(
+        "pre-flight against the seal: a {:.2} GiB CSV ({} rows) through the local stack",
+        size as f64 / MIB / 1024.0,
+        size / ROW - 1
+    );
+
+    let id = api.create(WS, &rita, "export").await;
+    let link = api.link(WS, &id, &rita).await;
+    let t = Instant::now();
+    let expected = link
+        .upload_blocks("table.csv", size, 8 * 1024 * 1024, fill)
+        .await
+        .expect("upload");
+    line("upload through the link", t.elapsed(), size);
+
+    // Baseline: a plain streaming download (and sha256) of the same blob.
+    let draft = BlobRef {
+        account: "stalexintwsbench".into(),
+        container: id.clone(),
+        name: "table.csv".into(),
+    };
+    let t = Instant::now();
+    let (_, mut stream) = stack.blobs.read(&draft).await.expect("read");
+    let mut hasher = sha2::Sha256::new();
+    while let Some(chunk) = stream.next().await {
+        hasher.update(chunk.expect("chunk"));
+    }
+    assert_eq!(hex::encode(hasher.finalize()), expected);
+    let plain = t.elapsed();
+    line("baseline: plain download + sha256", plain, size);
+
+    reset_peak(pid);
+    let idle = peak_rss_mib(pid);
+    let t = Instant::now();
+    let report = api
+        .ok(
+            "POST",
+            &format!("/workspaces/{WS}/requests/{id}/preflight"),
+            &rita,
+            None,
+        )
+        .await;
+    let preflight = t.elapsed();
+    let preflight_rss = peak_rss_mib(pid);
+    let findings = report["files"][0]["findings"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert!(findings > 0, "the small counts are found: {report}");
+    line("pre-flight (all gates, one read)", preflight, size);
+
+    reset_peak(pid);
+    let submitted_at = chrono::Utc::now();
+    let t = Instant::now();
+    api.act(WS, &id, "submit", &rita, None).await;
+    let r = api.wait_long(WS, &id, &rita, "in_review").await;
+    let to_review = t.elapsed();
+    let seal_rss = peak_rss_mib(pid);
+    assert_eq!(r["files"][0]["sha256"], expected.as_str());
+    let sealed = r["files"][0]["sealedAt"]
+        .as_str()
+        .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
+        .and_then(|at| {
+            (at.with_timezone(&chrono::Utc) - submitted_at)
+                .to_std()
+                .ok()
+        })
+        .unwrap_or(to_review);
+    line("seal (submit -> sealed: copy, hash, gates)", sealed, size);
+    line("submit -> in_review", to_review, size);
+
+    println!(
+        "ratios to the plain download: pre-flight {:.2}x, seal {:.2}x; pre-flight / seal {:.2}x",
+        preflight.as_secs_f64() / plain.as_secs_f64(),
+        sealed.as_secs_f64() / plain.as_secs_f64(),
+        preflight.as_secs_f64() / sealed.as_secs_f64()
+    );
+    println!(
+        "handler peak RSS: idle {idle:.1} MiB, during pre-flight {preflight_rss:.1} MiB, during the seal {seal_rss:.1} MiB ({findings} pre-flight findings listed)"
+    );
+}
