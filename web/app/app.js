@@ -1384,7 +1384,11 @@ async function uploadFile(containerUrl, requestId, path, file, progress) {
       progress(Math.min(done, file.size), count - todo.length);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(PARALLEL, todo.length) }, worker));
+  // A failure is reported once the blocks under way have finished (and are in the journal),
+  // so that trying again at once sends only what is missing.
+  const settled = await Promise.allSettled(Array.from({ length: Math.min(PARALLEL, todo.length) }, worker));
+  const refused = settled.find((x) => x.status === "rejected");
+  if (refused) throw refused.reason;
   const list = `<?xml version="1.0" encoding="utf-8"?><BlockList>${ids.map((id) => `<Latest>${id}</Latest>`).join("")}</BlockList>`;
   await storage(`${url}&comp=blocklist`, { method: "PUT", headers: { ...headers, "content-type": "application/xml" }, body: list });
   log.clear();
