@@ -26,6 +26,8 @@
 //! - **`releaseLedger`**: compares each file with what the workspace released before: an
 //!   exact re-release, and a table whose cells differ from a released one's by a small count
 //!   (differencing).
+//! - **`identifiers`** and **`secrets`**: direct identifiers and credentials in a file's
+//!   content and header, line by line; see [`identifiers`].
 //! - **`acro`**: a researcher's ACRO record (`results.json`, `config.json`, `checksums/`)
 //!   read as evidence and checked against the sealed files; see [`acro`]. On in `warn` mode
 //!   when the policy does not declare it.
@@ -37,12 +39,14 @@
 use serde::{Deserialize, Serialize};
 
 pub mod acro;
+pub mod identifiers;
 mod ledger;
 mod runner;
 mod sniff;
 pub mod table;
 
 pub use acro::*;
+pub use identifiers::{ContentRules, modulus_11_valid};
 pub use ledger::*;
 pub use runner::*;
 pub use sniff::*;
@@ -94,6 +98,11 @@ pub enum GateKind {
     External(External),
     /// ACRO's record as evidence (see [`acro`]); on in `warn` mode when not declared.
     Acro {},
+    /// Direct identifiers in content: NHS, CHI and National Insurance numbers, e-mail
+    /// addresses, postcodes, genotypes, DICOM patient tags, EXIF GPS (see [`identifiers`]).
+    Identifiers(ContentRules),
+    /// Credentials in content: private keys, cloud keys, tokens, assigned passwords.
+    Secrets(ContentRules),
 }
 
 /// A gate run by another system (an organisation's Logic App or function): once every file is
@@ -291,6 +300,11 @@ pub fn remediation(finding: &Finding, gate: Option<&Gate>) -> Option<String> {
         "csv_rows" => "the table has more rows than this workspace accepts (record-level data?): export an aggregate instead".into(),
         "differencing" => "this table differs from one already released by a few cells, and subtracting the two reveals small counts: use the same groups as the earlier release, or suppress the differing cells".into(),
         "already_released" => "this exact table was released before: there is no need to export it again".into(),
+        "nhs_number" | "chi_number" | "ni_number" | "email" | "postcode" | "date_with_identifier" => "remove the column or the text that identifies people (or replace it with a pseudonymous id that never leaves the workspace): outputs carry aggregates, not identifiers".into(),
+        "vcf_genotypes" => "export summary statistics (allele frequencies) instead of per-sample genotype columns".into(),
+        "dicom" => "de-identify the image first (remove or blank the patient tags, e.g. with the workspace's DICOM anonymiser), or export a derived result".into(),
+        "exif_gps" => "strip the image's metadata (for example re-save it without EXIF) before exporting it".into(),
+        "private_key" | "cloud_key" | "bearer_token" | "password" => "remove the credential from the file (read it from the environment or a key vault instead) and treat it as exposed: ask for it to be rotated".into(),
         "acro_fail" => "suppress or merge the cells ACRO flagged and run ACRO again, or record an exception with acro.add_exception() saying why the output is safe".into(),
         "acro_modified" => "export the file exactly as ACRO checked it, or run ACRO again on the version you want to export".into(),
         "acro_threshold" => "run ACRO again with its safe_threshold at least this workspace's minimum cell count (named above), and upload the config.json it writes beside results.json".into(),

@@ -13,6 +13,8 @@ pub struct GateRunner {
     tail: Option<Vec<u8>>,
     /// The bytes of a file that may be part of an ACRO record (by its name).
     acro: Option<acro::Capture>,
+    /// The `identifiers` and `secrets` gates' reading.
+    content: Option<identifiers::ContentScan>,
     /// Whether a gate needs the table read to its end (not only its snapshot).
     gates_read_table: bool,
     total: u64,
@@ -57,7 +59,10 @@ impl GateRunner {
         let needs_table = gates.iter().any(|g| match &g.kind {
             GateKind::Disclosure(_) | GateKind::ReleaseLedger {} => true,
             GateKind::FilePolicy(p) => p.max_csv_rows.is_some(),
-            GateKind::External(_) | GateKind::Acro {} => false,
+            GateKind::External(_)
+            | GateKind::Acro {}
+            | GateKind::Identifiers(_)
+            | GateKind::Secrets(_) => false,
         });
         let table = is_table(name)
             .filter(|_| needs_table || snapshot)
@@ -67,6 +72,7 @@ impl GateRunner {
         let inspects_archives = gates
             .iter()
             .any(|g| matches!(&g.kind, GateKind::FilePolicy(_)));
+        let content = identifiers::ContentScan::new(&gates, name);
         Some(GateRunner {
             name: name.to_string(),
             gates,
@@ -74,6 +80,7 @@ impl GateRunner {
             table,
             tail: inspects_archives.then(Vec::new),
             acro,
+            content,
             gates_read_table: needs_table,
             total: 0,
         })
@@ -99,6 +106,9 @@ impl GateRunner {
         if let Some(acro) = &mut self.acro {
             acro.feed(chunk);
         }
+        if let Some(content) = &mut self.content {
+            content.feed(chunk);
+        }
     }
 
     /// Every finding, in gate order, the table's cells when a release-ledger gate wants
@@ -116,6 +126,11 @@ impl GateRunner {
             .then_some(tail)
             .flatten()
             .map(|tail| crate::archive::central_directory(&tail, self.total));
+        let content = self
+            .content
+            .take()
+            .map(identifiers::ContentScan::finish)
+            .unwrap_or_default();
         let mut findings = Vec::new();
         for gate in &self.gates {
             // The table's findings keep their cell (`add` knows only a location's words).
@@ -210,6 +225,9 @@ impl GateRunner {
                 // systems answer for external gates, and ACRO's record is checked against
                 // every file of the request once all are sealed.
                 GateKind::ReleaseLedger {} | GateKind::External(_) | GateKind::Acro {} => {}
+                GateKind::Identifiers(_) | GateKind::Secrets(_) => {
+                    table_findings.extend(content.iter().filter(|f| f.gate == gate.name).cloned())
+                }
                 GateKind::Disclosure(_) => {
                     if let Some(t) = &table {
                         for f in t.findings.iter().filter(|f| f.gate == gate.name) {

@@ -152,6 +152,8 @@ impl AirlockRequest {
                 GateKind::ReleaseLedger {} => "releaseLedger",
                 GateKind::External(_) => "external",
                 GateKind::Acro {} => "acro",
+                GateKind::Identifiers(_) => "identifiers",
+                GateKind::Secrets(_) => "secrets",
             };
             let run: Option<&GateRun> = self
                 .gate_runs

@@ -562,3 +562,50 @@ async fn an_external_gates_links_carry_the_workspaces_ip_range() {
     let url = asked[0]["files"][0]["url"].as_str().unwrap();
     assert!(url.contains("sip=10.1.0.0-10.1.255.255"), "{url}");
 }
+
+/// Identifiers warn, secrets block: an NHS number in a table goes to the reviewer with the
+/// line it is on (never the number), a cloud key in a script stops the request.
+#[tokio::test]
+async fn identifiers_go_to_review_and_a_credential_blocks() {
+    let s = Stack::start(json!({"gates": [
+        {"name": "identifiers", "kind": "identifiers", "mode": "warn"},
+        {"name": "secrets", "kind": "secrets", "mode": "block"}
+    ]}))
+    .await;
+    let r = submit(&s, "patients.csv", b"id,n\n943 476 5919,12\n").await;
+    assert_eq!(r["status"], "in_review", "{r}");
+    let finding = &r["files"][0]["findings"][0];
+    assert_eq!(finding["rule"], "nhs_number");
+    assert_eq!(finding["location"], "line 2");
+    assert!(!r.to_string().contains("943 476"), "{r}");
+    let r = submit(
+        &s,
+        "load.py",
+        b"import boto3\nkey = 'AKIAIOSFODNN7EXAMPLE'\n",
+    )
+    .await;
+    assert_eq!(r["status"], "blocked_by_scan", "{r}");
+    assert_eq!(
+        r["statusMessage"],
+        "blocked by policy: load.py: an AWS access key id (secrets, line 2)"
+    );
+    let report = s
+        .ok(
+            "GET",
+            &format!(
+                "/api/workspaces/{WS1}/requests/{}/gates",
+                r["id"].as_str().unwrap()
+            ),
+            &s.token("mike", &[MANAGER], WS1),
+            None,
+            200,
+        )
+        .await;
+    let kinds: Vec<&str> = report["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["malwareScan", "identifiers", "secrets"]);
+}

@@ -138,7 +138,9 @@ fn the_handler_accepts_what_terraform_writes() {
 /// gate parameter of every gate kind.
 #[test]
 fn the_terraform_type_lists_every_policy_field() {
-    use airlock::domain::gates::{Disclosure, External, FilePolicy, Gate, GateKind, GateMode};
+    use airlock::domain::gates::{
+        ContentRules, Disclosure, External, FilePolicy, Gate, GateKind, GateMode,
+    };
     let tf = std::fs::read_to_string(Path::new(REPO).join(MODULE).join("main.tf")).unwrap();
     // Top-level fields are indented 4 spaces, a gate's 6.
     let fields_at = |indent: usize| -> Vec<String> {
@@ -166,6 +168,9 @@ fn the_terraform_type_lists_every_policy_field() {
         GateKind::FilePolicy(FilePolicy::default()),
         GateKind::Disclosure(Disclosure::default()),
         GateKind::External(External::default()),
+        GateKind::Acro {},
+        GateKind::Identifiers(ContentRules::default()),
+        GateKind::Secrets(ContentRules::default()),
     ] {
         let gate = Gate {
             name: "g".into(),

@@ -54,6 +54,8 @@ variable "policy_defaults" {
       # external: minutes to answer, and the service identities (object ids) that may.
       deadlineMinutes = optional(number)
       answeredBy      = optional(list(string))
+      # identifiers, secrets: rules of the gate not to run.
+      ignore = optional(list(string))
     })))
   })
   default = {}
@@ -71,9 +73,9 @@ variable "policy_defaults" {
   }
   validation {
     condition = alltrue([for g in coalesce(try(var.policy_defaults.gates, null), []) :
-      contains(["filePolicy", "disclosure", "releaseLedger", "external"], g.kind) && contains(["block", "warn", "off"], coalesce(g.mode, "block"))
+      contains(["filePolicy", "disclosure", "releaseLedger", "external", "acro", "identifiers", "secrets"], g.kind) && contains(["block", "warn", "off"], coalesce(g.mode, "block"))
     ])
-    error_message = "Each gate's kind is \"filePolicy\", \"disclosure\", \"releaseLedger\" or \"external\", and its mode \"block\" (the default), \"warn\" or \"off\"."
+    error_message = "Each gate's kind is \"filePolicy\", \"disclosure\", \"releaseLedger\", \"external\", \"acro\", \"identifiers\" or \"secrets\", and its mode \"block\" (the default), \"warn\" or \"off\"."
   }
 }
 
