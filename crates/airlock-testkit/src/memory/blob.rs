@@ -237,9 +237,21 @@ impl MemoryBlobStore {
         let (host_path, query) = rest
             .split_once('?')
             .ok_or_else(|| SasError::Refused("no SAS token".into()))?;
-        let (host, container) = host_path
+        let (host, path) = host_path
             .split_once('/')
             .ok_or_else(|| SasError::Refused("no container".into()))?;
+        // A blob link (`sr=b`) names its blob after the container.
+        let (container, blob) = match path.split_once('/') {
+            Some((c, b)) => (
+                c,
+                Some(
+                    percent_encoding::percent_decode_str(b)
+                        .decode_utf8_lossy()
+                        .into_owned(),
+                ),
+            ),
+            None => (path, None),
+        };
         let account = host.split('.').next().unwrap_or_default().to_string();
         let params: HashMap<&str, String> = query
             .split('&')
@@ -248,7 +260,16 @@ impl MemoryBlobStore {
             .collect();
         let get = |k: &str| params.get(k).cloned().unwrap_or_default();
         let (sp, se, sip, sig) = (get("sp"), get("se"), get("sip"), get("sig"));
-        if sig != self.signature(&account, container, &sp, &se, &sip) {
+        let resource = match (&blob, get("sr").as_str()) {
+            (Some(name), "b") => format!("{container}/{name}"),
+            (None, "c") => container.to_string(),
+            _ => {
+                return Err(SasError::Refused(
+                    "the link's resource does not match its path".into(),
+                ));
+            }
+        };
+        if sig != self.signature(&account, &resource, &sp, &se, &sip) {
             return Err(SasError::Refused("signature mismatch".into()));
         }
         let expires = DateTime::parse_from_rfc3339(&se)
@@ -262,6 +283,7 @@ impl MemoryBlobStore {
             },
             permissions: SasPermissions::parse(&sp),
             expires,
+            blob,
         })
     }
 }
@@ -282,12 +304,19 @@ pub struct SasClient {
     container: ContainerRef,
     permissions: SasPermissions,
     expires: DateTime<Utc>,
+    /// A blob link's blob: it reaches that one only.
+    blob: Option<String>,
 }
 
 impl SasClient {
     fn check(&self, needed: bool, what: &str) -> Result<(), SasError> {
         if self.store.clock.now() >= self.expires {
             return Err(SasError::Refused("the link has expired".into()));
+        }
+        if self.blob.is_some() && what != "reading" {
+            return Err(SasError::Refused(format!(
+                "a link to one blob does not allow {what}"
+            )));
         }
         if !needed {
             return Err(SasError::Refused(format!("the link does not allow {what}")));
@@ -303,6 +332,12 @@ impl SasClient {
 
     pub fn download(&self, name: &str) -> Result<Bytes, SasError> {
         self.check(self.permissions.read, "reading")?;
+        if self.blob.as_deref().is_some_and(|b| b != name) {
+            return Err(SasError::Refused(format!(
+                "the link is for {:?}, not {name:?}",
+                self.blob.as_deref().unwrap_or_default()
+            )));
+        }
         self.store
             .get(&self.container.blob(name))
             .ok_or(SasError::NotFound)
@@ -622,7 +657,48 @@ impl BlobStore for MemoryBlobStore {
         url.push_str(&format!("&sig={sig}"));
         Ok(url)
     }
+
+    async fn blob_link(&self, blob: &BlobRef, sas: &SasRequest) -> Result<String, PortError> {
+        // Read only, for this blob: the resource signed is `container/name`.
+        let sp = if sas.permissions.read { "r" } else { "" };
+        let se = sas
+            .expires_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let sip = sas.ip_range.clone().unwrap_or_default();
+        let resource = format!("{}/{}", blob.container, blob.name);
+        let sig = self.signature(&blob.account, &resource, sp, &se, &sip);
+        let path: Vec<String> = blob
+            .name
+            .split('/')
+            .map(|s| percent_encoding::utf8_percent_encode(s, SEGMENT).to_string())
+            .collect();
+        let mut url = format!(
+            "https://{}.blob.memory.invalid/{}/{}?sv=2026-04-06&sr=b&sp={sp}&se={}&spr=https",
+            blob.account,
+            blob.container,
+            path.join("/"),
+            se.replace(':', "%3A")
+        );
+        if !sip.is_empty() {
+            url.push_str(&format!("&sip={sip}"));
+        }
+        url.push_str(&format!("&sig={sig}"));
+        Ok(url)
+    }
 }
+
+/// What a blob link's path escapes in a name's segment (as a URL path does).
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'?')
+    .add(b'<')
+    .add(b'>')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}');
 
 /// A blob name as a URL path resolves it (RFC 3986 dot segments); `None` when it climbs out of
 /// its container.

@@ -272,15 +272,9 @@ async fn with_gate_links(
             expires_at: data.deadline,
             ip_range: ws.policy.link_ip_range().map_err(PortError::Permanent)?,
         };
-        let link = deps.blobs.container_link(&sealed, &sas).await?;
-        let base = reqwest::Url::parse(&link)
-            .map_err(|e| PortError::Permanent(format!("the container link is not a URL: {e}")))?;
+        // One link per file, signed for that blob: it reads that file and no other.
         for file in &mut data.files {
-            let mut url = base.clone();
-            if let Ok(mut segments) = url.path_segments_mut() {
-                segments.extend(file.name.split('/'));
-            }
-            file.url = Some(url.to_string());
+            file.url = Some(deps.blobs.blob_link(&sealed.blob(&file.name), &sas).await?);
         }
         event.data = serde_json::to_value(&data)
             .map_err(|e| PortError::Permanent(format!("a gate request: {e}")))?;

@@ -167,4 +167,7 @@ pub trait BlobStore: Send + Sync {
         container: &ContainerRef,
         sas: &SasRequest,
     ) -> Result<String, PortError>;
+    /// A link to one blob (`sr=b`): it reads that blob and no other of its container. Only
+    /// the read permission of `sas` applies.
+    async fn blob_link(&self, blob: &BlobRef, sas: &SasRequest) -> Result<String, PortError>;
 }

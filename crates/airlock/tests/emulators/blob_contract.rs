@@ -360,6 +360,29 @@ async fn links_are_enforced_by_the_storage_service() {
         "a review link cannot write"
     );
 
+    // A link to one blob reads that blob and no other of its container.
+    upload
+        .upload("dir/a b.csv", b"3\n".to_vec())
+        .await
+        .expect("the draft link writes");
+    let one = store
+        .blob_link(&draft.blob("dir/a b.csv"), &link(SasPermissions::READ, 10))
+        .await
+        .unwrap();
+    assert!(one.contains("sr=b"), "{one}");
+    let (path, token) = one.split_once('?').unwrap();
+    let base = path
+        .strip_suffix("/dir/a%20b.csv")
+        .unwrap_or_else(|| panic!("the blob's path: {path}"));
+    let through = SasOnly::new(&format!("{base}?{token}"));
+    assert_eq!(through.download("dir/a b.csv").await.unwrap(), b"3\n");
+    assert_eq!(through.download("a.csv").await, Err(403), "another blob");
+    assert_eq!(
+        through.upload("dir/a b.csv", b"x".to_vec()).await,
+        Err(403),
+        "a blob link to read cannot write"
+    );
+
     // The same token on another request's container is refused.
     let other_url = upload_url.replacen("/req-a?", "/req-b?", 1);
     assert_eq!(
@@ -390,7 +413,11 @@ async fn links_are_enforced_by_the_storage_service() {
         .into_iter()
         .map(|b| b.name)
         .collect();
-    assert_eq!(listed, vec!["a.csv"], "nothing else was written");
+    assert_eq!(
+        listed,
+        vec!["a.csv", "dir/a b.csv"],
+        "nothing else was written"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -332,14 +332,26 @@ async fn an_external_gate_is_asked_with_read_links_and_its_answer_decides() {
         file["sha256"],
         s.record(&id).files[0].sha256.clone().unwrap()
     );
-    // The link reads the sealed copy, and only that: read, no list, no write.
+    // The link reads the sealed copy, and only that: signed for the blob (`sr=b`), read, no
+    // list, no write, no other file of the request.
     let url = file["url"].as_str().unwrap();
-    assert!(url.contains("sp=r&"), "{url}");
-    let (path, query) = url.split_once('?').unwrap();
-    let (container, name) = path.rsplit_once('/').unwrap();
-    let link = s.blobs.sas_client(&format!("{container}?{query}")).unwrap();
-    assert_eq!(&link.download(name).unwrap()[..], b"name,n\nAda,120\n");
+    assert!(url.contains("sr=b&sp=r&"), "{url}");
+    let link = s.blobs.sas_client(url).unwrap();
+    assert_eq!(
+        &link.download("table.csv").unwrap()[..],
+        b"name,n\nAda,120\n"
+    );
+    assert!(link.download("other.csv").is_err());
     assert!(link.upload("x.csv", b"x".to_vec()).is_err());
+    assert!(link.list().is_err());
+    // The same signature on the container is refused.
+    let (path, query) = url.split_once('?').unwrap();
+    let container = path.rsplit_once('/').unwrap().0;
+    assert!(
+        s.blobs
+            .sas_client(&format!("{container}?{}", query.replace("sr=b", "sr=c")))
+            .is_err()
+    );
 
     // Reviewers see the gate waiting.
     let mike = s.token("mike", &[MANAGER], WS1);

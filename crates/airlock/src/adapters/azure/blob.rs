@@ -595,4 +595,21 @@ impl BlobStore for AzureBlobStore {
             c.container
         ))
     }
+
+    async fn blob_link(&self, b: &BlobRef, sas: &SasRequest) -> Result<String, PortError> {
+        let c = ContainerRef {
+            account: b.account.clone(),
+            container: b.container.clone(),
+        };
+        let token = self.sas(&c, sas, Some(&b.name)).await?;
+        let mut url = reqwest::Url::parse(&self.account_url(&b.account))
+            .map_err(|e| PortError::Permanent(format!("the account URL: {e}")))?;
+        url.path_segments_mut()
+            .map_err(|_| PortError::Permanent("the account URL has no path".into()))?
+            .pop_if_empty()
+            .push(&b.container)
+            .extend(b.name.split('/'));
+        url.set_query(Some(&token));
+        Ok(url.to_string())
+    }
 }
