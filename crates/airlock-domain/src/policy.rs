@@ -88,6 +88,18 @@ impl Default for WorkspacePolicy {
     }
 }
 
+impl WorkspacePolicy {
+    /// The policy's version: the first 16 hex digits of the sha256 of its JSON (every field,
+    /// defaults included, in the order the type declares them), so the same rules always
+    /// have the same version and any change to a rule gives another. Recorded where the
+    /// gates read a file.
+    pub fn version(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        hex::encode(Sha256::digest(json))[..16].to_string()
+    }
+}
+
 /// The longest an upload link may live: the stage accounts' SAS expiration policy (1 day).
 pub const MAX_UPLOAD_LINK_MINUTES: u32 = 24 * 60;
 

@@ -165,6 +165,9 @@ pub struct FileRecord {
     /// ACRO record once sealed).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub supporting: bool,
+    /// Which gates read the sealed copy, under which version of the workspace's policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gates_read: Option<GatesRead>,
     /// What the file says as part of an ACRO record (read at the seal).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence: Option<super::gates::Evidence>,
@@ -175,6 +178,14 @@ pub struct FileRecord {
     /// withheld (a partial release) and never reaches the approved stage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision: Option<Decision>,
+}
+
+/// The gates that read a sealed copy, and the policy version they ran under.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GatesRead {
+    pub policy_version: String,
+    pub gates: Vec<String>,
 }
 
 /// Why a file's gate warnings are acceptable, in the researcher's words.

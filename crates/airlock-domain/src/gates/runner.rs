@@ -31,6 +31,9 @@ pub struct Checked {
     pub evidence: Option<Evidence>,
     /// A small table's cells, for the next revision's cell-level diff (the seal keeps them).
     pub snapshot: Option<table::TableSnapshot>,
+    /// The gates that read this file (a disclosure gate reads tables only): what the gate
+    /// report may call checked.
+    pub read_by: Vec<String>,
 }
 
 impl GateRunner {
@@ -243,7 +246,22 @@ impl GateRunner {
             findings.append(&mut table_findings);
         }
         super::add_remediation(&mut findings, &self.gates);
+        let read_by = self
+            .gates
+            .iter()
+            .filter(|g| match &g.kind {
+                GateKind::Disclosure(_) => table.is_some(),
+                GateKind::FilePolicy(_)
+                | GateKind::ReleaseLedger {}
+                | GateKind::Identifiers(_)
+                | GateKind::Secrets(_) => true,
+                // Checked elsewhere: by another system, or against the whole request.
+                GateKind::External(_) | GateKind::Acro {} => false,
+            })
+            .map(|g| g.name.clone())
+            .collect();
         Checked {
+            read_by,
             findings,
             cells: table.and_then(|t| t.cells),
             evidence: self.acro.and_then(acro::Capture::finish),

@@ -55,6 +55,7 @@ impl AirlockRequest {
                 description: None,
                 disclosure_controls: None,
                 supporting: false,
+                gates_read: None,
                 evidence: None,
                 acro: None,
                 decision: None,

@@ -33,8 +33,12 @@ pub enum GateState {
 #[serde(rename_all = "camelCase")]
 pub struct GateFileResult {
     pub name: String,
-    /// Whether this gate has looked at the file yet.
+    /// Whether this gate read the file (never said of a file it did not read: a disclosure
+    /// gate reads tables only, and a file blocked before its seal was read by none).
     pub checked: bool,
+    /// The version of the workspace's policy the gate read it under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_version: Option<String>,
     pub findings: Vec<Finding>,
     /// The malware scan's verdict, on the malware gate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -100,6 +104,7 @@ impl AirlockRequest {
                 name: f.name.clone(),
                 checked: f.scan.is_some(),
                 findings: Vec::new(),
+                policy_version: None,
                 verdict: f.scan.as_ref().map(|v| {
                     if v.malware_names.is_empty() {
                         v.result.clone()
@@ -169,8 +174,12 @@ impl AirlockRequest {
                         // Only the files ACRO's record covers: the record's own files and
                         // the outputs it names.
                         GateKind::Acro {} => f.evidence.is_some() || f.acro.is_some(),
-                        _ => f.sha256.is_some(),
+                        _ => f
+                            .gates_read
+                            .as_ref()
+                            .is_some_and(|r| r.gates.contains(&gate.name)),
                     },
+                    policy_version: f.gates_read.as_ref().map(|r| r.policy_version.clone()),
                     findings: f
                         .findings
                         .iter()

@@ -33,7 +33,10 @@ impl AirlockRequest {
         ctx: &Ctx,
     ) -> Result<Applied, DomainError> {
         let crate::gates::Checked {
-            findings, evidence, ..
+            findings,
+            evidence,
+            read_by,
+            ..
         } = checked;
         if self.status != Status::Submitted {
             return Ok(Applied::Unchanged(format!(
@@ -82,6 +85,10 @@ impl AirlockRequest {
             .collect();
         file.findings = findings;
         file.evidence = evidence;
+        file.gates_read = Some(GatesRead {
+            policy_version: ctx.workspace.policy.version(),
+            gates: read_by,
+        });
         if size > max {
             let message = format!(
                 "{name:?} is {size} bytes once sealed; the workspace allows at most {max} bytes per file"
@@ -107,7 +114,10 @@ impl AirlockRequest {
             "sealed",
             None,
             None,
-            Some(format!("{name} ({size} bytes) sha256 {sha256}")),
+            Some(format!(
+                "{name} ({size} bytes) sha256 {sha256}; policy version {}",
+                ctx.workspace.policy.version()
+            )),
         );
         if !found.is_empty() {
             self.log(

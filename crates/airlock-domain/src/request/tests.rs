@@ -1508,3 +1508,93 @@ fn carried_votes_keep_blinding_and_quorum() {
         "{text}"
     );
 }
+
+/// The gate report says "checked" only of what a gate read: a file blocked before its seal
+/// was read (hashed in the blocked stage afterwards) by no gate, and a disclosure gate reads
+/// tables only. Each read names the policy version it ran under.
+#[test]
+fn the_gate_report_never_calls_an_unread_file_checked() {
+    let policy: WorkspacePolicy = serde_json::from_value(serde_json::json!({
+        "scanRequired": false,
+        "gates": [
+            {"name": "types", "kind": "filePolicy", "mode": "block"},
+            {"name": "sdc", "kind": "disclosure", "mode": "warn"}
+        ]
+    }))
+    .unwrap();
+    let ws = workspace(policy.clone());
+    let mut r = new_request(&ws);
+    let draft = |name: &str| DraftFile {
+        name: name.into(),
+        size: 10,
+        etag: Some(format!("d-{name}")),
+    };
+    r.submit(
+        &user("alice"),
+        vec![draft("tool.csv"), draft("plot.png"), draft("late.csv")],
+        &ctx(&ws),
+    )
+    .unwrap();
+    let read = |gates: &[crate::gates::Gate], name: &str, data: &[u8]| {
+        let mut runner = crate::gates::GateRunner::for_seal(gates, name).unwrap();
+        runner.feed(data);
+        runner.finish()
+    };
+    r.record_sealed_checked(
+        "plot.png",
+        10,
+        "sha-png".into(),
+        "e-png".into(),
+        read(&policy.gates, "plot.png", b"\x89PNG\r\n\x1a\n...."),
+        &ctx(&ws),
+    )
+    .unwrap();
+    r.record_sealed_checked(
+        "tool.csv",
+        10,
+        "sha-tool".into(),
+        "e-tool".into(),
+        read(&policy.gates, "tool.csv", b"\x7fELF\x02\x01"),
+        &ctx(&ws),
+    )
+    .unwrap();
+    assert_eq!(r.status, Status::BlockingInProgress);
+    // The third file reaches the blocked stage unread by any gate; it is hashed there.
+    r.record_arrival("late.csv", StageRole::Blocked, Some("sha-late"), &ctx(&ws))
+        .unwrap();
+    let report = r.gate_report(&policy, chrono::Utc::now());
+    let checked = |gate: &str| -> Vec<(String, bool)> {
+        report
+            .gates
+            .iter()
+            .find(|g| g.name == gate)
+            .unwrap()
+            .files
+            .iter()
+            .map(|f| (f.name.clone(), f.checked))
+            .collect()
+    };
+    let named = |v: &[(&str, bool)]| -> Vec<(String, bool)> {
+        v.iter().map(|(n, c)| (n.to_string(), *c)).collect()
+    };
+    assert_eq!(
+        checked("types"),
+        named(&[("tool.csv", true), ("plot.png", true), ("late.csv", false)])
+    );
+    assert_eq!(
+        checked("sdc"),
+        named(&[("tool.csv", true), ("plot.png", false), ("late.csv", false)])
+    );
+    let version = policy.version();
+    assert_eq!(version.len(), 16);
+    let types = report.gates.iter().find(|g| g.name == "types").unwrap();
+    assert_eq!(
+        types.files[0].policy_version.as_deref(),
+        Some(version.as_str())
+    );
+    assert_eq!(types.files[2].policy_version, None);
+    // Another rule is another version.
+    let mut stricter = policy.clone();
+    stricter.approvals_required = 2;
+    assert_ne!(stricter.version(), version);
+}

@@ -84,6 +84,7 @@ async fn fixture_request(s: &Stack) {
             description: None,
             disclosure_controls: None,
             supporting: false,
+            gates_read: None,
             evidence: None,
             acro: None,
             decision: None,
