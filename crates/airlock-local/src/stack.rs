@@ -38,6 +38,9 @@ pub struct StackOptions {
     /// How events are delivered (`handler_url` and the dead-letter file are the stack's).
     pub delivery: DeliveryOptions,
     pub workspaces: Vec<Workspace>,
+    /// The records to seed, as written (a user's `infra/local/workspaces.json`: policy fields
+    /// left out are filled by `AIRLOCK_POLICY_DEFAULTS`); empty: `workspaces` as typed.
+    pub workspace_records: Vec<serde_json::Value>,
     /// How often the `Reconcile` timer fires (every 5 minutes on Azure).
     pub reconcile_every: Duration,
     /// Extra environment for the handler (e.g. shorter healing deadlines in tests).
@@ -390,9 +393,17 @@ impl LocalStack {
         )
         .await
         .map_err(fail)?;
-        for ws in &options.workspaces {
+        if options.workspace_records.is_empty() {
+            for ws in &options.workspaces {
+                stores
+                    .put_workspace(ws)
+                    .await
+                    .map_err(|e| fail(e.to_string()))?;
+            }
+        }
+        for record in &options.workspace_records {
             stores
-                .put_workspace(ws)
+                .put_workspace_record(record.clone())
                 .await
                 .map_err(|e| fail(e.to_string()))?;
         }

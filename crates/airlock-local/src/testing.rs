@@ -341,6 +341,7 @@ pub fn stack_options(
         router_port: None,
         delivery,
         workspaces,
+        workspace_records: vec![],
         reconcile_every,
         handler_env,
         keep_data: false,

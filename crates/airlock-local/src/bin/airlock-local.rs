@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-const USAGE: &str = "airlock-local [--memory] [--port API_PORT] [--router-port PORT] [--state DIR] [--duplicate] [--reorder] [--notify WEBHOOK_URL]... [--api-calls-per-minute N]\n       airlock-local replay-dead-letters [--router-port PORT]   (re-drive the running stack's dead letters)";
+const USAGE: &str = "airlock-local [--memory] [--port API_PORT] [--router-port PORT] [--state DIR] [--duplicate] [--reorder] [--notify WEBHOOK_URL]... [--api-calls-per-minute N] [--workspaces FILE]\n       airlock-local replay-dead-letters [--router-port PORT]   (re-drive the running stack's dead letters)";
 
 #[tokio::main]
 async fn main() {
@@ -88,6 +88,46 @@ async fn main() {
         );
         std::process::exit(2);
     }
+    // The workspaces, as the user keeps them (infra/local/workspaces.json, or --workspaces):
+    // policy fields a record leaves out come from AIRLOCK_POLICY_DEFAULTS, as on Azure.
+    let workspaces_file = value("--workspaces")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("infra/local/workspaces.json"));
+    let records = match std::fs::read_to_string(&workspaces_file)
+        .map_err(|e| e.to_string())
+        .and_then(|text| demo::records(&text))
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{}: {e}", workspaces_file.display());
+            std::process::exit(2);
+        }
+    };
+    let policy_defaults = std::env::var("AIRLOCK_POLICY_DEFAULTS").ok();
+    if let Some(text) = &policy_defaults
+        && let Err(e) = airlock::domain::workspace::parse_policy_defaults(text)
+    {
+        eprintln!("AIRLOCK_POLICY_DEFAULTS: {e}");
+        std::process::exit(2);
+    }
+    let workspaces = records
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            if let Some(text) = &policy_defaults
+                && let Ok(defaults) = airlock::domain::workspace::parse_policy_defaults(text)
+            {
+                airlock::domain::workspace::apply_policy_defaults(&mut r, &defaults);
+            }
+            serde_json::from_value(r).expect("checked")
+        })
+        .collect();
+    let mut handler_env: Vec<(String, String)> = value("--api-calls-per-minute")
+        .map(|n| vec![("AIRLOCK_API_CALLS_PER_MINUTE".to_string(), n)])
+        .unwrap_or_default();
+    if let Some(text) = policy_defaults {
+        handler_env.push(("AIRLOCK_POLICY_DEFAULTS".into(), text));
+    }
     let options = StackOptions {
         state_dir: state_dir.clone(),
         handler_bin,
@@ -95,12 +135,11 @@ async fn main() {
         api_port: port("--port").or(Some(8080)),
         router_port: port("--router-port").or(Some(8090)),
         delivery,
-        workspaces: demo::workspaces(),
+        workspaces,
+        workspace_records: records,
         reconcile_every: std::time::Duration::from_secs(60),
         // The handler's own settings that a developer may want to change here.
-        handler_env: value("--api-calls-per-minute")
-            .map(|n| vec![("AIRLOCK_API_CALLS_PER_MINUTE".to_string(), n)])
-            .unwrap_or_default(),
+        handler_env,
         // Blobs and queued work stay on disk under the state directory across restarts.
         keep_data: true,
         scanner_max_bytes: airlock_local::clamav::CLAMD_MAX_BYTES,

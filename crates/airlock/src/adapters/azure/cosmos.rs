@@ -149,7 +149,16 @@ impl CosmosStores {
 
     /// Creates or replaces a workspace record (TRE admin tooling and the local stack's seed).
     pub async fn put_workspace(&self, ws: &Workspace) -> Result<(), PortError> {
-        let mut doc = serde_json::to_value(ws).map_err(|e| PortError::Permanent(e.to_string()))?;
+        let doc = serde_json::to_value(ws).map_err(|e| PortError::Permanent(e.to_string()))?;
+        self.put_workspace_record(doc).await
+    }
+
+    /// Creates or replaces a workspace record as written: the policy fields it leaves out
+    /// stay out, so the operator's defaults (`AIRLOCK_POLICY_DEFAULTS`) fill them when it is
+    /// read. Refused unless it is a valid workspace.
+    pub async fn put_workspace_record(&self, mut doc: Value) -> Result<(), PortError> {
+        let ws: Workspace = serde_json::from_value(doc.clone())
+            .map_err(|e| PortError::Permanent(format!("not a valid workspace: {e}")))?;
         doc["scope"] = Value::String(WORKSPACE_SCOPE.into());
         self.workspaces
             .upsert_item(WORKSPACE_SCOPE, &ws.id, doc, None)
