@@ -822,6 +822,12 @@ mod tests {
 
     /// Two files (a.csv, b.csv), sealed and in review.
     fn in_review(ws: &Workspace) -> AirlockRequest {
+        sealed(ws, |_| crate::gates::Checked::default())
+    }
+
+    /// Two files (a.csv, b.csv), sealed with what `checked` says the gates found in each, and
+    /// in review.
+    fn sealed(ws: &Workspace, checked: impl Fn(&str) -> crate::gates::Checked) -> AirlockRequest {
         let mut r = AirlockRequest::create(
             "r1".into(),
             RequestType::Export,
@@ -840,8 +846,15 @@ mod tests {
             .to_vec();
         r.submit(&user("alice"), files, &ctx(ws)).unwrap();
         for n in ["a.csv", "b.csv"] {
-            r.record_sealed(n, 1, format!("sha-{n}"), format!("e-{n}"), &ctx(ws))
-                .unwrap();
+            r.record_sealed_checked(
+                n,
+                1,
+                format!("sha-{n}"),
+                format!("e-{n}"),
+                checked(n),
+                &ctx(ws),
+            )
+            .unwrap();
         }
         assert_eq!(r.status, Status::InReview);
         r
@@ -861,25 +874,8 @@ mod tests {
 
     /// In review, with a warning on a.csv from the gate named `gate` (`rule`).
     fn warned(ws: &Workspace, gate: &str, rule: &str) -> AirlockRequest {
-        let mut r = AirlockRequest::create(
-            "r1".into(),
-            RequestType::Export,
-            "t".into(),
-            "j".into(),
-            user("alice"),
-            &ctx(ws),
-        )
-        .unwrap();
-        let files = ["a.csv", "b.csv"]
-            .map(|n| DraftFile {
-                name: n.into(),
-                size: 1,
-                etag: None,
-            })
-            .to_vec();
-        r.submit(&user("alice"), files, &ctx(ws)).unwrap();
-        for n in ["a.csv", "b.csv"] {
-            let findings = (n == "a.csv")
+        sealed(ws, |n| crate::gates::Checked {
+            findings: (n == "a.csv")
                 .then(|| crate::gates::Finding {
                     gate: gate.into(),
                     mode: crate::gates::GateMode::Warn,
@@ -891,23 +887,9 @@ mod tests {
                     needs_justification: false,
                 })
                 .into_iter()
-                .collect();
-            let checked = crate::gates::Checked {
-                findings,
-                ..Default::default()
-            };
-            r.record_sealed_checked(
-                n,
-                1,
-                format!("sha-{n}"),
-                format!("e-{n}"),
-                checked,
-                &ctx(ws),
-            )
-            .unwrap();
-        }
-        assert_eq!(r.status, Status::InReview);
-        r
+                .collect(),
+            ..Default::default()
+        })
     }
 
     /// `decision` on a.csv (with an override when approved) and approval of b.csv.
