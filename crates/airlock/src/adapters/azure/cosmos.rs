@@ -167,6 +167,33 @@ impl CosmosStores {
         Ok(())
     }
 
+    /// Keeps what the ledger remembers about some bytes (`kind`: a table's cells for the
+    /// release ledger, a snapshot for the revision diff) as item `{kind}-{sha256}` with the
+    /// value in `field`. Content-addressed: the same bytes always have the same cells, so an
+    /// item already there is success and stays as it is (the container is create-only).
+    async fn remember_by_content(
+        &self,
+        workspace_id: &str,
+        sha256: &str,
+        (kind, field): (&str, &str),
+        value: Value,
+    ) -> Result<(), PortError> {
+        let id = format!("{kind}-{sha256}");
+        let mut doc = serde_json::json!({
+            "id": id, "workspaceId": workspace_id, "kind": kind, "sha256": sha256,
+        });
+        doc[field] = value;
+        match self
+            .releases
+            .create_item(workspace_id.to_string(), &id, doc, None)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.status().status_code() == StatusCode::Conflict => Ok(()),
+            Err(e) => Err(port_error(&format!("remembering a table's {field}"), e)),
+        }
+    }
+
     async fn query_values(
         container: &ContainerClient,
         partition: &str,
@@ -638,21 +665,13 @@ impl ReleaseLedger for CosmosStores {
         sha256: &str,
         cells: &TableCells,
     ) -> Result<(), PortError> {
-        // Content-addressed: the same bytes always have the same cells.
-        let id = format!("table-{sha256}");
-        let doc = serde_json::json!({
-            "id": id, "workspaceId": workspace_id, "kind": "table", "sha256": sha256,
-            "cells": cells,
-        });
-        match self
-            .releases
-            .create_item(workspace_id.to_string(), &id, doc, None)
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if e.status().status_code() == StatusCode::Conflict => Ok(()),
-            Err(e) => Err(port_error("remembering a table", e)),
-        }
+        self.remember_by_content(
+            workspace_id,
+            sha256,
+            ("table", "cells"),
+            serde_json::json!(cells),
+        )
+        .await
     }
 
     async fn remember_snapshot(
@@ -661,21 +680,13 @@ impl ReleaseLedger for CosmosStores {
         sha256: &str,
         snapshot: &TableSnapshot,
     ) -> Result<(), PortError> {
-        // Content-addressed: the same bytes always have the same cells.
-        let id = format!("snapshot-{sha256}");
-        let doc = serde_json::json!({
-            "id": id, "workspaceId": workspace_id, "kind": "snapshot", "sha256": sha256,
-            "snapshot": snapshot,
-        });
-        match self
-            .releases
-            .create_item(workspace_id.to_string(), &id, doc, None)
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if e.status().status_code() == StatusCode::Conflict => Ok(()),
-            Err(e) => Err(port_error("remembering a table's cells", e)),
-        }
+        self.remember_by_content(
+            workspace_id,
+            sha256,
+            ("snapshot", "snapshot"),
+            serde_json::json!(snapshot),
+        )
+        .await
     }
 
     async fn snapshot(
