@@ -22,6 +22,16 @@ impl MemoryReleaseLedger {
         self.faults.set(n);
     }
 
+    /// A transient failure when one was asked for (`fail_next`).
+    fn available(&self) -> Result<(), PortError> {
+        if self.faults.take() {
+            return Err(PortError::Transient(
+                "the release ledger is unavailable".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Everything recorded, in order.
     pub fn all(&self) -> Vec<Release> {
         self.releases.lock().unwrap().clone()
@@ -31,11 +41,7 @@ impl MemoryReleaseLedger {
 #[async_trait]
 impl ReleaseLedger for MemoryReleaseLedger {
     async fn record(&self, releases: &[Release]) -> Result<(), PortError> {
-        if self.faults.take() {
-            return Err(PortError::Transient(
-                "the release ledger is unavailable".into(),
-            ));
-        }
+        self.available()?;
         let mut all = self.releases.lock().unwrap();
         for r in releases {
             let same = |x: &Release| {
@@ -52,11 +58,7 @@ impl ReleaseLedger for MemoryReleaseLedger {
     }
 
     async fn released(&self, workspace_id: &str, sha256: &str) -> Result<Vec<Release>, PortError> {
-        if self.faults.take() {
-            return Err(PortError::Transient(
-                "the release ledger is unavailable".into(),
-            ));
-        }
+        self.available()?;
         Ok(self
             .releases
             .lock()
@@ -73,11 +75,7 @@ impl ReleaseLedger for MemoryReleaseLedger {
         sha256: &str,
         snapshot: &TableSnapshot,
     ) -> Result<(), PortError> {
-        if self.faults.take() {
-            return Err(PortError::Transient(
-                "the release ledger is unavailable".into(),
-            ));
-        }
+        self.available()?;
         self.snapshots
             .lock()
             .unwrap()
@@ -91,11 +89,7 @@ impl ReleaseLedger for MemoryReleaseLedger {
         workspace_id: &str,
         sha256: &str,
     ) -> Result<Option<TableSnapshot>, PortError> {
-        if self.faults.take() {
-            return Err(PortError::Transient(
-                "the release ledger is unavailable".into(),
-            ));
-        }
+        self.available()?;
         Ok(self
             .snapshots
             .lock()
@@ -110,11 +104,7 @@ impl ReleaseLedger for MemoryReleaseLedger {
         sha256: &str,
         cells: &TableCells,
     ) -> Result<(), PortError> {
-        if self.faults.take() {
-            return Err(PortError::Transient(
-                "the release ledger is unavailable".into(),
-            ));
-        }
+        self.available()?;
         self.tables
             .lock()
             .unwrap()
@@ -128,11 +118,7 @@ impl ReleaseLedger for MemoryReleaseLedger {
         workspace_id: &str,
         limit: usize,
     ) -> Result<Vec<(Release, TableCells)>, PortError> {
-        if self.faults.take() {
-            return Err(PortError::Transient(
-                "the release ledger is unavailable".into(),
-            ));
-        }
+        self.available()?;
         let tables = self.tables.lock().unwrap();
         let mut out: Vec<(Release, TableCells)> = self
             .releases
