@@ -8,18 +8,18 @@
 //!
 //! `cargo bench -p airlock-handler --bench preflight`.
 
+mod common;
+
 use airlock::domain::Workspace;
-use airlock::ports::{BlobRef, BlobStore};
+use airlock::ports::BlobRef;
 use airlock_local::testing::*;
 use airlock_testkit::delivery::DeliveryOptions;
 use airlock_testkit::demo::audience;
-use futures::StreamExt;
+use common::{MIB, line, peak_rss_mib};
 use serde_json::json;
-use sha2::Digest;
 use std::time::{Duration, Instant};
 
 const WS: &str = "ws-bench";
-const MIB: f64 = 1024.0 * 1024.0;
 /// Every row of the table, the header included, is this long.
 const ROW: u64 = 20;
 
@@ -49,33 +49,12 @@ fn fill(offset: u64, chunk: &mut [u8]) {
     }
 }
 
-/// Peak resident memory of a process (VmHWM), in MiB.
-fn peak_rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
 /// Resets a process's peak RSS to its current RSS (Linux: `5` to `clear_refs`), so that each
 /// step's peak is its own.
 fn reset_peak(pid: u32) {
     if let Err(e) = std::fs::write(format!("/proc/{pid}/clear_refs"), "5") {
         println!("(could not reset the handler's peak RSS: {e}; peaks below are cumulative)");
     }
-}
-
-fn line(step: &str, took: Duration, bytes: u64) {
-    let secs = took.as_secs_f64();
-    println!(
-        "{step:<38} {secs:>8.2} s {:>9.1} MB/s",
-        bytes as f64 / MIB / secs
-    );
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 4)]
@@ -127,15 +106,7 @@ async fn main() {
         container: id.clone(),
         name: "table.csv".into(),
     };
-    let t = Instant::now();
-    let (_, mut stream) = stack.blobs.read(&draft).await.expect("read");
-    let mut hasher = sha2::Sha256::new();
-    while let Some(chunk) = stream.next().await {
-        hasher.update(chunk.expect("chunk"));
-    }
-    assert_eq!(hex::encode(hasher.finalize()), expected);
-    let plain = t.elapsed();
-    line("baseline: plain download + sha256", plain, size);
+    let plain = common::plain_read(stack.blobs.as_ref(), &draft, &expected, size).await;
 
     reset_peak(pid);
     let idle = peak_rss_mib(pid);
