@@ -104,6 +104,24 @@ async function waitForStatus(page, status, seconds = 120) {
   throw new Error(`the request did not reach ${words} in ${seconds} s`);
 }
 
+/** Starts an export from the home page (the `which`-th "New export" link) and waits for its
+ * upload panel. */
+async function newExport(page, title, why, which = 0) {
+  await page.getByRole("link", { name: "New export" }).nth(which).click();
+  await page.getByLabel("Title").fill(title);
+  await page.getByLabel("Why these data need to cross").fill(why);
+  await page.getByRole("button", { name: /Create the export request/ }).click();
+  await page.getByRole("heading", { name: "Add files" }).waitFor();
+}
+
+/** Submits the draft on the page and waits until it is in review. */
+async function submitForReview(page) {
+  await page.getByRole("button", { name: "Submit for review" }).click();
+  await page.getByRole("heading", { name: "Add files" }).waitFor({ state: "detached" });
+  await waitForStatus(page, "in_review");
+}
+
+
 const PNG = Buffer.from(
   "89504e470d0a1a0a0000000d4948445200000001000000010806000000" +
     "1f15c4890000000d49444154789c6360f8ffff3f0005fe02fea73581e40000000049454e44ae426082",
@@ -140,11 +158,7 @@ test("a researcher exports a folder, a blinded pair reviews it in the page, the 
   const researcher = await person("researcher1", ["WorkspaceResearcher"]);
   let page = researcher.page;
   await checkAccessibility(page, "researcher's requests");
-  await page.getByRole("link", { name: "New export" }).nth(2).click();
-  await page.getByLabel("Title").fill("Regional counts for the paper");
-  await page.getByLabel("Why these data need to cross").fill("Figures for the annual report");
-  await page.getByRole("button", { name: /Create the export request/ }).click();
-  await page.getByRole("heading", { name: "Add files" }).waitFor();
+  await newExport(page, "Regional counts for the paper", "Figures for the annual report", 2);
   const id = decodeURIComponent(page.url().split("/").pop());
   await page.setInputFiles("#pick-folder", dir);
   await page.locator("text=✓ uploaded").nth(names.length - 1).waitFor({ timeout: 60_000 });
@@ -314,11 +328,7 @@ test("without signing in, the page asks for it and shows nothing else", async ()
 test("an upload that fails part-way resumes from where it got to, and the sealed copy is the file", async () => {
   const researcher = await person("researcher2", ["WorkspaceResearcher"]);
   const page = researcher.page;
-  await page.getByRole("link", { name: "New export" }).first().click();
-  await page.getByLabel("Title").fill("A large result");
-  await page.getByLabel("Why these data need to cross").fill("Model output");
-  await page.getByRole("button", { name: /Create the export request/ }).click();
-  await page.getByRole("heading", { name: "Add files" }).waitFor();
+  await newExport(page, "A large result", "Model output");
   // 18 MiB: five 4 MiB blocks; storage refuses the third block once.
   const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "airlock-web-")), "model.bin");
   const data = Buffer.alloc(18 * 1024 * 1024);
@@ -355,9 +365,7 @@ test("an upload that fails part-way resumes from where it got to, and the sealed
   const second = blocks.length - first;
   assert.ok(second >= 1 && second < 5, `the resumed upload sent ${second} of 5 blocks`);
   assert.ok(blocks.slice(first).includes(third), "the refused block is sent again");
-  await page.getByRole("button", { name: "Submit for review" }).click();
-  await page.getByRole("heading", { name: "Add files" }).waitFor({ state: "detached" });
-  await waitForStatus(page, "in_review");
+  await submitForReview(page);
   const sha = (await import("node:crypto")).createHash("sha256").update(data).digest("hex");
   await page.locator(`text=sha256 ${sha.slice(0, 12)}`).first().waitFor();
   console.log(`resume: first attempt ${first} block request(s), after the failure ${second} of 5`);
@@ -372,16 +380,10 @@ test("after changes are requested, the checker votes only on what changed", asyn
   fs.writeFileSync(path.join(dir, "b.csv"), "x,n\nb,30\n");
   const researcher = await person("researcher1", ["WorkspaceResearcher"]);
   const page = researcher.page;
-  await page.getByRole("link", { name: "New export" }).first().click();
-  await page.getByLabel("Title").fill("Two tables");
-  await page.getByLabel("Why these data need to cross").fill("Report");
-  await page.getByRole("button", { name: /Create the export request/ }).click();
-  await page.getByRole("heading", { name: "Add files" }).waitFor();
+  await newExport(page, "Two tables", "Report");
   await page.setInputFiles("#pick-folder", dir);
   await page.locator("text=✓ uploaded").nth(1).waitFor();
-  await page.getByRole("button", { name: "Submit for review" }).click();
-  await page.getByRole("heading", { name: "Add files" }).waitFor({ state: "detached" });
-  await waitForStatus(page, "in_review");
+  await submitForReview(page);
   const requestUrl = page.url();
 
   const checker = await person("manager1", ["AirlockManager"]);
@@ -400,9 +402,7 @@ test("after changes are requested, the checker votes only on what changed", asyn
   await waitForStatus(page, "draft");
   await page.setInputFiles("#pick-folder", dir);
   await page.locator("text=✓ uploaded").nth(1).waitFor();
-  await page.getByRole("button", { name: "Submit for review" }).click();
-  await page.getByRole("heading", { name: "Add files" }).waitFor({ state: "detached" });
-  await waitForStatus(page, "in_review");
+  await submitForReview(page);
 
   // The checker sees what changed; the unchanged file's vote carries over.
   await p.goto(requestUrl);
@@ -432,16 +432,10 @@ test("a researcher's ACRO record is shown beside each output, the record itself 
   fs.cpSync(path.join(ROOT, "crates/airlock-domain/fixtures/acro"), dir, { recursive: true });
   const researcher = await person("researcher1", ["WorkspaceResearcher"]);
   const page = researcher.page;
-  await page.getByRole("link", { name: "New export" }).first().click();
-  await page.getByLabel("Title").fill("Tables checked with ACRO");
-  await page.getByLabel("Why these data need to cross").fill("Report");
-  await page.getByRole("button", { name: /Create the export request/ }).click();
-  await page.getByRole("heading", { name: "Add files" }).waitFor();
+  await newExport(page, "Tables checked with ACRO", "Report");
   await page.setInputFiles("#pick-folder", dir);
   await page.locator("text=✓ uploaded").nth(12).waitFor();
-  await page.getByRole("button", { name: "Submit for review" }).click();
-  await page.getByRole("heading", { name: "Add files" }).waitFor({ state: "detached" });
-  await waitForStatus(page, "in_review");
+  await submitForReview(page);
   const requestUrl = page.url();
 
   const checker = await person("manager1", ["AirlockManager"]);
