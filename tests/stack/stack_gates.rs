@@ -304,19 +304,11 @@ async fn an_overlap_with_an_earlier_release_is_shown_to_the_reviewer() {
 async fn an_acro_record_is_evidence_in_the_review_and_is_never_released() {
     let out = std::env::temp_dir().join(format!("airlock-acro-{}", uuid::Uuid::new_v4()));
     airlock_system_tests::acro_record(&out);
-    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
-    for dir in ["", "checksums/"] {
-        for entry in std::fs::read_dir(out.join(dir)).unwrap() {
-            let entry = entry.unwrap();
-            if entry.file_type().unwrap().is_file() {
-                let name = format!("acro/{dir}{}", entry.file_name().to_string_lossy());
-                let mut data = std::fs::read(entry.path()).unwrap();
-                if name == "acro/output_0_0.csv" {
-                    // Edited after ACRO checked it.
-                    data.extend_from_slice(b"west,100,100\n");
-                }
-                files.push((name, data));
-            }
+    let mut files = fixtures::folder_files(&out, "acro/");
+    for (name, data) in &mut files {
+        if name == "acro/output_0_0.csv" {
+            // Edited after ACRO checked it.
+            data.extend_from_slice(b"west,100,100\n");
         }
     }
     std::fs::remove_dir_all(&out).unwrap();

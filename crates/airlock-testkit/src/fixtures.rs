@@ -65,3 +65,23 @@ pub fn request(
 pub fn at_minute(minute: i64) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp(1_800_000_000 + minute * 60, 0).expect("a valid instant")
 }
+
+/// Every file under `dir` (its subfolders too), named as a researcher's upload of the folder
+/// would name them: `prefix` and the path inside `dir`, with `/` between folders.
+pub fn folder_files(dir: &std::path::Path, prefix: &str) -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut folders = vec![(dir.to_path_buf(), prefix.to_string())];
+    while let Some((folder, named)) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).expect("a readable folder") {
+            let entry = entry.expect("a folder entry");
+            let name = format!("{named}{}", entry.file_name().to_string_lossy());
+            if entry.file_type().expect("its type").is_dir() {
+                folders.push((entry.path(), format!("{name}/")));
+            } else {
+                files.push((name, std::fs::read(entry.path()).expect("a readable file")));
+            }
+        }
+    }
+    files.sort();
+    files
+}

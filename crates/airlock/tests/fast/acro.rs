@@ -11,17 +11,7 @@ fn acro_folder() -> Vec<(String, Vec<u8>)> {
         env!("CARGO_MANIFEST_DIR"),
         "/../airlock-domain/fixtures/acro"
     );
-    let mut files = Vec::new();
-    for dir in ["", "checksums/"] {
-        for entry in std::fs::read_dir(format!("{root}/{dir}")).unwrap() {
-            let entry = entry.unwrap();
-            if entry.file_type().unwrap().is_file() {
-                let name = format!("acro/{dir}{}", entry.file_name().to_string_lossy());
-                files.push((name, std::fs::read(entry.path()).unwrap()));
-            }
-        }
-    }
-    files
+    airlock_testkit::fixtures::folder_files(std::path::Path::new(root), "acro/")
 }
 
 #[tokio::test]
