@@ -353,7 +353,7 @@ async fn duplicated_and_reordered_delivery_reaches_the_same_end() {
 async fn clamav_blocks_malware_and_passes_clean_files() {
     // An organisation's notification subscriber (as a Logic App would be).
     let received: std::sync::Arc<std::sync::Mutex<Vec<Value>>> = Default::default();
-    let hook = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = airlock_local::emulators::free_listener().await.unwrap();
     let hook_url = format!("http://{}/notify", hook.local_addr().unwrap());
     let sink = received.clone();
     let hook_task = tokio::spawn(async move {

@@ -471,7 +471,7 @@ async fn a_killed_handler_is_restarted_and_a_dead_letter_can_be_replayed() {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = airlock_local::emulators::free_listener().await.unwrap();
     let hook = format!("http://{}/hook", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
     stack.engine.set_options(DeliveryOptions {
@@ -588,7 +588,12 @@ async fn a_flood_of_creates_is_answered_not_reset() {
             {
                 Ok(r) => {
                     let retry = r.headers().get("retry-after").is_some();
-                    (r.status().as_u16(), retry)
+                    let status = r.status().as_u16();
+                    if !(200..300).contains(&status) && status != 429 {
+                        let body = r.text().await.unwrap_or_default();
+                        eprintln!("answered {status}: {body}");
+                    }
+                    (status, retry)
                 }
                 Err(e) => {
                     eprintln!("no answer: {e}");

@@ -28,12 +28,13 @@ pub fn infra_local() -> PathBuf {
     repo_root().join("infra/local")
 }
 
-/// A free loopback port (bound then released; good enough for local use).
+/// Ports [`free_port`] and [`free_listener`] handed out in this process.
+static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+
 /// A port nothing listens on now, and that this process has not handed out before: stacks
 /// started at once in one process (parallel tests) pick their ports before their servers
 /// bind them, and the system may offer a port just released by another's pick.
 pub fn free_port() -> std::io::Result<u16> {
-    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
     for _ in 0..64 {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let mut handed = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
@@ -46,6 +47,78 @@ pub fn free_port() -> std::io::Result<u16> {
         std::io::ErrorKind::AddrInUse,
         "no free port that was not handed out already",
     ))
+}
+
+/// A loopback listener on a port the system picks, never one [`free_port`] has handed out:
+/// a listener bound to port 0 in the same moment could otherwise take the port a child
+/// process is about to bind (a stack's router took another stack's handler port, whose
+/// front door then forwarded the API to a router: every call answered 404).
+pub async fn free_listener() -> std::io::Result<tokio::net::TcpListener> {
+    let mut refused = Vec::new();
+    for _ in 0..64 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        let mut handed = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+        if !handed.contains(&port) {
+            handed.push(port);
+            return Ok(listener);
+        }
+        // Held until a different port is found, so the system does not offer it again.
+        refused.push(listener);
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::AddrInUse,
+        "no free port that was not handed out already",
+    ))
+}
+
+/// Whether the loopback listener on `port` belongs to a process of the group `group` (a
+/// child started with `process_group(0)` leads its own): a readiness probe that any
+/// listener answers cannot tell a child that failed to bind from another process that
+/// holds the port. `None` where `/proc` cannot say (then the probe is all there is).
+pub fn listener_in_group(port: u16, group: u32) -> Option<bool> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let local = format!("0100007F:{port:04X}");
+    let inode = table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+        (fields.get(1) == Some(&local.as_str()) && fields.get(3) == Some(&"0A"))
+            .then(|| fields.get(9).map(|i| i.to_string()))
+            .flatten()
+    });
+    let Some(inode) = inode else {
+        return Some(false);
+    };
+    let socket = format!("socket:[{inode}]");
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // After the command name in parentheses: state, parent, process group.
+        let pgrp = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(2))
+            .and_then(|g| g.parse::<u32>().ok());
+        if pgrp != Some(group) {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            if std::fs::read_link(fd.path()).is_ok_and(|l| l.to_string_lossy() == socket) {
+                return Some(true);
+            }
+        }
+    }
+    Some(false)
 }
 
 /// A child process killed (with its process group) on drop.
@@ -397,5 +470,36 @@ impl CosmosEmulator {
             endpoint: format!("https://127.0.0.1:{port}/"),
             child,
         })
+    }
+}
+
+#[cfg(test)]
+mod port_tests {
+    use super::*;
+
+    fn own_group() -> u32 {
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+        let (_, rest) = stat.rsplit_once(')').unwrap();
+        rest.split_whitespace().nth(2).unwrap().parse().unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_listener_is_known_by_its_owners_group_only() {
+        let listener = free_listener().await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        assert_eq!(listener_in_group(port, own_group()), Some(true));
+        assert_eq!(listener_in_group(port, own_group() + 1), Some(false));
+        drop(listener);
+        assert_eq!(listener_in_group(port, own_group()), Some(false), "gone");
+    }
+
+    #[tokio::test]
+    async fn a_listener_never_takes_a_port_handed_out() {
+        let handed: Vec<u16> = (0..20).map(|_| free_port().unwrap()).collect();
+        for _ in 0..20 {
+            let listener = free_listener().await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            assert!(!handed.contains(&port), "{port} was handed out");
+        }
     }
 }

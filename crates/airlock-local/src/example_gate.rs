@@ -52,7 +52,7 @@ pub struct ExampleGate {
 impl ExampleGate {
     /// Starts the webhook on a free loopback port.
     pub async fn start(options: GateOptions) -> std::io::Result<ExampleGate> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let listener = crate::emulators::free_listener().await?;
         let webhook_url = format!("http://{}/api/events", listener.local_addr()?);
         let answered = Arc::new(Mutex::new(Vec::new()));
         let asked = Arc::new(Mutex::new(Vec::new()));

@@ -262,7 +262,20 @@ fn wait_ready(
             let _ = s.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
             let mut buf = [0u8; 16];
             if s.read(&mut buf).is_ok_and(|n| n > 0) {
-                return Ok(());
+                // Answered, but by the handler? Another process may hold the port.
+                match crate::emulators::listener_in_group(port, handler.id()) {
+                    Some(true) | None => return Ok(()),
+                    Some(false) => {
+                        if handler.has_exited() {
+                            return Err(std::io::Error::new(
+                                std::io::ErrorKind::AddrInUse,
+                                format!(
+                                    "port {port}, picked for the handler, is held by another process"
+                                ),
+                            ));
+                        }
+                    }
+                }
             }
         }
         if handler.has_exited() {
@@ -417,8 +430,10 @@ impl LocalStack {
         allow_web_origin(&tls, &azurite.endpoint_template, &accounts, &api_url).await?;
         let handler_port = free_port()?;
         let handler_url = format!("http://127.0.0.1:{handler_port}");
-        let router_listener =
-            tokio::net::TcpListener::bind(("127.0.0.1", options.router_port.unwrap_or(0))).await?;
+        let router_listener = match options.router_port {
+            Some(port) => tokio::net::TcpListener::bind(("127.0.0.1", port)).await?,
+            None => crate::emulators::free_listener().await?,
+        };
         let router_url = format!("http://{}", router_listener.local_addr()?);
         let engine = Arc::new(DeliveryEngine::new(
             handler_url.clone(),
@@ -443,7 +458,7 @@ impl LocalStack {
         // Event Grid's topics and Resource Manager take the handler's bearer token: over TLS,
         // as on Azure (the same routes; the token issuer and MSI endpoint stay plain HTTP,
         // as App Service's identity endpoint is).
-        let router_tls_listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let router_tls_listener = crate::emulators::free_listener().await?;
         let router_tls_url = format!("https://{}", router_tls_listener.local_addr()?);
         tasks.push(crate::tls::serve(
             router_tls_listener,

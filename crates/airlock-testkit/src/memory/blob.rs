@@ -410,6 +410,7 @@ impl BlobStore for MemoryBlobStore {
                         name: name.clone(),
                         size: s.data.len() as u64,
                         etag: s.etag.clone(),
+                        content: s.content.clone(),
                     })
                     .collect()
             })

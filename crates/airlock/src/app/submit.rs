@@ -45,6 +45,18 @@ pub async fn draft_files(
     let mut files = Vec::with_capacity(listed.len());
     for blob in listed {
         let headers = airlock_headers(&blob.name);
+        if blob.content == headers {
+            // Already frozen by a submit of this draft that is racing this one (a retried
+            // call, a double click): rewriting the headers would change the eTag under the
+            // version that submit recorded, and its seal would fail the request as
+            // overwritten. The listed version is the one to take.
+            files.push(DraftFile {
+                name: blob.name,
+                size: blob.size,
+                etag: Some(blob.etag),
+            });
+            continue;
+        }
         let etag = deps
             .blobs
             .set_content_headers(&draft.blob(&blob.name), &headers, Some(&blob.etag))

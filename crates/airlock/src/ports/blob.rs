@@ -36,6 +36,9 @@ pub struct BlobInfo {
     pub name: String,
     pub size: u64,
     pub etag: String,
+    /// As listed (List Blobs returns them): lets a caller see that a blob already carries
+    /// the headers it would set, and leave that version alone.
+    pub content: ContentHeaders,
 }
 
 /// The versions a copy is tied to. The service checks them at the write itself, so a decision

@@ -106,6 +106,10 @@ async fn contract(
     assert_ne!(v2, v1, "new properties are a new version");
     let now = store.properties(&src.blob(name)).await.unwrap().unwrap();
     assert_eq!((&now.etag, &now.content), (&v2, &headers));
+    // Listed with the headers too (a submit leaves an already frozen version alone).
+    let listed = store.list_blobs(&src).await.unwrap();
+    let listed = listed.iter().find(|b| b.name == name).unwrap();
+    assert_eq!((&listed.etag, &listed.content), (&v2, &headers));
     let stale = store
         .set_content_headers(&src.blob(name), &headers, Some(&v1))
         .await;

@@ -817,6 +817,59 @@ async fn an_overwrite_between_submit_and_seal_fails_the_request() {
     );
 }
 
+/// Found by the chaos run: a submit retried while the first was still being answered (a
+/// client timeout, a double click) passed the "is it a draft" check too and rewrote each
+/// file's headers, changing the eTag under the version the first submit had recorded; the
+/// seal then failed the request as "changed in the draft after submit" though nobody had
+/// touched a byte. A racing submit must leave the frozen versions alone.
+#[tokio::test]
+async fn a_submit_racing_a_retry_of_itself_still_seals() {
+    let s = Stack::start(json!({})).await;
+    let (id, alice) = draft_with_file(&s).await;
+    s.link(WS1, &id, &alice)
+        .await
+        .upload("notes.txt", b"context\n".to_vec())
+        .unwrap();
+    let draft = s.record(&id);
+    let ws = s.deps.workspaces.get(WS1).await.unwrap().unwrap();
+    let (status, body) = s
+        .call(
+            "POST",
+            &format!("/api/workspaces/{WS1}/requests/{id}/submit"),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // The retry read the request while it was still a draft, and now takes the files.
+    let retried = airlock::app::submit::draft_files(&s.deps, &ws, &draft)
+        .await
+        .unwrap();
+    let submitted = s.record(&id);
+    for file in &submitted.files {
+        let again = retried.iter().find(|f| f.name == file.name).unwrap();
+        assert_eq!(
+            again.etag, file.submitted_etag,
+            "{} left as submitted",
+            file.name
+        );
+    }
+    s.settle().await;
+    let r = s.record(&id);
+    assert_eq!(r.status, Status::InReview, "{:?}", r.status_message);
+
+    // An uploader's own headers are still replaced (a write, so a new version) by a submit.
+    let (id, _) = draft_with_file(&s).await;
+    let draft = s.record(&id);
+    let container =
+        airlock::app::movement::container(&s.deps, &ws, &draft, airlock::domain::StageRole::Draft);
+    let before = s.blobs.list_blobs(&container).await.unwrap();
+    let taken = airlock::app::submit::draft_files(&s.deps, &ws, &draft)
+        .await
+        .unwrap();
+    assert_ne!(before[0].etag, taken[0].etag.clone().unwrap(), "{before:?}");
+}
+
 /// A resubmit that overtakes the clean-up of revision 1's sealed copies (its StatusChanged
 /// is late) must not leave a revision-1 file where reviewers look.
 #[tokio::test]

@@ -326,10 +326,19 @@ impl BlobStore for AzureBlobStore {
                     if matches!(props.copy_status, Some(CopyStatus::Pending)) {
                         continue;
                     }
+                    // An absent header may be listed as an empty element.
+                    let given = |h: Option<String>| h.filter(|v| !v.is_empty());
                     out.push(BlobInfo {
                         name: item.name.unwrap_or_default(),
                         size: props.content_length.unwrap_or(0),
                         etag: etag(props.etag),
+                        content: ContentHeaders {
+                            content_type: given(props.content_type),
+                            cache_control: given(props.cache_control),
+                            content_disposition: given(props.content_disposition),
+                            content_encoding: given(props.content_encoding),
+                            content_language: given(props.content_language),
+                        },
                     });
                 }
                 Ok(None) => return Ok(out),
