@@ -77,11 +77,37 @@ pub struct Gate {
     /// before a reviewer may approve.
     #[serde(default)]
     pub require_justification: bool,
+    /// What an `uncertain` finding (a rule could not run on a file: unreadable, not text,
+    /// too large for the rule) does: `block` or `warn`; the gate's own mode when not set.
+    /// There is no `off`: a check that did not run is never a pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uncertain: Option<UncertainMode>,
     #[serde(flatten)]
     pub kind: GateKind,
 }
 
+/// What a finding that a rule could not run does (see [`Gate::uncertain`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UncertainMode {
+    Block,
+    Warn,
+}
+
+/// The rule of a finding that says a rule could not run on the file.
+pub const UNCERTAIN: &str = "uncertain";
+
 impl Gate {
+    /// The mode a finding of `rule` takes: the gate's, or for an `uncertain` finding what
+    /// the gate says about those.
+    pub fn mode_of(&self, rule: &str) -> GateMode {
+        match (rule, self.uncertain) {
+            (UNCERTAIN, Some(UncertainMode::Block)) => GateMode::Block,
+            (UNCERTAIN, Some(UncertainMode::Warn)) => GateMode::Warn,
+            _ => self.mode,
+        }
+    }
+
     /// Whether this gate's findings hold approval until the researcher justifies the file.
     pub fn needs_justification(&self) -> bool {
         self.mode == GateMode::Warn && self.require_justification
@@ -288,8 +314,8 @@ pub fn remediation(finding: &Finding, gate: Option<&Gate>) -> Option<String> {
             "one or two contributors dominate this total{column}: merge the group with others or suppress the total"
         ),
         "degrees_of_freedom" => "the model has too few residual degrees of freedom: fit it on more records or with fewer parameters, or export a summary instead".into(),
-        "uncertain" => "the table could not be read to its end (a quoted cell is never closed): fix the quoting so that every row can be checked".into(),
-        "unchecked" => "a row is too long to be checked: shorten its cells or split the table".into(),
+        // Set where the rule stopped, which knows why; this is the fallback.
+        UNCERTAIN => "make the file readable by the check (UTF-8 text, a table of a sensible size), or ask a reviewer to read it".into(),
         "executable" => "this is a program, not a result: export the results it produced instead".into(),
         "type_mismatch" => "the content is not what the name says: give the file the extension of what it is, or export it in the format its name claims".into(),
         "extension" => "this kind of file is not accepted here: export it in one of the formats the workspace allows (ask an airlock manager which)".into(),

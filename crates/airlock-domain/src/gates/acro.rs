@@ -115,6 +115,7 @@ pub fn acro_gate(gates: &[Gate]) -> Option<Gate> {
             name: DEFAULT_ACRO_GATE.into(),
             mode: GateMode::Warn,
             require_justification: false,
+            uncertain: None,
             kind: GateKind::Acro {},
         }),
     }

@@ -228,6 +228,30 @@ impl ContentScan {
         if !self.binary && !self.line.is_empty() {
             self.end_line();
         }
+        // Only a header was read of a file that is not text: an image's EXIF, a DICOM
+        // file's tags. Anything else binary (compressed, a spreadsheet, a PDF, UTF-16 text)
+        // was not read by the line rules, and saying nothing would read as a pass.
+        let header_only = matches!(sniff(&self.head), Sniffed::Png | Sniffed::Jpeg)
+            || self.head.get(128..132) == Some(b"DICM".as_slice());
+        if self.binary && !header_only {
+            let what = describe(sniff(&self.head));
+            for family in [Family::Identifiers, Family::Secrets] {
+                if self.wants(family) {
+                    self.add(
+                        family,
+                        UNCERTAIN,
+                        format!(
+                            "the content is {what}, not text: it could not be read for {}",
+                            match family {
+                                Family::Identifiers => "identifiers",
+                                Family::Secrets => "credentials",
+                            }
+                        ),
+                        "whole file".into(),
+                    );
+                }
+            }
+        }
         if self.wants(Family::Identifiers) {
             if let Some(tags) = dicom_patient_tags(&self.head) {
                 self.add(
@@ -255,12 +279,14 @@ impl ContentScan {
                 if f == family && !rules.ignore.iter().any(|r| r == rule) {
                     findings.push(Finding {
                         gate: gate.name.clone(),
-                        mode: gate.mode,
+                        mode: gate.mode_of(rule),
                         rule: (*rule).into(),
                         message: message.clone(),
                         location: Some(location.clone()),
                         cell: None,
-                        remediation: None,
+                        remediation: (*rule == UNCERTAIN).then(|| {
+                            "export the content as UTF-8 text (CSV, TXT, JSON) so that it can be checked, or ask a reviewer to read it".into()
+                        }),
                         needs_justification: gate.needs_justification(),
                     });
                 }

@@ -141,7 +141,7 @@ impl GateRunner {
             let mut add = |rule: &str, message: String, location: Option<String>| {
                 findings.push(Finding {
                     gate: gate.name.clone(),
-                    mode: gate.mode,
+                    mode: gate.mode_of(rule),
                     rule: rule.into(),
                     message,
                     location,
@@ -235,7 +235,7 @@ impl GateRunner {
                     if let Some(t) = &table {
                         for f in t.findings.iter().filter(|f| f.gate == gate.name) {
                             table_findings.push(Finding {
-                                mode: gate.mode,
+                                mode: gate.mode_of(&f.rule),
                                 needs_justification: gate.needs_justification(),
                                 ..f.clone()
                             });
@@ -257,6 +257,12 @@ impl GateRunner {
                 | GateKind::Secrets(_) => true,
                 // Checked elsewhere: by another system, or against the whole request.
                 GateKind::External(_) | GateKind::Acro {} => false,
+            })
+            // A gate one of whose rules could not run did not check the file.
+            .filter(|g| {
+                !findings
+                    .iter()
+                    .any(|f| f.gate == g.name && f.rule == UNCERTAIN)
             })
             .map(|g| g.name.clone())
             .collect();

@@ -12,7 +12,7 @@
 //! csv-core's (the `csv` crate's engine: streaming, no allocation); blank lines are skipped as
 //! it and Python's `csv` skip them, and `\r\n`, `\n` and `\r` all end a row.
 
-use super::{Disclosure, Finding, Gate, GateKind, GateMode};
+use super::{Disclosure, Finding, Gate, GateKind, GateMode, UNCERTAIN};
 use serde::{Deserialize, Serialize};
 
 /// Findings kept per rule and file; beyond this, one more finding says how many were left out.
@@ -282,9 +282,10 @@ impl TableScan {
             "the table could not be read to its end: a quoted cell opened on row {} is never closed, so the rows after it were not checked",
             self.quote_opened_on
         );
-        for (gate, _) in self.rules.clone() {
-            self.push(&gate, "uncertain", message.clone(), None);
-        }
+        self.uncertain(
+            message,
+            "fix the quoting (a quoted cell is never closed) so that every row can be checked",
+        );
         if let Some(cells) = &mut self.cells {
             cells.complete = false;
         }
@@ -402,9 +403,10 @@ impl TableScan {
                 "row {} is longer than {MAX_LINE_BYTES} bytes and was not checked",
                 self.rows
             );
-            for (gate, _) in self.rules.clone() {
-                self.push(&gate, "unchecked", message.clone(), None);
-            }
+            self.uncertain(
+                message,
+                "shorten the row's cells or split the table, so that every row can be checked",
+            );
             return;
         }
         if raw.iter().all(|c| c.iter().all(u8::is_ascii_whitespace)) {
@@ -593,6 +595,17 @@ impl TableScan {
                     ),
                     location,
                 );
+            }
+        }
+    }
+
+    /// A rule could not run: an `uncertain` finding for every disclosure gate, with what to
+    /// do about it (known here, where the reason is).
+    fn uncertain(&mut self, message: String, remediation: &str) {
+        for (gate, _) in self.rules.clone() {
+            self.push(&gate, UNCERTAIN, message.clone(), None);
+            if let Some(f) = self.findings.last_mut().filter(|f| f.rule == UNCERTAIN) {
+                f.remediation = Some(remediation.into());
             }
         }
     }

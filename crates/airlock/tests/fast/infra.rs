@@ -176,6 +176,7 @@ fn the_terraform_type_lists_every_policy_field() {
             name: "g".into(),
             mode: GateMode::Block,
             require_justification: false,
+            uncertain: Some(airlock::domain::gates::UncertainMode::Block),
             kind,
         };
         gate_fields.extend(keys(serde_json::to_value(gate).unwrap()));

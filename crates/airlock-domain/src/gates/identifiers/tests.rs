@@ -116,10 +116,48 @@ fn long_lines_binary_files_caps_and_ignored_rules() {
         found(&g, "t.txt", &long),
         ["nhs_number line 1", "postcode line 2"]
     );
-    // A binary file is not read as text.
+    // A binary file is not read as text, and says so: neither gate read it.
     let mut binary = b"\0\0\0\x01".to_vec();
     binary.extend_from_slice(b"jane.doe@example.org\n");
-    assert!(found(&g, "t.bin", &binary).is_empty());
+    assert_eq!(
+        found(&g, "t.bin", &binary),
+        ["uncertain whole file", "uncertain whole file"]
+    );
+    let checked = {
+        let mut runner = GateRunner::new(&g, "t.bin").unwrap();
+        runner.feed(&binary);
+        runner.finish()
+    };
+    assert!(checked.read_by.is_empty(), "{:?}", checked.read_by);
+    assert!(
+        checked.findings.iter().all(|f| f.remediation.is_some()),
+        "{checked:?}"
+    );
+    // UTF-16 text (Excel's "Unicode text") has NULs between its letters: not read either.
+    let utf16: Vec<u8> = "\u{feff}name,email\nJane,jane@example.org\n"
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    assert_eq!(
+        found(&g, "t.txt", &utf16),
+        ["uncertain whole file", "uncertain whole file"]
+    );
+    // What an uncertain finding does is the policy's: the gate's mode, or its `uncertain`.
+    let warned = gates(serde_json::json!([
+        {"name": "keys", "kind": "secrets", "mode": "block", "uncertain": "warn"}
+    ]));
+    let mut runner = GateRunner::new(&warned, "t.bin").unwrap();
+    runner.feed(&binary);
+    assert_eq!(runner.finish().findings[0].mode, GateMode::Warn);
+    let mut runner = GateRunner::new(&both(), "t.bin").unwrap();
+    runner.feed(&binary);
+    let modes: Vec<GateMode> = runner.finish().findings.iter().map(|f| f.mode).collect();
+    assert_eq!(modes, [GateMode::Warn, GateMode::Block]);
+    // ... and never "off": a check that did not run is not a pass.
+    let off = serde_json::from_value::<Vec<Gate>>(serde_json::json!([
+        {"name": "keys", "kind": "secrets", "uncertain": "off"}
+    ]));
+    assert!(off.is_err(), "{off:?}");
     // Twenty listed per rule, the rest counted.
     let many: String = (0..30).map(|i| format!("user{i}@example.org\n")).collect();
     let mut runner = GateRunner::new(&g, "t.txt").unwrap();
