@@ -39,11 +39,13 @@
 use serde::{Deserialize, Serialize};
 
 pub mod acro;
+pub mod groups;
 pub mod identifiers;
 mod ledger;
 mod runner;
 mod sniff;
 pub mod table;
+pub mod totals;
 
 pub use acro::*;
 pub use identifiers::{ContentRules, modulus_11_valid};
@@ -223,6 +225,32 @@ pub struct Disclosure {
     pub p_percent: u32,
     /// Residual degrees of freedom a model's output must have (ACRO: 10). 0 turns it off.
     pub dof_threshold: u64,
+    /// Suppressed cells (blank, `*`, `<10`, `[REDACTED]`, ...) that a total column or total
+    /// row gives back exactly, or narrows to less than `threshold` together (see
+    /// [`totals`]).
+    pub check_totals: bool,
+    /// k-anonymity on record-level tables (no count column): each combination of the
+    /// quasi-identifier columns' values must be shared by at least this many rows. `None`:
+    /// `threshold`; 0 turns it off (see [`groups`]).
+    pub k_anonymity: Option<u64>,
+    /// The quasi-identifier columns (headers, any case); empty: detected by their headers
+    /// (`age_band`, `sex`, `region`, `ethnicity`, dates, ...) when a table has two or more.
+    pub quasi_identifiers: Vec<String>,
+    /// Tables of one request that share label columns, so that joining them gives a finer
+    /// table than either (ACRO's linked tables): shown to the reviewer, in `warn` mode
+    /// whatever the gate's mode, since only a person can judge them.
+    pub linked_tables: bool,
+}
+
+impl Disclosure {
+    /// The k of k-anonymity, or `None` when it is off.
+    pub fn k(&self) -> Option<u64> {
+        match self.k_anonymity {
+            None => Some(self.threshold),
+            Some(0) => None,
+            Some(k) => Some(k),
+        }
+    }
 }
 
 impl Default for Disclosure {
@@ -238,6 +266,10 @@ impl Default for Disclosure {
             dominance_k_percent: 90,
             p_percent: 10,
             dof_threshold: 10,
+            check_totals: true,
+            k_anonymity: None,
+            quasi_identifiers: Vec::new(),
+            linked_tables: true,
         }
     }
 }
@@ -324,6 +356,11 @@ pub fn remediation(finding: &Finding, gate: Option<&Gate>) -> Option<String> {
         }
         "encrypted_entry" => "encrypted contents cannot be checked: export them unencrypted".into(),
         "csv_rows" => "the table has more rows than this workspace accepts (record-level data?): export an aggregate instead".into(),
+        "suppression_recoverable" => format!(
+            "a suppressed cell{column} can be worked out from the table's totals: suppress more cells in the same row and column (secondary suppression), or leave the totals out"
+        ),
+        "k_anonymity" => "some combinations of the identifying columns (age band, sex, region, dates, ...) belong to fewer people than the threshold: coarsen them (wider bands, larger areas) or export an aggregate instead of rows".into(),
+        "linked_tables" => "these tables share label columns and could be joined into a finer table than either: check their cells together (a small count can appear in the join), or export one table with the combined breakdown, checked as a whole".into(),
         "differencing" => "this table differs from one already released by a few cells, and subtracting the two reveals small counts: use the same groups as the earlier release, or suppress the differing cells".into(),
         "already_released" => "this exact table was released before: there is no need to export it again".into(),
         "nhs_number" | "chi_number" | "ni_number" | "email" | "postcode" | "date_with_identifier" => "remove the column or the text that identifies people (or replace it with a pseudonymous id that never leaves the workspace): outputs carry aggregates, not identifiers".into(),

@@ -161,6 +161,15 @@ pub(super) struct TableScan {
     /// Kept for a revision's cell-level diff, with its size so far.
     pub(super) snapshot: Option<TableSnapshot>,
     snapshot_bytes: usize,
+    /// Suppressed cells a total gives back, when a gate checks totals.
+    totals: Option<super::totals::Totals>,
+    /// Per disclosure gate, its k-anonymity count when the table is record-level.
+    groups: Vec<Option<super::groups::Groups>>,
+    /// Per column: a number was seen in it (the label columns are the others).
+    numeric: Vec<bool>,
+    /// The table's label columns (lower case), for linking the tables of one request.
+    pub(super) labels: Option<Vec<String>>,
+    label_candidates: Vec<usize>,
 }
 
 impl TableScan {
@@ -205,6 +214,11 @@ impl TableScan {
                 ..Default::default()
             }),
             snapshot_bytes: 0,
+            totals: None,
+            groups: Vec::new(),
+            numeric: Vec::new(),
+            labels: None,
+            label_candidates: Vec::new(),
         }
     }
 
@@ -302,6 +316,7 @@ impl TableScan {
             self.read(&held);
         }
         self.read(&[]);
+        self.whole_table_rules();
         for ((gate, rule), n) in std::mem::take(&mut self.left_out) {
             self.findings.push(Finding {
                 gate,
@@ -391,7 +406,143 @@ impl TableScan {
             self.key_indices = keys;
             self.count_indices = counts;
         }
+        // Columns that are not counts whatever their cells hold.
+        let mut not_counts: Vec<usize> = self.dof.clone();
+        for m in &self.magnitudes {
+            not_counts.push(m.total);
+            not_counts.extend(&m.top);
+        }
+        not_counts.extend((0..lower.len()).filter(|&i| looks_numeric_header(&lower[i])));
+        if self.rules.iter().any(|(_, d)| d.check_totals) {
+            self.totals = Some(super::totals::Totals::new(&lower, &not_counts));
+        }
+        self.groups = self
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(g, (_, d))| {
+                // Record-level only: a table with counts is checked by its counts.
+                if d.k().is_none() || !self.columns[g].is_empty() {
+                    return None;
+                }
+                let columns = super::groups::quasi_identifier_columns(&lower, &d.quasi_identifiers);
+                (!columns.is_empty()).then(|| super::groups::Groups::new(columns, &cells))
+            })
+            .collect();
+        self.numeric = vec![false; lower.len()];
+        if self.rules.iter().any(|(_, d)| d.linked_tables) {
+            let counts: Vec<usize> = (0..lower.len())
+                .filter(|&i| {
+                    self.columns.iter().any(|c| c.contains(&i))
+                        || is_count_column(&lower[i], &Disclosure::default().count_columns)
+                        || super::totals::is_total_header(&lower[i])
+                })
+                .collect();
+            self.labels = Some(
+                (0..lower.len())
+                    .filter(|i| !counts.contains(i) && !not_counts.contains(i))
+                    .map(|i| lower[i].clone())
+                    .collect(),
+            );
+            self.label_candidates = (0..lower.len())
+                .filter(|i| !counts.contains(i) && !not_counts.contains(i))
+                .collect();
+        }
         self.header = Some(cells);
+    }
+
+    /// The rules that need the whole table (totals, small groups) and the table's labels,
+    /// once it has been read.
+    fn whole_table_rules(&mut self) {
+        if let Some(totals) = self.totals.take() {
+            let (found, too_large) = totals.finish();
+            let header = self.header.clone().unwrap_or_default();
+            for (gate, d) in self.rules.clone() {
+                if !d.check_totals {
+                    continue;
+                }
+                for (r, blank) in &found {
+                    if r.discloses(d.threshold, *blank) {
+                        let cell = super::Cell {
+                            row: r.row,
+                            column_index: r.column,
+                            column: header.get(r.column).cloned().unwrap_or_else(|| "?".into()),
+                        };
+                        self.push(
+                            &gate,
+                            "suppression_recoverable",
+                            r.message(d.threshold),
+                            Some(cell),
+                        );
+                    }
+                }
+                if too_large {
+                    self.push(
+                        &gate,
+                        UNCERTAIN,
+                        format!(
+                            "the table has suppressed cells and is too large (over {} cells) to check whether a total row gives them back",
+                            super::totals::MAX_KEPT_CELLS
+                        ),
+                        None,
+                    );
+                    if let Some(f) = self.findings.last_mut().filter(|f| f.rule == UNCERTAIN) {
+                        f.remediation = Some("split the table into smaller ones so that its totals can be checked, or remove the total row".into());
+                    }
+                }
+            }
+        }
+        let header = self.header.clone().unwrap_or_default();
+        for (g, groups) in std::mem::take(&mut self.groups).into_iter().enumerate() {
+            let Some(groups) = groups else { continue };
+            let (gate, d) = self.rules[g].clone();
+            let Some(k) = d.k() else { continue };
+            let column = groups.first_column();
+            match groups.finish(k) {
+                Ok(small) => {
+                    for group in small {
+                        let cell = super::Cell {
+                            row: group.first_row,
+                            column_index: column,
+                            column: header.get(column).cloned().unwrap_or_else(|| "?".into()),
+                        };
+                        self.push(
+                            &gate,
+                            "k_anonymity",
+                            format!(
+                                "{} row(s) share {}: fewer than {k}",
+                                group.size,
+                                group.values.join(", ")
+                            ),
+                            Some(cell),
+                        );
+                    }
+                }
+                Err(why) => {
+                    self.push(&gate, UNCERTAIN, why, None);
+                    if let Some(f) = self.findings.last_mut().filter(|f| f.rule == UNCERTAIN) {
+                        f.remediation = Some("export an aggregate (counts by the identifying columns) rather than record-level rows".into());
+                    }
+                }
+            }
+        }
+        // Label columns are those whose cells are not numbers (or are years, ages, codes).
+        if let Some(labels) = &mut self.labels {
+            let kept: Vec<String> = self
+                .label_candidates
+                .iter()
+                .zip(labels.iter())
+                .filter(|(i, name)| {
+                    !self.numeric.get(**i).copied().unwrap_or(false)
+                        || super::totals::is_label_header(name)
+                })
+                .map(|(_, name)| name.clone())
+                .collect();
+            *labels = kept;
+            if labels.is_empty() || self.data_rows == 0 {
+                self.labels = None;
+            }
+        }
     }
 
     fn end_line(&mut self) {
@@ -438,6 +589,22 @@ impl TableScan {
             return;
         };
         self.data_rows += 1;
+        if let Some(totals) = &mut self.totals {
+            totals.row(self.rows, &cells);
+        }
+        for groups in self.groups.iter_mut().flatten() {
+            groups.row(self.rows, &cells);
+        }
+        if self.labels.is_some() {
+            for (i, c) in cells.iter().enumerate() {
+                if let Some(seen) = self.numeric.get_mut(i)
+                    && !*seen
+                    && parse_number(c).is_some()
+                {
+                    *seen = true;
+                }
+            }
+        }
         let header = header.clone();
         let at = |column: usize, rows: u64| {
             Some(super::Cell {
@@ -651,7 +818,7 @@ fn is_count_column(header: &str, names: &[String]) -> bool {
 }
 
 /// A cell as a non-negative whole number (`12`, `"12"`, ` 12 `); anything else is not a count.
-fn parse_count(cell: &str) -> Option<u64> {
+pub(crate) fn parse_count(cell: &str) -> Option<u64> {
     let c = cell.trim().trim_matches('"').trim();
     if c.is_empty() || !c.bytes().all(|b| b.is_ascii_digit()) {
         return None;

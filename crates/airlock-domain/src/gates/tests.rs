@@ -577,3 +577,183 @@ fn the_seal_keeps_a_small_tables_cells_for_the_next_revisions_diff() {
     runner.feed(b"g,n\na,20\n");
     assert!(runner.finish().snapshot.is_none());
 }
+
+/// Suppression that subtracts back: a suppressed cell that a total column or a total row
+/// gives back exactly, or several narrowed below the threshold together; and tables whose
+/// totals do not reveal anything (two unknowns wide enough, a "total" that is not the sum,
+/// a blank that is just an empty zero, no total at all).
+#[test]
+fn suppressed_cells_that_totals_give_back() {
+    let g = gates(serde_json::json!([{"name": "sdc", "kind": "disclosure"}]));
+    type Case<'a> = (&'a str, &'a [u8], Vec<(&'a str, Option<&'a str>)>);
+    let at = |r: &'static str| Some(r);
+    let cases: Vec<Case> = vec![
+        (
+            "one suppressed cell beside a row total",
+            b"region,male,female,total\nNorth,12,*,30\nSouth,20,15,35\n",
+            vec![("suppression_recoverable", at("row 2, column \"female\""))],
+        ),
+        (
+            "a suppressed total is the sum of its row",
+            b"region,male,female,total\nNorth,12,18,<10\nSouth,20,15,35\n",
+            vec![("suppression_recoverable", at("row 2, column \"total\""))],
+        ),
+        (
+            "a column against its total row",
+            b"region,cases\nNorth,[REDACTED]\nSouth,40\nEast,35\nTotal,80\n",
+            vec![("suppression_recoverable", at("row 2, column \"cases\""))],
+        ),
+        (
+            "two suppressed cells narrowed below the threshold together",
+            b"region,a,b,c,total\nNorth,*,*,40,47\nSouth,20,15,30,65\n",
+            vec![("suppression_recoverable", at("row 2, column \"a\""))],
+        ),
+        (
+            "two suppressed cells that together hold enough",
+            b"region,a,b,c,total\nNorth,*,*,40,60\nSouth,20,15,30,65\n",
+            vec![],
+        ),
+        (
+            "a total that the table shows is not the sum",
+            b"region,a,b,total\nNorth,12,*,30\nSouth,20,15,99\n",
+            vec![],
+        ),
+        (
+            "a blank that recomputes to 0 is an empty zero",
+            b"region,a,b,total\nNorth,30,,30\nSouth,20,15,35\n",
+            vec![],
+        ),
+        (
+            "a blank that recomputes to a count is suppression",
+            b"region,a,b,total\nNorth,30,,33\nSouth,20,15,35\n",
+            vec![("suppression_recoverable", at("row 2, column \"b\""))],
+        ),
+        (
+            "no total, nothing to subtract from",
+            b"region,a,b\nNorth,30,*\nSouth,20,15\n",
+            vec![],
+        ),
+        (
+            "a label column with a marker-like value is not a count",
+            b"grade,n,total\nx,40,40\nA,50,50\n",
+            vec![],
+        ),
+        (
+            "subtotals: several total rows are not judged by column",
+            b"region,cases\nNorth,*\nSouth,40\nTotal,80\nAll,80\n",
+            vec![],
+        ),
+    ];
+    for (label, data, expected) in cases {
+        for chunk in [3, 4096] {
+            let got = run(&g, "t.csv", data, chunk);
+            let got: Vec<_> = rules(&got)
+                .into_iter()
+                .filter(|(r, _)| *r != "small_count")
+                .collect();
+            assert_eq!(got, expected, "{label} in chunks of {chunk}");
+        }
+    }
+    // The finding says what the cell is, and how it was found.
+    let got = run(
+        &g,
+        "t.csv",
+        b"region,male,female,total\nNorth,12,*,30\nSouth,20,15,35\n",
+        64,
+    );
+    let f = got
+        .iter()
+        .find(|f| f.rule == "suppression_recoverable")
+        .unwrap();
+    assert!(f.message.contains("it is 18"), "{}", f.message);
+    assert!(f.remediation.as_deref().unwrap().contains("total"), "{f:?}");
+    // Off when the gate says so.
+    let off =
+        gates(serde_json::json!([{"name": "sdc", "kind": "disclosure", "checkTotals": false}]));
+    assert!(
+        run(&off, "t.csv", b"region,a,b,total\nNorth,30,*,40\n", 64)
+            .iter()
+            .all(|f| f.rule != "suppression_recoverable")
+    );
+    // A table too large to keep, with suppressed cells, is uncertain; without, it is not.
+    let mut big = String::from("region,a,b,total\n");
+    for i in 0..(super::totals::MAX_KEPT_CELLS / 4 + 10) {
+        big.push_str(&format!("r{i},20,20,40\n"));
+    }
+    assert!(run(&g, "t.csv", big.as_bytes(), 1 << 16).is_empty());
+    big.push_str("last,*,20,40\nTotal,*,*,*\n");
+    let got = run(&g, "t.csv", big.as_bytes(), 1 << 16);
+    let got = rules(&got);
+    assert!(
+        got.contains(&("suppression_recoverable", Some("row 50012, column \"a\""))),
+        "{got:?}"
+    );
+    assert!(got.contains(&("uncertain", None)), "{got:?}");
+}
+
+/// k-anonymity on record-level tables: each combination of the quasi-identifiers must be
+/// shared by k rows; tables with counts, with fewer than two detected quasi-identifiers, or
+/// whose small groups are large enough say nothing.
+#[test]
+fn small_groups_on_quasi_identifiers() {
+    let g = gates(serde_json::json!([{"name": "sdc", "kind": "disclosure", "threshold": 3}]));
+    let mut records = String::from("person,age_band,sex,region,score\n");
+    for i in 0..6 {
+        records.push_str(&format!("p{i},30-39,F,North,{i}\n"));
+    }
+    records.push_str("p9,80+,M,Orkney,7\n");
+    let got = run(&g, "r.csv", records.as_bytes(), 5);
+    assert_eq!(
+        rules(&got),
+        vec![("k_anonymity", Some("row 8, column \"age_band\""))]
+    );
+    assert!(
+        got[0]
+            .message
+            .contains("1 row(s) share age_band=80+, sex=M, region=Orkney"),
+        "{}",
+        got[0].message
+    );
+    // Enough in every group.
+    let fine = records.replace("p9,80+,M,Orkney,7\n", "");
+    assert!(run(&g, "r.csv", fine.as_bytes(), 5).is_empty());
+    // An aggregate (a count column) is judged by its counts, not its rows.
+    let aggregate = "age_band,sex,n\n30-39,F,40\n80+,M,12\n";
+    assert!(run(&g, "a.csv", aggregate.as_bytes(), 5).is_empty());
+    // One detected quasi-identifier is not enough (a results table by region).
+    let by_region = "region,estimate\nNorth,0.3\nSouth,0.4\n";
+    assert!(run(&g, "e.csv", by_region.as_bytes(), 5).is_empty());
+    // ... unless the gate declares it.
+    let declared = gates(
+        serde_json::json!([{"name": "sdc", "kind": "disclosure", "threshold": 3, "quasiIdentifiers": ["Region"]}]),
+    );
+    assert_eq!(
+        rules(&run(&declared, "e.csv", by_region.as_bytes(), 5)),
+        vec![
+            ("k_anonymity", Some("row 2, column \"region\"")),
+            ("k_anonymity", Some("row 3, column \"region\""))
+        ]
+    );
+    // k of 0 turns it off; a larger k than the threshold is honoured.
+    let off = gates(serde_json::json!([{"name": "sdc", "kind": "disclosure", "kAnonymity": 0}]));
+    assert!(run(&off, "r.csv", records.as_bytes(), 5).is_empty());
+    let strict = gates(
+        serde_json::json!([{"name": "sdc", "kind": "disclosure", "threshold": 3, "kAnonymity": 7}]),
+    );
+    assert_eq!(
+        rules(&run(&strict, "r.csv", records.as_bytes(), 5)).len(),
+        2
+    );
+    // Words inside other words are not quasi-identifiers.
+    assert!(super::groups::is_quasi_identifier("age_band"));
+    assert!(super::groups::is_quasi_identifier("admission_date"));
+    assert!(!super::groups::is_quasi_identifier("average"));
+    assert!(!super::groups::is_quasi_identifier("usage"));
+    // Too many combinations to count: uncertain, never a pass.
+    let mut varied = String::from("dob,postcode,x\n");
+    for i in 0..(super::groups::MAX_GROUPS + 1) {
+        varied.push_str(&format!("d{i},p{i},1\n"));
+    }
+    let got = run(&g, "v.csv", varied.as_bytes(), 1 << 16);
+    assert_eq!(rules(&got), vec![("uncertain", None)]);
+}

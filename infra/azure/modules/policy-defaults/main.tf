@@ -51,6 +51,15 @@ variable "policy_defaults" {
       dominanceKPercent    = optional(number)
       pPercent             = optional(number)
       dofThreshold         = optional(number)
+      # disclosure: suppressed cells a total gives back, small groups of records on their
+      # quasi-identifiers (k; 0 is off), and tables of one request that can be joined.
+      checkTotals      = optional(bool)
+      kAnonymity       = optional(number)
+      quasiIdentifiers = optional(list(string))
+      linkedTables     = optional(bool)
+      # What a finding that a rule could not run does: "block" or "warn" (the gate's mode
+      # when not set; never off).
+      uncertain = optional(string)
       # external: minutes to answer, and the service identities (object ids) that may.
       deadlineMinutes = optional(number)
       answeredBy      = optional(list(string))
@@ -73,9 +82,9 @@ variable "policy_defaults" {
   }
   validation {
     condition = alltrue([for g in coalesce(try(var.policy_defaults.gates, null), []) :
-      contains(["filePolicy", "disclosure", "releaseLedger", "external", "acro", "identifiers", "secrets"], g.kind) && contains(["block", "warn", "off"], coalesce(g.mode, "block"))
+      contains(["filePolicy", "disclosure", "releaseLedger", "external", "acro", "identifiers", "secrets"], g.kind) && contains(["block", "warn", "off"], coalesce(g.mode, "block")) && contains(["block", "warn"], coalesce(g.uncertain, "block"))
     ])
-    error_message = "Each gate's kind is \"filePolicy\", \"disclosure\", \"releaseLedger\", \"external\", \"acro\", \"identifiers\" or \"secrets\", and its mode \"block\" (the default), \"warn\" or \"off\"."
+    error_message = "Each gate's kind is \"filePolicy\", \"disclosure\", \"releaseLedger\", \"external\", \"acro\", \"identifiers\" or \"secrets\", its mode \"block\" (the default), \"warn\" or \"off\", and its uncertain (when set) \"block\" or \"warn\"."
   }
 }
 
