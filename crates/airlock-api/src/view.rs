@@ -188,9 +188,11 @@ pub const INTERNAL_REQUEST_FIELDS: [&str; 7] = [
 ];
 
 /// Stored file fields the API never shows.
-pub const INTERNAL_FILE_FIELDS: [&str; 4] = [
+pub const INTERNAL_FILE_FIELDS: [&str; 5] = [
     // which gates read the sealed copy, under which policy version: in the gate report
     "gatesRead",
+    // a table's label columns, for the linked-tables check: shown as that check's findings
+    "tableLabels",
     // the draft version submitted (the seal copies it; `etag` is the sealed one)
     "submittedEtag",
     // what the seal read from a file of an ACRO record; shown as `acro` on the output's files

@@ -317,6 +317,61 @@ pub struct Finding {
     pub needs_justification: bool,
 }
 
+/// The rule of a finding that two tables of a request can be joined.
+pub const LINKED_TABLES: &str = "linked_tables";
+
+/// The disclosure gate that links tables: the first one that is on with `linkedTables`.
+pub fn linking_gate(gates: &[Gate]) -> Option<(Gate, Disclosure)> {
+    gates.iter().find_map(|g| match &g.kind {
+        GateKind::Disclosure(d) if g.mode != GateMode::Off && d.linked_tables => {
+            Some((g.clone(), d.clone()))
+        }
+        _ => None,
+    })
+}
+
+/// Tables (name, label columns) that can be joined into a finer table than either: they
+/// share at least one label column and each has one the other lacks (`age_band, sex` and
+/// `age_band, region` give `age_band, sex, region` bounds). One `warn` finding per table and
+/// partner, whatever the gate's mode: whether the join discloses is for a person to judge.
+pub fn linked_tables(tables: &[(&str, &[String])], gate: &Gate) -> Vec<(String, Finding)> {
+    let mut out = Vec::new();
+    for (i, (a, la)) in tables.iter().enumerate() {
+        for (j, (b, lb)) in tables.iter().enumerate() {
+            if i == j {
+                continue;
+            }
+            let shared: Vec<&String> = la.iter().filter(|c| lb.contains(c)).collect();
+            let only_a = la.iter().any(|c| !lb.contains(c));
+            let only_b = lb.iter().any(|c| !la.contains(c));
+            if shared.is_empty() || !only_a || !only_b {
+                continue;
+            }
+            let mut union: Vec<&String> = la.iter().collect();
+            union.extend(lb.iter().filter(|c| !la.contains(c)));
+            union.sort();
+            let names = |v: &[&String]| v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+            let mut finding = Finding {
+                gate: gate.name.clone(),
+                mode: GateMode::Warn,
+                rule: LINKED_TABLES.into(),
+                message: format!(
+                    "joins with {b} on {}: together they break counts down by {}",
+                    names(&shared),
+                    names(&union)
+                ),
+                location: Some(format!("with {b}")),
+                cell: None,
+                remediation: None,
+                needs_justification: false,
+            };
+            finding.remediation = remediation(&finding, Some(gate));
+            out.push((a.to_string(), finding));
+        }
+    }
+    out
+}
+
 /// What a researcher can do about a finding, from its rule and its gate's parameters.
 pub fn remediation(finding: &Finding, gate: Option<&Gate>) -> Option<String> {
     let column = finding

@@ -168,6 +168,10 @@ pub struct FileRecord {
     /// Which gates read the sealed copy, under which version of the workspace's policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gates_read: Option<GatesRead>,
+    /// The label columns of a table (lower case), read at the seal: tables of one request
+    /// that share some are shown to the reviewer as linked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_labels: Option<Vec<String>>,
     /// What the file says as part of an ACRO record (read at the seal).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence: Option<super::gates::Evidence>,

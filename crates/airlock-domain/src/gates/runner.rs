@@ -34,6 +34,8 @@ pub struct Checked {
     /// The gates that read this file (a disclosure gate reads tables only): what the gate
     /// report may call checked.
     pub read_by: Vec<String>,
+    /// A table's label columns (lower case), when a disclosure gate links tables.
+    pub labels: Option<Vec<String>>,
 }
 
 impl GateRunner {
@@ -268,6 +270,7 @@ impl GateRunner {
             .collect();
         Checked {
             read_by,
+            labels: table.as_mut().and_then(|t| t.labels.take()),
             findings,
             cells: table.and_then(|t| t.cells),
             evidence: self.acro.and_then(acro::Capture::finish),

@@ -757,3 +757,73 @@ fn small_groups_on_quasi_identifiers() {
     let got = run(&g, "v.csv", varied.as_bytes(), 1 << 16);
     assert_eq!(rules(&got), vec![("uncertain", None)]);
 }
+
+/// Linked tables: the seal reads each table's label columns (not its counts, measures or
+/// totals); two tables of a request that share some and each add one can be joined into a
+/// finer table, and both are flagged for the reviewer (warn, whatever the gate's mode).
+#[test]
+fn tables_that_join_into_a_finer_table_are_linked() {
+    let g = gates(serde_json::json!([{"name": "sdc", "kind": "disclosure"}]));
+    let labels = |data: &[u8]| {
+        let mut runner = GateRunner::new(&g, "t.csv").unwrap();
+        runner.feed(data);
+        runner.finish().labels
+    };
+    let by_sex = labels(b"age_band,sex,n,mean_bmi,total\n30-39,F,40,25.1,40\n").unwrap();
+    assert_eq!(by_sex, ["age_band", "sex"]);
+    let by_region = labels(b"Age_Band,Region,count\n30-39,North,40\n").unwrap();
+    assert_eq!(by_region, ["age_band", "region"]);
+    // A year is a label though it is a number; a column of numbers is not.
+    assert_eq!(
+        labels(b"year,sex,score\n2020,F,0.5\n").unwrap(),
+        ["year", "sex"]
+    );
+    assert_eq!(labels(b"n\n40\n"), None, "no label column");
+    let again = by_sex.clone();
+    let only_age = vec!["age_band".to_string()];
+    let other = vec!["site".to_string()];
+    let gate = &g[0];
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a [String])>, Vec<&'a str>);
+    let cases: Vec<Case> = vec![
+        (
+            "two breakdowns sharing a column",
+            vec![("a.csv", &by_sex), ("b.csv", &by_region)],
+            vec!["a.csv", "b.csv"],
+        ),
+        (
+            "the same breakdown twice is not finer",
+            vec![("a.csv", &by_sex), ("c.csv", &again)],
+            vec![],
+        ),
+        (
+            "a coarser table inside a finer one is not finer",
+            vec![("a.csv", &by_sex), ("d.csv", &only_age)],
+            vec![],
+        ),
+        (
+            "nothing shared, nothing to join on",
+            vec![("a.csv", &by_sex), ("e.csv", &other)],
+            vec![],
+        ),
+    ];
+    for (label, tables, expected) in cases {
+        let found = linked_tables(&tables, gate);
+        let names: Vec<&str> = found.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, expected, "{label}");
+        for (_, f) in &found {
+            assert_eq!((f.rule.as_str(), f.mode), (LINKED_TABLES, GateMode::Warn));
+            assert!(
+                f.message.contains("by age_band, region, sex"),
+                "{}",
+                f.message
+            );
+            assert!(f.remediation.is_some());
+        }
+    }
+    let off =
+        gates(serde_json::json!([{"name": "sdc", "kind": "disclosure", "linkedTables": false}]));
+    assert!(linking_gate(&off).is_none());
+    let mut runner = GateRunner::new(&off, "t.csv").unwrap();
+    runner.feed(b"age_band,sex,n\n30-39,F,40\n");
+    assert_eq!(runner.finish().labels, None);
+}

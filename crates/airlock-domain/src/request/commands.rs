@@ -56,6 +56,7 @@ impl AirlockRequest {
                 disclosure_controls: None,
                 supporting: false,
                 gates_read: None,
+                table_labels: None,
                 evidence: None,
                 acro: None,
                 decision: None,

@@ -36,6 +36,7 @@ impl AirlockRequest {
             findings,
             evidence,
             read_by,
+            labels,
             ..
         } = checked;
         if self.status != Status::Submitted {
@@ -85,6 +86,7 @@ impl AirlockRequest {
             .collect();
         file.findings = findings;
         file.evidence = evidence;
+        file.table_labels = labels;
         file.gates_read = Some(GatesRead {
             policy_version: ctx.workspace.policy.version(),
             gates: read_by,
@@ -131,6 +133,7 @@ impl AirlockRequest {
         }
         if self.files.iter().all(|f| f.sha256.is_some()) {
             self.assess_acro_record(ctx);
+            self.assess_linked_tables(ctx);
         }
         self.advance_after_sealing(ctx)?;
         Ok(Applied::Changed)
@@ -187,6 +190,41 @@ impl AirlockRequest {
             details.push_str(&format!("; {}", described.join("; ")));
         }
         self.log(ctx, &User::system(), "gates", None, None, Some(details));
+    }
+
+    /// Once every file is sealed: tables of the request that can be joined into a finer
+    /// table than either (ACRO's linked tables) get a `linked_tables` warning each, naming
+    /// the other table and the shared columns, for a person to judge.
+    fn assess_linked_tables(&mut self, ctx: &Ctx) {
+        let Some((gate, _)) = crate::gates::linking_gate(&ctx.workspace.policy.gates) else {
+            return;
+        };
+        let tables: Vec<(&str, &[String])> = self
+            .files
+            .iter()
+            .filter(|f| !f.supporting)
+            .filter_map(|f| f.table_labels.as_deref().map(|l| (f.name.as_str(), l)))
+            .collect();
+        let links = crate::gates::linked_tables(&tables, &gate);
+        let mut described = Vec::new();
+        for file in &mut self.files {
+            file.findings
+                .retain(|f| !(f.gate == gate.name && f.rule == crate::gates::LINKED_TABLES));
+            for finding in links.iter().filter(|(n, _)| *n == file.name) {
+                described.push(format!("{}: {}", file.name, finding.1.message));
+                file.findings.push(finding.1.clone());
+            }
+        }
+        if !described.is_empty() {
+            self.log(
+                ctx,
+                &User::system(),
+                "gates",
+                None,
+                None,
+                Some(format!("linked tables: {}", described.join("; "))),
+            );
+        }
     }
 
     /// The researcher's justification of the gate warnings on `name`, while in review. Only

@@ -85,6 +85,7 @@ async fn fixture_request(s: &Stack) {
             disclosure_controls: None,
             supporting: false,
             gates_read: None,
+            table_labels: None,
             evidence: None,
             acro: None,
             decision: None,

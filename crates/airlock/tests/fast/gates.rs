@@ -621,3 +621,104 @@ async fn identifiers_go_to_review_and_a_credential_blocks() {
         .collect();
     assert_eq!(kinds, ["malwareScan", "identifiers", "secrets"]);
 }
+
+/// Issue 25's table rules on the whole airlock: in a blocking disclosure gate, a suppressed
+/// cell that the row total gives back blocks the request naming the cell; two tables of
+/// one request that join into a finer table go to review as linked (a warning whatever the
+/// gate's mode: a person judges it), each naming the other; an unreadable file under an
+/// `identifiers` gate is uncertain, and the gate report does not call it checked.
+#[tokio::test]
+async fn totals_that_give_back_a_cell_block_and_linked_tables_go_to_review() {
+    let s = Stack::start(disclosure("block")).await;
+    let r = submit(
+        &s,
+        "by_sex.csv",
+        b"region,male,female,total\nNorth,120,*,250\nSouth,200,150,350\n",
+    )
+    .await;
+    assert_eq!(r["status"], "blocked_by_scan", "{r}");
+    assert!(
+        r["statusMessage"]
+            .as_str()
+            .unwrap()
+            .contains("it is 130 (sdc, row 2, column \"female\")"),
+        "{r}"
+    );
+
+    let alice = s.token("alice", &[RESEARCHER], WS1);
+    let id = s.create(WS1, &alice, "export").await;
+    let link = s.link(WS1, &id, &alice).await;
+    link.upload(
+        "by_sex.csv",
+        b"age_band,sex,n\n30-39,F,40\n30-39,M,50\n".to_vec(),
+    )
+    .unwrap();
+    link.upload(
+        "by_region.csv",
+        b"age_band,region,n\n30-39,North,45\n30-39,South,45\n".to_vec(),
+    )
+    .unwrap();
+    s.action(WS1, &id, "submit", &alice, None).await;
+    let r = s.get(WS1, &id, &alice).await;
+    assert_eq!(r["status"], "in_review", "{r}");
+    for (file, other) in [
+        ("by_region.csv", "by_sex.csv"),
+        ("by_sex.csv", "by_region.csv"),
+    ] {
+        let f = r["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == file)
+            .unwrap();
+        let linked = &f["findings"][0];
+        assert_eq!(
+            (linked["rule"].as_str(), linked["mode"].as_str()),
+            (Some("linked_tables"), Some("warn")),
+            "{f}"
+        );
+        assert!(
+            linked["message"].as_str().unwrap().contains(other),
+            "{linked}"
+        );
+        assert!(f.get("tableLabels").is_none(), "internal: {f}");
+    }
+    assert!(s.history(&id).await.iter().any(|e| {
+        e.action == "gates"
+            && e.message
+                .as_deref()
+                .is_some_and(|m| m.contains("linked tables"))
+    }));
+
+    let s = Stack::start(json!({"gates": [
+        {"name": "identifiers", "kind": "identifiers", "mode": "warn"}
+    ]}))
+    .await;
+    let r = submit(
+        &s,
+        "export.xlsx",
+        b"PK\x03\x04\x14\0\0\0\x08\0 compressed \0\0",
+    )
+    .await;
+    assert_eq!(r["status"], "in_review", "{r}");
+    assert_eq!(r["files"][0]["findings"][0]["rule"], "uncertain", "{r}");
+    let report = s
+        .ok(
+            "GET",
+            &format!(
+                "/api/workspaces/{WS1}/requests/{}/gates",
+                r["id"].as_str().unwrap()
+            ),
+            &s.token("mike", &[MANAGER], WS1),
+            None,
+            200,
+        )
+        .await;
+    let identifiers = report["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["kind"] == "identifiers")
+        .unwrap();
+    assert_eq!(identifiers["files"][0]["checked"], false, "{report}");
+}
