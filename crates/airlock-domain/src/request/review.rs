@@ -732,7 +732,8 @@ impl AirlockRequest {
 
     /// A file approved over its gates' warnings carries a reason for each kind of warning (and
     /// only for kinds the file has): an override is a decision of its own, not a side effect of
-    /// approving. Overrides on a file not approved mean nothing and are dropped.
+    /// approving. Overrides on a file not approved mean nothing and are dropped; a supporting
+    /// file, never released, needs none.
     fn check_overrides(
         &self,
         decided: &mut BTreeMap<String, FileDecision>,
@@ -772,9 +773,12 @@ impl AirlockRequest {
                     )));
                 }
             }
+            // A supporting file is never released (ACRO's session summary, code, logs):
+            // approving it releases nothing, so its warnings need no reason (one given is
+            // still checked and recorded).
             let missing: Vec<&str> = warned
                 .iter()
-                .filter(|r| !seen.contains(*r))
+                .filter(|r| !seen.contains(*r) && !file.supporting)
                 .copied()
                 .collect();
             if !missing.is_empty() {
