@@ -21,6 +21,18 @@ async fn submit(s: &Stack, name: &str, data: &[u8]) -> Value {
     s.get(WS1, &id, &alice).await
 }
 
+/// The request's gate report as an airlock manager reads it.
+async fn gate_report(s: &Stack, id: &str) -> Value {
+    s.ok(
+        "GET",
+        &format!("/api/workspaces/{WS1}/requests/{id}/gates"),
+        &s.token("mike", &[MANAGER], WS1),
+        None,
+        200,
+    )
+    .await
+}
+
 fn disclosure(mode: &str) -> Value {
     json!({"gates": [{"name": "sdc", "kind": "disclosure", "mode": mode}]})
 }
@@ -355,15 +367,7 @@ async fn an_external_gate_is_asked_with_read_links_and_its_answer_decides() {
 
     // Reviewers see the gate waiting.
     let mike = s.token("mike", &[MANAGER], WS1);
-    let report = s
-        .ok(
-            "GET",
-            &format!("/api/workspaces/{WS1}/requests/{id}/gates"),
-            &mike,
-            None,
-            200,
-        )
-        .await;
+    let report = gate_report(&s, &id).await;
     assert_eq!(report["gates"][1]["state"], "waiting", "{report}");
     assert_eq!(report["gates"][0]["name"], "malware scan");
 
@@ -465,15 +469,7 @@ async fn a_warning_external_gate_passes_the_request_to_review_with_its_finding()
     let r = s.get(WS1, &id, &mike).await;
     assert_eq!(r["status"], "in_review", "{r}");
     assert_eq!(r["files"][0]["findings"][0]["rule"], "external");
-    let report = s
-        .ok(
-            "GET",
-            &format!("/api/workspaces/{WS1}/requests/{id}/gates"),
-            &mike,
-            None,
-            200,
-        )
-        .await;
+    let report = gate_report(&s, &id).await;
     assert_eq!(report["gates"][1]["state"], "warned");
     assert_eq!(report["gates"][1]["answeredBy"], "svc-gate");
 }
@@ -515,16 +511,7 @@ async fn a_gate_that_answers_late_or_never_fails_the_request() {
         "{:?}",
         r.status_message
     );
-    let mike = s.token("mike", &[MANAGER], WS1);
-    let report = s
-        .ok(
-            "GET",
-            &format!("/api/workspaces/{WS1}/requests/{id}/gates"),
-            &mike,
-            None,
-            200,
-        )
-        .await;
+    let report = gate_report(&s, &id).await;
     assert_eq!(report["gates"][1]["state"], "no_answer");
 }
 
@@ -601,18 +588,7 @@ async fn identifiers_go_to_review_and_a_credential_blocks() {
         r["statusMessage"],
         "blocked by policy: load.py: an AWS access key id (secrets, line 2)"
     );
-    let report = s
-        .ok(
-            "GET",
-            &format!(
-                "/api/workspaces/{WS1}/requests/{}/gates",
-                r["id"].as_str().unwrap()
-            ),
-            &s.token("mike", &[MANAGER], WS1),
-            None,
-            200,
-        )
-        .await;
+    let report = gate_report(&s, r["id"].as_str().unwrap()).await;
     let kinds: Vec<&str> = report["gates"]
         .as_array()
         .unwrap()
@@ -702,18 +678,7 @@ async fn totals_that_give_back_a_cell_block_and_linked_tables_go_to_review() {
     .await;
     assert_eq!(r["status"], "in_review", "{r}");
     assert_eq!(r["files"][0]["findings"][0]["rule"], "uncertain", "{r}");
-    let report = s
-        .ok(
-            "GET",
-            &format!(
-                "/api/workspaces/{WS1}/requests/{}/gates",
-                r["id"].as_str().unwrap()
-            ),
-            &s.token("mike", &[MANAGER], WS1),
-            None,
-            200,
-        )
-        .await;
+    let report = gate_report(&s, r["id"].as_str().unwrap()).await;
     let identifiers = report["gates"]
         .as_array()
         .unwrap()
