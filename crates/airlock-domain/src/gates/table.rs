@@ -167,9 +167,11 @@ pub(super) struct TableScan {
     groups: Vec<Option<super::groups::Groups>>,
     /// Per column: a number was seen in it (the label columns are the others).
     numeric: Vec<bool>,
+    /// The columns that may be labels (by their headers) when a gate links tables; those
+    /// whose cells turn out to be numbers are not.
+    label_candidates: Option<Vec<usize>>,
     /// The table's label columns (lower case), for linking the tables of one request.
     pub(super) labels: Option<Vec<String>>,
-    label_candidates: Vec<usize>,
 }
 
 impl TableScan {
@@ -217,8 +219,8 @@ impl TableScan {
             totals: None,
             groups: Vec::new(),
             numeric: Vec::new(),
+            label_candidates: None,
             labels: None,
-            label_candidates: Vec::new(),
         }
     }
 
@@ -438,15 +440,11 @@ impl TableScan {
                         || super::totals::is_total_header(&lower[i])
                 })
                 .collect();
-            self.labels = Some(
+            self.label_candidates = Some(
                 (0..lower.len())
                     .filter(|i| !counts.contains(i) && !not_counts.contains(i))
-                    .map(|i| lower[i].clone())
                     .collect(),
             );
-            self.label_candidates = (0..lower.len())
-                .filter(|i| !counts.contains(i) && !not_counts.contains(i))
-                .collect();
         }
         self.header = Some(cells);
     }
@@ -454,20 +452,16 @@ impl TableScan {
     /// The rules that need the whole table (totals, small groups) and the table's labels,
     /// once it has been read.
     fn whole_table_rules(&mut self) {
+        let header = self.header.clone().unwrap_or_default();
         if let Some(totals) = self.totals.take() {
             let (found, too_large) = totals.finish();
-            let header = self.header.clone().unwrap_or_default();
             for (gate, d) in self.rules.clone() {
                 if !d.check_totals {
                     continue;
                 }
                 for (r, blank) in &found {
                     if r.discloses(d.threshold, *blank) {
-                        let cell = super::Cell {
-                            row: r.row,
-                            column_index: r.column,
-                            column: header.get(r.column).cloned().unwrap_or_else(|| "?".into()),
-                        };
+                        let cell = cell_at(&header, r.row, r.column);
                         self.push(
                             &gate,
                             "suppression_recoverable",
@@ -477,22 +471,17 @@ impl TableScan {
                     }
                 }
                 if too_large {
-                    self.push(
+                    self.push_uncertain(
                         &gate,
-                        UNCERTAIN,
                         format!(
                             "the table has suppressed cells and is too large (over {} cells) to check whether a total row gives them back",
                             super::totals::MAX_KEPT_CELLS
                         ),
-                        None,
+                        "split the table into smaller ones so that its totals can be checked, or remove the total row",
                     );
-                    if let Some(f) = self.findings.last_mut().filter(|f| f.rule == UNCERTAIN) {
-                        f.remediation = Some("split the table into smaller ones so that its totals can be checked, or remove the total row".into());
-                    }
                 }
             }
         }
-        let header = self.header.clone().unwrap_or_default();
         for (g, groups) in std::mem::take(&mut self.groups).into_iter().enumerate() {
             let Some(groups) = groups else { continue };
             let (gate, d) = self.rules[g].clone();
@@ -501,11 +490,7 @@ impl TableScan {
             match groups.finish(k) {
                 Ok(small) => {
                     for group in small {
-                        let cell = super::Cell {
-                            row: group.first_row,
-                            column_index: column,
-                            column: header.get(column).cloned().unwrap_or_else(|| "?".into()),
-                        };
+                        let cell = cell_at(&header, group.first_row, column);
                         self.push(
                             &gate,
                             "k_anonymity",
@@ -518,30 +503,24 @@ impl TableScan {
                         );
                     }
                 }
-                Err(why) => {
-                    self.push(&gate, UNCERTAIN, why, None);
-                    if let Some(f) = self.findings.last_mut().filter(|f| f.rule == UNCERTAIN) {
-                        f.remediation = Some("export an aggregate (counts by the identifying columns) rather than record-level rows".into());
-                    }
-                }
+                Err(why) => self.push_uncertain(
+                    &gate,
+                    why,
+                    "export an aggregate (counts by the identifying columns) rather than record-level rows",
+                ),
             }
         }
         // Label columns are those whose cells are not numbers (or are years, ages, codes).
-        if let Some(labels) = &mut self.labels {
-            let kept: Vec<String> = self
-                .label_candidates
-                .iter()
-                .zip(labels.iter())
-                .filter(|(i, name)| {
-                    !self.numeric.get(**i).copied().unwrap_or(false)
-                        || super::totals::is_label_header(name)
+        if let Some(candidates) = self.label_candidates.take() {
+            let labels: Vec<String> = candidates
+                .into_iter()
+                .filter_map(|i| {
+                    let name = header.get(i)?.trim().to_ascii_lowercase();
+                    let numeric = self.numeric.get(i).copied().unwrap_or(false);
+                    (!numeric || super::totals::is_label_header(&name)).then_some(name)
                 })
-                .map(|(_, name)| name.clone())
                 .collect();
-            *labels = kept;
-            if labels.is_empty() || self.data_rows == 0 {
-                self.labels = None;
-            }
+            self.labels = (!labels.is_empty() && self.data_rows > 0).then_some(labels);
         }
     }
 
@@ -595,7 +574,7 @@ impl TableScan {
         for groups in self.groups.iter_mut().flatten() {
             groups.row(self.rows, &cells);
         }
-        if self.labels.is_some() {
+        if self.label_candidates.is_some() {
             for (i, c) in cells.iter().enumerate() {
                 if let Some(seen) = self.numeric.get_mut(i)
                     && !*seen
@@ -606,13 +585,7 @@ impl TableScan {
             }
         }
         let header = header.clone();
-        let at = |column: usize, rows: u64| {
-            Some(super::Cell {
-                row: rows,
-                column_index: column,
-                column: header.get(column).cloned().unwrap_or_else(|| "?".into()),
-            })
-        };
+        let at = |column: usize, row: u64| Some(cell_at(&header, row, column));
         for (g, (gate, d)) in self.rules.clone().iter().enumerate() {
             for column in self.columns[g].clone() {
                 let Some(value) = cells.get(column).and_then(|c| parse_count(c)) else {
@@ -770,10 +743,15 @@ impl TableScan {
     /// do about it (known here, where the reason is).
     fn uncertain(&mut self, message: String, remediation: &str) {
         for (gate, _) in self.rules.clone() {
-            self.push(&gate, UNCERTAIN, message.clone(), None);
-            if let Some(f) = self.findings.last_mut().filter(|f| f.rule == UNCERTAIN) {
-                f.remediation = Some(remediation.into());
-            }
+            self.push_uncertain(&gate, message.clone(), remediation);
+        }
+    }
+
+    /// One gate's `uncertain` finding, with its remediation.
+    fn push_uncertain(&mut self, gate: &str, message: String, remediation: &str) {
+        self.push(gate, UNCERTAIN, message, None);
+        if let Some(f) = self.findings.last_mut().filter(|f| f.rule == UNCERTAIN) {
+            f.remediation = Some(remediation.into());
         }
     }
 
@@ -800,6 +778,15 @@ impl TableScan {
             remediation: None,
             needs_justification: false,
         });
+    }
+}
+
+/// The cell at `row` (the header being row 1) and `column`, named by its header.
+fn cell_at(header: &[String], row: u64, column: usize) -> super::Cell {
+    super::Cell {
+        row,
+        column_index: column,
+        column: header.get(column).cloned().unwrap_or_else(|| "?".into()),
     }
 }
 

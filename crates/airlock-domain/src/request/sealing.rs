@@ -122,14 +122,7 @@ impl AirlockRequest {
             )),
         );
         if !found.is_empty() {
-            self.log(
-                ctx,
-                &User::system(),
-                "gates",
-                None,
-                None,
-                Some(format!("{name}: {}", found.join("; "))),
-            );
+            self.log_gates(ctx, format!("{name}: {}", found.join("; ")));
         }
         if self.files.iter().all(|f| f.sha256.is_some()) {
             self.assess_acro_record(ctx);
@@ -189,7 +182,7 @@ impl AirlockRequest {
         if !described.is_empty() {
             details.push_str(&format!("; {}", described.join("; ")));
         }
-        self.log(ctx, &User::system(), "gates", None, None, Some(details));
+        self.log_gates(ctx, details);
     }
 
     /// Once every file is sealed: tables of the request that can be joined into a finer
@@ -216,15 +209,13 @@ impl AirlockRequest {
             }
         }
         if !described.is_empty() {
-            self.log(
-                ctx,
-                &User::system(),
-                "gates",
-                None,
-                None,
-                Some(format!("linked tables: {}", described.join("; "))),
-            );
+            self.log_gates(ctx, format!("linked tables: {}", described.join("; ")));
         }
+    }
+
+    /// What the gates found, in the history (action `gates`, by the system).
+    fn log_gates(&mut self, ctx: &Ctx, details: String) {
+        self.log(ctx, &User::system(), "gates", None, None, Some(details));
     }
 
     /// The researcher's justification of the gate warnings on `name`, while in review. Only
