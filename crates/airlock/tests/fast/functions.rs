@@ -793,15 +793,14 @@ async fn an_overwrite_between_submit_and_seal_fails_the_request() {
     let (id, alice) = draft_with_file(&s).await;
     let upload = s.link(WS1, &id, &alice).await;
     // Submit, but let nothing be delivered yet (the seal has not run).
-    let (status, body) = s
-        .call(
-            "POST",
-            &format!("/api/workspaces/{WS1}/requests/{id}/submit"),
-            Some(&alice),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    s.ok(
+        "POST",
+        &format!("/api/workspaces/{WS1}/requests/{id}/submit"),
+        &alice,
+        None,
+        200,
+    )
+    .await;
     upload.upload("data.csv", vec![b'x'; 5_000]).unwrap();
     s.settle().await;
     let r = s.record(&id);
@@ -833,15 +832,14 @@ async fn a_submit_racing_a_retry_of_itself_still_seals() {
         .unwrap();
     let draft = s.record(&id);
     let ws = s.deps.workspaces.get(WS1).await.unwrap().unwrap();
-    let (status, body) = s
-        .call(
-            "POST",
-            &format!("/api/workspaces/{WS1}/requests/{id}/submit"),
-            Some(&alice),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    s.ok(
+        "POST",
+        &format!("/api/workspaces/{WS1}/requests/{id}/submit"),
+        &alice,
+        None,
+        200,
+    )
+    .await;
     // The retry read the request while it was still a draft, and now takes the files.
     let retried = airlock::app::submit::draft_files(&s.deps, &ws, &draft)
         .await
