@@ -403,3 +403,76 @@ async fn an_acro_record_is_evidence_in_the_review_and_is_never_released() {
         }
     }
 }
+
+/// The `identifiers` gate of the demo workspace `ws-gates` (infra/local/workspaces.json) on
+/// files made by the libraries that make them in the wild: Pillow's PNG with EXIF GPS tags
+/// (an `eXIf` chunk, big-endian TIFF), pydicom's DICOM naming its patient, a VCF with sample
+/// columns; and their harmless twins (no EXIF, patient tags emptied), which pass without an
+/// `uncertain` finding because their headers were read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn identifiers_in_files_made_by_real_libraries_go_to_review() {
+    let out = std::env::temp_dir().join(format!("airlock-identifying-{}", uuid::Uuid::new_v4()));
+    airlock_system_tests::identifying_files(&out);
+    let files = fixtures::folder_files(&out, "");
+    std::fs::remove_dir_all(&out).unwrap();
+    assert_eq!(
+        files.len(),
+        5,
+        "{:?}",
+        files.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
+    let stack = start_stack(
+        &airlock_system_tests::handler_bin(),
+        "identifying",
+        DeliveryOptions::default(),
+        airlock_testkit::demo::workspaces(),
+        Duration::from_secs(60),
+        vec![],
+    )
+    .await;
+    let c = StackClient::new(&stack);
+    let rita = stack.token("rita", &["WorkspaceResearcher"], "ws-gates");
+    let mona = stack.token("mona", &["AirlockManager"], "ws-gates");
+    let named: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(n, d)| (n.as_str(), d.as_slice()))
+        .collect();
+    let id = c.submitted("ws-gates", &rita, "export", &named).await;
+    let r = c.wait("ws-gates", &id, &mona, "in_review").await;
+    let rules = |name: &str| -> Vec<String> {
+        let file = r["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == name)
+            .unwrap_or_else(|| panic!("{name} in {r}"));
+        file["findings"]
+            .as_array()
+            .map(|fs| {
+                fs.iter()
+                    .map(|f| {
+                        format!(
+                            "{} {} {}",
+                            f["gate"].as_str().unwrap(),
+                            f["mode"].as_str().unwrap(),
+                            f["rule"].as_str().unwrap()
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(rules("photo.png"), ["identifiers warn exif_gps"]);
+    assert_eq!(rules("scan.dcm"), ["identifiers warn dicom"]);
+    assert_eq!(rules("calls.vcf"), ["identifiers warn vcf_genotypes"]);
+    for harmless in ["plain.png", "anonymised.dcm"] {
+        assert!(
+            rules(harmless).is_empty(),
+            "{harmless}: {:?}",
+            rules(harmless)
+        );
+    }
+    // The finding names the tags, never the patient.
+    assert!(!r.to_string().contains("Doe^Jane"), "{r}");
+    assert!(!r.to_string().contains("9434765919"), "{r}");
+}

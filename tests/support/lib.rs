@@ -55,32 +55,50 @@ pub fn airlock_bin() -> PathBuf {
     build().join("airlock")
 }
 
-/// Writes a real ACRO record into `out` with the `acro` package (tests/acro/make_record.py),
-/// installing it into `target/airlock-local/acro-venv` on first use (tests/acro/venv).
-pub fn acro_record(out: &std::path::Path) {
-    let root = airlock_local::emulators::repo_root();
+/// The Python of `target/airlock-local/python-venv`, with the packages the tests make real
+/// files with (tests/python/requirements.txt), installed on first use (tests/python/venv).
+fn python() -> &'static PathBuf {
     static VENV: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    let python = VENV.get_or_init(|| {
+    VENV.get_or_init(|| {
+        let root = airlock_local::emulators::repo_root();
         let made = std::process::Command::new("bash")
-            .arg(root.join("tests/acro/venv"))
-            .arg(root.join("target/airlock-local/acro-venv"))
+            .arg(root.join("tests/python/venv"))
+            .arg(root.join("target/airlock-local/python-venv"))
             .output()
             .expect("bash runs");
         assert!(
             made.status.success(),
-            "installing the acro package failed: {}",
+            "installing the tests' Python packages failed: {}",
             String::from_utf8_lossy(&made.stderr)
         );
         PathBuf::from(String::from_utf8_lossy(&made.stdout).trim())
-    });
-    let made = std::process::Command::new(python)
-        .arg(root.join("tests/acro/make_record.py"))
+    })
+}
+
+/// Runs `tests/python/SCRIPT OUT`, which writes its files into `out`.
+fn python_writes(script: &str, out: &std::path::Path) {
+    let root = airlock_local::emulators::repo_root();
+    let made = std::process::Command::new(python())
+        .arg(root.join("tests/python").join(script))
         .arg(out)
         .output()
         .expect("python runs");
     assert!(
         made.status.success(),
-        "ACRO did not write its record: {}",
+        "{script} did not write its files: {}",
         String::from_utf8_lossy(&made.stderr)
     );
+}
+
+/// Writes a real ACRO record into `out` with the `acro` package (tests/python/make_record.py).
+pub fn acro_record(out: &std::path::Path) {
+    python_writes("make_record.py", out);
+}
+
+/// Writes into `out` files made by the libraries that make them in the wild
+/// (tests/python/make_identifying_files.py): `photo.png` with EXIF GPS tags and `plain.png`
+/// without (Pillow), `scan.dcm` naming its patient and `anonymised.dcm` with the patient tags
+/// emptied (pydicom), and `calls.vcf` with two samples' genotype columns.
+pub fn identifying_files(out: &std::path::Path) {
+    python_writes("make_identifying_files.py", out);
 }

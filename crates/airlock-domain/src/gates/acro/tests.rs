@@ -1,5 +1,5 @@
 //! ACRO's record read from a real one: `fixtures/acro/` was written by the `acro` package
-//! (tests/acro/make_record.py): output_0 passes, output_1 fails with the researcher's
+//! (tests/python/make_record.py): output_0 passes, output_1 fails with the researcher's
 //! exception, output_2 fails without one, and ACRO's session summaries are `DONT_RELEASE`.
 
 use super::*;
