@@ -71,7 +71,7 @@ fn main() {
     println!("table of {mib} MiB, read in 64 KiB pieces");
     println!("{:<34} {:>9.1} MiB/s  (baseline)", "sha256", baseline);
 
-    let policies: [(&str, serde_json::Value); 3] = [
+    let policies: [(&str, serde_json::Value); 6] = [
         (
             "disclosure",
             serde_json::json!([{"name": "sdc", "kind": "disclosure"}]),
@@ -83,6 +83,18 @@ fn main() {
         (
             "file policy + disclosure + ledger",
             serde_json::json!([{"name": "files", "kind": "filePolicy"}, {"name": "sdc", "kind": "disclosure"}, {"name": "ledger", "kind": "releaseLedger"}]),
+        ),
+        (
+            "identifiers",
+            serde_json::json!([{"name": "ids", "kind": "identifiers"}]),
+        ),
+        (
+            "secrets",
+            serde_json::json!([{"name": "keys", "kind": "secrets"}]),
+        ),
+        (
+            "every built-in gate",
+            serde_json::json!([{"name": "files", "kind": "filePolicy"}, {"name": "sdc", "kind": "disclosure"}, {"name": "ledger", "kind": "releaseLedger"}, {"name": "ids", "kind": "identifiers"}, {"name": "keys", "kind": "secrets"}]),
         ),
     ];
     for (label, policy) in policies {

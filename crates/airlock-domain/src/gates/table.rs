@@ -134,9 +134,13 @@ pub(super) struct TableScan {
     rules: Vec<(String, Disclosure)>,
     /// The CSV reader (RFC 4180, as lenient as Python's `csv`).
     reader: csv_core::Reader,
-    /// The row being read: its finished cells, the cell being read, and its size.
+    /// The row being read: its finished cells (the first `row_len` of `row_cells`, whose
+    /// buffers are reused row after row), the cell being read, and its size.
     row_cells: Vec<Vec<u8>>,
+    row_len: usize,
     cell: Vec<u8>,
+    /// The row's cells as trimmed text, reused row after row like `row_cells`.
+    texts: Vec<String>,
     row_bytes: usize,
     quotes: QuoteWatch,
     /// The row number where the quoted cell being read opened.
@@ -190,6 +194,8 @@ impl TableScan {
             rules,
             reader: csv_core::ReaderBuilder::new().delimiter(separator).build(),
             row_cells: Vec::new(),
+            row_len: 0,
+            texts: Vec::new(),
             cell: Vec::new(),
             row_bytes: 0,
             quotes: QuoteWatch::default(),
@@ -282,7 +288,14 @@ impl TableScan {
                     if end && self.quotes.left_open() {
                         self.unreadable_to_the_end();
                     }
-                    self.row_cells.push(std::mem::take(&mut self.cell));
+                    if self.row_len == self.row_cells.len() {
+                        self.row_cells.push(Vec::new());
+                    }
+                    let finished = &mut self.row_cells[self.row_len];
+                    finished.clear();
+                    finished.extend_from_slice(&self.cell);
+                    self.cell.clear();
+                    self.row_len += 1;
                     self.quotes = QuoteWatch::default();
                     if record_end {
                         self.end_line();
@@ -525,7 +538,7 @@ impl TableScan {
     }
 
     fn end_line(&mut self) {
-        let raw = std::mem::take(&mut self.row_cells);
+        let n = std::mem::take(&mut self.row_len);
         self.row_bytes = 0;
         self.rows += 1;
         if std::mem::take(&mut self.too_long) {
@@ -539,13 +552,25 @@ impl TableScan {
             );
             return;
         }
+        let raw = &self.row_cells[..n];
         if raw.iter().all(|c| c.iter().all(u8::is_ascii_whitespace)) {
             return;
         }
-        let cells: Vec<String> = raw
-            .iter()
-            .map(|c| String::from_utf8_lossy(c).trim().to_string())
-            .collect();
+        // The cells as text, in buffers kept from row to row: no allocation per cell.
+        let mut texts = std::mem::take(&mut self.texts);
+        if texts.len() < n {
+            texts.resize(n, String::new());
+        }
+        for (text, c) in texts.iter_mut().zip(raw) {
+            text.clear();
+            text.push_str(String::from_utf8_lossy(c).trim());
+        }
+        self.row(&texts[..n]);
+        self.texts = texts;
+    }
+
+    /// One row's cells, read.
+    fn row(&mut self, cells: &[String]) {
         if let Some(snapshot) = &mut self.snapshot
             && snapshot.complete
         {
@@ -557,22 +582,22 @@ impl TableScan {
                 snapshot.complete = false;
             } else if self.header.is_none() {
                 self.snapshot_bytes += bytes;
-                snapshot.header = cells.clone();
+                snapshot.header = cells.to_vec();
             } else {
                 self.snapshot_bytes += bytes;
-                snapshot.rows.push(cells.clone());
+                snapshot.rows.push(cells.to_vec());
             }
         }
-        let Some(header) = &self.header else {
-            self.header_row(cells);
+        if self.header.is_none() {
+            self.header_row(cells.to_vec());
             return;
-        };
+        }
         self.data_rows += 1;
         if let Some(totals) = &mut self.totals {
-            totals.row(self.rows, &cells);
+            totals.row(self.rows, cells);
         }
         for groups in self.groups.iter_mut().flatten() {
-            groups.row(self.rows, &cells);
+            groups.row(self.rows, cells);
         }
         if self.label_candidates.is_some() {
             for (i, c) in cells.iter().enumerate() {
@@ -584,17 +609,23 @@ impl TableScan {
                 }
             }
         }
-        let header = header.clone();
-        let at = |column: usize, row: u64| Some(cell_at(&header, row, column));
-        for (g, (gate, d)) in self.rules.clone().iter().enumerate() {
-            for column in self.columns[g].clone() {
+        // Lent out for the row (`push` needs `self`), rather than copied for every row.
+        let header = self.header.take().unwrap_or_default();
+        let rules = std::mem::take(&mut self.rules);
+        let columns = std::mem::take(&mut self.columns);
+        let magnitudes = std::mem::take(&mut self.magnitudes);
+        let dof = std::mem::take(&mut self.dof);
+        let row = self.rows;
+        // A finding's cell is named only when there is a finding.
+        let at = |column: usize| Some(cell_at(&header, row, column));
+        for (g, (gate, d)) in rules.iter().enumerate() {
+            for &column in &columns[g] {
                 let Some(value) = cells.get(column).and_then(|c| parse_count(c)) else {
                     continue;
                 };
-                let location = at(column, self.rows);
                 if value == 0 {
                     if d.zeros_disclose {
-                        self.push(gate, "zero", "a zero count".into(), location.clone());
+                        self.push(gate, "zero", "a zero count".into(), at(column));
                     }
                     continue;
                 }
@@ -603,7 +634,7 @@ impl TableScan {
                         gate,
                         "small_count",
                         format!("count {value} is below the threshold of {}", d.threshold),
-                        location.clone(),
+                        at(column),
                     );
                 }
                 if let Some(base) = d.rounding_base.filter(|b| *b > 1)
@@ -613,15 +644,15 @@ impl TableScan {
                         gate,
                         "unrounded",
                         format!("count {value} is not rounded to a multiple of {base}"),
-                        location,
+                        at(column),
                     );
                 }
             }
-            for m in self.magnitudes.clone() {
-                self.magnitude_rules(gate, d, &m, &cells, at(m.total, self.rows));
+            for m in &magnitudes {
+                self.magnitude_rules(gate, d, m, cells, || at(m.total));
             }
             if d.dof_threshold > 0 {
-                for column in self.dof.clone() {
+                for &column in &dof {
                     let Some(df) = cells.get(column).and_then(|c| parse_number(c)) else {
                         continue;
                     };
@@ -633,12 +664,17 @@ impl TableScan {
                                 "{df} residual degrees of freedom; at least {} are needed",
                                 d.dof_threshold
                             ),
-                            at(column, self.rows),
+                            at(column),
                         );
                     }
                 }
             }
         }
+        self.header = Some(header);
+        self.rules = rules;
+        self.columns = columns;
+        self.magnitudes = magnitudes;
+        self.dof = dof;
         if let Some(fp) = &mut self.cells {
             // What the row adds to the stored fingerprint: its label, and each count (at most
             // 20 digits) or null, with JSON's punctuation.
@@ -692,7 +728,7 @@ impl TableScan {
         d: &Disclosure,
         m: &Magnitude,
         cells: &[String],
-        location: Option<super::Cell>,
+        location: impl Fn() -> Option<super::Cell>,
     ) {
         let Some(total) = cells.get(m.total).and_then(|c| parse_number(c)) else {
             return;
@@ -718,7 +754,7 @@ impl TableScan {
                         share * 100.0,
                         d.dominance_k_percent
                     ),
-                    location.clone(),
+                    location(),
                 );
             }
         }
@@ -733,7 +769,7 @@ impl TableScan {
                         "the rest of the total ({rest}) is less than {}% of the largest contribution ({}): the second largest contributor could estimate it",
                         d.p_percent, top[0]
                     ),
-                    location,
+                    location(),
                 );
             }
         }

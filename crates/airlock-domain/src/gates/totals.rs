@@ -31,6 +31,25 @@ const TOTAL_NAMES: &[&str] = &[
     "all ages",
 ];
 
+/// What a suppressed cell says instead of its count (any case).
+const SUPPRESSION_MARKERS: &[&str] = &[
+    "*",
+    "**",
+    "***",
+    "c",
+    "x",
+    "s",
+    "~",
+    "supp",
+    "suppressed",
+    "[suppressed]",
+    "redacted",
+    "[redacted]",
+    "[c]",
+    "[x]",
+    "n/p",
+];
+
 /// Headers of columns that hold labels even when their cells are numbers.
 const LABEL_HEADERS: &[&str] = &[
     "year", "age", "id", "code", "month", "week", "day", "quarter", "period", "rank", "order",
@@ -53,27 +72,14 @@ fn value(cell: &str) -> Value {
     if let Some(n) = parse_count(cell) {
         return Value::Known(n);
     }
-    let c = cell.trim().trim_matches('"').trim().to_ascii_lowercase();
+    let c = cell.trim().trim_matches('"').trim();
     if c.is_empty() {
         return Value::Suppressed { blank: true };
     }
-    let marker = matches!(
-        c.as_str(),
-        "*" | "**"
-            | "***"
-            | "c"
-            | "x"
-            | "s"
-            | "~"
-            | "supp"
-            | "suppressed"
-            | "[suppressed]"
-            | "redacted"
-            | "[redacted]"
-            | "[c]"
-            | "[x]"
-            | "n/p"
-    );
+    // Compared without a lower-case copy: this runs on every label cell of every row.
+    let marker = SUPPRESSION_MARKERS
+        .iter()
+        .any(|m| m.eq_ignore_ascii_case(c));
     // `<10`, `< 5`, `<=7`, `≤7`: the usual way of showing a suppressed small count.
     let bound = ["<=", "<", "≤"].iter().any(|p| {
         c.strip_prefix(p)
@@ -206,10 +212,9 @@ impl Totals {
                 }
             })
             .collect();
-        let labelled_total = cells.iter().any(|c| {
-            let c = c.trim().to_lowercase();
-            TOTAL_NAMES.contains(&c.as_str())
-        });
+        let labelled_total = cells
+            .iter()
+            .any(|c| TOTAL_NAMES.iter().any(|t| t.eq_ignore_ascii_case(c.trim())));
         for (i, v) in values.iter().enumerate() {
             if let (Value::Known(_), Some(seen)) = (v, self.numeric.get_mut(i)) {
                 *seen = true;
