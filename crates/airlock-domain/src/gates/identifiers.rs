@@ -190,21 +190,24 @@ impl ContentScan {
     }
 
     fn read_line(&mut self) {
-        let text = String::from_utf8_lossy(&self.line).into_owned();
+        // Lent out (not copied) while its findings are added; named only when there is one.
+        let line = std::mem::take(&mut self.line);
+        let text = String::from_utf8_lossy(&line);
         let text = text.trim_end_matches('\r');
-        let at = format!("line {}", self.line_no);
+        let line_no = self.line_no;
+        let at = || format!("line {line_no}");
         if self.wants(Family::Identifiers) {
             let mut identified = false;
             for (rule, what) in identifiers_in(text) {
                 identified = true;
-                self.add(Family::Identifiers, rule, what, at.clone());
+                self.add(Family::Identifiers, rule, what, at());
             }
             if identified && has_date(text) {
                 self.add(
                     Family::Identifiers,
                     "date_with_identifier",
                     "a date on the same line as a direct identifier (a date of birth?)".into(),
-                    at.clone(),
+                    at(),
                 );
             }
             if let Some(samples) = vcf_samples(text) {
@@ -212,15 +215,16 @@ impl ContentScan {
                     Family::Identifiers,
                     "vcf_genotypes",
                     format!("a VCF with per-sample genotype columns for {samples} sample(s)"),
-                    at.clone(),
+                    at(),
                 );
             }
         }
         if self.wants(Family::Secrets) {
             for (rule, what) in secrets_in(text, self.assigns) {
-                self.add(Family::Secrets, rule, what, at.clone());
+                self.add(Family::Secrets, rule, what, at());
             }
         }
+        self.line = line;
     }
 
     /// Every finding, per gate (a gate's `ignore` leaves its rules out).
@@ -407,9 +411,8 @@ fn identifiers_in(text: &str) -> Vec<(&'static str, String)> {
         i += 1;
     }
     // National Insurance numbers: AB 12 34 56 C.
-    let upper: Vec<u8> = s.to_vec();
-    for start in 0..upper.len() {
-        if let Some(end) = ni_number_at(&upper, start)
+    for start in 0..s.len() {
+        if let Some(end) = ni_number_at(s, start)
             && standalone(s, start, end)
         {
             out.push(("ni_number", "a National Insurance number".into()));
@@ -558,12 +561,14 @@ fn vcf_samples(text: &str) -> Option<usize> {
 fn secrets_in(text: &str, assigns: bool) -> Vec<(&'static str, String)> {
     let s = text.as_bytes();
     let mut out = Vec::new();
-    // The PEM markers are put together at run time: the production binary must not carry
-    // them itself (a test checks it holds no private-key marker).
-    let dashes = "-".repeat(5);
-    if let Some(at) = text.find(&format!("{dashes}BEGIN ")) {
-        let rest = &text[at + dashes.len() + 6..];
-        let label = &rest[..rest.find(&dashes).unwrap_or(rest.len())];
+    // The PEM markers are put together at run time (once): the production binary must not
+    // carry them itself (a test checks it holds no private-key marker).
+    static BEGIN: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| format!("{}BEGIN ", "-".repeat(5)));
+    if let Some(at) = text.find(BEGIN.as_str()) {
+        let dashes = &BEGIN[..5];
+        let rest = &text[at + BEGIN.len()..];
+        let label = &rest[..rest.find(dashes).unwrap_or(rest.len())];
         if label.split(' ').any(|w| w == "PRIVATE") && label.ends_with("KEY") {
             out.push(("private_key", "a private key block".into()));
         }
