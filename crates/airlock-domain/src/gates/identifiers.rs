@@ -17,6 +17,8 @@
 //! finding is shown to people who must not see the identifier either.
 
 use super::*;
+use aho_corasick::AhoCorasick;
+use std::sync::LazyLock;
 
 /// A line is read at most this much at once; a longer one in windows overlapping by
 /// [`OVERLAP`] bytes, so a token across a window's edge is still seen.
@@ -557,14 +559,64 @@ fn vcf_samples(text: &str) -> Option<usize> {
     (samples > 0).then_some(samples)
 }
 
+/// The PEM markers are put together at run time (once): the production binary must not carry
+/// them itself (a test checks it holds no private-key marker).
+static BEGIN: LazyLock<String> = LazyLock::new(|| format!("{}BEGIN ", "-".repeat(5)));
+
+/// Every credential rule but the assignments needs one of these words in the line. They are
+/// looked for ignoring case (a superset of what the rules match), all in one pass by one
+/// automaton built once: most lines have none and are passed over, where the rules would
+/// search each line for each word in turn.
+static SECRET_WORDS: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    let mut words = vec![
+        BEGIN.clone(),
+        "bearer ".to_string(),
+        "sig=".to_string(),
+        "eyJ".to_string(),
+    ];
+    words.extend(
+        CLOUD_KEY_PREFIXES
+            .iter()
+            .chain(SLACK_PREFIXES)
+            .chain(CONNECTION_KEYS)
+            .map(|w| w.to_string()),
+    );
+    words_automaton(&words)
+});
+
+/// The names a password or key is assigned to, for [`assigned_secret`].
+static ASSIGNED_WORDS: LazyLock<AhoCorasick> = LazyLock::new(|| words_automaton(&ASSIGNED_KEYS));
+
+fn words_automaton<W: AsRef<[u8]>>(words: &[W]) -> AhoCorasick {
+    AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .build(words)
+        .expect("a fixed list of words builds")
+}
+
+const CLOUD_KEY_PREFIXES: &[&str] = &["AKIA", "ASIA", "ghp_", "gho_", "github_pat_", "AIza"];
+const SLACK_PREFIXES: &[&str] = &["xoxb-", "xoxp-", "xoxa-"];
+const CONNECTION_KEYS: &[&str] = &["AccountKey=", "SharedAccessKey="];
+const ASSIGNED_KEYS: [&str; 10] = [
+    "password",
+    "passwd",
+    "pwd",
+    "secret",
+    "api_key",
+    "apikey",
+    "api-key",
+    "access_token",
+    "client_secret",
+    "auth_token",
+];
+
 /// Credentials in a line.
 fn secrets_in(text: &str, assigns: bool) -> Vec<(&'static str, String)> {
+    if !(SECRET_WORDS.is_match(text) || (assigns && ASSIGNED_WORDS.is_match(text))) {
+        return Vec::new();
+    }
     let s = text.as_bytes();
     let mut out = Vec::new();
-    // The PEM markers are put together at run time (once): the production binary must not
-    // carry them itself (a test checks it holds no private-key marker).
-    static BEGIN: std::sync::LazyLock<String> =
-        std::sync::LazyLock::new(|| format!("{}BEGIN ", "-".repeat(5)));
     if let Some(at) = text.find(BEGIN.as_str()) {
         let dashes = &BEGIN[..5];
         let rest = &text[at + BEGIN.len()..];
@@ -604,12 +656,12 @@ fn secrets_in(text: &str, assigns: bool) -> Vec<(&'static str, String)> {
             }
         }
     }
-    for prefix in ["xoxb-", "xoxp-", "xoxa-"] {
+    for prefix in SLACK_PREFIXES {
         if text.contains(prefix) {
             out.push(("cloud_key", "a Slack token".into()));
         }
     }
-    for key in ["AccountKey=", "SharedAccessKey="] {
+    for key in CONNECTION_KEYS {
         for (at, _) in text.match_indices(key) {
             if token_chars(at + key.len(), &base64) >= 20 {
                 out.push((
@@ -662,19 +714,7 @@ fn secrets_in(text: &str, assigns: bool) -> Vec<(&'static str, String)> {
 /// A password or key assigned a literal value (`password=...`, `"api_key": "..."`,
 /// `secret: ...`), not a placeholder or a lookup (`${VAR}`, `<password>`, `os.getenv(...)`).
 fn assigned_secret(lower: &str, text: &str) -> Option<String> {
-    const KEYS: [&str; 10] = [
-        "password",
-        "passwd",
-        "pwd",
-        "secret",
-        "api_key",
-        "apikey",
-        "api-key",
-        "access_token",
-        "client_secret",
-        "auth_token",
-    ];
-    for key in KEYS {
+    for key in ASSIGNED_KEYS {
         for (at, _) in lower.match_indices(key) {
             let before = lower.as_bytes()[..at].last().copied();
             if before.is_some_and(|b| b.is_ascii_alphanumeric()) {

@@ -15,6 +15,8 @@ pub struct GateRunner {
     acro: Option<acro::Capture>,
     /// The `identifiers` and `secrets` gates' reading.
     content: Option<identifiers::ContentScan>,
+    /// The content reading was taken to be read elsewhere ([`GateRunner::take_content`]).
+    content_taken: bool,
     /// Whether a gate needs the table read to its end (not only its snapshot).
     gates_read_table: bool,
     total: u64,
@@ -86,6 +88,7 @@ impl GateRunner {
             tail: inspects_archives.then(Vec::new),
             acro,
             content,
+            content_taken: false,
             gates_read_table: needs_table,
             total: 0,
         })
@@ -116,9 +119,26 @@ impl GateRunner {
         }
     }
 
+    /// The `identifiers` and `secrets` gates' reading, taken out of this runner so that it can
+    /// read the same chunks on another thread: it shares nothing with the other gates until
+    /// their findings are put together by [`GateRunner::finish_with`]. `None` when neither
+    /// gate is on (or it was taken already).
+    pub fn take_content(&mut self) -> Option<ContentReader> {
+        let taken = self.content.take().map(ContentReader);
+        self.content_taken |= taken.is_some();
+        taken
+    }
+
     /// Every finding, in gate order, the table's cells when a release-ledger gate wants
     /// them, and what the file says as part of an ACRO record.
-    pub fn finish(mut self) -> Checked {
+    pub fn finish(self) -> Checked {
+        self.finish_with(None)
+    }
+
+    /// [`GateRunner::finish`], with the findings of the content reading taken from this
+    /// runner. If it was taken and its findings are not given, the content gates say they
+    /// could not read the file (`uncertain`): never a silent pass.
+    pub fn finish_with(mut self, content: Option<ContentFindings>) -> Checked {
         let sniffed = sniff(&self.head);
         let ext = extension(&self.name);
         let mut table = self.table.take().map(TableScan::finish);
@@ -131,11 +151,26 @@ impl GateRunner {
             .then_some(tail)
             .flatten()
             .map(|tail| crate::archive::central_directory(&tail, self.total));
-        let content = self
-            .content
-            .take()
-            .map(identifiers::ContentScan::finish)
-            .unwrap_or_default();
+        let content = match (self.content.take(), content) {
+            (Some(scan), _) => scan.finish(),
+            (None, Some(ContentFindings(found))) => found,
+            (None, None) if self.content_taken => self
+                .gates
+                .iter()
+                .filter(|g| matches!(g.kind, GateKind::Identifiers(_) | GateKind::Secrets(_)))
+                .map(|g| Finding {
+                    gate: g.name.clone(),
+                    mode: g.mode_of(UNCERTAIN),
+                    rule: UNCERTAIN.into(),
+                    message: "the file's reading for this gate did not finish".into(),
+                    location: Some("whole file".into()),
+                    cell: None,
+                    remediation: None,
+                    needs_justification: g.needs_justification(),
+                })
+                .collect(),
+            (None, None) => Vec::new(),
+        };
         let mut findings = Vec::new();
         for gate in &self.gates {
             // The table's findings keep their cell (`add` knows only a location's words).
@@ -351,3 +386,21 @@ pub(super) fn describe(sniffed: Sniffed) -> String {
         Sniffed::Binary => "binary data".into(),
     }
 }
+
+/// The `identifiers` and `secrets` gates' reading of one file, on its own
+/// ([`GateRunner::take_content`]).
+pub struct ContentReader(identifiers::ContentScan);
+
+impl ContentReader {
+    pub fn feed(&mut self, chunk: &[u8]) {
+        self.0.feed(chunk);
+    }
+
+    pub fn finish(self) -> ContentFindings {
+        ContentFindings(self.0.finish())
+    }
+}
+
+/// What a [`ContentReader`] found, for [`GateRunner::finish_with`].
+#[derive(Debug)]
+pub struct ContentFindings(Vec<Finding>);

@@ -563,7 +563,7 @@ impl TableScan {
         }
         for (text, c) in texts.iter_mut().zip(raw) {
             text.clear();
-            text.push_str(String::from_utf8_lossy(c).trim());
+            text.push_str(trim(&String::from_utf8_lossy(c)));
         }
         self.row(&texts[..n]);
         self.texts = texts;
@@ -841,18 +841,47 @@ fn is_count_column(header: &str, names: &[String]) -> bool {
 }
 
 /// A cell as a non-negative whole number (`12`, `"12"`, ` 12 `); anything else is not a count.
+/// Read in one pass (digits checked and summed together): this runs on several cells of every
+/// row, and a table's seal is bounded by it.
 pub(crate) fn parse_count(cell: &str) -> Option<u64> {
-    let c = cell.trim().trim_matches('"').trim();
-    if c.is_empty() || !c.bytes().all(|b| b.is_ascii_digit()) {
+    let c = bare(cell);
+    if c.is_empty() {
         return None;
     }
-    c.parse().ok()
+    c.bytes().try_fold(0u64, |n, b| {
+        let digit = b.checked_sub(b'0').filter(|d| *d <= 9)?;
+        n.checked_mul(10)?.checked_add(u64::from(digit))
+    })
 }
 
 /// A cell as a finite number (`12`, `-3.5`, `1e3`).
 pub(crate) fn parse_number(cell: &str) -> Option<f64> {
-    let c = cell.trim().trim_matches('"').trim();
-    c.parse::<f64>().ok().filter(|v| v.is_finite())
+    bare(cell).parse::<f64>().ok().filter(|v| v.is_finite())
+}
+
+/// A cell without the white space and quotes around it. The reader hands cells over trimmed
+/// and unquoted, so a cell that starts and ends with a visible ASCII character other than a
+/// quote is returned as it is, without the (Unicode-aware) trimming.
+pub(crate) fn bare(cell: &str) -> &str {
+    let plain = |b: &u8| b.is_ascii_graphic() && *b != b'"';
+    let bytes = cell.as_bytes();
+    if bytes.first().is_none_or(plain) && bytes.last().is_none_or(plain) {
+        cell
+    } else {
+        trim(trim(cell).trim_matches('"'))
+    }
+}
+
+/// `str::trim`, with ASCII white space taken off byte by byte first: the Unicode-aware trim
+/// is needed only when the text then starts or ends with a character outside ASCII.
+pub(crate) fn trim(text: &str) -> &str {
+    let t = text.trim_ascii();
+    let bytes = t.as_bytes();
+    if bytes.first().is_some_and(|b| !b.is_ascii()) || bytes.last().is_some_and(|b| !b.is_ascii()) {
+        t.trim()
+    } else {
+        t
+    }
 }
 
 /// A difference between this table and an earlier released one.

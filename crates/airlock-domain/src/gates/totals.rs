@@ -72,7 +72,7 @@ fn value(cell: &str) -> Value {
     if let Some(n) = parse_count(cell) {
         return Value::Known(n);
     }
-    let c = cell.trim().trim_matches('"').trim();
+    let c = super::table::bare(cell);
     if c.is_empty() {
         return Value::Suppressed { blank: true };
     }
@@ -212,9 +212,11 @@ impl Totals {
                 }
             })
             .collect();
-        let labelled_total = cells
-            .iter()
-            .any(|c| TOTAL_NAMES.iter().any(|t| t.eq_ignore_ascii_case(c.trim())));
+        // Each cell trimmed once, not once per name compared.
+        let labelled_total = cells.iter().any(|c| {
+            let c = super::table::trim(c);
+            TOTAL_NAMES.iter().any(|t| t.eq_ignore_ascii_case(c))
+        });
         for (i, v) in values.iter().enumerate() {
             if let (Value::Known(_), Some(seen)) = (v, self.numeric.get_mut(i)) {
                 *seen = true;

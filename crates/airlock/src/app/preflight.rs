@@ -6,6 +6,7 @@
 
 use super::Deps;
 use super::movement::container;
+use super::settle::hash_stream;
 use crate::domain::gates::{
     Checked, Evidence, GateKind, GateMode, GateRunner, SealedFile, acro_gate, assess,
     workspace_threshold,
@@ -13,8 +14,6 @@ use crate::domain::gates::{
 use crate::domain::{AirlockRequest, StageRole, Workspace};
 use crate::ports::PortError;
 use airlock_api::types::{FilePreflight, PreflightReport};
-use futures::StreamExt;
-use sha2::{Digest, Sha256};
 
 pub async fn check_draft(
     deps: &Deps,
@@ -35,16 +34,9 @@ pub async fn check_draft(
     for blob in &listed {
         let mut checked = Checked::default();
         let mut sha256 = String::new();
-        if let Some(mut runner) = GateRunner::new(&ws.policy.gates, &blob.name) {
-            let (_, mut stream) = deps.blobs.read(&draft.blob(&blob.name)).await?;
-            let mut hasher = Sha256::new();
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk?;
-                hasher.update(&chunk);
-                runner.feed(&chunk);
-            }
-            checked = runner.finish();
-            sha256 = hex::encode(hasher.finalize());
+        if let Some(runner) = GateRunner::new(&ws.policy.gates, &blob.name) {
+            let (_, stream) = deps.blobs.read(&draft.blob(&blob.name)).await?;
+            (sha256, _, checked) = hash_stream(stream, Some(runner)).await?;
         }
         files.push(FilePreflight {
             name: blob.name.clone(),
@@ -62,12 +54,8 @@ pub async fn check_draft(
         let mapped = assess(&sealed_view(&files, &sealed), &gate, threshold).outputs;
         for (f, (sha256, _)) in files.iter().zip(sealed.iter_mut()) {
             if sha256.is_empty() && mapped.contains_key(&f.name) {
-                let (_, mut stream) = deps.blobs.read(&draft.blob(&f.name)).await?;
-                let mut hasher = Sha256::new();
-                while let Some(chunk) = stream.next().await {
-                    hasher.update(&chunk?);
-                }
-                *sha256 = hex::encode(hasher.finalize());
+                let (_, stream) = deps.blobs.read(&draft.blob(&f.name)).await?;
+                (*sha256, _, _) = hash_stream(stream, None).await?;
             }
         }
         let found = assess(&sealed_view(&files, &sealed), &gate, threshold).findings;

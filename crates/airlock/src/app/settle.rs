@@ -6,12 +6,13 @@ use super::outcome::{FunctionError, Outcome};
 use super::record::{fail, modify};
 use crate::app::Deps;
 use crate::app::steps::Step;
-use crate::domain::gates::{Checked, EarlierRelease, EarlierTable, GateRunner};
+use crate::domain::gates::{Checked, ContentReader, EarlierRelease, EarlierTable, GateRunner};
 use crate::domain::policy::content_type_for;
 use crate::domain::request::Applied;
 use crate::domain::stages::StageRole;
 use crate::domain::{AirlockRequest, Workspace};
-use crate::ports::{BlobRef, ContentHeaders, CopyState, PortError, WorkItem};
+use crate::ports::{BlobRef, ByteStream, ContentHeaders, CopyState, PortError, WorkItem};
+use bytes::Bytes;
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 use tracing::{info, warn};
@@ -34,32 +35,28 @@ pub struct Hashed {
 /// Releases compared with a new table: the workspace's latest this many released tables.
 const TABLES_COMPARED: usize = 200;
 
+/// Chunks of a file waiting for the gates' thread (besides the one it reads): what the seal
+/// holds beyond the download's and the gates' own buffers when the gates read slower than
+/// storage sends. A chunk can be a whole download range (2 MiB on Azure): one waiting is
+/// enough to keep both sides busy.
+const CHUNKS_AHEAD_OF_THE_GATES: usize = 1;
+
 /// Hashes a blob and runs the workspace's gates over the same bytes as they stream past: one
 /// read of the data whatever the number of gates.
 pub async fn hash_and_check(
     deps: &Deps,
     blob: &BlobRef,
-    mut gates: Option<GateRunner>,
+    gates: Option<GateRunner>,
 ) -> Result<Option<(Hashed, Checked)>, PortError> {
-    let (props, mut stream) = match deps.blobs.read(blob).await {
+    let (props, stream) = match deps.blobs.read(blob).await {
         Ok(x) => x,
         Err(PortError::NotFound(_)) => return Ok(None),
         Err(e) => return Err(e),
     };
-    let mut hasher = Sha256::new();
-    let mut size = 0u64;
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk?;
-        size += chunk.len() as u64;
-        hasher.update(&chunk);
-        if let Some(gates) = &mut gates {
-            gates.feed(&chunk);
-        }
-    }
-    let checked = gates.map(GateRunner::finish).unwrap_or_default();
+    let (sha256, size, checked) = hash_stream(stream, gates).await?;
     Ok(Some((
         Hashed {
-            sha256: hex::encode(hasher.finalize()),
+            sha256,
             size,
             etag: props.etag,
             revision: props.metadata.get(REVISION_KEY).cloned(),
@@ -68,6 +65,84 @@ pub async fn hash_and_check(
         },
         checked,
     )))
+}
+
+/// Reads a file's bytes to their end: their sha256 (hex), their size, and what the gates made
+/// of them.
+///
+/// The gates read on threads of their own, handed each chunk as it arrives (a reference,
+/// not a copy) through channels of [`CHUNKS_AHEAD_OF_THE_GATES`]: the download and the hash
+/// go on while the gates read, instead of waiting for them chunk by chunk. The `identifiers`
+/// and `secrets` gates, which share nothing with the others until the end, read on a second
+/// thread. So a seal with gates takes about as long as the slowest of them rather than the
+/// sum of all. When a reader is behind, its full channel holds the download back: memory
+/// stays bounded.
+pub async fn hash_stream(
+    mut stream: ByteStream,
+    mut gates: Option<GateRunner>,
+) -> Result<(String, u64, Checked), PortError> {
+    let content = gates.as_mut().and_then(GateRunner::take_content);
+    let (content_findings, content_received) = tokio::sync::oneshot::channel();
+    let content =
+        content.map(|reader| reading_thread(reader, ContentReader::feed, ContentReader::finish));
+    let gates = gates.map(|runner| {
+        reading_thread(runner, GateRunner::feed, move |runner: GateRunner| {
+            // The content gates' findings, once their thread is done (none if it had none).
+            runner.finish_with(content_received.blocking_recv().ok().flatten())
+        })
+    });
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    let stopped = |e: tokio::task::JoinError| {
+        PortError::Permanent(format!("the gates stopped while reading the file: {e}"))
+    };
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        size += chunk.len() as u64;
+        hasher.update(&chunk);
+        let readers = content.iter().map(|(c, _)| c);
+        for chunks in readers.chain(gates.iter().map(|(c, _)| c)) {
+            // An error means the thread is gone: only a panic ends it early; its handle
+            // says why, below.
+            let _ = chunks.send(chunk.clone()).await;
+        }
+    }
+    let content = match content {
+        Some((chunks, thread)) => {
+            drop(chunks);
+            Some(thread.await.map_err(stopped)?)
+        }
+        None => None,
+    };
+    // Sent even when the gates' thread is gone (then nobody reads it).
+    let _ = content_findings.send(content);
+    let checked = match gates {
+        Some((chunks, thread)) => {
+            drop(chunks);
+            thread.await.map_err(stopped)?
+        }
+        None => Checked::default(),
+    };
+    Ok((hex::encode(hasher.finalize()), size, checked))
+}
+
+/// A blocking thread that feeds `reader` every chunk sent on the returned channel and, when
+/// the channel closes, returns what `finish` makes of it.
+fn reading_thread<R: Send + 'static, T: Send + 'static>(
+    mut reader: R,
+    feed: fn(&mut R, &[u8]),
+    finish: impl FnOnce(R) -> T + Send + 'static,
+) -> (tokio::sync::mpsc::Sender<Bytes>, tokio::task::JoinHandle<T>) {
+    let (chunks, mut received) = tokio::sync::mpsc::channel::<Bytes>(CHUNKS_AHEAD_OF_THE_GATES);
+    let span = tracing::Span::current();
+    let thread = tokio::task::spawn_blocking(move || {
+        let _span = span.enter();
+        while let Some(chunk) = received.blocking_recv() {
+            feed(&mut reader, &chunk);
+        }
+        finish(reader)
+    });
+    (chunks, thread)
 }
 
 /// Queues the hashing of a file's copy. Whether the copy is there and complete is for the

@@ -263,3 +263,51 @@ fn headers_dicom_and_exif() {
     );
     assert!(found_in("photo.jpg", &jpeg_with_exif(false)).is_empty());
 }
+
+/// The seal reads the content gates' part of a file on a thread of its own: taken out of the
+/// runner and put back, it finds what the runner finds alone, in the same order.
+#[test]
+fn the_content_reading_taken_apart_finds_the_same() {
+    let mut policy = both();
+    policy.extend(gates(serde_json::json!([
+        {"name": "sdc", "kind": "disclosure", "mode": "warn"}
+    ])));
+    let data = b"name,n\nuser@example.org,3\n943 476 5919,12\nAKIAABCDEFGHIJKLMNOP,4\n";
+    let mut whole = GateRunner::new(&policy, "t.csv").unwrap();
+    let mut runner = GateRunner::new(&policy, "t.csv").unwrap();
+    let mut content = runner.take_content().expect("content gates are on");
+    assert!(runner.take_content().is_none(), "taken once");
+    for piece in data.chunks(5) {
+        whole.feed(piece);
+        runner.feed(piece);
+        content.feed(piece);
+    }
+    let whole = whole.finish();
+    let apart = runner.finish_with(Some(content.finish()));
+    assert_eq!(apart, whole);
+    let rules: Vec<&str> = apart.findings.iter().map(|f| f.rule.as_str()).collect();
+    assert!(
+        rules.contains(&"email") && rules.contains(&"cloud_key") && rules.contains(&"small_count")
+    );
+}
+
+/// Taken and never given back (its thread died): the content gates say they could not read
+/// the file, and the report does not call it checked by them.
+#[test]
+fn a_content_reading_not_given_back_is_uncertain_not_a_pass() {
+    let mut runner = GateRunner::new(&both(), "t.txt").unwrap();
+    let _lost = runner.take_content().unwrap();
+    runner.feed(b"nothing to see\n");
+    let checked = runner.finish();
+    let uncertain: Vec<(&str, GateMode)> = checked
+        .findings
+        .iter()
+        .filter(|f| f.rule == UNCERTAIN)
+        .map(|f| (f.gate.as_str(), f.mode))
+        .collect();
+    assert_eq!(
+        uncertain,
+        [("ids", GateMode::Warn), ("keys", GateMode::Block)]
+    );
+    assert!(checked.read_by.is_empty(), "{:?}", checked.read_by);
+}
