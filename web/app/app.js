@@ -1195,6 +1195,8 @@ function tableView(preview) {
   }
 
   let drawn = "";
+  /** The cell `reveal` asked for, until a render has drawn and focused it. */
+  let revealing = null;
   function renderBody(force = true) {
     const top = wrap.scrollTop;
     const height = wrap.clientHeight || 600;
@@ -1219,7 +1221,14 @@ function tableView(preview) {
     tbody.lastChild.firstChild.style.height = `${(rows.length - last) * ROW_HEIGHT}px`;
     tbody.lastChild.firstChild.style.padding = "0";
     tbody.lastChild.firstChild.style.border = "0";
-    if (focused?.row) wrap.querySelector(`td[data-row="${focused.row}"][data-col="${focused.col}"]`)?.focus();
+    // A cell being revealed takes the focus once it is drawn: the render that draws it may be
+    // a later one (the scroll it asked for), not the one `reveal` started.
+    const wanted = revealing ?? focused;
+    const td = wanted?.row ? wrap.querySelector(`td[data-row="${wanted.row}"][data-col="${wanted.col}"]`) : null;
+    if (td) {
+      td.focus();
+      revealing = null;
+    }
   }
 
   let pending = false;
@@ -1300,9 +1309,9 @@ function tableView(preview) {
       toggles.querySelectorAll("input")[column].checked = true;
       renderHead();
     }
+    revealing = { row: rowNumber, col: column };
     wrap.scrollTop = Math.max(0, index * ROW_HEIGHT - wrap.clientHeight / 2);
     renderBody();
-    wrap.querySelector(`td[data-row="${rowNumber}"][data-col="${column}"]`)?.focus();
   };
   renderHead();
   requestAnimationFrame(renderBody);
