@@ -20,9 +20,37 @@ fn link_expiry(
     lifetime: chrono::Duration,
 ) -> chrono::DateTime<chrono::Utc> {
     const STEP: i64 = 5 * 60;
-    let at = (now + lifetime).timestamp();
-    let rounded = at.div_euclid(STEP) * STEP + if at.rem_euclid(STEP) == 0 { 0 } else { STEP };
-    chrono::DateTime::from_timestamp(rounded, 0).unwrap_or(now + lifetime)
+    let end = now + lifetime;
+    let at = end.timestamp();
+    // A whole second on the boundary is the boundary; a fraction past it is not (rounding
+    // the fraction away gave a link up to a second shorter than the policy's lifetime).
+    let on_boundary = at.rem_euclid(STEP) == 0 && end.timestamp_subsec_nanos() == 0;
+    let rounded = at.div_euclid(STEP) * STEP + if on_boundary { 0 } else { STEP };
+    chrono::DateTime::from_timestamp(rounded, 0).unwrap_or(end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::link_expiry;
+    use chrono::{DateTime, Duration, Utc};
+
+    #[test]
+    fn a_link_lives_at_least_its_lifetime_and_ends_on_a_five_minute_boundary() {
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let ten = Duration::minutes(10);
+        for (now, expected) in [
+            ("2026-12-05T12:00:00Z", "2026-12-05T12:10:00Z"),
+            ("2026-12-05T12:00:00.000000001Z", "2026-12-05T12:15:00Z"),
+            ("2026-12-05T12:00:00.5Z", "2026-12-05T12:15:00Z"),
+            ("2026-12-05T12:00:01Z", "2026-12-05T12:15:00Z"),
+            ("2026-12-05T12:04:59.999Z", "2026-12-05T12:15:00Z"),
+            ("2026-12-05T12:05:00Z", "2026-12-05T12:15:00Z"),
+        ] {
+            let expires = link_expiry(at(now), ten);
+            assert_eq!(expires, at(expected), "from {now}");
+            assert!(expires >= at(now) + ten, "from {now}");
+        }
+    }
 }
 
 pub async fn link(
