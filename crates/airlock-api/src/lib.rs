@@ -4,5 +4,6 @@
 //! types, so a client and the server cannot disagree about a field, and the command line
 //! builds without the server's storage SDKs.
 
+pub mod registry;
 pub mod types;
 pub mod view;

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use crate::registry::{WorkspaceRecordList, WorkspaceRecordView, WorkspaceTrail};
 pub use crate::view::{RequestView, epoch_seconds};
 
 /// Body of `POST /api/workspaces/{workspaceId}/requests`. As AzureTRE's `AirlockRequestInCreate`
@@ -243,6 +244,8 @@ pub enum ErrorCode {
     Conflict,
     /// 412: the request changed since the version named in `If-Match`.
     PreconditionFailed,
+    /// 428: a change to a versioned record needs `If-Match` with the version it was read at.
+    PreconditionRequired,
     /// 413: the body is too large.
     PayloadTooLarge,
     /// 429: too many calls from this caller (or connections): wait `Retry-After` seconds.
@@ -255,13 +258,14 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order above.
-    pub const ALL: [ErrorCode; 10] = [
+    pub const ALL: [ErrorCode; 11] = [
         ErrorCode::BadRequest,
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
         ErrorCode::NotFound,
         ErrorCode::Conflict,
         ErrorCode::PreconditionFailed,
+        ErrorCode::PreconditionRequired,
         ErrorCode::PayloadTooLarge,
         ErrorCode::TooManyRequests,
         ErrorCode::ServiceUnavailable,
@@ -277,6 +281,7 @@ impl ErrorCode {
             ErrorCode::NotFound => 404,
             ErrorCode::Conflict => 409,
             ErrorCode::PreconditionFailed => 412,
+            ErrorCode::PreconditionRequired => 428,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::TooManyRequests => 429,
             ErrorCode::ServiceUnavailable => 503,
@@ -293,6 +298,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "NotFound",
             ErrorCode::Conflict => "Conflict",
             ErrorCode::PreconditionFailed => "PreconditionFailed",
+            ErrorCode::PreconditionRequired => "PreconditionRequired",
             ErrorCode::PayloadTooLarge => "PayloadTooLarge",
             ErrorCode::TooManyRequests => "TooManyRequests",
             ErrorCode::ServiceUnavailable => "ServiceUnavailable",

@@ -11,6 +11,7 @@ pub mod gates;
 pub mod lifecycle;
 pub mod policy;
 pub mod preview;
+pub mod registry;
 pub mod request;
 pub mod request_type;
 pub mod stages;

@@ -529,6 +529,7 @@ impl AirlockRequest {
             from,
             to,
             message,
+            details: None,
             hash: String::new(),
         };
         let previous = if self.history_head.length == 0 {

@@ -206,6 +206,7 @@ impl Config {
             Some(text) => crate::domain::workspace::parse_policy_defaults(&text)
                 .map_err(|e| ConfigError(format!("AIRLOCK_POLICY_DEFAULTS: {e}")))?,
         };
+        settings.policy_defaults = policy_defaults.clone();
         Ok(Config {
             policy_defaults,
             port,

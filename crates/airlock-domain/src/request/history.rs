@@ -24,6 +24,10 @@ pub struct HistoryEntry {
     pub to: Option<Status>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Structured evidence for the entry where a message is not enough (a workspace's change:
+    /// the fields changed and the policy as set). Chained like every field when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Value>,
     /// sha256 over the previous entry's hash and this entry's fields: editing, removing or
     /// reordering any entry breaks every hash after it.
     #[serde(default)]
@@ -34,7 +38,7 @@ impl HistoryEntry {
     /// The chain hash of this entry given the previous one's (the request id for the first).
     pub fn chain_hash(&self, previous: &str) -> String {
         use sha2::{Digest, Sha256};
-        let fields = serde_json::json!([
+        let mut fields = serde_json::json!([
             previous,
             self.at,
             self.by,
@@ -43,6 +47,11 @@ impl HistoryEntry {
             self.to,
             self.message
         ]);
+        // Only where there are details, so every entry written before they existed keeps
+        // its hash.
+        if let (Some(details), Some(list)) = (&self.details, fields.as_array_mut()) {
+            list.push(details.clone());
+        }
         hex::encode(Sha256::digest(fields.to_string().as_bytes()))
     }
 }

@@ -44,6 +44,9 @@ impl ApiError {
     pub fn precondition_failed(m: impl Into<String>) -> Self {
         Self::new(ErrorCode::PreconditionFailed, m)
     }
+    pub fn precondition_required(m: impl Into<String>) -> Self {
+        Self::new(ErrorCode::PreconditionRequired, m)
+    }
     pub fn too_large(m: impl Into<String>) -> Self {
         Self::new(ErrorCode::PayloadTooLarge, m)
     }

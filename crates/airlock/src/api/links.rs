@@ -29,30 +29,6 @@ fn link_expiry(
     chrono::DateTime::from_timestamp(rounded, 0).unwrap_or(end)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::link_expiry;
-    use chrono::{DateTime, Duration, Utc};
-
-    #[test]
-    fn a_link_lives_at_least_its_lifetime_and_ends_on_a_five_minute_boundary() {
-        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
-        let ten = Duration::minutes(10);
-        for (now, expected) in [
-            ("2026-12-05T12:00:00Z", "2026-12-05T12:10:00Z"),
-            ("2026-12-05T12:00:00.000000001Z", "2026-12-05T12:15:00Z"),
-            ("2026-12-05T12:00:00.5Z", "2026-12-05T12:15:00Z"),
-            ("2026-12-05T12:00:01Z", "2026-12-05T12:15:00Z"),
-            ("2026-12-05T12:04:59.999Z", "2026-12-05T12:15:00Z"),
-            ("2026-12-05T12:05:00Z", "2026-12-05T12:15:00Z"),
-        ] {
-            let expires = link_expiry(at(now), ten);
-            assert_eq!(expires, at(expected), "from {now}");
-            assert!(expires >= at(now) + ten, "from {now}");
-        }
-    }
-}
-
 pub async fn link(
     State(deps): State<Arc<Deps>>,
     InWorkspace { ws, caller }: InWorkspace,
@@ -107,4 +83,28 @@ pub async fn link(
         expires_at,
         permissions,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::link_expiry;
+    use chrono::{DateTime, Duration, Utc};
+
+    #[test]
+    fn a_link_lives_at_least_its_lifetime_and_ends_on_a_five_minute_boundary() {
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let ten = Duration::minutes(10);
+        for (now, expected) in [
+            ("2026-12-05T12:00:00Z", "2026-12-05T12:10:00Z"),
+            ("2026-12-05T12:00:00.000000001Z", "2026-12-05T12:15:00Z"),
+            ("2026-12-05T12:00:00.5Z", "2026-12-05T12:15:00Z"),
+            ("2026-12-05T12:00:01Z", "2026-12-05T12:15:00Z"),
+            ("2026-12-05T12:04:59.999Z", "2026-12-05T12:15:00Z"),
+            ("2026-12-05T12:05:00Z", "2026-12-05T12:15:00Z"),
+        ] {
+            let expires = link_expiry(at(now), ten);
+            assert_eq!(expires, at(expected), "from {now}");
+            assert!(expires >= at(now) + ten, "from {now}");
+        }
+    }
 }

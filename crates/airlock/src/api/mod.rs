@@ -8,6 +8,7 @@ pub mod error;
 mod openapi;
 pub use openapi::document as openapi_document;
 mod actions;
+mod admin;
 mod comments;
 mod diff;
 mod gates;

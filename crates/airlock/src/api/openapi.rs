@@ -6,16 +6,17 @@
 use super::types::{
     AuditTrail, CommentRequest, ContainerLink, CreateRequest, Error, GateAnswerReceipt,
     GateAnswerRequest, Health, JustifyRequest, PreflightReport, RequestEnvelope, RequestList,
-    ReviewRequest, RevokeRequest, WebConfig, WorkspaceLimits, WorkspaceList,
+    ReviewRequest, RevokeRequest, WebConfig, WorkspaceLimits, WorkspaceList, WorkspaceRecordList,
+    WorkspaceRecordView, WorkspaceTrail,
 };
 use super::{
-    actions, comments, diff, gates, history, links, lists, preflight, preview, requests, web,
-    workspaces,
+    actions, admin, comments, diff, gates, history, links, lists, preflight, preview, requests,
+    web, workspaces,
 };
 use crate::app::Deps;
 use crate::domain::preview::FilePreview;
 use crate::domain::request::{Comment, GateReport, RevisionDiff, SubmitContext};
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, get, post, put};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
@@ -126,6 +127,46 @@ fn paging(awaiting: bool) -> Vec<Param> {
         ));
     }
     params
+}
+
+/// An endpoint of the workspace registry: a TRE admin's, on one workspace unless the path
+/// names none.
+fn registry(
+    method: &'static str,
+    path: &'static str,
+    summary: &'static str,
+    body: Option<&'static str>,
+    response: &'static str,
+    handler: MethodRouter<Arc<Deps>>,
+) -> Op {
+    Op {
+        method,
+        path,
+        summary,
+        body,
+        status: 200,
+        response,
+        params: if path.contains("{workspaceId}") {
+            vec![self::path("workspaceId")]
+        } else {
+            vec![]
+        },
+        secured: true,
+        handler,
+    }
+}
+
+/// A workspace's path parameter and the version a change is conditional on.
+fn if_match() -> Vec<Param> {
+    vec![
+        path("workspaceId"),
+        Param {
+            name: "If-Match",
+            location: "header",
+            schema: json!({"type": "string"}),
+            description: "the etag of the record read (GET answers with it); 412 if it changed since, 428 without".into(),
+        },
+    ]
 }
 
 /// Every endpoint of the API (the catch-all 404 aside).
@@ -373,6 +414,64 @@ pub(super) fn operations() -> Vec<Op> {
             secured: true,
             handler: get(workspaces::list),
         },
+        registry(
+            "get",
+            "/api/admin/workspaces",
+            "Every registered workspace, as written and in force (TRE admins, with a token for the TRE-wide API)",
+            None,
+            "WorkspaceRecordList",
+            get(admin::list),
+        ),
+        Op {
+            status: 201,
+            params: vec![],
+            ..registry(
+                "post",
+                "/api/admin/workspaces",
+                "Register a workspace (validated as the airlock reads it; the registration is the first entry of its audit trail)",
+                Some("WorkspaceRecord"),
+                "WorkspaceRecordView",
+                post(admin::register),
+            )
+        },
+        registry(
+            "get",
+            "/api/admin/workspaces/{workspaceId}",
+            "A workspace's record as written, its policy in force and version; ETag for the next change",
+            None,
+            "WorkspaceRecordView",
+            get(admin::get),
+        ),
+        Op {
+            params: if_match(),
+            ..registry(
+                "put",
+                "/api/admin/workspaces/{workspaceId}",
+                "Change a workspace's record (airlockEnabled false disables it); audited with what changed",
+                Some("WorkspaceRecord"),
+                "WorkspaceRecordView",
+                put(admin::replace),
+            )
+        },
+        Op {
+            params: if_match(),
+            ..registry(
+                "put",
+                "/api/admin/workspaces/{workspaceId}/policy",
+                "Set the policy the record sets (fields left out come from the operator's defaults); audited with the fields changed and the versions before and after",
+                Some("WorkspacePolicy"),
+                "WorkspaceRecordView",
+                put(admin::set_policy),
+            )
+        },
+        registry(
+            "get",
+            "/api/admin/workspaces/{workspaceId}/history",
+            "A workspace's audit trail: every registration and change, with its diff and the policy as set, and whether the hash chain verifies",
+            None,
+            "WorkspaceTrail",
+            get(admin::history),
+        ),
         app_start("/api/app"),
         app_start("/api/app/"),
         Op {
@@ -415,8 +514,34 @@ pub(super) fn operations() -> Vec<Op> {
     ]
 }
 
-/// What the API answers to AzureTRE's list call (the `airlock_manager` form) or ours.
+/// What the API answers to AzureTRE's list call (the `airlock_manager` form) or ours; the
+/// registry's bodies (checked by the handler's own record parser, which says what to fix).
 fn as_served(schemas: &mut Map<String, Value>) {
+    schemas.insert(
+        "WorkspaceRecord".into(),
+        json!({
+            "type": "object",
+            "description": "A workspace record as a TRE admin writes it (docs/configuration.md)",
+            "required": ["id", "displayName", "shortId", "tokenAudience"],
+            "additionalProperties": false,
+            "properties": {
+                "id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+                "displayName": {"type": "string", "minLength": 1, "maxLength": 200},
+                "shortId": {"type": "string", "pattern": "^[a-z0-9]{1,9}$"},
+                "airlockEnabled": {"type": "boolean", "default": true},
+                "tokenAudience": {"type": "string", "minLength": 1},
+                "policy": schema_ref("WorkspacePolicy"),
+                "contacts": {"type": "object", "properties": {
+                    "workspaceOwner": {"type": "array", "items": {"type": "string"}},
+                    "airlockManager": {"type": "array", "items": {"type": "string"}},
+                }},
+            },
+        }),
+    );
+    schemas.insert(
+        "WorkspacePolicy".into(),
+        json!({"type": "object", "description": "Workspace policy fields (docs/configuration.md); those left out come from the operator's defaults"}),
+    );
     schemas.insert(
         "RequestsAnswer".into(),
         json!({"oneOf": [
@@ -465,6 +590,9 @@ pub fn document() -> Value {
         RevisionDiff,
         WebConfig,
         FilePreview,
+        WorkspaceRecordList,
+        WorkspaceRecordView,
+        WorkspaceTrail,
         Error,
         Health
     );
@@ -548,6 +676,12 @@ pub fn document() -> Value {
                 responses.insert(
                     "412".into(),
                     error("The request changed since the version named in If-Match"),
+                );
+            }
+            if op.path.starts_with("/api/admin/") && op.method == "put" {
+                responses.insert(
+                    "428".into(),
+                    error("A change to a versioned record needs If-Match with its etag"),
                 );
             }
             responses.insert(

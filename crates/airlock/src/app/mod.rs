@@ -9,6 +9,7 @@ pub mod movement;
 pub mod outcome;
 pub mod preflight;
 pub mod record;
+pub mod registry;
 pub mod settle;
 pub mod steps;
 pub mod submit;
@@ -72,6 +73,10 @@ pub struct Settings {
     pub inline_hash_max_bytes: u64,
     /// The web app's sign-in (none: the page says sign-in is not set up).
     pub web: WebSettings,
+    /// The operator's policy defaults (`AIRLOCK_POLICY_DEFAULTS`): what fills the policy
+    /// fields a workspace record leaves out. The workspace registry judges a change on the
+    /// policy in force, so it needs them too.
+    pub policy_defaults: serde_json::Map<String, serde_json::Value>,
 }
 
 /// What the web app needs to know that only the deployment knows.
@@ -98,6 +103,7 @@ impl Default for Settings {
             header_read_timeout: std::time::Duration::from_secs(120),
             inline_hash_max_bytes: 16 * 1024 * 1024,
             web: WebSettings::default(),
+            policy_defaults: Default::default(),
         }
     }
 }

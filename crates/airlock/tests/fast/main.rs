@@ -16,5 +16,6 @@ mod gates;
 mod infra;
 mod lifecycle;
 mod preflight;
+mod registry;
 mod revisions;
 mod web;

@@ -498,6 +498,84 @@ impl WorkspaceStore for CosmosStores {
             Self::query_values(&self.workspaces, WORKSPACE_SCOPE, query, None, None).await?;
         docs.into_iter().map(|d| self.workspace_from(d)).collect()
     }
+
+    async fn get_record(&self, id: &str) -> Result<Option<Versioned<Value>>, PortError> {
+        match self.workspaces.read_item(WORKSPACE_SCOPE, id, None).await {
+            Ok(r) => {
+                let doc: Value = r
+                    .into_model()
+                    .map_err(|e| port_error("reading a workspace", e))?;
+                let etag = etag_of(&doc);
+                Ok(Some(Versioned { value: doc, etag }))
+            }
+            Err(e) if e.status().status_code() == StatusCode::NotFound => Ok(None),
+            Err(e) => Err(port_error("reading a workspace", e)),
+        }
+    }
+
+    async fn create_record(&self, record: &Value) -> Result<Versioned<Value>, PortError> {
+        let (id, doc) = workspace_doc(record)?;
+        let created = self
+            .workspaces
+            .create_item(WORKSPACE_SCOPE, &id, doc.clone(), None)
+            .await;
+        match created {
+            Ok(_) => {}
+            // A create the SDK retried after its answer was lost comes back as 409: it is
+            // ours if the stored record is the one we create.
+            Err(e) if e.status().status_code() == StatusCode::Conflict => {
+                return match WorkspaceStore::get_record(self, &id).await? {
+                    Some(stored) if same_record(&stored.value, &doc) => Ok(stored),
+                    _ => Err(PortError::Conflict(format!("workspace {id} exists"))),
+                };
+            }
+            Err(e) => return Err(port_error("creating a workspace", e)),
+        }
+        WorkspaceStore::get_record(self, &id)
+            .await?
+            .ok_or_else(|| PortError::Transient("the created workspace is not readable yet".into()))
+    }
+
+    async fn replace_record(
+        &self,
+        record: &Value,
+        if_match: &str,
+    ) -> Result<Versioned<Value>, PortError> {
+        let (id, doc) = workspace_doc(record)?;
+        let options = ItemWriteOptions::default()
+            .with_precondition(Precondition::IfMatch(if_match.to_string().into()));
+        self.workspaces
+            .replace_item(WORKSPACE_SCOPE, &id, doc, Some(options))
+            .await
+            .map_err(|e| port_error("replacing a workspace", e))?;
+        WorkspaceStore::get_record(self, &id)
+            .await?
+            .ok_or_else(|| PortError::NotFound(format!("workspace {id}")))
+    }
+}
+
+/// A workspace record as stored: refused unless it reads as a workspace, with its partition.
+fn workspace_doc(record: &Value) -> Result<(String, Value), PortError> {
+    let ws: Workspace = serde_json::from_value(record.clone())
+        .map_err(|e| PortError::InvalidInput(format!("not a valid workspace: {e}")))?;
+    let mut doc = record.clone();
+    doc["scope"] = Value::String(WORKSPACE_SCOPE.into());
+    Ok((ws.id, doc))
+}
+
+/// The same record, the store's own fields (`_etag`, `_ts`, ...) aside.
+fn same_record(stored: &Value, written: &Value) -> bool {
+    let mine = |v: &Value| -> serde_json::Map<String, Value> {
+        v.as_object()
+            .map(|o| {
+                o.iter()
+                    .filter(|(k, _)| !k.starts_with('_'))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    mine(stored) == mine(written)
 }
 
 /// A history item's id: its `seq`, zero-padded so ids sort like the trail.
