@@ -13,10 +13,10 @@
 //! conditional write, so a change is never on the record without its audit entry; the entries
 //! then go to the append-only history store, as a request's do.
 
-use crate::workspace::{Workspace, apply_policy_defaults, parse_policy_defaults};
 use crate::policy::WorkspacePolicy;
 use crate::request::{HistoryEntry, HistoryHead};
 use crate::stages::{Scope, Stage};
+use crate::workspace::{Workspace, apply_policy_defaults, parse_policy_defaults};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

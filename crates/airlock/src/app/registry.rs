@@ -5,8 +5,8 @@
 //! store, as a request's entries are.
 
 use super::Deps;
-use crate::domain::request::{HistoryEntry, HistoryHead, merge_tail, verify_history};
 use crate::domain::registry::{self, Author, RegistryError};
+use crate::domain::request::{HistoryEntry, HistoryHead, merge_tail, verify_history};
 use crate::ports::{PortError, Versioned};
 use serde_json::Value;
 

@@ -409,6 +409,72 @@ async fn memory_history_store_honours_the_contract() {
     history_contract(&MemoryHistoryStore::default()).await;
 }
 
+/// The registry's half of `WorkspaceStore`: records as written, created once, replaced only
+/// over the version read.
+async fn workspace_record_contract<S: WorkspaceStore>(store: &S) {
+    let record = serde_json::json!({"id": "ws-reg", "displayName": "Reg", "shortId": "reg",
+        "tokenAudience": "api://ws-reg", "policy": {"approvalsRequired": 2}});
+    let created = store.create_record(&record).await.unwrap();
+    assert_eq!(created.value["policy"], record["policy"]);
+    assert!(
+        created.value["policy"].get("maxFiles").is_none(),
+        "kept as written: no defaults stored"
+    );
+    let again = store.create_record(&record).await;
+    // The same record again is the same write (a retried create), another one is a conflict.
+    let mut other = record.clone();
+    other["displayName"] = "Other".into();
+    assert!(matches!(
+        store.create_record(&other).await,
+        Err(PortError::Conflict(_))
+    ));
+    if let Ok(v) = again {
+        assert_eq!(v.value["displayName"], "Reg");
+    }
+    let read = store.get_record("ws-reg").await.unwrap().unwrap();
+    assert_eq!(read.etag, created.etag);
+    assert_eq!(
+        WorkspaceStore::get(store, "ws-reg")
+            .await
+            .unwrap()
+            .unwrap()
+            .policy
+            .approvals_required,
+        2
+    );
+    let mut changed = record.clone();
+    changed["policy"] = serde_json::json!({"approvalsRequired": 3});
+    let replaced = store.replace_record(&changed, &read.etag).await.unwrap();
+    assert_ne!(replaced.etag, read.etag);
+    assert!(
+        matches!(
+            store.replace_record(&record, &read.etag).await,
+            Err(PortError::Conflict(_))
+        ),
+        "a replace over a version no longer there is refused"
+    );
+    let mut missing = record.clone();
+    missing["id"] = "ws-none".into();
+    assert!(matches!(
+        store.replace_record(&missing, &replaced.etag).await,
+        Err(PortError::NotFound(_)) | Err(PortError::Conflict(_))
+    ));
+    assert!(matches!(
+        store.create_record(&serde_json::json!({"id": "bad"})).await,
+        Err(PortError::InvalidInput(_))
+    ));
+    assert_eq!(
+        store.get_record("ws-reg").await.unwrap().unwrap().value["policy"]["approvalsRequired"],
+        3
+    );
+    assert_eq!(store.get_record("ws-none").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn memory_workspace_records_honour_the_contract() {
+    workspace_record_contract(&MemoryWorkspaceStore::default()).await;
+}
+
 #[tokio::test]
 async fn memory_store_honours_the_contract() {
     let store = MemoryRequestStore::default();
@@ -457,6 +523,7 @@ async fn cosmos_adapter_on_the_emulator_honours_the_contract() {
         Some("ws-two")
     );
     assert_eq!(stores.locate("missing").await.unwrap(), None);
+    workspace_record_contract(&stores).await;
     // A second connection with create=true finds everything in place.
     let again = cosmos_stores(&emulator).await;
     assert!(
