@@ -11,7 +11,7 @@ use airlock_testkit::demo;
 use std::path::Path;
 use std::time::Duration;
 
-async fn stack(name: &str) -> (LocalStack, std::path::PathBuf) {
+pub async fn stack(name: &str) -> (LocalStack, std::path::PathBuf) {
     let stack = start_stack(
         &handler_bin(),
         name,
@@ -30,7 +30,7 @@ async fn stack(name: &str) -> (LocalStack, std::path::PathBuf) {
     (stack, root)
 }
 
-async fn login(root: &Path, name: &str, roles: &str) -> Person {
+pub async fn login(root: &Path, name: &str, roles: &str) -> Person {
     let person = Person::new(root, name);
     let stack_json = root.join("stack.json");
     person

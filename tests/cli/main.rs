@@ -3,6 +3,7 @@
 //! router, the `handler` binary) for the flows, and against a stand-in for Entra ID for the
 //! device-code login.
 
+mod admin;
 mod flows;
 mod login;
 mod support;

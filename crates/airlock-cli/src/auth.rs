@@ -99,6 +99,11 @@ fn unreachable(what: &str, e: reqwest::Error) -> CliError {
     CliError::Unreachable(format!("{what} could not be reached: {e}"))
 }
 
+/// Where the command line keeps the token for the TRE-wide API (the workspace registry),
+/// beside the workspaces' own: `airlock login ... --workspace tre` signs in for it with the
+/// TRE API's scope; the local stack's issuer mints it for `TREAdmin`s.
+pub const TRE_API: &str = "tre";
+
 /// The token for calls about `workspace`.
 pub async fn token_for(
     http: &reqwest::Client,

@@ -90,6 +90,11 @@ pub enum Command {
     /// Each gate's result on the request (malware scan, policy gates, external gates), with
     /// the evidence per file
     Gates(IdArgs),
+    /// TRE admins: register workspaces and set their airlock policy (every change audited).
+    /// Signs in for the TRE-wide API: `airlock login --local --user NAME --roles TREAdmin`
+    /// locally; on Azure `airlock login ... --workspace tre --scope api://<TRE API>/...`
+    #[command(subcommand)]
+    Admin(AdminCommand),
 }
 
 #[derive(Debug, Args)]
@@ -295,4 +300,55 @@ pub struct RevokeArgs {
     pub id: String,
     #[arg(long)]
     pub reason: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Workspaces: list, show, register, disable, enable
+    #[command(subcommand)]
+    Workspace(WorkspaceCommand),
+    /// A workspace's airlock policy: get, set, history, diff
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkspaceCommand {
+    /// Every registered workspace, its short id, state and policy version
+    List,
+    /// A workspace's record as written, its policy in force and the record's etag
+    Show { id: String },
+    /// Register a workspace from a JSON record (`-` reads standard input); see
+    /// docs/configuration.md for its fields
+    Register { file: PathBuf },
+    /// Turn a workspace's airlock off: its requests stay, nobody can act on them
+    Disable { id: String },
+    /// Turn a workspace's airlock back on
+    Enable { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// The policy the workspace's record sets (the rest comes from the operator's defaults)
+    Get {
+        id: String,
+        /// The whole policy in force instead, defaults included
+        #[arg(long)]
+        in_force: bool,
+    },
+    /// Replace the policy the record sets with a JSON file (`-` reads standard input);
+    /// validated, and refused if someone changed the workspace since it was read
+    Set { id: String, file: PathBuf },
+    /// Every change to the workspace, who made it, what it changed, the policy version after
+    History { id: String },
+    /// What differs between two versions of the policy as set [default: the last change]
+    Diff {
+        id: String,
+        /// The earlier change's number (#N in `history`) [default: the one before --to]
+        #[arg(long)]
+        from: Option<u64>,
+        /// The later change's number [default: the latest]
+        #[arg(long)]
+        to: Option<u64>,
+    },
 }

@@ -65,6 +65,20 @@ impl Api {
         query: &[(&str, String)],
         body: Option<&(impl Serialize + ?Sized)>,
     ) -> CliResult<T> {
+        self.call_if_match(method, workspace, path, query, None, body)
+            .await
+    }
+
+    /// A call conditional on a record's version (`If-Match`), for the workspace registry.
+    async fn call_if_match<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        workspace: &str,
+        path: &str,
+        query: &[(&str, String)],
+        if_match: Option<&str>,
+        body: Option<&(impl Serialize + ?Sized)>,
+    ) -> CliResult<T> {
         let token = auth::token_for(&self.http, &self.settings, workspace).await?;
         let url = format!("{}{path}", self.settings.api()?);
         let mut request = self
@@ -72,6 +86,9 @@ impl Api {
             .request(method, &url)
             .bearer_auth(token)
             .query(query);
+        if let Some(etag) = if_match {
+            request = request.header(reqwest::header::IF_MATCH, etag);
+        }
         if let Some(body) = body {
             request = request.json(body);
         }
@@ -102,6 +119,21 @@ impl Api {
             s if s.is_client_error() => CliError::Refused(message),
             _ => CliError::Failed(format!("the airlock failed ({status}): {message}")),
         })
+    }
+
+    /// The workspace registry (TRE admins): `GET`/`POST` `/admin/workspaces{tail}`, or a
+    /// `PUT` over the version `if_match` names. Called with the TRE-wide API's token
+    /// ([`auth::TRE_API`]).
+    pub async fn registry(
+        &self,
+        method: Method,
+        tail: &str,
+        if_match: Option<&str>,
+        body: Option<&serde_json::Value>,
+    ) -> CliResult<serde_json::Value> {
+        let path = format!("/admin/workspaces{tail}");
+        self.call_if_match(method, auth::TRE_API, &path, &[], if_match, body)
+            .await
     }
 
     fn request_path(workspace: &str, id: &str) -> String {

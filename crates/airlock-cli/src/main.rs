@@ -1,6 +1,7 @@
 //! `airlock`: the airlock's command line. `main` only wires: parse, load the settings, run the
 //! command, print what it produced, exit with a code that means something.
 
+mod admin;
 mod auth;
 mod cli;
 mod client;
@@ -94,6 +95,7 @@ async fn run(cli: Cli) -> CliResult<Outcome> {
         Command::History(args) => commands::history(&api, &args.id).await,
         Command::Diff(args) => commands::diff(&api, &args.id).await,
         Command::Gates(args) => commands::gates(&api, &args.id).await,
+        Command::Admin(command) => admin::run(&api, command).await,
     }
 }
 

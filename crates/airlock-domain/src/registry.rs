@@ -32,6 +32,9 @@ pub const RECORD_FIELDS: [&str; 7] = [
     "contacts",
 ];
 
+/// Not a workspace id: the command line keeps the TRE-wide API's token under it.
+pub const RESERVED_ID: &str = "tre";
+
 /// The record's own bookkeeping: the trail's head and latest entries.
 pub const HISTORY_HEAD: &str = "historyHead";
 pub const HISTORY_TAIL: &str = "historyTail";
@@ -124,6 +127,11 @@ pub fn validate(record: &Value, defaults: &Map<String, Value>) -> Result<Workspa
     {
         return Err(invalid(format!(
             "id {id:?} must be 1 to 64 letters, digits, '-' or '_'"
+        )));
+    }
+    if id == RESERVED_ID {
+        return Err(invalid(format!(
+            "id {id:?} is reserved: clients name the TRE-wide API by it"
         )));
     }
     let short = text("shortId").ok_or_else(|| invalid("shortId is required (a string)".into()))?;

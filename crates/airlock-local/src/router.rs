@@ -285,7 +285,12 @@ async fn token(
     Query(q): Query<TokenQuery>,
 ) -> (StatusCode, axum::Json<Value>) {
     let roles: Vec<&str> = q.roles.split(',').filter(|r| !r.is_empty()).collect();
-    let mut spec = TokenSpec::new(&q.user, &roles, &(router.audience_of)(&q.workspace));
+    let audience = if q.workspace == airlock_testkit::demo::TRE_API_KEY {
+        airlock_testkit::demo::TRE_API_AUDIENCE.to_string()
+    } else {
+        (router.audience_of)(&q.workspace)
+    };
+    let mut spec = TokenSpec::new(&q.user, &roles, &audience);
     if let Some(e) = q.email {
         spec.email = Some(e);
     }

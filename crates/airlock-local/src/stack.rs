@@ -599,7 +599,7 @@ impl LocalStack {
                 "AIRLOCK_AUTH_JWKS_URL",
                 format!("{router_url}/discovery/v2.0/keys"),
             )
-            .env("AIRLOCK_API_AUDIENCE", "api://airlock")
+            .env("AIRLOCK_API_AUDIENCE", airlock_testkit::demo::TRE_API_AUDIENCE)
             // The web app signs in at the router, which answers as Entra ID (over TLS).
             .env("AIRLOCK_WEB_AUTHORITY", &router_tls_url)
             .env("AIRLOCK_WEB_CLIENT_ID", crate::sign_in::LOCAL_CLIENT_ID)

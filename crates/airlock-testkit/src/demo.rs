@@ -8,6 +8,14 @@ pub fn audience(workspace_id: &str) -> String {
     format!("api://airlock-{workspace_id}")
 }
 
+/// The audience of tokens for the TRE-wide API (`AIRLOCK_API_AUDIENCE`): a `TREAdmin`'s calls
+/// across workspaces and to the workspace registry.
+pub const TRE_API_AUDIENCE: &str = "api://airlock";
+
+/// What the command line asks the local issuer for when it wants the TRE-wide API's token
+/// (in place of a workspace id; never a workspace's id, which the registry refuses).
+pub const TRE_API_KEY: &str = "tre";
+
 /// The demo workspace records as `infra/local/workspaces.json` has them (built in; the local
 /// stack reads that file at start, so a user can edit it): `ws-alpha` (one approval),
 /// `ws-beta` (two approvals) and `ws-gates` (two approvals, a disclosure gate that warns about

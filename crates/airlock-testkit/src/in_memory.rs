@@ -214,7 +214,7 @@ impl InMemoryAirlock {
                     .settings
                     .api_audience
                     .clone()
-                    .or_else(|| Some("api://airlock".into())),
+                    .or_else(|| Some(crate::demo::TRE_API_AUDIENCE.into())),
                 ..options.settings
             },
         });

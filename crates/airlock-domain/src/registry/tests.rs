@@ -34,6 +34,7 @@ fn a_registration_is_refused_with_what_to_fix() {
         (json!([]), "JSON object"),
         (without("id"), "id is required"),
         (with("id", json!("a/b")), "letters, digits"),
+        (with("id", json!("tre")), "reserved"),
         (with("id", json!("x".repeat(65))), "1 to 64"),
         (without("shortId"), "shortId is required"),
         (with("shortId", json!("Three")), "lower-case"),
