@@ -104,6 +104,10 @@ pub struct ReviewView {
     /// A final decision on the files independent reviewers disagreed about.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub consolidation: bool,
+    /// The version of the workspace policy the review was made under (the registry's
+    /// `policyVersion`; none for reviews made before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_version: Option<String>,
     /// AzureTRE's decision: changes requested show as rejected.
     pub review_decision: AzureTreDecision,
     /// AzureTRE's name for `explanation`.
@@ -127,6 +131,7 @@ impl From<&Review> for ReviewView {
             created_when: r.created_when,
             files: r.files.clone(),
             consolidation: r.consolidation,
+            policy_version: r.policy_version.clone(),
             review_decision: match r.decision {
                 Decision::Approved => AzureTreDecision::Approved,
                 Decision::Rejected | Decision::ChangesRequested => AzureTreDecision::Rejected,

@@ -274,6 +274,10 @@ pub struct Review {
     /// A final decision on the files independent reviewers disagreed about.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub consolidation: bool,
+    /// The workspace policy the review was made under ([`crate::policy::WorkspacePolicy::version`]): the
+    /// rules it met (approvals, overrides, carry-over) are those of this version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_version: Option<String>,
 }
 
 fn is_zero(n: &u32) -> bool {

@@ -337,6 +337,7 @@ impl AirlockRequest {
             created_when: ctx.now,
             files: decisions.clone(),
             consolidation,
+            policy_version: Some(ctx.workspace.policy.version()),
         });
         self.updated_by = by.clone();
         self.updated_when = ctx.now;

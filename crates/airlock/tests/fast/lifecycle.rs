@@ -102,6 +102,12 @@ async fn approved(s: &Stack, kind: &str) -> String {
     .await;
     let r = s.get(WS1, &id, &p.alice).await;
     assert_eq!(r["status"], "approved", "{r}");
+    // The review names the policy it was made under, as the registry versions it.
+    let ws = airlock::ports::WorkspaceStore::get(&*s.deps.workspaces, WS1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r["reviews"][0]["policyVersion"], ws.policy.version(), "{r}");
     // The researcher downloads exactly what was sealed.
     let download = s.link(WS1, &id, &p.alice).await;
     assert_eq!(
