@@ -68,6 +68,30 @@ async fn a_tre_admin_changes_a_policy_that_is_enforced_at_once_and_on_the_record
         diff.stdout
     );
 
+    // As the README does it: the policy on standard input.
+    let mut command = tina.command(&["admin", "policy", "set", "ws-beta", "-"]);
+    command
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin
+            .write_all(br#"{"approvalsRequired": 2, "linkExpiryMinutes": 30}"#)
+            .unwrap();
+    }
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && said.contains("policy of ws-beta:"),
+        "{said}"
+    );
+
     // Register, refuse the same again, disable.
     std::fs::write(
         root.join("delta.json"),
