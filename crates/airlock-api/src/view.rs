@@ -175,7 +175,7 @@ impl From<&AirlockRequest> for RequestView {
 }
 
 /// Stored fields the API never shows, with why: bookkeeping of the workflow.
-pub const INTERNAL_REQUEST_FIELDS: [&str; 7] = [
+pub const INTERNAL_REQUEST_FIELDS: [&str; 8] = [
     // events not yet published
     "outbox",
     // entries the history store may not hold yet; the trail is at `.../history`
@@ -190,6 +190,8 @@ pub const INTERNAL_REQUEST_FIELDS: [&str; 7] = [
     "rescanRequestedAt",
     // when the last pre-flight check ran (they are spaced out; each is in the trail)
     "preflightAt",
+    // when the request entered its status (the reviewer deadline counts from it)
+    "statusSince",
 ];
 
 /// Stored file fields the API never shows.

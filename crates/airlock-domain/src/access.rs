@@ -17,6 +17,10 @@ pub enum Role {
     TreAdmin,
     /// A service identity that answers for an external gate (and may do nothing else).
     AirlockGate,
+    /// Oversight: reads every request of the workspace, its trail, gate report and comments
+    /// (reviewers-only ones included), never the data, and may do nothing else; each request
+    /// it reads is on that request's record.
+    AirlockAuditor,
 }
 
 impl Role {
@@ -27,6 +31,7 @@ impl Role {
             "AirlockManager" => Some(Role::AirlockManager),
             "TREAdmin" => Some(Role::TreAdmin),
             "AirlockGate" => Some(Role::AirlockGate),
+            "AirlockAuditor" => Some(Role::AirlockAuditor),
             _ => None,
         }
     }
@@ -49,6 +54,25 @@ impl Caller {
     pub fn reviews(&self, request: &AirlockRequest) -> bool {
         (self.has(Role::AirlockManager) || self.has(Role::TreAdmin))
             && !request.is_contributor(&self.user.id)
+    }
+
+    /// Reads as an auditor: the auditor role and no other that reads requests, so what it
+    /// reads is put on the record as an auditor's read.
+    pub fn audits(&self) -> bool {
+        self.has(Role::AirlockAuditor)
+            && ![
+                Role::WorkspaceResearcher,
+                Role::WorkspaceOwner,
+                Role::AirlockManager,
+                Role::TreAdmin,
+            ]
+            .iter()
+            .any(|r| self.has(*r))
+    }
+
+    /// Sees the comments meant for reviewers only: the request's reviewers, and auditors.
+    pub fn sees_reviewer_comments(&self, request: &AirlockRequest) -> bool {
+        self.reviews(request) || self.has(Role::AirlockAuditor)
     }
 
     fn is_creator(&self, request: &AirlockRequest) -> bool {
@@ -106,6 +130,7 @@ pub fn may_read_limits(caller: &Caller) -> Result<(), String> {
         Role::WorkspaceOwner,
         Role::AirlockManager,
         Role::TreAdmin,
+        Role::AirlockAuditor,
     ]
     .iter()
     .any(|r| caller.has(*r));
@@ -142,6 +167,7 @@ pub fn list_scope(caller: &Caller) -> Result<ListScope, String> {
     if caller.has(Role::WorkspaceOwner)
         || caller.has(Role::AirlockManager)
         || caller.has(Role::TreAdmin)
+        || caller.has(Role::AirlockAuditor)
     {
         Ok(ListScope::All)
     } else if caller.has(Role::WorkspaceResearcher) {
@@ -165,6 +191,7 @@ pub fn may_read(caller: &Caller, request: &AirlockRequest) -> Result<(), String>
     let ok = caller.has(Role::WorkspaceOwner)
         || caller.has(Role::AirlockManager)
         || caller.has(Role::TreAdmin)
+        || caller.has(Role::AirlockAuditor)
         || (caller.has(Role::WorkspaceResearcher)
             && (caller.is_creator(request) || request.status == Status::Approved));
     if ok {
@@ -319,6 +346,11 @@ pub enum LinkRefusal {
 /// The link permission table of DESIGN §3.
 pub fn link_grant(caller: &Caller, request: &AirlockRequest) -> Result<LinkGrant, LinkRefusal> {
     may_read(caller, request).map_err(LinkRefusal::Forbidden)?;
+    if caller.audits() {
+        return Err(LinkRefusal::Forbidden(
+            "an airlock auditor reads the record, never the data".into(),
+        ));
+    }
     let stage = data_role_for(request.status);
     match request.status {
         Status::Draft => {
@@ -439,7 +471,7 @@ mod tests {
         use Role::*;
         // (roles, limits, answer a gate, list scope, awaiting review)
         type Row<'a> = (&'a [Role], bool, bool, Option<ListScope>, bool);
-        let table: [Row; 7] = [
+        let table: [Row; 9] = [
             (
                 &[WorkspaceResearcher],
                 true,
@@ -451,6 +483,14 @@ mod tests {
             (&[AirlockManager], true, false, Some(ListScope::All), true),
             (&[TreAdmin], true, false, Some(ListScope::All), false),
             (&[AirlockGate], false, true, None, false),
+            (&[AirlockAuditor], true, false, Some(ListScope::All), false),
+            (
+                &[AirlockAuditor, AirlockGate],
+                true,
+                true,
+                Some(ListScope::All),
+                false,
+            ),
             (&[], false, false, None, false),
             (
                 &[WorkspaceResearcher, AirlockManager],
@@ -558,6 +598,14 @@ mod tests {
         (WorkspaceOwner, false, Comment, &Status::ALL),
         (AirlockManager, false, Comment, &Status::ALL),
         (TreAdmin, false, Comment, &[]),
+        // Auditors read; they never act, take a link or comment.
+        (AirlockAuditor, false, Submit, &[]),
+        (AirlockAuditor, false, Cancel, &[]),
+        (AirlockAuditor, false, Review, &[]),
+        (AirlockAuditor, false, Revoke, &[]),
+        (AirlockAuditor, false, Link, &[]),
+        (AirlockAuditor, false, Justify, &[]),
+        (AirlockAuditor, false, Comment, &[]),
     ];
 
     #[test]

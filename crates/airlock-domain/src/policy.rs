@@ -45,6 +45,10 @@ pub struct WorkspacePolicy {
     /// 1: the reviewer who approves it; 2: a second airlock manager must agree, also when
     /// one review would otherwise decide the request.
     pub disclosure_override_reviewers: u32,
+    /// Hours a request may wait in review before `Reconcile` reminds the airlock managers
+    /// (`reviewOverdue` notification); at twice this it escalates to the workspace's owners
+    /// too. 0: no deadline.
+    pub review_deadline_hours: u32,
 }
 
 /// What a scan verdict that is neither clean nor malicious means for a request: the scanner
@@ -84,6 +88,7 @@ impl Default for WorkspacePolicy {
             partial_release: false,
             carry_over_votes: true,
             disclosure_override_reviewers: 1,
+            review_deadline_hours: 0,
         }
     }
 }

@@ -6,6 +6,7 @@
 mod commands;
 mod comments;
 mod context;
+mod deadlines;
 mod diff;
 mod external_gates;
 mod gate_report;
@@ -26,6 +27,7 @@ use chrono::{DateTime, Utc};
 pub use commands::{PREFLIGHT, PREFLIGHT_INTERVAL};
 pub use comments::{Comment, MAX_COMMENT_CHARS, MAX_COMMENTS, Visibility};
 pub use context::{FileContext, MAX_CONTEXT_CHARS, SubmitContext};
+pub use deadlines::{Overdue, REVIEW_ESCALATED, REVIEW_REMINDED};
 pub use diff::{FileChange, FileDiff, RevisionDiff, SinceYourVote};
 pub use external_gates::{GateAnswer, GateRun, MAX_GATE_MESSAGE_CHARS};
 pub use gate_report::{GateFileResult, GateReport, GateState, GateStatus};
@@ -308,6 +310,11 @@ pub struct AirlockRequest {
     pub status: Status,
     #[serde(default)]
     pub status_message: Option<String>,
+    /// When the request entered its status (how long a review has waited; the reviewer
+    /// deadline counts from here). Records from before it was kept use `updatedWhen`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(skip)]
+    pub status_since: Option<DateTime<Utc>>,
     pub revision: u32,
     pub created_by: User,
     pub created_when: DateTime<Utc>,
@@ -380,6 +387,8 @@ pub struct DraftFile {
 pub const LINK_ISSUED: &str = "link issued";
 /// The history action of a preview of a file's content through the API.
 pub const FILE_PREVIEWED: &str = "file previewed";
+/// The history action of an auditor reading a request.
+pub const AUDITOR_READ: &str = "read by auditor";
 
 /// The history action written once a final status's clean-up has run (`Reconcile` re-drives
 /// final requests without it).
@@ -491,6 +500,7 @@ impl AirlockRequest {
             purpose: None,
             status: Status::Draft,
             status_message: None,
+            status_since: Some(ctx.now),
             revision: 1,
             created_by: creator.clone(),
             created_when: ctx.now,
@@ -680,6 +690,34 @@ impl AirlockRequest {
         Applied::Changed
     }
 
+    /// An auditor read the request (`what`: the request, its trail, its gate report...). On the
+    /// record once per auditor until the status changes, as a preview is: the reads in between
+    /// are in the log, and a page that polls cannot grow the record.
+    pub fn record_auditor_read(&mut self, ctx: &Ctx, by: &User) -> Applied {
+        let note = "audit read".to_string();
+        if self
+            .links_issued
+            .iter()
+            .any(|l| l.by == by.id && l.note == note)
+        {
+            return Applied::Unchanged("this auditor's read is already on the record".into());
+        }
+        self.links_issued.push(IssuedLink {
+            by: by.id.clone(),
+            note,
+        });
+        self.audit(
+            ctx,
+            by,
+            AUDITOR_READ,
+            format!(
+                "{} (auditor) read the request in status {}",
+                by.id, self.status
+            ),
+        );
+        Applied::Changed
+    }
+
     /// Moves to `to` if the lifecycle table allows it, with history and outbox events.
     fn transition(
         &mut self,
@@ -697,6 +735,7 @@ impl AirlockRequest {
             });
         }
         self.status = to;
+        self.status_since = Some(ctx.now);
         self.status_message = message.clone();
         self.updated_by = by.clone();
         self.updated_when = ctx.now;

@@ -63,6 +63,17 @@ pub enum NotificationData {
         workspace: NotifiedWorkspace,
         recipients: Recipients,
     },
+    /// A request has waited in review past the workspace's deadline (`escalated`: past
+    /// twice it, and the owners are told too).
+    #[serde(rename_all = "camelCase")]
+    ReviewOverdue {
+        request: CommentedRequest,
+        workspace: NotifiedWorkspace,
+        waiting_hours: i64,
+        deadline_hours: u32,
+        escalated: bool,
+        recipients: Recipients,
+    },
 }
 
 /// The request as a status-change notification shows it.
@@ -310,6 +321,47 @@ pub fn comment_event(
                 researcher,
                 workspace_owner: vec![],
                 airlock_manager: managers,
+            },
+        }),
+    )
+}
+
+/// `Airlock.Notification` with `event: "reviewOverdue"`: to the airlock managers, and with an
+/// escalation to the workspace's owners as well.
+pub fn review_overdue_event(
+    request: &AirlockRequest,
+    due: super::Overdue,
+    waiting_hours: i64,
+    workspace: &Workspace,
+    now: DateTime<Utc>,
+) -> PendingEvent {
+    let escalated = due == super::Overdue::Escalation;
+    event_about(
+        request,
+        Topic::Notification,
+        NOTIFICATION,
+        now,
+        data_of(NotificationData::ReviewOverdue {
+            request: CommentedRequest {
+                id: request.id.clone(),
+                request_type: request.request_type,
+                title: request.title.clone(),
+                status: request.status,
+                revision: request.revision,
+                created_by: request.created_by.clone(),
+            },
+            workspace: workspace.into(),
+            waiting_hours,
+            deadline_hours: workspace.policy.review_deadline_hours,
+            escalated,
+            recipients: Recipients {
+                researcher: vec![],
+                workspace_owner: if escalated {
+                    addresses(workspace.contacts.workspace_owner.clone(), None)
+                } else {
+                    vec![]
+                },
+                airlock_manager: addresses(workspace.contacts.airlock_manager.clone(), None),
             },
         }),
     )

@@ -65,7 +65,7 @@ fn clean(etag: &str) -> ScanVerdict {
 }
 
 /// Submits and seals every file (clean when scanning is on) so the request is in review.
-fn in_review(ws: &Workspace, n: usize) -> AirlockRequest {
+pub(crate) fn in_review(ws: &Workspace, n: usize) -> AirlockRequest {
     let mut r = new_request(ws);
     r.submit(&user("alice"), files(n), &ctx(ws)).unwrap();
     for i in 0..n {

@@ -262,7 +262,9 @@ async fn mine(
             )));
         }
     };
-    let admin = identity.roles.contains(&Role::TreAdmin)
+    // TRE admins and TRE-wide auditors list every workspace's requests.
+    let admin = (identity.roles.contains(&Role::TreAdmin)
+        || identity.roles.contains(&Role::AirlockAuditor))
         && deps
             .settings
             .api_audience

@@ -230,7 +230,7 @@ impl FromRequestParts<Arc<Deps>> for Authenticated {
 pub fn envelope(caller: &Caller, request: &AirlockRequest) -> RequestEnvelope {
     RequestEnvelope {
         airlock_request: view::RequestView::from(
-            &request.visible_to(&caller.user.id, caller.reviews(request)),
+            &request.visible_to(&caller.user.id, caller.sees_reviewer_comments(request)),
         ),
         allowed_user_actions: crate::domain::access::allowed_user_actions(caller, request),
     }

@@ -647,7 +647,8 @@ pub fn document() -> Value {
         } else {
             json!({"description": "OK", "content": {"application/json": {"schema": schema_ref(op.response)}}})
         };
-        if op.status == 201 {
+        // The links lead from a created request to what can be done with it.
+        if op.status == 201 && op.response == "RequestEnvelope" {
             success["links"] = Value::Object(links.clone());
         }
         let mut responses = Map::new();

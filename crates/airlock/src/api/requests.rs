@@ -73,6 +73,23 @@ pub(super) async fn load_versioned(
         ApiError::not_found(format!("request {id} not found in workspace {}", ws.id))
     })?;
     access::may_read(caller, &versioned.value).map_err(ApiError::forbidden)?;
+    if caller.audits() {
+        // Oversight is itself overseen: every read in the log, the first per status on the
+        // request's record.
+        tracing::info!(auditor = %caller.user.id, request = id, workspace = %ws.id, "auditor read");
+        let m = crate::app::record::modify::<ApiError>(deps, ws, id, |r, ctx| {
+            Ok(r.record_auditor_read(ctx, &caller.user))
+        })
+        .await?;
+        if matches!(m.applied, crate::domain::request::Applied::Changed) {
+            return Ok(deps
+                .requests
+                .get(&ws.id, id)
+                .await?
+                .map(|v| (v.value, v.etag))
+                .unwrap_or((m.request, versioned.etag)));
+        }
+    }
     Ok((versioned.value, versioned.etag))
 }
 

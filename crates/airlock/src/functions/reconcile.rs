@@ -18,6 +18,7 @@ pub async fn run(deps: &Deps) -> Result<Outcome, FunctionError> {
     let mut redriven = 0;
     let mut failed = 0;
     let mut cleaned = 0;
+    let mut reminded = 0;
     let mut errors = Vec::new();
     for ws in deps.workspaces.list().await? {
         for request in all(
@@ -66,6 +67,38 @@ pub async fn run(deps: &Deps) -> Result<Outcome, FunctionError> {
                 }
             }
         }
+        if ws.policy.review_deadline_hours > 0 {
+            for request in all(
+                deps,
+                &ws,
+                RequestQuery {
+                    statuses: vec![Status::InReview],
+                    order_by: OrderBy::Unordered,
+                    ..Default::default()
+                },
+            )
+            .await?
+            {
+                if request
+                    .review_overdue(&ws.policy, deps.clock.now())
+                    .is_none()
+                {
+                    continue;
+                }
+                match modify::<FunctionError>(deps, &ws, &request.id, |r, ctx| {
+                    Ok(r.remind_reviewers(ctx))
+                })
+                .await
+                {
+                    Ok(m) if matches!(m.applied, Applied::Changed) => reminded += 1,
+                    Ok(_) => {}
+                    Err(e) => {
+                        warn!(request_id = %request.id, error = %e, "the review reminder failed");
+                        errors.push(format!("{}: {e}", request.id));
+                    }
+                }
+            }
+        }
         for request in unclean_terminal(deps, &ws).await? {
             // Its StatusChanged was lost (dead-lettered): the clean-up it drives never ran.
             match drive(deps, &ws, &request).await {
@@ -78,7 +111,7 @@ pub async fn run(deps: &Deps) -> Result<Outcome, FunctionError> {
         }
     }
     let summary = format!(
-        "republished {republished} outbox(es), re-drove {redriven} request(s), failed {failed}, cleaned up after {cleaned}"
+        "republished {republished} outbox(es), re-drove {redriven} request(s), failed {failed}, cleaned up after {cleaned}, reminded reviewers of {reminded}"
     );
     if errors.is_empty() {
         Ok(Outcome::Done(summary))

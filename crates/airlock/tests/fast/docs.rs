@@ -103,12 +103,15 @@ fn roles_doc_matches_the_access_rules() {
         ("WorkspaceOwner", Role::WorkspaceOwner, "owner"),
         ("AirlockManager", Role::AirlockManager, "manager"),
         ("TREAdmin", Role::TreAdmin, "admin"),
+        ("AirlockAuditor", Role::AirlockAuditor, "auditor"),
     ];
     let mut doc = String::from(
         "# Roles: who may do what\n\nGenerated from `crates/airlock-domain/src/access.rs` by `crates/airlock/tests/fast/docs.rs`; do not edit by hand.\n\n\
          Roles are Entra ID app roles in the caller's token for a workspace. Nobody reviews a request they created, and a\n\
          reviewer counts once per revision. Creating requests: `WorkspaceResearcher` and `WorkspaceOwner`. Reading: owners,\n\
-         airlock managers and TRE admins read every request of the workspace; researchers read their own and approved ones.\n\
+         airlock managers, TRE admins and auditors read every request of the workspace; researchers read their own and approved ones.\n\
+         `AirlockAuditor` reads every request, its trail, gate report and comments (reviewers-only ones too), never the\n\
+         data (no links, no previews), and does nothing else; each request it reads is on that request's record.\n\
          `AirlockGate` is for service identities: it answers for an external gate (`POST .../gates/{name}`, docs/gates.md)\n\
          while the request is `submitted` and waits for it, and may do nothing else.\n\n\
          Actions offered in `allowedUserActions`, per status (link permissions: `acwdl` upload without read, `rl` read):\n\n",

@@ -65,6 +65,7 @@ async fn fixture_request(s: &Stack) {
         purpose: None,
         status: Status::Submitted,
         status_message: None,
+        status_since: Some(now),
         revision: 1,
         created_by: alice.clone(),
         created_when: now,
@@ -1023,4 +1024,62 @@ async fn the_previous_revisions_clean_up_never_deletes_the_next_revisions_seal()
         vec![FILE.to_string()],
         "revision 2's seal stays, revision 1's goes"
     );
+}
+
+/// A request left in review past the workspace's deadline: `Reconcile` reminds the airlock
+/// managers once, and at twice the deadline tells the owners too; a decision stops it.
+#[tokio::test]
+async fn a_review_past_its_deadline_reminds_the_managers_then_tells_the_owners() {
+    let s = Stack::start(json!({"reviewDeadlineHours": 24})).await;
+    let (id, alice) = draft_with_file(&s).await;
+    s.action(WS1, &id, "submit", &alice, None).await;
+    s.settle().await;
+    assert_eq!(s.record(&id).status.to_string(), "in_review");
+    let overdue = |s: &Stack| -> Vec<Value> {
+        s.notifications()
+            .into_iter()
+            .filter(|e| e.data["event"] == "reviewOverdue")
+            .map(|e| e.data)
+            .collect()
+    };
+    reconcile_after(&s, 23 * 60).await;
+    assert!(overdue(&s).is_empty(), "not yet due");
+    let v = reconcile_after(&s, 61).await;
+    assert!(v.to_string().contains("reminded reviewers of 1"), "{v}");
+    let sent = overdue(&s);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["escalated"], false);
+    assert_eq!(
+        sent[0]["recipients"]["airlockManager"],
+        json!(["managers@one.test"])
+    );
+    assert_eq!(sent[0]["recipients"]["workspaceOwner"], json!([]));
+    reconcile_after(&s, 60).await;
+    assert_eq!(overdue(&s).len(), 1, "a reminder is sent once");
+    reconcile_after(&s, 24 * 60).await;
+    let sent = overdue(&s);
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[1]["escalated"], true);
+    assert_eq!(
+        sent[1]["recipients"]["workspaceOwner"],
+        json!(["owner@one.test"])
+    );
+    let actions = s.actions(&id).await;
+    assert!(
+        actions.contains(&"review reminder sent".to_string())
+            && actions.contains(&"review escalated".to_string()),
+        "{actions:?}"
+    );
+    // Decided: nothing more, however long.
+    let mona = s.token("mona", &[MANAGER], WS1);
+    s.action(
+        WS1,
+        &id,
+        "review",
+        &mona,
+        Some(json!({"decision": "approved", "explanation": "fine"})),
+    )
+    .await;
+    reconcile_after(&s, 100 * 60).await;
+    assert_eq!(overdue(&s).len(), 2);
 }

@@ -5,6 +5,7 @@
 mod acro;
 mod api;
 mod architecture;
+mod auditor;
 mod common;
 mod connections;
 mod conversation;

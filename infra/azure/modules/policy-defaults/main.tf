@@ -32,6 +32,8 @@ variable "policy_defaults" {
     carryOverVotes = optional(bool)
     # Reviewers who must each override a disclosure warning before the file is released.
     disclosureOverrideReviewers = optional(number)
+    # Hours in review before Reconcile reminds the airlock managers (twice: the owners too); 0 off.
+    reviewDeadlineHours = optional(number)
     # Security gates beyond malware (docs/gates.md): each with a kind and a mode, and the
     # parameters of its kind.
     gates = optional(list(object({
