@@ -92,6 +92,15 @@ async fn a_tre_admin_changes_a_policy_that_is_enforced_at_once_and_on_the_record
         "{said}"
     );
 
+    // Statistics: TRE-wide for the admin; a researcher is refused.
+    let stats = tina.run(&["stats", "--all"]).await.ok();
+    assert!(
+        stats.stdout.contains("ws-alpha") && stats.stdout.contains("request(s) created"),
+        "{}",
+        stats.stdout
+    );
+    rita.run(&["stats"]).await.refused(1, "read the statistics");
+
     // Register, refuse the same again, disable.
     std::fs::write(
         root.join("delta.json"),

@@ -2,7 +2,7 @@
 //! first and is sent conditional on that version (`If-Match`), so two admins never overwrite
 //! each other; the airlock keeps each change, with its diff, in the workspace's audit trail.
 
-use crate::cli::{AdminCommand, PolicyCommand, WorkspaceCommand};
+use crate::cli::{AdminCommand, PolicyCommand, StatsArgs, WorkspaceCommand};
 use crate::client::Api;
 use crate::commands::Outcome;
 use crate::error::{CliError, CliResult};
@@ -269,4 +269,100 @@ fn diff_objects(a: &Value, b: &Value) -> Vec<Value> {
             c
         })
         .collect()
+}
+
+/// `airlock stats`: a workspace's statistics (or every workspace's with `--all`), as text.
+pub async fn stats(api: &Api, args: StatsArgs) -> CliResult<Outcome> {
+    let mut range = Vec::new();
+    if let Some(from) = args.from {
+        range.push(("from", from));
+    }
+    if let Some(to) = args.to {
+        range.push(("to", to));
+    }
+    let workspace = if args.all {
+        None
+    } else {
+        Some(api.settings.workspace()?)
+    };
+    let s = api.stats(workspace, &range).await?;
+    let count = |v: &Value| -> String {
+        let parts: Vec<String> = v
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        if parts.is_empty() {
+            "none".into()
+        } else {
+            parts.join(", ")
+        }
+    };
+    let took = |d: &Value| -> String {
+        if d["count"] == 0 {
+            return "none yet".into();
+        }
+        format!(
+            "{} (median {}, 90% within {}, longest {})",
+            d["count"],
+            span(d["p50Seconds"].as_i64().unwrap_or(0)),
+            span(d["p90Seconds"].as_i64().unwrap_or(0)),
+            span(d["maxSeconds"].as_i64().unwrap_or(0))
+        )
+    };
+    let workspaces: Vec<&str> = s["workspaces"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let mut text = format!(
+        "{}: {} request(s) created from {} to {}\n",
+        workspaces.join(", "),
+        s["requests"],
+        str_of(&s["from"]),
+        s["to"].as_str().unwrap_or("now")
+    );
+    let _ = writeln!(text, "  by type:           {}", count(&s["byType"]));
+    let _ = writeln!(text, "  by status now:     {}", count(&s["byStatus"]));
+    let _ = writeln!(
+        text,
+        "  reviews decided:   {}",
+        took(&s["reviewTurnaround"])
+    );
+    for (status, d) in s["timeInStatus"].as_object().into_iter().flatten() {
+        let _ = writeln!(text, "  time {status:<14} {}", took(d));
+    }
+    let _ = writeln!(
+        text,
+        "  overrides:         {} ({})",
+        s["overrides"],
+        count(&s["overridesByRule"])
+    );
+    let _ = writeln!(text, "  findings by rule:  {}", count(&s["findingsByRule"]));
+    let _ = writeln!(
+        text,
+        "  released:          {} file(s), {} bytes",
+        s["releasedFiles"], s["releasedBytes"]
+    );
+    let _ = writeln!(
+        text,
+        "  review deadlines:  {} reminder(s), {} escalation(s)",
+        s["reviewReminders"], s["reviewEscalations"]
+    );
+    if s["truncated"] == Value::Bool(true) {
+        text.push_str("  (more requests than one call reads: narrow the range)\n");
+    }
+    Ok(Outcome::Message(text.trim_end().to_string(), s))
+}
+
+/// Seconds as a person reads them: `45s`, `12m`, `3h 20m`, `2d 4h`.
+fn span(seconds: i64) -> String {
+    match seconds {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86_400 => format!("{}h {}m", s / 3600, s % 3600 / 60),
+        s => format!("{}d {}h", s / 86_400, s % 86_400 / 3600),
+    }
 }

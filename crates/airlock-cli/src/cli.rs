@@ -90,6 +90,10 @@ pub enum Command {
     /// Each gate's result on the request (malware scan, policy gates, external gates), with
     /// the evidence per file
     Gates(IdArgs),
+    /// Service statistics over a time range: requests by type and status, time in each
+    /// status, review turnaround, overrides, gate findings by rule, what was released
+    /// (owners, airlock managers, TRE admins, auditors)
+    Stats(StatsArgs),
     /// TRE admins: register workspaces and set their airlock policy (every change audited).
     /// Signs in for the TRE-wide API: `airlock login --local --user NAME --roles TREAdmin`
     /// locally; on Azure `airlock login ... --workspace tre --scope api://<TRE API>/...`
@@ -351,4 +355,18 @@ pub enum PolicyCommand {
         #[arg(long)]
         to: Option<u64>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Requests created from this time (RFC 3339, e.g. 2026-11-01T00:00:00Z) [default: 30
+    /// days before --to]
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Requests created before this time [default: now]
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Every workspace added up (TRE admins and auditors; the TRE-wide API's login, `tre`)
+    #[arg(long)]
+    pub all: bool,
 }

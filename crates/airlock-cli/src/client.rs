@@ -136,6 +136,31 @@ impl Api {
             .await
     }
 
+    /// Statistics of one workspace, or (`workspace` `None`) of every one with the TRE-wide
+    /// API's token.
+    pub async fn stats(
+        &self,
+        workspace: Option<&str>,
+        range: &[(&str, String)],
+    ) -> CliResult<serde_json::Value> {
+        match workspace {
+            Some(ws) => {
+                let path = format!("/workspaces/{ws}/stats");
+                self.call(Method::GET, ws, &path, range, None::<&()>).await
+            }
+            None => {
+                self.call(
+                    Method::GET,
+                    auth::TRE_API,
+                    "/admin/stats",
+                    range,
+                    None::<&()>,
+                )
+                .await
+            }
+        }
+    }
+
     fn request_path(workspace: &str, id: &str) -> String {
         format!("/workspaces/{workspace}/requests/{id}")
     }

@@ -96,6 +96,7 @@ async fn run(cli: Cli) -> CliResult<Outcome> {
         Command::Diff(args) => commands::diff(&api, &args.id).await,
         Command::Gates(args) => commands::gates(&api, &args.id).await,
         Command::Admin(command) => admin::run(&api, command).await,
+        Command::Stats(args) => admin::stats(&api, args).await,
     }
 }
 

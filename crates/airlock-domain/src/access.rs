@@ -141,6 +141,27 @@ pub fn may_read_limits(caller: &Caller) -> Result<(), String> {
     }
 }
 
+/// May the caller read the workspace's statistics? Those who oversee it: owners, airlock
+/// managers, TRE admins and auditors (a researcher sees their own requests, not the service's).
+pub fn may_read_stats(caller: &Caller) -> Result<(), String> {
+    let any = [
+        Role::WorkspaceOwner,
+        Role::AirlockManager,
+        Role::TreAdmin,
+        Role::AirlockAuditor,
+    ]
+    .iter()
+    .any(|r| caller.has(*r));
+    if any {
+        Ok(())
+    } else {
+        Err(
+            "only workspace owners, airlock managers, TRE admins and auditors read the statistics"
+                .into(),
+        )
+    }
+}
+
 /// May the caller answer for an external gate? Its service identity only.
 pub fn may_answer_gate(caller: &Caller) -> Result<(), String> {
     if caller.has(Role::AirlockGate) {

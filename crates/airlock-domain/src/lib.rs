@@ -15,6 +15,7 @@ pub mod registry;
 pub mod request;
 pub mod request_type;
 pub mod stages;
+pub mod stats;
 pub mod url;
 pub mod workspace;
 

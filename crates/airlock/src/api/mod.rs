@@ -18,6 +18,7 @@ mod lists;
 mod preflight;
 mod preview;
 mod requests;
+mod stats;
 mod web;
 mod workspaces;
 pub use airlock_api::{types, view};

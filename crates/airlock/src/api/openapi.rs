@@ -11,11 +11,12 @@ use super::types::{
 };
 use super::{
     actions, admin, comments, diff, gates, history, links, lists, preflight, preview, requests,
-    web, workspaces,
+    stats, web, workspaces,
 };
 use crate::app::Deps;
 use crate::domain::preview::FilePreview;
 use crate::domain::request::{Comment, GateReport, RevisionDiff, SubmitContext};
+use crate::domain::stats::Stats;
 use axum::routing::{MethodRouter, get, post, put};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
@@ -154,6 +155,22 @@ fn registry(
         secured: true,
         handler,
     }
+}
+
+/// The statistics' time range.
+fn stats_range() -> Vec<Param> {
+    vec![
+        query(
+            "from",
+            json!({"type": "string", "format": "date-time"}),
+            "requests created from this time (RFC 3339) [default: 30 days before to]",
+        ),
+        query(
+            "to",
+            json!({"type": "string", "format": "date-time"}),
+            "requests created before this time [default: now]; at most a year after from",
+        ),
+    ]
 }
 
 /// A workspace's path parameter and the version a change is conditional on.
@@ -414,6 +431,32 @@ pub(super) fn operations() -> Vec<Op> {
             secured: true,
             handler: get(workspaces::list),
         },
+        Op {
+            method: "get",
+            path: "/api/workspaces/{workspaceId}/stats",
+            summary: "The workspace's statistics over the requests created in [from, to) (the last 30 days by default): by type and status, time in each status, review turnaround, overrides, findings by rule, what was released (owners, airlock managers, TRE admins, auditors)",
+            body: None,
+            status: 200,
+            response: "Stats",
+            params: {
+                let mut params = ws();
+                params.extend(stats_range());
+                params
+            },
+            secured: true,
+            handler: get(stats::workspace),
+        },
+        Op {
+            method: "get",
+            path: "/api/admin/stats",
+            summary: "Every workspace's statistics added up (TRE admins and auditors, with a token for the TRE-wide API)",
+            body: None,
+            status: 200,
+            response: "Stats",
+            params: stats_range(),
+            secured: true,
+            handler: get(stats::tre),
+        },
         registry(
             "get",
             "/api/admin/workspaces",
@@ -593,6 +636,7 @@ pub fn document() -> Value {
         WorkspaceRecordList,
         WorkspaceRecordView,
         WorkspaceTrail,
+        Stats,
         Error,
         Health
     );

@@ -11,6 +11,7 @@ pub mod preflight;
 pub mod record;
 pub mod registry;
 pub mod settle;
+pub mod stats;
 pub mod steps;
 pub mod submit;
 

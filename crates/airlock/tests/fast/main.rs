@@ -19,4 +19,5 @@ mod lifecycle;
 mod preflight;
 mod registry;
 mod revisions;
+mod stats;
 mod web;
