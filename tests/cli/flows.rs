@@ -231,6 +231,42 @@ async fn export_a_folder_review_it_and_download_it_verified() {
         history.stdout
     );
 
+    // The governance record: saved, verified offline with the files downloaded, and not
+    // verified once edited or beside a changed file.
+    rita.run(&["record", &id, "--output", "record.json"])
+        .await
+        .ok();
+    rita.run(&["record", &id, "--format", "html", "--output", "record.html"])
+        .await
+        .ok();
+    assert!(
+        std::fs::read_to_string(root.join("record.html"))
+            .unwrap()
+            .contains("hash chain verifies")
+    );
+    let verified = rita
+        .run(&["verify", "record.json", "--files", "out"])
+        .await
+        .ok();
+    assert!(
+        verified.stdout.contains("verifies") && verified.stdout.contains("3 file(s)"),
+        "{}",
+        verified.stdout
+    );
+    let text = std::fs::read_to_string(root.join("record.json")).unwrap();
+    std::fs::write(
+        root.join("edited.json"),
+        text.replacen("aggregate only", "anything goes", 1),
+    )
+    .unwrap();
+    rita.run(&["verify", "edited.json"])
+        .await
+        .refused(1, "does not verify");
+    std::fs::write(root.join("out/results/table.csv"), b"id,value\n1,0.99\n").unwrap();
+    rita.run(&["verify", "record.json", "--files", "out"])
+        .await
+        .refused(1, "is not the");
+
     // Refusals: one line each, the right exit code, nothing created on the way.
     let before = rita.run(&["list", "--json"]).await.ok().json();
     rita.run(&[

@@ -4,6 +4,7 @@
 //! types, so a client and the server cannot disagree about a field, and the command line
 //! builds without the server's storage SDKs.
 
+pub mod governance;
 pub mod registry;
 pub mod types;
 pub mod view;

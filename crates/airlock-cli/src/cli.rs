@@ -90,6 +90,12 @@ pub enum Command {
     /// Each gate's result on the request (malware scan, policy gates, external gates), with
     /// the evidence per file
     Gates(IdArgs),
+    /// Save the governance record of a finished request: files and sealed sha256, gate
+    /// evidence, votes, overrides, comments, policy versions and the hash-chained trail
+    Record(RecordArgs),
+    /// Check a saved governance record offline: its trail's hash chain and, with --files, that
+    /// the files in a folder are the ones it records
+    Verify(VerifyArgs),
     /// Service statistics over a time range: requests by type and status, time in each
     /// status, review turnaround, overrides, gate findings by rule, what was released
     /// (owners, airlock managers, TRE admins, auditors)
@@ -369,4 +375,26 @@ pub struct StatsArgs {
     /// Every workspace added up (TRE admins and auditors; the TRE-wide API's login, `tre`)
     #[arg(long)]
     pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    pub id: String,
+    /// json (what `airlock verify` checks), html (print-ready) or ro-crate (Five Safes
+    /// RO-Crate metadata)
+    #[arg(long, default_value = "json", value_parser = ["json", "html", "ro-crate"])]
+    pub format: String,
+    /// Where to save it [default: record-ID.json / .html, or ro-crate-metadata.json]
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// A record saved by `airlock record` (JSON)
+    pub record: PathBuf,
+    /// A folder of the request's files (as `airlock download` saves them) to check against
+    /// the sealed sha256 the record holds
+    #[arg(long)]
+    pub files: Option<PathBuf>,
 }

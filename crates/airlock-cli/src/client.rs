@@ -161,6 +161,69 @@ impl Api {
         }
     }
 
+    /// A finished request's governance record in `format`, as the airlock sends it.
+    pub async fn record(&self, workspace: &str, id: &str, format: &str) -> CliResult<String> {
+        let path = format!("{}/record", Self::request_path(workspace, id));
+        let value: serde_json::Value = if format == "html" {
+            // The page is text; the call below reads JSON, so take it as a string answer.
+            return self
+                .text(workspace, &path, &[("format", format.to_string())])
+                .await;
+        } else {
+            self.call(
+                Method::GET,
+                workspace,
+                &path,
+                &[("format", format.to_string())],
+                None::<&()>,
+            )
+            .await?
+        };
+        serde_json::to_string_pretty(&value)
+            .map_err(|e| CliError::Failed(format!("the record does not print: {e}")))
+    }
+
+    /// A GET whose answer is text (an HTML page).
+    async fn text(
+        &self,
+        workspace: &str,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> CliResult<String> {
+        let token = auth::token_for(&self.http, &self.settings, workspace).await?;
+        let url = format!("{}{path}", self.settings.api()?);
+        let response = self
+            .http
+            .get(&url)
+            .bearer_auth(token)
+            .query(query)
+            .send()
+            .await
+            .map_err(|e| {
+                CliError::Unreachable(format!(
+                    "the airlock API at {} could not be reached: {}",
+                    self.settings.api().unwrap_or_default(),
+                    root_cause(&e)
+                ))
+            })?;
+        let status = response.status();
+        if !status.is_success() {
+            let message = match response.json::<ApiErrorBody>().await {
+                Ok(body) => body.error.message,
+                Err(_) => status.canonical_reason().unwrap_or("error").to_string(),
+            };
+            return Err(if status.is_client_error() {
+                CliError::Refused(message)
+            } else {
+                CliError::Failed(format!("the airlock failed ({status}): {message}"))
+            });
+        }
+        response
+            .text()
+            .await
+            .map_err(|e| CliError::Failed(format!("reading the answer: {e}")))
+    }
+
     fn request_path(workspace: &str, id: &str) -> String {
         format!("/workspaces/{workspace}/requests/{id}")
     }

@@ -971,3 +971,83 @@ pub async fn history(api: &Api, id: &str) -> CliResult<Outcome> {
     let workspace = api.settings.workspace()?;
     Ok(Outcome::Trail(api.history(workspace, id).await?))
 }
+
+/// `airlock record ID`: saves the governance record of a finished request.
+pub async fn record(api: &Api, args: crate::cli::RecordArgs) -> CliResult<Outcome> {
+    let workspace = api.settings.workspace()?;
+    let text = api.record(workspace, &args.id, &args.format).await?;
+    let path = args.output.unwrap_or_else(|| match args.format.as_str() {
+        "html" => format!("record-{}.html", args.id).into(),
+        "ro-crate" => "ro-crate-metadata.json".into(),
+        _ => format!("record-{}.json", args.id).into(),
+    });
+    std::fs::write(&path, text.as_bytes())
+        .map_err(|e| CliError::Failed(format!("saving {}: {e}", path.display())))?;
+    Ok(Outcome::Message(
+        format!(
+            "saved the governance record of {} to {}",
+            args.id,
+            path.display()
+        ),
+        serde_json::json!({"requestId": args.id, "path": path}),
+    ))
+}
+
+/// `airlock verify FILE [--files DIR]`: the record's trail, and the files, checked offline.
+pub fn verify(args: &crate::cli::VerifyArgs) -> CliResult<Outcome> {
+    use airlock_api::governance::GovernanceRecord;
+    use sha2::Digest;
+    let text = std::fs::read_to_string(&args.record)
+        .map_err(|e| CliError::Usage(format!("reading {}: {e}", args.record.display())))?;
+    let record: GovernanceRecord = serde_json::from_str(&text).map_err(|e| {
+        CliError::Usage(format!(
+            "{} is not a governance record (JSON, `airlock record ID`): {e}",
+            args.record.display()
+        ))
+    })?;
+    record
+        .verify()
+        .map_err(|e| CliError::Failed(format!("{}: {e}", args.record.display())))?;
+    let mut said = format!(
+        "the audit trail of request {} verifies: {} entries, from {} to {}",
+        record.request.id,
+        record.history.len(),
+        record
+            .history
+            .first()
+            .map(|h| h.at.to_rfc3339())
+            .unwrap_or_default(),
+        record
+            .history
+            .last()
+            .map(|h| h.at.to_rfc3339())
+            .unwrap_or_default(),
+    );
+    if let Some(folder) = &args.files {
+        let mut checked = 0;
+        for file in record.request.files.iter().filter(|f| f.sha256.is_some()) {
+            let path = folder.join(&file.name);
+            let Ok(bytes) = std::fs::read(&path) else {
+                continue;
+            };
+            record
+                .check_file(&file.name, &hex::encode(sha2::Sha256::digest(&bytes)))
+                .map_err(|e| CliError::Failed(e.to_string()))?;
+            checked += 1;
+        }
+        if checked == 0 {
+            return Err(CliError::Failed(format!(
+                "none of the record's files is in {}",
+                folder.display()
+            )));
+        }
+        said.push_str(&format!(
+            "; {checked} file(s) in {} are the ones it records",
+            folder.display()
+        ));
+    }
+    Ok(Outcome::Message(
+        said,
+        serde_json::json!({"requestId": record.request.id, "verified": true}),
+    ))
+}

@@ -69,6 +69,8 @@ async fn run(cli: Cli) -> CliResult<Outcome> {
     match cli.command {
         Command::Login(args) => return commands::login(&mut settings, args, say).await,
         Command::Logout => return commands::logout(&settings),
+        // Offline: no login, no airlock.
+        Command::Verify(args) => return commands::verify(&args),
         _ => {}
     }
     let api = client::Api::new(settings)?;
@@ -97,6 +99,8 @@ async fn run(cli: Cli) -> CliResult<Outcome> {
         Command::Gates(args) => commands::gates(&api, &args.id).await,
         Command::Admin(command) => admin::run(&api, command).await,
         Command::Stats(args) => admin::stats(&api, args).await,
+        Command::Record(args) => commands::record(&api, args).await,
+        Command::Verify(_) => unreachable!("handled above"),
     }
 }
 

@@ -17,6 +17,7 @@ mod links;
 mod lists;
 mod preflight;
 mod preview;
+mod record;
 mod requests;
 mod stats;
 mod web;

@@ -10,13 +10,14 @@ use super::types::{
     WorkspaceRecordView, WorkspaceTrail,
 };
 use super::{
-    actions, admin, comments, diff, gates, history, links, lists, preflight, preview, requests,
-    stats, web, workspaces,
+    actions, admin, comments, diff, gates, history, links, lists, preflight, preview, record,
+    requests, stats, web, workspaces,
 };
 use crate::app::Deps;
 use crate::domain::preview::FilePreview;
 use crate::domain::request::{Comment, GateReport, RevisionDiff, SubmitContext};
 use crate::domain::stats::Stats;
+use airlock_api::governance::GovernanceRecord;
 use axum::routing::{MethodRouter, get, post, put};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
@@ -433,6 +434,25 @@ pub(super) fn operations() -> Vec<Op> {
         },
         Op {
             method: "get",
+            path: "/api/workspaces/{workspaceId}/requests/{requestId}/record",
+            summary: "The governance record of a finished request: files and sealed sha256, each gate's evidence, every vote, override and comment the caller may see, the policy versions, the whole hash-chained trail; format json (GovernanceRecord), html (print-ready) or ro-crate (Five Safes RO-Crate metadata)",
+            body: None,
+            status: 200,
+            response: "GovernanceRecord",
+            params: {
+                let mut params = req();
+                params.push(query(
+                    "format",
+                    json!({"type": "string", "enum": ["json", "html", "ro-crate"], "default": "json"}),
+                    "the record's form",
+                ));
+                params
+            },
+            secured: true,
+            handler: get(record::record),
+        },
+        Op {
+            method: "get",
             path: "/api/workspaces/{workspaceId}/stats",
             summary: "The workspace's statistics over the requests created in [from, to) (the last 30 days by default): by type and status, time in each status, review turnaround, overrides, findings by rule, what was released (owners, airlock managers, TRE admins, auditors)",
             body: None,
@@ -637,6 +657,7 @@ pub fn document() -> Value {
         WorkspaceRecordView,
         WorkspaceTrail,
         Stats,
+        GovernanceRecord,
         Error,
         Health
     );

@@ -17,6 +17,7 @@ mod gates;
 mod infra;
 mod lifecycle;
 mod preflight;
+mod record;
 mod registry;
 mod revisions;
 mod stats;
