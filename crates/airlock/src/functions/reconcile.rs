@@ -20,6 +20,7 @@ pub async fn run(deps: &Deps) -> Result<Outcome, FunctionError> {
     let mut cleaned = 0;
     let mut reminded = 0;
     let mut errors = Vec::new();
+    let mut gauges = Vec::new();
     for ws in deps.workspaces.list().await? {
         for request in all(
             deps,
@@ -52,6 +53,11 @@ pub async fn run(deps: &Deps) -> Result<Outcome, FunctionError> {
             },
         )
         .await?;
+        let now = deps.clock.now();
+        let stuck_count = stuck
+            .iter()
+            .filter(|r| now - r.updated_when >= deps.settings.redrive_after)
+            .count();
         for request in stuck {
             // Every transitional status moves files somewhere (a domain table test says so).
             let Some((_, to)) = movement_for(request.status) else {
@@ -67,18 +73,48 @@ pub async fn run(deps: &Deps) -> Result<Outcome, FunctionError> {
                 }
             }
         }
+        let in_review = all(
+            deps,
+            &ws,
+            RequestQuery {
+                statuses: vec![Status::InReview],
+                order_by: OrderBy::Unordered,
+                ..Default::default()
+            },
+        )
+        .await?;
+        let gauge = Gauges {
+            workspace: ws.id.clone(),
+            in_review: in_review.len(),
+            oldest_review_hours: in_review
+                .iter()
+                .filter_map(|r| r.waiting_for_review(now))
+                .max()
+                .map_or(0, |d| d.num_hours()),
+            overdue_reviews: in_review
+                .iter()
+                .filter(|r| {
+                    ws.policy.review_deadline_hours > 0
+                        && r.waiting_for_review(now).is_some_and(|d| {
+                            d >= chrono::Duration::hours(ws.policy.review_deadline_hours.into())
+                        })
+                })
+                .count(),
+            stuck: stuck_count,
+        };
+        // One line per workspace and run, for charts and alerts (docs/operating.md).
+        tracing::info!(
+            target: "airlock.metrics",
+            workspace = %gauge.workspace,
+            in_review = gauge.in_review,
+            oldest_review_hours = gauge.oldest_review_hours,
+            overdue_reviews = gauge.overdue_reviews,
+            stuck = gauge.stuck,
+            "airlock metrics"
+        );
+        gauges.push(gauge);
         if ws.policy.review_deadline_hours > 0 {
-            for request in all(
-                deps,
-                &ws,
-                RequestQuery {
-                    statuses: vec![Status::InReview],
-                    order_by: OrderBy::Unordered,
-                    ..Default::default()
-                },
-            )
-            .await?
-            {
+            for request in in_review {
                 if request
                     .review_overdue(&ws.policy, deps.clock.now())
                     .is_none()
@@ -110,8 +146,10 @@ pub async fn run(deps: &Deps) -> Result<Outcome, FunctionError> {
             }
         }
     }
+    let gauges: Vec<String> = gauges.iter().map(Gauges::line).collect();
     let summary = format!(
-        "republished {republished} outbox(es), re-drove {redriven} request(s), failed {failed}, cleaned up after {cleaned}, reminded reviewers of {reminded}"
+        "republished {republished} outbox(es), re-drove {redriven} request(s), failed {failed}, cleaned up after {cleaned}, reminded reviewers of {reminded}; {}",
+        gauges.join("; ")
     );
     if errors.is_empty() {
         Ok(Outcome::Done(summary))
@@ -120,6 +158,29 @@ pub async fn run(deps: &Deps) -> Result<Outcome, FunctionError> {
             "{summary}; errors: {}",
             errors.join("; ")
         )))
+    }
+}
+
+/// What a workspace looks like at this run: what an operator charts and alerts on.
+struct Gauges {
+    workspace: String,
+    in_review: usize,
+    oldest_review_hours: i64,
+    overdue_reviews: usize,
+    /// Transitional requests past the re-drive delay (being healed).
+    stuck: usize,
+}
+
+impl Gauges {
+    fn line(&self) -> String {
+        format!(
+            "{}: {} in review (oldest {} h, {} past the deadline), {} stuck",
+            self.workspace,
+            self.in_review,
+            self.oldest_review_hours,
+            self.overdue_reviews,
+            self.stuck
+        )
     }
 }
 

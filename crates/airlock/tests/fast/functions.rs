@@ -1046,6 +1046,11 @@ async fn a_review_past_its_deadline_reminds_the_managers_then_tells_the_owners()
     assert!(overdue(&s).is_empty(), "not yet due");
     let v = reconcile_after(&s, 61).await;
     assert!(v.to_string().contains("reminded reviewers of 1"), "{v}");
+    assert!(
+        v.to_string()
+            .contains("ws-one: 1 in review (oldest 24 h, 1 past the deadline), 0 stuck"),
+        "the run's gauges: {v}"
+    );
     let sent = overdue(&s);
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0]["escalated"], false);
