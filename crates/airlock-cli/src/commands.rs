@@ -48,13 +48,11 @@ pub async fn login(settings: &mut Settings, args: LoginArgs, say: Say) -> CliRes
     let workspace = settings.workspace.clone();
     let http = crate::client::http_client(settings)?;
     if args.local {
-        let path = args
-            .stack
-            .unwrap_or_else(|| PathBuf::from("target/airlock-local/stack.json"));
+        let path = args.stack.clone().unwrap_or_else(find_local_stack);
         let stack: serde_json::Value = std::fs::read(&path)
             .map_err(|e| {
                 CliError::Login(format!(
-                    "{} cannot be read ({e}): is the local stack running (`infra/local/run`)? Pass --stack if it is elsewhere",
+                    "{} cannot be read ({e}): is the local stack running (`infra/local/run`)? Run this inside the repository, or pass --stack PATH to its target/airlock-local/stack.json",
                     path.display()
                 ))
             })
@@ -89,7 +87,7 @@ pub async fn login(settings: &mut Settings, args: LoginArgs, say: Say) -> CliRes
             .map(PathBuf::from)
             .map(|p| std::fs::canonicalize(&p).unwrap_or(p));
         settings.file.api = text("apiUrl");
-        settings.file.workspace = Some(workspace.clone());
+        let switched = set_default_workspace(settings, &workspace);
         settings.file.entra = None;
         let token = auth::local_token(&http, &local, &workspace).await?;
         settings.file.local = Some(local);
@@ -99,7 +97,7 @@ pub async fn login(settings: &mut Settings, args: LoginArgs, say: Say) -> CliRes
         tokens.insert(workspace.clone(), token);
         settings.save_tokens(&tokens)?;
         let message = format!(
-            "logged in to the local stack as {} ({}) for {workspace}",
+            "logged in to the local stack as {} ({}) for {workspace}{switched}",
             args.user, args.roles
         );
         return Ok(Outcome::Message(
@@ -136,7 +134,7 @@ pub async fn login(settings: &mut Settings, args: LoginArgs, say: Say) -> CliRes
     let token = auth::device_code_login(&http, &entra, &workspace, |m| say.line(m)).await?;
     settings.file.entra = Some(EntraConfig { ..entra });
     settings.file.local = None;
-    settings.file.workspace = Some(workspace.clone());
+    let switched = set_default_workspace(settings, &workspace);
     if let Some(api) = &settings.api {
         settings.file.api = Some(api.clone());
     }
@@ -145,9 +143,45 @@ pub async fn login(settings: &mut Settings, args: LoginArgs, say: Say) -> CliRes
     tokens.insert(workspace.clone(), token);
     settings.save_tokens(&tokens)?;
     Ok(Outcome::Message(
-        format!("logged in for {workspace}"),
+        format!("logged in for {workspace}{switched}"),
         serde_json::json!({"workspace": workspace}),
     ))
+}
+
+/// Makes `workspace` the default for later commands, and says so when that changes which
+/// workspace they act in. The TRE-wide API's login (`tre`) is never a default: it is not a
+/// workspace.
+fn set_default_workspace(settings: &mut Settings, workspace: &str) -> String {
+    if workspace == auth::TRE_API {
+        return String::new();
+    }
+    let before = settings.file.workspace.replace(workspace.to_string());
+    match before {
+        Some(old) if old != workspace => format!(
+            "; commands now act in {workspace} by default (was {old}; --workspace {old} for it)"
+        ),
+        _ => String::new(),
+    }
+}
+
+/// The local stack's summary: `target/airlock-local/stack.json` in this folder or the
+/// nearest one above it that has one, else beside the `airlock` binary that the stack built
+/// (`target/debug/airlock` → `target/airlock-local/stack.json`), so `login --local` works from
+/// anywhere in or below the repository, or with the binary on the PATH.
+fn find_local_stack() -> PathBuf {
+    let relative = PathBuf::from("target/airlock-local/stack.json");
+    let from_cwd = std::env::current_dir().ok().and_then(|cwd| {
+        cwd.ancestors()
+            .map(|dir| dir.join(&relative))
+            .find(|p| p.exists())
+    });
+    let beside_binary = std::env::current_exe().ok().and_then(|exe| {
+        exe.parent()
+            .and_then(|dir| dir.parent())
+            .map(|target| target.join("airlock-local/stack.json"))
+            .filter(|p| p.exists())
+    });
+    from_cwd.or(beside_binary).unwrap_or(relative)
 }
 
 pub fn logout(settings: &Settings) -> CliResult<Outcome> {

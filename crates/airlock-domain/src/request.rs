@@ -569,7 +569,7 @@ impl AirlockRequest {
     /// The fields a list shows and acts on (what the request is, its status, files, reviews,
     /// who contributed): without the outbox, the history's tail, issued links, gate runs and
     /// comments, which can be most of a record and are read with the request itself.
-    pub const SUMMARY_FIELDS: [&'static str; 18] = [
+    pub const SUMMARY_FIELDS: [&'static str; 19] = [
         "id",
         "workspaceId",
         "type",
@@ -578,6 +578,7 @@ impl AirlockRequest {
         "purpose",
         "status",
         "statusMessage",
+        "statusSince",
         "revision",
         "createdBy",
         "createdWhen",

@@ -386,8 +386,6 @@ impl AzuriteSetup {
             .args(["--oauth", "basic", "--disableTelemetry", "--loose"])
             .arg("--location")
             .arg(self.data_dir.join("blob"))
-            .arg("--debug")
-            .arg(self.log_dir.join("azurite-debug.log"))
             .arg("--cert")
             .arg(self.tls_dir.join("server.pem"))
             .arg("--key")
@@ -395,6 +393,12 @@ impl AzuriteSetup {
             .env("AZURITE_ACCOUNTS", &self.accounts)
             // Azurite reads copy sources over HTTPS itself: it must trust the local CA too.
             .env("NODE_EXTRA_CA_CERTS", self.tls_dir.join("ca.pem"));
+        // Azurite's debug log grows by megabytes a minute: only when asked for.
+        if std::env::var_os("AIRLOCK_AZURITE_DEBUG").is_some() {
+            command
+                .arg("--debug")
+                .arg(self.log_dir.join("azurite-debug.log"));
+        }
         let log = self.log_dir.join("azurite.log");
         let mut child = ChildGuard::spawn_appending("azurite", command, &log)?;
         wait_for_port(&mut child, self.port, &log, Duration::from_secs(30))?;

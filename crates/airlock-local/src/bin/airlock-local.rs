@@ -68,6 +68,22 @@ async fn main() {
         run_in_memory(port("--port").or(Some(8080)), delivery).await;
         return;
     }
+    // A port another process holds: said before anything starts, so nothing is left running.
+    for (port, flag, what) in [
+        (port("--port").unwrap_or(8080), "--port", "the API"),
+        (
+            port("--router-port").unwrap_or(8090),
+            "--router-port",
+            "the event router and sign-in",
+        ),
+    ] {
+        if let Err(e) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            eprintln!(
+                "port {port} ({what}) is not free ({e}): stop what holds it (`ss -ltnp 'sport = :{port}'` shows it), or start on another with {flag} N"
+            );
+            std::process::exit(2);
+        }
+    }
     let exe = std::env::current_exe().expect("own path");
     let handler_bin = exe.with_file_name("handler");
     if !handler_bin.exists() {
@@ -140,13 +156,23 @@ async fn main() {
         reconcile_every: std::time::Duration::from_secs(60),
         // The handler's own settings that a developer may want to change here.
         handler_env,
-        // Blobs and queued work stay on disk under the state directory across restarts.
-        keep_data: true,
+        // Every start is a clean one: the Cosmos DB emulator keeps nothing across a restart,
+        // so the files and queued work of its requests are cleared with it (below and when
+        // the stack stops), never left behind without their requests.
+        keep_data: false,
         scanner_max_bytes: airlock_local::clamav::CLAMD_MAX_BYTES,
         fault_proxies: false,
         revoked_roles: vec![],
         front_header_timeout: airlock_local::front::HEADER_TIMEOUT,
     };
+    for stale in ["azurite", "dead-letters.jsonl"] {
+        let path = state_dir.join(stale);
+        let _ = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+    }
     let stack = match LocalStack::start(options).await {
         Ok(s) => s,
         Err(e) => {
