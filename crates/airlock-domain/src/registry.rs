@@ -15,7 +15,7 @@
 
 use crate::policy::WorkspacePolicy;
 use crate::request::{HistoryEntry, HistoryHead};
-use crate::stages::{Scope, Stage};
+use crate::stages::MAX_WORKSPACE_SHORT_ID;
 use crate::workspace::{Workspace, apply_policy_defaults, parse_policy_defaults};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -46,18 +46,6 @@ pub const KEPT_ENTRIES: usize = 8;
 /// Where a workspace's trail starts its chain, and its key in the history store.
 pub fn trail_id(workspace_id: &str) -> String {
     format!("workspace:{workspace_id}")
-}
-
-/// The longest short id whose workspace storage accounts are valid names (3 to 24 lower-case
-/// letters and digits): `stalexblockedws` + short id is the longest.
-pub fn max_short_id_len() -> usize {
-    let longest = Stage::ALL
-        .iter()
-        .filter(|s| s.scope() == Scope::Workspace)
-        .map(|s| s.prefix().len() + 2)
-        .max()
-        .unwrap_or(0);
-    24 - longest
 }
 
 /// One field that a change changed: its value before and after (`None`: not there).
@@ -135,7 +123,7 @@ pub fn validate(record: &Value, defaults: &Map<String, Value>) -> Result<Workspa
         )));
     }
     let short = text("shortId").ok_or_else(|| invalid("shortId is required (a string)".into()))?;
-    let max = max_short_id_len();
+    let max = MAX_WORKSPACE_SHORT_ID;
     if !(1..=max).contains(&short.len())
         || !short
             .bytes()

@@ -73,17 +73,6 @@ fn a_registration_is_refused_with_what_to_fix() {
 }
 
 #[test]
-fn the_longest_short_id_still_names_valid_storage_accounts() {
-    let max = max_short_id_len();
-    assert_eq!(max, 9);
-    let short = "a".repeat(max);
-    for stage in Stage::ALL.iter().filter(|s| s.scope() == Scope::Workspace) {
-        let name = format!("{}ws{short}", stage.prefix());
-        assert!(name.len() <= 24, "{name}");
-    }
-}
-
-#[test]
 fn each_change_is_an_entry_chained_onto_the_last_with_its_diff_and_version() {
     let defaults = parse(r#"{"linkExpiryMinutes": 30}"#);
     let registered = apply(None, &record(), &defaults, at(0)).unwrap();

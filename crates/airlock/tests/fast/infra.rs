@@ -467,3 +467,38 @@ fn the_local_queue_trigger_polls_as_host_json_says() {
         "host.json maxPollingInterval {max}"
     );
 }
+
+/// The example `terraform.tfvars` sets only variables the configuration declares, and every
+/// variable without a default: copied and filled in, it plans.
+#[test]
+fn the_example_tfvars_names_the_declared_variables() {
+    let main = std::fs::read_to_string(format!("{REPO}/infra/azure/main.tf")).unwrap();
+    let example =
+        std::fs::read_to_string(format!("{REPO}/infra/azure/terraform.tfvars.example")).unwrap();
+    let declared: Vec<(String, bool)> = main
+        .split("variable \"")
+        .skip(1)
+        .map(|rest| {
+            let name = rest.split('"').next().unwrap().to_string();
+            let block = rest.split("\n}").next().unwrap();
+            (name, block.contains("default"))
+        })
+        .collect();
+    let set: Vec<String> = example
+        .lines()
+        .filter(|l| !l.starts_with([' ', '#', '}']) && l.contains('='))
+        .map(|l| l.split('=').next().unwrap().trim().to_string())
+        .collect();
+    for name in &set {
+        assert!(
+            declared.iter().any(|(d, _)| d == name),
+            "the example sets {name}, which main.tf does not declare"
+        );
+    }
+    for (name, has_default) in &declared {
+        assert!(
+            *has_default || set.contains(name),
+            "the example leaves out {name}, which has no default"
+        );
+    }
+}
