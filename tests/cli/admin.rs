@@ -41,6 +41,33 @@ async fn a_tre_admin_changes_a_policy_that_is_enforced_at_once_and_on_the_record
     .await
     .refused(1, "allows at most 1");
 
+    // A request that ends blocked still gives a script its id (`--id`), with exit code 1.
+    std::fs::create_dir_all(root.join("bad")).unwrap();
+    std::fs::write(
+        root.join("bad/tool.com"),
+        airlock_testkit::builders::EICAR.as_bytes(),
+    )
+    .unwrap();
+    let blocked = rita
+        .run(&[
+            "export",
+            "bad",
+            "--title",
+            "Tool",
+            "--justification",
+            "x",
+            "--wait",
+            "--id",
+        ])
+        .await
+        .refused(1, "ended blocked");
+    let id = blocked.stdout.trim();
+    assert!(
+        id.len() == 36 && !id.contains(' '),
+        "the id alone on stdout: {:?}",
+        blocked.stdout
+    );
+
     // A bad policy is refused with what to fix, and changes nothing.
     std::fs::write(root.join("bad.json"), br#"{"maxFiles": "many"}"#).unwrap();
     tina.run(&["admin", "policy", "set", "ws-alpha", "bad.json"])

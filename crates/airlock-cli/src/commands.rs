@@ -564,14 +564,17 @@ async fn finish_submit(
     .await?;
     let r = &done.airlock_request;
     if r.status != Status::InReview {
-        return Err(CliError::Failed(format!(
-            "{id} ended {}{}",
-            r.status.as_str(),
-            r.status_message
-                .as_deref()
-                .map(|m| format!(": {m}"))
-                .unwrap_or_default()
-        )));
+        return Err(CliError::Ended {
+            message: format!(
+                "{id} ended {}{}",
+                r.status.as_str(),
+                r.status_message
+                    .as_deref()
+                    .map(|m| format!(": {m}"))
+                    .unwrap_or_default()
+            ),
+            request_id: id,
+        });
     }
     if let Some(uploaded) = uploaded {
         for u in uploaded {

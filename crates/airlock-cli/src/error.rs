@@ -26,6 +26,10 @@ pub enum CliError {
     /// A local file could not be read or written.
     #[error("{0}")]
     Io(String),
+    /// The request was made but ended where it should not have (blocked, failed, rejected):
+    /// its id is still the script's to act on (`--id` prints it).
+    #[error("{message}")]
+    Ended { request_id: String, message: String },
 }
 
 impl CliError {
@@ -35,6 +39,14 @@ impl CliError {
             CliError::Usage(_) => ExitCode::from(2),
             CliError::TimedOut(_) => ExitCode::from(3),
             _ => ExitCode::from(1),
+        }
+    }
+
+    /// The request a failure is about, when one was made.
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            CliError::Ended { request_id, .. } => Some(request_id),
+            _ => None,
         }
     }
 

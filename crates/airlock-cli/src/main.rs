@@ -45,8 +45,11 @@ fn main() -> ExitCode {
             if json {
                 println!(
                     "{}",
-                    serde_json::json!({"error": {"message": e.to_string(), "exitCode": format!("{:?}", e.exit_code())}})
+                    serde_json::json!({"error": {"message": e.to_string(), "exitCode": format!("{:?}", e.exit_code()), "requestId": e.request_id()}})
                 );
+            } else if id_only && let Some(id) = e.request_id() {
+                // The request exists: a script that captured nothing could not look at it.
+                println!("{}", output::inert(id));
             }
             eprintln!("airlock: {}", output::inert(&e.to_string()));
             e.exit_code()
