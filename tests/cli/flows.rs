@@ -431,6 +431,12 @@ async fn an_import_resumes_an_interrupted_upload_and_is_resubmitted_after_change
         .json();
     assert_eq!(changes["airlockRequest"]["status"], "draft");
     assert_eq!(changes["airlockRequest"]["revision"], 2);
+    let told = rita.run(&["status", &id]).await.ok().stdout;
+    assert!(
+        told.contains("changes were requested in revision 1")
+            && told.contains(&format!("airlock submit {id}")),
+        "the researcher is told what to do next: {told}"
+    );
     write(
         &root.join("dictionary.csv"),
         b"column,meaning\nid,pseudonymous id\n",

@@ -69,6 +69,9 @@ pub fn request(envelope: &RequestEnvelope) -> String {
     if r.files.is_empty() {
         out.push_str("  no files recorded yet\n");
     }
+    if r.status == airlock_domain::Status::Draft && r.revision > 1 && r.files.is_empty() {
+        out.push_str(&resubmission_hint(r));
+    }
     for f in &r.files {
         out.push_str(&format!(
             "  {}  {}  sha256 {}  scan: {}\n",
@@ -487,4 +490,34 @@ mod tests {
         let plain = "Région B:\tn = 12\n第二行 — ok";
         assert_eq!(inert(plain), plain);
     }
+}
+
+/// What a researcher whose request came back for changes does next: the files are still in the
+/// draft; replace or add the ones the reviewers asked about, then submit again.
+fn resubmission_hint(r: &RequestView) -> String {
+    let previous = r.revision - 1;
+    let mut asked: Vec<String> = r
+        .reviews
+        .iter()
+        .filter(|v| v.revision == previous)
+        .flat_map(|v| v.files.iter())
+        .filter(|d| d.decision != airlock_domain::Decision::Approved)
+        .map(|d| match &d.comment {
+            Some(c) => format!("{} ({c})", d.name),
+            None => d.name.clone(),
+        })
+        .collect();
+    asked.sort();
+    asked.dedup();
+    let mut hint = format!(
+        "  changes were requested in revision {previous}: its files are still in the draft; upload the changed or new ones (`airlock upload {id} PATH...` replaces a file of the same name), then `airlock submit {id}`\n",
+        id = r.id
+    );
+    if !asked.is_empty() {
+        hint.push_str(&format!(
+            "  the reviewers asked about: {}\n",
+            asked.join("; ")
+        ));
+    }
+    hint
 }
