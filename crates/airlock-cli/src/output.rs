@@ -430,6 +430,36 @@ pub fn history(trail: &AuditTrail) -> String {
     out
 }
 
+/// What a researcher whose request came back for changes does next: the files are still in the
+/// draft; replace or add the ones the reviewers asked about, then submit again.
+fn resubmission_hint(r: &RequestView) -> String {
+    let previous = r.revision - 1;
+    let mut asked: Vec<String> = r
+        .reviews
+        .iter()
+        .filter(|v| v.revision == previous)
+        .flat_map(|v| v.files.iter())
+        .filter(|d| d.decision != airlock_domain::Decision::Approved)
+        .map(|d| match &d.comment {
+            Some(c) => format!("{} ({c})", d.name),
+            None => d.name.clone(),
+        })
+        .collect();
+    asked.sort();
+    asked.dedup();
+    let mut hint = format!(
+        "  changes were requested in revision {previous}: its files are still in the draft; upload the changed or new ones (`airlock upload {id} PATH...` replaces a file of the same name), then `airlock submit {id}`\n",
+        id = r.id
+    );
+    if !asked.is_empty() {
+        hint.push_str(&format!(
+            "  the reviewers asked about: {}\n",
+            asked.join("; ")
+        ));
+    }
+    hint
+}
+
 #[cfg(test)]
 mod tests {
     use super::inert;
@@ -490,34 +520,4 @@ mod tests {
         let plain = "Région B:\tn = 12\n第二行 — ok";
         assert_eq!(inert(plain), plain);
     }
-}
-
-/// What a researcher whose request came back for changes does next: the files are still in the
-/// draft; replace or add the ones the reviewers asked about, then submit again.
-fn resubmission_hint(r: &RequestView) -> String {
-    let previous = r.revision - 1;
-    let mut asked: Vec<String> = r
-        .reviews
-        .iter()
-        .filter(|v| v.revision == previous)
-        .flat_map(|v| v.files.iter())
-        .filter(|d| d.decision != airlock_domain::Decision::Approved)
-        .map(|d| match &d.comment {
-            Some(c) => format!("{} ({c})", d.name),
-            None => d.name.clone(),
-        })
-        .collect();
-    asked.sort();
-    asked.dedup();
-    let mut hint = format!(
-        "  changes were requested in revision {previous}: its files are still in the draft; upload the changed or new ones (`airlock upload {id} PATH...` replaces a file of the same name), then `airlock submit {id}`\n",
-        id = r.id
-    );
-    if !asked.is_empty() {
-        hint.push_str(&format!(
-            "  the reviewers asked about: {}\n",
-            asked.join("; ")
-        ));
-    }
-    hint
 }
