@@ -115,6 +115,13 @@ async fn export_a_folder_review_it_and_download_it_verified() {
         "the steps are shown as they happen: {}",
         exported.stderr
     );
+    // Every transition, in order, even those that came and went between two polls.
+    let statuses: Vec<&str> = exported
+        .stderr
+        .lines()
+        .filter_map(|l| l.trim().split_once(" s  ").map(|(_, s)| s))
+        .collect();
+    assert_eq!(statuses, ["submitted", "in_review"], "{}", exported.stderr);
     let id = exported
         .stderr
         .lines()

@@ -553,10 +553,14 @@ async fn finish_submit(
         return Ok(Outcome::Request(Box::new(submitted)));
     }
     let id = submitted.airlock_request.id.clone();
+    // From the entry that submitted it: a seal faster than the first poll still shows
+    // `submitted`.
+    let since = submitted.airlock_request.history_head.length.checked_sub(1);
     let done = follow(
         api,
         workspace,
         &id,
+        since,
         |s| s == Status::InReview || s.is_terminal(),
         Duration::from_secs(wait.timeout),
         say,
@@ -608,29 +612,59 @@ async fn follow(
     api: &Api,
     workspace: &str,
     id: &str,
+    since: Option<u64>,
     until: impl Fn(Status) -> bool,
     timeout: Duration,
     say: Say,
 ) -> CliResult<RequestEnvelope> {
     let started = Instant::now();
+    let started_at = chrono::Utc::now();
     let mut last: Option<Status> = None;
+    // The trail's entries already shown: a status that came and went between two polls is
+    // read from the trail, so every transition is shown, not only the ones a poll caught.
+    let mut shown_up_to: Option<u64> = since;
     let mut pause = Duration::from_millis(250);
     loop {
         let current = api.get(workspace, id).await?;
         let status = current.airlock_request.status;
         if last != Some(status) {
-            say.line(&format!(
-                "  {:>6.1} s  {}{}",
-                started.elapsed().as_secs_f64(),
-                status.as_str(),
-                current
-                    .airlock_request
-                    .status_message
-                    .as_deref()
-                    .filter(|_| status.is_terminal())
-                    .map(|m| format!(": {m}"))
-                    .unwrap_or_default()
-            ));
+            let line = |seconds: f64, to: Status, message: Option<&str>| {
+                format!(
+                    "  {seconds:>6.1} s  {}{}",
+                    to.as_str(),
+                    message
+                        .filter(|_| to.is_terminal())
+                        .map(|m| format!(": {m}"))
+                        .unwrap_or_default()
+                )
+            };
+            let trail = match shown_up_to {
+                Some(from) => api
+                    .history(workspace, id)
+                    .await
+                    .ok()
+                    .map(|t| (from, t.history)),
+                None => None,
+            };
+            match trail {
+                Some((from, history)) => {
+                    for e in history.iter().filter(|e| e.seq >= from) {
+                        if let Some(to) = e.to {
+                            let at = (e.at - started_at).num_milliseconds().max(0) as f64 / 1000.0;
+                            say.line(&line(at, to, e.message.as_deref()));
+                        }
+                    }
+                    shown_up_to = Some(history.len() as u64);
+                }
+                None => {
+                    say.line(&line(
+                        started.elapsed().as_secs_f64(),
+                        status,
+                        current.airlock_request.status_message.as_deref(),
+                    ));
+                    shown_up_to = Some(current.airlock_request.history_head.length);
+                }
+            }
             last = Some(status);
         }
         if until(status) {
@@ -662,6 +696,7 @@ pub async fn status(api: &Api, args: StatusArgs, say: Say) -> CliResult<Outcome>
             api,
             workspace,
             &args.id,
+            None,
             Status::is_terminal,
             Duration::from_secs(args.timeout),
             say,
@@ -788,6 +823,7 @@ pub async fn download(api: &Api, args: DownloadArgs, say: Say) -> CliResult<Outc
             api,
             &workspace,
             &args.id,
+            None,
             |s| !s.is_transitional(),
             Duration::from_secs(args.timeout),
             say,
