@@ -5,5 +5,6 @@
 
 mod admin;
 mod flows;
+mod interrupt;
 mod login;
 mod support;

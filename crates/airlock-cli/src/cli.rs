@@ -6,7 +6,8 @@ use std::path::PathBuf;
 /// Move data in and out of a Trusted Research Environment through its airlock: export
 /// results, import data, review what crosses, download what was approved.
 ///
-/// Exit codes: 0 done, 1 refused or failed, 2 usage, 3 timed out waiting.
+/// Exit codes: 0 done, 1 refused or failed, 2 usage, 3 timed out waiting, 130 interrupted
+/// (Ctrl-C; it says how to carry on).
 #[derive(Debug, Parser)]
 #[command(name = "airlock", version, max_term_width = 100)]
 pub struct Cli {

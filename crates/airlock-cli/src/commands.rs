@@ -397,13 +397,53 @@ pub async fn send(api: &Api, direction: Direction, args: SendArgs, say: Say) -> 
         "created {} request {id}",
         type_of(direction).as_str()
     ));
-    let uploaded = upload_files(api, &workspace, &id, &files, say).await?;
+    // Ctrl-C while uploading: what is stored stays stored (the journal knows which blocks),
+    // and the person is told the command that carries on.
+    let uploaded = tokio::select! {
+        done = upload_files(api, &workspace, &id, &files, say) => done?,
+        _ = tokio::signal::ctrl_c() => {
+            return Err(CliError::Interrupted {
+                message: format!(
+                    "interrupted: draft {id} keeps what was uploaded. Resume with `airlock upload {id} {}`, then `airlock submit {id}` (or `airlock cancel {id}`)",
+                    shell_words(&args.paths)
+                ),
+                request_id: id,
+            });
+        }
+    };
     check_before_submit(api, &workspace, &id, say).await?;
     let submitted = api
         .submit(&workspace, &id, &submit_context(&args.context)?)
         .await?;
     say.line(&format!("submitted {id}"));
-    finish_submit(api, &workspace, submitted, &args.wait, Some(&uploaded), say).await
+    tokio::select! {
+        done = finish_submit(api, &workspace, submitted, &args.wait, Some(&uploaded), say) => done,
+        _ = tokio::signal::ctrl_c() => Err(CliError::Interrupted {
+            message: format!(
+                "stopped following {id}; it is submitted and goes on without you: `airlock status {id} --watch`"
+            ),
+            request_id: id,
+        }),
+    }
+}
+
+/// Paths as a shell reads them back: quoted where they need it.
+fn shell_words(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| {
+            let s = p.to_string_lossy();
+            if !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@".contains(c))
+            {
+                s.into_owned()
+            } else {
+                format!("'{}'", s.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn type_of(direction: Direction) -> RequestType {

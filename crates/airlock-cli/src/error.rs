@@ -30,14 +30,19 @@ pub enum CliError {
     /// its id is still the script's to act on (`--id` prints it).
     #[error("{message}")]
     Ended { request_id: String, message: String },
+    /// Ctrl-C: the message says how to carry on from where it stopped.
+    #[error("{message}")]
+    Interrupted { request_id: String, message: String },
 }
 
 impl CliError {
-    /// 0 done, 1 refused or failed, 2 usage, 3 timed out waiting.
+    /// 0 done, 1 refused or failed, 2 usage, 3 timed out waiting, 130 interrupted.
     pub fn exit_code(&self) -> ExitCode {
         match self {
             CliError::Usage(_) => ExitCode::from(2),
             CliError::TimedOut(_) => ExitCode::from(3),
+            // As a shell reports a command stopped by SIGINT.
+            CliError::Interrupted { .. } => ExitCode::from(130),
             _ => ExitCode::from(1),
         }
     }
@@ -45,7 +50,9 @@ impl CliError {
     /// The request a failure is about, when one was made.
     pub fn request_id(&self) -> Option<&str> {
         match self {
-            CliError::Ended { request_id, .. } => Some(request_id),
+            CliError::Ended { request_id, .. } | CliError::Interrupted { request_id, .. } => {
+                Some(request_id)
+            }
             _ => None,
         }
     }
