@@ -393,8 +393,10 @@ pub fn link_grant(caller: &Caller, request: &AirlockRequest) -> Result<LinkGrant
                     permissions: SasPermissions::READ,
                 })
             } else {
+                // Most often a researcher who wants to upload one more file: say why not,
+                // and what to do instead.
                 Err(LinkRefusal::Forbidden(
-                    "only airlock managers and workspace owners may read files under review".into(),
+                    "the request is in review: its files are sealed and nothing more can be uploaded to it (only airlock managers and workspace owners may read them now). To change its files, ask a reviewer to request changes, or cancel it and send the files in a new request".into(),
                 ))
             }
         }
