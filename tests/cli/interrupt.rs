@@ -41,6 +41,8 @@ async fn ctrl_c_during_an_export_says_how_to_resume_and_resuming_seals_the_file(
             said.push_str(&line);
             said.push('\n');
             if !interrupted && line.starts_with("created export request ") {
+                // Into the upload: its journal is written as the first blocks are stored.
+                std::thread::sleep(std::time::Duration::from_millis(300));
                 std::process::Command::new("kill")
                     .args(["-INT", &pid])
                     .status()
@@ -66,6 +68,28 @@ async fn ctrl_c_during_an_export_says_how_to_resume_and_resuming_seals_the_file(
         said.contains(&format!("Resume with `airlock upload {id} big`"))
             && said.contains(&format!("airlock submit {id}")),
         "{said}"
+    );
+
+    // The same export again, without a terminal: the draft is named before a new request is
+    // asked for (here one the airlock refuses, a title too long, so nothing else is made).
+    let too_long = "t".repeat(300);
+    let again = rita
+        .run(&[
+            "export",
+            "big",
+            "--title",
+            &too_long,
+            "--justification",
+            "x",
+        ])
+        .await
+        .refused(1, "title");
+    assert!(
+        again
+            .stderr
+            .contains(&format!("draft {id} holds part of these files")),
+        "{}",
+        again.stderr
     );
 
     // Doing what it said.

@@ -383,20 +383,29 @@ pub async fn send(api: &Api, direction: Direction, args: SendArgs, say: Say) -> 
     // Everything local, and the workspace's limits, are checked before the request exists.
     let files = collect(&args.paths)?;
     preflight(api, &workspace, &files, true).await?;
-    let created = create(
-        api,
-        CreateArgs {
-            request_type: direction,
-            title: args.title,
-            justification: args.justification,
-        },
-    )
-    .await?;
-    let id = created.airlock_request.id.clone();
-    say.line(&format!(
-        "created {} request {id}",
-        type_of(direction).as_str()
-    ));
+    let id = match interrupted_draft(api, &workspace, direction, &files, &args.paths).await? {
+        Some(id) => {
+            say.line(&format!("resuming draft {id}"));
+            id
+        }
+        None => {
+            let created = create(
+                api,
+                CreateArgs {
+                    request_type: direction,
+                    title: args.title,
+                    justification: args.justification,
+                },
+            )
+            .await?;
+            let id = created.airlock_request.id.clone();
+            say.line(&format!(
+                "created {} request {id}",
+                type_of(direction).as_str()
+            ));
+            id
+        }
+    };
     // Ctrl-C while uploading: what is stored stays stored (the journal knows which blocks),
     // and the person is told the command that carries on.
     let uploaded = tokio::select! {
@@ -425,6 +434,47 @@ pub async fn send(api: &Api, direction: Direction, args: SendArgs, say: Say) -> 
             request_id: id,
         }),
     }
+}
+
+/// A draft of this workspace and direction that an interrupted run of the same command left
+/// with part of these very files (its upload journals say so): at a terminal the person is
+/// asked whether to carry on with it; without one, it is named and a new request is made
+/// (a script decides for itself, with `airlock upload ID`).
+async fn interrupted_draft(
+    api: &Api,
+    workspace: &str,
+    direction: Direction,
+    files: &[Upload],
+    paths: &[PathBuf],
+) -> CliResult<Option<String>> {
+    for id in crate::transfer::interrupted_uploads_of(&api.settings.transfers_dir(), files) {
+        let Ok(found) = api.get(workspace, &id).await else {
+            continue;
+        };
+        let r = &found.airlock_request;
+        if r.status != Status::Draft || r.request_type != type_of(direction) {
+            continue;
+        }
+        use std::io::IsTerminal;
+        if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+            eprint!(
+                "Draft {id} (\"{}\") holds part of these files from an interrupted run. Carry on with it? [Y/n] ",
+                r.title
+            );
+            let mut answer = String::new();
+            std::io::stdin().read_line(&mut answer).ok();
+            if !answer.trim().eq_ignore_ascii_case("n") {
+                return Ok(Some(id));
+            }
+        } else {
+            eprintln!(
+                "draft {id} holds part of these files from an interrupted run: `airlock upload {id} {}` carries on with it (making a new request now)",
+                shell_words(paths)
+            );
+        }
+        return Ok(None);
+    }
+    Ok(None)
 }
 
 /// Paths as a shell reads them back: quoted where they need it.

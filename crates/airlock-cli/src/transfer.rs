@@ -265,6 +265,55 @@ impl Journal {
     }
 }
 
+/// The requests whose upload journals hold an unfinished upload of one of `files` (same blob
+/// name, size and modification time) and a journal for every one of them: an export of the
+/// same folder that was interrupted. Newest journal first.
+pub fn interrupted_uploads_of(dir: &Path, files: &[Upload]) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(std::time::SystemTime, String)> = Vec::new();
+    for entry in entries.flatten() {
+        let request = entry.file_name().to_string_lossy().into_owned();
+        let mut all_known = true;
+        let mut unfinished = false;
+        let mut newest = std::time::UNIX_EPOCH;
+        for file in files {
+            let path = journal_path(dir, &request, &file.name, "upload");
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                all_known = false;
+                break;
+            };
+            let mut lines = text.lines();
+            let header: serde_json::Value = lines
+                .next()
+                .and_then(|h| serde_json::from_str(h).ok())
+                .unwrap_or_default();
+            let modified = std::fs::metadata(&file.local)
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            if header["upload"] != file.name.as_str()
+                || header["size"] != file.size
+                || header["modified"] != modified.to_string().as_str()
+            {
+                all_known = false;
+                break;
+            }
+            unfinished |= !lines.any(|l| l.starts_with("committed "));
+            if let Ok(t) = std::fs::metadata(&path).and_then(|m| m.modified()) {
+                newest = newest.max(t);
+            }
+        }
+        if all_known && unfinished && !files.is_empty() {
+            found.push((newest, request));
+        }
+    }
+    found.sort_by_key(|f| std::cmp::Reverse(f.0));
+    found.into_iter().map(|(_, r)| r).collect()
+}
+
 fn journal_path(dir: &Path, request: &str, name: &str, kind: &str) -> PathBuf {
     let key = hex::encode(Sha256::digest(name.as_bytes()));
     dir.join(request).join(format!("{}.{kind}", &key[..32]))
