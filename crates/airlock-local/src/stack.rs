@@ -79,6 +79,19 @@ pub struct BackendFaults {
     pub cosmos: FaultProxy,
 }
 
+/// glibc's allocator settings the Function App gives the handler (Terraform's app settings
+/// in `infra/azure/modules/airlock-core/function.tf`; a test keeps the two equal). A seal
+/// reads in 2 MiB buffers on several threads: with glibc's defaults, a freed buffer raises the
+/// mmap threshold and stays in a per-thread arena, and the handler's peak RSS grew to 72 MiB
+/// over a 1 GiB seal with every gate; with these, 50 MiB (docs/operating.md).
+pub const HANDLER_ALLOCATOR: [(&str, &str); 2] = [
+    // Every allocation of 1 MiB or more is mmapped and given back when freed (a fixed
+    // threshold also stops glibc raising it).
+    ("MALLOC_MMAP_THRESHOLD_", "1048576"),
+    // Two arenas for every thread, not eight per core.
+    ("MALLOC_ARENA_MAX", "2"),
+];
+
 pub const TOPIC_KEY: &str = "local-topic-key";
 
 /// How often the blob watcher lists every watched container (writes through the storage
@@ -561,8 +574,10 @@ impl LocalStack {
             }
         }));
 
-        // The handler, started as the Functions host starts it.
+        // The handler, started as the Functions host starts it, with the app settings
+        // Terraform gives it (the allocator's included).
         let mut command = Command::new(&options.handler_bin);
+        command.envs(HANDLER_ALLOCATOR);
         command
             .env("FUNCTIONS_CUSTOMHANDLER_PORT", handler_port.to_string())
             .env("AIRLOCK_BACKEND", "azure")
@@ -733,5 +748,27 @@ impl LocalStack {
             "deadLetters": self.log_dir.parent().map(|p| p.join("dead-letters.jsonl")),
             "logs": self.log_dir,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn terraform_gives_the_handler_the_allocator_settings_the_local_stack_does() {
+        let tf = std::fs::read_to_string(
+            crate::emulators::repo_root().join("infra/azure/modules/airlock-core/function.tf"),
+        )
+        .unwrap();
+        for (name, value) in super::HANDLER_ALLOCATOR {
+            let set = tf.lines().any(|l| {
+                let mut parts = l.split('=');
+                parts.next().map(str::trim) == Some(name)
+                    && parts.next().map(str::trim) == Some(format!("\"{value}\"").as_str())
+            });
+            assert!(
+                set,
+                "function.tf's app_settings must set {name} = \"{value}\""
+            );
+        }
     }
 }

@@ -162,6 +162,11 @@ resource "azurerm_linux_function_app" "airlock" {
     AIRLOCK_API_AUDIENCE                  = var.api_audience
     AIRLOCK_POLICY_DEFAULTS               = module.policy_defaults.json
     AIRLOCK_LOG_FORMAT                    = "json"
+    # glibc's allocator, bounded (docs/operating.md, "The handler's process"): a 2 MiB read
+    # buffer always comes from mmap and is given back when freed, and two arenas serve every
+    # thread. The handler inherits the host's environment; the local stack sets the same.
+    MALLOC_MMAP_THRESHOLD_ = "1048576"
+    MALLOC_ARENA_MAX       = "2"
     # Defender's on-demand scan of an in-progress account, asked for before a missing
     # verdict fails a request (docs/deploy.md, "The scan path").
     AIRLOCK_RESCAN_TRE_ACCOUNT_ID       = "${local.stage_account_id_prefix}/resourceGroups/${var.resource_group_name}/providers/Microsoft.Storage/storageAccounts/{account}"
