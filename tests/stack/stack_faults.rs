@@ -334,8 +334,9 @@ async fn injected_faults_heal() {
                 })
             })
         };
+        let mut answer;
         loop {
-            stack.engine.reconcile().await.unwrap();
+            answer = stack.engine.reconcile().await.unwrap().to_string();
             let trail = api.history(GAMMA, &id, &mona).await;
             if asked(&trail) {
                 break;
@@ -350,6 +351,13 @@ async fn injected_faults_heal() {
         assert_eq!(
             r["status"], "submitted",
             "asking for a rescan fails nothing: {r}"
+        );
+        // The gauges of the run that asked: the verdict overdue, and the work queue peeked
+        // at through Azurite with the handler's own role (Storage Queue Data Contributor
+        // reads messages).
+        assert!(
+            answer.contains("1 verdict(s) overdue") && answer.contains("waiting (oldest"),
+            "{answer}"
         );
         stack
             .defender_online

@@ -41,4 +41,13 @@ impl WorkQueue for MemoryWorkQueue {
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(())
     }
+
+    async fn backlog(&self) -> Result<airlock::ports::Backlog, PortError> {
+        let waiting = self.messages.lock().unwrap().len();
+        Ok(airlock::ports::Backlog {
+            messages: waiting.min(airlock::ports::BACKLOG_PEEK),
+            // The fake keeps no queue times; the Azure queue does.
+            oldest: None,
+        })
+    }
 }

@@ -58,6 +58,11 @@ pub async fn run(deps: &Deps) -> Result<Outcome, FunctionError> {
             .iter()
             .filter(|r| now - r.updated_when >= deps.settings.redrive_after)
             .count();
+        let scan_timeout = chrono::Duration::minutes(ws.policy.scan_timeout_minutes.into());
+        let verdicts_overdue = stuck
+            .iter()
+            .filter(|r| r.verdict_wait(now, scan_timeout) != VerdictWait::OnTime)
+            .count();
         for request in stuck {
             // Every transitional status moves files somewhere (a domain table test says so).
             let Some((_, to)) = movement_for(request.status) else {
@@ -101,6 +106,7 @@ pub async fn run(deps: &Deps) -> Result<Outcome, FunctionError> {
                 })
                 .count(),
             stuck: stuck_count,
+            verdicts_overdue,
         };
         // One line per workspace and run, for charts and alerts (docs/operating.md).
         tracing::info!(
@@ -110,6 +116,7 @@ pub async fn run(deps: &Deps) -> Result<Outcome, FunctionError> {
             oldest_review_hours = gauge.oldest_review_hours,
             overdue_reviews = gauge.overdue_reviews,
             stuck = gauge.stuck,
+            verdicts_overdue = gauge.verdicts_overdue,
             "airlock metrics"
         );
         gauges.push(gauge);
@@ -146,7 +153,31 @@ pub async fn run(deps: &Deps) -> Result<Outcome, FunctionError> {
             }
         }
     }
-    let gauges: Vec<String> = gauges.iter().map(Gauges::line).collect();
+    let mut gauges: Vec<String> = gauges.iter().map(Gauges::line).collect();
+    // The work queue, once per run: how much hashing waits, and since when.
+    match deps.work.backlog().await {
+        Ok(backlog) => {
+            let oldest_seconds = backlog
+                .oldest
+                .map_or(0, |t| (deps.clock.now() - t).num_seconds().max(0));
+            tracing::info!(
+                target: "airlock.metrics",
+                work_queue_messages = backlog.messages,
+                work_queue_oldest_seconds = oldest_seconds,
+                "airlock metrics"
+            );
+            gauges.push(format!(
+                "work queue: {}{} waiting (oldest {oldest_seconds} s)",
+                backlog.messages,
+                if backlog.messages >= crate::ports::BACKLOG_PEEK {
+                    "+"
+                } else {
+                    ""
+                }
+            ));
+        }
+        Err(e) => errors.push(format!("work queue: {e}")),
+    }
     let summary = format!(
         "republished {republished} outbox(es), re-drove {redriven} request(s), failed {failed}, cleaned up after {cleaned}, reminded reviewers of {reminded}; {}",
         gauges.join("; ")
@@ -169,17 +200,20 @@ struct Gauges {
     overdue_reviews: usize,
     /// Transitional requests past the re-drive delay (being healed).
     stuck: usize,
+    /// Submitted requests with a scan verdict past the scan timeout.
+    verdicts_overdue: usize,
 }
 
 impl Gauges {
     fn line(&self) -> String {
         format!(
-            "{}: {} in review (oldest {} h, {} past the deadline), {} stuck",
+            "{}: {} in review (oldest {} h, {} past the deadline), {} stuck, {} verdict(s) overdue",
             self.workspace,
             self.in_review,
             self.oldest_review_hours,
             self.overdue_reviews,
-            self.stuck
+            self.stuck,
+            self.verdicts_overdue
         )
     }
 }

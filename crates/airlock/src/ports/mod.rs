@@ -23,6 +23,7 @@ pub use identity::{AuthError, Identity, TokenVerifier};
 pub use releases::{Release, ReleaseLedger};
 pub use requests::{OrderBy, Page, RequestQuery, RequestStore, Versioned};
 pub use scans::{NoRescans, ScanRequester};
+pub use work::{BACKLOG_PEEK, Backlog};
 pub use work::{WorkItem, WorkQueue};
 pub use workspaces::WorkspaceStore;
 

@@ -41,7 +41,24 @@ impl WorkItem {
 ///   idempotent; a message whose invocation fails is retried and, after the host's
 ///   `maxDequeueCount`, moved to the poison queue (`Reconcile` re-drives what it left
 ///   undone).
+///
+/// - `backlog` peeks at the queue without taking anything: how many messages wait (counted up
+///   to [`BACKLOG_PEEK`]; that many means at least that many) and when the oldest seen was
+///   queued. A queue that does not exist yet has none.
 #[async_trait]
 pub trait WorkQueue: Send + Sync {
     async fn enqueue(&self, item: &WorkItem) -> Result<(), PortError>;
+    async fn backlog(&self) -> Result<Backlog, PortError>;
+}
+
+/// The most messages one look at the queue counts (Azure Storage's Peek Messages takes 32).
+pub const BACKLOG_PEEK: usize = 32;
+
+/// What waits in the work queue: for the gauges `Reconcile` logs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Backlog {
+    /// Up to [`BACKLOG_PEEK`].
+    pub messages: usize,
+    /// When the oldest message seen was queued.
+    pub oldest: Option<chrono::DateTime<chrono::Utc>>,
 }

@@ -630,15 +630,26 @@ async fn a_scan_that_never_answers_fails_with_the_files_named() {
         .store(false, std::sync::atomic::Ordering::SeqCst);
     let (id, alice) = draft_with_file(&s).await;
     s.action(WS1, &id, "submit", &alice, None).await;
-    reconcile_after(&s, 10).await;
+    let v = reconcile_after(&s, 10).await;
     assert_eq!(
         s.record(&id).status,
         Status::Submitted,
         "still within the scan timeout"
     );
+    assert!(
+        v.to_string().contains("0 verdict(s) overdue")
+            && v.to_string().contains("work queue: 0 waiting"),
+        "the run's gauges: {v}"
+    );
     // Overdue: the scanner is asked to scan the in-progress account again, and the request
     // waits another scan timeout for that verdict.
-    reconcile_after(&s, 25).await;
+    let v = reconcile_after(&s, 25).await;
+    assert!(
+        v.to_string().contains(
+            "ws-one: 0 in review (oldest 0 h, 0 past the deadline), 1 stuck, 1 verdict(s) overdue"
+        ),
+        "the run's gauges: {v}"
+    );
     let r = s.record(&id);
     assert_eq!(r.status, Status::Submitted, "{:?}", r.status_message);
     assert_eq!(s.scans.asked(), vec!["stalexipwsone".to_string()]);
@@ -1047,8 +1058,9 @@ async fn a_review_past_its_deadline_reminds_the_managers_then_tells_the_owners()
     let v = reconcile_after(&s, 61).await;
     assert!(v.to_string().contains("reminded reviewers of 1"), "{v}");
     assert!(
-        v.to_string()
-            .contains("ws-one: 1 in review (oldest 24 h, 1 past the deadline), 0 stuck"),
+        v.to_string().contains(
+            "ws-one: 1 in review (oldest 24 h, 1 past the deadline), 0 stuck, 0 verdict(s) overdue"
+        ),
         "the run's gauges: {v}"
     );
     let sent = overdue(&s);

@@ -4,7 +4,7 @@
 //! (`messageEncoding`).
 
 use crate::adapters::azure::rest::{RestClient, Retry};
-use crate::ports::{PortError, WorkItem, WorkQueue};
+use crate::ports::{BACKLOG_PEEK, Backlog, PortError, WorkItem, WorkQueue};
 use async_trait::async_trait;
 use azure_core::credentials::TokenCredential;
 use azure_core::http::Method;
@@ -86,5 +86,63 @@ impl WorkQueue for AzureWorkQueue {
             }
         }
         Ok(())
+    }
+
+    async fn backlog(&self) -> Result<Backlog, PortError> {
+        let what = "peeking at the work queue";
+        let answer = self
+            .client
+            .send(
+                what,
+                Method::Get,
+                &format!(
+                    "{}/messages?peekonly=true&numofmessages={BACKLOG_PEEK}",
+                    self.queue_url
+                ),
+                &[("x-ms-version", VERSION)],
+                None,
+            )
+            .await?;
+        match answer.status {
+            200 => Ok(parse_peek(&answer.body)),
+            404 => Ok(Backlog::default()),
+            _ => Err(self.client.refused(what, &answer)),
+        }
+    }
+}
+
+/// The messages of a Peek Messages answer (`<QueueMessagesList><QueueMessage>...
+/// <InsertionTime>Fri, 09 Oct 2009 21:04:30 GMT</InsertionTime>...`): how many, and the
+/// oldest insertion time.
+fn parse_peek(xml: &str) -> Backlog {
+    let messages = xml.matches("<QueueMessage>").count();
+    let oldest = xml
+        .split("<InsertionTime>")
+        .skip(1)
+        .filter_map(|rest| rest.split("</InsertionTime>").next())
+        .filter_map(|t| chrono::DateTime::parse_from_rfc2822(t.trim()).ok())
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .min();
+    Backlog { messages, oldest }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_peek;
+
+    #[test]
+    fn a_peek_answer_gives_the_count_and_the_oldest_time() {
+        let xml = "<?xml version=\"1.0\" encoding=\"utf-8\"?><QueueMessagesList>\
+            <QueueMessage><MessageId>a</MessageId><InsertionTime>Sat, 05 Dec 2026 10:00:05 GMT</InsertionTime><MessageText>x</MessageText></QueueMessage>\
+            <QueueMessage><MessageId>b</MessageId><InsertionTime>Sat, 05 Dec 2026 09:59:00 GMT</InsertionTime><MessageText>y</MessageText></QueueMessage>\
+            </QueueMessagesList>";
+        let backlog = parse_peek(xml);
+        assert_eq!(backlog.messages, 2);
+        assert_eq!(
+            backlog.oldest.map(|t| t.to_rfc3339()).as_deref(),
+            Some("2026-12-05T09:59:00+00:00")
+        );
+        let empty = parse_peek("<QueueMessagesList />");
+        assert_eq!((empty.messages, empty.oldest), (0, None));
     }
 }
