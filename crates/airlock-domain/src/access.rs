@@ -49,6 +49,11 @@ impl Caller {
         self.roles.contains(&role)
     }
 
+    /// Holds at least one of `roles`.
+    pub fn has_any(&self, roles: &[Role]) -> bool {
+        roles.iter().any(|r| self.has(*r))
+    }
+
     /// Reviews this request: an airlock manager or TRE admin who did not contribute to it.
     /// Reviewers see comments meant for reviewers only and may write them.
     pub fn reviews(&self, request: &AirlockRequest) -> bool {
@@ -60,14 +65,12 @@ impl Caller {
     /// reads is put on the record as an auditor's read.
     pub fn audits(&self) -> bool {
         self.has(Role::AirlockAuditor)
-            && ![
+            && !self.has_any(&[
                 Role::WorkspaceResearcher,
                 Role::WorkspaceOwner,
                 Role::AirlockManager,
                 Role::TreAdmin,
-            ]
-            .iter()
-            .any(|r| self.has(*r))
+            ])
     }
 
     /// Sees the comments meant for reviewers only: the request's reviewers, and auditors.
@@ -125,16 +128,13 @@ pub fn may_create(caller: &Caller) -> Result<(), String> {
 /// May the caller read the workspace's limits? Anyone with an airlock role in it (a gate's
 /// service identity has none).
 pub fn may_read_limits(caller: &Caller) -> Result<(), String> {
-    let any = [
+    if caller.has_any(&[
         Role::WorkspaceResearcher,
         Role::WorkspaceOwner,
         Role::AirlockManager,
         Role::TreAdmin,
         Role::AirlockAuditor,
-    ]
-    .iter()
-    .any(|r| caller.has(*r));
-    if any {
+    ]) {
         Ok(())
     } else {
         Err("you have no airlock role in this workspace".into())
@@ -144,15 +144,12 @@ pub fn may_read_limits(caller: &Caller) -> Result<(), String> {
 /// May the caller read the workspace's statistics? Those who oversee it: owners, airlock
 /// managers, TRE admins and auditors (a researcher sees their own requests, not the service's).
 pub fn may_read_stats(caller: &Caller) -> Result<(), String> {
-    let any = [
+    if caller.has_any(&[
         Role::WorkspaceOwner,
         Role::AirlockManager,
         Role::TreAdmin,
         Role::AirlockAuditor,
-    ]
-    .iter()
-    .any(|r| caller.has(*r));
-    if any {
+    ]) {
         Ok(())
     } else {
         Err(

@@ -136,6 +136,19 @@ pub struct CommentedRequest {
     pub created_by: User,
 }
 
+impl From<&AirlockRequest> for CommentedRequest {
+    fn from(request: &AirlockRequest) -> Self {
+        CommentedRequest {
+            id: request.id.clone(),
+            request_type: request.request_type,
+            title: request.title.clone(),
+            status: request.status,
+            revision: request.revision,
+            created_by: request.created_by.clone(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NotifiedWorkspace {
@@ -307,14 +320,7 @@ pub fn comment_event(
         NOTIFICATION,
         now,
         data_of(NotificationData::Commented {
-            request: CommentedRequest {
-                id: request.id.clone(),
-                request_type: request.request_type,
-                title: request.title.clone(),
-                status: request.status,
-                revision: request.revision,
-                created_by: request.created_by.clone(),
-            },
+            request: CommentedRequest::from(request),
             comment: comment.clone(),
             workspace: workspace.into(),
             recipients: Recipients {
@@ -342,14 +348,7 @@ pub fn review_overdue_event(
         NOTIFICATION,
         now,
         data_of(NotificationData::ReviewOverdue {
-            request: CommentedRequest {
-                id: request.id.clone(),
-                request_type: request.request_type,
-                title: request.title.clone(),
-                status: request.status,
-                revision: request.revision,
-                created_by: request.created_by.clone(),
-            },
+            request: CommentedRequest::from(request),
             workspace: workspace.into(),
             waiting_hours,
             deadline_hours: workspace.policy.review_deadline_hours,
