@@ -79,6 +79,25 @@ impl Api {
         if_match: Option<&str>,
         body: Option<&(impl Serialize + ?Sized)>,
     ) -> CliResult<T> {
+        let response = self
+            .send(method, workspace, path, query, if_match, body)
+            .await?;
+        response.json().await.map_err(|e| {
+            CliError::Failed(format!("the airlock answered something unexpected: {e}"))
+        })
+    }
+
+    /// Sends a call with the token for `workspace`: the answer when it succeeded, else the
+    /// airlock's refusal in our words (a login to renew, too many calls, refused, failed).
+    async fn send(
+        &self,
+        method: Method,
+        workspace: &str,
+        path: &str,
+        query: &[(&str, String)],
+        if_match: Option<&str>,
+        body: Option<&(impl Serialize + ?Sized)>,
+    ) -> CliResult<reqwest::Response> {
         let token = auth::token_for(&self.http, &self.settings, workspace).await?;
         let url = format!("{}{path}", self.settings.api()?);
         let mut request = self
@@ -101,9 +120,7 @@ impl Api {
         })?;
         let status = response.status();
         if status.is_success() {
-            return response.json().await.map_err(|e| {
-                CliError::Failed(format!("the airlock answered something unexpected: {e}"))
-            });
+            return Ok(response);
         }
         let message = match response.json::<ApiErrorBody>().await {
             Ok(body) => body.error.message,
@@ -164,21 +181,14 @@ impl Api {
     /// A finished request's governance record in `format`, as the airlock sends it.
     pub async fn record(&self, workspace: &str, id: &str, format: &str) -> CliResult<String> {
         let path = format!("{}/record", Self::request_path(workspace, id));
-        let value: serde_json::Value = if format == "html" {
-            // The page is text; the call below reads JSON, so take it as a string answer.
-            return self
-                .text(workspace, &path, &[("format", format.to_string())])
-                .await;
-        } else {
-            self.call(
-                Method::GET,
-                workspace,
-                &path,
-                &[("format", format.to_string())],
-                None::<&()>,
-            )
-            .await?
-        };
+        let query = [("format", format.to_string())];
+        if format == "html" {
+            // The page is text, not JSON.
+            return self.text(workspace, &path, &query).await;
+        }
+        let value: serde_json::Value = self
+            .call(Method::GET, workspace, &path, &query, None::<&()>)
+            .await?;
         serde_json::to_string_pretty(&value)
             .map_err(|e| CliError::Failed(format!("the record does not print: {e}")))
     }
@@ -190,35 +200,8 @@ impl Api {
         path: &str,
         query: &[(&str, String)],
     ) -> CliResult<String> {
-        let token = auth::token_for(&self.http, &self.settings, workspace).await?;
-        let url = format!("{}{path}", self.settings.api()?);
-        let response = self
-            .http
-            .get(&url)
-            .bearer_auth(token)
-            .query(query)
-            .send()
-            .await
-            .map_err(|e| {
-                CliError::Unreachable(format!(
-                    "the airlock API at {} could not be reached: {}",
-                    self.settings.api().unwrap_or_default(),
-                    root_cause(&e)
-                ))
-            })?;
-        let status = response.status();
-        if !status.is_success() {
-            let message = match response.json::<ApiErrorBody>().await {
-                Ok(body) => body.error.message,
-                Err(_) => status.canonical_reason().unwrap_or("error").to_string(),
-            };
-            return Err(if status.is_client_error() {
-                CliError::Refused(message)
-            } else {
-                CliError::Failed(format!("the airlock failed ({status}): {message}"))
-            });
-        }
-        response
+        self.send(Method::GET, workspace, path, query, None, None::<&()>)
+            .await?
             .text()
             .await
             .map_err(|e| CliError::Failed(format!("reading the answer: {e}")))

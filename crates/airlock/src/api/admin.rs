@@ -208,7 +208,7 @@ async fn save(
     version: &str,
     admin: &TreAdmin,
 ) -> Result<Response, ApiError> {
-    match registry::change(deps, ws, record, version, &admin.user_id).await? {
+    match registry::change(deps, ws, &stored, record, version, &admin.user_id).await? {
         Some(saved) => Ok(answer(deps, StatusCode::OK, saved)),
         // Nothing to change: the record as it is, and no entry in the trail.
         None => Ok(answer(deps, StatusCode::OK, stored)),

@@ -79,20 +79,17 @@ pub async fn register(
     Ok(stored)
 }
 
-/// Changes a workspace's record to `written` (as written: the fields an admin sets), if it is
-/// still at version `if_match`. `Ok(None)` when nothing would change.
+/// Changes a workspace's record, `stored` as the caller just read it, to `written` (as
+/// written: the fields an admin sets), if it is still at version `if_match`. `Ok(None)` when
+/// nothing would change.
 pub async fn change(
     deps: &Deps,
     id: &str,
+    stored: &Versioned<Value>,
     written: &Value,
     if_match: &str,
     by: &str,
 ) -> Result<Option<Versioned<Value>>, RegistryFailure> {
-    let stored = deps
-        .workspaces
-        .get_record(id)
-        .await?
-        .ok_or_else(|| RegistryFailure::NotFound(id.to_string()))?;
     let stale = || RegistryFailure::Stale {
         id: id.to_string(),
         read: if_match.to_string(),
