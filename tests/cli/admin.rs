@@ -10,6 +10,49 @@ async fn a_tre_admin_changes_a_policy_that_is_enforced_at_once_and_on_the_record
     let tina = login(&root, "tina", "TREAdmin").await;
     let rita = login(&root, "rita", "WorkspaceResearcher").await;
 
+    // Logging in elsewhere says that the default workspace changed; `login --local` finds the
+    // stack's summary from a folder below the repository (here: the scratch root's
+    // target/airlock-local/stack.json), without --stack.
+    let nested = root.join("target/airlock-local");
+    std::fs::create_dir_all(&nested).unwrap();
+    std::fs::copy(root.join("stack.json"), nested.join("stack.json")).unwrap();
+    std::fs::create_dir_all(root.join("deep/below")).unwrap();
+    let mut wanderer = rita.clone();
+    wanderer.cwd = root.join("deep/below");
+    let switched = wanderer
+        .run(&[
+            "login",
+            "--local",
+            "--user",
+            "rita",
+            "--roles",
+            "WorkspaceResearcher",
+            "--workspace",
+            "ws-beta",
+        ])
+        .await
+        .ok();
+    assert!(
+        switched
+            .stdout
+            .contains("commands now act in ws-beta by default (was ws-alpha"),
+        "{}",
+        switched.stdout
+    );
+    wanderer
+        .run(&[
+            "login",
+            "--local",
+            "--user",
+            "rita",
+            "--roles",
+            "WorkspaceResearcher",
+            "--workspace",
+            "ws-alpha",
+        ])
+        .await
+        .ok();
+
     let list = tina.run(&["admin", "workspace", "list"]).await.ok();
     assert!(
         list.stdout.contains("ws-alpha") && list.stdout.contains("ws-gates"),
