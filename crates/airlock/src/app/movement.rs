@@ -245,40 +245,54 @@ async fn copy_file(
     } else {
         None
     };
-    let absent = CopyIf {
-        source_etag: version,
-        destination: Destination::Absent,
-    };
-    match deps
-        .blobs
-        .start_copy(&source, &dest, metadata, absent)
-        .await
-    {
-        Ok(_) => return Ok(true),
-        Err(PortError::Conflict(_)) => {}
-        Err(e) => return Err(e),
+    // The destination can change between a look and a copy: the previous revision's copy
+    // removed by its clean-up (which a resubmit can overtake), or this revision's copied by a
+    // duplicated delivery. Each time it does, look again; a few looks settle it.
+    for _ in 0..COPY_LOOKS {
+        let absent = CopyIf {
+            source_etag: version,
+            destination: Destination::Absent,
+        };
+        match deps
+            .blobs
+            .start_copy(&source, &dest, metadata, absent)
+            .await
+        {
+            Ok(_) => return Ok(true),
+            Err(PortError::Conflict(_)) => {}
+            Err(e) => return Err(e),
+        }
+        // It exists: this revision's copy (a duplicated delivery, or Reconcile) stands unless
+        // it failed; an earlier revision's is replaced. Only over what was just seen: a
+        // duplicated delivery that decided the same a moment earlier may have copied (and the
+        // seal hashed) meanwhile, and a second copy would change the sealed blob's version
+        // under its verdict.
+        let Some(props) = deps.blobs.properties(&dest).await? else {
+            // Gone since: copy it afresh.
+            continue;
+        };
+        if props.metadata.get(REVISION_KEY) == metadata.get(REVISION_KEY)
+            && !matches!(props.copy, Some(CopyState::Failed(_)))
+        {
+            return Ok(false);
+        }
+        let over = CopyIf {
+            source_etag: version,
+            destination: Destination::Version(&props.etag),
+        };
+        match deps.blobs.start_copy(&source, &dest, metadata, over).await {
+            Ok(_) => return Ok(true),
+            // Replaced or removed since the look (a resubmit racing the previous revision's
+            // clean-up was one): look again rather than take it for this revision's copy.
+            Err(PortError::Conflict(_)) => continue,
+            Err(e) => return Err(e),
+        }
     }
-    // It exists: this revision's copy (a duplicated delivery, or Reconcile) stands unless it
-    // failed; an earlier revision's is replaced. Only over what was just seen: a duplicated
-    // delivery that decided the same a moment earlier may have copied (and the seal hashed)
-    // meanwhile, and a second copy would change the sealed blob's version under its verdict.
-    let Some(props) = deps.blobs.properties(&dest).await? else {
-        return Err(PortError::Transient(format!(
-            "copy destination {} existed and is gone: retry",
-            file.name
-        )));
-    };
-    if props.metadata.get(REVISION_KEY) == metadata.get(REVISION_KEY)
-        && !matches!(props.copy, Some(CopyState::Failed(_)))
-    {
-        return Ok(false);
-    }
-    let over = CopyIf {
-        source_etag: version,
-        destination: Destination::Version(&props.etag),
-    };
-    deps.blobs
-        .start_copy(&source, &dest, metadata, over)
-        .await
-        .map(|_| true)
+    Err(PortError::Transient(format!(
+        "the copy destination of {} kept changing: retry",
+        file.name
+    )))
 }
+
+/// How many times a copy looks at its destination again when it changed under it.
+const COPY_LOOKS: usize = 3;
