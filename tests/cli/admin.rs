@@ -2,11 +2,13 @@
 //! and changes a workspace's policy, which the handler enforces at once; the trail says who
 //! changed what. Nobody else gets in.
 
-use crate::flows::{login, stack};
+use crate::flows::{login, stack_provisioned};
+use airlock_local::testing::StackClient;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_tre_admin_changes_a_policy_that_is_enforced_at_once_and_on_the_record() {
-    let (_stack, root) = stack("admin").await;
+    // ws-delta's stage accounts exist (Terraform's workspace module) but it is not registered.
+    let (stack, root) = stack_provisioned("admin", &["delta"]).await;
     let tina = login(&root, "tina", "TREAdmin").await;
     let rita = login(&root, "rita", "WorkspaceResearcher").await;
 
@@ -194,4 +196,34 @@ async fn a_tre_admin_changes_a_policy_that_is_enforced_at_once_and_on_the_record
         .unwrap();
     assert!(beta.contains("disabled"), "{beta}");
     assert!(list.stdout.contains("ws-delta"), "{}", list.stdout);
+
+    // The workspace registered through the API takes a request end to end at once: created,
+    // uploaded through its link, sealed, scanned and checked in its own accounts, reviewed.
+    let api = StackClient::new(&stack);
+    let researcher = stack.token("dora", &["WorkspaceResearcher"], "ws-delta");
+    let manager = stack.token("mo", &["AirlockManager"], "ws-delta");
+    let id = api
+        .submitted(
+            "ws-delta",
+            &researcher,
+            "export",
+            &[("results/table.csv", b"region,n\nnorth,20\nsouth,30\n")],
+        )
+        .await;
+    let r = api.wait("ws-delta", &id, &researcher, "in_review").await;
+    assert_eq!(r["files"][0]["scan"]["result"], "No threats found", "{r}");
+    api.act(
+        "ws-delta",
+        &id,
+        "review",
+        &manager,
+        Some(serde_json::json!({"decision": "approved", "explanation": "aggregate"})),
+    )
+    .await;
+    api.wait("ws-delta", &id, &researcher, "approved").await;
+    let link = api.link("ws-delta", &id, &researcher).await;
+    assert_eq!(
+        link.download("results/table.csv").await.unwrap(),
+        b"region,n\nnorth,20\nsouth,30\n"
+    );
 }

@@ -5,22 +5,29 @@
 
 use crate::support::*;
 use airlock_local::stack::LocalStack;
-use airlock_local::testing::start_stack;
+use airlock_local::testing::{stack_options, start_stack_with};
 use airlock_testkit::delivery::DeliveryOptions;
 use airlock_testkit::demo;
 use std::path::Path;
 use std::time::Duration;
 
 pub async fn stack(name: &str) -> (LocalStack, std::path::PathBuf) {
-    let stack = start_stack(
+    stack_provisioned(name, &[]).await
+}
+
+/// The stack, with the stage accounts of workspaces not registered yet (`short_ids`), as
+/// Terraform's workspace module leaves them before an operator registers the workspace.
+pub async fn stack_provisioned(name: &str, short_ids: &[&str]) -> (LocalStack, std::path::PathBuf) {
+    let mut options = stack_options(
         &handler_bin(),
         name,
         DeliveryOptions::default(),
         demo::workspaces(),
         Duration::from_secs(5),
         vec![],
-    )
-    .await;
+    );
+    options.provisioned_short_ids = short_ids.iter().map(|s| s.to_string()).collect();
+    let stack = start_stack_with(options).await;
     let root = scratch(name);
     std::fs::write(
         root.join("stack.json"),
@@ -260,6 +267,33 @@ async fn export_a_folder_review_it_and_download_it_verified() {
         "{}",
         verified.stdout
     );
+    // The Five Safes RO-Crate saved beside the downloaded files is a complete RO-Crate 1.1,
+    // parsed and validated offline by the tools a receiving TRE would use; the metadata
+    // without the released files is not (its data entities are missing).
+    rita.run(&[
+        "record",
+        &id,
+        "--format",
+        "ro-crate",
+        "--output",
+        "out/ro-crate-metadata.json",
+    ])
+    .await
+    .ok();
+    let checked =
+        airlock_system_tests::check_ro_crate(&root.join("out")).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        checked.contains("3 file(s)") && checked.contains("requirements met"),
+        "{checked}"
+    );
+    std::fs::create_dir_all(root.join("alone")).unwrap();
+    std::fs::copy(
+        root.join("out/ro-crate-metadata.json"),
+        root.join("alone/ro-crate-metadata.json"),
+    )
+    .unwrap();
+    let alone = airlock_system_tests::check_ro_crate(&root.join("alone")).unwrap_err();
+    assert!(alone.contains("part of its payload"), "{alone}");
     let text = std::fs::read_to_string(root.join("record.json")).unwrap();
     std::fs::write(
         root.join("edited.json"),

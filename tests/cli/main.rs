@@ -7,4 +7,5 @@ mod admin;
 mod flows;
 mod interrupt;
 mod login;
+mod retries;
 mod support;

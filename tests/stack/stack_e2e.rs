@@ -209,7 +209,7 @@ async fn lifecycles_on_the_real_stack() {
             None,
         )
         .await;
-    assert_eq!(status, 400);
+    assert_eq!(status, 409);
 
     // Cancelled from draft: the draft container goes.
     let id = c.create(ALPHA, &alice, "export").await;
@@ -252,7 +252,7 @@ async fn lifecycles_on_the_real_stack() {
             None,
         )
         .await;
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(status, 409, "{body}");
 
     // Quorum of two in ws-beta; the creator is refused even with the manager role.
     let carol = stack.token("carol", &["WorkspaceResearcher", "AirlockManager"], BETA);
@@ -734,4 +734,51 @@ async fn content_headers_do_not_cross() {
         .unwrap()
         .unwrap();
     assert_eq!(props.content, expected, "what crosses");
+}
+
+/// Creates racing each other under one `Idempotency-Key`, on the Cosmos emulator: one
+/// request, every answer naming it; the key with another body is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_creates_under_one_key_make_one_request_on_cosmos() {
+    let stack = start(DeliveryOptions::default()).await;
+    let c = Client::new(&stack);
+    let alice = stack.token("alice", &["WorkspaceResearcher"], ALPHA);
+    let body =
+        json!({"type": "export", "title": "Figures", "businessJustification": "For the paper"});
+    let path = format!("/workspaces/{ALPHA}/requests");
+    let answers = futures::future::join_all((0..8).map(|_| {
+        c.call_with(
+            "POST",
+            &path,
+            &alice,
+            &[("Idempotency-Key", "\"race-1\"")],
+            Some(body.clone()),
+        )
+    }))
+    .await;
+    let ids: std::collections::BTreeSet<&str> = answers
+        .iter()
+        .map(|(code, v)| {
+            assert_eq!(*code, 201, "{v}");
+            v["airlockRequest"]["id"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(ids.len(), 1, "{answers:?}");
+    let id = ids.into_iter().next().unwrap().to_string();
+    let list = c
+        .ok("GET", &format!("{path}?pageSize=100"), &alice, None)
+        .await;
+    let listed = list["airlockRequests"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{list}");
+    c.wait(ALPHA, &id, &alice, "draft").await;
+    let (code, v) = c
+        .call_with(
+            "POST",
+            &path,
+            &alice,
+            &[("Idempotency-Key", "race-1")],
+            Some(json!({"type": "import", "title": "Figures", "businessJustification": "For the paper"})),
+        )
+        .await;
+    assert_eq!(code, 409, "{v}");
 }

@@ -359,10 +359,68 @@ async fn injected_faults_heal() {
             answer.contains("1 verdict(s) overdue") && answer.contains("waiting (oldest"),
             "{answer}"
         );
+        // ... and the same gauges as Application Insights custom metrics, sent with the
+        // handler's identity (Monitoring Metrics Publisher) to the ingestion stand-in, which
+        // checks every item as the service does and accepted them all.
+        assert!(!answer.contains("metrics:"), "{answer}");
+        let items = stack.router.ingestion.items();
+        let gauge = |name: &str, workspace: Option<&str>| {
+            items.iter().rev().find_map(|i| {
+                let base = &i["data"]["baseData"];
+                (base["metrics"][0]["name"] == name
+                    && workspace.is_none_or(|w| base["properties"]["workspace"] == w))
+                .then(|| base["metrics"][0]["value"].as_f64().unwrap())
+            })
+        };
+        assert_eq!(
+            gauge("airlock.scans.verdicts_overdue", Some(GAMMA)),
+            Some(1.0),
+            "{items:?}"
+        );
+        assert!(gauge("airlock.work_queue.messages", None).is_some());
+        assert!(
+            items
+                .iter()
+                .all(|i| i["tags"]["ai.cloud.role"] == "airlock"),
+            "{items:?}"
+        );
+        let publishes = stack
+            .rbac
+            .grants
+            .decisions()
+            .into_iter()
+            .filter(|d| d.action == "Microsoft.Insights/Telemetry/Write")
+            .collect::<Vec<_>>();
+        assert!(
+            !publishes.is_empty()
+                && publishes
+                    .iter()
+                    .all(|d| d.allowed && d.principal == "function"),
+            "{publishes:?}"
+        );
         stack
             .defender_online
             .store(true, std::sync::atomic::Ordering::SeqCst);
         let r = api.wait(GAMMA, &id, &mona, "in_review").await;
+        // Without the role (not granted, or not yet propagated) the service refuses the
+        // identity: the run says so and does the rest of its work.
+        let publisher = "Monitoring Metrics Publisher";
+        let grants = &stack.rbac.grants;
+        grants.revoke(
+            "function",
+            airlock_local::rbac::ScopeKind::AppInsights,
+            publisher,
+        );
+        let refused = stack.engine.reconcile().await.unwrap().to_string();
+        assert!(
+            refused.contains("metrics: forbidden") && refused.contains("verdict(s) overdue"),
+            "{refused}"
+        );
+        grants.grant(
+            "function",
+            airlock_local::rbac::ScopeKind::AppInsights,
+            publisher,
+        );
         stack.reconcile_timer.release().await;
         assert_eq!(r["files"][0]["scan"]["result"], "No threats found", "{r}");
         let trail = api.history(GAMMA, &id, &mona).await;
@@ -511,6 +569,15 @@ async fn a_killed_handler_is_restarted_and_a_dead_letter_can_be_replayed() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(dead(&stack) >= 1);
+    // Written as Event Grid writes them, into the host account's `deadletters` container,
+    // where the handler's Reconcile counts them (a gauge and a custom metric to alert on).
+    let counted = dead_letters_counted(&stack, |n| n >= 1).await;
+    assert!(counted >= 1);
+    let metric = stack.router.ingestion.items().iter().rev().find_map(|i| {
+        let m = &i["data"]["baseData"]["metrics"][0];
+        (m["name"] == "airlock.dead_letters").then(|| m["value"].as_f64().unwrap())
+    });
+    assert_eq!(metric, Some(counted as f64));
     let router = reqwest::Client::new();
     let listed: serde_json::Value = router
         .get(format!("{}/dead-letters", stack.router_url))
@@ -560,6 +627,30 @@ async fn a_killed_handler_is_restarted_and_a_dead_letter_can_be_replayed() {
             .unwrap();
     }
     assert_eq!(dead(&stack), 0, "delivered this time");
+    // Replayed dead letters leave the container: the count follows.
+    let left = stack.engine.dead_letters().len();
+    assert_eq!(dead_letters_counted(&stack, |n| n == left).await, left);
+}
+
+/// What Reconcile counts in the dead-letter container, once `settled` holds for it (the
+/// stand-in writes and removes the blobs within a second); panics after 20 s.
+async fn dead_letters_counted(stack: &LocalStack, settled: impl Fn(usize) -> bool) -> usize {
+    let mut answer = String::new();
+    for _ in 0..40 {
+        answer = stack.engine.reconcile().await.unwrap().to_string();
+        let counted = answer
+            .split("dead letters: ")
+            .nth(1)
+            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse().ok());
+        if let Some(n) = counted
+            && settled(n)
+        {
+            return n;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("the dead letters were not counted as expected: {answer}");
 }
 
 /// Back-pressure end to end: with slow connections held open at the API, a flood of 300

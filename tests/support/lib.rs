@@ -90,6 +90,35 @@ fn python_writes(script: &str, out: &std::path::Path) {
     );
 }
 
+/// Checks the RO-Crate in `dir` as a receiving TRE would (tests/python/check_ro_crate.py):
+/// parsed by `rocrate` and validated against RO-Crate 1.1 by `roc-validator`, offline.
+/// Returns what they printed, as an error when a requirement is not met.
+pub fn check_ro_crate(dir: &std::path::Path) -> Result<String, String> {
+    let root = airlock_local::emulators::repo_root();
+    let python = python();
+    let context = python
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("the venv's python is DIR/bin/python")
+        .join("ro-crate-1.1-context.jsonld");
+    let checked = std::process::Command::new(python)
+        .arg(root.join("tests/python/check_ro_crate.py"))
+        .arg(dir)
+        .arg(context)
+        .output()
+        .expect("python runs");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    if checked.status.success() {
+        Ok(said)
+    } else {
+        Err(said)
+    }
+}
+
 /// Writes a real ACRO record into `out` with the `acro` package (tests/python/make_record.py).
 pub fn acro_record(out: &std::path::Path) {
     python_writes("make_record.py", out);

@@ -97,26 +97,35 @@ function workspace(id) {
   return workspaces.find((w) => w.id === id);
 }
 
-/** Calls the API for a workspace (or the TRE-wide API): JSON in, JSON out, errors in words. */
-async function api(ws, method, path, body) {
+/** Calls the API for a workspace (or the TRE-wide API) with a JSON body: the response when it
+ * succeeded, else an error in the airlock's words. */
+async function apiResponse(ws, method, path, body, headers = {}) {
   const scope = ws ? workspace(ws)?.scope : config.signIn.apiScope;
   if (!scope) throw new Error(`unknown workspace ${ws}`);
   const token = await auth.token(config.signIn, scope);
   const response = await fetch(`/api${path}`, {
     method,
     headers: {
+      ...headers,
       authorization: `Bearer ${token}`,
       ...(body === undefined ? {} : { "content-type": "application/json" }),
     },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  if (response.status === 204) return null;
-  const answer = await response.json().catch(() => null);
   if (!response.ok) {
-    const message = answer?.error?.message || `${method} ${path}: ${response.status}`;
-    throw new Error(message);
+    const answer = await response.json().catch(() => null);
+    const refused = new Error(answer?.error?.message || `${method} ${path}: ${response.status}`);
+    refused.status = response.status;
+    throw refused;
   }
-  return answer;
+  return response;
+}
+
+/** Calls the API: JSON in, JSON out, errors in words. */
+async function api(ws, method, path, body, headers) {
+  const response = await apiResponse(ws, method, path, body, headers);
+  if (response.status === 204) return null;
+  return response.json().catch(() => null);
 }
 
 /** The page address of a request (and of one of its files). */
@@ -296,7 +305,7 @@ async function homeView() {
                 h("td", {}, ws.displayName),
                 h("td", {}, r.type),
                 h("td", {}, String(r.files.length)),
-                h("td", {}, age(r.updatedAt)),
+                h("td", { class: "waiting", title: `in review since ${new Date(r.statusSince || r.updatedAt).toLocaleString()}` }, age(r.statusSince || r.updatedAt)),
                 h("td", {}, `${r.reviews.filter((v) => v.revision === r.revision).length} of ${r.reviewQuorum || 1} (yours pending)`),
                 h("td", {}, `${Object.keys(votesFor(r).get()).length} of ${r.files.length} files`),
               );
@@ -322,7 +331,7 @@ async function homeView() {
         )
       : null;
   const also = [
-    section("waiting", "Reviewed by me, waiting for others", waiting, (r) => `waiting ${age(r.updatedAt)}`),
+    section("waiting", "Reviewed by me, waiting for others", waiting, (r) => `waiting ${age(r.statusSince || r.updatedAt)}`),
     section("returned", "Returned to me for changes", returned, (r) => `revision ${r.revision}`),
     section("approved", "Approved in the last two weeks", approved, (r) => ago(r.updatedAt)),
   ];
@@ -359,33 +368,55 @@ function requestTable(ws, items, empty) {
   );
 }
 
+/** Names what a form makes with an `Idempotency-Key`: the same key while the body is the
+ * same, so a click again after an answer that never came is answered with what the first
+ * click made (not a second one); a changed body is a new thing, with a new key. */
+function oneKeyPerBody() {
+  let key = null;
+  let keyedBody = null;
+  return (body) => {
+    const text = JSON.stringify(body);
+    if (text !== keyedBody) {
+      keyedBody = text;
+      // randomUUID needs a secure context; getRandomValues does not (a page served over
+      // plain HTTP on a lab network still works).
+      key = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+    }
+    return { "idempotency-key": `"${key}"` };
+  };
+}
+
 // ---------------------------------------------------------------- a new request
 
 function newRequestView(ws, type) {
   document.title = `New ${type} · Airlock`;
   const title = h("input", { type: "text", id: "title", required: true, maxlength: 200, size: 60 });
   const why = h("textarea", { id: "justification", required: true, maxlength: 4000 });
+  const create = h("button", { type: "submit" }, `Create the ${type} request`);
+  const keyed = oneKeyPerBody();
   const form = h(
     "form",
     {
       onsubmit: async (event) => {
         event.preventDefault();
+        if (create.disabled) return;
+        const body = { type, title: title.value, businessJustification: why.value };
+        create.disabled = true;
+        form.querySelectorAll(".error").forEach((f) => f.remove());
         try {
           say("Creating the request…");
-          const made = await api(ws, "POST", `/workspaces/${encodeURIComponent(ws)}/requests`, {
-            type,
-            title: title.value,
-            businessJustification: why.value,
-          });
+          const made = await api(ws, "POST", `/workspaces/${encodeURIComponent(ws)}/requests`, body, keyed(body));
           location.hash = requestHref(ws, made.airlockRequest.id);
         } catch (e) {
           form.append(failure(e));
+        } finally {
+          create.disabled = false;
         }
       },
     },
     h("p", {}, h("label", { for: "title" }, "Title"), h("br"), title),
     h("p", {}, h("label", { for: "justification" }, "Why these data need to cross"), h("br"), why),
-    h("button", { type: "submit" }, `Create the ${type} request`),
+    create,
   );
   show(
     h("p", {}, h("a", { href: "#/" }, "← Requests")),
@@ -591,6 +622,7 @@ async function requestView(ws, id) {
   const gates = h("section", { "aria-labelledby": "gates" }, h("h2", { id: "gates" }, "Gate report"), h("p", { class: "muted" }, "Loading…"));
   const history = h("section", { "aria-labelledby": "history" }, h("h2", { id: "history" }, "History"), h("p", { class: "muted" }, "Loading…"));
   parts.push(gates, commentsPanel(ws, r, actions), history);
+  if (FINISHED.includes(r.status)) parts.push(recordPanel(ws, r));
   if (actions.includes("cancel")) {
     parts.push(
       h(
@@ -619,6 +651,55 @@ async function requestView(ws, id) {
   follow(ws, r);
 }
 
+/** The statuses a request ends in: its governance record can be saved. */
+const FINISHED = ["approved", "rejected", "blocked_by_scan", "cancelled", "failed", "revoked"];
+const RECORD_FORMATS = [
+  { format: "html", label: "Save the record page (HTML, print-ready)", file: (id) => `record-${id}.html` },
+  { format: "json", label: "Save the record (JSON, verifiable offline)", file: (id) => `record-${id}.json` },
+  { format: "ro-crate", label: "Save as a Five Safes RO-Crate", file: () => "ro-crate-metadata.json" },
+];
+
+/** The governance record of a finished request, saved as a file in each form: what was
+ * released, every check and decision, and the hash-chained trail (`airlock verify` checks
+ * the JSON offline). A download, never opened here: it is a document to keep. */
+function recordPanel(ws, r) {
+  const status = h("p", { class: "muted", role: "status" });
+  const save = async (form) => {
+    try {
+      status.textContent = "Making the record…";
+      const response = await apiResponse(ws, "GET", requestPath(ws, r.id, `/record?format=${form.format}`));
+      const blob = await response.blob();
+      const url = URL.createObjectURL(blob);
+      const link = h("a", { href: url, download: form.file(r.id) });
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+      status.textContent = `Saved ${form.file(r.id)} (${bytes(blob.size)}).`;
+    } catch (e) {
+      status.textContent = `The record could not be made: ${e.message}`;
+    }
+  };
+  return h(
+    "section",
+    { "aria-labelledby": "record" },
+    h("h2", { id: "record" }, "Governance record"),
+    h(
+      "p",
+      {},
+      "Everything about this request in one document: the files and their sealed sha256, each gate's evidence, every vote, override and comment you may see, the policy versions, and the audit trail with what is needed to verify it offline (",
+      h("code", {}, "airlock verify"),
+      ").",
+    ),
+    h(
+      "p",
+      { class: "row" },
+      RECORD_FORMATS.map((form) => h("button", { type: "button", class: "secondary", onclick: () => save(form) }, form.label)),
+    ),
+    status,
+  );
+}
+
 /** While the airlock is working on a request (sealing, scanning, copying), the page follows
  * it: it reads the request again every few seconds until it settles. */
 const WORKING = ["submitted", "approval_in_progress", "rejection_in_progress", "blocking_in_progress"];
@@ -640,6 +721,18 @@ async function act(ws, r, action, body) {
     say(`${action}: done`);
     await requestView(ws, r.id);
   } catch (e) {
+    // No answer (the network, a restarting Function App) does not mean nothing happened:
+    // if the request has moved on since the page showed it, show it as it is now.
+    const lost = !e.status || [502, 503, 504].includes(e.status);
+    const now = lost ? await api(ws, "GET", requestPath(ws, r.id)).catch(() => null) : null;
+    const moved = now && (now.airlockRequest.status !== r.status || now.airlockRequest.revision !== r.revision);
+    if (moved) {
+      await requestView(ws, r.id);
+      const status = now.airlockRequest.status.replace(/_/g, " ");
+      say(`${action}: the airlock's answer was lost on the way; the request is now ${status}`);
+      main.prepend(h("p", { class: "panel", role: "status" }, `The airlock's answer was lost on the way; the request is now ${status}.`));
+      return;
+    }
     say(`${action}: ${e.message}`);
     main.prepend(failure(e));
   }
@@ -729,6 +822,7 @@ function commentsPanel(ws, r, actions) {
     ),
   );
   const text = h("textarea", { id: "comment-text", maxlength: 8000 });
+  const keyed = oneKeyPerBody();
   const form = actions.includes("comment")
     ? h(
         "form",
@@ -737,7 +831,8 @@ function commentsPanel(ws, r, actions) {
             event.preventDefault();
             if (!text.value.trim()) return;
             try {
-              await api(ws, "POST", requestPath(ws, r.id, "/comments"), { text: text.value });
+              const body = { text: text.value };
+              await api(ws, "POST", requestPath(ws, r.id, "/comments"), body, keyed(body));
               await requestView(ws, r.id);
             } catch (e) {
               form.append(failure(e));

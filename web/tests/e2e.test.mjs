@@ -279,6 +279,36 @@ test("a researcher exports a folder, a blinded pair reviews it in the page, the 
   assert.equal(await page.locator("td", { hasText: 'over small_count ("Regions of 100,000 people' }).count(), 2);
   assert.equal(await page.locator("tr", { has: page.locator("td", { hasText: /^override$/ }) }).count(), 1);
   assert.ok((await page.locator("#history ~ table tbody tr, section[aria-labelledby=history] tbody tr").count()) > 5);
+  // The governance record, saved from the page: the print-ready page opened on its own, as
+  // the person keeping it would (screenshot, print media), and the JSON that verifies.
+  await page.getByRole("heading", { name: "Governance record" }).waitFor();
+  const saveRecord = async (name) => {
+    const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("button", { name }).click()]);
+    const saved = path.join(SHOTS, download.suggestedFilename());
+    await download.saveAs(saved);
+    return { name: download.suggestedFilename(), saved, text: fs.readFileSync(saved, "utf8") };
+  };
+  const pageRecord = await saveRecord(/Save the record page/);
+  assert.equal(pageRecord.name, `record-${id}.html`);
+  assert.ok(pageRecord.text.includes("hash chain verifies"), "the page says the trail verifies");
+  assert.ok(!/<script|<[^>]+\son\w+=/i.test(pageRecord.text), "nothing in the page can run");
+  assert.ok(pageRecord.text.includes("x&amp;y onerror="), "a file name is text in the page");
+  const doc = await researcher.context.newPage();
+  doc.on("dialog", (d) => pwned.push(`the record page: a ${d.type()} dialog`));
+  await doc.goto(`file://${pageRecord.saved}`);
+  await doc.getByRole("heading", { name: /Governance record: export request/ }).waitFor();
+  assert.ok((await doc.locator("table").count()) >= 4, "facts, files, gates, reviews");
+  assert.ok(await doc.locator("td", { hasText: "results/counts.csv" }).first().isVisible());
+  await doc.emulateMedia({ media: "print" });
+  await shot(doc, "governance-record");
+  await doc.close();
+  const jsonRecord = await saveRecord(/Save the record \(JSON/);
+  const record = JSON.parse(jsonRecord.text);
+  assert.equal(record.request.id, id);
+  assert.equal(record.verification.verified, true);
+  const crate = JSON.parse((await saveRecord(/Five Safes RO-Crate/)).text);
+  assert.ok(crate["@graph"].some((e) => e["@type"] === "AssessAction"));
+  await page.locator("text=/Saved ro-crate-metadata.json/").waitFor();
   await page.getByRole("link", { name: "← Requests" }).click();
   await page.getByRole("heading", { name: /Approved in the last two weeks \(1\)/ }).waitFor();
 
@@ -322,6 +352,81 @@ test("without signing in, the page asks for it and shows nothing else", async ()
   await page.getByRole("alert").waitFor();
   assert.match(await page.getByRole("alert").textContent(), /does not match/);
   assert.ok(!page.url().includes("code="), "the code is taken out of the address bar");
+  await context.close();
+});
+
+test("a create whose answer was lost, clicked again, makes one request", async () => {
+  const { context, page } = await person("rhea", ["WorkspaceResearcher"]);
+  const title = `Lost answer ${Date.now()}`;
+  const keys = [];
+  let answered = 0;
+  await page.route(/\/api\/workspaces\/[^/]+\/requests$/, async (route) => {
+    if (route.request().method() !== "POST") return route.continue();
+    keys.push(route.request().headers()["idempotency-key"]);
+    if (answered++ === 0) {
+      // The airlock makes the request; its answer never reaches the page.
+      await route.fetch();
+      return route.abort("connectionreset");
+    }
+    return route.continue();
+  });
+  await page.getByRole("link", { name: "New export" }).first().click();
+  await page.getByLabel("Title").fill(title);
+  await page.getByLabel("Why these data need to cross").fill("For the paper");
+  const create = page.getByRole("button", { name: /Create the export request/ });
+  await create.click();
+  await page.getByRole("alert").waitFor();
+  await create.click();
+  await page.getByRole("heading", { name: "Add files" }).waitFor();
+  assert.equal(keys.length, 2, JSON.stringify(keys));
+  assert.ok(keys[0] && keys[0] === keys[1], `the same key both times: ${JSON.stringify(keys)}`);
+  await page.goto(APP);
+  await page.getByRole("heading", { name: "Requests", level: 1 }).waitFor();
+  const links = page.getByRole("link", { name: title });
+  await links.first().waitFor();
+  const hrefs = new Set(await links.evaluateAll((all) => all.map((a) => a.getAttribute("href"))));
+  assert.equal(hrefs.size, 1, `one request, not one per click: ${[...hrefs]}`);
+
+  // A submit whose answer is lost: the page shows the request as it now is, not a failure.
+  await links.first().click();
+  await page.getByRole("heading", { name: "Add files" }).waitFor();
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "airlock-web-")), "counts.csv");
+  fs.writeFileSync(file, "region,n\nNorth,120\n");
+  await page.setInputFiles("#pick-files", file);
+  await page.locator("text=✓ uploaded").first().waitFor({ timeout: 60_000 });
+  let submits = 0;
+  await page.route(/\/requests\/[^/]+\/submit$/, async (route) => {
+    submits++;
+    await route.fetch();
+    return route.abort("connectionreset");
+  });
+  await page.getByRole("button", { name: "Submit for review" }).click();
+  await page.locator("p.panel", { hasText: "The airlock's answer was lost on the way; the request is now" }).waitFor();
+  assert.equal(submits, 1);
+  assert.equal(await page.getByRole("heading", { name: "Add files" }).count(), 0, "no longer a draft on the page");
+  assert.equal(await page.locator(".error").count(), 0, "no failure shown for a change that was made");
+
+  // A comment whose answer is lost, sent again: one comment.
+  let comments = 0;
+  await page.route(/\/requests\/[^/]+\/comments$/, async (route) => {
+    if (route.request().method() !== "POST") return route.continue();
+    if (comments++ === 0) {
+      await route.fetch();
+      return route.abort("connectionreset");
+    }
+    return route.continue();
+  });
+  await page.getByLabel("Add a comment (shown as plain text)").fill("Counts are rounded to 5.");
+  await page.getByRole("button", { name: "Comment", exact: true }).click();
+  await page.locator("form .error").waitFor();
+  await page.getByRole("button", { name: "Comment", exact: true }).click();
+  await page.getByRole("heading", { name: "Comments (1)" }).waitFor();
+  assert.equal(comments, 2);
+  assert.equal(await page.locator(".comment", { hasText: "Counts are rounded to 5." }).count(), 1);
+  // The trail, loaded after the comments, names the comment once too (no second entry).
+  await page.getByText("hash chain verified").waitFor();
+  const commented = page.locator("section[aria-labelledby=history] tbody tr", { hasText: "commented" });
+  assert.equal(await commented.count(), 1);
   await context.close();
 });
 

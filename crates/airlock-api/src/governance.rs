@@ -191,9 +191,23 @@ impl GovernanceRecord {
 
     /// The Five Safes RO-Crate's metadata file (`ro-crate-metadata.json`): the request as the
     /// root dataset, its files, and one `AssessAction` per gate and per review.
+    ///
+    /// The released files are data entities named by their path, so that the metadata file
+    /// saved beside the downloaded files is a complete RO-Crate 1.1 (every local data entity
+    /// present). A file that was not released (withheld by the review, a supporting file, or
+    /// any file of a request that was not approved) is described under a local identifier
+    /// (`#unreleased/NAME`): it is part of the record, but no holder of the release has it.
     pub fn ro_crate(&self) -> Value {
         let r = &self.request;
         let root = "./".to_string();
+        let approved = r.status == airlock_domain::lifecycle::Status::Approved;
+        let crate_id = |f: &airlock_domain::request::FileView| {
+            if approved && !f.withheld() && !f.supporting {
+                file_id(&f.name)
+            } else {
+                format!("#unreleased/{}", file_id(&f.name))
+            }
+        };
         let mut graph = vec![
             json!({
                 "@id": "ro-crate-metadata.json",
@@ -206,13 +220,22 @@ impl GovernanceRecord {
                 "@type": "Dataset",
                 "name": format!("Airlock {} request {}: {}", r.request_type.as_str(), r.id, r.title),
                 "description": r.business_justification,
+                "datePublished": self.generated_at,
                 "dateCreated": r.created_at,
                 "dateModified": r.updated_at,
                 "identifier": r.id,
                 "creativeWorkStatus": r.status.to_string(),
+                "license": {"@id": "#terms"},
+                "author": {"@id": format!("#person-{}", r.created_by.id)},
                 "sourceOrganization": {"@id": format!("#workspace-{}", self.workspace.id)},
-                "hasPart": r.files.iter().map(|f| json!({"@id": file_id(&f.name)})).collect::<Vec<_>>(),
-                "mentions": self.actions_ids(),
+                "hasPart": one_or_many(r.files.iter().map(|f| json!({"@id": crate_id(f)})).collect()),
+                "mentions": one_or_many(self.actions_ids()),
+            }),
+            json!({
+                "@id": "#terms",
+                "@type": "CreativeWork",
+                "name": format!("Data access agreement of workspace {}", self.workspace.id),
+                "description": "The released files may be used only under the data access agreement of the workspace they crossed the airlock for; this record grants no other right to them.",
             }),
             json!({
                 "@id": format!("#workspace-{}", self.workspace.id),
@@ -227,42 +250,69 @@ impl GovernanceRecord {
             }),
         ];
         for f in &r.files {
-            graph.push(json!({
-                "@id": file_id(&f.name),
+            let id = crate_id(f);
+            let status = if id.starts_with('#') {
+                "not released"
+            } else {
+                "released"
+            };
+            let mut file = json!({
+                "@id": id,
                 "@type": "File",
                 "name": f.name,
                 "contentSize": f.size,
-                "sha256": f.sha256,
-                "description": f.description,
                 "encodingFormat": "application/octet-stream",
-            }));
+                "creativeWorkStatus": status,
+            });
+            if let Some(sha) = &f.sha256 {
+                file["sha256"] = json!(sha);
+            }
+            if let Some(d) = &f.description {
+                file["description"] = json!(d);
+            }
+            graph.push(file);
         }
         for (i, gate) in self.gates.gates.iter().enumerate() {
-            graph.push(json!({
+            let findings = gate
+                .files
+                .iter()
+                .flat_map(|f| {
+                    f.findings
+                        .iter()
+                        .map(move |x| format!("{}: {} {}", f.name, x.rule, x.message))
+                })
+                .collect::<Vec<_>>();
+            let mut action = json!({
                 "@id": format!("#gate-{i}"),
                 "@type": "AssessAction",
                 "additionalType": {"@id": "shp:DisclosureCheck"},
                 "name": format!("{} ({})", gate.name, gate.kind),
-                "actionStatus": "http://schema.org/CompletedActionStatus",
+                "actionStatus": {"@id": "http://schema.org/CompletedActionStatus"},
                 "agent": {"@id": "#airlock"},
-                "object": gate.files.iter().filter(|f| f.checked).map(|f| json!({"@id": file_id(&f.name)})).collect::<Vec<_>>(),
+                "object": one_or_many(r.files.iter().filter(|f| gate.files.iter().any(|g| g.checked && g.name == f.name)).map(|f| json!({"@id": crate_id(f)})).collect()),
                 "result": format!("{:?}", gate.state).to_lowercase(),
-                "description": gate.files.iter().flat_map(|f| f.findings.iter().map(move |x| format!("{}: {} {}", f.name, x.rule, x.message))).collect::<Vec<_>>().join("; "),
-            }));
+            });
+            if !findings.is_empty() {
+                action["description"] = json!(findings.join("; "));
+            }
+            graph.push(action);
         }
         for (i, review) in r.reviews.iter().enumerate() {
-            graph.push(json!({
+            let mut action = json!({
                 "@id": format!("#review-{i}"),
                 "@type": "AssessAction",
                 "additionalType": {"@id": "shp:DisclosureCheck"},
                 "name": format!("review of revision {} by {}", review.revision, review.reviewer.name),
-                "actionStatus": "http://schema.org/CompletedActionStatus",
+                "actionStatus": {"@id": "http://schema.org/CompletedActionStatus"},
                 "agent": {"@id": format!("#person-{}", review.reviewer.id)},
                 "endTime": review.created_when,
-                "object": review.files.iter().map(|d| json!({"@id": file_id(&d.name)})).collect::<Vec<_>>(),
+                "object": one_or_many(r.files.iter().filter(|f| review.files.iter().any(|d| d.name == f.name)).map(|f| json!({"@id": crate_id(f)})).collect()),
                 "result": format!("{:?}", review.decision).to_lowercase(),
-                "description": review.explanation,
-            }));
+            });
+            if !review.explanation.is_empty() {
+                action["description"] = json!(review.explanation);
+            }
+            graph.push(action);
             graph.push(json!({
                 "@id": format!("#person-{}", review.reviewer.id),
                 "@type": "Person",
@@ -304,7 +354,7 @@ impl GovernanceRecord {
             "<title>Governance record: {}</title>",
             e(&r.title)
         ));
-        page.push_str("<style>body{font:14px/1.4 system-ui,sans-serif;margin:2em;max-width:60em}table{border-collapse:collapse;width:100%;margin:.5em 0 1.5em}th,td{border:1px solid #999;padding:.25em .5em;text-align:left;vertical-align:top}code{font-size:12px;word-break:break-all}h1{font-size:1.5em}@media print{body{margin:0}}</style></head><body>\n");
+        page.push_str("<style>body{font:14px/1.4 system-ui,sans-serif;margin:2em;max-width:60em}table{border-collapse:collapse;width:100%;margin:.5em 0 1.5em}th,td{border:1px solid #999;padding:.25em .5em;text-align:left;vertical-align:top}code{font-size:12px;word-break:break-all}code.hash{color:#555}h1{font-size:1.5em}@media print{body{margin:0}}</style></head><body>\n");
         page.push_str(&format!(
             "<h1>Governance record: {} request {}</h1>\n",
             e(r.request_type.as_str()),
@@ -319,7 +369,11 @@ impl GovernanceRecord {
             ),
             ("Status", r.status.to_string()),
             ("Requested by", r.created_by.name.clone()),
-            ("Created", r.created_at.to_rfc3339()),
+            (
+                "Created",
+                r.created_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            ),
             ("Justification", r.business_justification.clone()),
             ("Purpose", r.purpose.clone().unwrap_or_default()),
             ("Policy versions", self.policy_versions.join(", ")),
@@ -327,7 +381,8 @@ impl GovernanceRecord {
                 "Record made",
                 format!(
                     "{} for {}",
-                    self.generated_at.to_rfc3339(),
+                    self.generated_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                     self.generated_for
                 ),
             ),
@@ -391,7 +446,9 @@ impl GovernanceRecord {
             page.push_str(&format!(
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}<br>{}</td></tr>",
                 e(&rv.reviewer.name),
-                e(&rv.created_when.to_rfc3339()),
+                e(&rv
+                    .created_when
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
                 e(&format!("{:?}", rv.decision).to_lowercase()),
                 e(&rv.explanation),
                 e(&votes.join("; ")),
@@ -404,16 +461,18 @@ impl GovernanceRecord {
             page.push_str(&format!(
                 "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
                 e(&c.by.name),
-                e(&c.at.to_rfc3339()),
+                e(&c.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
                 e(&c.text)
             ));
         }
-        page.push_str("</table>\n<h2>Audit trail</h2><table><tr><th>#</th><th>When</th><th>By</th><th>Action</th><th>Message</th><th>Hash</th></tr>");
+        // The hash goes under the step, across the whole width: a column of its own is
+        // squeezed to a character per line on a printed page.
+        page.push_str("</table>\n<h2>Audit trail</h2><table><tr><th>#</th><th>When (UTC)</th><th>By</th><th>Action</th><th>Message and entry hash</th></tr>");
         for h in &self.history {
             page.push_str(&format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}<br><code class=\"hash\">{}</code></td></tr>",
                 h.seq,
-                e(&h.at.to_rfc3339()),
+                e(&h.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
                 e(&h.by),
                 e(&h.action),
                 e(h.message.as_deref().unwrap_or("")),
@@ -425,6 +484,15 @@ impl GovernanceRecord {
             e(CHAIN_RULE)
         ));
         page
+    }
+}
+
+/// RO-Crate 1.1 writes a property with one value as that value, not as a list of one.
+fn one_or_many(mut values: Vec<Value>) -> Value {
+    if values.len() == 1 {
+        values.pop().unwrap_or_default()
+    } else {
+        Value::Array(values)
     }
 }
 

@@ -240,7 +240,8 @@ pub enum ErrorCode {
     Forbidden,
     /// 404: unknown workspace, request or route.
     NotFound,
-    /// 409: the request changed concurrently; try again.
+    /// 409: a conflict with the resource as it is now: its status does not allow this, it
+    /// changed concurrently (read it again), or an `Idempotency-Key` named another change.
     Conflict,
     /// 412: the request changed since the version named in `If-Match`.
     PreconditionFailed,

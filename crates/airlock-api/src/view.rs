@@ -39,6 +39,10 @@ pub struct RequestView {
     /// Why the request failed or was blocked, in words for people.
     #[serde(default)]
     pub status_message: Option<String>,
+    /// When the request entered its status (RFC 3339): how long it has waited for review;
+    /// the workspace's review deadline counts from it. Absent on requests older than it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_since: Option<DateTime<Utc>>,
     /// 1 at the first submit, one more at each resubmission after changes were requested.
     pub revision: u32,
     pub created_by: User,
@@ -155,6 +159,7 @@ impl From<&AirlockRequest> for RequestView {
             purpose: r.purpose.clone(),
             status: r.status,
             status_message: r.status_message.clone(),
+            status_since: r.status_since,
             revision: r.revision,
             created_by: r.created_by.clone(),
             created_at: r.created_when,
@@ -175,7 +180,7 @@ impl From<&AirlockRequest> for RequestView {
 }
 
 /// Stored fields the API never shows, with why: bookkeeping of the workflow.
-pub const INTERNAL_REQUEST_FIELDS: [&str; 8] = [
+pub const INTERNAL_REQUEST_FIELDS: [&str; 7] = [
     // events not yet published
     "outbox",
     // entries the history store may not hold yet; the trail is at `.../history`
@@ -190,8 +195,6 @@ pub const INTERNAL_REQUEST_FIELDS: [&str; 8] = [
     "rescanRequestedAt",
     // when the last pre-flight check ran (they are spaced out; each is in the trail)
     "preflightAt",
-    // when the request entered its status (the reviewer deadline counts from it)
-    "statusSince",
 ];
 
 /// Stored file fields the API never shows.

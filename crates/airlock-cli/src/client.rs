@@ -8,9 +8,41 @@ use airlock_api::types::{
     AuditTrail, ContainerLink, CreateRequest, Error as ApiErrorBody, JustifyRequest,
     RequestEnvelope, RequestList, ReviewRequest, RevokeRequest, WorkspaceLimits,
 };
+use airlock_api::view::RequestView;
+use airlock_domain::Status;
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+/// How often a change (create, submit, cancel) is sent before its failure is reported, and
+/// the first pause between attempts (doubled each time: 1, 2, 4 s).
+const CHANGE_ATTEMPTS: u32 = 4;
+const CHANGE_FIRST_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// What a call is conditional on: the version it changes (`If-Match`), or the key that makes
+/// sending it again safe (`Idempotency-Key`).
+#[derive(Clone, Copy)]
+struct Preconditions<'a> {
+    if_match: Option<&'a str>,
+    idempotency_key: Option<&'a str>,
+}
+
+/// A submit was made: the request left the draft status (for review, or on to an outcome).
+fn submitted(r: &RequestView) -> bool {
+    r.status != Status::Draft
+}
+
+/// Answers after which the same call, sent again, may succeed: the airlock or a service it
+/// depends on was briefly away or busy.
+fn retry_may_help(status: StatusCode) -> bool {
+    matches!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS
+            | StatusCode::BAD_GATEWAY
+            | StatusCode::SERVICE_UNAVAILABLE
+            | StatusCode::GATEWAY_TIMEOUT
+    )
+}
 
 pub struct Api {
     pub http: reqwest::Client,
@@ -82,6 +114,11 @@ impl Api {
         let response = self
             .send(method, workspace, path, query, if_match, body)
             .await?;
+        Self::decode(response).await
+    }
+
+    /// A successful answer's JSON as `T`.
+    async fn decode<T: DeserializeOwned>(response: reqwest::Response) -> CliResult<T> {
         response.json().await.map_err(|e| {
             CliError::Failed(format!("the airlock answered something unexpected: {e}"))
         })
@@ -98,6 +135,35 @@ impl Api {
         if_match: Option<&str>,
         body: Option<&(impl Serialize + ?Sized)>,
     ) -> CliResult<reqwest::Response> {
+        let response = self
+            .dispatch(
+                method,
+                workspace,
+                path,
+                query,
+                Preconditions {
+                    if_match,
+                    idempotency_key: None,
+                },
+                body,
+            )
+            .await?;
+        Self::judge(response).await
+    }
+
+    /// Sends a call as it is, whatever the answer; `Unreachable` when no answer came.
+    async fn dispatch(
+        &self,
+        method: Method,
+        workspace: &str,
+        path: &str,
+        query: &[(&str, String)],
+        Preconditions {
+            if_match,
+            idempotency_key,
+        }: Preconditions<'_>,
+        body: Option<&(impl Serialize + ?Sized)>,
+    ) -> CliResult<reqwest::Response> {
         let token = auth::token_for(&self.http, &self.settings, workspace).await?;
         let url = format!("{}{path}", self.settings.api()?);
         let mut request = self
@@ -108,16 +174,23 @@ impl Api {
         if let Some(etag) = if_match {
             request = request.header(reqwest::header::IF_MATCH, etag);
         }
+        if let Some(key) = idempotency_key {
+            request = request.header("Idempotency-Key", format!("\"{key}\""));
+        }
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request.send().await.map_err(|e| {
+        request.send().await.map_err(|e| {
             CliError::Unreachable(format!(
                 "the airlock API at {} could not be reached: {}",
                 self.settings.api().unwrap_or_default(),
                 root_cause(&e)
             ))
-        })?;
+        })
+    }
+
+    /// The answer when it succeeded, else the airlock's refusal in our words.
+    async fn judge(response: reqwest::Response) -> CliResult<reqwest::Response> {
         let status = response.status();
         if status.is_success() {
             return Ok(response);
@@ -217,8 +290,78 @@ impl Api {
         body: &CreateRequest,
     ) -> CliResult<RequestEnvelope> {
         let path = format!("/workspaces/{workspace}/requests");
-        self.call(Method::POST, workspace, &path, &[], Some(body))
+        // Named by a key of its own, the create is safe to send again: a retry after a lost
+        // answer (a dropped connection, a restarting Function App, a 503) is answered with
+        // the request the first attempt made, never a second draft.
+        let key = uuid::Uuid::new_v4().to_string();
+        self.send_again_if_lost(workspace, &path, Some(&key), Some(body), async || None)
             .await
+    }
+
+    /// Sends a change, and sends it again while no answer comes back (or one after which a
+    /// retry may help), [`CHANGE_ATTEMPTS`] times at most. A change is safe to send again
+    /// when it names itself (`key`: the airlock answers a repeat with what the first made),
+    /// or when the request shows whether it was made: before each repeat, and on a refusal
+    /// after a lost answer (the first attempt got there after all), `made` looks, and what it
+    /// finds is the answer. Keyed changes pass a `made` that finds nothing.
+    async fn send_again_if_lost<T: DeserializeOwned>(
+        &self,
+        workspace: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<&(impl Serialize + ?Sized)>,
+        made: impl AsyncFn() -> Option<T>,
+    ) -> CliResult<T> {
+        let mut pause = CHANGE_FIRST_PAUSE;
+        let mut lost_before = false;
+        for attempt in 1..=CHANGE_ATTEMPTS {
+            let last = attempt == CHANGE_ATTEMPTS;
+            match self
+                .dispatch(
+                    Method::POST,
+                    workspace,
+                    path,
+                    &[],
+                    Preconditions {
+                        if_match: None,
+                        idempotency_key: key,
+                    },
+                    body,
+                )
+                .await
+            {
+                Err(CliError::Unreachable(_)) if !last => {}
+                Err(e) => return Err(e),
+                Ok(r) if !last && retry_may_help(r.status()) => {}
+                Ok(r) => {
+                    return match Self::judge(r).await {
+                        Ok(r) => Self::decode(r).await,
+                        Err(refused) if lost_before => made().await.ok_or(refused),
+                        Err(e) => Err(e),
+                    };
+                }
+            }
+            lost_before = true;
+            tokio::time::sleep(pause).await;
+            pause *= 2;
+            if let Some(now) = made().await {
+                return Ok(now);
+            }
+        }
+        unreachable!("the last attempt returns")
+    }
+
+    /// Request `id` as it is now, if `made` says a change whose answer was lost is there.
+    async fn now_made(
+        &self,
+        workspace: &str,
+        id: &str,
+        made: fn(&RequestView) -> bool,
+    ) -> Option<RequestEnvelope> {
+        match self.get(workspace, id).await {
+            Ok(now) if made(&now.airlock_request) => Some(now),
+            _ => None,
+        }
     }
 
     pub async fn limits(&self, workspace: &str) -> CliResult<WorkspaceLimits> {
@@ -282,11 +425,15 @@ impl Api {
             .await
     }
 
-    /// `submit` or `cancel`.
-    pub async fn act(&self, workspace: &str, id: &str, action: &str) -> CliResult<RequestEnvelope> {
-        let path = format!("{}/{action}", Self::request_path(workspace, id));
-        self.call(Method::POST, workspace, &path, &[], None::<&()>)
-            .await
+    /// Cancels, sent again if its answer is lost (the request's status shows whether it was
+    /// made).
+    pub async fn cancel(&self, workspace: &str, id: &str) -> CliResult<RequestEnvelope> {
+        let path = format!("{}/cancel", Self::request_path(workspace, id));
+        let cancelled = |r: &RequestView| r.status == Status::Cancelled;
+        self.send_again_if_lost(workspace, &path, None, None::<&()>, async || {
+            self.now_made(workspace, id, cancelled).await
+        })
+        .await
     }
 
     pub async fn submit(
@@ -296,10 +443,14 @@ impl Api {
         body: &airlock_domain::request::SubmitContext,
     ) -> CliResult<RequestEnvelope> {
         let path = format!("{}/submit", Self::request_path(workspace, id));
-        self.call(Method::POST, workspace, &path, &[], Some(body))
-            .await
+        self.send_again_if_lost(workspace, &path, None, Some(body), async || {
+            self.now_made(workspace, id, submitted).await
+        })
+        .await
     }
 
+    /// Comments, sent again if its answer is lost: named by a key of its own, a repeat is
+    /// answered with the comment the first attempt wrote, never a second one.
     pub async fn comment(
         &self,
         workspace: &str,
@@ -307,7 +458,8 @@ impl Api {
         body: &airlock_api::types::CommentRequest,
     ) -> CliResult<airlock_domain::request::Comment> {
         let path = format!("{}/comments", Self::request_path(workspace, id));
-        self.call(Method::POST, workspace, &path, &[], Some(body))
+        let key = uuid::Uuid::new_v4().to_string();
+        self.send_again_if_lost(workspace, &path, Some(&key), Some(body), async || None)
             .await
     }
 

@@ -774,9 +774,7 @@ async fn follow(
 
 pub async fn cancel(api: &Api, id: &str) -> CliResult<Outcome> {
     let workspace = api.settings.workspace()?;
-    Ok(Outcome::Request(Box::new(
-        api.act(workspace, id, "cancel").await?,
-    )))
+    Ok(Outcome::Request(Box::new(api.cancel(workspace, id).await?)))
 }
 
 pub async fn status(api: &Api, args: StatusArgs, say: Say) -> CliResult<Outcome> {

@@ -179,7 +179,7 @@ fn plausible_address(a: &str) -> bool {
     !local.is_empty()
         && domain.contains('.')
         && !a.chars().any(|c| c.is_whitespace() || c.is_control())
-        && a.len() <= 254
+        && a.chars().count() <= 254
 }
 
 /// The record's own part of a stored document: the fields an admin wrote, without the

@@ -11,6 +11,7 @@ mod diff;
 mod external_gates;
 mod gate_report;
 mod history;
+mod idempotency;
 mod outbox;
 mod review;
 mod sealing;
@@ -25,13 +26,14 @@ use super::stages::StageRole;
 use super::workspace::Workspace;
 use chrono::{DateTime, Utc};
 pub use commands::{PREFLIGHT, PREFLIGHT_INTERVAL};
-pub use comments::{Comment, MAX_COMMENT_CHARS, MAX_COMMENTS, Visibility};
+pub use comments::{Comment, MAX_COMMENT_CHARS, MAX_COMMENTS, NewComment, Visibility};
 pub use context::{FileContext, MAX_CONTEXT_CHARS, SubmitContext};
 pub use deadlines::{Overdue, REVIEW_ESCALATED, REVIEW_REMINDED};
 pub use diff::{FileChange, FileDiff, RevisionDiff, SinceYourVote};
 pub use external_gates::{GateAnswer, GateRun, MAX_GATE_MESSAGE_CHARS};
 pub use gate_report::{GateFileResult, GateReport, GateState, GateStatus};
 pub use history::{HistoryEntry, HistoryHead, IssuedLink, merge_tail, verify_history};
+pub use idempotency::{IdempotencyKey, MAX_IDEMPOTENCY_KEY_CHARS};
 pub use outbox::{
     CommentedRequest, GateFile, GateRequestedData, GateWarning, NotificationData, NotifiedRequest,
     NotifiedWorkspace, OverrideNote, Recipients, recipients, status_change_events,
@@ -206,6 +208,15 @@ pub struct Justification {
 /// Longest justification accepted, in characters.
 pub const MAX_JUSTIFICATION_CHARS: usize = 4000;
 
+/// Longest title accepted, in characters.
+pub const MAX_TITLE_CHARS: usize = 200;
+
+/// What a person writes is taken when it has something besides white space and at most
+/// `max` characters as sent (the API's published schema counts so); it is kept trimmed.
+pub(crate) fn is_written(text: &str, max: usize) -> bool {
+    text.chars().count() <= max && !text.trim().is_empty()
+}
+
 /// Cosmos DB refuses an item whose JSON is over 2 MB; so does the in-memory store.
 pub const MAX_RECORD_BYTES: usize = 2 * 1024 * 1024;
 /// What a person's action may leave a request's record at (comments, justifications, file
@@ -313,7 +324,6 @@ pub struct AirlockRequest {
     /// When the request entered its status (how long a review has waited; the reviewer
     /// deadline counts from here). Records from before it was kept use `updatedWhen`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(skip)]
     pub status_since: Option<DateTime<Utc>>,
     pub revision: u32,
     pub created_by: User,
@@ -415,7 +425,8 @@ pub const NOT_INDEPENDENT: &str =
 /// Why a change was refused. Each maps to one HTTP status in the API.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DomainError {
-    /// The lifecycle forbids it in the current status (400).
+    /// The lifecycle forbids it in the current status (409: a conflict with the request's
+    /// state, not bad input).
     #[error("cannot {action} a request that is {status}")]
     IllegalTransition {
         action: &'static str,
@@ -430,6 +441,13 @@ pub enum DomainError {
     /// The caller acted on a version of the request that is no longer current (409).
     #[error("{0}")]
     Stale(String),
+    /// The caller already did this to the request as it is (a second vote on one revision):
+    /// a conflict with its state (409), not bad input.
+    #[error("{0}")]
+    AlreadyDone(String),
+    /// An `Idempotency-Key` already named a different change (409).
+    #[error("{0}")]
+    KeyReused(String),
 }
 
 impl AirlockRequest {
@@ -479,18 +497,18 @@ impl AirlockRequest {
         creator: User,
         ctx: &Ctx,
     ) -> Result<Self, DomainError> {
-        let title = title.trim().to_string();
-        let business_justification = business_justification.trim().to_string();
-        if title.is_empty() || title.chars().count() > 200 {
-            return Err(DomainError::Invalid(
-                "title must be 1 to 200 characters".into(),
-            ));
+        if !is_written(&title, MAX_TITLE_CHARS) {
+            return Err(DomainError::Invalid(format!(
+                "title must be 1 to {MAX_TITLE_CHARS} characters"
+            )));
         }
-        if business_justification.is_empty() || business_justification.chars().count() > 4000 {
+        if !is_written(&business_justification, MAX_JUSTIFICATION_CHARS) {
             return Err(DomainError::Invalid(
                 "businessJustification must be 1 to 4000 characters".into(),
             ));
         }
+        let title = title.trim().to_string();
+        let business_justification = business_justification.trim().to_string();
         let mut req = AirlockRequest {
             id,
             workspace_id: ctx.workspace.id.clone(),

@@ -216,6 +216,13 @@ impl AccountNames {
         }
     }
 
+    /// The Function App's own storage account (`AzureWebJobsStorage`, the `Work` queue, and
+    /// the `deadletters` container Event Grid writes undeliverable events to), as
+    /// `infra/azure` names it.
+    pub fn host_account(&self) -> String {
+        format!("stalfunc{}", self.tre_id)
+    }
+
     /// Recognises one of our stage accounts; anything else is `None`.
     pub fn parse(&self, account: &str) -> Option<ParsedAccount> {
         // Longest prefix first, so `stalimblocked...` is never read as another stage.

@@ -67,9 +67,9 @@ fn request(ws: &Workspace, i: usize) -> AirlockRequest {
         let _ = r.comment(
             &user("mona"),
             true,
-            None,
-            format!("Comment {c}: please check the small cells in table {c}."),
-            airlock::domain::request::Visibility::Everyone,
+            airlock::domain::request::NewComment::on_request(format!(
+                "Comment {c}: please check the small cells in table {c}."
+            )),
             &ctx,
         );
     }

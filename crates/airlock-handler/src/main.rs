@@ -2,6 +2,7 @@
 //! logging, the Azure adapters, and the server. It has no other mode: without its settings
 //! it stops with a message naming the one that is missing.
 
+use airlock::adapters::azure::app_insights::AppInsightsMetrics;
 use airlock::adapters::azure::cosmos::{CosmosAuth, CosmosStores};
 use airlock::adapters::azure::defender::DefenderRescans;
 use airlock::adapters::azure::eventgrid::{EventGridPublisher, TopicEndpoint};
@@ -12,7 +13,7 @@ use airlock::app::Deps;
 use airlock::app::limits::RateLimiter;
 use airlock::config::Config;
 use airlock::domain::{AccountNames, Topic};
-use airlock::ports::{NoRescans, SystemClock};
+use airlock::ports::{NoMetrics, NoRescans, SystemClock};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tracing_subscriber::EnvFilter;
@@ -92,6 +93,22 @@ async fn run(config: Config) -> std::io::Result<()> {
                     "AIRLOCK_RESCAN_*_ACCOUNT_ID not set: an overdue malware scan verdict fails its request without asking for a rescan"
                 );
                 Arc::new(NoRescans)
+            }
+        },
+        metrics: match &azure.app_insights {
+            Some(connection) => Arc::new(AppInsightsMetrics::new(
+                connection.clone(),
+                credential.clone(),
+                // App Service names the instance; the host name stands in elsewhere.
+                std::env::var("WEBSITE_INSTANCE_ID")
+                    .or_else(|_| std::env::var("HOSTNAME"))
+                    .unwrap_or_else(|_| "handler".into()),
+            )),
+            None => {
+                tracing::warn!(
+                    "APPLICATIONINSIGHTS_CONNECTION_STRING not set: Reconcile's gauges go to the log only, not to Application Insights custom metrics"
+                );
+                Arc::new(NoMetrics)
             }
         },
         clock: Arc::new(SystemClock),

@@ -172,7 +172,9 @@ pub struct ChaosReport {
     pub inconsistent: Vec<String>,
     /// A step a client could not complete (an API answer no retry could help).
     pub driver_errors: Vec<String>,
-    /// Requests the driver does not know (a create retried after its answer was lost).
+    /// Requests the driver does not know: a create retried after its answer was lost that
+    /// made a second request (the driver names each create with an `Idempotency-Key`, so
+    /// there should be none).
     pub extra_requests: usize,
     pub dead_letters: usize,
     /// Dead letters the handler refused (4xx), rather than missed while it was down.
@@ -185,9 +187,11 @@ pub struct ChaosReport {
 }
 
 impl ChaosReport {
-    /// Nothing stuck, lost or inconsistent, no driver error, no unexplained dead letter.
+    /// Nothing stuck, lost or inconsistent, no driver error, no request made twice, no
+    /// unexplained dead letter.
     pub fn is_clean(&self) -> bool {
-        self.stuck.is_empty()
+        self.extra_requests == 0
+            && self.stuck.is_empty()
             && self.lost.is_empty()
             && self.inconsistent.is_empty()
             && self.driver_errors.is_empty()
@@ -291,7 +295,13 @@ pub async fn run(stack: Arc<LocalStack>, plan: &ChaosPlan) -> ChaosReport {
     }
     let driving = Arc::new(AtomicBool::new(true));
     let retries = Arc::new(AtomicU64::new(0));
-    let injector = tokio::spawn(inject_faults(stack.clone(), plan.clone(), driving.clone()));
+    let done = Arc::new(AtomicU64::new(0));
+    let injector = tokio::spawn(inject_faults(
+        stack.clone(),
+        plan.clone(),
+        driving.clone(),
+        done.clone(),
+    ));
     let started = Instant::now();
     let driver = Driver {
         stack: &stack,
@@ -300,8 +310,7 @@ pub async fn run(stack: Arc<LocalStack>, plan: &ChaosPlan) -> ChaosReport {
         retries: retries.clone(),
         layout_grace: Duration::from_secs(30),
     };
-    let done = AtomicU64::new(0);
-    let (driving_one, done) = (&driver, &done);
+    let (driving_one, done) = (&driver, &*done);
     let driven: Vec<Driven> = futures::stream::iter(0..plan.requests)
         .map(move |i| async move {
             let d = driving_one.drive(i).await;
@@ -406,35 +415,54 @@ enum Verdict {
     Inconsistent(String),
 }
 
-/// Faults, one after another, until driving stops; returns what it injected.
+/// Faults, one after another, until driving stops; returns what it injected. `done` counts
+/// the flows finished so far.
+///
+/// The first kill, the long outage and the Azurite restart are placed by progress, not by
+/// the clock, so that they fall among requests in flight however fast the machine is (a
+/// quick one drove all 24 flows of the small plan in 6 s, before a clock-placed outage was
+/// due): the first kill a sixth of the way through, the outage a third of the way, with the
+/// rest piling up behind it, and Azurite once the handler is back and half are done, while
+/// the backlog drains. All three happen even when the flows end sooner: the checks
+/// afterwards then see that nothing was lost across them.
 async fn inject_faults(
     stack: Arc<LocalStack>,
     plan: ChaosPlan,
     driving: Arc<AtomicBool>,
+    done: Arc<AtomicU64>,
 ) -> FaultCounts {
     let mut counts = FaultCounts::default();
     let started = Instant::now();
-    let mut next_kill = started + plan.kill_every;
+    let requests = plan.requests as u64;
+    let (sixth, third, half) = (
+        requests.div_ceil(6).max(1),
+        requests.div_ceil(3).max(1),
+        requests.div_ceil(2).max(1),
+    );
+    let mut next_kill = started;
     let mut next_fault = started + plan.fault_every;
-    // The long outage and the Azurite restart come once each (time-based): the outage early,
-    // with requests piling up behind it; Azurite soon after the handler is back, while the
-    // backlog drains. Both happen even when the flows end sooner (a small run): the checks
-    // afterwards then see that nothing was lost across them.
-    let outage_start = started + plan.kill_every * 3 / 2;
-    let mut outage_at = Some(outage_start);
-    let mut azurite_at = Some(outage_start + plan.long_outage + plan.kill_every / 4);
+    let mut outage_owed = true;
+    // When Azurite may go, if it is still owed: a moment after the handler is back.
+    let mut azurite_after: Option<Instant> = None;
+    let mut azurite_owed = true;
     let mut turn = 0usize;
     let mut healing: Option<Instant> = None;
     loop {
         let flows_running = driving.load(Ordering::SeqCst);
-        if !flows_running && outage_at.is_none() && azurite_at.is_none() {
+        if !flows_running && !outage_owed && !azurite_owed && counts.handler_kills > 0 {
             break;
         }
         let now = Instant::now();
-        if let Some(at) = outage_at
-            && now >= at
-        {
-            outage_at = None;
+        let finished = done.load(Ordering::SeqCst);
+        let reached = |mark: u64| finished >= mark || !flows_running;
+        if counts.handler_kills == 0 {
+            if reached(sixth) {
+                counts.handler_kills += 1;
+                stack.handler().crash(Duration::ZERO);
+                next_kill = now + plan.kill_every;
+            }
+        } else if outage_owed && reached(third) {
+            outage_owed = false;
             counts.long_outages += 1;
             tracing::warn!(
                 secs = plan.long_outage.as_secs(),
@@ -442,15 +470,14 @@ async fn inject_faults(
             );
             stack.handler().crash(plan.long_outage);
             next_kill = now + plan.long_outage + plan.kill_every;
+            azurite_after = Some(now + plan.long_outage + plan.kill_every / 8);
         } else if flows_running && now >= next_kill {
             counts.handler_kills += 1;
             stack.handler().crash(Duration::ZERO);
             next_kill = now + plan.kill_every;
         }
-        if let Some(at) = azurite_at
-            && now >= at
-        {
-            azurite_at = None;
+        if azurite_owed && azurite_after.is_some_and(|at| now >= at) && reached(half) {
+            azurite_owed = false;
             counts.azurite_restarts += 1;
             tracing::warn!("chaos: Azurite restarts");
             let restarting = stack.clone();
@@ -559,10 +586,25 @@ impl Driver<'_> {
         token: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
+        self.call_with(method, path, token, &[], body).await
+    }
+
+    /// [`Driver::call`] with extra headers, the same on every attempt.
+    async fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let deadline = Instant::now() + self.patience;
         let mut pause = Duration::from_millis(250);
         loop {
-            let (code, v) = self.api.call(method, path, token, body.clone()).await;
+            let (code, v) = self
+                .api
+                .call_with(method, path, token, headers, body.clone())
+                .await;
             if !transient(code) || Instant::now() > deadline {
                 return (code, v);
             }
@@ -672,12 +714,15 @@ impl Driver<'_> {
         }
     }
 
+    /// Creates under a key of its own, so the retries after a lost answer make one request.
     async fn create(&self, ws: &str, token: &str, kind: RequestType) -> Result<String, String> {
+        let key = uuid::Uuid::new_v4().to_string();
         let (code, v) = self
-            .call(
+            .call_with(
                 "POST",
                 &format!("/workspaces/{ws}/requests"),
                 token,
+                &[("Idempotency-Key", &key)],
                 Some(json!({"type": kind.as_str(), "title": "chaos", "businessJustification": "chaos run"})),
             )
             .await;

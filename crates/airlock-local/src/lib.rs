@@ -1,6 +1,7 @@
 //! The local stack: everything Azure provides around the `handler`, on this machine, for
 //! development and the end-to-end tests. Never linked into the `handler`.
 //!
+//! - [`app_insights`]: Application Insights' ingestion endpoint for the handler's metrics;
 //! - [`chaos`]: the chaos run (mixed flows under injected faults, then every request checked);
 //! - [`example_gate`]: an external gate as an organisation would run one (docs/gates.md);
 //! - [`emulators`]: Azurite and the Cosmos DB emulator as child processes;
@@ -20,6 +21,7 @@
 //! - [`testing`]: helpers for tests on the emulators and the stack;
 //! - [`tls`]: serving a stand-in over HTTPS with the local CA's certificate.
 
+pub mod app_insights;
 pub mod chaos;
 pub mod clamav;
 pub mod emulators;

@@ -90,6 +90,9 @@ pub enum ScopeKind {
     /// The Cosmos DB containers the airlock only appends to (`history`, `releases`).
     #[serde(rename = "cosmos-append-only")]
     CosmosAppendOnly,
+    /// The airlock's Application Insights resource (the router's ingestion stand-in).
+    #[serde(rename = "app-insights")]
+    AppInsights,
 }
 
 impl Manifest {
@@ -101,7 +104,7 @@ impl Manifest {
 /// The scopes an account is part of: every stage account is `Stage`, the in-progress ones
 /// also `InProgress`; the Function App's own account is `Host`.
 pub fn scopes_of(account: &str, tre_id: &str) -> Vec<ScopeKind> {
-    if account == format!("stalfunc{tre_id}") {
+    if account == AccountNames::new(tre_id).host_account() {
         return vec![ScopeKind::Host];
     }
     match AccountNames::new(tre_id).parse(account) {

@@ -36,6 +36,8 @@ pub struct Router {
     /// The role check for publishes (EventGrid Data Sender); without it any Entra token for
     /// Event Grid may publish.
     pub grants: Option<Arc<crate::rbac::Grants>>,
+    /// Application Insights' ingestion endpoint, for the handler's custom metrics.
+    pub ingestion: Arc<crate::app_insights::Ingestion>,
 }
 
 impl Router {
@@ -54,11 +56,13 @@ impl Router {
             rescans: Default::default(),
             identity_header: uuid::Uuid::new_v4().to_string(),
             grants: None,
+            ingestion: Arc::default(),
         }
     }
 
     /// Checks publishes against these role assignments.
     pub fn with_grants(mut self, grants: Arc<crate::rbac::Grants>) -> Self {
+        self.ingestion.check_roles(grants.clone());
         self.grants = Some(grants);
         self
     }
@@ -89,6 +93,7 @@ impl Router {
             .route("/dead-letters/replay", post(replay))
             .with_state(self.clone())
             .merge(crate::sign_in::routes(self.sign_in.clone()))
+            .merge(self.ingestion.routes())
     }
 }
 

@@ -18,6 +18,7 @@ use airlock::adapters::azure::AzureBlobStore;
 use airlock::adapters::azure::cosmos::{CosmosAuth, CosmosStores};
 use airlock::domain::stages::Scope;
 use airlock::domain::{AccountNames, Stage, Workspace};
+use airlock::ports::{BlobRef, BlobStore, ContainerRef};
 use airlock_testkit::delivery::{DeliveryEngine, DeliveryOptions};
 use airlock_testkit::demo::{PEOPLE, audience};
 use airlock_testkit::{DEV_ISSUER, TokenIssuer, TokenSpec};
@@ -60,6 +61,10 @@ pub struct StackOptions {
     /// Role assignments of the Function App's identity left out of `infra/rbac.json`'s (a
     /// role not granted yet): calls they would allow fail with 403, as on Azure.
     pub revoked_roles: Vec<(ScopeKind, String)>,
+    /// Short ids of workspaces whose stage accounts exist but that are not registered yet:
+    /// on Azure, Terraform's `airlock-workspace` module makes the accounts and an operator
+    /// then registers the workspace through the registry API (docs/deploy.md step 4).
+    pub provisioned_short_ids: Vec<String>,
 }
 
 /// The proxies between the handler and its backing services, when the stack has them.
@@ -242,14 +247,20 @@ async fn allow_web_origin(
 }
 
 pub fn stage_accounts(tre_id: &str, workspaces: &[Workspace]) -> Vec<String> {
+    let short_ids: Vec<&str> = workspaces.iter().map(|w| w.short_id.as_str()).collect();
+    accounts_for(tre_id, &short_ids)
+}
+
+/// The TRE's stage accounts and those of the workspaces with these short ids.
+fn accounts_for(tre_id: &str, short_ids: &[&str]) -> Vec<String> {
     let names = AccountNames::new(tre_id);
     let mut out = Vec::new();
     for stage in Stage::ALL {
         match stage.scope() {
             Scope::Tre => out.push(names.account(stage, "")),
             Scope::Workspace => {
-                for ws in workspaces {
-                    out.push(names.account(stage, &ws.short_id));
+                for short_id in short_ids {
+                    out.push(names.account(stage, short_id));
                 }
             }
         }
@@ -317,9 +328,21 @@ impl LocalStack {
         ensure_tls(&tls)?;
         ensure_npm()?;
         let ca_cert = tls.join("ca.pem");
-        let accounts = stage_accounts(&options.tre_id, &options.workspaces);
+        // The registered workspaces' accounts, and those Terraform made for workspaces an
+        // operator has not registered yet.
+        let mut short_ids: Vec<&str> = options
+            .workspaces
+            .iter()
+            .map(|w| w.short_id.as_str())
+            .collect();
+        for provisioned in &options.provisioned_short_ids {
+            if !short_ids.contains(&provisioned.as_str()) {
+                short_ids.push(provisioned);
+            }
+        }
+        let accounts = accounts_for(&options.tre_id, &short_ids);
         // The Function App's own storage account holds the `Work` queue.
-        let host_account = format!("stalfunc{}", options.tre_id);
+        let host_account = AccountNames::new(options.tre_id.clone()).host_account();
         let mut azurite_accounts = accounts.clone();
         azurite_accounts.push(host_account.clone());
         let data_dir = options.state_dir.join("azurite");
@@ -489,6 +512,23 @@ impl LocalStack {
                 }
             }
         }));
+        // Event Grid's dead-letter destination: what the engine gives up on is written, as
+        // Event Grid writes it, into the host account's `deadletters` container (which
+        // Terraform creates), and removed again once replayed. The handler's Reconcile counts
+        // them there (`airlock.dead_letters`).
+        let dead_letters = ContainerRef {
+            account: host_account.clone(),
+            container: "deadletters".into(),
+        };
+        blobs
+            .create_container(&dead_letters)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        tasks.push(tokio::spawn(mirror_dead_letters(
+            engine.clone(),
+            blobs.clone(),
+            dead_letters,
+        )));
         // The queue trigger: what the handler queues on Azurite reaches `Work`.
         // The Functions host polls with the Function App's identity (identity-based
         // AzureWebJobsStorage), so its roles on the host account must allow it.
@@ -608,6 +648,12 @@ impl LocalStack {
             .env(
                 "AIRLOCK_NOTIFICATION_TOPIC_ENDPOINT",
                 format!("{router_tls_url}/topics/notification/api/events"),
+            )
+            // Application Insights (local authentication off), played by the router: the
+            // handler's custom metrics go there with its identity's token.
+            .env(
+                "APPLICATIONINSIGHTS_CONNECTION_STRING",
+                crate::app_insights::Ingestion::connection_string(&router_tls_url),
             )
             .env("AIRLOCK_AUTH_ISSUER", DEV_ISSUER)
             .env(
@@ -748,6 +794,67 @@ impl LocalStack {
             "deadLetters": self.log_dir.parent().map(|p| p.join("dead-letters.jsonl")),
             "logs": self.log_dir,
         })
+    }
+}
+
+/// Keeps the host account's `deadletters` container equal to the engine's dead letters: one
+/// blob per dead letter, `{function}/{yyyy}/{mm}/{dd}/{hh}/{event id}.json`, holding what
+/// Event Grid's dead letters hold (the event with `deadLetterReason`, `deliveryAttempts`,
+/// `lastDeliveryOutcome`).
+async fn mirror_dead_letters(
+    engine: Arc<DeliveryEngine>,
+    blobs: Arc<AzureBlobStore>,
+    container: ContainerRef,
+) {
+    let mut written: std::collections::BTreeMap<String, BlobRef> = Default::default();
+    loop {
+        let now = chrono::Utc::now();
+        let mut current = std::collections::BTreeSet::new();
+        for letter in engine.dead_letters() {
+            let target = match &letter.target {
+                airlock_testkit::delivery::Target::Function(f) => f.clone(),
+                airlock_testkit::delivery::Target::Webhook(_) => "webhook".into(),
+            };
+            let key = format!("{target}/{}", letter.event.id);
+            current.insert(key.clone());
+            if written.contains_key(&key) {
+                continue;
+            }
+            let blob = BlobRef {
+                account: container.account.clone(),
+                container: container.container.clone(),
+                name: format!(
+                    "{target}/{}/{}.json",
+                    now.format("%Y/%m/%d/%H"),
+                    letter.event.id
+                ),
+            };
+            let mut event = serde_json::to_value(&letter.event).unwrap_or_default();
+            event["deadLetterReason"] = "MaxDeliveryAttemptsExceeded".into();
+            event["deliveryAttempts"] = letter.attempts.into();
+            event["lastDeliveryOutcome"] = letter.last_error.clone().into();
+            event["lastDeliveryAttemptTime"] = now.to_rfc3339().into();
+            let body = serde_json::to_vec(&[event]).unwrap_or_default();
+            match blobs.put_blob(&blob, body).await {
+                Ok(()) => {
+                    written.insert(key, blob);
+                }
+                Err(e) => tracing::warn!(error = %e, "writing a dead letter to storage"),
+            }
+        }
+        let replayed: Vec<String> = written
+            .keys()
+            .filter(|k| !current.contains(*k))
+            .cloned()
+            .collect();
+        for key in replayed {
+            if let Some(blob) = written.get(&key)
+                && blobs.delete_blob(blob).await.is_ok()
+            {
+                written.remove(&key);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 

@@ -348,6 +348,7 @@ pub fn stack_options(
         scanner_max_bytes: crate::clamav::CLAMD_MAX_BYTES,
         fault_proxies: false,
         revoked_roles: vec![],
+        provisioned_short_ids: vec![],
         front_header_timeout: crate::front::HEADER_TIMEOUT,
     }
 }
@@ -383,6 +384,18 @@ impl<'a> StackClient<'a> {
         token: &str,
         body: Option<serde_json::Value>,
     ) -> (u16, serde_json::Value) {
+        self.call_with(method, path, token, &[], body).await
+    }
+
+    /// [`StackClient::call`] with extra headers (`Idempotency-Key`, `If-Match`).
+    pub async fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        headers: &[(&str, &str)],
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
         let mut req = self
             .http
             .request(
@@ -390,6 +403,9 @@ impl<'a> StackClient<'a> {
                 format!("{}/api{path}", self.stack.api_url),
             )
             .bearer_auth(token);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
         if let Some(b) = body {
             req = req.json(&b);
         }

@@ -6,8 +6,9 @@
 use crate::builders::{Verdict, azure_blob_url, blob_event, eicar_scanner, scan_result_event};
 use crate::delivery::{DeliveryEngine, DeliveryOptions, SCAN_RESULT_TOPIC, topic_name};
 use crate::memory::{
-    BlobNotice, MemoryBlobStore, MemoryHistoryStore, MemoryPublisher, MemoryReleaseLedger,
-    MemoryRequestStore, MemoryScanRequester, MemoryWorkQueue, MemoryWorkspaceStore,
+    BlobNotice, MemoryBlobStore, MemoryHistoryStore, MemoryMetrics, MemoryPublisher,
+    MemoryReleaseLedger, MemoryRequestStore, MemoryScanRequester, MemoryWorkQueue,
+    MemoryWorkspaceStore,
 };
 use crate::tokens::{DEV_ISSUER, DEV_JWKS};
 use airlock::adapters::jwks::{AuthConfig, JwksVerifier};
@@ -117,6 +118,7 @@ pub struct InMemoryAirlock {
     pub publisher: Arc<MemoryPublisher>,
     pub work: Arc<MemoryWorkQueue>,
     pub scans: Arc<MemoryScanRequester>,
+    pub metrics: Arc<MemoryMetrics>,
     pub requests: Arc<MemoryRequestStore>,
     pub history: Arc<MemoryHistoryStore>,
     pub releases: Arc<MemoryReleaseLedger>,
@@ -181,6 +183,7 @@ impl InMemoryAirlock {
         let publisher = Arc::new(MemoryPublisher::default());
         let work = Arc::new(MemoryWorkQueue::default());
         let scans = Arc::new(MemoryScanRequester::default());
+        let metrics = Arc::new(MemoryMetrics::default());
         let requests = Arc::new(MemoryRequestStore::default());
         let history = Arc::new(MemoryHistoryStore::default());
         let releases = Arc::new(MemoryReleaseLedger::default());
@@ -195,6 +198,7 @@ impl InMemoryAirlock {
             publisher: publisher.clone(),
             work: work.clone(),
             scans: scans.clone(),
+            metrics: metrics.clone(),
             clock: options.clock,
             tokens: Arc::new(JwksVerifier::new(
                 AuthConfig {
@@ -253,6 +257,7 @@ impl InMemoryAirlock {
             publisher,
             work,
             scans,
+            metrics,
             requests,
             history,
             releases,

@@ -22,6 +22,10 @@ pub struct AzureConfig {
     /// Defender's on-demand scan, asked for before a missing verdict fails a request; `None`
     /// when not configured (a missing verdict then fails as soon as it is overdue).
     pub rescan: Option<crate::adapters::azure::defender::RescanConfig>,
+    /// Application Insights (`APPLICATIONINSIGHTS_CONNECTION_STRING`, which the Function App
+    /// is given for the host's own telemetry): where `Reconcile`'s gauges go as custom
+    /// metrics. `None`: only the log has them.
+    pub app_insights: Option<crate::adapters::azure::app_insights::ConnectionString>,
 }
 
 #[derive(Clone, Debug)]
@@ -131,6 +135,14 @@ impl Config {
             notification_topic: required_https("AIRLOCK_NOTIFICATION_TOPIC_ENDPOINT")?,
             work_queue_url: required_https("AIRLOCK_WORK_QUEUE_URL")?,
             rescan: rescan_config(&get)?,
+            app_insights: match get("APPLICATIONINSIGHTS_CONNECTION_STRING") {
+                None => None,
+                Some(text) => Some(
+                    crate::adapters::azure::app_insights::ConnectionString::parse(&text).map_err(
+                        |e| ConfigError(format!("APPLICATIONINSIGHTS_CONNECTION_STRING: {e}")),
+                    )?,
+                ),
+            },
         };
         let tre_id = get("AIRLOCK_TRE_ID").unwrap_or_else(|| "dev".into());
         if !tre_id
@@ -496,6 +508,35 @@ mod tests {
         );
         let err = Config::from_map(&settings).unwrap_err();
         assert!(err.0.contains("AIRLOCK_WEB_AUTHORITY"), "{err}");
+    }
+
+    #[test]
+    fn application_insights_is_optional_and_checked_when_given() {
+        assert_eq!(
+            Config::from_map(&with("AIRLOCK_TRE_ID", None))
+                .unwrap()
+                .azure
+                .app_insights,
+            None
+        );
+        let c = Config::from_map(&with(
+            "APPLICATIONINSIGHTS_CONNECTION_STRING",
+            Some("InstrumentationKey=00000000-0000-0000-0000-000000000001;IngestionEndpoint=https://x.in.applicationinsights.azure.com/"),
+        ))
+        .unwrap();
+        assert_eq!(
+            c.azure.app_insights.unwrap().ingestion_endpoint,
+            "https://x.in.applicationinsights.azure.com"
+        );
+        let err = Config::from_map(&with(
+            "APPLICATIONINSIGHTS_CONNECTION_STRING",
+            Some("InstrumentationKey=abc"),
+        ))
+        .unwrap_err();
+        assert!(
+            err.0.contains("APPLICATIONINSIGHTS_CONNECTION_STRING"),
+            "{err}"
+        );
     }
 
     #[test]

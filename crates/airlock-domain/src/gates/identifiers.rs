@@ -194,7 +194,15 @@ impl ContentScan {
     fn read_line(&mut self) {
         // Lent out (not copied) while its findings are added; named only when there is one.
         let line = std::mem::take(&mut self.line);
-        let text = String::from_utf8_lossy(&line);
+        // Valid UTF-8 (nearly every line) is read as it is, without a lossy copy.
+        let lossy;
+        let text = match std::str::from_utf8(&line) {
+            Ok(valid) => valid,
+            Err(_) => {
+                lossy = String::from_utf8_lossy(&line);
+                &lossy
+            }
+        };
         let text = text.trim_end_matches('\r');
         let line_no = self.line_no;
         let at = || format!("line {line_no}");
@@ -374,6 +382,11 @@ fn identifiers_in(text: &str) -> Vec<(&'static str, String)> {
             i += 1;
             continue;
         }
+        // Glued to a word before it (`g0123456789`): never standalone, whatever follows.
+        if i > 0 && is_word_byte(s[i - 1]) {
+            i += 1;
+            continue;
+        }
         for spaced in [false, true] {
             let len = if spaced { 12 } else { 10 };
             let Some(window) = s.get(i..i + len) else {
@@ -412,8 +425,12 @@ fn identifiers_in(text: &str) -> Vec<(&'static str, String)> {
         }
         i += 1;
     }
-    // National Insurance numbers: AB 12 34 56 C.
-    for start in 0..s.len() {
+    // National Insurance numbers (AB 12 34 56 C) and full postcodes both start with an
+    // upper-case letter: only those places are tried.
+    let capitals: Vec<usize> = (0..s.len())
+        .filter(|&i| s[i].is_ascii_uppercase())
+        .collect();
+    for &start in &capitals {
         if let Some(end) = ni_number_at(s, start)
             && standalone(s, start, end)
         {
@@ -443,7 +460,7 @@ fn identifiers_in(text: &str) -> Vec<(&'static str, String)> {
         }
     }
     // Full UK postcodes: outward code, a space or none, inward code.
-    for start in 0..s.len() {
+    for &start in &capitals {
         if let Some(end) = postcode_at(s, start)
             && standalone(s, start, end)
         {

@@ -122,6 +122,20 @@ impl QuoteWatch {
         false
     }
 
+    /// Whether these bytes opened a quoted cell. Once a cell has started without a quote, or
+    /// its quotes have closed, nothing more can change until the next cell: the bytes are
+    /// not looked at one by one.
+    fn bytes(&mut self, bytes: &[u8]) -> bool {
+        let mut opened = false;
+        for &b in bytes {
+            if self.started && (!self.quoted || self.closed) {
+                break;
+            }
+            opened |= self.byte(b);
+        }
+        opened
+    }
+
     fn left_open(&self) -> bool {
         self.quoted && !self.closed && self.run % 2 == 0
     }
@@ -268,10 +282,8 @@ impl TableScan {
                 return;
             }
             let (result, read, written) = self.reader.read_field(input, &mut out);
-            for &b in &input[..read] {
-                if self.quotes.byte(b) {
-                    self.quote_opened_on = self.rows + 1;
-                }
+            if self.quotes.bytes(&input[..read]) {
+                self.quote_opened_on = self.rows + 1;
             }
             input = &input[read..];
             let room = MAX_LINE_BYTES.saturating_sub(self.row_bytes);
@@ -563,7 +575,11 @@ impl TableScan {
         }
         for (text, c) in texts.iter_mut().zip(raw) {
             text.clear();
-            text.push_str(trim(&String::from_utf8_lossy(c)));
+            // Valid UTF-8 (nearly every cell) is checked without building a lossy copy.
+            match std::str::from_utf8(c) {
+                Ok(valid) => text.push_str(trim(valid)),
+                Err(_) => text.push_str(trim(&String::from_utf8_lossy(c))),
+            }
         }
         self.row(&texts[..n]);
         self.texts = texts;
@@ -935,4 +951,38 @@ pub fn small_differences(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod quote_watch_tests {
+    use super::QuoteWatch;
+
+    /// Reading a cell's bytes a slice at a time says what reading them one by one says,
+    /// however the slices fall.
+    #[test]
+    fn slices_read_as_bytes_do() {
+        for cell in [
+            &b"plain"[..],
+            b"\"quoted\"",
+            b"\"esc\"\"aped\" tail",
+            b"\"never closed",
+            b"\"\"",
+            b"\r\n\"after a line end\"",
+            b"x\"y\"",
+            b"\"a\"\"\"",
+        ] {
+            for split in 0..=cell.len() {
+                let mut one = QuoteWatch::default();
+                let opened_one = cell.iter().fold(false, |o, &b| one.byte(b) | o);
+                let mut sliced = QuoteWatch::default();
+                let opened = sliced.bytes(&cell[..split]) | sliced.bytes(&cell[split..]);
+                assert_eq!(opened, opened_one, "{cell:?} split at {split}");
+                assert_eq!(
+                    sliced.left_open(),
+                    one.left_open(),
+                    "{cell:?} split at {split}"
+                );
+            }
+        }
+    }
 }

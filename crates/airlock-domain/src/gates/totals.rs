@@ -50,6 +50,9 @@ const SUPPRESSION_MARKERS: &[&str] = &[
     "n/p",
 ];
 
+/// The longest of [`SUPPRESSION_MARKERS`], in bytes.
+const LONGEST_MARKER: usize = 12;
+
 /// Headers of columns that hold labels even when their cells are numbers.
 const LABEL_HEADERS: &[&str] = &[
     "year", "age", "id", "code", "month", "week", "day", "quarter", "period", "rank", "order",
@@ -76,15 +79,18 @@ fn value(cell: &str) -> Value {
     if c.is_empty() {
         return Value::Suppressed { blank: true };
     }
-    // Compared without a lower-case copy: this runs on every label cell of every row.
-    let marker = SUPPRESSION_MARKERS
-        .iter()
-        .any(|m| m.eq_ignore_ascii_case(c));
+    // Compared without a lower-case copy: this runs on every label cell of every row, so a
+    // cell longer than every marker is not compared at all.
+    let marker = c.len() <= LONGEST_MARKER
+        && SUPPRESSION_MARKERS
+            .iter()
+            .any(|m| m.eq_ignore_ascii_case(c));
     // `<10`, `< 5`, `<=7`, `≤7`: the usual way of showing a suppressed small count.
-    let bound = ["<=", "<", "≤"].iter().any(|p| {
-        c.strip_prefix(p)
-            .is_some_and(|rest| parse_count(rest.trim()).is_some())
-    });
+    let bound = (c.starts_with('<') || c.starts_with('≤'))
+        && ["<=", "<", "≤"].iter().any(|p| {
+            c.strip_prefix(p)
+                .is_some_and(|rest| parse_count(rest.trim()).is_some())
+        });
     if marker || bound {
         Value::Suppressed { blank: false }
     } else {
@@ -170,10 +176,13 @@ pub(super) struct Totals {
     kept_cells: usize,
     complete: bool,
     any_suppressed: bool,
+    /// The current row's values and its parts, in buffers kept from row to row.
+    values: Vec<Value>,
+    parts: Vec<Slot>,
 }
 
 /// A cell with where it is.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 struct Slot {
     row: u64,
     column: usize,
@@ -201,17 +210,17 @@ impl Totals {
 
     /// One data row (`row` counts the header as 1).
     pub(super) fn row(&mut self, row: u64, cells: &[String]) {
-        let values: Vec<Value> = cells
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                if self.skipped.contains(&i) {
-                    Value::Other
-                } else {
-                    value(c)
-                }
-            })
-            .collect();
+        // Into a buffer kept from row to row; a copy is kept only while the table is small
+        // enough to be checked against a total row.
+        let mut values = std::mem::take(&mut self.values);
+        values.clear();
+        values.extend(cells.iter().enumerate().map(|(i, c)| {
+            if self.skipped.contains(&i) {
+                Value::Other
+            } else {
+                value(c)
+            }
+        }));
         // Each cell trimmed once, not once per name compared.
         let labelled_total = cells.iter().any(|c| {
             let c = super::table::trim(c);
@@ -229,13 +238,18 @@ impl Totals {
             && let Some(total) = values.get(t).copied()
         {
             let slot = |column: usize, value: Value| Slot { row, column, value };
-            let parts: Vec<Slot> = values
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| *i != t)
-                .map(|(i, v)| slot(i, *v))
-                .collect();
-            match line(slot(t, total), &parts, true) {
+            let mut parts = std::mem::take(&mut self.parts);
+            parts.clear();
+            parts.extend(
+                values
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != t)
+                    .map(|(i, v)| slot(i, *v)),
+            );
+            let judged = line(slot(t, total), &parts, true);
+            self.parts = parts;
+            match judged {
                 Line::Inconsistent => self.rows_inconsistent += 1,
                 Line::Recovered(r, blank) if self.row_found.len() < MAX_CANDIDATES => {
                     self.row_found.push((r, blank));
@@ -249,9 +263,10 @@ impl Totals {
                 self.kept = Vec::new();
             } else {
                 self.kept_cells += values.len();
-                self.kept.push((row, labelled_total, values));
+                self.kept.push((row, labelled_total, values.clone()));
             }
         }
+        self.values = values;
     }
 
     /// Everything recovered (each with whether its cells were blank), and whether the table

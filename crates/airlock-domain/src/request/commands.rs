@@ -107,8 +107,14 @@ impl AirlockRequest {
     }
 
     pub fn revoke(&mut self, by: &User, reason: String, ctx: &Ctx) -> Result<(), DomainError> {
+        if reason.chars().count() > super::MAX_JUSTIFICATION_CHARS {
+            return Err(DomainError::Invalid(format!(
+                "a reason to revoke is at most {} characters",
+                super::MAX_JUSTIFICATION_CHARS
+            )));
+        }
         let reason = reason.trim().to_string();
-        if self.status == Status::Approved && reason.is_empty() {
+        if reason.is_empty() {
             return Err(DomainError::Invalid(
                 "a reason is required to revoke".into(),
             ));

@@ -26,6 +26,26 @@ pub enum Visibility {
     Reviewers,
 }
 
+/// What a person writes: the text, the file it is about (none for the request), and who may
+/// read it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewComment {
+    pub file: Option<String>,
+    pub text: String,
+    pub visibility: Visibility,
+}
+
+impl NewComment {
+    /// A comment on the request as a whole, for everyone.
+    pub fn on_request(text: impl Into<String>) -> Self {
+        NewComment {
+            file: None,
+            text: text.into(),
+            visibility: Visibility::Everyone,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Comment {
@@ -52,17 +72,60 @@ impl AirlockRequest {
         &mut self,
         by: &User,
         reviewer: bool,
-        file: Option<String>,
-        text: String,
-        visibility: Visibility,
+        new: NewComment,
         ctx: &Ctx,
     ) -> Result<Comment, DomainError> {
-        let text = text.trim().to_string();
-        if text.is_empty() || text.chars().count() > MAX_COMMENT_CHARS {
+        let id = uuid::Uuid::new_v4().to_string();
+        self.comment_as(id, by, reviewer, new, ctx)
+    }
+
+    /// [`AirlockRequest::comment`] under an id the client's `Idempotency-Key` decided
+    /// ([`super::IdempotencyKey::comment_id`]): sent again after a lost answer, it is
+    /// answered with the comment already made (`false` for "made": nothing changes), and the
+    /// id with other content is refused.
+    pub fn comment_once(
+        &mut self,
+        id: String,
+        by: &User,
+        reviewer: bool,
+        new: NewComment,
+        ctx: &Ctx,
+    ) -> Result<(Comment, bool), DomainError> {
+        if let Some(earlier) = self.comments.iter().find(|c| c.id == id) {
+            let same = earlier.by.id == by.id
+                && earlier.file == new.file
+                && earlier.text == new.text.trim()
+                && earlier.visibility == new.visibility;
+            return if same {
+                Ok((earlier.clone(), false))
+            } else {
+                Err(DomainError::KeyReused(
+                    "this Idempotency-Key was already used for a different comment: send a new key for a new comment".into(),
+                ))
+            };
+        }
+        let made = self.comment_as(id, by, reviewer, new, ctx)?;
+        Ok((made, true))
+    }
+
+    fn comment_as(
+        &mut self,
+        id: String,
+        by: &User,
+        reviewer: bool,
+        NewComment {
+            file,
+            text,
+            visibility,
+        }: NewComment,
+        ctx: &Ctx,
+    ) -> Result<Comment, DomainError> {
+        if !super::is_written(&text, MAX_COMMENT_CHARS) {
             return Err(DomainError::Invalid(format!(
                 "a comment is 1 to {MAX_COMMENT_CHARS} characters"
             )));
         }
+        let text = text.trim().to_string();
         if visibility == Visibility::Reviewers && !reviewer {
             return Err(DomainError::Forbidden(
                 "only reviewers write comments for reviewers only".into(),
@@ -84,7 +147,7 @@ impl AirlockRequest {
             }
         }
         let comment = Comment {
-            id: uuid::Uuid::new_v4().to_string(),
+            id,
             by: by.clone(),
             at: ctx.now,
             revision: self.revision,

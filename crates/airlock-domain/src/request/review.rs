@@ -217,7 +217,7 @@ impl AirlockRequest {
         let conflicted = self.conflicted_files();
         let consolidation = !conflicted.is_empty();
         if !self.may_still_review(&by.id) {
-            return Err(DomainError::Invalid(format!(
+            return Err(DomainError::AlreadyDone(format!(
                 "you have already reviewed revision {} of this request",
                 self.revision
             )));
@@ -583,14 +583,7 @@ impl AirlockRequest {
             for (name, comment) in self.file_comments() {
                 text.push_str(&format!("\n\n**{name}**: {comment}"));
             }
-            self.comment(
-                by,
-                true,
-                None,
-                text.trim().to_string(),
-                super::Visibility::Everyone,
-                ctx,
-            )?;
+            self.comment(by, true, super::NewComment::on_request(text.trim()), ctx)?;
             // The draft the researcher gets back is the next revision: its StatusChanged
             // event and notification must say so, and the old files' seals no longer apply.
             self.revision += 1;

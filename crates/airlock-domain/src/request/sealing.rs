@@ -234,12 +234,12 @@ impl AirlockRequest {
                 status: self.status,
             });
         }
-        let text = text.trim().to_string();
-        if text.is_empty() || text.chars().count() > MAX_JUSTIFICATION_CHARS {
+        if !super::is_written(&text, MAX_JUSTIFICATION_CHARS) {
             return Err(DomainError::Invalid(format!(
                 "a justification is 1 to {MAX_JUSTIFICATION_CHARS} characters"
             )));
         }
+        let text = text.trim().to_string();
         let Some(file) = self.file_mut(name) else {
             return Err(DomainError::Invalid(format!(
                 "{name:?} is not a file of this request"

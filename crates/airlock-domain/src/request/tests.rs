@@ -311,7 +311,7 @@ fn creator_never_reviews_and_reviewers_count_once() {
     let err = r
         .review(&user("m1"), Decision::Approved, "".into(), None, &ctx(&ws))
         .unwrap_err();
-    assert!(matches!(err, DomainError::Invalid(ref m) if m.contains("already reviewed")));
+    assert!(matches!(err, DomainError::AlreadyDone(ref m) if m.contains("already reviewed")));
     r.review(
         &user("m2"),
         Decision::Approved,
@@ -1597,4 +1597,110 @@ fn the_gate_report_never_calls_an_unread_file_checked() {
     let mut stricter = policy.clone();
     stricter.approvals_required = 2;
     assert_ne!(stricter.version(), version);
+}
+
+#[test]
+fn a_retried_create_is_told_from_a_different_request_under_the_same_key() {
+    let ws = workspace(WorkspacePolicy::default());
+    let r = new_request(&ws);
+    let cases: &[(RequestType, &str, &str, &str, bool)] = &[
+        (
+            RequestType::Export,
+            "Results",
+            "Paper figures",
+            "alice",
+            true,
+        ),
+        // Stored trimmed, so a retry with the same untrimmed text is the same create.
+        (
+            RequestType::Export,
+            "  Results ",
+            "Paper figures\n",
+            "alice",
+            true,
+        ),
+        (
+            RequestType::Import,
+            "Results",
+            "Paper figures",
+            "alice",
+            false,
+        ),
+        (
+            RequestType::Export,
+            "Results 2",
+            "Paper figures",
+            "alice",
+            false,
+        ),
+        (
+            RequestType::Export,
+            "Results",
+            "Other figures",
+            "alice",
+            false,
+        ),
+        (
+            RequestType::Export,
+            "Results",
+            "Paper figures",
+            "bob",
+            false,
+        ),
+    ];
+    for (kind, title, why, user_id, same) in cases {
+        assert_eq!(
+            r.made_by_create(*kind, title, why, user_id),
+            *same,
+            "{kind:?} {title:?} {why:?} {user_id}"
+        );
+    }
+}
+
+#[test]
+fn a_comment_under_one_id_is_written_once_and_the_id_is_not_reused() {
+    let ws = workspace(WorkspacePolicy::default());
+    let mut r = new_request(&ws);
+    let alice = user("alice");
+    let c = ctx(&ws);
+    let id = "c-1".to_string();
+    let (first, made) = r
+        .comment_once(
+            id.clone(),
+            &alice,
+            false,
+            NewComment::on_request("Which years?"),
+            &c,
+        )
+        .unwrap();
+    assert!(made);
+    let outbox = r.outbox.len();
+    // Sent again (the text as typed, untrimmed): the same comment, nothing new.
+    let (again, made) = r
+        .comment_once(
+            id.clone(),
+            &alice,
+            false,
+            NewComment::on_request(" Which years? "),
+            &c,
+        )
+        .unwrap();
+    assert!(!made);
+    assert_eq!(again, first);
+    assert_eq!((r.comments.len(), r.outbox.len()), (1, outbox));
+    // The id with anything else different: refused.
+    let others = [
+        NewComment::on_request("Which months?"),
+        NewComment {
+            visibility: Visibility::Reviewers,
+            ..NewComment::on_request("Which years?")
+        },
+    ];
+    for other in others {
+        let err = r
+            .comment_once(id.clone(), &alice, true, other, &c)
+            .unwrap_err();
+        assert!(matches!(err, DomainError::KeyReused(_)), "{err:?}");
+    }
+    assert_eq!(r.comments.len(), 1);
 }

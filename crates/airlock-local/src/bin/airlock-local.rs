@@ -163,6 +163,7 @@ async fn main() {
         scanner_max_bytes: airlock_local::clamav::CLAMD_MAX_BYTES,
         fault_proxies: false,
         revoked_roles: vec![],
+        provisioned_short_ids: vec![],
         front_header_timeout: airlock_local::front::HEADER_TIMEOUT,
     };
     for stale in ["azurite", "dead-letters.jsonl"] {

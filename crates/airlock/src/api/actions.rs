@@ -1,11 +1,14 @@
 //! The commands that move a request: submit, cancel, review, justify, revoke.
 
-use super::requests::{ApiResult, RequestPath, act, http_etag, load, load_versioned};
+use super::requests::{
+    ApiResult, RequestPath, act, http_etag, is_entity_tag, load, load_versioned,
+};
 use super::types::{JustifyRequest, RequestEnvelope, ReviewRequest, RevokeRequest};
 use super::{ApiError, InWorkspace, JsonBody, OptionalJsonBody};
 use crate::app::Deps;
 use crate::app::submit::{SubmitError, draft_files};
 use crate::domain::access::{self, UserAction};
+use crate::domain::request::MAX_JUSTIFICATION_CHARS;
 use crate::domain::{Decision, Status};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, header};
@@ -21,15 +24,16 @@ pub async fn submit(
     let request = load(&deps, &ws, &caller, &id).await?;
     access::may(&caller, UserAction::Submit, &request).map_err(ApiError::forbidden)?;
     if request.status != Status::Draft {
-        return Err(ApiError::bad_request(format!(
-            "cannot submit a request that is {}",
-            request.status
-        )));
+        return Err(crate::domain::DomainError::IllegalTransition {
+            action: "submit",
+            status: request.status,
+        }
+        .into());
     }
     let files = draft_files(&deps, &ws, &request)
         .await
         .map_err(|e| match e {
-            SubmitError::Refused(m) => ApiError::bad_request(m),
+            SubmitError::Refused(m) => ApiError::conflict(m),
             e @ SubmitError::Changed(_) => ApiError::conflict(e.to_string()),
             SubmitError::Storage(e) => e.into(),
         })?;
@@ -68,10 +72,10 @@ fn parse_review(body: &ReviewRequest) -> Result<(Option<Decision>, String), ApiE
         .clone()
         .or_else(|| body.decision_explanation.clone())
         .unwrap_or_default();
-    if explanation.len() > 4000 {
-        return Err(ApiError::bad_request(
-            "explanation is longer than 4000 bytes",
-        ));
+    if explanation.chars().count() > MAX_JUSTIFICATION_CHARS {
+        return Err(ApiError::bad_request(format!(
+            "explanation is longer than {MAX_JUSTIFICATION_CHARS} characters"
+        )));
     }
     Ok((decision, explanation))
 }
@@ -87,8 +91,17 @@ pub async fn review(
     JsonBody(body): JsonBody<ReviewRequest>,
 ) -> ApiResult<RequestEnvelope> {
     let (decision, explanation) = parse_review(&body)?;
-    if let Some(wanted) = headers.get(header::IF_MATCH) {
-        let wanted = wanted.to_str().unwrap_or_default().trim();
+    // An empty If-Match lists no version: as good as none.
+    let wanted = headers
+        .get(header::IF_MATCH)
+        .map(|v| v.to_str().unwrap_or("\u{fffd}").trim())
+        .filter(|v| !v.is_empty());
+    if let Some(wanted) = wanted {
+        if wanted != "*" && !is_entity_tag(wanted) {
+            return Err(ApiError::bad_request(format!(
+                "If-Match must be the ETag a GET answered (in quotes), or *; not {wanted:?}"
+            )));
+        }
         let (_, current) = load_versioned(&deps, &ws, &caller, &id).await?;
         if wanted != "*" && wanted != http_etag(&current) {
             return Err(ApiError::precondition_failed(format!(

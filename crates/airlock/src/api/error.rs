@@ -149,11 +149,14 @@ impl From<PortError> for ApiError {
 impl From<DomainError> for ApiError {
     fn from(e: DomainError) -> Self {
         match e {
-            DomainError::IllegalTransition { .. } | DomainError::Invalid(_) => {
-                ApiError::bad_request(e.to_string())
-            }
+            DomainError::Invalid(m) => ApiError::bad_request(m),
+            // What the request's state does not allow now is a conflict with it (RFC 9110
+            // 15.5.10), as is a key that already named another change: the body is fine.
+            DomainError::IllegalTransition { .. } => ApiError::conflict(e.to_string()),
             DomainError::Forbidden(m) => ApiError::forbidden(m),
-            DomainError::Stale(m) => ApiError::conflict(m),
+            DomainError::Stale(m) | DomainError::AlreadyDone(m) | DomainError::KeyReused(m) => {
+                ApiError::conflict(m)
+            }
         }
     }
 }

@@ -37,7 +37,7 @@ pub async fn link(
     let request = load(&deps, &ws, &caller, &id).await?;
     let grant = access::link_grant(&caller, &request).map_err(|e| match e {
         LinkRefusal::Forbidden(m) => ApiError::forbidden(m),
-        LinkRefusal::Unavailable(m) => ApiError::bad_request(m),
+        LinkRefusal::Unavailable(m) => ApiError::conflict(m),
     })?;
     let upload = grant.permissions.write;
     let expires_at = link_expiry(

@@ -41,7 +41,8 @@ fn parse_query(params: &HashMap<String, String>, known: &[&str]) -> Result<Reque
         })?);
     }
     if let Some(s) = params.get("status") {
-        for part in s.split(',') {
+        // `status=` (nothing asked for) filters nothing, as an absent parameter.
+        for part in s.split(',').filter(|p| !p.is_empty()) {
             q.statuses.push(
                 Status::parse(part)
                     .ok_or_else(|| ApiError::bad_request(format!("unknown status {part:?}")))?,
@@ -93,6 +94,18 @@ fn parse_query(params: &HashMap<String, String>, known: &[&str]) -> Result<Reque
     }
     q.continuation = params.get("continuationToken").cloned();
     Ok(q)
+}
+
+/// A true-or-false query parameter (absent is false), in the spellings AzureTRE's clients
+/// and a schema-driven client send.
+fn flag(params: &HashMap<String, String>, name: &str) -> Result<bool, ApiError> {
+    match params.get(name).map(|v| v.to_ascii_lowercase()).as_deref() {
+        None | Some("false" | "0" | "no" | "off") => Ok(false),
+        Some("true" | "1" | "yes" | "on") => Ok(true),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "{name} must be true or false, not {other:?}"
+        ))),
+    }
 }
 
 pub async fn list(
@@ -174,19 +187,7 @@ async fn azure_tre_requests(
             "airlock_manager",
         ],
     )?;
-    let manager = match params
-        .get("airlock_manager")
-        .map(|v| v.to_ascii_lowercase())
-        .as_deref()
-    {
-        None | Some("false" | "0" | "no" | "off") => false,
-        Some("true" | "1" | "yes" | "on") => true,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "airlock_manager must be true or false, not {other:?}"
-            )));
-        }
-    };
+    let manager = flag(&params, "airlock_manager")?;
     if manager && !identity.roles.contains(&Role::AirlockManager) {
         return Ok(Json(Vec::new()));
     }
@@ -248,20 +249,24 @@ async fn mine(
             "type",
             "status",
             "orderBy",
+            "order_by",
+            "order_ascending",
             "pageSize",
             "continuationToken",
             "awaitingMyReview",
+            "airlock_manager",
         ],
     )?;
-    let awaiting = match params.get("awaitingMyReview").map(String::as_str) {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "awaitingMyReview must be true or false, not {other:?}"
-            )));
-        }
-    };
+    let awaiting = flag(&params, "awaitingMyReview")?;
+    // AzureTRE's `airlock_manager=true`, paged as ours: every request of the workspaces
+    // where the token makes the caller an airlock manager (none if it does not).
+    let manager = flag(&params, "airlock_manager")?;
+    if manager && !identity.roles.contains(&Role::AirlockManager) {
+        return Ok(Json(RequestList {
+            airlock_requests: Vec::new(),
+            continuation_token: None,
+        }));
+    }
     // TRE admins and TRE-wide auditors list every workspace's requests.
     let admin = (identity.roles.contains(&Role::TreAdmin)
         || identity.roles.contains(&Role::AirlockAuditor))
@@ -281,7 +286,7 @@ async fn mine(
     if awaiting {
         access::may_list_awaiting_review(&identity.roles).map_err(ApiError::forbidden)?;
         q.statuses = vec![Status::InReview];
-    } else if !admin {
+    } else if !admin && !manager {
         q.creator = Some(identity.user.id.clone());
     }
     // The continuation token carries which workspace we were in and its own token.

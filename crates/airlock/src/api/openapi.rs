@@ -15,7 +15,10 @@ use super::{
 };
 use crate::app::Deps;
 use crate::domain::preview::FilePreview;
-use crate::domain::request::{Comment, GateReport, RevisionDiff, SubmitContext};
+use crate::domain::request::{
+    Comment, GateReport, MAX_COMMENT_CHARS, MAX_JUSTIFICATION_CHARS, MAX_TITLE_CHARS, RevisionDiff,
+    SubmitContext,
+};
 use crate::domain::stats::Stats;
 use airlock_api::governance::GovernanceRecord;
 use axum::routing::{MethodRouter, get, post, put};
@@ -28,6 +31,8 @@ struct Param {
     location: &'static str,
     schema: Value,
     description: String,
+    /// Path parameters always are; a query parameter when the call means nothing without it.
+    required: bool,
 }
 
 fn path(name: &'static str) -> Param {
@@ -36,6 +41,7 @@ fn path(name: &'static str) -> Param {
         location: "path",
         schema: json!({"type": "string"}),
         description: String::new(),
+        required: true,
     }
 }
 
@@ -45,6 +51,7 @@ fn query(name: &'static str, schema: Value, description: impl Into<String>) -> P
         location: "query",
         schema,
         description: description.into(),
+        required: false,
     }
 }
 
@@ -169,7 +176,7 @@ fn stats_range() -> Vec<Param> {
         query(
             "to",
             json!({"type": "string", "format": "date-time"}),
-            "requests created before this time [default: now]; at most a year after from",
+            "requests created before this time [default: now]; after from",
         ),
     ]
 }
@@ -183,8 +190,22 @@ fn if_match() -> Vec<Param> {
             location: "header",
             schema: json!({"type": "string"}),
             description: "the etag of the record read (GET answers with it); 412 if it changed since, 428 without".into(),
+            required: false,
         },
     ]
+}
+
+/// The header that makes a create of `what` safe to send again.
+fn idempotency_key(what: &str) -> Param {
+    Param {
+        name: "Idempotency-Key",
+        location: "header",
+        schema: json!({"type": "string", "pattern": "^(\"[ !#-\\[\\]-~]{1,255}\"|[!#-~]([ -~]{0,253}[!-~])?)$"}),
+        description: format!(
+            "makes the call safe to send again: a new value (e.g. a UUID) per {what} to make, the same on each retry of it; a retry is answered with the {what} the key made (201), the key with a different body is refused (409). A Structured Field string (\"...\") or the bare text, 1 to 255 visible ASCII characters"
+        ),
+        required: false,
+    }
 }
 
 /// Every endpoint of the API (the catch-all 404 aside).
@@ -212,7 +233,7 @@ pub(super) fn operations() -> Vec<Op> {
         summary: "The web app (a redirect to its page)",
         body: None,
         status: 308,
-        response: "text/html",
+        response: "",
         params: vec![],
         secured: false,
         handler: get(web::start),
@@ -227,7 +248,7 @@ pub(super) fn operations() -> Vec<Op> {
             body: Some("CreateRequest"),
             status: 201,
             response: "RequestEnvelope",
-            params: ws(),
+            params: vec![path("workspaceId"), idempotency_key("request")],
             secured: true,
             handler: post(requests::create),
         },
@@ -299,7 +320,11 @@ pub(super) fn operations() -> Vec<Op> {
             body: Some("CommentRequest"),
             status: 201,
             response: "Comment",
-            params: req(),
+            params: {
+                let mut params = req();
+                params.push(idempotency_key("comment"));
+                params
+            },
             secured: true,
             handler: post(comments::comment),
         },
@@ -324,8 +349,9 @@ pub(super) fn operations() -> Vec<Op> {
                 params.push(Param {
                     name: "If-Match",
                     location: "header",
-                    schema: json!({"type": "string"}),
-                    description: "the ETag of the version read (GET answers with it); 412 if it changed since".into(),
+                    schema: json!({"type": "string", "pattern": "^(|\\*|(W/)?\"[!#-~]*\")$"}),
+                    description: "the ETag of the version read (GET answers with it), or * for any (empty: none); 412 if it changed since".into(),
+                    required: false,
                 });
                 params
             },
@@ -410,6 +436,7 @@ pub(super) fn operations() -> Vec<Op> {
                     location: "query",
                     schema: json!({"type": "string"}),
                     description: "the file's name in the request".into(),
+                    required: true,
                 });
                 params.push(query(
                     "content",
@@ -580,6 +607,14 @@ pub(super) fn operations() -> Vec<Op> {
 /// What the API answers to AzureTRE's list call (the `airlock_manager` form) or ours; the
 /// registry's bodies (checked by the handler's own record parser, which says what to fix).
 fn as_served(schemas: &mut Map<String, Value>) {
+    // An address as the registry checks one: something, `@`, a domain with a dot; no white
+    // space or control character; at most 254 characters.
+    let plain = format!("[^\\u0000-\\u001f\\u007f-\\u009f{WHITE_SPACE_CHARS}");
+    let address = json!({
+        "type": "string",
+        "maxLength": 254,
+        "pattern": format!("^{plain}@]+@{plain}]*\\.{plain}]*$"),
+    });
     schemas.insert(
         "WorkspaceRecord".into(),
         json!({
@@ -589,18 +624,75 @@ fn as_served(schemas: &mut Map<String, Value>) {
             "additionalProperties": false,
             "properties": {
                 "id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
-                "displayName": {"type": "string", "minLength": 1, "maxLength": 200},
+                "displayName": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": not_only_white_space()},
                 "shortId": {"type": "string", "pattern": "^[a-z0-9]{1,9}$"},
                 "airlockEnabled": {"type": "boolean", "default": true},
                 "tokenAudience": {"type": "string", "minLength": 1},
                 "policy": schema_ref("WorkspacePolicy"),
                 "contacts": {"type": "object", "properties": {
-                    "workspaceOwner": {"type": "array", "items": {"type": "string"}},
-                    "airlockManager": {"type": "array", "items": {"type": "string"}},
+                    "workspaceOwner": {"type": "array", "items": address.clone()},
+                    "airlockManager": {"type": "array", "items": address},
                 }},
             },
         }),
     );
+    // What a person writes: at least one character that is not white space (the airlock
+    // trims it), at most `max` characters.
+    for (schema, field, max) in [
+        ("CreateRequest", "title", MAX_TITLE_CHARS),
+        (
+            "CreateRequest",
+            "businessJustification",
+            MAX_JUSTIFICATION_CHARS,
+        ),
+        ("CommentRequest", "text", MAX_COMMENT_CHARS),
+        ("JustifyRequest", "justification", MAX_JUSTIFICATION_CHARS),
+        ("RevokeRequest", "reason", MAX_JUSTIFICATION_CHARS),
+    ] {
+        if let Some(p) = property_mut(schemas, schema, field) {
+            p["minLength"] = json!(1);
+            p["maxLength"] = json!(max);
+            p["pattern"] = json!(not_only_white_space());
+        }
+    }
+    for field in ["explanation", "decisionExplanation"] {
+        if let Some(p) = property_mut(schemas, "ReviewRequest", field) {
+            p["maxLength"] = json!(MAX_JUSTIFICATION_CHARS);
+        }
+    }
+    // AzureTRE's boolean, exactly as the server reads it (any case, white space around).
+    let spellings = [
+        "true", "false", "yes", "no", "on", "off", "t", "f", "y", "n", "1", "0",
+    ]
+    .map(|word| {
+        word.chars()
+            .map(|c| match (c.to_ascii_lowercase(), c.to_ascii_uppercase()) {
+                (l, u) if l != u => format!("[{u}{l}]"),
+                (l, _) => l.to_string(),
+            })
+            .collect::<String>()
+    })
+    .join("|");
+    let space = format!("[{WHITE_SPACE_CHARS}]*");
+    schemas.insert(
+        "LaxBool".into(),
+        json!({
+            "description": "A boolean as AzureTRE's model reads one",
+            "anyOf": [
+                {"type": "boolean"},
+                {"type": "integer", "enum": [0, 1]},
+                {"type": "string", "pattern": format!("^{space}({spellings}){space}$")},
+            ],
+        }),
+    );
+    // A review says what it decides: a decision, AzureTRE's approval, or a decision per file.
+    if let Some(review) = schemas.get_mut("ReviewRequest") {
+        review["anyOf"] = json!([
+            {"required": ["decision"], "properties": {"decision": schema_ref("Decision")}},
+            {"required": ["approval"], "properties": {"approval": schema_ref("LaxBool")}},
+            {"required": ["files"], "properties": {"files": {"type": "array", "minItems": 1}}},
+        ]);
+    }
     schemas.insert(
         "WorkspacePolicy".into(),
         json!({"type": "object", "description": "Workspace policy fields (docs/configuration.md); those left out come from the operator's defaults"}),
@@ -612,6 +704,49 @@ fn as_served(schemas: &mut Map<String, Value>) {
             {"type": "array", "items": schema_ref("RequestView"), "maxItems": 1000},
         ]}),
     );
+}
+
+/// Unicode's White_Space (what the server's trim removes), the inside of a regex class,
+/// spelled out so every regex engine reads it alike.
+const WHITE_SPACE_CHARS: &str =
+    "\\t-\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000";
+
+/// A JSON Schema pattern (unanchored): some character outside Unicode's White_Space.
+fn not_only_white_space() -> String {
+    format!("[^{WHITE_SPACE_CHARS}]")
+}
+
+/// A property's schema in one of the derived schemas, to say more than the type does.
+fn property_mut<'a>(
+    schemas: &'a mut Map<String, Value>,
+    schema: &str,
+    field: &str,
+) -> Option<&'a mut Value> {
+    schemas
+        .get_mut(schema)?
+        .pointer_mut(&format!("/properties/{field}"))
+}
+
+/// Integers the server reads as `u32` or `u64` say their largest value (a larger one is
+/// refused as bad input, so the document must not invite it).
+fn bound_unsigned(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            let max = match map.get("format").and_then(Value::as_str) {
+                Some("uint32") => Some(json!(u32::MAX)),
+                Some("uint64") => Some(json!(u64::MAX)),
+                Some("uint16") => Some(json!(u16::MAX)),
+                Some("uint8") => Some(json!(u8::MAX)),
+                _ => None,
+            };
+            if let Some(max) = max {
+                map.entry("maximum").or_insert(max);
+            }
+            map.values_mut().for_each(bound_unsigned);
+        }
+        Value::Array(items) => items.iter_mut().for_each(bound_unsigned),
+        _ => {}
+    }
 }
 
 fn schema_ref(name: &str) -> Value {
@@ -665,6 +800,7 @@ pub fn document() -> Value {
         schemas.insert(name, schema);
     }
     as_served(&mut schemas);
+    schemas.values_mut().for_each(bound_unsigned);
     let error = |description: &str| json!({"description": description, "content": {"application/json": {"schema": schema_ref("Error")}}});
     let operation_id = |op: &Op| {
         format!(
@@ -697,14 +833,16 @@ pub fn document() -> Value {
             "summary": op.summary,
                         "operationId": operation_id(&op),
             "parameters": op.params.iter().map(|p| {
-                let mut v = json!({"name": p.name, "in": p.location, "required": p.location == "path", "schema": p.schema});
+                let mut v = json!({"name": p.name, "in": p.location, "required": p.required, "schema": p.schema});
                 if !p.description.is_empty() {
                     v["description"] = json!(p.description);
                 }
                 v
             }).collect::<Vec<_>>(),
         });
-        let mut success = if op.response.is_empty() {
+        let mut success = if (300..400).contains(&op.status) {
+            json!({"description": "A redirect, without a body", "headers": {"Location": {"schema": {"type": "string"}}}})
+        } else if op.response.is_empty() {
             json!({"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}})
         } else if op.response.contains('/') {
             // A media type, not a schema: the web app's files.
@@ -720,10 +858,7 @@ pub fn document() -> Value {
         responses.insert(op.status.to_string(), success);
         if op.secured {
             operation["security"] = json!([{"bearer": []}]);
-            responses.insert(
-                "400".into(),
-                error("Bad input, or the request's status does not allow this"),
-            );
+            responses.insert("400".into(), error("Bad input"));
             responses.insert(
                 "401".into(),
                 error("No token, or a token that does not verify or is not for this workspace"),
@@ -735,7 +870,7 @@ pub fn document() -> Value {
             );
             responses.insert(
                 "409".into(),
-                error("The request changed concurrently; try again"),
+                error("The request's status does not allow this now, it changed concurrently (read it again), or the Idempotency-Key named a different call"),
             );
             responses.insert("413".into(), error("The body is too large"));
             if op.params.iter().any(|p| p.name == "If-Match") {
@@ -760,6 +895,9 @@ pub fn document() -> Value {
             );
         } else {
             operation["security"] = json!([]);
+            if op.path.contains('{') {
+                responses.insert("404".into(), error("Nothing by that name"));
+            }
         }
         responses.insert(
             "500".into(),

@@ -23,7 +23,7 @@ pub async fn preflight(
     let request = load(&deps, &ws, &caller, &id).await?;
     access::may(&caller, UserAction::Submit, &request).map_err(ApiError::forbidden)?;
     if request.status != Status::Draft {
-        return Err(ApiError::bad_request(format!(
+        return Err(ApiError::conflict(format!(
             "a pre-flight check is for a draft; this request is {}",
             request.status
         )));

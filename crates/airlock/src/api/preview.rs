@@ -19,28 +19,46 @@ use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
-use serde::Deserialize;
+use std::collections::HashMap;
 use std::sync::Arc;
 
-#[derive(Deserialize)]
 pub struct PreviewQuery {
     /// The file's name in the request.
     file: String,
     /// `true`: the image's bytes instead of the preview document.
-    #[serde(default)]
     content: bool,
+}
+
+impl PreviewQuery {
+    /// The query as the API's own 400 (JSON, naming what is wrong), not axum's plain text.
+    fn parse(params: &HashMap<String, String>) -> Result<Self, ApiError> {
+        let file = params.get("file").cloned().ok_or_else(|| {
+            ApiError::bad_request("missing query parameter `file`: the file's name in the request")
+        })?;
+        let content = match params.get("content").map(String::as_str) {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "content must be true or false, not {other:?}"
+                )));
+            }
+        };
+        Ok(PreviewQuery { file, content })
+    }
 }
 
 pub async fn preview(
     State(deps): State<Arc<Deps>>,
     InWorkspace { ws, caller }: InWorkspace,
     Path(RequestPath { id }): Path<RequestPath>,
-    Query(query): Query<PreviewQuery>,
+    Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
+    let query = PreviewQuery::parse(&params)?;
     let request = load(&deps, &ws, &caller, &id).await?;
     let grant = access::link_grant(&caller, &request).map_err(|e| match e {
         LinkRefusal::Forbidden(m) => ApiError::forbidden(m),
-        LinkRefusal::Unavailable(m) => ApiError::bad_request(m),
+        LinkRefusal::Unavailable(m) => ApiError::conflict(m),
     })?;
     let file = request
         .files

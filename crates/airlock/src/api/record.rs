@@ -32,7 +32,7 @@ pub async fn record(
     }
     let request = load(&deps, &ws, &caller, &id).await?;
     if !request.status.is_terminal() {
-        return Err(ApiError::bad_request(format!(
+        return Err(ApiError::conflict(format!(
             "the governance record is made once the request is finished; it is {}",
             request.status
         )));

@@ -9,11 +9,12 @@ use super::{ApiError, InWorkspace, JsonBody, envelope};
 use crate::app::Deps;
 use crate::app::record::{flush_outbox, modify};
 use crate::domain::access::{self, UserAction};
-use crate::domain::request::{Applied, Ctx};
+use crate::domain::request::{Applied, Ctx, IdempotencyKey};
 use crate::domain::{AirlockRequest, Caller, Workspace};
+use crate::ports::{PortError, Versioned};
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -25,28 +26,89 @@ pub struct RequestPath {
     pub(super) id: String,
 }
 
+/// Creates a draft. With an `Idempotency-Key` header the create can be retried safely: the
+/// key decides the request's id ([`IdempotencyKey::request_id`]), so a retry after a lost
+/// answer is answered with the request the first attempt made (201 again, in its present
+/// state), and the same key sent with a different body is refused (409).
 pub async fn create(
     State(deps): State<Arc<Deps>>,
     InWorkspace { ws, caller }: InWorkspace,
+    headers: HeaderMap,
     JsonBody(body): JsonBody<CreateRequest>,
 ) -> Result<(StatusCode, Json<RequestEnvelope>), ApiError> {
     access::may_create(&caller).map_err(ApiError::forbidden)?;
+    let key = idempotency_key(&headers)?;
+    let id = key.as_ref().map_or_else(
+        || uuid::Uuid::new_v4().to_string(),
+        |k| k.request_id(&ws.id, &caller.user.id),
+    );
+    tracing::Span::current().record("request_id", id.as_str());
+    if key.is_some()
+        && let Some(earlier) = deps.requests.get(&ws.id, &id).await?
+    {
+        return replay(&deps, &caller, &body, earlier).await;
+    }
     let ctx = Ctx {
         now: deps.clock.now(),
         workspace: &ws,
     };
     let request = AirlockRequest::create(
-        uuid::Uuid::new_v4().to_string(),
+        id.clone(),
         body.request_type,
-        body.title,
-        body.business_justification,
+        body.title.clone(),
+        body.business_justification.clone(),
         caller.user.clone(),
         &ctx,
     )?;
-    let saved = deps.requests.create(&request).await?;
-    tracing::Span::current().record("request_id", saved.value.id.as_str());
+    let saved = match deps.requests.create(&request).await {
+        Ok(saved) => saved,
+        // A retry that raced the first attempt to the store: one of them wrote the record.
+        Err(PortError::Conflict(_)) if key.is_some() => {
+            let earlier = deps.requests.get(&ws.id, &id).await?.ok_or_else(|| {
+                ApiError::conflict("the request being created changed concurrently; try again")
+            })?;
+            return replay(&deps, &caller, &body, earlier).await;
+        }
+        Err(e) => return Err(e.into()),
+    };
     let (request, _) = flush_outbox(&deps, saved).await;
     Ok((StatusCode::CREATED, Json(envelope(&caller, &request))))
+}
+
+/// The `Idempotency-Key` a client named its change with, if any; a malformed one is 400.
+pub(super) fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiError> {
+    match headers.get("idempotency-key") {
+        Some(value) => Ok(Some(IdempotencyKey::parse(value.to_str().map_err(
+            |_| {
+                ApiError::bad_request("Idempotency-Key holds a character that is not visible ASCII")
+            },
+        )?)?)),
+        None => Ok(None),
+    }
+}
+
+/// Answers a create whose key already made `earlier`: with it, if the body is the one that
+/// made it (its events published on the way, in case the first attempt stopped before
+/// that), else 409.
+async fn replay(
+    deps: &Deps,
+    caller: &Caller,
+    body: &CreateRequest,
+    earlier: Versioned<AirlockRequest>,
+) -> Result<(StatusCode, Json<RequestEnvelope>), ApiError> {
+    if !earlier.value.made_by_create(
+        body.request_type,
+        &body.title,
+        &body.business_justification,
+        &caller.user.id,
+    ) {
+        return Err(ApiError::conflict(
+            "this Idempotency-Key was already used to create a different request: send a new key for a new request",
+        ));
+    }
+    tracing::info!("create retried with its Idempotency-Key: answered with the request it made");
+    let (request, _) = flush_outbox(deps, earlier).await;
+    Ok((StatusCode::CREATED, Json(envelope(caller, &request))))
 }
 
 pub(super) async fn load(
@@ -94,6 +156,19 @@ pub(super) async fn load_versioned(
 }
 
 /// An entity tag as HTTP writes it (quoted).
+/// Whether `value` is one entity-tag (`"..."` or `W/"..."`, RFC 9110 8.8.3), as the OpenAPI
+/// document says `If-Match` is: anything else there is bad input (400), not a version that
+/// does not match (412).
+pub(super) fn is_entity_tag(value: &str) -> bool {
+    let quoted = value.strip_prefix("W/").unwrap_or(value);
+    quoted.len() >= 2
+        && quoted.starts_with('"')
+        && quoted.ends_with('"')
+        && quoted[1..quoted.len() - 1]
+            .bytes()
+            .all(|b| b == b'!' || (b'#'..=b'~').contains(&b))
+}
+
 pub(super) fn http_etag(etag: &str) -> String {
     if etag.starts_with('"') {
         etag.to_string()

@@ -17,8 +17,8 @@ pub mod submit;
 
 use crate::domain::AccountNames;
 use crate::ports::{
-    BlobStore, Clock, EventPublisher, HistoryStore, ReleaseLedger, RequestStore, ScanRequester,
-    TokenVerifier, WorkQueue, WorkspaceStore,
+    BlobStore, Clock, EventPublisher, HistoryStore, MetricsSink, ReleaseLedger, RequestStore,
+    ScanRequester, TokenVerifier, WorkQueue, WorkspaceStore,
 };
 use chrono::Duration;
 use std::sync::Arc;
@@ -37,6 +37,8 @@ pub struct Deps {
     pub work: Arc<dyn WorkQueue>,
     /// Asks the malware scanner for verdicts again before a missing one fails a request.
     pub scans: Arc<dyn ScanRequester>,
+    /// Where `Reconcile`'s gauges go for charts and alerts (Application Insights on Azure).
+    pub metrics: Arc<dyn MetricsSink>,
     pub clock: Arc<dyn Clock>,
     pub tokens: Arc<dyn TokenVerifier>,
     pub names: AccountNames,

@@ -375,25 +375,36 @@ pub async fn settle_file(
             }
         }
     }
-    let m = modify::<FunctionError>(deps, ws, &request.id, |r, ctx| match role {
-        StageRole::InProgress => r
-            .record_sealed_checked(
-                name,
-                hashed.size,
-                hashed.sha256.clone(),
-                hashed.etag.clone(),
-                checked.clone(),
-                ctx,
-            )
-            .map_err(FunctionError::from),
-        StageRole::Draft | StageRole::Approved | StageRole::Rejected | StageRole::Blocked => r
-            .record_arrival(
-                name,
-                role,
-                needs_hash.then_some(hashed.sha256.as_str()),
-                ctx,
-            )
-            .map_err(FunctionError::from),
+    let m = modify::<FunctionError>(deps, ws, &request.id, |r, ctx| {
+        // The request read above may be older than the record now: sent back and resubmitted
+        // while this file was read, a later revision's file is not this one (its copy may
+        // not even be made yet). The check above saves the work; this one decides.
+        if hashed.revision.as_deref() != Some(r.revision.to_string().as_str()) {
+            return Ok(Applied::Unchanged(format!(
+                "{name:?} in {role:?} belongs to revision {:?}; the request is now at revision {}",
+                hashed.revision, r.revision
+            )));
+        }
+        match role {
+            StageRole::InProgress => r
+                .record_sealed_checked(
+                    name,
+                    hashed.size,
+                    hashed.sha256.clone(),
+                    hashed.etag.clone(),
+                    checked.clone(),
+                    ctx,
+                )
+                .map_err(FunctionError::from),
+            StageRole::Draft | StageRole::Approved | StageRole::Rejected | StageRole::Blocked => r
+                .record_arrival(
+                    name,
+                    role,
+                    needs_hash.then_some(hashed.sha256.as_str()),
+                    ctx,
+                )
+                .map_err(FunctionError::from),
+        }
     })
     .await?;
     if let Some(e) = m.publish_error {

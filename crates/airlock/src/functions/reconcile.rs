@@ -10,7 +10,14 @@ use crate::app::settle::{Hashing, settle_file};
 use crate::domain::request::{Applied, VerdictWait};
 use crate::domain::stages::{StageRole, movement_for};
 use crate::domain::{AirlockRequest, ScanVerdict, Status, Workspace};
-use crate::ports::{DEFENDER_RESULT_TAG, DEFENDER_TIME_TAG, OrderBy, PortError, RequestQuery};
+use crate::ports::{
+    ContainerRef, DEFENDER_RESULT_TAG, DEFENDER_TIME_TAG, Measurement, OrderBy, PortError,
+    RequestQuery,
+};
+
+/// Where Event Grid writes the events it could not deliver (`infra/azure`: the
+/// subscriptions' `storage_blob_dead_letter_destination`).
+pub const DEAD_LETTER_CONTAINER: &str = "deadletters";
 use tracing::warn;
 
 pub async fn run(deps: &Deps) -> Result<Outcome, FunctionError> {
@@ -153,6 +160,7 @@ pub async fn run(deps: &Deps) -> Result<Outcome, FunctionError> {
             }
         }
     }
+    let mut measurements: Vec<Measurement> = gauges.iter().flat_map(Gauges::measurements).collect();
     let mut gauges: Vec<String> = gauges.iter().map(Gauges::line).collect();
     // The work queue, once per run: how much hashing waits, and since when.
     match deps.work.backlog().await {
@@ -160,6 +168,14 @@ pub async fn run(deps: &Deps) -> Result<Outcome, FunctionError> {
             let oldest_seconds = backlog
                 .oldest
                 .map_or(0, |t| (deps.clock.now() - t).num_seconds().max(0));
+            measurements.push(Measurement::new(
+                "airlock.work_queue.messages",
+                backlog.messages as f64,
+            ));
+            measurements.push(Measurement::new(
+                "airlock.work_queue.oldest_seconds",
+                oldest_seconds as f64,
+            ));
             tracing::info!(
                 target: "airlock.metrics",
                 work_queue_messages = backlog.messages,
@@ -177,6 +193,37 @@ pub async fn run(deps: &Deps) -> Result<Outcome, FunctionError> {
             ));
         }
         Err(e) => errors.push(format!("work queue: {e}")),
+    }
+    // Events Event Grid gave up on (after 24 hours of retries) wait as blobs in the host
+    // account's `deadletters` container until an operator re-drives them.
+    let dead_letters = ContainerRef {
+        account: deps.names.host_account(),
+        container: DEAD_LETTER_CONTAINER.into(),
+    };
+    let waiting = match deps.blobs.list_blobs(&dead_letters).await {
+        Ok(letters) => Some(letters.len()),
+        // No container: nothing was ever dead-lettered.
+        Err(PortError::NotFound(_)) => Some(0),
+        Err(e) => {
+            errors.push(format!("dead letters: {e}"));
+            None
+        }
+    };
+    if let Some(waiting) = waiting {
+        tracing::info!(target: "airlock.metrics", dead_letters = waiting, "airlock metrics");
+        measurements.push(Measurement::new("airlock.dead_letters", waiting as f64));
+        gauges.push(format!("dead letters: {waiting}"));
+    }
+    // What this run could not do: an alert on it finds a Reconcile that keeps failing.
+    measurements.push(Measurement::new(
+        "airlock.reconcile.errors",
+        errors.len() as f64,
+    ));
+    // Charts and alerts (Application Insights custom metrics on Azure): best-effort, as the
+    // port says; the next run measures again.
+    if let Err(e) = deps.metrics.publish(deps.clock.now(), &measurements).await {
+        warn!(error = %e, "publishing the gauges as metrics failed");
+        errors.push(format!("metrics: {e}"));
     }
     let summary = format!(
         "republished {republished} outbox(es), re-drove {redriven} request(s), failed {failed}, cleaned up after {cleaned}, reminded reviewers of {reminded}; {}",
@@ -205,6 +252,33 @@ struct Gauges {
 }
 
 impl Gauges {
+    /// The same figures as metrics, split by workspace (docs/operating.md names them).
+    fn measurements(&self) -> Vec<Measurement> {
+        let ws = |m: Measurement| m.with("workspace", self.workspace.clone());
+        vec![
+            ws(Measurement::new(
+                "airlock.requests.in_review",
+                self.in_review as f64,
+            )),
+            ws(Measurement::new(
+                "airlock.reviews.oldest_waiting_hours",
+                self.oldest_review_hours as f64,
+            )),
+            ws(Measurement::new(
+                "airlock.reviews.overdue",
+                self.overdue_reviews as f64,
+            )),
+            ws(Measurement::new(
+                "airlock.requests.stuck",
+                self.stuck as f64,
+            )),
+            ws(Measurement::new(
+                "airlock.scans.verdicts_overdue",
+                self.verdicts_overdue as f64,
+            )),
+        ]
+    }
+
     fn line(&self) -> String {
         format!(
             "{}: {} in review (oldest {} h, {} past the deadline), {} stuck, {} verdict(s) overdue",

@@ -234,7 +234,7 @@ async fn roles_are_enforced() {
 }
 
 #[tokio::test]
-async fn illegal_transitions_are_400() {
+async fn illegal_transitions_are_409() {
     let s = Stack::start(json!({})).await;
     let alice = s.token("alice", &[RESEARCHER], WS1);
     let mike = s.token("mike", &[MANAGER], WS1);
@@ -243,7 +243,7 @@ async fn illegal_transitions_are_400() {
     let (status, body) = s
         .call("POST", &format!("{base}/submit"), Some(&alice), None)
         .await;
-    assert_eq!(status, 400);
+    assert_eq!(status, 409);
     assert!(error_message(&body).contains("no files"), "{body}");
     let (status, body) = s
         .call(
@@ -253,7 +253,7 @@ async fn illegal_transitions_are_400() {
             Some(json!({"decision": "approved"})),
         )
         .await;
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(status, 409, "{body}");
     assert!(error_message(&body).contains("draft"), "{body}");
     let (status, _) = s
         .call(
@@ -263,23 +263,128 @@ async fn illegal_transitions_are_400() {
             Some(json!({"reason": "x"})),
         )
         .await;
-    assert_eq!(status, 400);
+    assert_eq!(status, 409);
     s.action(WS1, &id, "cancel", &alice, None).await;
     for action in ["cancel", "submit"] {
         let (status, body) = s
             .call("POST", &format!("{base}/{action}"), Some(&alice), None)
             .await;
-        assert_eq!(status, 400, "{action} after cancel: {body}");
+        assert_eq!(status, 409, "{action} after cancel: {body}");
     }
     let (status, body) = s
         .call("GET", &format!("{base}/link"), Some(&alice), None)
         .await;
-    assert_eq!(status, 400);
+    assert_eq!(status, 409);
     assert!(error_message(&body).contains("cancelled"));
     assert_eq!(
         s.record(&id).status.to_string(),
         "cancelled",
         "refused calls change nothing"
+    );
+}
+
+/// What the published document calls valid is accepted, and what it calls invalid is refused
+/// as bad input: text is counted as sent (the document cannot count trimmed), the list
+/// parameters it names are taken on both list forms, an empty `status=` filters nothing, and
+/// a missing required query parameter is the API's own JSON 400.
+#[tokio::test]
+async fn the_document_and_the_server_agree_on_what_is_valid() {
+    let s = Stack::start(json!({})).await;
+    let alice = s.token("alice", &[RESEARCHER], WS1);
+    let mike = s.token("mike", &[MANAGER], WS1);
+    let create = format!("/api/workspaces/{WS1}/requests");
+    // 200 characters as sent, trailing space included: the most a title may be.
+    let title = format!("{} ", "t".repeat(199));
+    let made = s
+        .ok(
+            "POST",
+            &create,
+            &alice,
+            Some(json!({"type": "export", "title": title})),
+            201,
+        )
+        .await;
+    assert_eq!(
+        made["airlockRequest"]["title"],
+        "t".repeat(199),
+        "kept trimmed"
+    );
+    // 201 as sent is over, even though it trims to 200.
+    let (status, body) = s
+        .call(
+            "POST",
+            &create,
+            Some(&alice),
+            Some(json!({"type": "export", "title": format!("{} ", "t".repeat(200))})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    // Only white space (as the document's pattern says) is refused.
+    let (status, body) = s
+        .call(
+            "POST",
+            &create,
+            Some(&alice),
+            Some(json!({"type": "export", "title": " \u{2003}\t"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let id = made["airlockRequest"]["id"].as_str().unwrap().to_string();
+    // A reason is required to revoke, whatever the status (the document requires one).
+    let (status, body) = s
+        .call(
+            "POST",
+            &format!("{create}/{id}/revoke"),
+            Some(&mike),
+            Some(json!({"reason": "  "})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    // `status=` asks for nothing in particular.
+    let all = s
+        .ok("GET", &format!("{create}?status="), &alice, None, 200)
+        .await;
+    assert_eq!(all["airlockRequests"].as_array().unwrap().len(), 1, "{all}");
+    // The paged list takes AzureTRE's parameters too.
+    let paged = s
+        .ok(
+            "GET",
+            "/api/requests?pageSize=5&order_by=createdWhen&order_ascending=false&airlock_manager=false",
+            &alice,
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(
+        paged["airlockRequests"].as_array().unwrap().len(),
+        1,
+        "{paged}"
+    );
+    let managed = s
+        .ok(
+            "GET",
+            "/api/requests?pageSize=5&airlock_manager=true",
+            &alice,
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(
+        managed["airlockRequests"],
+        json!([]),
+        "alice manages nothing"
+    );
+    // A preview without its file: the API's own JSON error, naming the parameter.
+    let (status, body) = s
+        .call("GET", &format!("{create}/{id}/preview"), Some(&alice), None)
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(error_message(&body).contains("`file`"), "{body}");
+    // The document bounds what the server reads as u32.
+    let doc = s.ok("GET", "/api/openapi.json", &alice, None, 200).await;
+    assert_eq!(
+        doc.pointer("/components/schemas/GateAnswerRequest/properties/revision/maximum"),
+        Some(&json!(u32::MAX))
     );
 }
 
@@ -421,7 +526,7 @@ async fn unsafe_file_names_and_limits_refuse_submit() {
                 None,
             )
             .await;
-        assert_eq!(status, 400, "{files:?}: {body}");
+        assert_eq!(status, 409, "{files:?}: {body}");
         assert!(error_message(&body).contains(needle), "{files:?}: {body}");
         assert_eq!(s.record(&id).status.to_string(), "draft");
     }
@@ -694,7 +799,7 @@ async fn concurrent_reviews_count_each_reviewer_once() {
     statuses.sort();
     assert_eq!(
         statuses,
-        vec![200, 200, 400],
+        vec![200, 200, 409],
         "mike's second review is refused: {a:?} {b:?} {c:?}"
     );
     s.settle().await;
@@ -726,7 +831,7 @@ async fn concurrent_approve_and_reject_never_both_win() {
     );
     let mut statuses = vec![a.0.as_u16(), b.0.as_u16()];
     statuses.sort();
-    assert_eq!(statuses, vec![200, 400], "{a:?} {b:?}");
+    assert_eq!(statuses, vec![200, 409], "{a:?} {b:?}");
     s.settle().await;
     let r = s.record(&id);
     assert_eq!(r.reviews.len(), 1);
@@ -1023,7 +1128,7 @@ async fn deceptive_file_names_refuse_submit() {
                 None,
             )
             .await;
-        assert_eq!(status, 400, "{files:?}: {body}");
+        assert_eq!(status, 409, "{files:?}: {body}");
         assert!(error_message(&body).contains(needle), "{files:?}: {body}");
         assert_eq!(s.record(&id).status.to_string(), "draft");
     }
@@ -1120,6 +1225,11 @@ async fn a_review_with_a_stale_if_match_is_412() {
             .json(&json!({"decision": "approved", "revision": 1}))
             .send()
     };
+    // Not an entity-tag at all is bad input, not a version that does not match.
+    for malformed in ["INF", "W/", "\"a\", \"b\""] {
+        let refused = review(malformed.to_string()).await.unwrap();
+        assert_eq!(refused.status(), 400, "{malformed:?}");
+    }
     let stale = review(seen.clone()).await.unwrap();
     assert_eq!(stale.status(), 412);
     let body: Value = stale.json().await.unwrap();
@@ -1352,4 +1462,200 @@ async fn the_audit_trail_read_mid_write_verifies() {
     // And through the API.
     let trail = s.trail(WS1, &id, &alice).await;
     assert_eq!(trail["verified"], true, "{trail}");
+}
+
+/// POSTs a create with `Idempotency-Key: key` (raw header bytes), returning the status and
+/// the body.
+async fn create_with_key(
+    s: &Stack,
+    ws: &str,
+    token: &str,
+    key: &[u8],
+    title: &str,
+) -> (u16, Value) {
+    let (status, body) = s
+        .call_with(
+            "POST",
+            &format!("/api/workspaces/{ws}/requests"),
+            Some(token),
+            &[("Idempotency-Key", key)],
+            Some(
+                json!({"type": "export", "title": title, "businessJustification": "For the paper"}),
+            ),
+        )
+        .await;
+    (status.as_u16(), body)
+}
+
+async fn request_ids(s: &Stack, ws: &str, token: &str) -> Vec<String> {
+    let v = s
+        .ok(
+            "GET",
+            &format!("/api/workspaces/{ws}/requests?pageSize=100"),
+            token,
+            None,
+            200,
+        )
+        .await;
+    let mut ids: Vec<String> = v["airlockRequests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["airlockRequest"]["id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn a_create_with_an_idempotency_key_is_made_once_however_often_it_is_sent() {
+    let s = Stack::start(json!({})).await;
+    let alice = s.token("alice", &[RESEARCHER], WS1);
+    let id_of = |v: &Value| v["airlockRequest"]["id"].as_str().unwrap().to_string();
+
+    // A retry after a lost answer, and eight racing each other: one request.
+    let (code, first) = create_with_key(&s, WS1, &alice, b"key-1", "Results").await;
+    assert_eq!(code, 201, "{first}");
+    let id = id_of(&first);
+    let (code, again) = create_with_key(&s, WS1, &alice, b"\"key-1\"", "Results").await;
+    assert_eq!(
+        (code, id_of(&again)),
+        (201, id.clone()),
+        "quoted, the same key"
+    );
+    let racing = futures::future::join_all(
+        (0..8).map(|_| create_with_key(&s, WS1, &alice, b"key-2", " Results ")),
+    )
+    .await;
+    let raced: std::collections::BTreeSet<String> = racing
+        .iter()
+        .map(|(code, v)| {
+            assert_eq!(*code, 201, "{v}");
+            id_of(v)
+        })
+        .collect();
+    assert_eq!(raced.len(), 1, "{racing:?}");
+    let raced = raced.into_iter().next().unwrap();
+    let mut expected = vec![id.clone(), raced.clone()];
+    expected.sort();
+    assert_eq!(request_ids(&s, WS1, &alice).await, expected);
+
+    // A retry after the request moved on is answered with it as it is now.
+    s.action(WS1, &id, "cancel", &alice, None).await;
+    let (code, later) = create_with_key(&s, WS1, &alice, b"key-1", "Results").await;
+    assert_eq!(code, 201);
+    assert_eq!(later["airlockRequest"]["id"], json!(id));
+    assert_eq!(later["airlockRequest"]["status"], "cancelled");
+
+    // The key with a different body: refused, nothing made.
+    let (code, v) = create_with_key(&s, WS1, &alice, b"key-1", "Other results").await;
+    assert_eq!(code, 409, "{v}");
+    assert_eq!(v["error"]["code"], "Conflict");
+    assert!(error_message(&v).contains("new key"), "{v}");
+    assert_eq!(request_ids(&s, WS1, &alice).await, expected);
+
+    // Another user's key, or the key in another workspace, is another request: a key
+    // neither finds nor blocks anyone else's.
+    let bob = s.token("bob", &[RESEARCHER], WS1);
+    let (code, bobs) = create_with_key(&s, WS1, &bob, b"key-1", "Other results").await;
+    assert_eq!(code, 201, "{bobs}");
+    assert_ne!(id_of(&bobs), id);
+    assert_eq!(bobs["airlockRequest"]["createdBy"]["id"], "bob");
+    let alice2 = s.token("alice", &[RESEARCHER], WS2);
+    let (code, other_ws) = create_with_key(&s, WS2, &alice2, b"key-1", "Results").await;
+    assert_eq!(code, 201, "{other_ws}");
+    assert_ne!(id_of(&other_ws), id);
+
+    // Bad keys: a clear 400, nothing made.
+    let before = request_ids(&s, WS1, &alice).await;
+    let too_long = vec![b'k'; 256];
+    for bad in [
+        &b""[..],
+        b"\"\"",
+        b"\"unterminated",
+        b"\"a\\\"b\"",
+        b"caf\xc3\xa9",
+        &too_long,
+    ] {
+        let (code, v) = create_with_key(&s, WS1, &alice, bad, "Results").await;
+        assert_eq!(code, 400, "{:?}: {v}", String::from_utf8_lossy(bad));
+        assert!(error_message(&v).contains("Idempotency-Key"), "{v}");
+    }
+    assert_eq!(request_ids(&s, WS1, &alice).await, before);
+
+    // Without a key each create is a new request, as before.
+    let a = s.create(WS1, &alice, "export").await;
+    let b = s.create(WS1, &alice, "export").await;
+    assert_ne!(a, b);
+
+    // A key does not let a role that may not create make anything.
+    let mike = s.token("mike", &[MANAGER], WS1);
+    let (code, _) = create_with_key(&s, WS1, &mike, b"key-9", "Results").await;
+    assert_eq!(code, 403);
+}
+
+#[tokio::test]
+async fn a_comment_with_an_idempotency_key_is_written_once_however_often_it_is_sent() {
+    let s = Stack::start(json!({})).await;
+    let id = in_review(&s).await;
+    let mike = s.token("mike", &[MANAGER], WS1);
+    let alice = s.token("alice", &[RESEARCHER], WS1);
+    let comments = format!("/api/workspaces/{WS1}/requests/{id}/comments");
+    let stack = &s;
+    let send = |token: &str, key: &'static str, text: &'static str| {
+        let (token, comments) = (token.to_string(), comments.clone());
+        async move {
+            stack
+                .call_with(
+                    "POST",
+                    &comments,
+                    Some(&token),
+                    &[("Idempotency-Key", key.as_bytes())],
+                    Some(json!({"text": text})),
+                )
+                .await
+        }
+    };
+    let (status, first) = send(&mike, "c-1", "Which years?").await;
+    assert_eq!(status, 201, "{first}");
+    let (status, again) = send(&mike, "\"c-1\"", " Which years? ").await;
+    assert_eq!(status, 201, "{again}");
+    assert_eq!(again, first, "answered with the comment the key wrote");
+    assert_eq!(s.record(&id).comments.len(), 1);
+    let trail = s
+        .ok(
+            "GET",
+            &format!("/api/workspaces/{WS1}/requests/{id}/history"),
+            &mike,
+            None,
+            200,
+        )
+        .await;
+    let written = trail["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "commented")
+        .count();
+    assert_eq!(written, 1, "one trail entry: {trail}");
+
+    // The key with another comment: refused, nothing written.
+    let (status, other) = send(&mike, "c-1", "Which months?").await;
+    assert_eq!(status, 409, "{other}");
+    assert_eq!(s.record(&id).comments.len(), 1);
+
+    // The same key from someone else is their own comment; without a key, each is new.
+    assert_eq!(send(&alice, "c-1", "2019 to 2023").await.0, 201);
+    for _ in 0..2 {
+        s.ok(
+            "POST",
+            &comments,
+            &mike,
+            Some(json!({"text": "Thanks"})),
+            201,
+        )
+        .await;
+    }
+    assert_eq!(s.record(&id).comments.len(), 4);
+    assert_eq!(send(&mike, "\"", "x").await.0, 400);
 }

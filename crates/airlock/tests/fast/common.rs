@@ -116,11 +116,30 @@ impl Stack {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
+        self.call_with(method, path, token, &[], body).await
+    }
+
+    /// [`Stack::call`] with extra headers, their values as raw bytes (so a test can send
+    /// what no well-behaved client would).
+    pub async fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &[u8])],
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut req = self
             .http
             .request(method.parse().unwrap(), format!("{}{}", self.base, path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
+        }
+        for (name, value) in headers {
+            req = req.header(
+                *name,
+                reqwest::header::HeaderValue::from_bytes(value).unwrap(),
+            );
         }
         if let Some(b) = body {
             req = req.json(&b);

@@ -650,6 +650,15 @@ async fn a_scan_that_never_answers_fails_with_the_files_named() {
         ),
         "the run's gauges: {v}"
     );
+    assert_eq!(
+        s.metrics
+            .last("airlock.scans.verdicts_overdue", &[("workspace", "ws-one")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        s.metrics.last("airlock.work_queue.messages", &[]),
+        Some(0.0)
+    );
     let r = s.record(&id);
     assert_eq!(r.status, Status::Submitted, "{:?}", r.status_message);
     assert_eq!(s.scans.asked(), vec!["stalexipwsone".to_string()]);
@@ -1053,8 +1062,15 @@ async fn a_review_past_its_deadline_reminds_the_managers_then_tells_the_owners()
             .map(|e| e.data)
             .collect()
     };
-    reconcile_after(&s, 23 * 60).await;
+    // The metrics service away: the run says so, and does its work all the same.
+    s.metrics.set_unavailable(true);
+    let v = reconcile_after(&s, 23 * 60).await;
+    assert!(
+        v.to_string().contains("metrics: temporarily unavailable"),
+        "{v}"
+    );
     assert!(overdue(&s).is_empty(), "not yet due");
+    s.metrics.set_unavailable(false);
     let v = reconcile_after(&s, 61).await;
     assert!(v.to_string().contains("reminded reviewers of 1"), "{v}");
     assert!(
@@ -1063,6 +1079,45 @@ async fn a_review_past_its_deadline_reminds_the_managers_then_tells_the_owners()
         ),
         "the run's gauges: {v}"
     );
+    // The same gauges as metrics, by workspace, all taken at the run's moment.
+    let ws_one = [("workspace", "ws-one")];
+    assert_eq!(
+        s.metrics.last("airlock.requests.in_review", &ws_one),
+        Some(1.0)
+    );
+    assert_eq!(
+        s.metrics.last("airlock.reviews.overdue", &ws_one),
+        Some(1.0)
+    );
+    assert_eq!(
+        s.metrics
+            .last("airlock.reviews.oldest_waiting_hours", &ws_one),
+        Some(24.0)
+    );
+    assert_eq!(s.metrics.last("airlock.requests.stuck", &ws_one), Some(0.0));
+    assert_eq!(
+        s.metrics
+            .last("airlock.requests.in_review", &[("workspace", "ws-two")]),
+        Some(0.0),
+        "every workspace, also when nothing waits"
+    );
+    assert_eq!(s.metrics.last("airlock.reconcile.errors", &[]), Some(0.0));
+    assert_eq!(s.metrics.last("airlock.dead_letters", &[]), Some(0.0));
+    // An event Event Grid gave up on, waiting in the host account's dead-letter container.
+    s.blobs.put(
+        &airlock::ports::BlobRef {
+            account: format!("stalfunc{TRE}"),
+            container: "deadletters".into(),
+            name: "status-changed/sub/2026/01/01/00/event.json".into(),
+        },
+        b"[]".to_vec(),
+    );
+    let v = reconcile_after(&s, 1).await;
+    assert!(v.to_string().contains("dead letters: 1"), "{v}");
+    assert_eq!(s.metrics.last("airlock.dead_letters", &[]), Some(1.0));
+    let (at, last) = s.metrics.published().pop().unwrap();
+    assert_eq!(at, airlock::ports::Clock::now(s.clock.as_ref()));
+    assert!(last.iter().all(|m| m.value.is_finite()));
     let sent = overdue(&s);
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0]["escalated"], false);
@@ -1099,4 +1154,77 @@ async fn a_review_past_its_deadline_reminds_the_managers_then_tells_the_owners()
     .await;
     reconcile_after(&s, 100 * 60).await;
     assert_eq!(overdue(&s).len(), 2);
+}
+
+/// Found by the chaos run: a seal that read the request at revision 1 and its sealed copy,
+/// but recorded only after the request had been sent back and resubmitted as revision 2
+/// (revision 1's copy still in the in-progress stage: its clean-up lost, revision 2's copy
+/// not made yet). The hash of revision 1's bytes must not become revision 2's seal, or the
+/// approval later finds the approved copy differs from "the sealed copy" and fails.
+#[tokio::test]
+async fn a_seal_of_an_earlier_revision_is_not_recorded_on_a_resubmission() {
+    use airlock::app::settle::{Hashing, settle_file};
+    use airlock::domain::stages::StageRole;
+    let s = Stack::start(json!({})).await;
+    let (id, alice) = draft_with_file(&s).await;
+    s.action(WS1, &id, "submit", &alice, None).await;
+    assert_eq!(s.record(&id).status, Status::InReview);
+    // Revision 1's clean-up is lost, and revision 2's copy has not happened yet.
+    s.engine.drop_deliveries(
+        Some(Box::new(|f: &str, e: &EventGridEvent| {
+            f == FunctionName::StatusChanged.as_str()
+                && (e.data["newStatus"] == "draft" || e.data["newStatus"] == "submitted")
+        })),
+        false,
+    );
+    let mike = s.token("mike", &[MANAGER], WS1);
+    s.action(
+        WS1,
+        &id,
+        "review",
+        &mike,
+        Some(json!({"decision": "changes_requested", "explanation": "round the counts"})),
+    )
+    .await;
+    s.link(WS1, &id, &alice)
+        .await
+        .upload("data.csv", b"a,b\n1,5\n".to_vec())
+        .unwrap();
+    s.action(WS1, &id, "submit", &alice, None).await;
+    let now = s.record(&id);
+    assert_eq!((now.status, now.revision), (Status::Submitted, 2));
+    assert!(now.files[0].sha256.is_none());
+    // The seal that loaded the request while it was still revision 1, submitted and
+    // unsealed (the record as it was then differs from today's only in its revision).
+    let mut then = now.clone();
+    then.revision = 1;
+    let ws = s.deps.workspaces.get(WS1).await.unwrap().unwrap();
+    let outcome = settle_file(
+        &s.deps,
+        &ws,
+        &then,
+        StageRole::InProgress,
+        "data.csv",
+        Hashing::Now,
+    )
+    .await
+    .unwrap();
+    assert!(
+        outcome.message().contains("revision"),
+        "{}",
+        outcome.message()
+    );
+    assert!(
+        s.record(&id).files[0].sha256.is_none(),
+        "revision 1's bytes are not revision 2's seal"
+    );
+    // Revision 2's own copy and seal, once its event is re-driven, are recorded.
+    s.engine.drop_deliveries(None, false);
+    reconcile_after(&s, 10).await;
+    let r = s.record(&id);
+    assert_eq!(r.status, Status::InReview, "{:?}", r.status_message);
+    assert_eq!(
+        r.files[0].sha256.as_deref(),
+        Some(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"a,b\n1,5\n")).as_str())
+    );
 }

@@ -344,6 +344,8 @@ fn terraform_grants_the_function_exactly_the_roles_in_the_manifest() {
             "host"
         } else if scope_expr.starts_with("azurerm_eventgrid_topic.airlock") {
             "topic"
+        } else if scope_expr == "azurerm_application_insights.airlock.id" {
+            "app-insights"
         } else {
             panic!("{name}: a scope the manifest has no kind for: {scope_expr}")
         };

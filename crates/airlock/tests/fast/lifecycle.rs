@@ -159,7 +159,7 @@ async fn rejected(s: &Stack) -> String {
             None,
         )
         .await;
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(status, 409, "{body}");
     id
 }
 
@@ -299,7 +299,7 @@ async fn quorum_of_two(s: &Stack) -> String {
     let (status, body) = s
         .call("POST", &path, Some(&p.mike), Some(approve.clone()))
         .await;
-    assert_eq!(status, 400, "a reviewer counts once: {body}");
+    assert_eq!(status, 409, "a reviewer counts once: {body}");
     s.action(WS1, &id, "review", &p.mary, Some(approve)).await;
     assert_eq!(s.get(WS1, &id, &p.alice).await["status"], "approved");
     id
@@ -373,7 +373,7 @@ async fn revoked(s: &Stack) -> String {
             None,
         )
         .await;
-    assert_eq!(status, 400);
+    assert_eq!(status, 409);
     assert!(
         body["error"]["message"]
             .as_str()

@@ -105,5 +105,5 @@ async fn checks_are_spaced_out_and_only_for_who_may_submit_a_draft() {
     s.clock.advance(chrono::Duration::seconds(31));
     s.action(WS1, &id, "submit", &alice, None).await;
     let (status, body) = s.call("POST", &path(&id), Some(&alice), None).await;
-    assert_eq!(status.as_u16(), 400, "{body}");
+    assert_eq!(status.as_u16(), 409, "{body}");
 }

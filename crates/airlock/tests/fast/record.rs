@@ -31,7 +31,7 @@ async fn a_finished_request_has_a_record_anyone_can_verify_offline() {
         .unwrap();
     let path = |tail: &str| format!("/api/workspaces/{WS1}/requests/{id}{tail}");
     let (status, body) = s.call("GET", &path("/record"), Some(&alice), None).await;
-    assert_eq!(status, 400, "a draft has no record yet: {body}");
+    assert_eq!(status, 409, "a draft has no record yet: {body}");
     s.action(WS1, &id, "submit", &alice, None).await;
     s.settle().await;
     s.ok(
@@ -141,6 +141,28 @@ async fn a_finished_request_has_a_record_anyone_can_verify_offline() {
     let ids: std::collections::HashSet<String> =
         graph.iter().map(|e| e["@id"].to_string()).collect();
     assert_eq!(ids.len(), graph.len(), "one entity per @id");
+    // What RO-Crate 1.1 requires of the root (roc-validator checks the rest in the CLI flow).
+    let root = graph.iter().find(|e| e["@id"] == "./").unwrap();
+    assert!(root["datePublished"].is_string() && root["license"]["@id"] == "#terms");
+    assert!(graph.iter().any(|e| e["@id"] == "#terms"));
+    // A released file is named by its path, to sit beside the metadata; a file no holder of
+    // the release has (withheld, or the request not approved) by a local identifier.
+    assert_eq!(of_type("File")[0]["@id"], "t.csv");
+    assert_eq!(root["hasPart"]["@id"], "t.csv");
+    let mut withheld = record.clone();
+    withheld.request.files[0].decision = Some(airlock::domain::Decision::Rejected);
+    let mut rejected = record.clone();
+    rejected.request.status = airlock::domain::Status::Rejected;
+    for unreleased in [withheld.ro_crate(), rejected.ro_crate()] {
+        let files: Vec<&Value> = unreleased["@graph"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["@type"] == "File")
+            .collect();
+        assert_eq!(files[0]["@id"], "#unreleased/t.csv");
+        assert_eq!(files[0]["creativeWorkStatus"], "not released");
+    }
 
     for bad in ["?format=pdf", "?colour=red"] {
         let (status, _) = s

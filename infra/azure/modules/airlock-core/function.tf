@@ -62,7 +62,13 @@ resource "azurerm_application_insights" "airlock" {
   location            = var.location
   workspace_id        = azurerm_log_analytics_workspace.airlock.id
   application_type    = "other"
-  tags                = var.tags
+  # Microsoft Entra ID only: the instrumentation key in the connection string identifies the
+  # resource but cannot write to it. The host authenticates with the app's identity
+  # (APPLICATIONINSIGHTS_AUTHENTICATION_STRING below) and so does the handler for its custom
+  # metrics; both need Monitoring Metrics Publisher here (identity.tf). See
+  # learn.microsoft.com/azure/azure-monitor/app/azure-ad-authentication.
+  local_authentication_disabled = true
+  tags                          = var.tags
 }
 
 resource "azurerm_service_plan" "airlock" {
@@ -162,6 +168,11 @@ resource "azurerm_linux_function_app" "airlock" {
     AIRLOCK_API_AUDIENCE                  = var.api_audience
     AIRLOCK_POLICY_DEFAULTS               = module.policy_defaults.json
     AIRLOCK_LOG_FORMAT                    = "json"
+    # The host's telemetry with the system-assigned identity (local authentication is off on
+    # the resource): learn.microsoft.com/azure/azure-functions/functions-app-settings
+    # (APPLICATIONINSIGHTS_AUTHENTICATION_STRING). The handler reads the connection string
+    # the host is given and sends its custom metrics with the same identity.
+    APPLICATIONINSIGHTS_AUTHENTICATION_STRING = "Authorization=AAD"
     # glibc's allocator, bounded (docs/operating.md, "The handler's process"): a 2 MiB read
     # buffer always comes from mmap and is given back when freed, and two arenas serve every
     # thread. The handler inherits the host's environment; the local stack sets the same.

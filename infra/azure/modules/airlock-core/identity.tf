@@ -52,6 +52,14 @@ resource "azurerm_role_assignment" "stage_tag_reader" {
   principal_id       = local.function_principal
 }
 
+# Application Insights with local authentication off: the host's telemetry and the
+# handler's custom metrics (Reconcile's gauges) are written with this identity's token.
+resource "azurerm_role_assignment" "telemetry_publisher" {
+  scope                = azurerm_application_insights.airlock.id
+  role_definition_name = "Monitoring Metrics Publisher"
+  principal_id         = local.function_principal
+}
+
 # The Functions host's own storage (identity-based AzureWebJobsStorage).
 resource "azurerm_role_assignment" "host_storage" {
   for_each             = toset(["Storage Blob Data Owner", "Storage Queue Data Contributor", "Storage Table Data Contributor"])

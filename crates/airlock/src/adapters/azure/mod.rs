@@ -2,6 +2,7 @@
 //! for Rust; Event Grid, the Storage work queue and Defender's on-demand scan through their
 //! REST APIs, on one client built on the SDK's own pipeline (`rest`).
 
+pub mod app_insights;
 pub mod blob;
 pub mod cosmos;
 pub mod credential;
