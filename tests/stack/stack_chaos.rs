@@ -34,6 +34,18 @@ async fn mixed_flows_under_faults_end_where_they_should_with_their_data_intact()
     let stack = Arc::new(start_stack_with(options).await);
     let report = run(stack.clone(), &ChaosPlan::small(24)).await;
     eprintln!("{report}");
+    if !report.is_clean() {
+        eprintln!("faults, as they began:");
+        for line in &report.faults.timeline {
+            eprintln!("  {line}");
+        }
+        for id in report.troubled_requests() {
+            eprintln!("the handler on {id}:");
+            for line in stack.handler_log_about(std::slice::from_ref(&id), 300) {
+                eprintln!("  {line}");
+            }
+        }
+    }
     assert!(report.is_clean(), "{report}");
     let f = &report.faults;
     assert!(

@@ -155,6 +155,19 @@ pub struct FaultCounts {
     pub cosmos_connections_failed: u64,
     pub duplicated: bool,
     pub reordered: bool,
+    /// Each fault with the wall-clock time it began (UTC), to lay beside the handler's log
+    /// when a run goes wrong.
+    pub timeline: Vec<String>,
+}
+
+impl FaultCounts {
+    fn began(&mut self, what: impl Into<String>) {
+        self.timeline.push(format!(
+            "{} {}",
+            chrono::Utc::now().format("%H:%M:%S%.3f"),
+            what.into()
+        ));
+    }
 }
 
 /// What the run found.
@@ -187,6 +200,23 @@ pub struct ChaosReport {
 }
 
 impl ChaosReport {
+    /// The requests named in what went wrong (stuck, lost, inconsistent, driver errors).
+    pub fn troubled_requests(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .stuck
+            .iter()
+            .chain(&self.lost)
+            .chain(&self.inconsistent)
+            .chain(&self.driver_errors)
+            .flat_map(|m| m.split(|c: char| !(c.is_ascii_hexdigit() || c == '-')))
+            .filter(|w| uuid::Uuid::try_parse(w).is_ok())
+            .map(str::to_string)
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
     /// Nothing stuck, lost or inconsistent, no driver error, no request made twice, no
     /// unexplained dead letter.
     pub fn is_clean(&self) -> bool {
@@ -458,12 +488,14 @@ async fn inject_faults(
         if counts.handler_kills == 0 {
             if reached(sixth) {
                 counts.handler_kills += 1;
+                counts.began("handler killed");
                 stack.handler().crash(Duration::ZERO);
                 next_kill = now + plan.kill_every;
             }
         } else if outage_owed && reached(third) {
             outage_owed = false;
             counts.long_outages += 1;
+            counts.began(format!("handler down for {:?}", plan.long_outage));
             tracing::warn!(
                 secs = plan.long_outage.as_secs(),
                 "chaos: the handler goes down"
@@ -473,23 +505,33 @@ async fn inject_faults(
             azurite_after = Some(now + plan.long_outage + plan.kill_every / 8);
         } else if flows_running && now >= next_kill {
             counts.handler_kills += 1;
+            counts.began("handler killed");
             stack.handler().crash(Duration::ZERO);
             next_kill = now + plan.kill_every;
         }
         if azurite_owed && azurite_after.is_some_and(|at| now >= at) && reached(half) {
             azurite_owed = false;
             counts.azurite_restarts += 1;
+            counts.began(format!("Azurite stopped for {:?}", plan.azurite_down));
             tracing::warn!("chaos: Azurite restarts");
             let restarting = stack.clone();
             let down = plan.azurite_down;
+            let restarting_at = Instant::now();
             let restarted =
                 tokio::task::spawn_blocking(move || restarting.restart_azurite(down)).await;
-            if !matches!(restarted, Ok(Ok(()))) {
-                tracing::error!(?restarted, "chaos: Azurite did not come back");
+            if matches!(restarted, Ok(Ok(()))) {
+                counts.began(format!(
+                    "Azurite back (saved, restarted) after {:?}",
+                    restarting_at.elapsed()
+                ));
+            } else {
+                tracing::error!(?restarted, "chaos: Azurite did not come back cleanly");
+                counts.began(format!("Azurite did not come back cleanly: {restarted:?}"));
             }
         }
         if healing.is_some_and(|h| now >= h) {
             healing = None;
+            counts.began("healed");
             if let Some(f) = &stack.faults {
                 f.blob.heal();
                 f.cosmos.heal();
@@ -503,12 +545,14 @@ async fn inject_faults(
             match (turn % 7, &stack.faults) {
                 (0, _) => {
                     counts.failing_publish_bursts += 1;
+                    counts.began("the next 5 publishes fail");
                     stack.router.fail_next_publishes(5);
                 }
                 (1, _) | (4, _) => {
                     counts.lost_deliveries += 1;
                     let function =
                         ["StatusChanged", "BlobCreated", "ScanCompleted"][(turn / 7) % 3];
+                    counts.began(format!("deliveries to {function} lost"));
                     stack.engine.drop_deliveries(
                         Some(Box::new(move |f: &str, _: &EventGridEvent| f == function)),
                         true,
@@ -516,19 +560,23 @@ async fn inject_faults(
                 }
                 (2, Some(f)) => {
                     counts.slow_blob_windows += 1;
+                    counts.began("blob slow");
                     f.blob.set_delay(Duration::from_millis(400));
                 }
                 (3, Some(f)) => {
                     counts.failing_blob_windows += 1;
+                    counts.began("blob failing");
                     f.blob.set_refusals_per_mille(300);
                     f.blob.cut();
                 }
                 (5, Some(f)) => {
                     counts.slow_cosmos_windows += 1;
+                    counts.began("cosmos slow");
                     f.cosmos.set_delay(Duration::from_millis(400));
                 }
                 (6, Some(f)) => {
                     counts.failing_cosmos_windows += 1;
+                    counts.began("cosmos failing");
                     f.cosmos.set_refusals_per_mille(300);
                     f.cosmos.cut();
                 }

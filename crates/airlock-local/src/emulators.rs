@@ -359,17 +359,68 @@ impl Azurite {
         })
     }
 
-    /// Stops Blob and Queue (SIGTERM: Azurite saves its metadata and exits), keeps them down
-    /// for `down`, and starts them again on the same ports with the same data on disk: an
-    /// emulator restart, or a storage outage that loses nothing.
+    /// Stops Blob and Queue (SIGTERM: Azurite saves its metadata), keeps them down for
+    /// `down`, and starts them again on the same ports with the same data on disk: an
+    /// emulator restart, or a storage outage.
+    ///
+    /// It loses nothing only if no caller can reach Azurite while it stops: told to stop, it
+    /// saves its state and still answers the calls it had in hand, whose writes the save
+    /// missed. The local stack takes it away from every caller first
+    /// ([`crate::fault_proxy::FaultProxy::go_down`]). An error if either service did not
+    /// say it had saved within a minute (it is killed then, and its last writes may be gone).
     pub fn restart(&mut self, down: Duration) -> std::io::Result<()> {
-        self.child.stop_within(Duration::from_secs(15));
-        self.queue_child.stop_within(Duration::from_secs(15));
+        let grace = Duration::from_secs(60);
+        let blob_saved = stop_saved(
+            &mut self.child,
+            &self.setup.log_dir.join("azurite.log"),
+            grace,
+        );
+        let queue_saved = stop_saved(
+            &mut self.queue_child,
+            &self.setup.log_dir.join("azurite-queue.log"),
+            grace,
+        );
         std::thread::sleep(down);
         self.child = self.setup.spawn_blob()?;
         self.queue_child = self.setup.spawn_queue()?;
-        Ok(())
+        if blob_saved && queue_saved {
+            Ok(())
+        } else {
+            Err(std::io::Error::other(format!(
+                "Azurite did not say it had saved its state within {grace:?} (blob {blob_saved}, queue {queue_saved}) and was killed: its last writes may be lost"
+            )))
+        }
     }
+}
+
+/// What Azurite prints once it has closed its stores (saved its state).
+const AZURITE_CLOSED: &str = "service successfully closed";
+
+fn times_closed(log: &Path) -> usize {
+    std::fs::read_to_string(log)
+        .map(|text| text.matches(AZURITE_CLOSED).count())
+        .unwrap_or(0)
+}
+
+/// SIGTERM, then waits for Azurite to say it has saved, then makes sure it is gone: after
+/// its save it can linger for minutes on connections it will never answer (calls that came
+/// in after it stopped listening). Whether it saved within `grace`.
+fn stop_saved(child: &mut ChildGuard, log: &Path, grace: Duration) -> bool {
+    let before = times_closed(log);
+    child.signal_group("TERM");
+    let deadline = Instant::now() + grace;
+    let saved = loop {
+        if times_closed(log) > before {
+            break true;
+        }
+        if child.has_exited() || Instant::now() >= deadline {
+            break times_closed(log) > before;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // Saved (or out of time): a second SIGTERM finds no handler and ends node at once.
+    child.stop_within(Duration::from_secs(2));
+    saved
 }
 
 impl AzuriteSetup {

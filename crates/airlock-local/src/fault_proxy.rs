@@ -8,7 +8,11 @@
 //! - **refusal rate**: this share of new connections is closed at once (calls fail while
 //!   connecting, as when a service sheds load);
 //! - **cut**: every open connection is dropped now (calls in flight fail mid-way; clients
-//!   that pool connections must reconnect, and meet the refusal rate again).
+//!   that pool connections must reconnect, and meet the refusal rate again);
+//! - **down**: no byte passes either way and every connection, open or new, is closed: the
+//!   service is gone for its callers. Put in front of an emulator that is about to stop, it
+//!   makes the stop what a crash of the real service is, an outage that loses no answered
+//!   write: no answer given after this point reaches anyone (see [`FaultProxy::go_down`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -32,6 +36,7 @@ pub struct ProxyCounts {
 struct Faults {
     delay_ms: AtomicU64,
     refuse_per_mille: AtomicU32,
+    down: std::sync::atomic::AtomicBool,
     rng: AtomicU64,
     connections: AtomicU64,
     refused: AtomicU64,
@@ -40,6 +45,10 @@ struct Faults {
 }
 
 impl Faults {
+    fn is_down(&self) -> bool {
+        self.down.load(Ordering::SeqCst)
+    }
+
     /// A xorshift step: cheap, lock-free and reproducible enough for fault injection.
     fn roll_per_mille(&self) -> u32 {
         let mut x = self.rng.load(Ordering::Relaxed) | 1;
@@ -86,7 +95,9 @@ impl FaultProxy {
                 };
                 let faults = accepting.clone();
                 faults.connections.fetch_add(1, Ordering::Relaxed);
-                if faults.roll_per_mille() < faults.refuse_per_mille.load(Ordering::Relaxed) {
+                if faults.is_down()
+                    || faults.roll_per_mille() < faults.refuse_per_mille.load(Ordering::Relaxed)
+                {
                     faults.refused.fetch_add(1, Ordering::Relaxed);
                     drop(client);
                     continue;
@@ -119,6 +130,25 @@ impl FaultProxy {
     /// Drops every open connection now.
     pub fn cut(&self) {
         self.cuts.send_modify(|n| *n += 1);
+    }
+
+    /// Takes the service away from its callers at once: every connection is closed, new
+    /// ones are refused, and not one more byte is passed either way, so no answer the backend
+    /// gives from now on reaches a caller (a connection accepted a moment ago, or an answer
+    /// already read from the backend, is closed before its next write too).
+    ///
+    /// Why: Azurite, told to stop, saves its state and then still answers the calls it had in
+    /// hand, whose writes the save missed: a caller was told "done" of a write the restarted
+    /// emulator no longer has, which Azure never does. Taken down first, such an answer never
+    /// arrives: the caller sees a dropped connection and retries, as it would on Azure.
+    pub fn go_down(&self) {
+        self.faults.down.store(true, Ordering::SeqCst);
+        self.cut();
+    }
+
+    /// Passes traffic again after [`FaultProxy::go_down`].
+    pub fn come_up(&self) {
+        self.faults.down.store(false, Ordering::SeqCst);
     }
 
     /// Back to a plain proxy.
@@ -164,12 +194,25 @@ async fn forward(
             if delay > 0 {
                 tokio::time::sleep(Duration::from_millis(delay)).await;
             }
+            if delaying.is_down() {
+                return Err(std::io::ErrorKind::ConnectionAborted.into());
+            }
             backend_write.write_all(&buf[..n]).await?;
         }
     };
+    let answering = faults.clone();
     let downstream = async move {
-        tokio::io::copy(&mut backend_read, &mut client_write).await?;
-        client_write.shutdown().await
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = backend_read.read(&mut buf).await?;
+            if n == 0 {
+                return client_write.shutdown().await;
+            }
+            if answering.is_down() {
+                return Err(std::io::Error::from(std::io::ErrorKind::ConnectionAborted));
+            }
+            client_write.write_all(&buf[..n]).await?;
+        }
     };
     let both = async { tokio::try_join!(upstream, downstream) };
     tokio::select! {
@@ -239,5 +282,24 @@ mod tests {
         let counts = proxy.counts();
         assert_eq!((counts.refused, counts.cut), (1, 1), "{counts:?}");
         assert_eq!(counts.connections, 4);
+
+        // Down: an open connection is closed with nothing more passed, a new one refused;
+        // up again, it passes.
+        let mut open = TcpStream::connect(("127.0.0.1", proxy.port)).await.unwrap();
+        open.write_all(b"ping").await.unwrap();
+        open.read_exact(&mut buf).await.unwrap();
+        proxy.go_down();
+        let _ = open.write_all(b"pong").await;
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), open.read_to_end(&mut rest))
+            .await
+            .expect("the connection closes");
+        assert!(
+            read.is_err() || rest.is_empty(),
+            "no answer passes while down: {rest:?}"
+        );
+        assert!(round_trip(proxy.port).await.is_err(), "refused while down");
+        proxy.come_up();
+        assert_eq!(round_trip(proxy.port).await.unwrap(), b"ping");
     }
 }

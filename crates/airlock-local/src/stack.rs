@@ -138,6 +138,14 @@ pub struct LocalStack {
     _clamd: Clamd,
     _cosmos: CosmosEmulator,
     azurite: std::sync::Mutex<Azurite>,
+    azurite_gates: AzuriteGates,
+}
+
+/// What stands between Azurite and every caller of the stack (the RBAC check, the watcher,
+/// tests): Blob and Queue, each through a proxy that can take the service away at once.
+struct AzuriteGates {
+    blob: FaultProxy,
+    queue: FaultProxy,
 }
 
 impl Drop for LocalStack {
@@ -347,6 +355,13 @@ impl LocalStack {
         azurite_accounts.push(host_account.clone());
         let data_dir = options.state_dir.join("azurite");
         let azurite = Azurite::start(&tls, &azurite_accounts, &log_dir, &data_dir)?;
+        // Every caller reaches Azurite through a gate that can take it away at once, so that
+        // no answer it gives while it stops reaches anyone (`FaultProxy::go_down`).
+        let gates = AzuriteGates {
+            blob: FaultProxy::start(0, azurite.port).await?,
+            queue: FaultProxy::start(0, azurite.queue_port).await?,
+        };
+        let azurite_endpoint = format!("https://127.0.0.1:{}/{{account}}", gates.blob.port);
         let discard_data = (!options.keep_data).then(|| data_dir.clone());
         // Cosmos DB is reached through the RBAC check (and the fault proxy in front of it when
         // there is one): the emulator's account document names the outermost address, since
@@ -382,7 +397,7 @@ impl LocalStack {
         let rbac = RbacProxies {
             blob: RbacProxy::start(
                 0,
-                azurite.port,
+                gates.blob.port,
                 Service::Blob,
                 &tls,
                 grants.clone(),
@@ -391,7 +406,7 @@ impl LocalStack {
             .await?,
             queue: RbacProxy::start(
                 0,
-                azurite.queue_port,
+                gates.queue.port,
                 Service::Queue,
                 &tls,
                 grants.clone(),
@@ -463,7 +478,7 @@ impl LocalStack {
         };
         let api_url = format!("http://127.0.0.1:{api_port}");
         // The web app (served at the front door) uploads and downloads through links.
-        allow_web_origin(&tls, &azurite.endpoint_template, &accounts, &api_url).await?;
+        allow_web_origin(&tls, &azurite_endpoint, &accounts, &api_url).await?;
         let handler_port = free_port()?;
         let handler_url = format!("http://127.0.0.1:{handler_port}");
         let router_listener = match options.router_port {
@@ -484,7 +499,7 @@ impl LocalStack {
         );
         let blobs = Arc::new(
             AzureBlobStore::new(
-                &azurite.endpoint_template,
+                &azurite_endpoint,
                 Arc::new(LocalEntraCredential::azure_services()),
             )
             .map_err(fail)?,
@@ -711,7 +726,7 @@ impl LocalStack {
             handler_url,
             router_url,
             ca_cert,
-            blob_endpoint: azurite.endpoint_template.clone(),
+            blob_endpoint: azurite_endpoint,
             cosmos_endpoint: cosmos.endpoint.clone(),
             router,
             engine,
@@ -731,6 +746,7 @@ impl LocalStack {
             _clamd: clamd,
             _cosmos: cosmos,
             azurite: std::sync::Mutex::new(azurite),
+            azurite_gates: gates,
         })
     }
 
@@ -755,10 +771,32 @@ impl LocalStack {
     /// Restarts Azurite (Blob and Queue) with its data kept on disk, down for `down`
     /// (blocks the calling thread: use `spawn_blocking`).
     pub fn restart_azurite(&self, down: Duration) -> std::io::Result<()> {
-        self.azurite
+        // Gone for every caller first, as a crashed service is: Azurite, told to stop, still
+        // answers the calls it had in hand while it saves, and no caller should hear from it
+        // once it is going (nor keep it from exiting on a connection it will never answer).
+        self.azurite_gates.blob.go_down();
+        self.azurite_gates.queue.go_down();
+        let restarted = self
+            .azurite
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .restart(down)
+            .restart(down);
+        self.azurite_gates.blob.come_up();
+        self.azurite_gates.queue.come_up();
+        restarted
+    }
+
+    /// The last `max` lines of the handler's log that mention any of `needles`: what a failed
+    /// system test prints, since the stack's files go when it stops.
+    pub fn handler_log_about(&self, needles: &[String], max: usize) -> Vec<String> {
+        let text = std::fs::read_to_string(self.log_dir.join("handler.log")).unwrap_or_default();
+        let mut lines: Vec<String> = text
+            .lines()
+            .filter(|l| needles.iter().any(|n| l.contains(n.as_str())))
+            .map(str::to_string)
+            .collect();
+        lines.drain(..lines.len().saturating_sub(max));
+        lines
     }
 
     /// The supervisor of the handler (restarts, pid).

@@ -134,6 +134,22 @@ impl AirlockRequest {
         }
     }
 
+    /// Fails the request for what was found while acting on it as it was (`seen`: its status
+    /// and revision then), only if it is still there. Work that read the request earlier (a
+    /// late or duplicated delivery, a timer's listing) can find it moved on: sent back and
+    /// resubmitted, the new revision's files are not the ones that work looked at (a draft
+    /// file rewritten for revision 2 is "changed" to a copy of revision 1's), and failing it
+    /// would fail a revision nobody found anything wrong with.
+    pub fn fail_as_seen(&mut self, seen: (Status, u32), message: String, ctx: &Ctx) -> Applied {
+        if (self.status, self.revision) != seen {
+            return Applied::Unchanged(format!(
+                "not failed: {message:?} was found at {} (revision {}); the request is now {} (revision {})",
+                seen.0, seen.1, self.status, self.revision
+            ));
+        }
+        self.fail(message, ctx)
+    }
+
     /// A pre-flight check of the draft ran (`summary` says what it found): on the record, and
     /// the time kept so that checks can be spaced out ([`PREFLIGHT_INTERVAL`]).
     pub fn record_preflight(

@@ -448,6 +448,33 @@ fn fail_is_a_no_op_once_terminal() {
     assert!(matches!(err, DomainError::IllegalTransition { .. }));
 }
 
+/// What a late worker found wrong fails the request only at the status and revision it
+/// looked at.
+#[test]
+fn a_failure_found_on_an_earlier_look_fails_only_that_look() {
+    let ws = workspace(Default::default());
+    let r = in_review(&ws, 1);
+    let cases = [
+        ((Status::InReview, 1), true),
+        ((Status::Submitted, 1), false),
+        ((Status::InReview, 2), false),
+        ((Status::Draft, 1), false),
+    ];
+    for (seen, fails) in cases {
+        let mut now = r.clone();
+        let applied = now.fail_as_seen(seen, "copy source changed".into(), &ctx(&ws));
+        assert_eq!(matches!(applied, Applied::Changed), fails, "{seen:?}");
+        assert_eq!(now.status == Status::Failed, fails, "{seen:?}");
+        if !fails {
+            assert_eq!(now.status, Status::InReview, "{seen:?}: untouched");
+            assert!(
+                matches!(&applied, Applied::Unchanged(why) if why.contains("now in_review (revision 1)")),
+                "{seen:?}: {applied:?}"
+            );
+        }
+    }
+}
+
 #[test]
 fn notifications_choose_recipients_by_status() {
     let ws = workspace(Default::default());

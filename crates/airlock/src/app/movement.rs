@@ -186,7 +186,7 @@ async fn start_movement(
             "file(s) changed in the draft after submit, so what would be sealed is not what was submitted: {}; submit again",
             changed.join(", ")
         );
-        let outcome = fail(deps, ws, &request.id, message.clone()).await?;
+        let outcome = fail(deps, ws, request, message.clone()).await?;
         return Ok(Outcome::Done(format!("{message}; {}", outcome.message())));
     }
     if !missing.is_empty() {
@@ -201,7 +201,7 @@ async fn start_movement(
                 missing.join(", ")
             )
         };
-        let outcome = fail(deps, ws, &request.id, message.clone()).await?;
+        let outcome = fail(deps, ws, request, message.clone()).await?;
         return Ok(Outcome::Done(format!("{message}; {}", outcome.message())));
     }
     let message = format!(

@@ -303,15 +303,20 @@ pub async fn audit_once(
     Ok(())
 }
 
-/// Fails the request with `message` (a no-op when already terminal).
+/// Fails the request with `message`, found while acting on it as `seen`: a no-op when it is
+/// terminal or has moved on since (another status or revision; see
+/// [`AirlockRequest::fail_as_seen`]).
 pub async fn fail(
     deps: &Deps,
     ws: &Workspace,
-    id: &str,
+    seen: &AirlockRequest,
     message: String,
 ) -> Result<Outcome, FunctionError> {
-    let m =
-        modify::<FunctionError>(deps, ws, id, |r, ctx| Ok(r.fail(message.clone(), ctx))).await?;
+    let at = (seen.status, seen.revision);
+    let m = modify::<FunctionError>(deps, ws, &seen.id, |r, ctx| {
+        Ok(r.fail_as_seen(at, message.clone(), ctx))
+    })
+    .await?;
     if let Some(e) = m.publish_error {
         return Err(e.into());
     }

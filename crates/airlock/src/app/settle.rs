@@ -371,7 +371,7 @@ pub async fn settle_file(
                 let message = format!(
                     "the approved copy of {name:?} carries content headers the airlock did not set"
                 );
-                return fail(deps, ws, &request.id, message).await;
+                return fail(deps, ws, request, message).await;
             }
         }
     }

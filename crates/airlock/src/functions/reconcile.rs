@@ -402,7 +402,7 @@ async fn heal(
     // An external gate that did not answer by its deadline fails the request, like a missing
     // scan verdict; one that still has time is waited for (its files are all in place).
     if let Some(message) = request.overdue_gates(deps.clock.now()) {
-        fail(deps, ws, &request.id, message).await?;
+        fail(deps, ws, request, message).await?;
         return Ok(Healed::Failed);
     }
     if !request.unanswered_gates().is_empty() {
@@ -435,7 +435,7 @@ async fn heal(
             request.status,
             pending.join(", ")
         );
-        fail(deps, ws, &request.id, message).await?;
+        fail(deps, ws, request, message).await?;
         return Ok(Healed::Failed);
     }
     drive(deps, ws, request).await?;
@@ -481,7 +481,7 @@ async fn overdue_verdicts(
                         ws.policy.scan_timeout_minutes,
                         files.join(", ")
                     );
-                    fail(deps, ws, &request.id, message).await?;
+                    fail(deps, ws, request, message).await?;
                     Ok(Some(Healed::Failed))
                 }
             }
@@ -493,7 +493,7 @@ async fn overdue_verdicts(
                 ws.policy.scan_timeout_minutes,
                 files.join(", ")
             );
-            fail(deps, ws, &request.id, message).await?;
+            fail(deps, ws, request, message).await?;
             Ok(Some(Healed::Failed))
         }
     }

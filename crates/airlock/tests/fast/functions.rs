@@ -890,6 +890,66 @@ async fn a_submit_racing_a_retry_of_itself_still_seals() {
     assert_ne!(before[0].etag, taken[0].etag.clone().unwrap(), "{before:?}");
 }
 
+/// Found by the chaos run: a delivery of "submitted, revision 1" read the request, then
+/// waited (a duplicate, storage slow to answer) while the request was reviewed, sent back,
+/// rewritten and resubmitted. Its copy of revision 1's draft version then found the draft
+/// file changed, and it failed the request, now at revision 2, as "changed in the draft
+/// after submit". What it found is about revision 1: revision 2 goes on to review.
+#[tokio::test]
+async fn a_late_movement_of_an_earlier_revision_does_not_fail_the_resubmission() {
+    let s = Stack::start(json!({})).await;
+    let (id, alice) = draft_with_file(&s).await;
+    let submit = format!("/api/workspaces/{WS1}/requests/{id}/submit");
+    s.ok("POST", &submit, &alice, None, 200).await;
+    // What that delivery read, before it got its turn.
+    let revision_1 = s.record(&id);
+    assert_eq!(
+        (revision_1.status, revision_1.revision),
+        (Status::Submitted, 1)
+    );
+    s.settle().await;
+    assert_eq!(s.record(&id).status, Status::InReview);
+    let mike = s.token("mike", &[MANAGER], WS1);
+    s.action(
+        WS1,
+        &id,
+        "review",
+        &mike,
+        Some(json!({"decision": "changes_requested", "explanation": "round it"})),
+    )
+    .await;
+    s.link(WS1, &id, &alice)
+        .await
+        .upload("data.csv", b"a,b\n0,0\n".to_vec())
+        .unwrap();
+    s.ok("POST", &submit, &alice, None, 200).await;
+    let ws = s.deps.workspaces.get(WS1).await.unwrap().unwrap();
+    let late = airlock::app::movement::drive(&s.deps, &ws, &revision_1)
+        .await
+        .unwrap();
+    let r = s.record(&id);
+    assert_eq!(
+        (r.status, r.revision),
+        (Status::Submitted, 2),
+        "{:?}; the late movement: {late:?}",
+        r.status_message
+    );
+    s.settle().await;
+    let r = s.record(&id);
+    assert_eq!(
+        (r.status, r.revision),
+        (Status::InReview, 2),
+        "{:?}",
+        r.status_message
+    );
+    let sealed = &r.files[0];
+    assert_eq!(
+        sealed.sha256.as_deref(),
+        Some(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"a,b\n0,0\n")).as_str()),
+        "revision 2's bytes are sealed"
+    );
+}
+
 /// A resubmit that overtakes the clean-up of revision 1's sealed copies (its StatusChanged
 /// is late) must not leave a revision-1 file where reviewers look.
 #[tokio::test]
