@@ -271,6 +271,16 @@ async fn copy_file(
             // Gone since: copy it afresh.
             continue;
         };
+        let theirs = props
+            .metadata
+            .get(REVISION_KEY)
+            .and_then(|r| r.parse::<u32>().ok());
+        if theirs.is_some_and(|r| r > request.revision) {
+            // A later revision's copy: this movement read the request before it was sent back
+            // and resubmitted (a late delivery). Replacing it would change a sealed blob's
+            // version under its verdict.
+            return Ok(false);
+        }
         if props.metadata.get(REVISION_KEY) == metadata.get(REVISION_KEY)
             && !matches!(props.copy, Some(CopyState::Failed(_)))
         {

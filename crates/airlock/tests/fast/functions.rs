@@ -950,6 +950,68 @@ async fn a_late_movement_of_an_earlier_revision_does_not_fail_the_resubmission()
     );
 }
 
+/// The same late movement when the draft was resubmitted unchanged: the copy it would make
+/// is of the same version, and the sealed copy of revision 2 is already there. It leaves
+/// that copy alone (replacing it would change the sealed blob's version under its verdict).
+#[tokio::test]
+async fn a_late_movement_leaves_a_later_revisions_sealed_copy_alone() {
+    let s = Stack::start(json!({})).await;
+    let (id, alice) = draft_with_file(&s).await;
+    s.ok(
+        "POST",
+        &format!("/api/workspaces/{WS1}/requests/{id}/submit"),
+        &alice,
+        None,
+        200,
+    )
+    .await;
+    let revision_1 = s.record(&id);
+    s.settle().await;
+    let mike = s.token("mike", &[MANAGER], WS1);
+    s.action(
+        WS1,
+        &id,
+        "review",
+        &mike,
+        Some(json!({"decision": "changes_requested", "explanation": "say more"})),
+    )
+    .await;
+    s.action(WS1, &id, "submit", &alice, None).await;
+    let r = s.record(&id);
+    assert_eq!(
+        (r.status, r.revision),
+        (Status::InReview, 2),
+        "{:?}",
+        r.status_message
+    );
+    let sealed = airlock::ports::BlobRef {
+        account: "stalexipwsone".into(),
+        container: id.clone(),
+        name: "data.csv".into(),
+    };
+    let version = || async {
+        airlock::ports::BlobStore::properties(s.blobs.as_ref(), &sealed)
+            .await
+            .unwrap()
+            .unwrap()
+            .etag
+    };
+    assert_eq!(Some(version().await), r.files[0].etag, "the seal's version");
+    let ws = s.deps.workspaces.get(WS1).await.unwrap().unwrap();
+    airlock::app::movement::drive(&s.deps, &ws, &revision_1)
+        .await
+        .unwrap();
+    s.settle().await;
+    assert_eq!(Some(version().await), r.files[0].etag, "left alone");
+    let r = s.record(&id);
+    assert_eq!(
+        (r.status, r.revision),
+        (Status::InReview, 2),
+        "{:?}",
+        r.status_message
+    );
+}
+
 /// A resubmit that overtakes the clean-up of revision 1's sealed copies (its StatusChanged
 /// is late) must not leave a revision-1 file where reviewers look.
 #[tokio::test]
