@@ -473,8 +473,7 @@ async fn injected_faults_heal() {
     }
 
     // 7. Azurite restarts while writes are in flight: every write it answered is still
-    //    there when it is back (Azure never forgets an answered write; Azurite, stopping,
-    //    answers calls it no longer saves unless the stack takes it away first).
+    //    there when it is back, as on Azure (the chaos run's restart rests on this).
     {
         let lost = answered_writes_survive_a_restart(&stack).await;
         assert!(lost.is_empty(), "answered, then forgotten: {lost:?}");

@@ -363,11 +363,11 @@ impl Azurite {
     /// `down`, and starts them again on the same ports with the same data on disk: an
     /// emulator restart, or a storage outage.
     ///
-    /// It loses nothing only if no caller can reach Azurite while it stops: told to stop, it
-    /// saves its state and still answers the calls it had in hand, whose writes the save
-    /// missed. The local stack takes it away from every caller first
-    /// ([`crate::fault_proxy::FaultProxy::go_down`]). An error if either service did not
-    /// say it had saved within a minute (it is killed then, and its last writes may be gone).
+    /// Told to stop, Azurite still answers the calls it had in hand while it saves; whether
+    /// their writes are in the save is down to timing inside it. The local stack takes it
+    /// away from every caller first ([`crate::fault_proxy::FaultProxy::go_down`]), so no
+    /// such answer reaches anyone. An error if either service did not say it had saved
+    /// within a minute (it is killed then, and its last writes may be gone).
     pub fn restart(&mut self, down: Duration) -> std::io::Result<()> {
         let grace = Duration::from_secs(60);
         let blob_saved = stop_saved(

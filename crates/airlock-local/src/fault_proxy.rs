@@ -11,8 +11,8 @@
 //!   that pool connections must reconnect, and meet the refusal rate again);
 //! - **down**: no byte passes either way and every connection, open or new, is closed: the
 //!   service is gone for its callers. Put in front of an emulator that is about to stop, it
-//!   makes the stop what a crash of the real service is, an outage that loses no answered
-//!   write: no answer given after this point reaches anyone (see [`FaultProxy::go_down`]).
+//!   makes the stop what a crash of the real service is: no answer given after this point
+//!   reaches anyone (see [`FaultProxy::go_down`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -137,10 +137,11 @@ impl FaultProxy {
     /// gives from now on reaches a caller (a connection accepted a moment ago, or an answer
     /// already read from the backend, is closed before its next write too).
     ///
-    /// Why: Azurite, told to stop, saves its state and then still answers the calls it had in
-    /// hand, whose writes the save missed: a caller was told "done" of a write the restarted
-    /// emulator no longer has, which Azure never does. Taken down first, such an answer never
-    /// arrives: the caller sees a dropped connection and retries, as it would on Azure.
+    /// Why: Azurite, told to stop, still answers the calls it had in hand while it saves, and
+    /// whether a write so answered is in the save is down to timing inside it; a caller told
+    /// "done" of a write the restarted emulator no longer has would meet what Azure never
+    /// does. Taken down first, no such answer arrives: the caller sees a dropped connection
+    /// and retries, as it would on Azure.
     pub fn go_down(&self) {
         self.faults.down.store(true, Ordering::SeqCst);
         self.cut();

@@ -183,7 +183,7 @@ async fn start_movement(
     step.done("copies started");
     if !changed.is_empty() {
         let message = format!(
-            "file(s) changed in the draft after submit, so what would be sealed is not what was submitted: {}; submit again",
+            "file(s) changed in the draft after submit, so what would be sealed is not what was submitted: {}; nothing was sealed: create a new request with the files as they should be",
             changed.join(", ")
         );
         let outcome = fail(deps, ws, request, message.clone()).await?;
