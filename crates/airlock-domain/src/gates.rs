@@ -68,7 +68,7 @@ pub enum GateMode {
 }
 
 /// One gate in a workspace's policy.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Gate {
     /// Shown to people, and on every finding.
@@ -89,7 +89,7 @@ pub struct Gate {
 }
 
 /// What a finding that a rule could not run does (see [`Gate::uncertain`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum UncertainMode {
     Block,
@@ -116,7 +116,7 @@ impl Gate {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum GateKind {
     FilePolicy(FilePolicy),
@@ -137,7 +137,7 @@ pub enum GateKind {
 /// sealed and scanned, the airlock publishes `Airlock.GateRequested` with read links valid
 /// until the deadline; the gate answers with a verdict per file through
 /// `POST .../requests/{id}/gates/{name}` as a service identity with the `AirlockGate` role.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct External {
     /// How long the gate has to answer; then the request fails, naming the gate.
@@ -186,7 +186,9 @@ pub fn external_gates(gates: &[Gate]) -> impl Iterator<Item = (&Gate, &External)
     })
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Archives {
     #[default]
@@ -194,7 +196,7 @@ pub enum Archives {
     Block,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct FilePolicy {
     /// Lower-case extensions without the dot (`csv`, `png`); empty allows any.
@@ -204,7 +206,7 @@ pub struct FilePolicy {
     pub archives: Archives,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Disclosure {
     /// Counts from 1 to `threshold - 1` disclose (ACRO's default minimum cell count: 10).

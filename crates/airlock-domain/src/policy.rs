@@ -4,8 +4,10 @@
 use serde::{Deserialize, Serialize};
 
 /// Per-workspace airlock policy (stored on the workspace record).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
+// The parser refuses fields it does not know (see `parse_policy_defaults`).
+#[schemars(deny_unknown_fields)]
 pub struct WorkspacePolicy {
     /// Distinct airlock managers whose approval (in one revision) is needed.
     pub approvals_required: u32,
@@ -54,7 +56,9 @@ pub struct WorkspacePolicy {
 /// What a scan verdict that is neither clean nor malicious means for a request: the scanner
 /// could not judge the file (an error, larger than it scans, an encrypted or password-protected
 /// archive, throttled, timed out). Never a silent wait: either way the outcome is explicit.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum UnscannedFiles {
     /// Fail safe: the request is blocked like malware, with the scanner's words.

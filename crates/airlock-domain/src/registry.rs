@@ -142,10 +142,10 @@ pub fn validate(record: &Value, defaults: &Map<String, Value>) -> Result<Workspa
         }
     }
     match text("tokenAudience") {
-        Some(aud) if !aud.trim().is_empty() && aud.len() <= 512 && aud.trim() == aud => {}
+        Some(aud) if !aud.trim().is_empty() && aud.chars().count() <= 512 && aud.trim() == aud => {}
         _ => {
             return Err(invalid(
-                "tokenAudience is required: the workspace app's Application ID URI (api://...)"
+                "tokenAudience is required: the workspace app's Application ID URI (api://...), at most 512 characters, no white space around it"
                     .into(),
             ));
         }

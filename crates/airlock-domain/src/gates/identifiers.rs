@@ -57,7 +57,7 @@ const ASSIGNING_EXTENSIONS: &[&str] = &[
 ];
 
 /// Parameters of an `identifiers` or `secrets` gate.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ContentRules {
     /// Rules of this gate not to run (`postcode`, `email`, ...).

@@ -14,7 +14,9 @@ use super::{
     requests, stats, web, workspaces,
 };
 use crate::app::Deps;
+use crate::domain::policy::WorkspacePolicy;
 use crate::domain::preview::FilePreview;
+use crate::domain::registry::RESERVED_ID;
 use crate::domain::request::{
     Comment, GateReport, MAX_COMMENT_CHARS, MAX_JUSTIFICATION_CHARS, MAX_TITLE_CHARS, RevisionDiff,
     SubmitContext,
@@ -623,11 +625,15 @@ fn as_served(schemas: &mut Map<String, Value>) {
             "required": ["id", "displayName", "shortId", "tokenAudience"],
             "additionalProperties": false,
             "properties": {
-                "id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+                "id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$", "not": {"enum": [RESERVED_ID]}},
                 "displayName": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": not_only_white_space()},
                 "shortId": {"type": "string", "pattern": "^[a-z0-9]{1,9}$"},
                 "airlockEnabled": {"type": "boolean", "default": true},
-                "tokenAudience": {"type": "string", "minLength": 1},
+                "tokenAudience": {
+                    "type": "string",
+                    "maxLength": 512,
+                    "pattern": format!("^[^{WHITE_SPACE_CHARS}]([\\s\\S]*[^{WHITE_SPACE_CHARS}])?$"),
+                },
                 "policy": schema_ref("WorkspacePolicy"),
                 "contacts": {"type": "object", "properties": {
                     "workspaceOwner": {"type": "array", "items": address.clone()},
@@ -693,10 +699,20 @@ fn as_served(schemas: &mut Map<String, Value>) {
             {"required": ["files"], "properties": {"files": {"type": "array", "minItems": 1}}},
         ]);
     }
-    schemas.insert(
-        "WorkspacePolicy".into(),
-        json!({"type": "object", "description": "Workspace policy fields (docs/configuration.md); those left out come from the operator's defaults"}),
-    );
+    // A link carries one IPv4 address or range (`sip`): an address or a CIDR block as the
+    // server reads them. A `from-to` range is read too, but its order (from <= to) is not a
+    // thing a pattern can say, so the document offers only the two forms it can state whole.
+    if let Some(ranges) = property_mut(schemas, "WorkspacePolicy", "allowedIpRanges") {
+        let octet = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])";
+        ranges["maxItems"] = json!(1);
+        ranges["items"]["pattern"] =
+            json!(format!("^{octet}(\\.{octet}){{3}}(/(3[0-2]|[12]?[0-9]))?$"));
+    }
+    if let Some(policy) = schemas.get_mut("WorkspacePolicy") {
+        policy["description"] = json!(
+            "Workspace policy fields (docs/configuration.md); those left out come from the operator's defaults"
+        );
+    }
     schemas.insert(
         "RequestsAnswer".into(),
         json!({"oneOf": [
@@ -794,7 +810,8 @@ pub fn document() -> Value {
         Stats,
         GovernanceRecord,
         Error,
-        Health
+        Health,
+        WorkspacePolicy
     );
     for (name, schema) in generator.take_definitions(true) {
         schemas.insert(name, schema);

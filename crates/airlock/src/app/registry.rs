@@ -94,12 +94,8 @@ pub async fn change(
         id: id.to_string(),
         read: if_match.to_string(),
     };
-    if stored.etag != if_match {
-        return Err(stale());
-    }
-    // The entries the record holds go to the store first: the write below may drop the
-    // oldest of them from the record.
-    append(deps, id, &stored.value).await?;
+    // What is wrong with the record is said first, whatever the version named: the admin
+    // learns what to fix without a read that would only bring the same refusal.
     let change = match registry::apply(
         Some(&stored.value),
         written,
@@ -109,9 +105,18 @@ pub async fn change(
             now: deps.clock.now(),
         },
     ) {
-        Err(RegistryError::Unchanged) => return Ok(None),
-        other => other?,
+        Err(RegistryError::Unchanged) => None,
+        other => Some(other?),
     };
+    if stored.etag != if_match {
+        return Err(stale());
+    }
+    let Some(change) = change else {
+        return Ok(None);
+    };
+    // The entries the record holds go to the store first: the write below may drop the
+    // oldest of them from the record.
+    append(deps, id, &stored.value).await?;
     let saved = deps
         .workspaces
         .replace_record(&change.record, if_match)

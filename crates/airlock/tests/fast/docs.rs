@@ -270,3 +270,78 @@ async fn every_documented_operation_is_served_and_nothing_else() {
     assert_eq!(status, 404, "{body}");
     assert_eq!(body["error"]["message"], "no such API endpoint");
 }
+
+/// The document's policy is the one the handler's parser reads: the same fields with the same
+/// defaults, nothing else; every gate kind it offers parses; an IP range it calls valid is one
+/// a link can carry. A client that builds a policy from the document is not refused.
+#[test]
+fn the_documents_policy_is_the_one_the_parser_reads() {
+    use airlock::domain::policy::{WorkspacePolicy, sas_ip_range};
+    use airlock::domain::workspace::parse_policy_defaults;
+    use serde_json::{Value, json};
+    let doc = airlock::api::openapi_document();
+    let schemas = &doc["components"]["schemas"];
+    let policy = &schemas["WorkspacePolicy"];
+    assert_eq!(
+        policy["additionalProperties"], false,
+        "unknown fields are refused"
+    );
+    let defaults = serde_json::to_value(WorkspacePolicy::default()).unwrap();
+    let documented = policy["properties"].as_object().unwrap();
+    let read = defaults.as_object().unwrap();
+    assert_eq!(
+        documented.keys().collect::<Vec<_>>(),
+        read.keys().collect::<Vec<_>>(),
+        "the same fields"
+    );
+    for (field, value) in read {
+        assert_eq!(&documented[field]["default"], value, "{field}'s default");
+    }
+    // Every kind the document offers parses with its parameters left out; one it does not
+    // offer is refused.
+    let kinds: Vec<String> = schemas["Gate"]["oneOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            v["properties"]["kind"]["enum"][0]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(kinds.len(), 7, "{kinds:?}");
+    for kind in &kinds {
+        let text = json!({"gates": [{"name": "g", "kind": kind}]}).to_string();
+        parse_policy_defaults(&text).unwrap_or_else(|e| panic!("{kind}: {e}"));
+    }
+    let unknown = json!({"gates": [{"name": "g", "kind": "astrology"}]}).to_string();
+    assert!(parse_policy_defaults(&unknown).is_err());
+    // The IP pattern, read by a regex engine: what it matches, the parser reads.
+    let ranges = &policy["properties"]["allowedIpRanges"];
+    assert_eq!(ranges["maxItems"], 1, "a link carries one range");
+    let pattern = regex::Regex::new(ranges["items"]["pattern"].as_str().unwrap()).unwrap();
+    for (text, documented) in [
+        ("10.0.0.1", true),
+        ("0.0.0.0/0", true),
+        ("192.168.10.0/24", true),
+        ("255.255.255.255/32", true),
+        ("10.0.0.0/33", false),
+        ("256.0.0.1", false),
+        ("01.2.3.4", false),
+        ("10.0.0", false),
+        ("::1", false),
+        ("10.0.0.0/8 ", false),
+        ("10.0.0.1-10.0.0.9", false),
+    ] {
+        assert_eq!(pattern.is_match(text), documented, "{text}");
+        if documented {
+            sas_ip_range(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            let policy: Value = json!({"allowedIpRanges": [text]});
+            parse_policy_defaults(&policy.to_string()).unwrap();
+        }
+    }
+    // Two ranges, which the document refuses, the parser refuses too.
+    let two = json!({"allowedIpRanges": ["10.0.0.1", "10.0.0.2"]}).to_string();
+    assert!(parse_policy_defaults(&two).is_err());
+}

@@ -114,6 +114,18 @@ async fn an_admin_registers_a_workspace_and_changes_its_policy_on_the_record() {
     .await;
     assert_eq!(status, 412, "{body}");
     assert!(body.to_string().contains("read it again"), "{body}");
+    // What is wrong with a policy is said whatever the version named: a stale If-Match
+    // with a bad policy hears about the policy (and nothing is written).
+    let (status, body, _) = put(
+        &s,
+        &path,
+        &tina,
+        Some(&etag),
+        json!({"allowedIpRanges": ["10.0.0.0/8", "192.168.0.0/16"]}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("restricted to one"), "{body}");
     let new_etag = changed["etag"].as_str().unwrap();
 
     // The same policy again changes nothing and adds no entry.
